@@ -1,0 +1,76 @@
+"""The one place that decides where arrays live: NumPy on the CPU or CuPy on a GPU.
+
+Every op asks this module for ``xp`` (the array module) and calls only ``xp.*``, so the same
+code runs on both devices (Chainer's idiom). The device is chosen by ``set_device("cpu" | "gpu")``,
+else by the environment variable ``HADAMARD_DEVICE``, else the CPU.
+"""
+import os
+
+import numpy
+
+try:  # CuPy is optional: CPU machines work without it.
+    import cupy
+except Exception:
+    cupy = None
+
+_device = None  # "cpu" or "gpu", decided lazily
+
+
+class DeviceError(RuntimeError):
+    """The requested device cannot be used on this machine."""
+
+
+def _check_gpu():
+    if cupy is None:
+        raise DeviceError("GPU requested but CuPy is not installed: pip install 'hadamard-min[gpu]', "
+                          "or use the CPU (--device cpu)")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception:
+        count = 0
+    if count == 0:
+        raise DeviceError("GPU requested but no CUDA device was found: use the CPU (--device cpu)")
+
+
+def set_device(name):
+    """Choose ``"cpu"`` (NumPy) or ``"gpu"`` (CuPy) for every array created from now on."""
+    global _device
+    if name not in ("cpu", "gpu"):
+        raise ValueError(f"device must be 'cpu' or 'gpu', not {name!r}")
+    if name == "gpu":
+        _check_gpu()
+    _device = name
+
+
+def get_device():
+    """The current device name; reads ``HADAMARD_DEVICE`` the first time."""
+    if _device is None:
+        set_device(os.environ.get("HADAMARD_DEVICE", "cpu").strip().lower() or "cpu")
+    return _device
+
+
+def get_xp():
+    """The array module of the current device: ``numpy`` or ``cupy``."""
+    return cupy if get_device() == "gpu" else numpy
+
+
+def array_module(array):
+    """The array module that owns ``array`` (so backward runs where forward ran)."""
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy
+    return numpy
+
+
+def to_device(array, device=None):
+    """Move ``array`` to ``device`` (default: the current one). The one helper that copies across."""
+    device = device or get_device()
+    if device == "gpu":
+        return cupy.asarray(array)
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy.asnumpy(array)
+    return numpy.asarray(array)
+
+
+def to_numpy(array):
+    """A NumPy copy (or view) of ``array``, wherever it lives."""
+    return to_device(array, "cpu")

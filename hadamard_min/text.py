@@ -1,0 +1,131 @@
+"""Questions as numbers: a tokenizer, a vocabulary and fixed-length id sequences.
+
+A question becomes lower-case word tokens (punctuation dropped, apostrophes inside words kept), each
+token an index into the vocabulary (0 = padding, 1 = unknown word), padded to a fixed length ``T``:
+
+    "What's the colour?"  ->  ["what's", "the", "colour"]  ->  [17, 4, 1, 0, 0, ..., 0]   (left-aligned)
+                                                           ->  [0, ..., 0, 0, 17, 4, 1]   (right-aligned)
+
+Left alignment (padding at the end) with the true lengths lets a GRU pick the state after the last real
+word; right alignment (padding at the start) is what the original MLB code used, so that the last state
+is always the answer-relevant one.
+"""
+import json
+import re
+from collections import Counter
+
+import numpy
+
+PAD, UNK = "<pad>", "<unk>"
+PAD_INDEX, UNK_INDEX = 0, 1
+
+# A word: letters/digits, optionally joined by single apostrophes ("what's", "rock'n'roll").
+# Leading/trailing apostrophes and all other punctuation fall outside the match and are dropped.
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_CURLY_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'"})
+
+
+class QuestionError(ValueError):
+    """A question cannot be turned into model input (empty, too long)."""
+
+
+class VocabularyError(ValueError):
+    """A saved vocabulary is malformed."""
+
+
+def tokenize(question: str) -> list[str]:
+    """Lower-case word tokens of ``question``; punctuation is dropped, inner apostrophes are kept."""
+    tokens = _WORD.findall(question.lower().translate(_CURLY_APOSTROPHES))
+    if not tokens:
+        raise QuestionError(f"the question is empty (no words in {question!r}): type a question with words")
+    return tokens
+
+
+class Vocabulary:
+    """Word ↔ index table with ``<pad>`` at 0 and ``<unk>`` at 1."""
+
+    def __init__(self, words):
+        """``words`` are the ordinary words, in index order starting at 2 (no specials)."""
+        self.words = [PAD, UNK, *words]
+        self._index = {word: i for i, word in enumerate(self.words)}
+        if len(self._index) != len(self.words):
+            raise VocabularyError("the vocabulary lists a word twice: rebuild it with Vocabulary.build")
+
+    @classmethod
+    def build(cls, questions, min_count=1):
+        """Vocabulary of the words seen at least ``min_count`` times in ``questions`` (strings).
+
+        Order is deterministic: by count, most frequent first, ties alphabetical.
+        """
+        counts = Counter(token for question in questions for token in tokenize(question))
+        kept = [word for word, count in counts.items() if count >= min_count and word not in (PAD, UNK)]
+        return cls(sorted(kept, key=lambda word: (-counts[word], word)))
+
+    def __len__(self):
+        return len(self.words)
+
+    def __contains__(self, word):
+        return word in self._index
+
+    def index(self, word):
+        """Index of ``word``; ``UNK_INDEX`` for a word not in the vocabulary."""
+        return self._index.get(word, UNK_INDEX)
+
+    def unknown_words(self, tokens):
+        """The tokens that :meth:`encode` would map to ``<unk>``, in order (callers may warn)."""
+        return [token for token in tokens if token not in self._index]
+
+    def encode(self, tokens, max_length, align="left"):
+        """``(ids, n)``: int64 ids of length ``max_length`` and the number ``n`` of real tokens.
+
+        ``align="left"`` puts the tokens first and pads at the end; ``"right"`` pads at the start.
+        """
+        if align not in ("left", "right"):
+            raise ValueError(f"align must be 'left' or 'right', not {align!r}")
+        n = len(tokens)
+        if n == 0:
+            raise QuestionError("the question is empty: type a question with words")
+        if n > max_length:
+            raise QuestionError(f"the question has {n} words but the model reads at most {max_length}: "
+                                f"shorten the question")
+        ids = numpy.full(max_length, PAD_INDEX, dtype=numpy.int64)
+        token_ids = [self.index(token) for token in tokens]
+        if align == "left":
+            ids[:n] = token_ids
+        else:
+            ids[max_length - n:] = token_ids
+        return ids, n
+
+    def to_list(self):
+        """All words in index order, specials included (JSON-friendly, e.g. for an ``.npz``)."""
+        return list(self.words)
+
+    def to_json(self):
+        """The word list as a JSON string (store it in an ``.npz`` as a 0-d string array)."""
+        return json.dumps(self.to_list())
+
+    @classmethod
+    def from_list(cls, words):
+        """Inverse of :meth:`to_list`."""
+        words = [str(word) for word in words]
+        if words[:2] != [PAD, UNK]:
+            raise VocabularyError(f"a saved vocabulary must start with {PAD!r}, {UNK!r}, not {words[:2]}: "
+                                  f"the file is not a hadamard-min vocabulary")
+        return cls(words[2:])
+
+    @classmethod
+    def from_json(cls, text):
+        """Inverse of :meth:`to_json`."""
+        return cls.from_list(json.loads(str(text)))
+
+
+def encode_batch(questions, vocab, max_length, align="left"):
+    """Tokenize and encode a list of question strings.
+
+    Returns ``ids`` (B, T) int64 and ``lengths`` (B,) int64, with T = ``max_length``.
+    """
+    ids = numpy.empty((len(questions), max_length), dtype=numpy.int64)
+    lengths = numpy.empty(len(questions), dtype=numpy.int64)
+    for row, question in enumerate(questions):
+        ids[row], lengths[row] = vocab.encode(tokenize(question), max_length, align=align)
+    return ids, lengths

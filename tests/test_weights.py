@@ -1,0 +1,349 @@
+"""Weight files: torch checkpoints, safetensors and our .npz read back exactly; unsafe pickles are refused."""
+import collections
+import hashlib
+import io
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+
+import numpy
+import pytest
+
+from hadamard_min.weights import (
+    UnsafePickleError,
+    WeightsError,
+    load_npz_metadata,
+    load_weights,
+    match_state_dict,
+    port_main,
+    restricted_unpickle,
+    save_weights,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def torch_reference(tensor):
+    """The NumPy array a tensor should load as (bfloat16 widens exactly to float32)."""
+    torch = pytest.importorskip("torch")
+    tensor = tensor.detach()
+    return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+
+
+def assert_same_arrays(loaded, reference):
+    assert list(loaded) == list(reference)
+    for name, expected in reference.items():
+        assert loaded[name].dtype == expected.dtype, name
+        assert loaded[name].shape == expected.shape, name
+        numpy.testing.assert_array_equal(loaded[name], expected, err_msg=name)
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_torch_state_dict_with_several_dtypes_loads_exactly(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Linear(8, 5))
+    state = model.state_dict()
+    state["1.running_mean"] += torch.randn(8)
+    state["extra.half"] = torch.randn(4, 3).half()
+    state["extra.bfloat16"] = torch.randn(6).to(torch.bfloat16)
+    state["extra.double"] = torch.randn(2, 2, dtype=torch.float64)
+    for dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        state[f"extra.{dtype}"] = torch.randint(-100 if dtype.is_signed else 0, 100, (3, 2), dtype=dtype)
+    state["extra.uint16"] = torch.tensor([0, 1, 65535], dtype=torch.uint16)
+    state["extra.bool"] = torch.tensor([True, False, True])
+    state["extra.parameter"] = torch.nn.Parameter(torch.randn(3))
+    path = tmp_path / "model.pth"
+    torch.save(state, path)
+
+    loaded = load_weights(path)
+
+    assert_same_arrays(loaded, {name: torch_reference(tensor) for name, tensor in state.items()})
+    assert loaded["extra.bfloat16"].dtype == numpy.float32
+    assert loaded["1.num_batches_tracked"].shape == ()
+
+
+def test_torch_views_with_strides_offsets_and_shared_storage(tmp_path):
+    torch = pytest.importorskip("torch")
+    base = torch.randn(6, 7)
+    state = {"transposed": base.t(), "sliced": base[2:5, 1::3], "row": base[4],
+             "expanded": torch.randn(3, 1).expand(3, 4), "scalar": torch.tensor(2.5),
+             "empty": torch.zeros(0, 4), "whole": base}
+    path = tmp_path / "views.pt"
+    torch.save(state, path)
+
+    loaded = load_weights(path)
+
+    assert_same_arrays(loaded, {name: tensor.numpy() for name, tensor in state.items()})
+    loaded["transposed"][0, 0] += 1.0  # copies, not views of one shared buffer
+    assert loaded["whole"][0, 0] == base[0, 0].item()
+
+
+def test_torch_checkpoint_wrappers_are_unwrapped_or_flattened(tmp_path):
+    torch = pytest.importorskip("torch")
+    state = collections.OrderedDict(weight=torch.randn(2, 3), bias=torch.randn(2))
+    torch.save({"state_dict": state, "epoch": 7, "optimizer": {"lr": 0.1}}, tmp_path / "wrapped.pth")
+    torch.save({"encoder": {"weight": state["weight"]}, "head": {"fc": {"bias": state["bias"]}}},
+               tmp_path / "nested.pth")
+    torch.save([state["bias"]], tmp_path / "list.pth")
+
+    assert_same_arrays(load_weights(tmp_path / "wrapped.pth"), {k: v.numpy() for k, v in state.items()})
+    assert_same_arrays(load_weights(tmp_path / "nested.pth"),
+                       {"encoder.weight": state["weight"].numpy(), "head.fc.bias": state["bias"].numpy()})
+    with pytest.raises(WeightsError, match=r"list\.pth: holds a list"):
+        load_weights(tmp_path / "list.pth")
+
+
+def test_safetensors_all_dtypes_load_exactly(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    rng = numpy.random.default_rng(0)
+    arrays = {"f64": rng.normal(size=(2, 3)), "f32": rng.normal(size=(4,)).astype(numpy.float32),
+              "f16": rng.normal(size=(3, 1)).astype(numpy.float16), "bool": rng.random(5) > 0.5,
+              "scalar": numpy.array(1.5, dtype=numpy.float32)}
+    for dtype in (numpy.int64, numpy.int32, numpy.int16, numpy.int8, numpy.uint8):
+        arrays[numpy.dtype(dtype).name] = rng.integers(0, 100, size=(2, 2)).astype(dtype)
+    path = tmp_path / "model.safetensors"
+    safetensors_numpy.save_file(arrays, str(path), metadata={"format": "np"})
+
+    loaded = load_weights(path)
+
+    assert_same_arrays(dict(sorted(loaded.items())), dict(sorted(arrays.items())))
+
+
+def test_safetensors_bfloat16_widens_to_float32(tmp_path):
+    torch = pytest.importorskip("torch")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    state = {"bf16": torch.randn(3, 5).to(torch.bfloat16), "f32": torch.randn(2)}
+    path = tmp_path / "model.safetensors"
+    safetensors_torch.save_file(state, str(path))
+
+    loaded = load_weights(path)
+
+    reference = {name: torch_reference(tensor) for name, tensor in sorted(state.items())}
+    assert_same_arrays(dict(sorted(loaded.items())), reference)
+
+
+@pytest.mark.parametrize("keep", [4, 12, -3])
+def test_truncated_safetensors_is_reported_with_the_file_name(tmp_path, keep):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    path = tmp_path / "cut.safetensors"
+    safetensors_numpy.save_file({"w": numpy.arange(12, dtype=numpy.float32)}, str(path))
+    path.write_bytes(path.read_bytes()[:keep])
+
+    with pytest.raises(WeightsError, match=r"cut\.safetensors: truncated or corrupt"):
+        load_weights(path)
+
+
+@pytest.mark.parametrize("header, problem", [
+    (b'{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}', "tensor 'w'"),
+    (b'{"w": {"dtype": "F32", "shape": ["2"], "data_offsets": [0, 8]}}', "entry 'w' is malformed"),
+    (b'{"w": {"dtype": "F32", "shape": [2]}}', "entry 'w' is malformed"),
+    (b'["w"]', "not a JSON object"),
+    (b'{"w": ', "not JSON"),
+])
+def test_safetensors_with_a_bad_header_is_corrupt(tmp_path, header, problem):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(8))
+
+    with pytest.raises(WeightsError, match=rf"bad\.safetensors: truncated or corrupt .*{problem}"):
+        load_weights(path)
+
+
+def test_npy_or_text_named_npz_is_reported(tmp_path):
+    numpy.save(tmp_path / "single.npy", numpy.ones(3))
+    os.rename(tmp_path / "single.npy", tmp_path / "single.npz")
+    (tmp_path / "text.npz").write_text("not weights")
+
+    with pytest.raises(WeightsError, match=r"single\.npz: holds a single \.npy array"):
+        load_weights(tmp_path / "single.npz")
+    with pytest.raises(WeightsError, match=r"text\.npz: not a readable \.npz file"):
+        load_weights(tmp_path / "text.npz")
+
+
+@pytest.mark.parametrize("keep", [100, 0.5, -30])
+def test_truncated_torch_checkpoint_is_reported_with_the_file_name(tmp_path, keep):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "cut.pth"
+    torch.save({"w": torch.randn(64, 64)}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep) if isinstance(keep, float) else keep])
+
+    with pytest.raises(WeightsError, match=r"cut\.pth: truncated or corrupt"):
+        load_weights(path)
+
+
+def test_legacy_torch_checkpoint_asks_to_resave(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "old.pth"
+    torch.save({"w": torch.randn(2)}, path, _use_new_zipfile_serialization=False)
+
+    with pytest.raises(WeightsError, match=r"old\.pth: legacy .*re-save"):
+        load_weights(path)
+
+
+class RunsShell:
+    """An object whose unpickling would run a shell command."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+class CallsEval:
+    def __reduce__(self):
+        return eval, ("1 + 1",)
+
+
+def write_torch_like_zip(path, payload):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps(payload, protocol=2))
+        archive.writestr("archive/byteorder", "little")
+
+
+def test_malicious_checkpoint_is_refused_and_never_run(tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.pth"
+    write_torch_like_zip(path, {"weight": RunsShell(f"echo pwned > {marker}")})
+
+    with pytest.raises(UnsafePickleError, match=rf"evil\.pth: .*names {os.system.__module__}\.system"):
+        load_weights(path)
+    assert not marker.exists()
+
+    write_torch_like_zip(path, CallsEval())
+    with pytest.raises(UnsafePickleError, match=r"names (__builtin__|builtins)\.eval"):
+        load_weights(path)
+
+
+def test_restricted_unpickle_reads_plain_data_and_refuses_code(tmp_path):
+    vocabulary = {"words": ["what", "color"], "index": {"what": 1}, "seen": {3, 4},
+                  "ordered": collections.OrderedDict(a=1)}
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        assert restricted_unpickle(io.BytesIO(pickle.dumps(vocabulary, protocol=protocol))) == vocabulary
+
+    marker = tmp_path / "marker"
+    with pytest.raises(UnsafePickleError, match="system"):
+        restricted_unpickle(io.BytesIO(pickle.dumps(RunsShell(f"touch {marker}"))))
+    assert not marker.exists()
+    harmless = {"builtins.eval": len}
+    assert restricted_unpickle(io.BytesIO(pickle.dumps(CallsEval())), allowed_extra=harmless) == 5
+
+
+def test_npz_roundtrip_with_metadata(tmp_path):
+    rng = numpy.random.default_rng(1)
+    arrays = {"layer.weight": rng.normal(size=(3, 4)).astype(numpy.float32),
+              "layer.count": numpy.array(7, dtype=numpy.int64), "mask": rng.random(4) > 0.5}
+    metadata = {"config": {"glimpses": 2, "words": ["a", "ü"]}, "source": "test"}
+    path = tmp_path / "model.npz"
+
+    save_weights(path, arrays, metadata=metadata)
+
+    assert_same_arrays(load_weights(path), arrays)
+    assert load_npz_metadata(path) == metadata
+    with numpy.load(path, allow_pickle=False) as raw:
+        assert sorted(raw.files) == sorted([*arrays, "__config__", "__source__"])
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_npz_metadata_as_uint8_bytes(tmp_path):
+    path = tmp_path / "bytes.npz"
+    numpy.savez(path, w=numpy.ones(2), __info__=numpy.frombuffer(b'{"n": 3}', dtype=numpy.uint8))
+
+    assert load_npz_metadata(path) == {"info": {"n": 3}}
+    assert list(load_weights(path)) == ["w"]
+
+
+def test_save_weights_refuses_bad_names_and_paths(tmp_path):
+    with pytest.raises(WeightsError, match="'__x' starts with '__'"):
+        save_weights(tmp_path / "a.npz", {"__x": numpy.ones(1)})
+    with pytest.raises(WeightsError, match=r"ending in \.npz"):
+        save_weights(tmp_path / "a.pth", {"x": numpy.ones(1)})
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_file_and_unknown_suffix(tmp_path):
+    with pytest.raises(WeightsError, match=r"weights file not found: .*nothing\.pth"):
+        load_weights(tmp_path / "nothing.pth")
+    (tmp_path / "weights.h5").write_bytes(b"x")
+    with pytest.raises(WeightsError, match=r"weights\.h5: unknown weights format \.h5; supported: .*\.pth"):
+        load_weights(tmp_path / "weights.h5")
+
+
+def test_match_state_dict_strips_module_prefix_and_batch_counters():
+    expected = {"conv.weight": (4, 3, 1, 1), "bn.running_mean": (4,)}
+    weight, mean = numpy.ones((4, 3, 1, 1)), numpy.arange(4.0)
+    found = {"module.conv.weight": weight, "module.bn.running_mean": mean,
+             "module.bn.num_batches_tracked": numpy.array(5)}
+
+    matched = match_state_dict(expected, found)
+
+    assert list(matched) == list(expected)
+    assert matched["conv.weight"] is weight and matched["bn.running_mean"] is mean
+
+
+def test_match_state_dict_names_missing_unexpected_and_wrong_shapes():
+    expected = {"layer1.0.conv1.weight": (64, 64, 1, 1), "fc.weight": (10, 64), "fc.bias": (10,)}
+    found = {"layer1.0.conv1.weight": numpy.zeros((64, 32, 1, 1)), "fc.weight": numpy.zeros((10, 64)),
+             "head.bias": numpy.zeros(10)}
+
+    with pytest.raises(WeightsError) as error:
+        match_state_dict(expected, found, source="resnet.npz")
+
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("resnet.npz")
+    assert "1 missing: fc.bias" in message
+    assert "1 unexpected: head.bias" in message
+    assert "layer1.0.conv1.weight: expected (64, 64, 1, 1), found (64, 32, 1, 1)" in message
+
+
+def test_match_state_dict_shortens_long_lists():
+    expected = {f"w{i}": (1,) for i in range(25)}
+
+    with pytest.raises(WeightsError, match=r"25 missing: w0, w1, .*w9, and 15 more"):
+        match_state_dict(expected, {})
+
+
+def test_port_refuses_to_overwrite_without_force(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    source, destination = tmp_path / "model.pth", tmp_path / "model.npz"
+    state = {"w": torch.randn(3, 2, dtype=torch.float64), "h": torch.randn(2).half(),
+             "n": torch.tensor([1, 2])}
+    torch.save(state, source)
+    destination.write_bytes(b"existing")
+    source_hash = sha256(source)
+
+    assert port_main([str(source), str(destination)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "already exists" in error and "--force" in error
+    assert destination.read_bytes() == b"existing"
+
+    assert port_main([str(source), str(destination), "--force"]) == 0
+    assert "3 tensors (10 parameters)" in capsys.readouterr().out
+    loaded = load_weights(destination)
+    assert loaded["w"].dtype == numpy.float32 and loaded["h"].dtype == numpy.float32
+    assert loaded["n"].dtype == numpy.int64
+    numpy.testing.assert_array_equal(loaded["w"], state["w"].numpy().astype(numpy.float32))
+    assert load_npz_metadata(destination) == {"source": "model.pth"}
+    assert sha256(source) == source_hash
+
+
+def test_port_reports_errors_in_one_line(tmp_path, capsys):
+    assert port_main([str(tmp_path / "absent.pth"), str(tmp_path / "out.npz")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "weights file not found" in error and "Traceback" not in error
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_reading_a_torch_checkpoint_never_imports_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save({"w": torch.ones(2)}, tmp_path / "model.pth")
+    code = ("import sys; from hadamard_min.weights import load_weights; "
+            f"assert load_weights({str(tmp_path / 'model.pth')!r})['w'].sum() == 2; "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
