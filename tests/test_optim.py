@@ -1,0 +1,71 @@
+"""Adam and gradient clipping: the update rule by hand and against torch.optim.Adam."""
+import numpy
+
+from hadamard_min.layers import Parameter
+from hadamard_min.optim import Adam, clip_grad_norm
+
+
+def test_adam_first_steps_match_the_update_rule(rng):
+    theta0 = rng.standard_normal(5)
+    grads = [rng.standard_normal(5) for _ in range(3)]
+    p = Parameter(theta0.copy())
+    adam = Adam([p], lr=0.1, betas=(0.9, 0.99), eps=1e-8)
+    m = v = numpy.zeros(5)
+    theta = theta0.copy()
+    for t, g in enumerate(grads, 1):
+        p.grad = g.copy()
+        adam.step()
+        m = 0.9 * m + 0.1 * g
+        v = 0.99 * v + 0.01 * g * g
+        theta = theta - 0.1 * (m / (1 - 0.9 ** t)) / (numpy.sqrt(v / (1 - 0.99 ** t)) + 1e-8)
+        numpy.testing.assert_allclose(p.data, theta, rtol=1e-12)
+
+
+def test_adam_matches_torch(torch, rng):
+    w0 = rng.standard_normal((4, 3)).astype(numpy.float32)
+    p = Parameter(w0.copy())
+    tp = torch.nn.Parameter(torch.tensor(w0.copy()))
+    ours, theirs = Adam([p], lr=0.01), torch.optim.Adam([tp], lr=0.01)
+    for _ in range(5):
+        g = rng.standard_normal((4, 3)).astype(numpy.float32)
+        p.grad, tp.grad = g.copy(), torch.tensor(g.copy())
+        ours.step()
+        theirs.step()
+    numpy.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_adam_state_round_trip_resumes_identically(rng):
+    params = [Parameter(rng.standard_normal(3)) for _ in range(2)]
+    adam = Adam(params, lr=0.05)
+    for p in params:
+        p.grad = numpy.ones(3)
+    adam.step()
+    copy = [Parameter(p.data.copy()) for p in params]
+    resumed = Adam(copy, lr=0.05)
+    resumed.load_state(adam.state())
+    for p in params + copy:
+        p.grad = numpy.full(3, 0.5)
+    adam.step()
+    resumed.step()
+    for a, b in zip(params, copy):
+        numpy.testing.assert_allclose(a.data, b.data, rtol=1e-12)
+
+
+def test_clip_grad_norm_scales_to_the_limit_and_leaves_small_ones():
+    a, b = Parameter(numpy.zeros(2)), Parameter(numpy.zeros(1))
+    a.grad, b.grad = numpy.array([3.0, 0.0]), numpy.array([4.0])
+    assert clip_grad_norm([a, b], 1.0) == 5.0
+    numpy.testing.assert_allclose(numpy.sqrt((a.grad ** 2).sum() + (b.grad ** 2).sum()), 1.0, rtol=1e-6)
+    a.grad = numpy.array([0.3, 0.0])
+    b.grad = numpy.array([0.4])
+    clip_grad_norm([a, b], 1.0)
+    numpy.testing.assert_allclose(a.grad, [0.3, 0.0])
+
+
+def test_clip_does_not_scale_a_shared_gradient_array_twice():
+    shared = numpy.array([6.0, 8.0])
+    a, b = Parameter(numpy.zeros(2)), Parameter(numpy.zeros(2))
+    a.grad = b.grad = shared
+    clip_grad_norm([a, b], 1.0)
+    numpy.testing.assert_allclose(a.grad, b.grad)
+    numpy.testing.assert_allclose(a.grad, shared / (numpy.sqrt(200.0) + 1e-6))
