@@ -261,7 +261,7 @@ class Tensor:
 
 
 def as_tensor(value, like=None):
-    """Wrap arrays and scalars; a Python or NumPy scalar takes the dtype of ``like`` (no float64 promotion)."""
+    """Wrap arrays and scalars; a Python or NumPy scalar takes the dtype of ``like`` (no promotion)."""
     if isinstance(value, Tensor):
         return value
     if like is not None and (not hasattr(value, "shape") or isinstance(value, numpy.generic)):

@@ -38,7 +38,7 @@ def neg(x):
 
 
 def power(x, exponent):
-    return Power.apply(x, exponent=exponent)
+    return Power.apply(x, exponent=float(exponent))  # a Python float: no float64 promotion
 
 
 def exp(x):
