@@ -1,0 +1,213 @@
+"""Visual explanations from the Hadamard product (Kim & Zhang 2017): eq. 2-3, then post-processing eq. 9-11.
+
+The Hadamard product F = Q ∘ V joins the question (Q) and the image (V). The explanation asks how far each
+input is from the joint representation, carried back to the network's inputs:
+
+    eq. 2   ∇v := (V − F) ∂V/∂I        I: the image fed to the ResNet (3, H, W, after normalisation)
+    eq. 3   ∇q := (Q − F) ∂Q/∂q        q: the word vectors, rows of the lookup table (ρ, D)
+
+Each is the gradient of a *deviation loss* in which F is held constant, F₀ = F.detach():
+
+    L_v = ½ ‖V − F₀‖²    ⇒   ∂L_v/∂V = V − F₀,    ∂L_v/∂I = (V − F₀) ∂V/∂I = ∇v
+    L_q = ½ ‖Q − F₀‖²    ⇒   ∂L_q/∂Q = Q − F₀,    ∂L_q/∂q = (Q − F₀) ∂Q/∂q = ∇q
+
+Two backward passes over one forward graph, one per loss: V depends on q too (through the attention α),
+so one pass over L_v + L_q would add ∂L_v/∂q into ∇q. ∇q is taken first (keeping the graph), then ∇v.
+On the image side every ReLU of the ResNet passes back dy·[x > 0]·[dy > 0] (guided backprop); the
+GRU, tanh and softmax take ordinary gradients (they have no ReLU). The model is frozen and in eval mode
+meanwhile, so no parameter gradient is computed and examples of a batch do not interact: the losses sum
+over the batch and each example's gradient comes from its own terms only.
+
+Options:
+  fix_f=False   the paper's ablation: F = Q ∘ V stays in the graph and the whole loss is differentiated,
+                ∂L_v/∂V = (V − F) ∘ (1 − Q);  ∂L_q/∂Q = (Q − F) ∘ (1 − V), plus the path of
+                ∂L_q/∂V = −(Q − F) ∘ Q through the attention back to q.
+  sign="code"   the authors' code pushed F − V into V and F − Q into Q, the negative: the backward walk
+                starts from −1 instead of 1. Plain gradients are simply negated; with guided backprop
+                they are not (a ReLU passes only positive signals).
+  guided=False  plain gradients through the ReLUs as well.
+"""
+import contextlib
+import sys
+from dataclasses import dataclass, field
+
+import numpy
+
+from .backend import to_device, to_numpy
+from .engine import Tensor, relu_rule
+from .text import tokenize
+
+SIGNS = ("paper", "code")
+
+
+# --------------------------------------------------------------------------- post-processing, eq. 9-11
+def normalise_pixel_map(grad_chw):
+    """eq. 9: ∇̂v(i,j) = (∇v(i,j) − μ(∇v)) / σ(∇v), each channel value of each pixel.
+
+    μ and σ are the mean and (population) standard deviation of the whole gradient, all channels and
+    pixels, as eq. 9 writes them (μ(∇v), no channel index) and as the authors' code did. A constant
+    gradient (σ = 0, e.g. guided backprop let nothing through) gives zeros.
+    """
+    grad = numpy.asarray(grad_chw, dtype=numpy.float64)
+    sigma = grad.std()
+    if sigma == 0:
+        return numpy.zeros_like(grad)
+    return (grad - grad.mean()) / sigma
+
+
+def pixel_map_rgb(pixel_map, spread=3.0):
+    """The standardised map (3, H, W) as an RGB image (H, W, 3) in [0, 1]: clip(∇̂v / (2·spread) + 0.5).
+
+    ±``spread`` standard deviations span the colour range and 0 is mid-grey. The authors' code saved
+    ∇̂v + 0.5 as it was, which is ``spread=0.5`` (everything beyond ±σ/2 saturates); the default 3
+    keeps the structure of the map visible.
+    """
+    rgb = numpy.asarray(pixel_map, dtype=numpy.float64) / (2.0 * spread) + 0.5
+    return numpy.clip(rgb, 0.0, 1.0).transpose(1, 2, 0)
+
+
+def gradient_heatmap(grad_chw):
+    """h(i,j) = Σ_c |∇v(c,i,j)| / max h: how strongly each pixel moves the deviation, in [0, 1].
+
+    A zero gradient gives zeros.
+    """
+    magnitude = numpy.abs(numpy.asarray(grad_chw, dtype=numpy.float64)).sum(axis=0)
+    peak = magnitude.max()
+    return magnitude / peak if peak > 0 else magnitude
+
+
+def token_scores(grad_q):
+    """eq. 10: ∇̂q(i) = Σ_d |∇q(i,d)| for each of the question's ρ tokens, from ∇q (ρ, D)."""
+    return numpy.abs(numpy.asarray(grad_q, dtype=numpy.float64)).sum(axis=1)
+
+
+def token_z_scores(scores):
+    """eq. 11: z_i = (∇̂q(i) − μ(∇̂q)) / σ(∇̂q) over the question's tokens (population σ).
+
+    All scores equal (σ = 0, e.g. a one-word question) gives zeros: no token stands out.
+    """
+    scores = numpy.asarray(scores, dtype=numpy.float64)
+    sigma = scores.std()
+    if sigma == 0:
+        return numpy.zeros_like(scores)
+    return (scores - scores.mean()) / sigma
+
+
+# --------------------------------------------------------------------------- the result
+@dataclass
+class Explanation:
+    """One (image, question) pair explained. Arrays are NumPy, float64 unless said otherwise."""
+    question: str
+    tokens: list            # the question's ρ tokens (unknown words included)
+    answer: str             # â of eq. 8
+    probability: float      # p(â | q, F) of eq. 7
+    top_k: list             # [(answer, probability)], most probable first
+    token_scores: object    # (ρ,)   eq. 10
+    token_z: object         # (ρ,)   eq. 11
+    grad_v: object          # (3, H, W)  ∇v of eq. 2, raw (model dtype)
+    grad_q: object          # (ρ, D)     ∇q of eq. 3 at the real tokens, raw (model dtype)
+    pixel_map: object       # (3, H, W)  ∇̂v of eq. 9
+    heatmap: object         # (H, W)     Σ_c |∇v| scaled to [0, 1] (gradient_heatmap)
+    alpha: object           # (G, S, S)  the attention maps of eq. 4
+    image: object           # uint8 (H, W, 3), the image as fed to the network
+    unknown_words: list = field(default_factory=list)  # tokens read as <unk>
+    options: dict = field(default_factory=dict)        # fix_f, sign, guided, top_k
+
+    def to_json(self):
+        """The non-image parts as plain JSON types (the arrays ∇v, ∇q, maps and image are left out)."""
+        return {"question": self.question, "tokens": list(self.tokens), "answer": self.answer,
+                "probability": float(self.probability),
+                "top_k": [{"answer": a, "probability": float(p)} for a, p in self.top_k],
+                "token_scores": [float(s) for s in self.token_scores],
+                "token_z": [float(z) for z in self.token_z],
+                "unknown_words": list(self.unknown_words), "options": dict(self.options),
+                "alpha": numpy.asarray(self.alpha, dtype=numpy.float64).tolist(),
+                "shapes": {"grad_v": list(self.grad_v.shape), "grad_q": list(self.grad_q.shape)}}
+
+
+# --------------------------------------------------------------------------- eq. 2-3
+@contextlib.contextmanager
+def frozen(model):
+    """Eval mode, no parameter gradients and folded batch norms inside; everything as before afterwards."""
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval().requires_grad_(False)
+    folded_here = not model.backbone.is_folded
+    if folded_here:
+        model.backbone.fold_batchnorm()
+    try:
+        yield model
+    finally:
+        if folded_here:
+            model.backbone.unfold_batchnorm()
+        for p, flag in flags:
+            p.requires_grad = flag
+        model.train(was_training)
+
+
+def deviation_gradients(out, I, q, fix_f=True, sign="paper", guided=True):
+    """(∇v, ∇q) as arrays: ∂/∂I of ½‖V − F‖² (eq. 2) and ∂/∂q of ½‖Q − F‖² (eq. 3), F fixed or not.
+
+    ``out`` is the model's output for the leaf tensors ``I`` (the images) and ``q`` (the word vectors).
+    """
+    Q, V = out.Q, out.V
+    F = out.F.detach() if fix_f else out.F      # F held constant (the paper), or left in the graph (ablation)
+    L_v = 0.5 * ((V - F) ** 2).sum()            # ½ ‖V − F‖², summed over the batch
+    L_q = 0.5 * ((Q - F) ** 2).sum()            # ½ ‖Q − F‖²
+    start = 1.0 if sign == "paper" else -1.0    # the authors' code pushed F − V: the walk starts at −1
+
+    L_q.backward(start, retain_graph=True)      # eq. 3: ∇q = (Q − F) ∂Q/∂q   (graph kept for eq. 2)
+    grad_q = q.grad
+    I.grad = None                               # L_q reaches I only through a live F (fix_f=False)
+    with relu_rule("guided" if guided else "gradient"):
+        L_v.backward(start)                     # eq. 2: ∇v = (V − F) ∂V/∂I, guided at every ReLU
+    return I.grad, grad_q
+
+
+def explain_batch(model, images, questions, fix_f=True, sign="paper", guided=True, top_k=5):
+    """Explain many (image, question) pairs in one forward and two backward passes; a list of Explanation.
+
+    ``images``: anything ``images.load_image`` takes, one per question. A question without words or
+    longer than the model reads raises ``text.QuestionError``; unknown words are read as ``<unk>``
+    and listed in ``Explanation.unknown_words``.
+    """
+    if sign not in SIGNS:
+        raise ValueError(f"sign must be one of {SIGNS}, not {sign!r}")
+    if len(images) != len(questions) or not questions:
+        raise ValueError(f"{len(images)} images and {len(questions)} questions: pass one image per question")
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, not {top_k}")
+    tokens = [tokenize(question) for question in questions]
+    ids, lengths = model.encode_questions(questions)
+    pixels, inputs = zip(*(model.prepare_image(image) for image in images))
+    with frozen(model):
+        I = Tensor(to_device(numpy.stack(inputs)), requires_grad=True)      # the images, (B, 3, H, W)
+        q = Tensor(model.encoder.embed(ids).data, requires_grad=True)       # the word vectors, (B, T, D)
+        out = model.forward_words(I, q, lengths)
+        grad_v, grad_q = deviation_gradients(out, I, q, fix_f, sign, guided)
+    grad_v, grad_q = to_numpy(grad_v), to_numpy(grad_q)
+    probabilities, alpha = out.probabilities(), to_numpy(out.alpha.data)
+    options = {"fix_f": fix_f, "sign": sign, "guided": guided, "top_k": top_k}
+    results = []
+    for b, question in enumerate(questions):
+        ranked = numpy.argsort(-probabilities[b], kind="stable")[:top_k]
+        scores = token_scores(grad_q[b, : lengths[b]])
+        results.append(Explanation(
+            question=question, tokens=tokens[b], answer=model.answers[ranked[0]],
+            probability=float(probabilities[b, ranked[0]]),
+            top_k=[(model.answers[k], float(probabilities[b, k])) for k in ranked],
+            token_scores=scores, token_z=token_z_scores(scores), grad_v=grad_v[b],
+            grad_q=grad_q[b, : lengths[b]], pixel_map=normalise_pixel_map(grad_v[b]),
+            heatmap=gradient_heatmap(grad_v[b]), alpha=alpha[b], image=pixels[b],
+            unknown_words=model.vocab.unknown_words(tokens[b]), options=dict(options)))
+    return results
+
+
+def explain(model, image, question, fix_f=True, sign="paper", guided=True, top_k=5):
+    """Explain the model's answer to ``question`` about ``image`` (eq. 2-3 and 9-11): an Explanation."""
+    return explain_batch(model, [image], [question], fix_f=fix_f, sign=sign, guided=guided, top_k=top_k)[0]
+
+
+if __name__ == "__main__":
+    from .cli import explain_main
+    sys.exit(explain_main())

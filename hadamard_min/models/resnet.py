@@ -1,0 +1,241 @@
+"""ResNet with bottleneck blocks (He et al. 2016), laid out and named as torchvision's: weights port 1:1.
+
+One block, ``Bottleneck``, maps x (N, C, H, W) to
+
+    y = relu( bn3(conv3( relu(bn2(conv2( relu(bn1(conv1(x))) ))) )) + shortcut(x) )
+
+with conv1 1×1 (C → p), conv2 3×3 with the block's stride (p → p), conv3 1×1 (p → 4p), and
+shortcut(x) = x, or downsample(x) = bn(conv 1×1, stride s) when the shape changes.
+
+``ResNet(layers=(3, 8, 36, 3))`` is ResNet-152: a stem (conv 7×7/2, bn, relu, max-pool 3/2), then
+stage i of ``layers[i]`` blocks with width·2^i planes (stride 1 in the first stage, 2 afterwards),
+then global average pooling and the classifier ``fc``.
+
+Inference folding. In eval mode a batch norm is affine per channel, bn(z) = s ∘ z + t with
+s = γ / √(σ² + ε) and t = β − μ s. After a convolution, bn(conv(x, W)) = conv(x, s·W) + t, so
+``fold_batchnorm()`` precomputes (s·W, t) for every conv/bn pair: one op instead of two, forward
+and backward, and the same values reach every ReLU (the guided masks are unchanged). The folded
+copies are arrays outside the state_dict; they are used only while the model is frozen and in eval
+mode, and are dropped by ``train()``, ``requires_grad_(True)`` and ``load_state_dict``.
+"""
+import numpy
+
+from .. import ops
+from ..backend import array_module
+from ..engine import Tensor, no_grad
+from ..layers import BatchNorm2d, Conv2d, Linear, Module, Sequential
+
+
+class ResNetConfigError(ValueError):
+    """The settings do not describe a ResNet."""
+
+
+class FoldingError(RuntimeError):
+    """Batch norm can be folded only into a frozen model in eval mode."""
+
+
+def fold_conv_bn(conv, bn):
+    """(s·W, t) with s = γ/√(σ²+ε), t = β − μ s: bn(conv(x, W)) = conv(x, s·W) + t in inference."""
+    xp = array_module(conv.weight.data)
+    scale = bn.weight.data / xp.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias.data - bn.running_mean * scale
+    weight = conv.weight.data * scale.reshape(-1, 1, 1, 1)
+    if conv.bias is not None:
+        shift = shift + conv.bias.data * scale
+    dtype = conv.weight.dtype
+    return xp.ascontiguousarray(weight.astype(dtype)), shift.astype(dtype)
+
+
+def conv_bn(x, conv, bn, folded=None):
+    """bn(conv(x)), or the single folded convolution conv(x, s·W) + t when ``folded`` is given."""
+    if folded is None:
+        z = conv(x)
+        return release(bn(z), z)
+    weight, bias = folded
+    return ops.conv2d(x, weight, bias, stride=conv.stride, padding=conv.padding)
+
+
+def release(result, *used):
+    """Return ``result`` after letting go of the arrays of ``used``, activations made inside the network.
+
+    A recorded op keeps its input Tensors as graph nodes, and with them their arrays; but no backward
+    reads those arrays (each op saves what it needs: a mask, the weights), so once the next op has run
+    the network drops them, and an explain pass holds one byte per ReLU unit instead of every map.
+    Without a graph (``no_grad``) nothing is held and nothing needs dropping.
+    """
+    for tensor in used:
+        if tensor.creator is not None:
+            tensor.data = None
+    return result
+
+
+class Bottleneck(Module):
+    """1×1 → 3×3 (stride here, as torchvision) → 1×1 (×4 channels), plus the shortcut."""
+
+    expansion = 4
+
+    def __init__(self, in_channels, planes, stride=1, rng=None):
+        out_channels = planes * self.expansion
+        self.conv1 = Conv2d(in_channels, planes, 1, rng=rng)
+        self.bn1 = BatchNorm2d(planes)
+        self.conv2 = Conv2d(planes, planes, 3, stride=stride, padding=1, rng=rng)
+        self.bn2 = BatchNorm2d(planes)
+        self.conv3 = Conv2d(planes, out_channels, 1, rng=rng)
+        self.bn3 = BatchNorm2d(out_channels)
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = Sequential(Conv2d(in_channels, out_channels, 1, stride=stride, rng=rng),
+                                         BatchNorm2d(out_channels))
+        self.folded = None
+
+    def conv_bn_pairs(self):
+        """(name, conv, bn) for each convolution followed by a batch norm."""
+        pairs = [("conv1", self.conv1, self.bn1), ("conv2", self.conv2, self.bn2),
+                 ("conv3", self.conv3, self.bn3)]
+        if self.downsample is not None:
+            pairs.append(("downsample", self.downsample[0], self.downsample[1]))
+        return pairs
+
+    def forward(self, x, last_relu=True):
+        """The block's output; ``last_relu=False`` leaves out the ReLU after the residual add."""
+        f = self.folded if self.folded and not self.training else {}
+        h = conv_bn(x, self.conv1, self.bn1, f.get("conv1"))
+        a = release(ops.relu(h), h)
+        h = release(conv_bn(a, self.conv2, self.bn2, f.get("conv2")), a)
+        a = release(ops.relu(h), h)
+        h = release(conv_bn(a, self.conv3, self.bn3, f.get("conv3")), a)
+        if self.downsample is None:
+            out = release(h + x, h)  # x belongs to the caller
+        else:
+            shortcut = conv_bn(x, self.downsample[0], self.downsample[1], f.get("downsample"))
+            out = release(h + shortcut, h, shortcut)
+        return release(ops.relu(out), out) if last_relu else out
+
+
+class ResNet(Module):
+    """ResNet with bottleneck blocks; ``ResNet()`` is ResNet-152 with torchvision's parameter names."""
+
+    def __init__(self, layers=(3, 8, 36, 3), width=64, num_classes=1000, rng=None):
+        rng = rng or numpy.random.default_rng(0)
+        self.layers = tuple(int(n) for n in layers)
+        self.width, self.num_classes = int(width), int(num_classes)
+        if not self.layers or min(self.layers) < 1 or self.width < 1 or self.num_classes < 1:
+            raise ResNetConfigError(f"a ResNet needs at least one stage of at least one block, width ≥ 1 and "
+                                    f"num_classes ≥ 1; got layers={layers}, width={width}, "
+                                    f"num_classes={num_classes}")
+        self.conv1 = Conv2d(3, self.width, 7, stride=2, padding=3, rng=rng)
+        self.bn1 = BatchNorm2d(self.width)
+        channels = self.width
+        for i, blocks in enumerate(self.layers):
+            planes = self.width * 2 ** i
+            stride = 1 if i == 0 else 2
+            stage = [Bottleneck(channels, planes, stride, rng=rng)]
+            channels = planes * Bottleneck.expansion
+            stage += [Bottleneck(channels, planes, 1, rng=rng) for _ in range(blocks - 1)]
+            setattr(self, f"layer{i + 1}", Sequential(*stage))
+        self.out_channels = channels
+        self.fc = Linear(channels, self.num_classes, rng=rng)
+        self.stem_folded = None
+
+    # --- settings ------------------------------------------------------------------------------
+    def config(self):
+        """The settings that rebuild this architecture: ``resnet_from_config(model.config())``."""
+        return {"layers": list(self.layers), "width": self.width, "num_classes": self.num_classes}
+
+    def stages(self):
+        return [getattr(self, f"layer{i + 1}") for i in range(len(self.layers))]
+
+    def blocks(self):
+        return [block for stage in self.stages() for block in stage]
+
+    # --- the network ---------------------------------------------------------------------------
+    def stem(self, x):
+        """conv 7×7/2 → bn → relu → max-pool 3×3/2 (padding 1)."""
+        folded = self.stem_folded if not self.training else None
+        h = conv_bn(x, self.conv1, self.bn1, folded)
+        a = release(ops.relu(h), h)
+        return release(ops.max_pool2d(a, 3, stride=2, padding=1), a)
+
+    def features(self, x, pre_relu=False):
+        """The last stage's map (N, 4·width·2^(K−1), H/32, W/32); ``pre_relu=True`` skips the very last ReLU.
+
+        The pre-ReLU map is what MLB attends over: it keeps the negative part of the residual sum.
+        """
+        x = self.stem(x)
+        blocks = self.blocks()
+        for k, block in enumerate(blocks):
+            x = release(block(x, last_relu=not (pre_relu and k == len(blocks) - 1)), x)
+        return x
+
+    def forward(self, x):
+        """ImageNet-style logits: global average pool of the features, then ``fc``."""
+        return self.fc(ops.global_avg_pool(self.features(x)))
+
+    # --- inference folding ---------------------------------------------------------------------
+    def fold_batchnorm(self):
+        """Precompute every conv/bn pair as one convolution with a bias (frozen, eval-mode models only)."""
+        if self.training or any(p.requires_grad for p in self.parameters()):
+            raise FoldingError("fold_batchnorm() needs a frozen model in eval mode: call "
+                               "model.eval().requires_grad_(False) first")
+        self.stem_folded = fold_conv_bn(self.conv1, self.bn1)
+        for block in self.blocks():
+            block.folded = {name: fold_conv_bn(conv, bn) for name, conv, bn in block.conv_bn_pairs()}
+        return self
+
+    def unfold_batchnorm(self):
+        """Drop the folded copies: back to separate conv and bn ops."""
+        self.stem_folded = None
+        for block in self.blocks():
+            block.folded = None
+        return self
+
+    @property
+    def is_folded(self):
+        return self.stem_folded is not None
+
+    def train(self, mode=True):
+        if mode:
+            self.unfold_batchnorm()
+        return super().train(mode)
+
+    def requires_grad_(self, flag=True):
+        if flag:
+            self.unfold_batchnorm()
+        return super().requires_grad_(flag)
+
+    def load_state_dict(self, state, source="state_dict"):
+        self.unfold_batchnorm()
+        return super().load_state_dict(state, source=source)
+
+
+def calibrate_batchnorm(model, x):
+    """Set every batch norm's running μ, σ² to the statistics of the batch ``x`` (one training-mode pass).
+
+    A randomly initialised deep ResNet whose batch norms are the identity (μ = 0, σ² = 1) lets the
+    residual sum grow block after block; with calibrated statistics each batch norm standardises its
+    input, as a trained network's do, so random-weight experiments see well-scaled activations.
+    """
+    norms = [m for _, m in model.named_modules() if isinstance(m, BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    was_training = model.training
+    for m in norms:
+        m.momentum = 1.0  # running statistics := this batch's
+    try:
+        with no_grad():
+            model.train()(x if isinstance(x, Tensor) else Tensor(x))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+    return model
+
+
+def resnet152(num_classes=1000, rng=None):
+    """The paper's image network: 3, 8, 36 and 3 bottleneck blocks, 60,192,808 parameters."""
+    return ResNet((3, 8, 36, 3), width=64, num_classes=num_classes, rng=rng)
+
+
+def resnet_from_config(config, rng=None):
+    """Rebuild a ResNet from ``model.config()`` (e.g. saved as the metadata of a weight file)."""
+    return ResNet(config["layers"], width=config.get("width", 64),
+                  num_classes=config.get("num_classes", 1000), rng=rng)

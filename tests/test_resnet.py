@@ -1,0 +1,151 @@
+"""ResNet: torchvision's names and sizes, the pre-ReLU map, gradients, batch-norm folding, settings."""
+import numpy
+import pytest
+
+import hadamard_min as hm
+from hadamard_min.engine import Tensor
+from hadamard_min.gradcheck import gradcheck
+from hadamard_min.layers import BatchNorm2d
+from hadamard_min.models import Bottleneck, ResNet, resnet152, resnet_from_config
+from hadamard_min.models.resnet import FoldingError, ResNetConfigError
+
+
+def randomize_batchnorm(model, rng):
+    """Non-trivial γ, β, running mean and variance, so that batch norm is no identity."""
+    for _, module in model.named_modules():
+        if isinstance(module, BatchNorm2d):
+            c = module.weight.shape[0]
+            module.weight.data = rng.uniform(0.5, 1.5, c).astype(module.weight.dtype)
+            module.bias.data = rng.uniform(-0.5, 0.5, c).astype(module.bias.dtype)
+            module.running_mean = rng.uniform(-0.5, 0.5, c).astype(module.running_mean.dtype)
+            module.running_var = rng.uniform(0.5, 2.0, c).astype(module.running_var.dtype)
+    return model
+
+
+def to_float64(model):
+    for p in model.parameters():
+        p.data = p.data.astype(numpy.float64)
+    for _, module in model.named_modules():
+        if isinstance(module, BatchNorm2d):
+            module.running_mean = module.running_mean.astype(numpy.float64)
+            module.running_var = module.running_var.astype(numpy.float64)
+    return model
+
+
+def small_resnet(rng, dtype=numpy.float32, layers=(1, 2), width=4, num_classes=5):
+    model = randomize_batchnorm(ResNet(layers, width=width, num_classes=num_classes, rng=rng), rng)
+    return (to_float64(model) if dtype == numpy.float64 else model).eval()
+
+
+def test_resnet152_has_torchvisions_names_and_sizes():
+    model = resnet152()
+    assert model.num_parameters() == 60_192_808
+    shapes = {name: tuple(array.shape) for name, array in model.state_dict().items()}
+    assert len(shapes) == 467 + 2 * 155  # parameters, then running mean and variance of each batch norm
+    assert shapes["conv1.weight"] == (64, 3, 7, 7)
+    assert shapes["bn1.running_var"] == (64,)
+    assert shapes["layer1.0.downsample.0.weight"] == (256, 64, 1, 1)
+    assert shapes["layer2.7.conv3.weight"] == (512, 128, 1, 1)
+    assert shapes["layer3.35.conv2.weight"] == (256, 256, 3, 3)
+    assert shapes["layer4.0.downsample.1.bias"] == (2048,)
+    assert shapes["layer4.2.bn3.running_mean"] == (2048,)
+    assert shapes["fc.weight"] == (1000, 2048) and shapes["fc.bias"] == (1000,)
+    assert "layer3.36.conv1.weight" not in shapes and "layer1.1.downsample.0.weight" not in shapes
+    assert [len(stage) for stage in model.stages()] == [3, 8, 36, 3]
+    assert model.layer2[0].conv2.stride == 2 and model.layer2[0].conv1.stride == 1  # stride on the 3×3
+
+
+def test_resnet152_output_shapes(rng):
+    model = resnet152().eval().requires_grad_(False)
+    x = Tensor(rng.standard_normal((1, 3, 64, 64)).astype(numpy.float32))
+    with hm.no_grad():
+        assert model.features(x).shape == (1, 2048, 2, 2)
+        assert model(x).shape == (1, 1000)
+
+
+def test_features_are_the_relu_of_the_pre_relu_map(rng):
+    model = small_resnet(rng)
+    x = Tensor(rng.standard_normal((2, 3, 32, 40)).astype(numpy.float32))
+    pre = model.features(x, pre_relu=True).numpy()
+    post = model.features(x).numpy()
+    assert pre.shape == post.shape == (2, 32, 4, 5)
+    assert (pre < 0).mean() > 0.1  # the test can fail: the pre-ReLU map has a real negative part
+    numpy.testing.assert_array_equal(post, numpy.maximum(pre, 0))
+
+
+def test_bottleneck_shortcut_is_identity_or_downsample(rng):
+    same = Bottleneck(16, 4, stride=1, rng=rng)
+    assert same.downsample is None
+    wider = Bottleneck(8, 4, stride=1, rng=rng)
+    strided = Bottleneck(16, 4, stride=2, rng=rng)
+    assert wider.downsample[0].stride == 1 and strided.downsample[0].stride == 2
+    x = Tensor(rng.standard_normal((1, 16, 9, 9)).astype(numpy.float32))
+    assert strided.eval()(x).shape == (1, 16, 5, 5)
+
+
+def test_gradcheck_through_features_in_float64(rng):
+    model = small_resnet(rng, numpy.float64, layers=(1, 1), width=2)
+    x = rng.standard_normal((1, 3, 12, 12))
+    report = gradcheck(lambda t: model.features(t, pre_relu=True), x, projections=8)
+    assert report.passed
+    report = gradcheck(model, x, projections=8)
+    assert report.passed
+
+
+def _guided_gradient(model, x, seed):
+    xt = Tensor(x, requires_grad=True)
+    with hm.guided_backprop():
+        model(xt).backward(seed)
+    return xt.grad
+
+
+def test_fold_batchnorm_keeps_outputs_and_guided_gradients(rng):
+    model = small_resnet(rng, numpy.float64).requires_grad_(False)
+    state = model.state_dict()
+    x = rng.standard_normal((2, 3, 24, 24))
+    seed = rng.standard_normal((2, 5))
+    logits, pre = model(Tensor(x)).numpy(), model.features(Tensor(x), pre_relu=True).numpy()
+    guided = _guided_gradient(model, x, seed)
+    model.fold_batchnorm()
+    assert model.is_folded
+    close = {"rtol": 1e-10, "atol": 1e-12}
+    numpy.testing.assert_allclose(model(Tensor(x)).numpy(), logits, **close)
+    numpy.testing.assert_allclose(model.features(Tensor(x), pre_relu=True).numpy(), pre, **close)
+    numpy.testing.assert_allclose(_guided_gradient(model, x, seed), guided, **close)
+    assert (guided != 0).mean() > 0.2 and (guided == 0).any()  # the guided rule did cut some signals
+    folded_state = model.state_dict()
+    assert folded_state.keys() == state.keys()
+    assert all(numpy.array_equal(folded_state[k], state[k]) for k in state)
+
+
+def test_fold_batchnorm_only_for_frozen_eval_models_and_dropped_on_change(rng):
+    model = small_resnet(rng)
+    with pytest.raises(FoldingError, match="requires_grad_"):
+        model.fold_batchnorm()
+    model.requires_grad_(False).train()
+    with pytest.raises(FoldingError):
+        model.fold_batchnorm()
+    model.eval().fold_batchnorm()
+    model.train()
+    assert not model.is_folded
+    model.eval().fold_batchnorm().requires_grad_(True)
+    assert not model.is_folded
+    model.requires_grad_(False).fold_batchnorm().load_state_dict(model.state_dict())
+    assert not model.is_folded
+
+
+def test_config_rebuilds_the_architecture(rng):
+    model = ResNet((2, 1, 1), width=8, num_classes=7, rng=rng)
+    assert model.config() == {"layers": [2, 1, 1], "width": 8, "num_classes": 7}
+    again = resnet_from_config(model.config())
+    def shapes(m):
+        return {name: array.shape for name, array in m.state_dict().items()}
+
+    assert shapes(again) == shapes(model)
+    assert model.out_channels == 8 * 4 * 4 and "layer3.0.downsample.0.weight" in again.state_dict()
+
+
+@pytest.mark.parametrize("settings", [{"layers": ()}, {"layers": (1, 0)}, {"layers": (1,), "width": 0}])
+def test_bad_settings_are_refused(settings):
+    with pytest.raises(ResNetConfigError, match="a ResNet needs"):
+        ResNet(**settings)
