@@ -12,7 +12,9 @@ from pathlib import Path
 
 from .weights import WeightsError, load_npz_metadata, load_weights, save_weights
 
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "weights" / "easyvqa_mlb.npz"
+WEIGHTS_FOLDER = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED_MODEL = WEIGHTS_FOLDER / "easyvqa_mlb.npz"  # easy-VQA, the default of every command
+SHIPPED_TWO_SHAPE_MODEL = WEIGHTS_FOLDER / "twoshape_mlb.npz"  # two-shape scenes (hadamard-evaluate)
 
 
 class ModelFileError(WeightsError):
@@ -72,7 +74,7 @@ def load_model(path=None, verify=True):
     path = Path(path) if path is not None else SHIPPED_MODEL
     if not path.exists():
         hint = ("the shipped model is missing from this checkout: run `git checkout weights/` or retrain with "
-                "hadamard-train" if path == SHIPPED_MODEL else "check the path given with --weights")
+                "hadamard-train" if path.parent == WEIGHTS_FOLDER else "check the path given with --weights")
         raise ModelFileError(f"model file not found: {path} ({hint})")
     if verify:
         verify_sha256(path)

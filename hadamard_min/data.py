@@ -104,16 +104,20 @@ def question_type(question, answer=None):
     return "color" if "color" in tokens else "shape"
 
 
+def background_color(image):
+    """The most common colour among the border pixels of a uint8 (H, W, 3) image (the scene's background)."""
+    border = numpy.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+    colors, counts = numpy.unique(border, axis=0, return_counts=True)
+    return colors[numpy.argmax(counts)]
+
+
 def background_mask(image):
     """Object mask bool (H, W): pixels that differ from the background colour, dilated by one pixel.
 
-    The background colour is the most common colour among the border pixels; the dilation (3×3,
-    ``mask'[y, x] = max over |dy|, |dx| ≤ 1 of mask[y+dy, x+dx]``) covers the anti-aliased outline.
+    The dilation (3×3, ``mask'[y, x] = max over |dy|, |dx| ≤ 1 of mask[y+dy, x+dx]``) covers the
+    anti-aliased outline.
     """
-    border = numpy.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
-    colors, counts = numpy.unique(border, axis=0, return_counts=True)
-    background = colors[numpy.argmax(counts)]
-    differs = numpy.any(image != background, axis=-1)
+    differs = numpy.any(image != background_color(image), axis=-1)
     padded = numpy.pad(differs, 1)
     height, width = differs.shape
     dilated = numpy.zeros_like(differs)

@@ -17,6 +17,7 @@ TIMEOUT_S = 60
 # e.g. {"NN_name.py": {"args": ["--quick"], "env": {"NAME": "value"}}}.
 LESSON_OPTIONS = {
     "07_train_and_watch.py": {"args": ["--quick"]},
+    "08_reading_the_report.py": {"args": ["--quick"]},
 }
 
 

@@ -1,0 +1,25 @@
+"""Does the explanation explain? Baselines, metrics, faithfulness, sanity checks and question dependence.
+
+    baselines     the Hadamard explanation and the methods it is compared with, one format for all
+    metrics       pointing game, mass in mask, token scores, Spearman ρ, deletion, bootstrap intervals
+    faithfulness  deletion of the top pixels / the top token, through the model
+    sanity        cascading model randomisation (Adebayo et al. 2018)
+    grounding     named words, negations, and the two-shape referent scores
+    run           everything over a seeded sample of test questions
+    report        report.md, figures and results.json;  ``python -m hadamard_min.evaluate`` is the CLI
+"""
+from .baselines import FLOORS, TEXT_METHODS, VISUAL_METHODS, visual_methods
+from .metrics import (
+    bootstrap_ci,
+    deletion_auc,
+    mass_in_mask,
+    pointing_game,
+    spearman,
+    token_rank,
+    top_token_credit,
+)
+from .run import DEFAULT_EXAMPLES, EvaluationError, EvaluationSettings, evaluate
+
+__all__ = ["DEFAULT_EXAMPLES", "FLOORS", "TEXT_METHODS", "VISUAL_METHODS", "EvaluationError",
+           "EvaluationSettings", "bootstrap_ci", "deletion_auc", "evaluate", "mass_in_mask", "pointing_game",
+           "spearman", "token_rank", "top_token_credit", "visual_methods"]

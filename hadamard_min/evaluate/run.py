@@ -1,0 +1,217 @@
+"""Run every method and every metric over a seeded sample of test questions; the numbers as one dict.
+
+Examples are processed in batches: each visual method makes its maps for the batch once, and every
+metric reads those same maps (the random floor included), so the numbers of one method agree with each
+other. Only the maps of the first few examples are kept, for the figure. The sanity check runs on the
+first ``sanity_examples`` examples. Every random choice comes from a generator seeded by ``seed`` and
+the purpose it serves, so a run is reproduced exactly by its seed.
+"""
+import sys
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+import numpy
+
+from ..data import background_mask
+from ..explain import token_z_scores
+from ..text import tokenize
+from ..viz import upsample_nearest
+from . import grounding
+from .baselines import FLOORS, TEXT_METHODS, visual_methods
+from .faithfulness import answer_probabilities, deletion_curves, text_deletion
+from .metrics import (
+    DELETION_PERCENTS,
+    bootstrap_ci,
+    deletion_auc,
+    magnitude,
+    mask_share,
+    mass_in_mask,
+    pointing_game,
+    spearman,
+    token_rank,
+    top_token_credit,
+)
+from .sanity import sanity_check
+
+DEFAULT_EXAMPLES = 300
+
+
+class EvaluationError(ValueError):
+    """The evaluation was asked for something it cannot do (no examples, say)."""
+
+
+@dataclass
+class EvaluationSettings:
+    examples: int = DEFAULT_EXAMPLES
+    seed: int = 0
+    batch: int = 16
+    sanity_examples: int = 32
+    figure_examples: int = 4
+
+
+def stderr_progress(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def choose_examples(data, count, seed):
+    """``count`` distinct question indices drawn at random (seeded) from ``data``, in drawn order."""
+    if count < 1:
+        raise EvaluationError(f"--examples must be at least 1, not {count}")
+    rng = numpy.random.default_rng([seed, 1])
+    return rng.choice(len(data), size=min(count, len(data)), replace=False)
+
+
+def fit(mask, height, width):
+    """A mask at the network's input size (nearest neighbour when the data's size differs)."""
+    return mask if mask.shape == (height, width) else upsample_nearest(mask, height, width)
+
+
+def summarise(values, seed):
+    """The bootstrap summary of per-example values, with the values themselves (the raw numbers)."""
+    return {**bootstrap_ci(values, seed=seed), "values": [float(v) for v in values]}
+
+
+class Values:
+    """Per-example values, ``values[table][row][column] = [...]``, summarised with bootstrap intervals."""
+
+    def __init__(self):
+        self.values = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+
+    def add(self, table, row, column, values):
+        self.values[table][row][column].extend(float(v) for v in values)
+
+    def summary(self, seed):
+        return {table: {row: {column: summarise(v, seed) for column, v in columns.items()}
+                        for row, columns in rows.items()} for table, rows in self.values.items()}
+
+
+def evaluate(model, data, settings=None, progress=stderr_progress):
+    """Every metric of every method on ``settings.examples`` questions of ``data``.
+
+    Returns ``(results, figure)``: the numbers as a JSON-ready dict, and for the first few examples the
+    image, question, answer and every method's map (arrays, for :func:`report.save_example_grid`).
+    """
+    settings = settings or EvaluationSettings()
+    seed = settings.seed
+    indices = choose_examples(data, settings.examples, seed)
+    methods = visual_methods(model)
+    two_shape = getattr(data, "referent", None) is not None
+    partners = grounding.partner_questions(data, indices) if two_shape else None
+    values, figure, curves, correct = Values(), [], defaultdict(list), []
+    rng_maps, rng_delete, rng_text = (numpy.random.default_rng([seed, k]) for k in (2, 3, 4))
+    start = time.perf_counter()
+    for first in range(0, len(indices), settings.batch):
+        rows = numpy.arange(first, min(first + settings.batch, len(indices)))
+        batch = [int(q) for q in indices[rows]]
+        pixels, questions = network_pixels(model, data, batch), [data.questions[q] for q in batch]
+        ids, lengths = model.encode_questions(questions)
+        answers = [model.answers[a] for a in answer_probabilities(model, pixels, ids, lengths)[0]]
+        correct.extend(answer == data.answers[q] for answer, q in zip(answers, batch))
+        maps = visual_metrics(model, pixels, questions, methods, rng_maps, rng_delete, values, curves)
+        if two_shape:
+            for name, method in methods.items():
+                question_dependence(model, data, batch, partners[rows], pixels, maps[name], method, rng_maps,
+                                    values, name)
+        text_metrics(model, pixels, questions, rng_text, values)
+        figure += [{"index": batch[i], "question": questions[i], "answer": answers[i], "image": pixels[i],
+                    "maps": {name: maps[name][i] for name in methods}}
+                   for i in range(min(settings.figure_examples - len(figure), len(batch)))]
+        progress(f"{rows[-1] + 1}/{len(indices)} examples, {time.perf_counter() - start:.0f} s")
+    add_paired_differences(values, "deletion", "auc", "random")
+    sanity_batch = [int(q) for q in indices[:settings.sanity_examples]]
+    sanity = sanity_check(
+        model, network_pixels(model, data, sanity_batch), [data.questions[q] for q in sanity_batch],
+        {**{name: ("visual", f) for name, f in methods.items() if name not in FLOORS},
+         **{f"text: {name}": ("text", f) for name, f in TEXT_METHODS.items() if name != "uniform"}},
+        seed=seed, progress=lambda k, n, step: progress(f"sanity check {k}/{n}: {step} randomised"))
+    results = {
+        "settings": {**asdict(settings), "data": getattr(data, "split", ""), "two_shape": two_shape,
+                     "deletion_percents": list(DELETION_PERCENTS)},
+        "examples": [{"index": int(q), "question": data.questions[q], "answer": data.answers[q]}
+                     for q in indices],
+        "accuracy": bootstrap_ci(numpy.asarray(correct, dtype=float), seed=seed),
+        "tables": values.summary(seed),
+        "deletion_curves": {name: numpy.mean(c, axis=0).tolist() for name, c in curves.items()},
+        "sanity": {"steps": sanity["steps"], "examples": len(sanity_batch),
+                   "scores": {name: [summarise(step, seed) for step in per_step]
+                              for name, per_step in sanity["scores"].items()}}}
+    return results, figure
+
+
+def network_pixels(model, data, questions):
+    """uint8 (B, S, S, 3): the image of each question index as the network sees it."""
+    return numpy.stack([model.prepare_image(data.images[data.image_index[q]])[0] for q in questions])
+
+
+def visual_metrics(model, pixels, questions, methods, rng_maps, rng_delete, values, curves):
+    """Pointing, mass, deletion and agreement with attention of every visual method on one batch.
+
+    Returns the maps, {method: (B, …)}.
+    """
+    masks = [background_mask(image) for image in pixels]
+    for table in ("pointing", "mass"):
+        values.add(table, "(mask's share of the image)", "score", [mask_share(m) for m in masks])
+    maps = {}
+    for name, method in methods.items():
+        maps[name] = method(model, pixels, questions, rng_maps)
+        values.add("pointing", name, "score", [pointing_game(m, k) for m, k in zip(maps[name], masks)])
+        values.add("mass", name, "score", [mass_in_mask(m, k) for m, k in zip(maps[name], masks)])
+        p0, p = deletion_curves(model, pixels, questions, maps[name], rng_delete)
+        curves[name].extend(numpy.c_[p0, p].tolist())
+        values.add("deletion", name, "auc", [deletion_auc(pk, start=s) for s, pk in zip(p0, p)])
+    for name in methods:
+        values.add("attention agreement", name, "ρ_s with attention (mean)",
+                   [spearman(magnitude(m), a) for m, a in zip(maps[name], maps["attention (mean)"])])
+    return maps
+
+
+def text_metrics(model, pixels, questions, rng, values):
+    """Token grounding, negation rank and text deletion of every text method on one batch."""
+    tokens = [tokenize(q) for q in questions]
+    named = [grounding.named_word_positions(t) for t in tokens]
+    negation = [grounding.negation_position(t) for t in tokens]
+    for name, method in TEXT_METHODS.items():
+        scores = method(model, pixels, questions, rng)
+        for word_class in grounding.WORD_CLASSES:            # every class gets a column, in this order
+            values.add("word classes", name, word_class, [])
+        for t, s in zip(tokens, scores):
+            for word_class, mean in grounding.class_means(t, token_z_scores(s)).items():
+                values.add("word classes", name, word_class, [mean])
+        values.add("tokens", name, "named word on top",
+                   [top_token_credit(s, n) for s, n in zip(scores, named) if n])
+        values.add("tokens", name, "rank of not/no",
+                   [token_rank(s, k) for s, k in zip(scores, negation) if k is not None])
+        to_unk, to_random = text_deletion(model, pixels, questions, scores, rng)
+        values.add("text deletion", name, "top token → <unk>", to_unk)
+        values.add("text deletion", name, "top token → random word", to_random)
+    values.add("tokens", "(question length)", "rank of not/no",
+               [len(t) for t, k in zip(tokens, negation) if k is not None])
+
+
+def question_dependence(model, data, batch, partners, pixels, maps, method, rng, values, name):
+    """Referent share and pointing (questions about one shape) and movement (pairs about the two shapes)."""
+    for i, q in enumerate(batch):
+        referent = int(data.referent[q])
+        if referent < 0:
+            continue
+        masks = data.shape_masks[data.image_index[q]]
+        masks = numpy.stack([fit(m, *pixels.shape[1:3]) for m in masks])
+        values.add("referent", name, "referent share", [grounding.referent_share(maps[i], masks, referent)])
+        on_referent, on_other = grounding.referent_pointing(maps[i], masks, referent)
+        values.add("referent", name, "pointing: referent", [on_referent])
+        values.add("referent", name, "pointing: other", [on_other])
+    paired = [i for i, p in enumerate(partners) if p >= 0]
+    if paired:
+        partner_maps = method(model, pixels[paired], [data.questions[partners[i]] for i in paired], rng)
+        values.add("referent", name, "movement", [grounding.movement(maps[i], b)
+                                                  for i, b in zip(paired, partner_maps)])
+
+
+def add_paired_differences(values, table, column, baseline):
+    """Per-example differences method − ``baseline`` as a new column "Δ vs <baseline>" (paired)."""
+    rows = values.values[table]
+    reference = numpy.asarray(rows[baseline][column])
+    for name in list(rows):
+        difference = numpy.asarray(rows[name][column]) - reference
+        values.add(table, name, f"Δ vs {baseline}", difference)
