@@ -149,3 +149,11 @@ def test_config_rebuilds_the_architecture(rng):
 def test_bad_settings_are_refused(settings):
     with pytest.raises(ResNetConfigError, match="a ResNet needs"):
         ResNet(**settings)
+
+
+def test_bench_runs_our_side_alone(capfd):
+    from hadamard_min.bench import main
+    argv = ["--size", "32", "--depth", "50", "--runs", "2", "--warmup", "0", "--threads", "1", "--no-torch"]
+    assert main(argv) == 0
+    captured = capfd.readouterr()
+    assert "run 2/2" in captured.err and "ResNet-50, 32×32" in captured.out and "n/a" in captured.out

@@ -43,7 +43,10 @@ def fold_conv_bn(conv, bn):
     if conv.bias is not None:
         shift = shift + conv.bias.data * scale
     dtype = conv.weight.dtype
-    return xp.ascontiguousarray(weight.astype(dtype)), shift.astype(dtype)
+    weight = xp.ascontiguousarray(weight.astype(dtype))
+    if isinstance(weight, numpy.ndarray):
+        weight.flags.writeable = False  # fixed once folded, so a convolution may keep its Winograd form
+    return weight, shift.astype(dtype)
 
 
 def conv_bn(x, conv, bn, folded=None):
@@ -157,7 +160,9 @@ class ResNet(Module):
         return release(ops.max_pool2d(a, 3, stride=2, padding=1), a)
 
     def features(self, x, pre_relu=False):
-        """The last stage's map (N, 4·width·2^(K−1), H/32, W/32); ``pre_relu=True`` skips the very last ReLU.
+        """The last stage's map, (N, 4·width·2^(K−1), ≈H/2^(K+1), ≈W/2^(K+1)) for K stages (H/32 for 4).
+
+        ``pre_relu=True`` leaves out the very last ReLU.
 
         The pre-ReLU map is what MLB attends over: it keeps the negative part of the residual sum.
         """

@@ -1,11 +1,14 @@
 """Convolution by im2col + matmul (fast on BLAS and cuBLAS), max pooling.
 
-im2col: a strided *view* of the padded input, shape (N, C, kh, kw, Ho, Wo), copied once into
-columns (N, C·kh·kw, Ho·Wo); then every output pixel is one column dotted with the filters:
+im2col: the columns cols[n, c, i, j, y, x] = x[n, c, s·y + i − p, s·x + j − p] (zero outside the
+image), one slice copy per kernel offset (i, j), viewed as (N, C·kh·kw, Ho·Wo); then every output
+pixel is one column dotted with the filters:
 y = W.reshape(O, C·kh·kw) @ cols. A 1×1 convolution needs no columns at all: it is a matmul.
+A 3×3 convolution with stride 1 and frozen weights runs as Winograd F(2×2, 3×3) (see ``winograd``).
 """
 from ..backend import array_module
 from ..engine import Function
+from . import winograd
 
 
 def _windows(xpad, kh, kw, stride, out_h, out_w):
@@ -25,27 +28,63 @@ def pad2d(x, padding, value=0.0):
     if padding == 0:
         return x
     xp = array_module(x)
+    n, c, h, w = x.shape
     p = padding
-    return xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=value)
+    out = xp.full((n, c, h + 2 * p, w + 2 * p), value, dtype=x.dtype)
+    out[:, :, p:p + h, p:p + w] = x
+    return out
+
+
+def _overlap(out_size, size, offset, stride):
+    """Outputs o in [first, stop) reading inside the input (0 ≤ o·stride + offset < size), and that slice."""
+    first = max(0, (stride - 1 - offset) // stride)
+    stop = max(first, min(out_size, (size - 1 - offset) // stride + 1))
+    if stop == first:
+        return first, stop, slice(0, 0)
+    start = first * stride + offset
+    return first, stop, slice(start, start + (stop - first - 1) * stride + 1, stride)
+
+
+def im2col(x, kh, kw, stride, padding, out_h, out_w):
+    """cols[n, c, i, j, y, x] = x[n, c, s·y + i − p, s·x + j − p] (zero outside): one copy per (i, j).
+
+    Written straight from the input, with zeros only at the borders, so the padded input is never built.
+    """
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    cols = xp.empty((n, c, kh, kw, out_h, out_w), dtype=x.dtype)
+    for i in range(kh):
+        y0, y1, rows = _overlap(out_h, h, i - padding, stride)
+        for j in range(kw):
+            x0, x1, columns = _overlap(out_w, w, j - padding, stride)
+            dst = cols[:, :, i, j]
+            dst[:, :, y0:y1, x0:x1] = x[:, :, rows, columns]
+            dst[:, :, :y0] = 0
+            dst[:, :, y1:] = 0
+            dst[:, :, y0:y1, :x0] = 0
+            dst[:, :, y0:y1, x1:] = 0
+    return cols
 
 
 def col2im(cols, shape, kh, kw, stride, padding):
     """The adjoint of im2col: add each window's column back to where it came from."""
     xp = array_module(cols)
-    n, c, h, w = shape
     out_h, out_w = cols.shape[-2:]
-    dxpad = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    dx = xp.zeros(shape, dtype=cols.dtype)
     for i in range(kh):
+        y0, y1, rows = _overlap(out_h, shape[2], i - padding, stride)
         for j in range(kw):
-            dxpad[:, :, i:i + stride * out_h:stride, j:j + stride * out_w:stride] += cols[:, :, i, j]
-    return dxpad[:, :, padding:padding + h, padding:padding + w]
+            x0, x1, columns = _overlap(out_w, shape[3], j - padding, stride)
+            dx[:, :, rows, columns] += cols[:, :, i, j, y0:y1, x0:x1]
+    return dx
 
 
 class Conv2d(Function):
     """y[n,o] = Σ_{c,i,j} W[o,c,i,j] · xpad[n, c, s·y+i, s·x+j]  (+ b[o]), as im2col + matmul.
 
     dW = dy @ colsᵀ,  dcols = Wᵀ @ dy,  dx = col2im(dcols),  db = Σ dy.
-    Columns are kept for backward only when W needs a gradient.
+    Columns are kept for backward only when W needs a gradient. A 3×3 convolution with stride 1 and
+    padding 1 whose W needs no gradient (a frozen network) runs as Winograd F(2×2, 3×3) instead.
     """
 
     def forward(self, x, weight, bias=None):
@@ -54,14 +93,21 @@ class Conv2d(Function):
         s, p = self.stride, self.padding
         out_h, out_w = output_size(h, kh, s, p), output_size(w, kw, s, p)
         self.x_shape, self.w_shape = x.shape, weight.shape
-        w2 = weight.reshape(o, -1)
-        if kh == kw == 1 and p == 0:  # 1×1: the columns are the (strided) pixels themselves
-            cols = x[:, :, ::s, ::s].reshape(n, c, out_h * out_w)
+        self.winograd = kh == kw == 3 and s == p == 1 and not self.needs_grad[1]
+        if self.winograd:  # saves the transformed filters U instead of W
+            u = winograd.remembered_filters(weight)
+            y = winograd.convolve(x, u)
+            self.save(None, u)
         else:
-            cols = _windows(pad2d(x, p), kh, kw, s, out_h, out_w).reshape(n, c * kh * kw, out_h * out_w)
-        y = (w2 @ cols).reshape(n, o, out_h, out_w)
-        self.save(cols if self.needs_grad[1] else None, weight)
-        return y + bias.reshape(1, o, 1, 1) if bias is not None else y
+            if kh == kw == 1 and p == 0:  # 1×1: the columns are the (strided) pixels themselves
+                cols = x[:, :, ::s, ::s].reshape(n, c, out_h * out_w)
+            else:
+                cols = im2col(x, kh, kw, s, p, out_h, out_w).reshape(n, c * kh * kw, out_h * out_w)
+            y = (weight.reshape(o, -1) @ cols).reshape(n, o, out_h, out_w)
+            self.save(cols if self.needs_grad[1] else None, weight)
+        if bias is not None:
+            y += bias.reshape(1, o, 1, 1)  # in place: y is a new array
+        return y
 
     def backward(self, dy):
         cols, weight = self.saved
@@ -71,7 +117,9 @@ class Conv2d(Function):
         out_h, out_w = dy.shape[-2:]
         dy2 = dy.reshape(n, o, out_h * out_w)
         dx = dw = db = None
-        if self.needs_grad[0]:
+        if self.needs_grad[0] and self.winograd:  # weight holds the transformed filters U
+            dx = winograd.convolve_turned(dy, weight)
+        elif self.needs_grad[0]:
             dcols = weight.reshape(o, -1).T @ dy2
             if kh == kw == 1 and p == 0:
                 xp = array_module(dy)

@@ -27,20 +27,26 @@ class BatchNorm(Function):
         else:
             mean, var = self.running_mean, self.running_var
         inv_std = (1 / xp.sqrt(var + self.eps)).astype(x.dtype)
-        xhat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
         self.axes, self.shape = axes, shape
-        self.save(xhat if (self.training or self.needs_grad[1]) else None, gamma, inv_std)
+        if not (self.training or self.needs_grad[1]):  # affine: y = x s + (β − μ s), s = γ / √(σ² + ε)
+            scale = gamma * inv_std
+            self.save(None, gamma, inv_std)
+            y = x * scale.reshape(shape)
+            y += (beta - mean * scale).astype(x.dtype).reshape(shape)
+            return y
+        xhat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
+        self.save(xhat, gamma, inv_std)
         return xhat * gamma.reshape(shape) + beta.reshape(shape)
 
     def backward(self, dy):
         xhat, gamma, inv_std = self.saved
         axes, shape = self.axes, self.shape
-        g = dy * gamma.reshape(shape)
-        if self.training:
+        if not self.training:
+            dx = dy * (gamma * inv_std).reshape(shape)
+        else:
+            g = dy * gamma.reshape(shape)
             dx = (g - g.mean(axis=axes, keepdims=True)
                   - xhat * (g * xhat).mean(axis=axes, keepdims=True)) * inv_std.reshape(shape)
-        else:
-            dx = g * inv_std.reshape(shape)
         dgamma = (dy * xhat).sum(axis=axes) if self.needs_grad[1] else None
         dbeta = dy.sum(axis=axes) if self.needs_grad[2] else None
         return dx, dgamma, dbeta
@@ -78,22 +84,24 @@ class LogSoftmax(Function):
 
 
 class CrossEntropy(Function):
-    """L = −(1/N) Σₙ log softmax(xₙ)[tₙ] for logits x (N, K), integer targets t;
-    dx = (softmax(x) − onehot(t)) / N · dL."""
+    """L = −Σₙ wₙ log softmax(xₙ)[tₙ] / Σₙ wₙ for logits x (N, K), integer targets t, weights w (default 1);
+    dx = wₙ (softmax(xₙ) − onehot(tₙ)) / Σ w · dL."""
 
     def forward(self, logits):
         xp = array_module(logits)
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         rows = xp.arange(len(logits))
-        self.save(log_p, rows)
-        return -log_p[rows, self.targets].mean()
+        share = (xp.full(len(logits), 1.0 / len(logits), dtype=logits.dtype) if self.weights is None
+                 else (self.weights / self.weights.sum()).astype(logits.dtype))
+        self.save(log_p, rows, share)
+        return -(log_p[rows, self.targets] * share).sum()
 
     def backward(self, dy):
-        log_p, rows = self.saved
+        log_p, rows, share = self.saved
         dx = array_module(log_p).exp(log_p)
         dx[rows, self.targets] -= 1
-        return (dx * (dy / len(log_p)),)
+        return (dx * (share[:, None] * dy),)
 
 
 class Dropout(Function):
