@@ -55,17 +55,6 @@ def normalise_pixel_map(grad_chw):
     return (grad - grad.mean()) / sigma
 
 
-def pixel_map_rgb(pixel_map, spread=3.0):
-    """The standardised map (3, H, W) as an RGB image (H, W, 3) in [0, 1]: clip(∇̂v / (2·spread) + 0.5).
-
-    ±``spread`` standard deviations span the colour range and 0 is mid-grey. The authors' code saved
-    ∇̂v + 0.5 as it was, which is ``spread=0.5`` (everything beyond ±σ/2 saturates); the default 3
-    keeps the structure of the map visible.
-    """
-    rgb = numpy.asarray(pixel_map, dtype=numpy.float64) / (2.0 * spread) + 0.5
-    return numpy.clip(rgb, 0.0, 1.0).transpose(1, 2, 0)
-
-
 def gradient_heatmap(grad_chw):
     """h(i,j) = Σ_c |∇v(c,i,j)| / max h: how strongly each pixel moves the deviation, in [0, 1].
 

@@ -180,7 +180,7 @@ class Embedding(Module):
 
     def __init__(self, num_words, dim, rng=None):
         rng = rng or numpy.random.default_rng(0)
-        table = rng.standard_normal((num_words, dim)).astype(numpy.float32) * 0.1
+        table = rng.standard_normal((num_words, dim)).astype(numpy.float32)  # N(0, 1), as PyTorch
         table[0] = 0
         self.weight = Parameter(get_xp().asarray(table))
 

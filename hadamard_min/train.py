@@ -6,6 +6,7 @@ cross-entropy, backward, gradient clipping and Adam. Every epoch ends with a val
 checkpoint written to a temporary file and renamed, so Ctrl-C never leaves a broken checkpoint.
 """
 import dataclasses
+import math
 import os
 import platform
 import sys
@@ -128,7 +129,13 @@ def first_images(data, count):
     return dataclasses.replace(data, **fields)
 
 
-def train_epoch(model, optimizer, data, answer_ids, settings, rng, label):
+def cosine_lr(settings, progress):
+    """The learning rate at ``progress`` ∈ [0, 1] of the whole run: lr · (1 + cos πt)/2, ending at lr/20."""
+    floor = settings.lr / 20
+    return floor + (settings.lr - floor) * (1 + math.cos(math.pi * progress)) / 2
+
+
+def train_epoch(model, optimizer, data, answer_ids, settings, rng, label, epoch):
     model.train()
     xp = get_xp()
     image_rows = numpy.arange(len(data.images))
@@ -136,6 +143,7 @@ def train_epoch(model, optimizer, data, answer_ids, settings, rng, label):
     progress = Progress(len(batches), label)
     total_loss = total_correct = total_count = 0.0
     for step, batch in enumerate(batches, 1):
+        optimizer.lr = cosine_lr(settings, (epoch + (step - 1) / len(batches)) / settings.epochs)
         rows = image_rows[batch]
         picked, image_index = questions_of(data, rows)
         ids, lengths = model.encode_questions([data.questions[q] for q in picked])
@@ -165,13 +173,22 @@ def library_versions():
 
 
 def build_model(config, train_data, seed):
-    """A fresh model: vocabulary from the training questions, answers from the data set."""
+    """A fresh model: vocabulary from the training questions, answers from the data set.
+
+    The question's side of the attention (U_q of eq. 4) starts at zero, so α is at first the same for
+    every question and learns from the image alone where the shape is; the question's say in α then
+    grows with training. From a random U_q, the yes/no questions ("is there a red shape?") start
+    with attention on the background, where V carries nothing about the shape, and the model settles
+    for guessing from the words (82.5 % on yes/no, the answer prior of each question) for many epochs.
+    """
     from .images import IMAGENET_MEAN, IMAGENET_STD
     from .models.vqa import build_vqa_model
 
     config = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "seed": seed, **config}
     vocab = Vocabulary.build(train_data.questions)
-    return build_vqa_model(config, vocab, train_data.answer_list)
+    model = build_vqa_model(config, vocab, train_data.answer_list)
+    model.mlb.linear_q_att.weight.data[...] = 0
+    return model
 
 
 def save_checkpoint(path, model, optimizer, epoch, history):
@@ -211,7 +228,7 @@ def train(out_path, config=None, settings=None, resume_from=None, command="", da
     for epoch in range(first_epoch, settings.epochs):
         epoch_start = time.perf_counter()
         loss, acc = train_epoch(model, optimizer, train_data, answer_ids, settings, rng,
-                                f"epoch {epoch + 1}/{settings.epochs}")
+                                f"epoch {epoch + 1}/{settings.epochs}", epoch)
         val = accuracy_by_type(val_data, predict(model, val_data), model.answers)
         history.append({"epoch": epoch + 1, "loss": loss, "train_accuracy": acc, "val_accuracy": val["overall"],
                         "seconds": time.perf_counter() - epoch_start})
@@ -223,8 +240,13 @@ def train(out_path, config=None, settings=None, resume_from=None, command="", da
     save_model(out_path, model)
     return write_manifest(out_path, command=command, seed=settings.seed, settings=vars(settings),
                           config=model.config(), versions=library_versions(), training_seconds=round(seconds, 1),
-                          machine=f"{platform.machine()}, {_cores()} cores", history=history,
+                          machine=_machine(), history=history,
                           test_accuracy=test)
+
+
+def _machine():
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    return f"{platform.machine()}, {_cores()} cores, OMP_NUM_THREADS={threads}"
 
 
 def _cores():

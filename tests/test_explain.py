@@ -12,7 +12,6 @@ from hadamard_min.explain import (
     frozen,
     gradient_heatmap,
     normalise_pixel_map,
-    pixel_map_rgb,
     token_scores,
     token_z_scores,
 )
@@ -279,10 +278,7 @@ def test_eq9_standardises_with_the_statistics_of_the_whole_gradient():
     numpy.testing.assert_array_equal(normalise_pixel_map(numpy.zeros((3, 2, 2))), numpy.zeros((3, 2, 2)))
 
 
-def test_pixel_map_rgb_and_heatmap():
-    pixel_map = numpy.array([[[0.0, 3.0]], [[-3.0, 9.0]], [[1.5, -6.0]]])
-    rgb = pixel_map_rgb(pixel_map, spread=3.0)                         # ẑ/6 + 0.5, clipped
-    numpy.testing.assert_allclose(rgb, [[[0.5, 0.0, 0.75], [1.0, 1.0, 0.0]]], rtol=1e-15)
+def test_gradient_heatmap():
     grad = numpy.array([[[1.0, -2.0]], [[0.0, 2.0]], [[-1.0, 0.0]]])    # Σ_c |∇v| = [2, 4]
     numpy.testing.assert_allclose(gradient_heatmap(grad), [[0.5, 1.0]], rtol=1e-15)
 

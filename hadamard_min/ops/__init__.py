@@ -134,11 +134,9 @@ def log_softmax(x, axis=-1):
     return LogSoftmax.apply(x, axis=axis)
 
 
-def cross_entropy(logits, targets, weights=None):
-    """Mean negative log-likelihood of integer ``targets`` under softmax(``logits``), each row weighted by
-    ``weights`` when given (a weighted mean)."""
-    return CrossEntropy.apply(logits, targets=targets.data if isinstance(targets, Tensor) else targets,
-                              weights=weights.data if isinstance(weights, Tensor) else weights)
+def cross_entropy(logits, targets):
+    """Mean negative log-likelihood of integer ``targets`` under softmax(``logits``)."""
+    return CrossEntropy.apply(logits, targets=targets.data if isinstance(targets, Tensor) else targets)
 
 
 def dropout(x, p=0.5, training=True):

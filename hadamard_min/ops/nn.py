@@ -84,24 +84,22 @@ class LogSoftmax(Function):
 
 
 class CrossEntropy(Function):
-    """L = −Σₙ wₙ log softmax(xₙ)[tₙ] / Σₙ wₙ for logits x (N, K), integer targets t, weights w (default 1);
-    dx = wₙ (softmax(xₙ) − onehot(tₙ)) / Σ w · dL."""
+    """L = −(1/N) Σₙ log softmax(xₙ)[tₙ] for logits x (N, K), integer targets t;
+    dx = (softmax(x) − onehot(t)) / N · dL."""
 
     def forward(self, logits):
         xp = array_module(logits)
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         rows = xp.arange(len(logits))
-        share = (xp.full(len(logits), 1.0 / len(logits), dtype=logits.dtype) if self.weights is None
-                 else (self.weights / self.weights.sum()).astype(logits.dtype))
-        self.save(log_p, rows, share)
-        return -(log_p[rows, self.targets] * share).sum()
+        self.save(log_p, rows)
+        return -log_p[rows, self.targets].mean()
 
     def backward(self, dy):
-        log_p, rows, share = self.saved
+        log_p, rows = self.saved
         dx = array_module(log_p).exp(log_p)
         dx[rows, self.targets] -= 1
-        return (dx * (share[:, None] * dy),)
+        return (dx * (dy / len(log_p)),)
 
 
 class Dropout(Function):
