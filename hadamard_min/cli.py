@@ -128,14 +128,14 @@ def explain_parser():
                     "explanation ∇v = (V − F) ∂V/∂I with F held fixed and guided backprop through the ResNet "
                     "(eq. 2, 9), and each word's score from ∇q = (Q − F) ∂Q/∂q (eq. 3, 10, 11). With no "
                     "arguments it explains a shipped easy-VQA example with the shipped model and writes "
-                    "explanation.png here.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "explanation.png here.")
     parser.add_argument("--image", type=Path, default=None,
                         help="image file (PNG, JPEG, …); default: the shipped easy-VQA example")
     parser.add_argument("--question", default=None, help="the question; default: the shipped example's")
     parser.add_argument("--weights", type=Path, default=None,
                         help="model file (.npz from hadamard-train); default: weights/easyvqa_mlb.npz")
-    parser.add_argument("--out", type=Path, default=Path("explanation.png"), help="figure to write (PNG)")
+    parser.add_argument("--out", type=Path, default=Path("explanation.png"),
+                        help="figure to write (PNG); default: explanation.png")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write answer, probabilities, tokens, z-scores and the saved maps' paths as JSON; "
                              "the maps are saved as PNGs next to --out")
@@ -143,9 +143,9 @@ def explain_parser():
     parser.add_argument("--no-fix-f", dest="fix_f", action="store_false",
                         help="let gradients flow through F too (the paper's ablation)")
     parser.add_argument("--sign", choices=("paper", "code"), default="paper",
-                        help="paper: push V − F as eq. 2-3 write it; code: F − V as the authors' script did")
+                        help="paper (default): push V − F as eq. 2-3 write it; code: F − V as the authors' script did")
     parser.add_argument("--plain", action="store_true", help="plain gradients through the ReLUs, not guided backprop")
-    parser.add_argument("--top-k", type=int, default=5, help="how many answers to list")
+    parser.add_argument("--top-k", type=int, default=5, help="how many answers to list; default: 5")
     return add_preset_arguments(parser)
 
 
