@@ -12,6 +12,14 @@ reads them into a plain-torch copy of the same network (written below, no torchv
 number of threads. The driver asks them for one run at a time, in turn (ours, torch, ours, ...), so that
 a machine whose speed drifts slows both alike, and reports medians, the median of the per-run ratios
 and each side's fastest run (the best estimate of its speed on a machine shared with other work).
+
+On a GPU (``--device gpu``: CuPy for us, CUDA for torch) TF32 is off on both sides: torch's
+``allow_tf32`` flags for matmul and cuDNN are cleared, CuPy keeps its default ``CUPY_TF32=0``, and both
+workers run with ``NVIDIA_TF32_OVERRIDE=0``. Each run is timed from a synchronised start to a synchronised
+end; after the timed runs one more explain pass measures the peak device memory in use (CuPy's memory pool
+through an allocator hook, ``torch.cuda.max_memory_allocated``). ``--batch 1 16`` compares each batch size
+in turn. ``--explain-rate`` measures instead the explanations per second of ``explain_batch`` on the
+easy-VQA test set with the shipped model, on the chosen device and on the CPU.
 """
 import argparse
 import json
@@ -34,7 +42,7 @@ class BenchError(RuntimeError):
 
 def _input(args, seed_offset=0):
     rng = numpy.random.default_rng(args.seed + seed_offset)
-    return rng.standard_normal((args.batch, 3, args.size, args.size), dtype=numpy.float32)
+    return rng.standard_normal((args.batch[0], 3, args.size, args.size), dtype=numpy.float32)
 
 
 def _one_hot(batch, classes):
@@ -66,7 +74,7 @@ def _blas_threads():
 
 # ---------------------------------------------------------------------------- our side
 def our_side(args):
-    """(forward, explain, sync, facts) for our network."""
+    """(forward, explain, sync, to_host, peak, facts) for our network; ``peak`` is None on the CPU."""
     from . import engine, no_grad, set_device
     from .backend import get_xp, to_numpy
     from .models import ResNet
@@ -83,7 +91,7 @@ def our_side(args):
     if not args.no_fold:
         model.fold_batchnorm()
     image = xp.asarray(_input(args))
-    seed = xp.asarray(_one_hot(args.batch, model.num_classes))
+    seed = xp.asarray(_one_hot(args.batch[0], model.num_classes))
 
     def forward():
         with no_grad():
@@ -93,134 +101,45 @@ def our_side(args):
         x = engine.Tensor(image, requires_grad=True)
         with engine.guided_backprop():
             model(x).backward(seed)
-        return to_numpy(x.grad)
+        return x.grad
 
-    sync, device_peak = (lambda: None), (lambda: None)
-    if args.device == "gpu":
-        import cupy
-        sync = cupy.cuda.Device().synchronize
-        device_peak = cupy.get_default_memory_pool().total_bytes  # the pool keeps its high-water mark
     threads, library = _blas_threads()
-    facts = {"threads": threads or args.threads, "library": library,
-             "folded": not args.no_fold, "device_peak": device_peak}
-    return forward, explain, sync, facts
+    facts = {"threads": threads or args.threads, "library": library, "folded": not args.no_fold}
+    if args.device != "gpu":
+        return forward, explain, (lambda: None), to_numpy, None, facts
+    import cupy
+    name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
+    facts |= {"library": f"CuPy {cupy.__version__}, CUDA runtime {cupy.cuda.runtime.runtimeGetVersion()}",
+              "device": name.decode() if isinstance(name, bytes) else str(name),
+              "tf32": "off (CUPY_TF32=0, CuPy's default)"}
+    sync = cupy.cuda.Device().synchronize
+    return forward, explain, sync, to_numpy, lambda step: _cupy_peak(cupy, step), facts
 
 
-# ---------------------------------------------------------------------------- the torch side
-def torch_resnet(torch, layers, width=64, num_classes=1000):
-    """The same network in plain torch with torchvision's names; ``Relu.guided = True`` makes ReLUs guided."""
-    nn = torch.nn
+def _cupy_peak(cupy, step):
+    """The most bytes CuPy's memory pool had in use while ``step`` ran (recorded by an allocator hook)."""
+    pool = cupy.get_default_memory_pool()
+    peak = pool.used_bytes()
 
-    class GuidedReLU(torch.autograd.Function):
-        """y = max(x, 0);  dx = dy · [y > 0] · [dy > 0]."""
+    def malloc(size):
+        nonlocal peak
+        memory = pool.malloc(size)
+        peak = max(peak, pool.used_bytes())
+        return memory
 
-        @staticmethod
-        def forward(ctx, x):
-            y = x.clamp(min=0)
-            ctx.save_for_backward(y)
-            return y
-
-        @staticmethod
-        def backward(ctx, dy):
-            (y,) = ctx.saved_tensors
-            return dy.clamp(min=0) * (y > 0)
-
-    class Relu(nn.Module):
-        guided = False
-
-        def forward(self, x):
-            return GuidedReLU.apply(x) if Relu.guided else torch.relu(x)
-
-    class Block(nn.Module):
-        def __init__(self, cin, planes, stride):
-            super().__init__()
-            cout = planes * 4
-            self.conv1, self.bn1 = nn.Conv2d(cin, planes, 1, bias=False), nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.conv3, self.bn3 = nn.Conv2d(planes, cout, 1, bias=False), nn.BatchNorm2d(cout)
-            self.relu = Relu()
-            self.downsample = None
-            if stride != 1 or cin != cout:
-                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                                nn.BatchNorm2d(cout))
-
-        def forward(self, x):
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.relu(self.bn2(self.conv2(out)))
-            out = self.bn3(self.conv3(out))
-            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
-            self.bn1, self.relu = nn.BatchNorm2d(width), Relu()
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
-            cin = width
-            for i, blocks in enumerate(layers):
-                planes = width * 2 ** i
-                stage = []
-                for b in range(blocks):
-                    stage.append(Block(cin, planes, (1 if i == 0 else 2) if b == 0 else 1))
-                    cin = planes * 4
-                setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
-            self.fc = nn.Linear(cin, num_classes)
-            self.stages = len(layers)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            for i in range(self.stages):
-                x = getattr(self, f"layer{i + 1}")(x)
-            return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
-
-    return Net(), Relu
-
-
-def torch_side(args):
-    """(forward, explain, sync, facts) for the plain-torch copy, on the weights our worker wrote."""
-    import torch
-
-    from .weights import load_weights
-
-    torch.set_num_threads(args.threads)
-    use_cuda = args.device == "gpu" and torch.cuda.is_available()
-    device = torch.device("cuda" if use_cuda else "cpu")
-    model, relu = torch_resnet(torch, DEPTHS[args.depth])
-    state = {name: torch.from_numpy(array) for name, array in load_weights(args.weights).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [name for name in missing if not name.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise BenchError(f"{args.weights} does not fit the torch network: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    del state
-    model = model.to(device).eval().requires_grad_(False)
-    image = torch.from_numpy(_input(args)).to(device)
-    seed = torch.from_numpy(_one_hot(args.batch, 1000)).to(device)
-
-    def forward():
-        relu.guided = False
-        with torch.no_grad():
-            model(image)
-
-    def explain():
-        relu.guided = True
-        x = image.clone().requires_grad_(True)
-        model(x).backward(seed)
-        return x.grad.cpu().numpy()
-
-    sync = torch.cuda.synchronize if use_cuda else (lambda: None)
-    if use_cuda:
-        torch.cuda.reset_peak_memory_stats()
-    facts = {"threads": torch.get_num_threads(), "library": f"torch {torch.__version__} on {device.type}",
-             "device_peak": torch.cuda.max_memory_allocated if use_cuda else (lambda: None)}
-    return forward, explain, sync, facts
+    cupy.cuda.set_allocator(malloc)
+    try:
+        step()
+        cupy.cuda.Device().synchronize()
+    finally:
+        cupy.cuda.set_allocator(pool.malloc)
+    return peak
 
 
 def serve(args):
     """A worker: set up, say "ready", then time one forward and one explain pass per "run" line."""
-    forward, explain, sync, facts = (our_side if args.worker == "ours" else torch_side)(args)
-    device_peak = facts.pop("device_peak")
+    from .bench_torch import torch_side
+    forward, explain, sync, to_host, peak, facts = (our_side if args.worker == "ours" else torch_side)(args)
     print(json.dumps({"rss_before_run": _current_rss_bytes()}), flush=True)
     gradient = None
     for line in sys.stdin:
@@ -228,13 +147,16 @@ def serve(args):
             break
         times = {}
         for key, step in (("forward", forward), ("explain", explain)):
+            sync()
             start = time.perf_counter()
             gradient = step()
             sync()
             times[key] = time.perf_counter() - start
         print(json.dumps(times), flush=True)
-    numpy.save(args.gradient_out, gradient)
-    print(json.dumps(facts | {"peak_rss": _peak_rss_bytes(), "device_peak": device_peak()}), flush=True)
+    numpy.save(args.gradient_out, to_host(gradient))
+    del gradient
+    device_peak = peak(explain) if peak else None  # one more, untimed pass
+    print(json.dumps(facts | {"peak_rss": _peak_rss_bytes(), "device_peak": device_peak}), flush=True)
 
 
 # ---------------------------------------------------------------------------- the driver
@@ -244,9 +166,9 @@ class Worker:
     def __init__(self, side, args, folder, weights):
         self.side, self.gradient_path = side, os.path.join(folder, f"{side}.npy")
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
-                   MKL_NUM_THREADS=str(args.threads))
+                   MKL_NUM_THREADS=str(args.threads), CUPY_TF32="0", NVIDIA_TF32_OVERRIDE="0")
         command = [sys.executable, "-m", "hadamard_min.bench", "--worker", side, "--size", str(args.size),
-                   "--batch", str(args.batch), "--depth", str(args.depth), "--device", args.device,
+                   "--batch", str(args.batch[0]), "--depth", str(args.depth), "--device", args.device,
                    "--threads", str(args.threads), "--seed", str(args.seed),
                    "--gradient-out", self.gradient_path]
         command += ["--weights", weights] if weights else []
@@ -294,22 +216,27 @@ def _megabytes(value):
 
 
 def report(args, ours, theirs):
-    """The comparison table (``theirs`` is None without torch)."""
+    """The comparison table for the batch ``args.batch[0]`` (``theirs`` is None without torch)."""
     folded = "batch norm folded" if ours["folded"] else "batch norm unfolded"
-    lines = [f"ResNet-{args.depth}, {args.size}×{args.size}, batch {args.batch}, {args.device}, "
+    lines = [f"ResNet-{args.depth}, {args.size}×{args.size}, batch {args.batch[0]}, {args.device}, "
              f"medians of {args.runs} runs after {args.warmup} warm-up, sides in turn ({folded})",
              f"threads: ours {ours['threads']} ({ours['library']})"
-             + (f", torch {theirs['threads']} ({theirs['library']})" if theirs else ""),
-             f"{'':28}{'ours':>12}{'torch':>12}{'ours/torch':>12}    (fastest run: ours, torch)"]
+             + (f", torch {theirs['threads']} ({theirs['library']})" if theirs else "")]
+    if args.device == "gpu":
+        on_cuda = theirs and "tf32" in theirs
+        torch_tf32 = f", torch {theirs['tf32']}, cuDNN {theirs['cudnn']}" if on_cuda else ""
+        lines.append(f"device: {ours['device']}; TF32: ours {ours['tf32']}{torch_tf32}; "
+                     f"NVIDIA_TF32_OVERRIDE=0 on both")
+    lines.append(f"{'':28}{'ours':>12}{'torch':>12}{'ours/torch':>12}    (fastest run: ours, torch)")
     for label, key in (("forward", "forward"), ("forward + guided backward", "explain")):
         mine = float(numpy.median(ours[key]))
-        other = f"{numpy.median(theirs[key]):.3f} s" if theirs else "n/a"
+        other = f"{numpy.median(theirs[key]):.4f} s" if theirs else "n/a"
         ratio = f"{numpy.median(numpy.divide(ours[key], theirs[key])):.2f}" if theirs else ""
-        fastest = f"{min(ours[key]):.3f} s" + (f", {min(theirs[key]):.3f} s" if theirs else "")
-        lines.append(f"{label:28}{mine:>10.3f} s{other:>12}{ratio:>12}    ({fastest})")
+        fastest = f"{min(ours[key]):.4f} s" + (f", {min(theirs[key]):.4f} s" if theirs else "")
+        lines.append(f"{label:28}{mine:>10.4f} s{other:>12}{ratio:>12}    ({fastest})")
     memory = [("peak RSS", "peak_rss"), ("RSS before the runs", "rss_before_run")]
     if args.device == "gpu":
-        memory.append(("peak device memory", "device_peak"))
+        memory.append(("peak device memory in use", "device_peak"))
     for label, key in memory:
         other = theirs[key] if theirs else None
         ratio = f"{ours[key] / other:.2f}" if ours[key] and other else ""
@@ -321,13 +248,66 @@ def report(args, ours, theirs):
     return "\n".join(lines)
 
 
+def compare(args, with_torch):
+    """Run the two workers in turn for one batch size (``args.batch[0]``); the report."""
+    workers = []
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            weights = os.path.join(folder, "weights.npz") if with_torch else None
+            workers.append(Worker("ours", args, folder, weights))
+            if with_torch:
+                workers.append(Worker("torch", args, folder, weights))
+            for run in range(args.warmup + args.runs):
+                for worker in workers:
+                    worker.run()
+                _progress(run, args, workers)
+            results = [worker.finish(args.warmup) for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.process.poll() is None:
+                    worker.process.kill()
+    return report(args, results[0], results[1] if with_torch else None)
+
+
+# ---------------------------------------------------------------------------- explanations per second
+def explain_rate(args):
+    """Explanations per second of ``explain_batch`` (shipped easy-VQA model, the first ``--questions`` test
+    questions in batches of ``--explain-batch``, after one warm-up batch), on ``--device`` and on the CPU."""
+    from .backend import set_device
+    from .checkpoint import load_model
+    from .data import load_easy_vqa
+    from .explain import explain_batch
+
+    data = load_easy_vqa("test")
+    count = min(args.questions, len(data))
+    pairs = [(data.images[data.image_index[k]], data.questions[k]) for k in range(count)]
+    batches = [list(zip(*pairs[i:i + args.explain_batch])) for i in range(0, count, args.explain_batch)]
+    rates = {}
+    for device in dict.fromkeys([args.device, "cpu"]):
+        set_device(device)
+        model = load_model()  # after set_device: its arrays live on that device
+        explain_batch(model, *batches[0])
+        start = time.perf_counter()
+        for images, questions in batches:
+            explain_batch(model, images, questions)
+        rates[device] = count / (time.perf_counter() - start)
+    threads, library = _blas_threads()
+    lines = [f"explain_batch, shipped easy-VQA model, first {count} test questions, {args.explain_batch} per "
+             f"batch (CPU: {threads or '?'} BLAS threads, {library})"]
+    lines += [f"{device:>4}: {rate:8.1f} explanations/s" for device, rate in rates.items()]
+    if len(rates) == 2:
+        lines.append(f"gpu/cpu: {rates['gpu'] / rates['cpu']:.1f}×")
+    return "\n".join(lines)
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="hadamard-bench",
         description="Time the explain pass (ResNet forward + guided backward to the pixels, parameters "
                     "frozen) of hadamard-min against PyTorch on the same weights, and compare peak memory.")
     parser.add_argument("--size", type=int, default=448, help="image side in pixels (default 448)")
-    parser.add_argument("--batch", type=int, default=1, help="images per pass (default 1)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1],
+                        help="images per pass; several sizes are compared one after another (default 1)")
     parser.add_argument("--runs", type=int, default=5, help="counted runs (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="runs not counted, first (default 1)")
     parser.add_argument("--depth", type=int, default=152, choices=sorted(DEPTHS), help="ResNet depth")
@@ -338,50 +318,49 @@ def parse_args(argv):
     parser.add_argument("--no-torch", action="store_true", help="time our side only")
     parser.add_argument("--no-fold", action="store_true", help="keep batch norm as separate ops")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the input")
+    parser.add_argument("--explain-rate", action="store_true",
+                        help="measure explanations/s of explain_batch on easy-VQA instead (device and CPU)")
+    parser.add_argument("--questions", type=int, default=512, help="--explain-rate: test questions (512)")
+    parser.add_argument("--explain-batch", type=int, default=64,
+                        help="--explain-rate: questions per batch (64)")
     parser.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--gradient-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if min(args.size, args.batch, args.runs, args.threads) < 1 or args.warmup < 0:
-        parser.error("--size, --batch, --runs and --threads must be at least 1, --warmup at least 0")
+    if min(args.size, *args.batch, args.runs, args.threads, args.questions, args.explain_batch) < 1 \
+            or args.warmup < 0:
+        parser.error("--size, --batch, --runs, --threads, --questions and --explain-batch must be at least "
+                     "1, --warmup at least 0")
     return args
 
 
 def _progress(run, args, workers):
     kind = "warm-up" if run < args.warmup else f"run {run - args.warmup + 1}/{args.runs}"
-    parts = [f"{w.side} forward {w.result['forward'][-1]:.3f} s, explain {w.result['explain'][-1]:.3f} s"
+    parts = [f"{w.side} forward {w.result['forward'][-1]:.4f} s, explain {w.result['explain'][-1]:.4f} s"
              for w in workers]
     print(f"{kind:>9}: " + " | ".join(parts), file=sys.stderr, flush=True)
 
 
 def main(argv=None):
-    """``hadamard-bench [--size 448] [--batch 1] [--runs 5] [--depth 152] [--device cpu|gpu] ...``."""
+    """``hadamard-bench [--size 448] [--batch 1 16] [--runs 5] [--depth 152] [--device cpu|gpu] ...``."""
+    from .backend import DeviceError
+    from .data import DataError
+    from .weights import WeightsError
+
     args = parse_args(argv)
     try:
         if args.worker:
             serve(args)
             return 0
+        if args.explain_rate:
+            print(explain_rate(args))
+            return 0
         with_torch = not args.no_torch and _torch_available()
-        workers = []
-        with tempfile.TemporaryDirectory() as folder:
-            try:
-                weights = os.path.join(folder, "weights.npz") if with_torch else None
-                workers.append(Worker("ours", args, folder, weights))
-                if with_torch:
-                    workers.append(Worker("torch", args, folder, weights))
-                for run in range(args.warmup + args.runs):
-                    for worker in workers:
-                        worker.run()
-                    _progress(run, args, workers)
-                results = [worker.finish(args.warmup) for worker in workers]
-            finally:
-                for worker in workers:
-                    if worker.process.poll() is None:
-                        worker.process.kill()
-        print(report(args, results[0], results[1] if with_torch else None))
+        for batch in args.batch:
+            print(compare(argparse.Namespace(**{**vars(args), "batch": [batch]}), with_torch), flush=True)
         if not with_torch and not args.no_torch:
             print("torch is not installed: our side only (pip install '.[parity]' to compare)")
-    except BenchError as error:
+    except (BenchError, DeviceError, DataError, WeightsError) as error:
         print(f"hadamard-bench: {error}", file=sys.stderr)
         return 1
     return 0

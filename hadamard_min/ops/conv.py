@@ -6,6 +6,7 @@ pixel is one column dotted with the filters:
 y = W.reshape(O, C·kh·kw) @ cols. A 1×1 convolution needs no columns at all: it is a matmul.
 A 3×3 convolution with stride 1 and frozen weights runs as Winograd F(2×2, 3×3) (see ``winograd``).
 """
+from .. import kernels
 from ..backend import array_module
 from ..engine import Function
 from . import winograd
@@ -49,7 +50,10 @@ def im2col(x, kh, kw, stride, padding, out_h, out_w):
     """cols[n, c, i, j, y, x] = x[n, c, s·y + i − p, s·x + j − p] (zero outside): one copy per (i, j).
 
     Written straight from the input, with zeros only at the borders, so the padded input is never built.
+    On a GPU: one kernel (``kernels.im2col``).
     """
+    if kernels.fused(x):
+        return kernels.im2col(x, kh, kw, stride, padding, out_h, out_w)
     xp = array_module(x)
     n, c, h, w = x.shape
     cols = xp.empty((n, c, kh, kw, out_h, out_w), dtype=x.dtype)
@@ -67,7 +71,12 @@ def im2col(x, kh, kw, stride, padding, out_h, out_w):
 
 
 def col2im(cols, shape, kh, kw, stride, padding):
-    """The adjoint of im2col: add each window's column back to where it came from."""
+    """The adjoint of im2col: add each window's column back to where it came from.
+
+    On a GPU: one kernel (``kernels.col2im``) that gathers, for each pixel, the columns that read it.
+    """
+    if kernels.fused(cols):
+        return kernels.col2im(cols, shape, kh, kw, stride, padding)
     xp = array_module(cols)
     out_h, out_w = cols.shape[-2:]
     dx = xp.zeros(shape, dtype=cols.dtype)

@@ -20,6 +20,7 @@ same as using P Bᵀ for Bᵀ and Aᵀ P for Aᵀ:
 """
 import weakref
 
+from .. import kernels
 from ..backend import array_module
 
 B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))      # Bᵀ: 4×4 input tile
@@ -78,7 +79,12 @@ def remembered_filters(weight):
 
 
 def inputs(x, b_t=B_T):
-    """V = Bᵀ d B for each 4×4 tile d of x padded by 1 (tiles step by 2): (N, C, H, W) → (16, N, C, tiles)."""
+    """V = Bᵀ d B for each 4×4 tile d of x padded by 1 (tiles step by 2): (N, C, H, W) → (16, N, C, tiles).
+
+    On a GPU: one kernel (``kernels.winograd_inputs``), one tile a thread.
+    """
+    if kernels.fused(x):
+        return kernels.winograd_inputs(x, b_t)
     xp = array_module(x)
     n, c, h, w = x.shape
     th, tw = _tiles(h), _tiles(w)
@@ -94,7 +100,12 @@ def inputs(x, b_t=B_T):
 
 
 def outputs(m, h, w, a_t=A_T):
-    """Y = Aᵀ M A per tile, the 2×2 blocks put side by side and cropped: (16, N, O, tiles) → (N, O, h, w)."""
+    """Y = Aᵀ M A per tile, the 2×2 blocks put side by side and cropped: (16, N, O, tiles) → (N, O, h, w).
+
+    On a GPU: one kernel (``kernels.winograd_outputs``), one tile a thread.
+    """
+    if kernels.fused(m):
+        return kernels.winograd_outputs(m, h, w, a_t)
     xp = array_module(m)
     _, n, o, _ = m.shape
     th, tw = _tiles(h), _tiles(w)
