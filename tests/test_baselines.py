@@ -1,6 +1,7 @@
 """The comparison methods on a small random float64 model: shapes, finite differences, Grad-CAM by hand."""
 import numpy
 import pytest
+from references import tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.evaluate.baselines import (
@@ -18,9 +19,6 @@ from hadamard_min.evaluate.baselines import (
     visual_methods,
 )
 from hadamard_min.explain import explain_batch
-from hadamard_min.layers import BatchNorm2d
-from hadamard_min.models.vqa import build_vqa_model
-from hadamard_min.text import Vocabulary
 
 WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a", "red"]
 ANSWERS = ["red", "blue", "green", "yes", "no", "circle"]
@@ -33,17 +31,7 @@ IMAGES = numpy.random.default_rng(7).integers(0, 256, (2, 16, 16, 3), dtype=nump
 @pytest.fixture(scope="module")
 def model():
     """Random weights in float64, batch norms with non-trivial statistics."""
-    model = build_vqa_model(CONFIG, Vocabulary(WORDS), ANSWERS, rng=numpy.random.default_rng(0))
-    rng = numpy.random.default_rng(1)
-    for p in model.parameters():
-        p.data = p.data.astype(numpy.float64)
-    for _, module in model.named_modules():
-        if isinstance(module, BatchNorm2d):
-            c = module.weight.shape[0]
-            module.weight.data, module.bias.data = rng.uniform(0.5, 1.5, c), rng.normal(0, 0.3, c)
-            object.__setattr__(module, "running_mean", rng.normal(0, 0.3, c))
-            object.__setattr__(module, "running_var", rng.uniform(0.5, 1.5, c))
-    return model.eval()
+    return tiny_float64_model(CONFIG, WORDS, ANSWERS)
 
 
 def answer_logit(model, image, words, lengths):

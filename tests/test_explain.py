@@ -4,6 +4,7 @@ import json
 
 import numpy
 import pytest
+from references import closed_form_relu, tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.explain import (
@@ -15,9 +16,7 @@ from hadamard_min.explain import (
     token_scores,
     token_z_scores,
 )
-from hadamard_min.layers import BatchNorm2d
-from hadamard_min.models.vqa import build_vqa_model
-from hadamard_min.text import QuestionError, Vocabulary
+from hadamard_min.text import QuestionError
 
 WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a"]
 ANSWERS = ["red", "blue", "green", "yes", "no", "circle"]
@@ -30,17 +29,7 @@ IMAGE = numpy.random.default_rng(7).integers(0, 256, (16, 16, 3), dtype=numpy.ui
 @pytest.fixture(scope="module")
 def model():
     """Random weights in float64, batch norms with non-trivial statistics."""
-    model = build_vqa_model(CONFIG, Vocabulary(WORDS), ANSWERS, rng=numpy.random.default_rng(0))
-    rng = numpy.random.default_rng(1)
-    for p in model.parameters():
-        p.data = p.data.astype(numpy.float64)
-    for _, module in model.named_modules():
-        if isinstance(module, BatchNorm2d):
-            c = module.weight.shape[0]
-            module.weight.data, module.bias.data = rng.uniform(0.5, 1.5, c), rng.normal(0, 0.3, c)
-            object.__setattr__(module, "running_mean", rng.normal(0, 0.3, c))
-            object.__setattr__(module, "running_var", rng.uniform(0.5, 1.5, c))
-    return model.eval()
+    return tiny_float64_model(CONFIG, WORDS, ANSWERS)
 
 
 def base_point(model, question=QUESTION):
@@ -174,20 +163,6 @@ def torch_v(torch, model, image, question_vector, relu):
                       for g in range(CONFIG["glimpses"])], dim=1)
 
 
-def guided_relu(torch):
-    class GuidedReLU(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, dy):
-            (x,) = ctx.saved_tensors
-            return dy * (x > 0) * (dy > 0)
-    return GuidedReLU.apply
-
-
 @pytest.mark.parametrize("fix_f", [True, False])
 @pytest.mark.parametrize("sign", ["paper", "code"])
 @pytest.mark.parametrize("guided", [True, False])
@@ -199,7 +174,7 @@ def test_image_gradient_equals_torch_reference(torch, model, fix_f, sign, guided
     seed = (V - F) if fix_f else (V - F) * (1 - Q)
     seed = seed if sign == "paper" else -seed
     leaf = torch.tensor(image[None], requires_grad=True)
-    relu = guided_relu(torch) if guided else torch.relu
+    relu = closed_form_relu(torch) if guided else torch.relu
     v = torch_v(torch, model, leaf, out.question.data, relu)
     numpy.testing.assert_allclose(v.detach().numpy(), V, rtol=1e-10, atol=1e-13)
     v.backward(torch.from_numpy(seed))

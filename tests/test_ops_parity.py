@@ -6,6 +6,7 @@ at most 1e-5 for elementwise ops and reductions, 1e-4 for convolution, matmul an
 """
 import numpy
 import pytest
+from references import closed_form_relu
 
 from hadamard_min import deconvnet, guided_backprop, ops
 from hadamard_min.engine import Tensor
@@ -164,23 +165,6 @@ def test_batch_norm_parity_and_running_statistics(training, torch, rng):
         assert numpy.array_equal(ours, initial) != training  # moved in training, untouched otherwise
 
 
-def _rule_function(torch, guided):
-    class ClosedFormReLU(torch.autograd.Function):
-        """ReLU forward; backward dy·[x>0]·[dy>0] (guided) or dy·[dy>0] (deconvnet)."""
-
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, dy):
-            (x,) = ctx.saved_tensors
-            return dy * (dy > 0) * (x > 0) if guided else dy * (dy > 0)
-
-    return ClosedFormReLU.apply
-
-
 @pytest.mark.parametrize("context, guided", [(guided_backprop, True), (deconvnet, False)])
 def test_guided_and_deconvnet_relu_in_a_small_network(context, guided, torch, rng):
     """conv → ReLU → conv → ReLU → pool → linear, with the rule at every ReLU, against torch."""
@@ -194,7 +178,7 @@ def test_guided_and_deconvnet_relu_in_a_small_network(context, guided, torch, rn
         out = ops.linear(ops.global_avg_pool(h), Tensor(w3))
     out.backward(dy)
 
-    relu = _rule_function(torch, guided)
+    relu = closed_form_relu(torch, "guided" if guided else "deconvnet")
     xr = torch.tensor(x, requires_grad=True)
     h = relu(F.conv2d(relu(F.conv2d(xr, torch.tensor(w1), padding=1)), torch.tensor(w2), padding=1))
     F.linear(h.mean((2, 3)), torch.tensor(w3)).backward(torch.from_numpy(dy))

@@ -5,6 +5,7 @@ The reference's random weights are exported by torch (.pth and .safetensors) and
 are compared."""
 import numpy
 import pytest
+from references import closed_form_relu
 
 import hadamard_min as hm
 from hadamard_min.engine import Tensor
@@ -19,19 +20,10 @@ def reference_resnet(torch, layers, width, num_classes):
     """torchvision's ResNet layout in plain torch; ``guided`` switches every ReLU to guided backprop."""
     nn = torch.nn
 
-    class GuidedReLU(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, dy):
-            (x,) = ctx.saved_tensors
-            return dy * ((x > 0) & (dy > 0))
+    guided_relu = closed_form_relu(torch)
 
     def relu(x, guided):
-        return GuidedReLU.apply(x) if guided else torch.relu(x)
+        return guided_relu(x) if guided else torch.relu(x)
 
     class Block(nn.Module):
         def __init__(self, cin, planes, stride):

@@ -1,0 +1,38 @@
+"""Shared test references: ReLUs with a closed-form backward for torch, and a tiny float64 VQA model."""
+import numpy
+
+from hadamard_min.layers import BatchNorm2d
+from hadamard_min.models.vqa import build_vqa_model
+from hadamard_min.text import Vocabulary
+
+
+def closed_form_relu(torch, rule="guided"):
+    """A torch ReLU whose backward is guided backprop, dy·[x>0]·[dy>0], or deconvnet, dy·[dy>0]."""
+
+    class ClosedFormReLU(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.clamp(min=0)
+
+        @staticmethod
+        def backward(ctx, dy):
+            (x,) = ctx.saved_tensors
+            return dy * (dy > 0) * (x > 0) if rule == "guided" else dy * (dy > 0)
+
+    return ClosedFormReLU.apply
+
+
+def tiny_float64_model(config, words, answers):
+    """A random VQA model in float64 whose batch norms have non-trivial statistics, in eval mode."""
+    model = build_vqa_model(config, Vocabulary(words), answers, rng=numpy.random.default_rng(0))
+    rng = numpy.random.default_rng(1)
+    for p in model.parameters():
+        p.data = p.data.astype(numpy.float64)
+    for _, module in model.named_modules():
+        if isinstance(module, BatchNorm2d):
+            c = module.weight.shape[0]
+            module.weight.data, module.bias.data = rng.uniform(0.5, 1.5, c), rng.normal(0, 0.3, c)
+            object.__setattr__(module, "running_mean", rng.normal(0, 0.3, c))
+            object.__setattr__(module, "running_var", rng.uniform(0.5, 1.5, c))
+    return model.eval()
