@@ -61,9 +61,20 @@ class Module:
         state.update((name, to_numpy(b)) for name, b in self.named_buffers())
         return state
 
+    def weights_may_change(self):
+        """Called on every sub-module before its weights may change (training, unfreezing, loading).
+
+        A module that caches something computed from its weights (ResNet's folded batch norms) drops it here.
+        """
+
+    def _before_weights_change(self):
+        for _, module in self.named_modules():
+            module.weights_may_change()
+
     def load_state_dict(self, state, source="state_dict"):
         """Copy arrays in by name; missing, unexpected or wrongly shaped keys are reported by name."""
         from .weights import match_state_dict
+        self._before_weights_change()
         expected = {name: tuple(p.shape) for name, p in self.named_parameters()}
         expected.update((name, tuple(b.shape)) for name, b in self.named_buffers())
         matched = match_state_dict(expected, state, source=source)
@@ -77,6 +88,8 @@ class Module:
         return self
 
     def train(self, mode=True):
+        if mode:
+            self._before_weights_change()
         for _, module in self.named_modules():
             object.__setattr__(module, "training", mode)
         return self
@@ -86,12 +99,15 @@ class Module:
 
     def requires_grad_(self, flag=True):
         """Freeze (False) or unfreeze every parameter: a frozen one gets no gradient, costs no work."""
+        if flag:
+            self._before_weights_change()
         for p in self.parameters():
             p.requires_grad = flag
         return self
 
     def to_current_device(self):
         """Move parameters and buffers to the device chosen by ``set_device``."""
+        self._before_weights_change()
         for p in self.parameters():
             p.data = to_device(p.data)
         for _, module in self.named_modules():

@@ -198,19 +198,9 @@ class ResNet(Module):
     def is_folded(self):
         return self.stem_folded is not None
 
-    def train(self, mode=True):
-        if mode:
-            self.unfold_batchnorm()
-        return super().train(mode)
-
-    def requires_grad_(self, flag=True):
-        if flag:
-            self.unfold_batchnorm()
-        return super().requires_grad_(flag)
-
-    def load_state_dict(self, state, source="state_dict"):
+    def weights_may_change(self):
+        """Folded copies would go stale: drop them (Module calls this before training, unfreezing, loading)."""
         self.unfold_batchnorm()
-        return super().load_state_dict(state, source=source)
 
 
 def calibrate_batchnorm(model, x):

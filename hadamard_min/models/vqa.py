@@ -113,21 +113,6 @@ class VQAModel(Module):
         return VQAOutput(features=features, word_vectors=word_vectors, question=question, alpha=out.alpha,
                          Q=out.Q, V=out.V, F=out.F, logits=out.logits)
 
-    # --- modes: the backbone's folded batch norms must go whenever weights may change -----------
-    def train(self, mode=True):
-        super().train(mode)
-        self.backbone.train(mode)
-        return self
-
-    def requires_grad_(self, flag=True):
-        super().requires_grad_(flag)
-        self.backbone.requires_grad_(flag)
-        return self
-
-    def load_state_dict(self, state, source="state_dict"):
-        self.backbone.unfold_batchnorm()
-        return super().load_state_dict(state, source=source)
-
     # --- settings -----------------------------------------------------------------------------
     def config(self):
         """Every size and option, JSON-serialisable; ``build_vqa_model(config, vocab, answers)`` rebuilds."""
