@@ -56,6 +56,9 @@ def train_parser():
     parser.add_argument("--limit-images", type=int, default=0, help="train on the first N images only (0: all)")
     parser.add_argument("--width", type=int, default=DEFAULT_CONFIG["backbone"]["width"], help="ResNet width")
     parser.add_argument("--joint-dim", type=int, default=DEFAULT_CONFIG["joint_dim"], help="MLB joint size")
+    parser.add_argument("--stop-after", type=int, default=0,
+                        help="stop after this many epochs and write OUT; the learning-rate schedule still spans "
+                             "--epochs, and --resume continues it (0: run all epochs)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
     parser.add_argument("--force", action="store_true", help="overwrite an existing OUT")
     parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
@@ -81,7 +84,7 @@ def _train(args, argv):
     if args.resume and not checkpoint.exists():
         raise FileNotFoundError(f"nothing to resume: no checkpoint {checkpoint}")
     settings = TrainSettings(epochs=args.epochs, batch_images=args.batch_images, lr=args.lr, clip=args.clip,
-                             seed=args.seed, limit_images=args.limit_images)
+                             seed=args.seed, stop_after=args.stop_after, limit_images=args.limit_images)
     config = {**DEFAULT_CONFIG, "backbone": {**DEFAULT_CONFIG["backbone"], "width": args.width},
               "joint_dim": args.joint_dim}
     command = "hadamard-train " + shlex.join(sys.argv[1:] if argv is None else argv)

@@ -46,6 +46,7 @@ class TrainSettings:
     lr: float = 2e-3
     clip: float = 10.0
     seed: int = 0
+    stop_after: int = 0  # > 0: stop after this many epochs (the schedule still spans ``epochs``); --resume goes on
     limit_images: int = 0  # > 0: use only the first this many images of each split (a quick look)
 
 
@@ -225,7 +226,7 @@ def train(out_path, config=None, settings=None, resume_from=None, command="", da
     print(f"training on {len(train_data)} questions / {len(train_data.images)} images, "
           f"{model.num_parameters():,} parameters, device {get_xp().__name__}", file=sys.stderr)
     start = time.perf_counter() - sum(h["seconds"] for h in history)
-    for epoch in range(first_epoch, settings.epochs):
+    for epoch in range(first_epoch, min(settings.epochs, settings.stop_after or settings.epochs)):
         epoch_start = time.perf_counter()
         loss, acc = train_epoch(model, optimizer, train_data, answer_ids, settings, rng,
                                 f"epoch {epoch + 1}/{settings.epochs}", epoch)
