@@ -109,12 +109,13 @@ def test_train_refuses_to_overwrite_and_resume_needs_a_checkpoint(tmp_path):
 def test_train_quick_run_checkpoints_and_resumes(tmp_path):
     out = tmp_path / "quick.npz"
     common = ["hadamard_min.train", "--out", str(out), "--limit-images", "48", "--batch-images", "16"]
-    first = run_cli(common + ["--epochs", "1"], cwd=tmp_path)
+    first = run_cli(common + ["--epochs", "2", "--stop-after", "1"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     checkpoint = tmp_path / "quick.checkpoint.npz"
     assert checkpoint.exists() and (tmp_path / "quick.json").exists()
     manifest = json.loads((tmp_path / "quick.json").read_text())
-    assert len(manifest["history"]) == 1 and manifest["sha256"]
+    assert len(manifest["history"]) == 1 and manifest["sha256"]  # stopped after 1 of 2 epochs
+    assert "epoch 1/2" in first.stderr and "epoch 2/2" not in first.stderr
     second = run_cli(common + ["--epochs", "2", "--resume", "--force"], cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     manifest = json.loads((tmp_path / "quick.json").read_text())
