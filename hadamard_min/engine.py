@@ -33,10 +33,6 @@ def no_grad():
         _grad_enabled = previous
 
 
-def grad_enabled():
-    return _grad_enabled
-
-
 @contextlib.contextmanager
 def relu_rule(rule):
     """Choose the backward rule of every ReLU run (forward or backward) inside this block."""

@@ -124,17 +124,19 @@ def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     return numpy.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def preprocess(image, size=448, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop=True):
-    """Network input float32 (3, size, size) from anything :func:`load_image` accepts.
+def fit(image, size, crop=True):
+    """The uint8 (size, size, 3) picture the network sees, from anything :func:`load_image` accepts.
 
-    ``crop=True``: shorter side to ``size`` (bicubic), then the centre ``size × size``.
-    ``crop=False``: the whole image resized to ``size × size`` (:func:`resize_exact`).
+    ``crop=True``: shorter side to ``size`` (bicubic), then the centre ``size × size`` (the paper's
+    pipeline at 448). ``crop=False``: the whole image resized to ``size × size`` (:func:`resize_exact`).
     """
-    if crop:
-        square = center_crop(resize_shorter_side(image, size), size)
-    else:
-        square = resize_exact(image, size)
-    return normalize(square, mean, std)
+    image = load_image(image)
+    return center_crop(resize_shorter_side(image, size), size) if crop else resize_exact(image, size)
+
+
+def preprocess(image, size=448, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop=True):
+    """Network input float32 (3, size, size): :func:`fit`, then ImageNet normalisation."""
+    return normalize(fit(image, size, crop), mean, std)
 
 
 def deprocess(chw, mean=IMAGENET_MEAN, std=IMAGENET_STD):

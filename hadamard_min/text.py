@@ -10,7 +10,6 @@ Left alignment (padding at the end) with the true lengths lets a GRU pick the st
 word; right alignment (padding at the start) is what the original MLB code used, so that the last state
 is always the answer-relevant one.
 """
-import json
 import re
 from collections import Counter
 
@@ -100,10 +99,6 @@ class Vocabulary:
         """All words in index order, specials included (JSON-friendly, e.g. for an ``.npz``)."""
         return list(self.words)
 
-    def to_json(self):
-        """The word list as a JSON string (store it in an ``.npz`` as a 0-d string array)."""
-        return json.dumps(self.to_list())
-
     @classmethod
     def from_list(cls, words):
         """Inverse of :meth:`to_list`."""
@@ -112,11 +107,6 @@ class Vocabulary:
             raise VocabularyError(f"a saved vocabulary must start with {PAD!r}, {UNK!r}, not {words[:2]}: "
                                   f"the file is not a hadamard-min vocabulary")
         return cls(words[2:])
-
-    @classmethod
-    def from_json(cls, text):
-        """Inverse of :meth:`to_json`."""
-        return cls.from_list(json.loads(str(text)))
 
 
 def encode_batch(questions, vocab, max_length, align="left"):

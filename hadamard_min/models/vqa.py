@@ -13,15 +13,7 @@ import numpy
 from .. import ops
 from ..backend import to_device, to_numpy
 from ..engine import Tensor
-from ..images import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    center_crop,
-    load_image,
-    normalize,
-    resize_exact,
-    resize_shorter_side,
-)
+from ..images import IMAGENET_MEAN, IMAGENET_STD, fit, normalize
 from ..layers import Module
 from ..text import Vocabulary, encode_batch
 from ..weights import WeightsError
@@ -85,11 +77,7 @@ class VQAModel(Module):
         ``crop=True`` (the paper's 448 preprocessing): shorter side to ``image_size``, centre crop;
         ``crop=False`` (small models): the whole image resized to ``image_size × image_size``.
         """
-        image = load_image(image)
-        if self.crop:
-            pixels = center_crop(resize_shorter_side(image, self.image_size), self.image_size)
-        else:
-            pixels = resize_exact(image, self.image_size)
+        pixels = fit(image, self.image_size, self.crop)
         return pixels, normalize(pixels, self.mean, self.std).astype(self.dtype)
 
     # --- the network --------------------------------------------------------------------------
