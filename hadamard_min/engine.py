@@ -5,8 +5,14 @@ its ``backward`` gets dL/d(output) and returns dL/d(input) for each input. ``Ten
 orders the graph topologically *without recursion* (ResNet-152 is hundreds of ops deep), walks it
 from the output back, and accumulates every gradient with ``+=`` (a tensor used twice, as in a
 residual connection, receives the sum of both contributions).
+
+The graph is made of ``Node``s, not of Tensors: a node knows the Function that made its tensor and
+whether it wants a gradient, but holds no array. So an activation's array lives only as long as
+someone holds its Tensor; what backward needs, each Function saved itself (a ReLU keeps a one-byte
+mask, a frozen convolution nothing at all).
 """
 import contextlib
+import weakref
 
 import numpy
 
@@ -91,7 +97,7 @@ class Function:
         out = fn.forward(*(t.data for t in tensors))
         result = Tensor(out, requires_grad=fn.record)
         if fn.record:
-            fn.inputs = tensors
+            fn.inputs = [t.node for t in tensors]  # the graph keeps nodes, never the input arrays
             result.creator = fn
         return result
 
@@ -102,8 +108,21 @@ class Function:
         raise NotImplementedError
 
 
+class Node:
+    """A tensor's place in the graph: the Function that made it, whether it wants a gradient, and a weak
+    link back to the Tensor (to store ``.grad`` on it if it is still held). It holds no array."""
+
+    __slots__ = ("__weakref__", "creator", "freed", "requires_grad", "tensor")
+
+    def __init__(self, tensor, requires_grad):
+        self.tensor = weakref.ref(tensor)
+        self.requires_grad = requires_grad
+        self.creator = None
+        self.freed = False  # set when backward has released the Function that made the tensor
+
+
 class Tensor:
-    """An array with an optional gradient and a link to the Function that made it."""
+    """An array with an optional gradient and a node in the graph (the Function that made it)."""
 
     __array_priority__ = 1000  # so numpy_scalar * Tensor calls Tensor.__rmul__
 
@@ -117,10 +136,12 @@ class Tensor:
             data = data.astype(dtype)
         self.data = data
         self.grad = None
-        self.requires_grad = bool(requires_grad)
-        self.creator = None
+        self.node = Node(self, bool(requires_grad))
         self.keep_grad = False
-        self.graph_freed = False  # set when backward has released the Function that made this tensor
+
+    requires_grad = property(lambda self: self.node.requires_grad,
+                             lambda self, flag: setattr(self.node, "requires_grad", bool(flag)))
+    creator = property(lambda self: self.node.creator, lambda self, fn: setattr(self.node, "creator", fn))
 
     # --- basic properties -------------------------------------------------------------------
     shape = property(lambda self: self.data.shape)
@@ -168,16 +189,18 @@ class Tensor:
         if grad is None:
             grad = xp.ones_like(self.data)
         grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-        grads = {id(self): grad}
+        grads = {id(self.node): grad}
         for node in reversed(topological_order(self)):
             dy = grads.pop(id(node), None)
             if dy is None:
                 continue
-            if node.graph_freed:
+            if node.freed:
                 raise BackwardError("backward() through a graph already freed by an earlier backward(): "
                                     "pass retain_graph=True to the earlier call to walk it twice")
-            if node.creator is None or node.keep_grad:  # a copy: dy may be a read-only view or shared
-                node.grad = dy.copy() if node.grad is None else node.grad + dy
+            tensor = node.tensor()  # None when nobody holds the tensor any more: no .grad to keep
+            if tensor is not None and (node.creator is None or tensor.keep_grad):
+                # a copy: dy may be a read-only view or shared
+                tensor.grad = dy.copy() if tensor.grad is None else tensor.grad + dy
             fn = node.creator
             if fn is None:
                 continue
@@ -188,8 +211,8 @@ class Tensor:
                     grads[id(parent)] = grads[id(parent)] + dx
                 else:
                     grads[id(parent)] = dx
-            if not retain_graph:  # free activations as soon as they have been used
-                fn.saved, fn.inputs, node.creator, node.graph_freed = (), (), None, True
+            if not retain_graph:  # free what backward saved as soon as it has been used
+                fn.saved, fn.inputs, node.creator, node.freed = (), (), None, True
 
     # --- operators (the ops themselves live in hadamard_min.ops) ------------------------------
     def __add__(self, other):
@@ -266,9 +289,9 @@ def as_tensor(value, like=None):
 
 
 def topological_order(root):
-    """Every tensor that ``root`` depends on, each after its inputs. Iterative post-order DFS."""
+    """The nodes that the tensor ``root`` depends on, each after its inputs. Iterative post-order DFS."""
     order, visited = [], set()
-    stack = [(root, False)]
+    stack = [(root.node, False)]
     while stack:
         node, inputs_done = stack.pop()
         if inputs_done:

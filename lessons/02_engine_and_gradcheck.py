@@ -24,7 +24,7 @@ def scalar_expression(rows):
     v = u + c
     w = ops.tanh(a)
     f = v * w
-    names = {id(t): n for n, t in dict(a=a, b=b, c=c, u=u, v=v, w=w, f=f).items()}
+    names = {id(t.node): n for n, t in dict(a=a, b=b, c=c, u=u, v=v, w=w, f=f).items()}
     print("the graph of f = (a·b + c)·tanh(a), in topological order (each node after its inputs):")
     order = topological_order(f)
     for node in order:

@@ -52,24 +52,9 @@ def fold_conv_bn(conv, bn):
 def conv_bn(x, conv, bn, folded=None):
     """bn(conv(x)), or the single folded convolution conv(x, s·W) + t when ``folded`` is given."""
     if folded is None:
-        z = conv(x)
-        return release(bn(z), z)
+        return bn(conv(x))
     weight, bias = folded
     return ops.conv2d(x, weight, bias, stride=conv.stride, padding=conv.padding)
-
-
-def release(result, *used):
-    """Return ``result`` after letting go of the arrays of ``used``, activations made inside the network.
-
-    A recorded op keeps its input Tensors as graph nodes, and with them their arrays; but no backward
-    reads those arrays (each op saves what it needs: a mask, the weights), so once the next op has run
-    the network drops them, and an explain pass holds one byte per ReLU unit instead of every map.
-    Without a graph (``no_grad``) nothing is held and nothing needs dropping.
-    """
-    for tensor in used:
-        if tensor.creator is not None:
-            tensor.data = None
-    return result
 
 
 class Bottleneck(Module):
@@ -103,16 +88,12 @@ class Bottleneck(Module):
         """The block's output; ``last_relu=False`` leaves out the ReLU after the residual add."""
         f = self.folded if self.folded and not self.training else {}
         h = conv_bn(x, self.conv1, self.bn1, f.get("conv1"))
-        a = release(ops.relu(h), h)
-        h = release(conv_bn(a, self.conv2, self.bn2, f.get("conv2")), a)
-        a = release(ops.relu(h), h)
-        h = release(conv_bn(a, self.conv3, self.bn3, f.get("conv3")), a)
-        if self.downsample is None:
-            out = release(h + x, h)  # x belongs to the caller
-        else:
-            shortcut = conv_bn(x, self.downsample[0], self.downsample[1], f.get("downsample"))
-            out = release(h + shortcut, h, shortcut)
-        return release(ops.relu(out), out) if last_relu else out
+        h = conv_bn(ops.relu(h), self.conv2, self.bn2, f.get("conv2"))
+        h = conv_bn(ops.relu(h), self.conv3, self.bn3, f.get("conv3"))
+        if self.downsample is not None:
+            x = conv_bn(x, self.downsample[0], self.downsample[1], f.get("downsample"))
+        out = h + x
+        return ops.relu(out) if last_relu else out
 
 
 class ResNet(Module):
@@ -155,9 +136,7 @@ class ResNet(Module):
     def stem(self, x):
         """conv 7×7/2 → bn → relu → max-pool 3×3/2 (padding 1)."""
         folded = self.stem_folded if not self.training else None
-        h = conv_bn(x, self.conv1, self.bn1, folded)
-        a = release(ops.relu(h), h)
-        return release(ops.max_pool2d(a, 3, stride=2, padding=1), a)
+        return ops.max_pool2d(ops.relu(conv_bn(x, self.conv1, self.bn1, folded)), 3, stride=2, padding=1)
 
     def features(self, x, pre_relu=False):
         """The last stage's map, (N, 4·width·2^(K−1), ≈H/2^(K+1), ≈W/2^(K+1)) for K stages (H/32 for 4).
@@ -169,7 +148,7 @@ class ResNet(Module):
         x = self.stem(x)
         blocks = self.blocks()
         for k, block in enumerate(blocks):
-            x = release(block(x, last_relu=not (pre_relu and k == len(blocks) - 1)), x)
+            x = block(x, last_relu=not (pre_relu and k == len(blocks) - 1))
         return x
 
     def forward(self, x):
