@@ -84,6 +84,7 @@ def load_model(path=None, verify=True):
         raise ModelFileError(f"{path} is not a hadamard-min model file (no {', '.join(missing)} inside); "
                              f"weight files of one network are loaded with load_weights instead")
     model = build_vqa_model(metadata["config"], Vocabulary.from_list(metadata["vocab"]), metadata["answers"])
-    state = {k: v for k, v in load_weights(path).items() if not k.startswith("adam.") and k != "epoch"}
+    # a training checkpoint also holds Adam's state, which a model does not load
+    state = {k: v for k, v in load_weights(path).items() if not k.startswith("adam.")}
     model.load_state_dict(state, source=str(path))
     return model.eval()

@@ -20,7 +20,6 @@ from .backend import get_xp, to_device, to_numpy
 from .checkpoint import save_model, write_manifest
 from .data import QUESTION_TYPES, iterate_batches, load_easy_vqa
 from .engine import Tensor, no_grad
-from .images import normalize
 from .optim import Adam, clip_grad_norm
 from .text import Vocabulary
 from .weights import load_npz_metadata, load_weights, save_weights
@@ -70,10 +69,9 @@ class Progress:
         self.stream.write("\n")
 
 
-def image_batch(data, rows, config):
-    """uint8 images → normalised float32 (B, 3, H, W) on the current device."""
-    images = numpy.stack([normalize(data.images[r], config["mean"], config["std"]) for r in rows])
-    return Tensor(to_device(images))
+def image_batch(model, data, rows):
+    """The images of ``rows`` as the model's normalised float input (B, 3, S, S) on the current device."""
+    return Tensor(to_device(numpy.stack([model.prepare_image(data.images[r])[1] for r in rows])))
 
 
 def questions_of(data, image_rows):
@@ -93,7 +91,7 @@ def predict(model, data, batch_images=64):
             if len(picked) == 0:
                 continue
             ids, lengths = model.encode_questions([data.questions[q] for q in picked])
-            out = model(image_batch(data, rows, model.config()), ids, lengths, image_index=image_index)
+            out = model(image_batch(model, data, rows), ids, lengths, image_index=image_index)
             predictions[picked] = to_numpy(out.logits.data.argmax(axis=1))
     return predictions
 
@@ -148,7 +146,7 @@ def train_epoch(model, optimizer, data, answer_ids, settings, rng, label, epoch)
         rows = image_rows[batch]
         picked, image_index = questions_of(data, rows)
         ids, lengths = model.encode_questions([data.questions[q] for q in picked])
-        out = model(image_batch(data, rows, model.config()), ids, lengths, image_index=image_index)
+        out = model(image_batch(model, data, rows), ids, lengths, image_index=image_index)
         targets = xp.asarray(answer_ids[picked])
         loss = ops.cross_entropy(out.logits, targets)
         optimizer.zero_grad()
