@@ -1,18 +1,16 @@
 """hadamard-min: visual explanations from the Hadamard product in multimodal networks, from scratch."""
-import warnings
-
-from . import ops
-from .backend import DeviceError, get_device, get_xp, set_device, to_device, to_numpy
-from .checkpoint import load_model
-from .engine import BackwardError, Function, Tensor, deconvnet, guided_backprop, no_grad, relu_rule
-from .explain import Explanation, explain
-from .gradcheck import GradcheckError, gradcheck
-from .models import ResNet, resnet152
-from .weights import load_weights
-
-# `python -m hadamard_min.explain` runs explain.py again as __main__ after this package imported it; that
-# is intended (the module's __main__ block only calls the command line), so runpy's warning is silenced.
-warnings.filterwarnings("ignore", message="'hadamard_min.explain' found in sys.modules", category=RuntimeWarning)
+from hadamard_min import ops
+from hadamard_min.core.backend import DeviceError, get_device, get_xp, set_device, to_device, to_numpy
+from hadamard_min.core.function import Function, no_grad
+from hadamard_min.core.gradcheck import GradcheckError, gradcheck
+from hadamard_min.core.tensor import BackwardError, Tensor
+from hadamard_min.explain.hadamard import explain, explain_batch
+from hadamard_min.explain.result import Explanation
+from hadamard_min.fast.switch import fast  # hm.fast(False): the switch (the package is hadamard_min.fast.*)
+from hadamard_min.io.model_files import load_model
+from hadamard_min.io.weights import load_weights
+from hadamard_min.models import ResNet, resnet152
+from hadamard_min.ops.relu import deconvnet, guided_backprop, relu_rule
 
 __all__ = [
     "BackwardError",
@@ -24,6 +22,8 @@ __all__ = [
     "Tensor",
     "deconvnet",
     "explain",
+    "explain_batch",
+    "fast",
     "get_device",
     "get_xp",
     "gradcheck",

@@ -13,8 +13,8 @@ import math
 import numpy
 
 from hadamard_min import Tensor, ops
-from hadamard_min.engine import topological_order
-from hadamard_min.gradcheck import gradcheck
+from hadamard_min.core.gradcheck import gradcheck
+from hadamard_min.core.tensor import topological_order
 
 
 def scalar_expression(rows):

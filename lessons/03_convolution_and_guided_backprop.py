@@ -18,7 +18,7 @@ Run:  python lessons/03_convolution_and_guided_backprop.py
 import numpy
 
 from hadamard_min import Tensor, guided_backprop, ops
-from hadamard_min.gradcheck import gradcheck
+from hadamard_min.core.gradcheck import gradcheck
 
 
 def im2col(x, kh, kw, stride=1):

@@ -29,10 +29,10 @@ import time
 import numpy
 
 from hadamard_min import Tensor, guided_backprop, no_grad
-from hadamard_min.images import deprocess, preprocess
+from hadamard_min.data.images import deprocess, preprocess
+from hadamard_min.io.weights import load_weights, save_weights
 from hadamard_min.models import resnet152
 from hadamard_min.models.resnet import calibrate_batchnorm
-from hadamard_min.weights import load_weights, save_weights
 
 TORCHVISION_PARAMETERS = 60_192_808   # torchvision.models.resnet152(): sum(p.numel() for p in parameters())
 TORCHVISION_GMACS_224 = 11.51         # torchvision's documented "GFLOPS" of resnet152 (multiply-adds)
@@ -97,7 +97,7 @@ def compare_with_torch(arrays, image, ours, rows):
     except ImportError:
         print("PyTorch is not installed: the comparison with it is skipped (pip install '.[parity]')")
         return
-    from hadamard_min.bench_torch import torch_resnet
+    from hadamard_min.oracle.torch_models import torch_resnet
     net, _ = torch_resnet(torch, (3, 8, 36, 3))
     net.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=False)
     with torch.no_grad():

@@ -21,9 +21,9 @@ step can be checked exactly. Run:  python lessons/06_explanation_step_by_step.py
 import numpy
 
 from hadamard_min import Tensor, no_grad
-from hadamard_min.explain import explain, frozen, normalise_pixel_map, token_scores, token_z_scores
+from hadamard_min.data.text import Vocabulary
+from hadamard_min.explain.hadamard import explain, frozen, normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.models.vqa import build_vqa_model
-from hadamard_min.text import Vocabulary
 
 CONFIG = {"backbone": {"layers": [1, 1], "width": 4}, "image_size": 32, "word_dim": 6, "question_dim": 8,
           "joint_dim": 4, "glimpses": 2, "max_length": 8}

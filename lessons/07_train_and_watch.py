@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy
 
-from hadamard_min.checkpoint import load_model
-from hadamard_min.cli import train_main
-from hadamard_min.data import background_mask, load_easy_vqa
-from hadamard_min.explain import explain
-from hadamard_min.viz import save_grid_figure
+from hadamard_min.cli.train import main as train_main
+from hadamard_min.data.easyvqa import background_mask, load_easy_vqa
+from hadamard_min.explain.figure import save_grid_figure
+from hadamard_min.explain.hadamard import explain
+from hadamard_min.io.model_files import load_model
 
 
 def mass_on_shape(heatmap, mask):

@@ -22,9 +22,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from hadamard_min.checkpoint import SHIPPED_MODEL, load_model
-from hadamard_min.data import load_easy_vqa
+from hadamard_min.data.easyvqa import load_easy_vqa
 from hadamard_min.evaluate import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
+from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
 
 
 def model_for_the_lesson(weights):
@@ -32,7 +32,7 @@ def model_for_the_lesson(weights):
         path = weights or SHIPPED_MODEL
         print(f"model: {path}")
         return load_model(path)
-    from hadamard_min.train import TrainSettings, train
+    from hadamard_min.training.train import TrainSettings, train
     print("the shipped model is missing: training a throwaway model (1 epoch on 300 images, a few seconds);\n"
           "its numbers illustrate how to read the report, they say nothing about the paper's model.")
     with tempfile.TemporaryDirectory() as folder:

@@ -8,7 +8,7 @@
 """
 import numpy
 
-from hadamard_min.porting.torch7 import TorchObject
+from hadamard_min.io.porting.torch7 import TorchObject
 
 
 def sigmoid(x):

@@ -1,9 +1,9 @@
 """Shared test references: ReLUs with a closed-form backward for torch, and a tiny float64 VQA model."""
 import numpy
 
-from hadamard_min.layers import BatchNorm2d
+from hadamard_min.data.text import Vocabulary
 from hadamard_min.models.vqa import build_vqa_model
-from hadamard_min.text import Vocabulary
+from hadamard_min.nn.layers import BatchNorm2d
 
 
 def closed_form_relu(torch, rule="guided"):

@@ -5,7 +5,7 @@ Writes None, bools, numbers, strings, dicts/lists (Lua tables, lists keyed 1..n)
 """
 import numpy
 
-from hadamard_min.porting.torch7 import BOOLEAN, NIL, NUMBER, STRING, TABLE, TORCH, TorchObject
+from hadamard_min.io.porting.torch7 import BOOLEAN, NIL, NUMBER, STRING, TABLE, TORCH, TorchObject
 
 _TYPES = {numpy.dtype("float32"): "Float", numpy.dtype("float64"): "Double", numpy.dtype("int64"): "Long"}
 

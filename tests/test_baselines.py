@@ -4,7 +4,7 @@ import pytest
 from references import tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
-from hadamard_min.evaluate.baselines import (
+from hadamard_min.explain.baselines import (
     FLOORS,
     TEXT_METHODS,
     VISUAL_METHODS,
@@ -18,7 +18,7 @@ from hadamard_min.evaluate.baselines import (
     saliency,
     visual_methods,
 )
-from hadamard_min.explain import explain_batch
+from hadamard_min.explain.hadamard import explain_batch
 
 WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a", "red"]
 ANSWERS = ["red", "blue", "green", "yes", "no", "circle"]
@@ -162,6 +162,7 @@ def test_methods_leave_the_model_as_it_was(model):
     for method in visual_methods(model).values():
         method(model, IMAGES, QUESTIONS, numpy.random.default_rng(0))
     assert [p.requires_grad for p in model.parameters()] == flags
-    assert not model.training and not model.backbone.is_folded
+    assert not model.training and not model.is_frozen
+    assert all(getattr(m, "inference_form", None) is None for _, m in model.named_modules())
     for name, p in model.named_parameters():
         numpy.testing.assert_array_equal(p.data, before[name])

@@ -9,7 +9,7 @@ import numpy
 import pytest
 from PIL import Image
 
-from hadamard_min.checkpoint import SHIPPED_MODEL
+from hadamard_min.io.model_files import SHIPPED_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +29,7 @@ def assert_one_line_error(result, *words):
 
 
 def test_explain_with_no_arguments_writes_the_figure_and_json(tmp_path):
-    result = run_cli(["hadamard_min.explain", "--json", "result.json"], cwd=tmp_path)
+    result = run_cli(["hadamard_min.cli.explain", "--json", "result.json"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     figure = Image.open(tmp_path / "explanation.png")
     assert figure.size[0] > 600 and numpy.asarray(figure).std() > 10
@@ -52,7 +52,7 @@ def image_file(tmp_path):
 
 def test_input_image_is_never_overwritten(tmp_path, image_file):
     before = image_file.read_bytes()
-    result = run_cli(["hadamard_min.explain", "--image", str(image_file), "--question", "what shape is it?",
+    result = run_cli(["hadamard_min.cli.explain", "--image", str(image_file), "--question", "what shape is it?",
                       "--out", str(image_file)], cwd=tmp_path)
     assert_one_line_error(result, "input image")
     assert image_file.read_bytes() == before
@@ -61,7 +61,7 @@ def test_input_image_is_never_overwritten(tmp_path, image_file):
 @pytest.mark.parametrize("case", ["missing-image", "not-an-image", "empty-question", "missing-weights",
                                   "corrupt-weights", "no-gpu"])
 def test_user_errors_are_one_line(tmp_path, image_file, case):
-    args = ["hadamard_min.explain", "--out", str(tmp_path / "out.png")]
+    args = ["hadamard_min.cli.explain", "--out", str(tmp_path / "out.png")]
     words = []
     if case == "missing-image":
         args += ["--image", str(tmp_path / "nope.png")]
@@ -86,7 +86,7 @@ def test_user_errors_are_one_line(tmp_path, image_file, case):
         args += ["--weights", str(corrupt)]
         words = ["corrupt", "sha256"]
     else:
-        from hadamard_min import backend
+        from hadamard_min.core import backend
         if backend.cupy is not None:
             pytest.skip("CuPy is installed here: --device gpu may work")
         args += ["--device", "gpu"]
@@ -99,16 +99,16 @@ def test_user_errors_are_one_line(tmp_path, image_file, case):
 def test_train_refuses_to_overwrite_and_resume_needs_a_checkpoint(tmp_path):
     out = tmp_path / "model.npz"
     out.write_bytes(b"precious")
-    result = run_cli(["hadamard_min.train", "--out", str(out)], cwd=tmp_path)
+    result = run_cli(["hadamard_min.cli.train", "--out", str(out)], cwd=tmp_path)
     assert_one_line_error(result, "--force")
     assert out.read_bytes() == b"precious"
-    result = run_cli(["hadamard_min.train", "--out", str(tmp_path / "other.npz"), "--resume"], cwd=tmp_path)
+    result = run_cli(["hadamard_min.cli.train", "--out", str(tmp_path / "other.npz"), "--resume"], cwd=tmp_path)
     assert_one_line_error(result, "checkpoint")
 
 
 def test_train_quick_run_checkpoints_and_resumes(tmp_path):
     out = tmp_path / "quick.npz"
-    common = ["hadamard_min.train", "--out", str(out), "--limit-images", "48", "--batch-images", "16"]
+    common = ["hadamard_min.cli.train", "--out", str(out), "--limit-images", "48", "--batch-images", "16"]
     first = run_cli(common + ["--epochs", "2", "--stop-after", "1"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     checkpoint = tmp_path / "quick.checkpoint.npz"

@@ -3,7 +3,7 @@ import sys
 import numpy
 import pytest
 
-from hadamard_min.data import (
+from hadamard_min.data.easyvqa import (
     COLORS,
     QUESTION_TYPES,
     DataError,
@@ -12,7 +12,7 @@ from hadamard_min.data import (
     load_easy_vqa,
     question_type,
 )
-from hadamard_min.images import load_image
+from hadamard_min.data.images import load_image
 
 easy_vqa = pytest.importorskip("easy_vqa")
 

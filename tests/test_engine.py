@@ -5,8 +5,9 @@ import numpy
 import pytest
 
 from hadamard_min import backend, no_grad, ops
-from hadamard_min.engine import BackwardError, Function, Tensor, topological_order
-from hadamard_min.gradcheck import GradcheckError, gradcheck
+from hadamard_min.core.function import Function
+from hadamard_min.core.gradcheck import GradcheckError, gradcheck
+from hadamard_min.core.tensor import BackwardError, Tensor, topological_order
 
 
 def leaf(values):

@@ -6,17 +6,17 @@ from types import SimpleNamespace
 import numpy
 import pytest
 
-from hadamard_min.checkpoint import save_model
-from hadamard_min.data import background_color, load_easy_vqa
+from hadamard_min.cli.evaluate import main
+from hadamard_min.data.easyvqa import background_color, load_easy_vqa
+from hadamard_min.data.text import UNK_INDEX, Vocabulary
+from hadamard_min.data.twoshape import ANSWERS
 from hadamard_min.evaluate import grounding
-from hadamard_min.evaluate.__main__ import main
-from hadamard_min.evaluate.baselines import centre_blob, network_inputs, saliency
 from hadamard_min.evaluate.faithfulness import answer_probabilities, deletion_curves, text_deletion
 from hadamard_min.evaluate.metrics import deleted_images, deletion_order
 from hadamard_min.evaluate.sanity import cascade, randomise, sanity_check
+from hadamard_min.explain.baselines import centre_blob, network_inputs, saliency
+from hadamard_min.io.model_files import save_model
 from hadamard_min.models.vqa import build_vqa_model
-from hadamard_min.text import UNK_INDEX, Vocabulary
-from hadamard_min.twoshape import ANSWERS
 
 CONFIG = {"backbone": {"layers": [1], "width": 4}, "image_size": 64, "word_dim": 4, "question_dim": 8,
           "joint_dim": 4, "glimpses": 2, "max_length": 12}

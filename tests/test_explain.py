@@ -7,16 +7,15 @@ import pytest
 from references import closed_form_relu, tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
-from hadamard_min.explain import (
+from hadamard_min.data.text import QuestionError
+from hadamard_min.explain.hadamard import (
     explain,
     explain_batch,
-    frozen,
     gradient_heatmap,
     normalise_pixel_map,
     token_scores,
     token_z_scores,
 )
-from hadamard_min.text import QuestionError
 
 WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a"]
 ANSWERS = ["red", "blue", "green", "yes", "no", "circle"]
@@ -108,7 +107,7 @@ def test_unfixed_f_image_gradient_carries_the_ablation_seed(model):
     """fix_f=False, plain gradients: ∇v = ((V − F)∘(1 − Q)) ∂V/∂I, the seed computed by hand at V."""
     e = explain(model, IMAGE, QUESTION, fix_f=False, guided=False)
     image, words, lengths, _ = base_point(model)
-    with frozen(model):
+    with model.frozen():
         leaf = Tensor(image[None], requires_grad=True)
         out = model.forward_words(leaf, Tensor(words[None]), lengths)
         V, Q, F = out.V.data, out.Q.data, out.F.data
@@ -206,7 +205,8 @@ def test_batch_equals_one_at_a_time_and_the_model_is_restored(model):
     assert not model.mlb.linear_classif.bias.requires_grad
     model.mlb.linear_classif.bias.requires_grad = True
     assert all(p.requires_grad and p.grad is None for p in model.parameters())
-    assert not model.training and not model.backbone.is_folded
+    assert not model.training and not model.is_frozen
+    assert all(getattr(m, "inference_form", None) is None for _, m in model.named_modules())
 
 
 def test_explanation_fields_and_json(model):

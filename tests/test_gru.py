@@ -4,7 +4,7 @@ import numpy
 import pytest
 
 from hadamard_min import Tensor
-from hadamard_min.gradcheck import gradcheck
+from hadamard_min.core.gradcheck import gradcheck
 from hadamard_min.models.question import GRU, QuestionEncoder
 
 

@@ -4,7 +4,7 @@ import numpy
 import pytest
 from PIL import Image
 
-from hadamard_min.images import (
+from hadamard_min.data.images import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ImageError,

@@ -11,8 +11,12 @@ import subprocess
 import numpy
 import pytest
 
-from hadamard_min import Tensor, guided_backprop, kernels, ops
-from hadamard_min.ops import conv, winograd
+from hadamard_min import Tensor, guided_backprop
+from hadamard_min.fast import cuda_kernels as kernels
+from hadamard_min.fast import winograd
+from hadamard_min.fast.fused import FusedConv2d, FusedReLU
+from hadamard_min.ops import conv
+from hadamard_min.ops.relu import RULES, ReLU
 
 ROWS = {"B_T": winograd.B_T, "B_T_TURNED": winograd.B_T_TURNED, "A_T": winograd.A_T,
         "A_T_TURNED": winograd.A_T_TURNED}
@@ -63,15 +67,28 @@ def winograd_outputs_formula(m, h, w, a_t):
     return blocks.reshape(n, o, 2 * th, 2 * tw)[:, :, :h, :w]
 
 
+def relu_forward_reference(x):
+    """(y, mask) as the reference op ``ops.relu.ReLU`` computes them."""
+    op = ReLU()
+    return op.forward(x), op.saved[0]
+
+
+def relu_backward_reference(dy, mask, rule):
+    """dx of the reference op for ``rule``, from the mask it saved."""
+    op = ReLU()
+    op.saved, op.rule = (mask,), rule
+    return op.backward(dy)[0]
+
+
 # ------------------------------------------------------------------------- references against formulas
 def test_relu_references_are_the_closed_forms(rng):
     x, dy = rng.standard_normal((5, 7)), rng.standard_normal((5, 7))
-    y, mask = kernels.relu_forward_reference(x)
+    y, mask = relu_forward_reference(x)
     numpy.testing.assert_array_equal(y, numpy.maximum(x, 0))
     numpy.testing.assert_array_equal(mask, x > 0)
     expected = {"gradient": dy * (x > 0), "guided": dy * (x > 0) * (dy > 0), "deconvnet": dy * (dy > 0)}
-    for rule in kernels.RELU_RULES:
-        numpy.testing.assert_array_equal(kernels.relu_backward_reference(dy, mask, rule), expected[rule])
+    for rule in RULES:
+        numpy.testing.assert_array_equal(relu_backward_reference(dy, mask, rule), expected[rule])
 
 
 @pytest.mark.parametrize("shape", CONVOLUTIONS)
@@ -118,17 +135,15 @@ def test_numpy_arrays_run_the_references():
     assert not kernels.fused(numpy.zeros(3, dtype=numpy.float32))
 
 
-def test_gpu_float_arrays_are_fused_unless_turned_off(monkeypatch):
+def test_gpu_float_arrays_are_fused(monkeypatch):
     monkeypatch.setattr(kernels, "array_module", lambda array: "a GPU module")
     assert kernels.fused(numpy.zeros(3, dtype=numpy.float32)) and kernels.fused(numpy.zeros(3))
     assert not kernels.fused(numpy.zeros(3, dtype=numpy.int64))
-    monkeypatch.setenv("HADAMARD_FUSED", "0")
-    assert not kernels.fused(numpy.zeros(3, dtype=numpy.float32))
 
 
 def test_ops_route_through_the_kernels_when_fused(monkeypatch, rng):
-    """With ``fused`` true, the ReLU and convolution ops call the kernel functions (here stood in for by the
-    formulas above, recorded) and give the results they gave before."""
+    """With ``fused`` true, the fast forms of ReLU and convolution call the kernel functions (here stood in
+    for by the formulas above, recorded) and give the results they gave before."""
     x, dy = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((2, 4, 6, 5))
     weight = rng.standard_normal((4, 3, 3, 3))
 
@@ -137,14 +152,18 @@ def test_ops_route_through_the_kernels_when_fused(monkeypatch, rng):
         for frozen in (True, False):  # frozen: Winograd; trained: im2col and col2im
             xt = Tensor(x, requires_grad=True)
             with guided_backprop():
-                y = ops.relu(ops.conv2d(xt, Tensor(weight, requires_grad=not frozen), padding=1))
+                if frozen:
+                    h = winograd.WinogradConv2d.apply(xt, u=winograd.filters(weight), bias=None)
+                else:
+                    h = FusedConv2d.apply(xt, Tensor(weight, requires_grad=True), padding=1, stride=1)
+                y = FusedReLU.apply(h)
                 y.backward(dy)
             results += [y.data, xt.grad]
         return results
 
     before = explain_pass()
-    stand_ins = {"relu_forward": kernels.relu_forward_reference,
-                 "relu_backward": kernels.relu_backward_reference,
+    stand_ins = {"relu_forward": relu_forward_reference,
+                 "relu_backward": relu_backward_reference,
                  "im2col": im2col_formula, "col2im": col2im_formula,
                  "winograd_inputs": winograd_inputs_formula, "winograd_outputs": winograd_outputs_formula}
     calls = []
@@ -253,9 +272,9 @@ def test_relu_kernel_bodies_equal_the_references_bit_for_bit(cpu_kernel, rng):
     run = cpu_kernel(source, "hadamard_relu", 1)
     x, dy = rng.standard_normal((2, 500)).astype(numpy.float32)
     x[:3] = [0.0, -0.0, numpy.nan]
-    y, mask = kernels.relu_forward_reference(x)
-    for index, rule in enumerate(kernels.RELU_RULES):
+    y, mask = relu_forward_reference(x)
+    for index, rule in enumerate(RULES):
         out = numpy.full((2, 500), numpy.nan, dtype=numpy.float32)
         run(1, 1, numpy.stack([x, dy]), out, 500, (index,))
         numpy.testing.assert_array_equal(out[0], y)
-        numpy.testing.assert_array_equal(out[1], kernels.relu_backward_reference(dy, mask, rule))
+        numpy.testing.assert_array_equal(out[1], relu_backward_reference(dy, mask, rule))

@@ -4,7 +4,7 @@ import math
 import numpy
 import pytest
 
-from hadamard_min.data import background_color
+from hadamard_min.data.easyvqa import background_color
 from hadamard_min.evaluate.metrics import (
     average_ranks,
     bootstrap_ci,

@@ -6,10 +6,11 @@ import numpy
 import pytest
 
 from hadamard_min import Tensor, no_grad
-from hadamard_min.gradcheck import gradcheck
+from hadamard_min.core.gradcheck import gradcheck
+from hadamard_min.data.text import QuestionError, Vocabulary
 from hadamard_min.models.mlb import MLB
 from hadamard_min.models.vqa import ModelConfigError, build_vqa_model
-from hadamard_min.text import QuestionError, Vocabulary
+from hadamard_min.nn.layers import Conv2d
 
 N, M, J, A, G, K, S = 6, 5, 4, 3, 2, 7, 3
 
@@ -156,13 +157,20 @@ def test_encode_questions_and_prepare_image():
     assert cropped.prepare_image(wide)[0].min() == 255 and model.prepare_image(wide)[0].min() == 0
 
 
-def test_training_mode_and_unfreezing_drop_folded_batch_norms():
-    model = tiny_model()
-    model.requires_grad_(False)
-    model.backbone.fold_batchnorm()
-    model.train()
-    assert not model.backbone.is_folded
-    model.eval()
-    model.backbone.fold_batchnorm()
-    model.requires_grad_(True)
-    assert not model.backbone.is_folded
+def inference_forms(model):
+    return [m.inference_form for _, m in model.named_modules() if getattr(m, "inference_form", None) is not None]
+
+
+@pytest.mark.parametrize("change", ["train", "unfreeze", "load"])
+def test_training_unfreezing_and_loading_drop_the_inference_forms(change):
+    """The fast path keeps folded copies of a frozen model's weights; anything that may change them drops them."""
+    model = tiny_model().freeze()
+    image = numpy.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(numpy.float32)
+    with no_grad():
+        model.backbone.features(Tensor(image))
+    convolutions = [m for _, m in model.backbone.named_modules() if isinstance(m, Conv2d)]
+    assert model.is_frozen and len(inference_forms(model)) == len(convolutions) > 0
+    {"train": model.train, "unfreeze": lambda: model.requires_grad_(True),
+     "load": lambda: model.load_state_dict(model.state_dict())}[change]()
+    assert inference_forms(model) == []
+    assert model.is_frozen == (change == "load")

@@ -8,8 +8,8 @@ import numpy
 import pytest
 
 from hadamard_min import ops
-from hadamard_min.engine import Tensor
-from hadamard_min.gradcheck import gradcheck
+from hadamard_min.core.gradcheck import gradcheck
+from hadamard_min.core.tensor import Tensor
 
 
 def signed(rng, *shape):

@@ -9,7 +9,7 @@ import pytest
 from references import closed_form_relu
 
 from hadamard_min import deconvnet, guided_backprop, ops
-from hadamard_min.engine import Tensor
+from hadamard_min.core.tensor import Tensor
 
 ELEMENTWISE, HEAVY = 1e-5, 1e-4
 

@@ -1,8 +1,8 @@
 """Adam and gradient clipping: the update rule by hand and against torch.optim.Adam."""
 import numpy
 
-from hadamard_min.layers import Parameter
-from hadamard_min.optim import Adam, clip_grad_norm
+from hadamard_min.nn.module import Parameter
+from hadamard_min.nn.optim import Adam, clip_grad_norm
 
 
 def test_adam_first_steps_match_the_update_rule(rng):

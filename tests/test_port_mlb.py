@@ -19,11 +19,10 @@ from port_references import (
 from t7_writer import write_t7
 
 from hadamard_min import ops
-from hadamard_min.cli import explain_main
-from hadamard_min.engine import Tensor
-from hadamard_min.models.resnet import ResNet
-from hadamard_min.models.vqa import build_vqa_model
-from hadamard_min.porting import (
+from hadamard_min.cli.explain import main as explain_main
+from hadamard_min.core.tensor import Tensor
+from hadamard_min.data.text import tokenize
+from hadamard_min.io.porting import (
     PortError,
     PresetFilesError,
     T7Error,
@@ -37,9 +36,10 @@ from hadamard_min.porting import (
     read_names,
     read_t7,
 )
-from hadamard_min.porting.resnet_files import resnet_state
-from hadamard_min.text import tokenize
-from hadamard_min.weights import UnsafePickleError, save_weights
+from hadamard_min.io.porting.resnet_files import resnet_state
+from hadamard_min.io.weights import UnsafePickleError, save_weights
+from hadamard_min.models.resnet import ResNet
+from hadamard_min.models.vqa import build_vqa_model
 
 WORDS = ["what", "color", "is", "UNK", "the", "shape", "how", "many"]   # UNK inside: rows must move
 ANSWERS = ["red", "blue", "circle", "2", "yes"]

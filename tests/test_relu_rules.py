@@ -12,7 +12,8 @@ import numpy
 import pytest
 
 from hadamard_min import deconvnet, guided_backprop, ops, relu_rule
-from hadamard_min.engine import Tensor, current_relu_rule
+from hadamard_min.core.tensor import Tensor
+from hadamard_min.ops.relu import current_relu_rule
 
 RULES = {
     "gradient": lambda x, dy: dy * (x > 0),

@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from hadamard_min.checkpoint import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, ModelFileError, load_model, sha256_of
-from hadamard_min.data import load_easy_vqa
-from hadamard_min.train import accuracy_by_type, predict
-from hadamard_min.twoshape import load_two_shape
+from hadamard_min.data.easyvqa import load_easy_vqa
+from hadamard_min.data.twoshape import load_two_shape
+from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, ModelFileError, load_model, sha256_of
+from hadamard_min.training.train import accuracy_by_type, predict
 
 CASES = [(SHIPPED_MODEL, load_easy_vqa, 0.97), (SHIPPED_TWO_SHAPE_MODEL, load_two_shape, 0.90)]
 

@@ -3,7 +3,7 @@ import json
 import numpy
 import pytest
 
-from hadamard_min.text import (
+from hadamard_min.data.text import (
     PAD_INDEX,
     UNK_INDEX,
     QuestionError,

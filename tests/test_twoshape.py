@@ -1,7 +1,7 @@
 """The two-shape data set: reproducible, and every question's referent is the shape it names."""
 import numpy
 
-from hadamard_min.twoshape import RGB, load_two_shape
+from hadamard_min.data.twoshape import RGB, load_two_shape
 
 
 def test_same_seed_same_set_other_seed_other_set():

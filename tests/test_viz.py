@@ -7,7 +7,7 @@ import numpy
 import pytest
 from PIL import Image
 
-from hadamard_min.viz import (
+from hadamard_min.explain.figure import (
     FigureInputError,
     OutputFolderError,
     pixel_map_to_rgb,

@@ -11,13 +11,13 @@ import zipfile
 import numpy
 import pytest
 
-from hadamard_min.weights import (
+from hadamard_min.cli.port import main as port_main
+from hadamard_min.io.weights import (
     UnsafePickleError,
     WeightsError,
     load_npz_metadata,
     load_weights,
     match_state_dict,
-    port_main,
     restricted_unpickle,
     save_weights,
 )

@@ -8,8 +8,7 @@
     run           everything over a seeded sample of test questions
     report        report.md, figures and results.json;  ``python -m hadamard_min.evaluate`` is the CLI
 """
-from .baselines import FLOORS, TEXT_METHODS, VISUAL_METHODS, visual_methods
-from .metrics import (
+from hadamard_min.evaluate.metrics import (
     bootstrap_ci,
     deletion_auc,
     mass_in_mask,
@@ -18,7 +17,8 @@ from .metrics import (
     token_rank,
     top_token_credit,
 )
-from .run import DEFAULT_EXAMPLES, EvaluationError, EvaluationSettings, evaluate
+from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationError, EvaluationSettings, evaluate
+from hadamard_min.explain.baselines import FLOORS, TEXT_METHODS, VISUAL_METHODS, visual_methods
 
 __all__ = ["DEFAULT_EXAMPLES", "FLOORS", "TEXT_METHODS", "VISUAL_METHODS", "EvaluationError",
            "EvaluationSettings", "bootstrap_ci", "deletion_auc", "evaluate", "mass_in_mask", "pointing_game",

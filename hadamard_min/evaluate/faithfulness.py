@@ -11,12 +11,11 @@ of the vocabulary, and the answer either changes or not. Uniform scores pick a r
 """
 import numpy
 
-from ..data import background_color
-from ..engine import no_grad
-from ..explain import frozen
-from ..text import UNK_INDEX
-from .baselines import network_inputs
-from .metrics import DELETION_PERCENTS, deleted_images, deletion_order
+from hadamard_min.core.function import no_grad
+from hadamard_min.data.easyvqa import background_color
+from hadamard_min.data.text import UNK_INDEX
+from hadamard_min.evaluate.metrics import DELETION_PERCENTS, deleted_images, deletion_order
+from hadamard_min.explain.baselines import network_inputs
 
 FORWARD_CHUNK = 400  # images per forward pass
 
@@ -24,10 +23,10 @@ FORWARD_CHUNK = 400  # images per forward pass
 def answer_probabilities(model, images, ids, lengths, answers=None):
     """``(answers, p)``: â (B,) (the given ones, else the argmax) and p(â | image, question) (B,).
 
-    Inference only: no graph, batch norms folded, at most ``FORWARD_CHUNK`` images per forward pass.
+    Inference only: no graph, the model frozen, at most ``FORWARD_CHUNK`` images per forward pass.
     """
     probabilities = []
-    with frozen(model), no_grad():
+    with model.frozen(), no_grad():
         for start in range(0, len(images), FORWARD_CHUNK):
             part = slice(start, start + FORWARD_CHUNK)
             out = model(network_inputs(model, images[part]), ids[part], lengths[part])

@@ -20,10 +20,10 @@ import re
 
 import numpy
 
-from ..data import COLORS
-from ..text import tokenize
-from ..twoshape import SHAPES
-from .metrics import magnitude, spearman
+from hadamard_min.data.easyvqa import COLORS
+from hadamard_min.data.text import tokenize
+from hadamard_min.data.twoshape import SHAPES
+from hadamard_min.evaluate.metrics import magnitude, spearman
 
 NAMED_WORDS = frozenset(COLORS) | frozenset(SHAPES)
 NEGATIONS = frozenset({"not", "no"})

@@ -12,9 +12,9 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..viz import save_grid_figure
-from .baselines import FLOORS
-from .metrics import magnitude
+from hadamard_min.evaluate.metrics import magnitude
+from hadamard_min.explain.baselines import FLOORS
+from hadamard_min.explain.figure import save_grid_figure
 
 
 def _paragraph(text):

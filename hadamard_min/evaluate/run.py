@@ -13,14 +13,11 @@ from dataclasses import asdict, dataclass
 
 import numpy
 
-from ..data import background_mask
-from ..explain import token_z_scores
-from ..text import tokenize
-from ..viz import upsample_nearest
-from . import grounding
-from .baselines import FLOORS, TEXT_METHODS, visual_methods
-from .faithfulness import answer_probabilities, deletion_curves, text_deletion
-from .metrics import (
+from hadamard_min.data.easyvqa import background_mask
+from hadamard_min.data.text import tokenize
+from hadamard_min.evaluate import grounding
+from hadamard_min.evaluate.faithfulness import answer_probabilities, deletion_curves, text_deletion
+from hadamard_min.evaluate.metrics import (
     DELETION_PERCENTS,
     bootstrap_ci,
     deletion_auc,
@@ -32,7 +29,10 @@ from .metrics import (
     token_rank,
     top_token_credit,
 )
-from .sanity import sanity_check
+from hadamard_min.evaluate.sanity import sanity_check
+from hadamard_min.explain.baselines import FLOORS, TEXT_METHODS, visual_methods
+from hadamard_min.explain.figure import upsample_nearest
+from hadamard_min.explain.hadamard import token_z_scores
 
 DEFAULT_EXAMPLES = 300
 

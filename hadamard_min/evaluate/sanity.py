@@ -16,8 +16,8 @@ import copy
 
 import numpy
 
-from ..backend import to_device
-from .metrics import magnitude, spearman
+from hadamard_min.core.backend import to_device
+from hadamard_min.evaluate.metrics import magnitude, spearman
 
 
 def cascade(model):

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import numpy
 
-from .. import ops
-from ..engine import Tensor
-from ..layers import Linear, Module
+from hadamard_min import ops
+from hadamard_min.core.tensor import Tensor
+from hadamard_min.nn.layers import Linear
+from hadamard_min.nn.module import Module, Sequential
 
 
 @dataclass
@@ -39,24 +40,6 @@ class MLBOutput:
     V: Tensor          # (B, G·J)      visual input of the Hadamard product, eq. 6
     F: Tensor          # (B, G·J)      F = Q ∘ V, eq. 6
     logits: Tensor     # (B, K)        P_oᵀ F, eq. 7 before its softmax
-
-
-class ModuleList(Module):
-    """Sub-modules named "0", "1", … (state_dict names ``name.0.weight`` …), used by index."""
-
-    def __init__(self, modules):
-        for i, module in enumerate(modules):
-            setattr(self, str(i), module)
-        self.modules = list(modules)
-
-    def __getitem__(self, i):
-        return self.modules[i]
-
-    def __iter__(self):
-        return iter(self.modules)
-
-    def __len__(self):
-        return len(self.modules)
 
 
 class MLB(Module):
@@ -73,7 +56,7 @@ class MLB(Module):
         self.linear_q_att = Linear(question_dim, attention_dim, rng=rng)
         self.conv_v_att = Linear(visual_dim, attention_dim, rng=rng)
         self.conv_att = Linear(attention_dim, glimpses, rng=rng)
-        self.list_linear_v_fusion = ModuleList([Linear(visual_dim, joint_dim, rng=rng)
+        self.list_linear_v_fusion = Sequential(*[Linear(visual_dim, joint_dim, rng=rng)
                                                 for _ in range(glimpses)])
         self.linear_q_fusion = Linear(question_dim, glimpses * joint_dim, rng=rng)
         self.linear_classif = Linear(glimpses * joint_dim, num_answers, rng=rng)

@@ -19,10 +19,12 @@ import math
 
 import numpy
 
-from .. import ops
-from ..backend import get_xp, to_device, to_numpy
-from ..engine import Tensor
-from ..layers import Embedding, Module, Parameter
+from hadamard_min import ops
+from hadamard_min.core.backend import get_xp, to_device, to_numpy
+from hadamard_min.core.tensor import Tensor
+from hadamard_min.nn.init import uniform
+from hadamard_min.nn.layers import Embedding
+from hadamard_min.nn.module import Module, Parameter
 
 CANDIDATES = ("reset_after", "reset_before")
 
@@ -39,15 +41,10 @@ class GRU(Module):
             raise ValueError(f"candidate must be one of {CANDIDATES}, not {candidate!r}")
         rng = rng or numpy.random.default_rng(0)
         bound = 1 / math.sqrt(hidden_dim)
-        xp = get_xp()
-
-        def uniform(*shape):
-            return Parameter(xp.asarray(rng.uniform(-bound, bound, shape).astype(numpy.float32)))
-
-        self.weight_ih = uniform(3 * hidden_dim, input_dim)
-        self.weight_hh = uniform(3 * hidden_dim, hidden_dim)
-        self.bias_ih = uniform(3 * hidden_dim)
-        self.bias_hh = uniform(3 * hidden_dim)
+        self.weight_ih = Parameter(uniform((3 * hidden_dim, input_dim), bound, rng))
+        self.weight_hh = Parameter(uniform((3 * hidden_dim, hidden_dim), bound, rng))
+        self.bias_ih = Parameter(uniform((3 * hidden_dim,), bound, rng))
+        self.bias_hh = Parameter(uniform((3 * hidden_dim,), bound, rng))
         self.input_dim, self.hidden_dim, self.candidate = input_dim, hidden_dim, candidate
 
     def forward(self, x, lengths=None, return_states=False):

@@ -11,50 +11,21 @@ shortcut(x) = x, or downsample(x) = bn(conv 1×1, stride s) when the shape chang
 stage i of ``layers[i]`` blocks with width·2^i planes (stride 1 in the first stage, 2 afterwards),
 then global average pooling and the classifier ``fc``.
 
-Inference folding. In eval mode a batch norm is affine per channel, bn(z) = s ∘ z + t with
-s = γ / √(σ² + ε) and t = β − μ s. After a convolution, bn(conv(x, W)) = conv(x, s·W) + t, so
-``fold_batchnorm()`` precomputes (s·W, t) for every conv/bn pair: one op instead of two, forward
-and backward, and the same values reach every ReLU (the guided masks are unchanged). The folded
-copies are arrays outside the state_dict; they are used only while the model is frozen and in eval
-mode, and are dropped by ``train()``, ``requires_grad_(True)`` and ``load_state_dict``.
+A frozen model (``model.freeze()``) on the fast path runs each conv + bn pair as one folded
+convolution (``nn/functional.py``, ``fast/frozen.py``); the code below is the same either way.
 """
 import numpy
 
-from .. import ops
-from ..backend import array_module
-from ..engine import Tensor, no_grad
-from ..layers import BatchNorm2d, Conv2d, Linear, Module, Sequential
+from hadamard_min import ops
+from hadamard_min.core.function import no_grad
+from hadamard_min.core.tensor import Tensor
+from hadamard_min.nn.functional import conv_bn, relu
+from hadamard_min.nn.layers import BatchNorm2d, Conv2d, Linear
+from hadamard_min.nn.module import Module, Sequential
 
 
 class ResNetConfigError(ValueError):
     """The settings do not describe a ResNet."""
-
-
-class FoldingError(RuntimeError):
-    """Batch norm can be folded only into a frozen model in eval mode."""
-
-
-def fold_conv_bn(conv, bn):
-    """(s·W, t) with s = γ/√(σ²+ε), t = β − μ s: bn(conv(x, W)) = conv(x, s·W) + t in inference."""
-    xp = array_module(conv.weight.data)
-    scale = bn.weight.data / xp.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias.data - bn.running_mean * scale
-    weight = conv.weight.data * scale.reshape(-1, 1, 1, 1)
-    if conv.bias is not None:
-        shift = shift + conv.bias.data * scale
-    dtype = conv.weight.dtype
-    weight = xp.ascontiguousarray(weight.astype(dtype))
-    if isinstance(weight, numpy.ndarray):
-        weight.flags.writeable = False  # fixed once folded, so a convolution may keep its Winograd form
-    return weight, shift.astype(dtype)
-
-
-def conv_bn(x, conv, bn, folded=None):
-    """bn(conv(x)), or the single folded convolution conv(x, s·W) + t when ``folded`` is given."""
-    if folded is None:
-        return bn(conv(x))
-    weight, bias = folded
-    return ops.conv2d(x, weight, bias, stride=conv.stride, padding=conv.padding)
 
 
 class Bottleneck(Module):
@@ -74,26 +45,16 @@ class Bottleneck(Module):
         if stride != 1 or in_channels != out_channels:
             self.downsample = Sequential(Conv2d(in_channels, out_channels, 1, stride=stride, rng=rng),
                                          BatchNorm2d(out_channels))
-        self.folded = None
-
-    def conv_bn_pairs(self):
-        """(name, conv, bn) for each convolution followed by a batch norm."""
-        pairs = [("conv1", self.conv1, self.bn1), ("conv2", self.conv2, self.bn2),
-                 ("conv3", self.conv3, self.bn3)]
-        if self.downsample is not None:
-            pairs.append(("downsample", self.downsample[0], self.downsample[1]))
-        return pairs
 
     def forward(self, x, last_relu=True):
         """The block's output; ``last_relu=False`` leaves out the ReLU after the residual add."""
-        f = self.folded if self.folded and not self.training else {}
-        h = conv_bn(x, self.conv1, self.bn1, f.get("conv1"))
-        h = conv_bn(ops.relu(h), self.conv2, self.bn2, f.get("conv2"))
-        h = conv_bn(ops.relu(h), self.conv3, self.bn3, f.get("conv3"))
+        h = conv_bn(x, self.conv1, self.bn1)
+        h = conv_bn(relu(h), self.conv2, self.bn2)
+        h = conv_bn(relu(h), self.conv3, self.bn3)
         if self.downsample is not None:
-            x = conv_bn(x, self.downsample[0], self.downsample[1], f.get("downsample"))
+            x = conv_bn(x, self.downsample[0], self.downsample[1])
         out = h + x
-        return ops.relu(out) if last_relu else out
+        return relu(out) if last_relu else out
 
 
 class ResNet(Module):
@@ -119,7 +80,6 @@ class ResNet(Module):
             setattr(self, f"layer{i + 1}", Sequential(*stage))
         self.out_channels = channels
         self.fc = Linear(channels, self.num_classes, rng=rng)
-        self.stem_folded = None
 
     # --- settings ------------------------------------------------------------------------------
     def config(self):
@@ -135,8 +95,7 @@ class ResNet(Module):
     # --- the network ---------------------------------------------------------------------------
     def stem(self, x):
         """conv 7×7/2 → bn → relu → max-pool 3×3/2 (padding 1)."""
-        folded = self.stem_folded if not self.training else None
-        return ops.max_pool2d(ops.relu(conv_bn(x, self.conv1, self.bn1, folded)), 3, stride=2, padding=1)
+        return ops.max_pool2d(relu(conv_bn(x, self.conv1, self.bn1)), 3, stride=2, padding=1)
 
     def features(self, x, pre_relu=False):
         """The last stage's map, (N, 4·width·2^(K−1), ≈H/2^(K+1), ≈W/2^(K+1)) for K stages (H/32 for 4).
@@ -154,32 +113,6 @@ class ResNet(Module):
     def forward(self, x):
         """ImageNet-style logits: global average pool of the features, then ``fc``."""
         return self.fc(ops.global_avg_pool(self.features(x)))
-
-    # --- inference folding ---------------------------------------------------------------------
-    def fold_batchnorm(self):
-        """Precompute every conv/bn pair as one convolution with a bias (frozen, eval-mode models only)."""
-        if self.training or any(p.requires_grad for p in self.parameters()):
-            raise FoldingError("fold_batchnorm() needs a frozen model in eval mode: call "
-                               "model.eval().requires_grad_(False) first")
-        self.stem_folded = fold_conv_bn(self.conv1, self.bn1)
-        for block in self.blocks():
-            block.folded = {name: fold_conv_bn(conv, bn) for name, conv, bn in block.conv_bn_pairs()}
-        return self
-
-    def unfold_batchnorm(self):
-        """Drop the folded copies: back to separate conv and bn ops."""
-        self.stem_folded = None
-        for block in self.blocks():
-            block.folded = None
-        return self
-
-    @property
-    def is_folded(self):
-        return self.stem_folded is not None
-
-    def weights_may_change(self):
-        """Folded copies would go stale: drop them (Module calls this before training, unfreezing, loading)."""
-        self.unfold_batchnorm()
 
 
 def calibrate_batchnorm(model, x):

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 
 import numpy
 
-from .. import ops
-from ..backend import to_device, to_numpy
-from ..engine import Tensor
-from ..images import IMAGENET_MEAN, IMAGENET_STD, fit, normalize
-from ..layers import Module
-from ..text import Vocabulary, encode_batch
-from ..weights import WeightsError
-from .mlb import MLB
-from .question import QuestionEncoder
-from .resnet import resnet_from_config
+from hadamard_min import ops
+from hadamard_min.core.backend import to_device, to_numpy
+from hadamard_min.core.tensor import Tensor
+from hadamard_min.data.images import IMAGENET_MEAN, IMAGENET_STD, fit, normalize
+from hadamard_min.data.text import Vocabulary, encode_batch
+from hadamard_min.io.weights import WeightsError
+from hadamard_min.models.mlb import MLB
+from hadamard_min.models.question import QuestionEncoder
+from hadamard_min.models.resnet import resnet_from_config
+from hadamard_min.nn.module import Module
 
 
 class ModelConfigError(WeightsError):
@@ -100,6 +100,18 @@ class VQAModel(Module):
         out = self.mlb(question, features)
         return VQAOutput(features=features, word_vectors=word_vectors, question=question, alpha=out.alpha,
                          Q=out.Q, V=out.V, F=out.F, logits=out.logits)
+
+    def forward_from_leaves(self, images, questions):
+        """``(out, I, q, lengths)``: the forward pass from two leaf tensors that want gradients.
+
+        I (B, 3, H, W) holds the network inputs ``images`` (normalised floats, as ``prepare_image`` gives)
+        and q (B, T, D) the questions' word vectors: the inputs that eq. 2 and eq. 3 differentiate at.
+        Call it inside ``with model.frozen():`` so that no parameter gradient is computed.
+        """
+        ids, lengths = self.encode_questions(questions)
+        I = Tensor(to_device(images), dtype=self.dtype, requires_grad=True)
+        q = Tensor(self.encoder.embed(ids).data, requires_grad=True)
+        return self.forward_words(I, q, lengths), I, q, lengths
 
     # --- settings -----------------------------------------------------------------------------
     def config(self):

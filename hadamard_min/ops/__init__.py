@@ -3,12 +3,13 @@
 Each op is one class (``forward`` and ``backward`` side by side) in the modules of this package;
 these wrappers only turn Python scalars into arrays of the tensor's own dtype.
 """
-from ..engine import Tensor, as_tensor
-from .conv import Conv2d, MaxPool2d
-from .elementwise import Add, Div, Exp, Log, Mul, Neg, Power, ReLU, Sigmoid, Sub, Tanh
-from .linalg import Linear, MatMul
-from .nn import BatchNorm, CrossEntropy, Dropout, LogSoftmax, Softmax
-from .shape import Concatenate, Embedding, GetItem, Mean, Reshape, Sum, Transpose
+from hadamard_min.core.tensor import Tensor, as_tensor
+from hadamard_min.ops.conv import Conv2d, MaxPool2d
+from hadamard_min.ops.elementwise import Add, Div, Exp, Log, Mul, Neg, Power, Sigmoid, Sub, Tanh
+from hadamard_min.ops.linalg import Linear, MatMul
+from hadamard_min.ops.nn import BatchNorm, CrossEntropy, Dropout, LogSoftmax, Softmax
+from hadamard_min.ops.relu import ReLU
+from hadamard_min.ops.shape import Concatenate, Embedding, GetItem, Mean, Reshape, Sum, Transpose
 
 
 def _pair(a, b):

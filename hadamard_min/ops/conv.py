@@ -4,12 +4,11 @@ im2col: the columns cols[n, c, i, j, y, x] = x[n, c, s·y + i − p, s·x + j �
 image), one slice copy per kernel offset (i, j), viewed as (N, C·kh·kw, Ho·Wo); then every output
 pixel is one column dotted with the filters:
 y = W.reshape(O, C·kh·kw) @ cols. A 1×1 convolution needs no columns at all: it is a matmul.
-A 3×3 convolution with stride 1 and frozen weights runs as Winograd F(2×2, 3×3) (see ``winograd``).
+These are the reference ops; faster forms of the same convolution (Winograd, fused GPU kernels) are
+in ``hadamard_min/fast/`` and are tested equal to these.
 """
-from .. import kernels
-from ..backend import array_module
-from ..engine import Function
-from . import winograd
+from hadamard_min.core.backend import array_module
+from hadamard_min.core.function import Function
 
 
 def _windows(xpad, kh, kw, stride, out_h, out_w):
@@ -50,10 +49,7 @@ def im2col(x, kh, kw, stride, padding, out_h, out_w):
     """cols[n, c, i, j, y, x] = x[n, c, s·y + i − p, s·x + j − p] (zero outside): one copy per (i, j).
 
     Written straight from the input, with zeros only at the borders, so the padded input is never built.
-    On a GPU: one kernel (``kernels.im2col``).
     """
-    if kernels.fused(x):
-        return kernels.im2col(x, kh, kw, stride, padding, out_h, out_w)
     xp = array_module(x)
     n, c, h, w = x.shape
     cols = xp.empty((n, c, kh, kw, out_h, out_w), dtype=x.dtype)
@@ -71,12 +67,7 @@ def im2col(x, kh, kw, stride, padding, out_h, out_w):
 
 
 def col2im(cols, shape, kh, kw, stride, padding):
-    """The adjoint of im2col: add each window's column back to where it came from.
-
-    On a GPU: one kernel (``kernels.col2im``) that gathers, for each pixel, the columns that read it.
-    """
-    if kernels.fused(cols):
-        return kernels.col2im(cols, shape, kh, kw, stride, padding)
+    """The adjoint of im2col: add each window's column back to where it came from."""
     xp = array_module(cols)
     out_h, out_w = cols.shape[-2:]
     dx = xp.zeros(shape, dtype=cols.dtype)
@@ -92,9 +83,11 @@ class Conv2d(Function):
     """y[n,o] = Σ_{c,i,j} W[o,c,i,j] · xpad[n, c, s·y+i, s·x+j]  (+ b[o]), as im2col + matmul.
 
     dW = dy @ colsᵀ,  dcols = Wᵀ @ dy,  dx = col2im(dcols),  db = Σ dy.
-    Columns are kept for backward only when W needs a gradient. A 3×3 convolution with stride 1 and
-    padding 1 whose W needs no gradient (a frozen network) runs as Winograd F(2×2, 3×3) instead.
+    The columns are kept for backward only when W needs a gradient (they are what dW needs).
     """
+
+    im2col = staticmethod(im2col)   # the two array steps, as class attributes so that a faster
+    col2im = staticmethod(col2im)   # form of this op (fast/conv.py) can swap them and nothing else
 
     def forward(self, x, weight, bias=None):
         n, c, h, w = x.shape
@@ -102,18 +95,12 @@ class Conv2d(Function):
         s, p = self.stride, self.padding
         out_h, out_w = output_size(h, kh, s, p), output_size(w, kw, s, p)
         self.x_shape, self.w_shape = x.shape, weight.shape
-        self.winograd = kh == kw == 3 and s == p == 1 and not self.needs_grad[1]
-        if self.winograd:  # saves the transformed filters U instead of W
-            u = winograd.remembered_filters(weight)
-            y = winograd.convolve(x, u)
-            self.save(None, u)
+        if kh == kw == 1 and p == 0:  # 1×1: the columns are the (strided) pixels themselves
+            cols = x[:, :, ::s, ::s].reshape(n, c, out_h * out_w)
         else:
-            if kh == kw == 1 and p == 0:  # 1×1: the columns are the (strided) pixels themselves
-                cols = x[:, :, ::s, ::s].reshape(n, c, out_h * out_w)
-            else:
-                cols = im2col(x, kh, kw, s, p, out_h, out_w).reshape(n, c * kh * kw, out_h * out_w)
-            y = (weight.reshape(o, -1) @ cols).reshape(n, o, out_h, out_w)
-            self.save(cols if self.needs_grad[1] else None, weight)
+            cols = self.im2col(x, kh, kw, s, p, out_h, out_w).reshape(n, c * kh * kw, out_h * out_w)
+        y = (weight.reshape(o, -1) @ cols).reshape(n, o, out_h, out_w)
+        self.save(cols if self.needs_grad[1] else None, weight)
         if bias is not None:
             y += bias.reshape(1, o, 1, 1)  # in place: y is a new array
         return y
@@ -126,19 +113,16 @@ class Conv2d(Function):
         out_h, out_w = dy.shape[-2:]
         dy2 = dy.reshape(n, o, out_h * out_w)
         dx = dw = db = None
-        if self.needs_grad[0] and self.winograd:  # weight holds the transformed filters U
-            dx = winograd.convolve_turned(dy, weight)
-        elif self.needs_grad[0]:
+        if self.needs_grad[0]:
             dcols = weight.reshape(o, -1).T @ dy2
             if kh == kw == 1 and p == 0:
-                xp = array_module(dy)
                 dx = dcols.reshape(n, c, out_h, out_w)
                 if s != 1:
-                    full = xp.zeros(self.x_shape, dtype=dy.dtype)
+                    full = array_module(dy).zeros(self.x_shape, dtype=dy.dtype)
                     full[:, :, ::s, ::s] = dx
                     dx = full
             else:
-                dx = col2im(dcols.reshape(n, c, kh, kw, out_h, out_w), self.x_shape, kh, kw, s, p)
+                dx = self.col2im(dcols.reshape(n, c, kh, kw, out_h, out_w), self.x_shape, kh, kw, s, p)
         if self.needs_grad[1]:
             dw = (dy2 @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(self.w_shape)
         if len(self.needs_grad) > 2 and self.needs_grad[2]:

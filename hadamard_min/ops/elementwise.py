@@ -1,7 +1,6 @@
 """Elementwise ops with broadcasting. The Hadamard product of the paper is ``Mul``."""
-from .. import kernels
-from ..backend import array_module
-from ..engine import Function, active_relu_rule, current_relu_rule
+from hadamard_min.core.backend import array_module
+from hadamard_min.core.function import Function
 
 
 def unbroadcast(grad, shape):
@@ -132,26 +131,3 @@ class Sigmoid(Function):
     def backward(self, dy):
         y = self.saved[0]
         return (dy * y * (1 - y),)
-
-
-class ReLU(Function):
-    """y = max(x, 0), with three backward rules:
-
-    gradient:  dx = dy · [x > 0]            (the true derivative)
-    guided:    dx = dy · [x > 0] · [dy > 0] (guided backprop: only positive signals pass)
-    deconvnet: dx = dy · [dy > 0]           (the rule is blind to the forward input)
-
-    The rule is the one of the ``relu_rule`` block around forward, or around backward if any.
-    Only the mask [x > 0] is kept for backward (one byte per element). Each direction is one pass
-    (``kernels.relu_forward``, ``kernels.relu_backward``: one fused kernel each on a GPU).
-    """
-
-    def forward(self, x):
-        self.rule = current_relu_rule()
-        y, mask = kernels.relu_forward(x)
-        self.save(mask)
-        return y
-
-    def backward(self, dy):
-        (mask,) = self.saved
-        return (kernels.relu_backward(dy, mask, active_relu_rule() or self.rule),)

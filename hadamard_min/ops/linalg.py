@@ -1,6 +1,6 @@
 """Matrix products: ``a @ b`` and the affine layer ``x Wᵀ + b``."""
-from ..engine import Function
-from .elementwise import unbroadcast
+from hadamard_min.core.function import Function
+from hadamard_min.ops.elementwise import unbroadcast
 
 
 class MatMul(Function):

@@ -1,6 +1,6 @@
 """Neural-network ops: batch norm, softmax, log-softmax, cross-entropy, dropout."""
-from ..backend import array_module
-from ..engine import Function
+from hadamard_min.core.backend import array_module
+from hadamard_min.core.function import Function
 
 
 class BatchNorm(Function):

@@ -1,7 +1,7 @@
 """Reductions and ops that move data around: sum, mean, reshape, transpose, concatenate,
 slicing and the table lookup (embedding)."""
-from ..backend import array_module
-from ..engine import Function
+from hadamard_min.core.backend import array_module
+from hadamard_min.core.function import Function
 
 
 def _axes(axis, ndim):

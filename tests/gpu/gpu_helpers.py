@@ -3,7 +3,7 @@ import contextlib
 
 import numpy
 
-from hadamard_min.backend import get_device, set_device, to_numpy
+from hadamard_min.core.backend import get_device, set_device, to_numpy
 
 TOLERANCE = 1e-4  # float32 ops: relative to the largest value of the CPU result
 

@@ -77,8 +77,8 @@ except Exception as error:
 EOF
 
 step tests 240 python3 -m pytest tests/gpu tests/test_kernels.py -o addopts= -q -rfEs -p no:cacheprovider
-step bench 210 python3 -m hadamard_min.bench --device gpu --batch 1 16 --runs 20 --warmup 3
-step explain-rate 60 python3 -m hadamard_min.bench --device gpu --explain-rate --questions 1024 --explain-batch 128
+step bench 210 python3 -m hadamard_min.cli.bench --device gpu --batch 1 16 --runs 20 --warmup 3
+step explain-rate 60 python3 -m hadamard_min.cli.bench --device gpu --explain-rate --questions 1024 --explain-batch 128
 if [ $(($(date +%s) - START)) -lt 320 ]; then
     step profile 80 python3 - <<'EOF'
 # Where the GPU time of the ResNet-152 explain pass goes: every op synchronised and timed, per kind of op.
@@ -153,7 +153,7 @@ else
     echo "(skipped the profile: not enough time left)"
 fi
 if [ $(($(date +%s) - START)) -lt 400 ]; then
-    HADAMARD_FUSED=0 step bench-unfused 80 python3 -m hadamard_min.bench --device gpu --batch 1 --runs 10 \
+    HADAMARD_FUSED=0 step bench-unfused 80 python3 -m hadamard_min.cli.bench --device gpu --batch 1 --runs 10 \
         --warmup 2
 else
     echo "(skipped the unfused benchmark: not enough time left)"

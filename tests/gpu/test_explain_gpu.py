@@ -12,12 +12,12 @@ import pytest
 from gpu_helpers import norm_error, on, relative_error
 from PIL import Image
 
-from hadamard_min.checkpoint import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, save_model
-from hadamard_min.data import DataError, load_easy_vqa
-from hadamard_min.explain import explain_batch
+from hadamard_min.data.easyvqa import DataError, load_easy_vqa
+from hadamard_min.data.text import Vocabulary
+from hadamard_min.explain.hadamard import explain_batch
+from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, save_model
 from hadamard_min.models.vqa import build_vqa_model
-from hadamard_min.text import Vocabulary
-from hadamard_min.train import DEFAULT_CONFIG
+from hadamard_min.training.train import DEFAULT_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a", "red", "not", "does", "image",
@@ -116,7 +116,7 @@ def test_explain_command_with_device_gpu_writes_the_figure(cupy, tmp_path):
     Image.fromarray(images(1, size=80, seed=3)[0]).save(tmp_path / "photo.png")
     answers = {}
     for device in ("cpu", "gpu"):
-        result = run_command("hadamard_min.explain", ["--device", device, "--weights", "model.npz", "--image",
+        result = run_command("hadamard_min.cli.explain", ["--device", device, "--weights", "model.npz", "--image",
                                                       "photo.png", "--question", "What color is the shape?",
                                                       "--out", f"{device}.png", "--json", f"{device}.json"],
                              tmp_path)
@@ -134,7 +134,7 @@ def test_evaluate_command_with_device_gpu_gives_the_cpu_numbers(cupy, tmp_path):
         pytest.skip(f"the shipped model {SHIPPED_TWO_SHAPE_MODEL.name} is not in this checkout")
     results = {}
     for device in ("cpu", "gpu"):
-        result = run_command("hadamard_min.evaluate", ["--device", device, "--data", "two-shape",
+        result = run_command("hadamard_min.cli.evaluate", ["--device", device, "--data", "two-shape",
                                                        "--examples", "8", "--out", device], tmp_path)
         assert result.returncode == 0, result.stderr
         results[device] = json.loads((tmp_path / device / "results.json").read_text())

@@ -10,9 +10,10 @@ from gpu_helpers import TOLERANCE, on, relative_error
 from test_ops_gradcheck import CASES, positive, signed  # tests/ is on sys.path through its conftest.py
 
 from hadamard_min import kernels, ops, relu_rule
-from hadamard_min.backend import array_module, to_device
-from hadamard_min.engine import Tensor
-from hadamard_min.ops import conv, winograd
+from hadamard_min.core.backend import array_module, to_device
+from hadamard_min.core.tensor import Tensor
+from hadamard_min.fast import winograd
+from hadamard_min.ops import conv
 
 
 def float32(array):

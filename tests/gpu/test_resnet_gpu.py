@@ -10,8 +10,8 @@ import numpy
 import pytest
 from gpu_helpers import norm_error, on, relative_error
 
-from hadamard_min import engine
-from hadamard_min.backend import to_device, to_numpy
+from hadamard_min.core import tensor as engine
+from hadamard_min.core.backend import to_device, to_numpy
 from hadamard_min.models import ResNet
 from hadamard_min.models.resnet import calibrate_batchnorm
 

@@ -1,0 +1,102 @@
+"""``hadamard-evaluate``: measure the explanation against baselines and write a report folder.
+
+    hadamard-evaluate --data easy-vqa --examples 200 --seed 0 --out evaluation/
+
+writes OUT/report.md, OUT/results.json, OUT/examples.png, OUT/deletion_curves.png, OUT/sanity_check.png,
+shows progress on stderr and prints the main tables on stdout. The same seed gives the same numbers.
+"""
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from hadamard_min.cli.errors import run
+from hadamard_min.core.backend import set_device
+from hadamard_min.evaluate.report import main_tables, write_report
+from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
+from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, sha256_of
+
+DATA_SETS = {"easy-vqa": ("easy-VQA", SHIPPED_MODEL),
+             "two-shape": ("two-shape", SHIPPED_TWO_SHAPE_MODEL)}
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="hadamard-evaluate",
+        description="Does the explanation explain? Compare the Hadamard explanation with attention, "
+                    "saliency, guided backprop, Grad-CAM and random floors on test questions: pointing game, "
+                    "mass in mask, token grounding, deletion, the randomisation sanity check and (two-shape "
+                    "data) question dependence. Writes OUT/report.md, OUT/results.json and figures.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--weights", type=Path, default=None,
+                   help="model file (.npz); default: the shipped model for --data")
+    p.add_argument("--data", choices=tuple(DATA_SETS), default="easy-vqa", help="test data set")
+    p.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
+                   help="test questions to evaluate (the default takes a few minutes on 2 CPU cores)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the sample, the random floor and the bootstrap")
+    p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder")
+    p.add_argument("--force", action="store_true", help="write into an existing non-empty OUT")
+    p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
+    return p
+
+
+def load_data(name):
+    if name == "easy-vqa":
+        from hadamard_min.data.easyvqa import load_easy_vqa
+        return load_easy_vqa("test")
+    from hadamard_min.data.twoshape import load_two_shape
+    return load_two_shape("test")
+
+
+def prepare_out(out, force):
+    """Create ``out``; an existing non-empty folder only with ``force``."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file: choose a folder name")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise FileExistsError(f"{out} exists and is not empty; pass --force to write into it, or choose "
+                              f"another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def command_line(args):
+    """The command that reproduces the numbers (the output folder and device do not change them)."""
+    weights = [] if args.weights is None else ["--weights", str(args.weights)]
+    return "hadamard-evaluate " + shlex.join([*weights, "--data", args.data, "--examples", str(args.examples),
+                                              "--seed", str(args.seed)])
+
+
+def _evaluate(args):
+    if args.device:
+        set_device(args.device)
+    data_name, shipped = DATA_SETS[args.data]
+    weights = args.weights or shipped
+    model = load_model(weights)
+    prepare_out(args.out, args.force)
+    data = load_data(args.data)
+    started = time.perf_counter()
+    print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
+    results, figure = evaluate(model, data, EvaluationSettings(examples=args.examples, seed=args.seed))
+    results["settings"]["data_name"] = data_name
+    results["model"] = {"file": weights.name, "sha256": sha256_of(weights)}
+    write_report(args.out, results, figure, command_line(args))
+    visual, text = main_tables(results)
+    print(f"{command_line(args)}\n\nvisual explanations (mean [95 % CI])\n{visual}\n\n"
+          f"textual explanations (mean [95 % CI])\n{text}")
+    print(f"wrote {args.out}/report.md and results.json in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
+    return 0
+
+
+def main(argv=None):
+    """Entry point of ``hadamard-evaluate``; returns the exit status."""
+    argument_parser = parser()
+    args = argument_parser.parse_args(argv)
+    if args.examples < 1:
+        argument_parser.error(f"--examples must be at least 1, not {args.examples}")
+    return run(lambda: _evaluate(args), "hadamard-evaluate")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

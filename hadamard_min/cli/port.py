@@ -1,0 +1,45 @@
+"""``hadamard-port SRC DST.npz``: convert a weight file to hadamard-min's .npz, without running its code."""
+import argparse
+import os
+import sys
+
+import numpy
+
+from hadamard_min.cli.errors import run
+from hadamard_min.io.weights import SUPPORTED, WeightsError, load_weights, save_weights
+
+
+def main(argv=None):
+    """``hadamard-port SRC DST.npz [--force]``: convert a weight file to our .npz; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="hadamard-port",
+        description=f"Convert a weight file ({SUPPORTED}) to hadamard-min's .npz format. Floating-point "
+                    "tensors are stored as float32, integer tensors keep their type. torch is not needed: "
+                    "checkpoints are read without running any code they contain. SRC is never modified.",
+        epilog="example: hadamard-port resnet152-394f9c45.pth weights/resnet152_imagenet.npz")
+    parser.add_argument("source", metavar="SRC", help=f"weights to convert ({SUPPORTED})")
+    parser.add_argument("destination", metavar="DST", help="the .npz file to write")
+    parser.add_argument("--force", action="store_true", help="overwrite DST if it exists")
+    args = parser.parse_args(argv)
+    return run(lambda: _port(args), "hadamard-port")
+
+
+def _port(args):
+    if not args.destination.endswith(".npz"):
+        raise WeightsError(f"{args.destination}: the destination must end in .npz")
+    if os.path.exists(args.destination):
+        if os.path.exists(args.source) and os.path.samefile(args.source, args.destination):
+            raise WeightsError(f"{args.destination} is the source file; choose another destination")
+        if not args.force:
+            raise WeightsError(f"{args.destination} already exists; pass --force to overwrite it")
+    arrays = load_weights(args.source)
+    arrays = {name: array.astype(numpy.float32) if array.dtype.kind == "f" else array
+              for name, array in arrays.items()}
+    save_weights(args.destination, arrays, metadata={"source": os.path.basename(args.source)})
+    parameters = sum(array.size for array in arrays.values())
+    print(f"wrote {len(arrays)} tensors ({parameters:,} parameters) to {args.destination}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

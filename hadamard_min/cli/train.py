@@ -1,0 +1,87 @@
+"""``hadamard-train``: train the VQA model on easy-VQA (or two-shape scenes) with the engine itself."""
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from hadamard_min.cli.errors import run
+from hadamard_min.core.backend import set_device
+from hadamard_min.io.weights import WeightsError
+
+
+def parser():
+    from hadamard_min.training.train import DEFAULT_CONFIG, TrainSettings
+    defaults = TrainSettings()
+    parser = argparse.ArgumentParser(
+        prog="hadamard-train",
+        description="Train the VQA model (small ResNet + GRU + MLB attention) on easy-VQA with the engine itself. "
+                    "Writes OUT (weights, config, vocabulary, answers) and OUT's manifest .json (sha256, command, "
+                    "seed, versions, time, test accuracy); a checkpoint OUT-stem.checkpoint.npz after every epoch.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("easyvqa_mlb.npz"), help="model file to write (.npz)")
+    parser.add_argument("--data", choices=("easy-vqa", "two-shape"), default="easy-vqa", help="data set")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-images", type=int, default=defaults.batch_images,
+                        help="images per step (each brings all of its questions)")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
+    parser.add_argument("--clip", type=float, default=defaults.clip, help="gradient norm clipping")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--limit-images", type=int, default=0, help="train on the first N images only (0: all)")
+    parser.add_argument("--width", type=int, default=DEFAULT_CONFIG["backbone"]["width"], help="ResNet width")
+    parser.add_argument("--joint-dim", type=int, default=DEFAULT_CONFIG["joint_dim"], help="MLB joint size")
+    parser.add_argument("--stop-after", type=int, default=0,
+                        help="stop after this many epochs and write OUT; the learning-rate schedule still spans "
+                             "--epochs, and --resume continues it (0: run all epochs)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing OUT")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
+    return parser
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    return run(lambda: _train(args, argv), "hadamard-train")
+
+
+def _train(args, argv):
+    from hadamard_min.training.train import DEFAULT_CONFIG, TrainSettings, train
+
+    if args.device:
+        set_device(args.device)
+    out = args.out
+    if out.suffix != ".npz":
+        raise WeightsError(f"--out must end in .npz, not {out.name}")
+    if out.exists() and not args.force:
+        raise FileExistsError(f"{out} exists; pass --force to overwrite it, or choose another --out")
+    checkpoint = out.with_name(out.stem + ".checkpoint.npz")
+    if args.resume and not checkpoint.exists():
+        raise FileNotFoundError(f"nothing to resume: no checkpoint {checkpoint}")
+    settings = TrainSettings(epochs=args.epochs, batch_images=args.batch_images, lr=args.lr, clip=args.clip,
+                             seed=args.seed, stop_after=args.stop_after, limit_images=args.limit_images)
+    config = {**DEFAULT_CONFIG, "backbone": {**DEFAULT_CONFIG["backbone"], "width": args.width},
+              "joint_dim": args.joint_dim}
+    command = "hadamard-train " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        manifest = train(out, config, settings, resume_from=checkpoint if args.resume else None, command=command,
+                         dataset=_dataset(args.data))
+    except KeyboardInterrupt:
+        where = f"last good checkpoint: {checkpoint} (continue with --resume)" if checkpoint.exists() else \
+            "no epoch finished, nothing saved"
+        print(f"\nhadamard-train: interrupted; {where}", file=sys.stderr)
+        return 130
+    test = manifest["test_accuracy"]
+    print(f"wrote {out} (sha256 {manifest['sha256'][:12]}…) in {manifest['training_seconds']:.0f} s")
+    print("test accuracy: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "count"))
+    return 0
+
+
+def _dataset(name):
+    from hadamard_min.data.easyvqa import load_easy_vqa
+    if name == "easy-vqa":
+        return load_easy_vqa
+    from hadamard_min.data.twoshape import load_two_shape
+    return load_two_shape
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""The reverse-mode engine's tensor: ``Tensor``, its graph ``Node`` and the backward walk.
+
+Each op is a ``Function`` (``core/function.py``) whose ``backward`` gets dL/d(output) and returns
+dL/d(input) for each input. ``Tensor.backward``
+orders the graph topologically *without recursion* (ResNet-152 is hundreds of ops deep), walks it
+from the output back, and accumulates every gradient with ``+=`` (a tensor used twice, as in a
+residual connection, receives the sum of both contributions).
+
+The graph is made of ``Node``s, not of Tensors: a node knows the Function that made its tensor and
+whether it wants a gradient, but holds no array. So an activation's array lives only as long as
+someone holds its Tensor; what backward needs, each Function saved itself (a ReLU keeps a one-byte
+mask, a frozen convolution nothing at all).
+"""
+import weakref
+
+import numpy
+
+from hadamard_min.core.backend import array_module, get_xp, to_numpy
+
+
+class BackwardError(RuntimeError):
+    """``backward`` was called where there is no graph to walk."""
+
+
+DEFAULT_DTYPE = numpy.float32
+
+
+class Node:
+    """A tensor's place in the graph: the Function that made it, whether it wants a gradient, and a weak
+    link back to the Tensor (to store ``.grad`` on it if it is still held). It holds no array."""
+
+    __slots__ = ("__weakref__", "creator", "freed", "requires_grad", "tensor")
+
+    def __init__(self, tensor, requires_grad):
+        self.tensor = weakref.ref(tensor)
+        self.requires_grad = requires_grad
+        self.creator = None
+        self.freed = False  # set when backward has released the Function that made the tensor
+
+
+class Tensor:
+    """An array with an optional gradient and a node in the graph (the Function that made it)."""
+
+    __array_priority__ = 1000  # so numpy_scalar * Tensor calls Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = array_module(data) if hasattr(data, "dtype") else get_xp()
+        if not hasattr(data, "dtype"):  # Python scalars and lists: default float32
+            data = xp.asarray(data, dtype=dtype or DEFAULT_DTYPE)
+        elif dtype is not None and data.dtype != dtype:
+            data = data.astype(dtype)
+        self.data = data
+        self.grad = None
+        self.node = Node(self, bool(requires_grad))
+        self.keep_grad = False
+
+    requires_grad = property(lambda self: self.node.requires_grad,
+                             lambda self, flag: setattr(self.node, "requires_grad", bool(flag)))
+    creator = property(lambda self: self.node.creator, lambda self, fn: setattr(self.node, "creator", fn))
+
+    # --- basic properties -------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    dtype = property(lambda self: self.data.dtype)
+    size = property(lambda self: self.data.size)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor(shape={self.shape}, dtype={self.dtype}{grad})"
+
+    def numpy(self):
+        """The data as a NumPy array (copied from the GPU when it lives there)."""
+        return to_numpy(self.data)
+
+    def item(self):
+        return self.numpy().item()
+
+    def detach(self):
+        """The same data, cut off from the graph: gradients stop here."""
+        return Tensor(self.data)
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward (the word vectors q, say)."""
+        self.keep_grad = True
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    # --- the backward walk --------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``grad`` defaults to ones).
+
+        The graph is freed on the way (a second ``backward`` through it raises ``BackwardError``)
+        unless ``retain_graph=True``. Each ``.grad`` is an array of its own, safe to change in place.
+        """
+        if not self.requires_grad:
+            raise BackwardError("backward() on a tensor that does not require grad: it was made under "
+                                "no_grad(), from detached tensors, or from inputs without requires_grad=True")
+        xp = array_module(self.data)
+        if grad is None:
+            grad = xp.ones_like(self.data)
+        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+        grads = {id(self.node): grad}
+        for node in reversed(topological_order(self)):
+            dy = grads.pop(id(node), None)
+            if dy is None:
+                continue
+            if node.freed:
+                raise BackwardError("backward() through a graph already freed by an earlier backward(): "
+                                    "pass retain_graph=True to the earlier call to walk it twice")
+            tensor = node.tensor()  # None when nobody holds the tensor any more: no .grad to keep
+            if tensor is not None and (node.creator is None or tensor.keep_grad):
+                # a copy: dy may be a read-only view or shared
+                tensor.grad = dy.copy() if tensor.grad is None else tensor.grad + dy
+            fn = node.creator
+            if fn is None:
+                continue
+            for parent, dx in zip(fn.inputs, fn.backward(dy)):
+                if dx is None or not parent.requires_grad:
+                    continue
+                if id(parent) in grads:  # fan-out: contributions add up (new array: dx may alias dy)
+                    grads[id(parent)] = grads[id(parent)] + dx
+                else:
+                    grads[id(parent)] = dx
+            if not retain_graph:  # free what backward saved as soon as it has been used
+                fn.saved, fn.inputs, node.creator, node.freed = (), (), None, True
+
+    # --- operators (the ops themselves live in hadamard_min.ops) ------------------------------
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __pow__(self, exponent):
+        return ops.power(self, exponent)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    def sum(self, axis=None, keepdims=False):
+        return ops.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.mean(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape)
+
+    def transpose(self, *axes):
+        return ops.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], tuple) else axes or None)
+
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+
+def as_tensor(value, like=None):
+    """Wrap arrays and scalars; a Python or NumPy scalar takes the dtype of ``like`` (no promotion)."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and (not hasattr(value, "shape") or isinstance(value, numpy.generic)):
+        return Tensor(array_module(like.data).asarray(value, dtype=like.dtype))
+    return Tensor(value)
+
+
+def topological_order(root):
+    """The nodes that the tensor ``root`` depends on, each after its inputs. Iterative post-order DFS."""
+    order, visited = [], set()
+    stack = [(root.node, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node.creator is not None:
+            stack.extend((parent, False) for parent in node.creator.inputs
+                         if parent.requires_grad and id(parent) not in visited)
+    return order
+
+
+from hadamard_min import ops  # noqa: E402

@@ -1,0 +1,15 @@
+"""The fast path: the same math as the reference ops in ``hadamard_min/ops/``, computed faster.
+
+    switch.py        the one switch: on by default; ``HADAMARD_FAST=0`` or ``with hm.fast(False):`` turns it off
+    frozen.py        a frozen network's conv + batch norm folded into one convolution (its inference form)
+    winograd.py      3×3 convolutions as Winograd F(2×2, 3×3): 2.25× fewer multiplications
+    fused.py         ReLU and im2col/col2im as single CUDA kernels on a GPU
+    cuda_kernels.py  those kernels' CUDA sources
+
+Which form runs is decided in one place, ``hadamard_min/nn/functional.py``, by this switch and by whether
+the model is frozen (``Module.freeze()``), never by a gradient flag or an array's properties. Every fast
+form is tested equal to its reference op (``tests/test_fast_path.py``).
+"""
+from hadamard_min.fast.switch import FastSwitchError, enabled, fast
+
+__all__ = ["FastSwitchError", "enabled", "fast"]

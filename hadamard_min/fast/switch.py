@@ -1,0 +1,31 @@
+"""The one switch of the fast path: on by default, off with ``HADAMARD_FAST=0`` or ``with fast(False):``."""
+import contextlib
+import os
+
+_enabled = None  # None: not decided yet (read HADAMARD_FAST on first use)
+
+
+class FastSwitchError(ValueError):
+    """``HADAMARD_FAST`` holds something other than 0 or 1."""
+
+
+def enabled():
+    """Whether layers take the fast forms of their ops (``HADAMARD_FAST``, default 1, the first time)."""
+    global _enabled
+    if _enabled is None:
+        value = os.environ.get("HADAMARD_FAST", "1").strip()
+        if value not in ("0", "1"):
+            raise FastSwitchError(f"HADAMARD_FAST must be 0 (reference ops only) or 1 (fast path), not {value!r}")
+        _enabled = value == "1"
+    return _enabled
+
+
+@contextlib.contextmanager
+def fast(flag=True):
+    """Inside this block the fast path is on (``fast()``) or off (``fast(False)``: reference ops only)."""
+    global _enabled
+    previous, _enabled = enabled(), bool(flag)
+    try:
+        yield
+    finally:
+        _enabled = previous

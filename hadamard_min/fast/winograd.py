@@ -1,0 +1,133 @@
+"""Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray 2016): a 3×3, stride-1, padding-1 convolution
+with 16 multiplications per 2×2 output tile instead of 36.
+
+Cut the padded input into 4×4 tiles d that step by 2. For filter g (3×3) and each tile,
+
+    Y = Aᵀ [ (G g Gᵀ) ∘ (Bᵀ d B) ] A            (a 2×2 block of the output)
+
+and summed over input channels the 16 Hadamard products become 16 matrix products:
+M[ξ] = U[ξ] @ V[ξ] with U[ξ] = (G g Gᵀ)[ξ] of shape (O, C) and V[ξ] = (Bᵀ d B)[ξ] of shape (C, tiles),
+2.25× fewer multiply-adds than im2col. Bᵀ and Aᵀ hold only 0 and ±1, so the transforms are
+additions of strided views.
+
+Backward to the input is the same algorithm on dy: dx is the convolution of dy with every filter
+turned by 180° and (O, C) swapped. Turning g is g ↦ J g J (J reverses 3 entries), and G J = P G where P
+swaps the first and last of 4 entries, so that filter's transform is P U P: the same U, its 16 components
+ξ = (a, b) renumbered by P on both indices and each U[ξ] transposed. Renumbering the components is the
+same as using P Bᵀ for Bᵀ and Aᵀ P for Aᵀ:
+
+    dx = outputs(U[ξ]ᵀ @ inputs(dy; P Bᵀ); Aᵀ P).
+"""
+from hadamard_min.core.backend import array_module
+from hadamard_min.core.function import Function
+from hadamard_min.fast import cuda_kernels as kernels
+
+B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))      # Bᵀ: 4×4 input tile
+G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))          # G: 3×3 filter → 4×4
+A_T = ((1, 1, 1, 0), (0, 1, -1, -1))                                     # Aᵀ: 4×4 → 2×2 output tile
+TURN = (3, 1, 2, 0)                                                      # P: swap entries 0 and 3
+B_T_TURNED = tuple(B_T[k] for k in TURN)                                 # P Bᵀ
+A_T_TURNED = tuple(tuple(row[k] for k in TURN) for row in A_T)           # Aᵀ P
+
+
+def _combine(row, parts, out):
+    """out = Σ_k row[k] · parts[k] for a row of 0, +1 and −1 (a row of Bᵀ or Aᵀ), written into ``out``.
+
+    Computed as sign · (first ± the others) with ``sign`` the first coefficient, positive ones first.
+    """
+    xp = array_module(out)
+    terms = sorted(((c, p) for c, p in zip(row, parts) if c), key=lambda term: term[0] < 0)
+    (sign, first), rest = terms[0], terms[1:]
+    if not rest:
+        if sign > 0:
+            xp.copyto(out, first)
+        else:
+            xp.negative(first, out=out)
+        return out
+    (xp.add if rest[0][0] == sign else xp.subtract)(first, rest[0][1], out=out)
+    for c, part in rest[1:]:
+        (xp.add if c == sign else xp.subtract)(out, part, out=out)
+    if sign < 0:
+        xp.negative(out, out=out)
+    return out
+
+
+def _tiles(size):
+    return (size + 1) // 2
+
+
+def filters(weight):
+    """U = G g Gᵀ for each (o, c): (O, C, 3, 3) → (16, O, C), as one product with G ⊗ G (16×9)."""
+    xp = array_module(weight)
+    o, c = weight.shape[:2]
+    g = xp.asarray(G, dtype=weight.dtype)
+    return (xp.kron(g, g) @ weight.reshape(o * c, 9).T).reshape(16, o, c)
+
+
+def inputs(x, b_t=B_T):
+    """V = Bᵀ d B for each 4×4 tile d of x padded by 1 (tiles step by 2): (N, C, H, W) → (16, N, C, tiles).
+
+    On a GPU: one kernel (``kernels.winograd_inputs``), one tile a thread.
+    """
+    if kernels.fused(x):
+        return kernels.winograd_inputs(x, b_t)
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    th, tw = _tiles(h), _tiles(w)
+    xpad = xp.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
+    xpad[:, :, 1:1 + h, 1:1 + w] = x
+    t = xp.empty((4, n, c, th, 2 * tw + 2), dtype=x.dtype)          # Bᵀ d: rows combined
+    for a in range(4):
+        _combine(b_t[a], [xpad[:, :, r:r + 2 * th:2] for r in range(4)], t[a])
+    v = xp.empty((4, 4, n, c, th, tw), dtype=x.dtype)               # (Bᵀ d) B: then columns
+    for b in range(4):
+        _combine(b_t[b], [t[..., k:k + 2 * tw:2] for k in range(4)], v[:, b])
+    return v.reshape(16, n, c, th * tw)
+
+
+def outputs(m, h, w, a_t=A_T):
+    """Y = Aᵀ M A per tile, the 2×2 blocks put side by side and cropped: (16, N, O, tiles) → (N, O, h, w).
+
+    On a GPU: one kernel (``kernels.winograd_outputs``), one tile a thread.
+    """
+    if kernels.fused(m):
+        return kernels.winograd_outputs(m, h, w, a_t)
+    xp = array_module(m)
+    _, n, o, _ = m.shape
+    th, tw = _tiles(h), _tiles(w)
+    m = m.reshape(4, 4, n, o, th, tw)
+    r = xp.empty((2, 4, n, o, th, tw), dtype=m.dtype)               # Aᵀ M
+    for i in range(2):
+        _combine(a_t[i], m, r[i])
+    y = xp.empty((n, o, th, 2, tw, 2), dtype=m.dtype)               # y[n, o, 2·ty + i, 2·tx + j]
+    for j in range(2):                                                # (Aᵀ M) A
+        _combine(a_t[j], r.transpose(1, 2, 3, 4, 0, 5), y[..., j])
+    y = y.reshape(n, o, 2 * th, 2 * tw)
+    return y if (2 * th, 2 * tw) == (h, w) else xp.ascontiguousarray(y[:, :, :h, :w])
+
+
+def convolve(x, u):
+    """The 3×3 convolution (stride 1, padding 1) of x with the filters whose transform is ``u``."""
+    return outputs(u[:, None] @ inputs(x), *x.shape[2:])
+
+
+def convolve_turned(dy, u):
+    """The same with every filter turned by 180° and (O, C) swapped: the input gradient of ``convolve``."""
+    return outputs(u.transpose(0, 2, 1)[:, None] @ inputs(dy, B_T_TURNED), *dy.shape[2:], A_T_TURNED)
+
+
+class WinogradConv2d(Function):
+    """y = conv3×3(x, g) + b (stride 1, padding 1) from the filters' transform U = G g Gᵀ, given once.
+
+    forward: y = convolve(x, U) + b;   backward: dx = convolve_turned(dy, U)  (see the module's docstring).
+    U and b are fixed arrays of a frozen layer (``fast/frozen.py`` computes them once), so there is no dW.
+    """
+
+    def forward(self, x):
+        y = convolve(x, self.u)
+        if self.bias is not None:
+            y += self.bias.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, dy):
+        return (convolve_turned(dy, self.u),)

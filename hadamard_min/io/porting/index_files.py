@@ -1,0 +1,82 @@
+"""Vocabulary and answer files as the published models shipped them, read as a list of names in id order.
+
+Accepted forms, for words (``kind="words"``) and answers (``kind="answers"``):
+
+    vqa.pytorch     word_to_wid.pickle / wid_to_word.pickle,   ans_to_aid.pickle / aid_to_ans.pickle
+                    (plain dicts or lists, read with the restricted unpickler: nothing in them is run)
+    original MLB    data_prepro.json with "ix_to_word" and "ix_to_ans" (ids are JSON strings "1", "2", …)
+    plain text      one name per line, in id order
+    JSON            a list, or a dict {id: name} or {name: id}
+
+Word ids start at 1: row 0 of a word table is padding. Answer ids start at 0 or at 1 (Lua); answer
+``i`` of the returned list is output ``i`` of the classifier either way.
+"""
+import json
+from pathlib import Path
+
+from hadamard_min.io.porting.common import PortError
+from hadamard_min.io.weights import restricted_unpickle
+
+KEYS = {"words": ("ix_to_word", "word_to_ix", "wid_to_word", "word_to_wid"),
+        "answers": ("ix_to_ans", "ans_to_ix", "aid_to_ans", "ans_to_aid")}
+PICKLES = (".pickle", ".pkl")
+
+
+def _load(path):
+    path = Path(path)
+    if not path.is_file():
+        raise PortError(f"file not found: {path}")
+    if path.suffix in PICKLES:
+        with open(path, "rb") as file:
+            return restricted_unpickle(file)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise PortError(f"{path}: not valid JSON ({error})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _as_id(key):
+    """An integer id from an int or a string of digits, else None."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    return int(key) if isinstance(key, str) and key.isdigit() else None
+
+
+def _names_by_id(mapping, path):
+    """{id: name} or {name: id} → (names in id order, first id)."""
+    if all(_as_id(value) is not None and not isinstance(value, str) for value in mapping.values()):
+        mapping = {value: key for key, value in mapping.items()}          # {name: id} → {id: name}
+    ids = {_as_id(key): name for key, name in mapping.items()}
+    if None in ids or not all(isinstance(name, str) for name in ids.values()):
+        raise PortError(f"{path}: expected a dict of id → name or name → id (ids are integers)")
+    first = min(ids)
+    if sorted(ids) != list(range(first, first + len(ids))):
+        raise PortError(f"{path}: ids must run without gaps from {first}; {len(ids)} names but largest id "
+                        f"{max(ids)}")
+    return [ids[i] for i in range(first, first + len(ids))], first
+
+
+def read_names(path, kind):
+    """The names of ``path`` in id order, for ``kind`` "words" (ids 1..V) or "answers" (outputs 0..K−1)."""
+    loaded = _load(path)
+    if isinstance(loaded, dict):
+        key = next((key for key in KEYS[kind] if key in loaded), None)
+        loaded = loaded[key] if key is not None else loaded
+    if isinstance(loaded, list | tuple):
+        names, first = [str(name) for name in loaded], None
+    elif isinstance(loaded, dict) and loaded:
+        names, first = _names_by_id(loaded, path)
+    else:
+        raise PortError(f"{path}: no {kind} found; expected one of {', '.join(KEYS[kind])} or a list")
+    if kind == "words" and first not in (None, 1):
+        raise PortError(f"{path}: word ids start at {first}, but id 0 is the padding row of the word table; "
+                        f"expected ids 1..{len(names)}")
+    if kind == "answers" and first not in (None, 0, 1):
+        raise PortError(f"{path}: answer ids start at {first}; expected 0 or 1 (the classifier's first "
+                        f"output)")
+    if not names:
+        raise PortError(f"{path}: the list of {kind} is empty")
+    return names

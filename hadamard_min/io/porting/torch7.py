@@ -1,0 +1,184 @@
+"""Read Torch7 files (``torch.save`` in Lua, usually ``*.t7``): the subset that weight files use.
+
+A file holds one object written by Torch7's ``File:writeObject`` in binary mode (little-endian): a 4-byte
+type tag, then the value.
+
+    tag 0  nil        nothing follows
+    tag 1  number     float64
+    tag 2  string     int32 length n, then n bytes
+    tag 3  table      int32 reference index; when new: int32 count, then count × (key object, value object)
+    tag 4  torch      int32 reference index; when new: string "V <version>", string class name, class data
+    tag 5  boolean    int32 (0 or 1)
+
+A reference index read before stands for the same object again (tensors sharing one storage).
+Class data of a tensor ``torch.<Type>Tensor``: int32 n, int64 size[n], int64 stride[n], int64
+storageOffset (1-based), then its storage as an object; of a storage ``torch.<Type>Storage``: int64 size,
+then that many raw elements. A tensor is the strided view
+
+    tensor[i_0, …, i_{n−1}] = storage[storageOffset − 1 + Σ_k i_k · stride_k]
+
+Any other class (``nn.Linear``, ``nn.Sequential``, …) writes its fields as one table, read here as a
+:class:`TorchObject`. GPU types (``torch.CudaTensor``, ``torch.CudaStorage``) hold float32 data and are
+read as their CPU counterparts. Lua functions (tags 6-8) and ASCII-mode files are refused.
+"""
+from dataclasses import dataclass, field
+
+import numpy
+
+from hadamard_min.io.weights import WeightsError
+
+NIL, NUMBER, STRING, TABLE, TORCH, BOOLEAN = range(6)
+_ELEMENT_TYPES = {"Double": "<f8", "Float": "<f4", "Half": "<f2", "Long": "<i8", "Int": "<i4",
+                  "Short": "<i2", "Char": "i1", "Byte": "u1", "": "<f4"}  # "" : torch.CudaTensor = float
+
+
+class T7Error(WeightsError):
+    """A Torch7 file cannot be read, or does not hold what was expected."""
+
+
+@dataclass
+class TorchObject:
+    """An instance of a Torch7 class other than a tensor or storage: its class name and its fields."""
+    class_name: str
+    fields: dict = field(default_factory=dict)
+
+    def __getitem__(self, name):
+        return self.fields[name]
+
+    def get(self, name, default=None):
+        return self.fields.get(name, default)
+
+
+def _element_type(class_name, kind):
+    """``torch.FloatTensor`` / ``torch.CudaDoubleStorage`` … → NumPy element type, or None if not ours."""
+    if not (class_name.startswith("torch.") and class_name.endswith(kind)):
+        return None
+    name = class_name[len("torch."):-len(kind)]
+    name = name[len("Cuda"):] if name.startswith("Cuda") else name
+    return _ELEMENT_TYPES.get(name)
+
+
+class _Reader:
+    """Reads objects from the bytes of a whole file, remembering every table and torch object by index."""
+
+    def __init__(self, data, source):
+        self.data, self.source, self.position, self.objects = memoryview(data), source, 0, {}
+
+    def fail(self, what):
+        raise T7Error(f"{self.source}: {what} at byte {self.position}; the file is not a binary Torch7 "
+                      f"file or is truncated (re-save it with torch.save in binary mode)")
+
+    def take(self, count, dtype):
+        """``count`` elements of ``dtype`` from the current position (a read-only view)."""
+        dtype = numpy.dtype(dtype)
+        end = self.position + count * dtype.itemsize
+        if count < 0 or end > len(self.data):
+            self.fail(f"{count} elements of {dtype.name} run past the end of the file")
+        values = numpy.frombuffer(self.data[self.position:end], dtype=dtype)
+        self.position = end
+        return values
+
+    def int32(self):
+        return int(self.take(1, "<i4")[0])
+
+    def int64(self):
+        return int(self.take(1, "<i8")[0])
+
+    def string(self):
+        return bytes(self.take(self.int32(), "u1")).decode("utf-8", errors="replace")
+
+    def read(self):
+        """The next object: None, float, str, bool, dict/list (tables), array or TorchObject."""
+        tag = self.int32()
+        if tag == NIL:
+            return None
+        if tag == NUMBER:
+            return float(self.take(1, "<f8")[0])
+        if tag == STRING:
+            return self.string()
+        if tag == BOOLEAN:
+            return self.int32() == 1
+        if tag in (TABLE, TORCH):
+            index = self.int32()
+            if index in self.objects:
+                return self.objects[index]
+            return self.read_table(index) if tag == TABLE else self.read_torch(index)
+        if tag in (6, 7, 8):
+            self.fail("a Lua function (not data)")
+        self.fail(f"unknown type tag {tag}")
+
+    def read_table(self, index):
+        """A Lua table: a list when its keys are exactly 1..n, else a dict (integral numbers as ints)."""
+        table = self.objects[index] = {}
+        for _ in range(self.int32()):
+            key = self.read()
+            if isinstance(key, float) and key.is_integer():
+                key = int(key)
+            table[key] = self.read()
+        if table and set(table) == set(range(1, len(table) + 1)):
+            self.objects[index] = [table[i] for i in range(1, len(table) + 1)]
+        return self.objects[index]
+
+    def read_torch(self, index):
+        version = self.string()
+        class_name = self.string() if version.startswith("V ") else version  # files older than "V 1"
+        if (dtype := _element_type(class_name, "Storage")) is not None:
+            array = self.take(self.int64(), dtype)
+        elif (dtype := _element_type(class_name, "Tensor")) is not None:
+            array = self.read_tensor(dtype)
+        else:
+            obj = self.objects[index] = TorchObject(class_name)
+            fields = self.read()
+            if not isinstance(fields, dict | list):
+                self.fail(f"{class_name} has no field table")
+            obj.fields = fields if isinstance(fields, dict) else dict(enumerate(fields, 1))
+            return obj
+        self.objects[index] = array
+        return array
+
+    def read_tensor(self, dtype):
+        """A tensor as a NumPy array of its own (copied out of the storage)."""
+        dims = self.int32()
+        if not 0 <= dims <= 64:
+            self.fail(f"a tensor with {dims} dimensions")
+        size, stride = tuple(self.take(dims, "<i8").tolist()), tuple(self.take(dims, "<i8").tolist())
+        offset = self.int64() - 1
+        storage = self.read()
+        if dims == 0 or 0 in size:
+            return numpy.zeros(size if dims else (0,), dtype=numpy.dtype(dtype).newbyteorder("="))
+        if not isinstance(storage, numpy.ndarray) or min(size + stride) < 0:
+            self.fail("a tensor without a valid storage")
+        last = offset + sum((n - 1) * step for n, step in zip(size, stride))
+        if not 0 <= offset <= last < storage.size:
+            self.fail(f"a tensor reaching element {last} of a storage of {storage.size}")
+        strides = tuple(step * storage.itemsize for step in stride)
+        view = numpy.lib.stride_tricks.as_strided(storage[offset:], size, strides, writeable=False)
+        return view.astype(storage.dtype.newbyteorder("="))
+
+
+def read_t7(path):
+    """The object stored in a binary Torch7 file (see the module docstring for what each type becomes)."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as error:
+        raise T7Error(f"{path}: cannot read the file ({error.strerror or error})") from None
+    if data[:1].isdigit():
+        raise T7Error(f"{path}: an ASCII-mode Torch7 file; re-save it in binary mode "
+                      f"(torch.save(path, object) without 'ascii')")
+    return _Reader(data, str(path)).read()
+
+
+def module_parameters(obj):
+    """The parameter arrays of an ``nn`` module in Torch7's ``module:parameters()`` order.
+
+    A container (a module with a ``modules`` list) gives its children's parameters in order; any other
+    module gives its ``weight`` then its ``bias``, those it has (``nn.LinearNoBias`` has no bias).
+    """
+    if not isinstance(obj, TorchObject):
+        return []
+    children = obj.get("modules")
+    if isinstance(children, list | dict):
+        children = children if isinstance(children, list) else [children[k] for k in sorted(children)]
+        return [array for child in children for array in module_parameters(child)]
+    return [obj.get(name) for name in ("weight", "bias") if isinstance(obj.get(name), numpy.ndarray)]

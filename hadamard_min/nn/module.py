@@ -1,0 +1,174 @@
+"""``Module``: an object that owns parameters and sub-modules, named as PyTorch's state_dict, so weights port 1:1.
+
+A ``Module`` finds its parameters, buffers and sub-modules from its attributes, in the order they
+were set: ``named_parameters()`` yields ``("layer1.0.conv1.weight", tensor)``-style names.
+
+Frozen. ``freeze()`` (or ``with model.frozen():``) puts a model in eval mode with no parameter gradients
+and says so explicitly (``is_frozen``): its weights cannot change, so the fast path may keep inference
+forms of them (``hadamard_min/fast/frozen.py``). Anything that may change the weights (training,
+unfreezing, loading, moving) first calls ``weights_may_change()`` on every sub-module, which drops them.
+"""
+import contextlib
+
+from hadamard_min.core.backend import to_device, to_numpy
+from hadamard_min.core.tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module owns and training updates."""
+
+    def __init__(self, data):
+        super().__init__(data, requires_grad=True)
+
+
+class Module:
+    training = False
+    is_frozen = False
+
+    def __setattr__(self, name, value):
+        if isinstance(value, (Parameter, Module)):
+            self.__dict__.setdefault("_children", {})[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name, array):
+        """A non-trained array that belongs in the state_dict (running statistics)."""
+        self.__dict__.setdefault("_buffer_names", []).append(name)
+        object.__setattr__(self, name, array)
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self.__dict__.get("_children", {}).items():
+            if isinstance(child, Module):
+                yield from child.named_modules(f"{prefix}{name}.")
+
+    def named_parameters(self):
+        for prefix, module in self.named_modules():
+            for name, child in module.__dict__.get("_children", {}).items():
+                if isinstance(child, Parameter):
+                    yield prefix + name, child
+
+    def named_buffers(self):
+        for prefix, module in self.named_modules():
+            for name in module.__dict__.get("_buffer_names", []):
+                yield prefix + name, getattr(module, name)
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def state_dict(self):
+        """name → NumPy array, parameters and buffers (PyTorch's names)."""
+        state = {name: p.numpy() for name, p in self.named_parameters()}
+        state.update((name, to_numpy(b)) for name, b in self.named_buffers())
+        return state
+
+    def weights_may_change(self):
+        """Called on every sub-module before its weights may change (training, unfreezing, loading).
+
+        A module that keeps something computed from its weights (a convolution's inference form) drops it here.
+        """
+
+    def _before_weights_change(self):
+        for _, module in self.named_modules():
+            module.weights_may_change()
+
+    def load_state_dict(self, state, source="state_dict"):
+        """Copy arrays in by name; missing, unexpected or wrongly shaped keys are reported by name."""
+        from hadamard_min.io.weights import match_state_dict
+        self._before_weights_change()
+        expected = {name: tuple(p.shape) for name, p in self.named_parameters()}
+        expected.update((name, tuple(b.shape)) for name, b in self.named_buffers())
+        matched = match_state_dict(expected, state, source=source)
+        for prefix, module in self.named_modules():
+            for name, child in module.__dict__.get("_children", {}).items():
+                if isinstance(child, Parameter):
+                    child.data = to_device(matched[prefix + name].astype(child.dtype))
+            for name in module.__dict__.get("_buffer_names", []):
+                old = getattr(module, name)
+                object.__setattr__(module, name, to_device(matched[prefix + name].astype(old.dtype)))
+        return self
+
+    def train(self, mode=True):
+        if mode:
+            self._before_weights_change()
+            self._set_frozen(False)
+        for _, module in self.named_modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, flag=True):
+        """Freeze (False) or unfreeze every parameter: a frozen one gets no gradient, costs no work."""
+        if flag:
+            self._before_weights_change()
+            self._set_frozen(False)
+        for p in self.parameters():
+            p.requires_grad = flag
+        return self
+
+    def freeze(self):
+        """Eval mode, no parameter gradients, and ``is_frozen``: ready for inference and explanations."""
+        self.eval().requires_grad_(False)
+        self._set_frozen(True)
+        return self
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """Frozen inside the block (``freeze()``); training mode and gradient flags as before afterwards."""
+        was_training, was_frozen = self.training, self.is_frozen
+        flags = [(p, p.requires_grad) for p in self.parameters()]
+        self.freeze()
+        try:
+            yield self
+        finally:
+            if not was_frozen:
+                self._before_weights_change()  # drop the inference forms made inside
+                self._set_frozen(False)
+            for p, flag in flags:
+                p.requires_grad = flag
+            for _, module in self.named_modules():
+                object.__setattr__(module, "training", was_training)
+
+    def _set_frozen(self, flag):
+        for _, module in self.named_modules():
+            object.__setattr__(module, "is_frozen", flag)
+
+    def to_current_device(self):
+        """Move parameters and buffers to the device chosen by ``set_device``."""
+        self._before_weights_change()
+        for p in self.parameters():
+            p.data = to_device(p.data)
+        for _, module in self.named_modules():
+            for name in module.__dict__.get("_buffer_names", []):
+                object.__setattr__(module, name, to_device(getattr(module, name)))
+        return self
+
+    def num_parameters(self):
+        return sum(p.size for p in self.parameters())
+
+
+class Sequential(Module):
+    """Sub-modules named "0", "1", … (state_dict names ``name.0.weight`` …): used by index, or called in order."""
+
+    def __init__(self, *modules):
+        for i, module in enumerate(modules):
+            setattr(self, str(i), module)
+        self.modules = list(modules)
+
+    def __iter__(self):
+        return iter(self.modules)
+
+    def __len__(self):
+        return len(self.modules)
+
+    def __getitem__(self, i):
+        return self.modules[i]
+
+    def forward(self, x):
+        for module in self.modules:
+            x = module(x)
+        return x

@@ -1,0 +1,203 @@
+"""The fast path against the reference path: every fast form equals its reference op, and whole models agree.
+
+The reference ops (``hadamard_min/ops/``) are the definition. The fast path (``hadamard_min/fast/``) folds a
+frozen model's batch norms into its convolutions, runs 3×3 convolutions as Winograd F(2×2, 3×3) and, on a
+GPU, fuses ReLU and im2col into single kernels. In float64 the two paths agree to rounding (1e-10); in
+float32 each is compared with the float64 result, and the fast one must be about as close as the reference.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+from test_resnet import randomize_batchnorm, small_resnet
+
+import hadamard_min as hm
+from hadamard_min import Tensor, guided_backprop, no_grad, ops
+from hadamard_min.fast import switch
+from hadamard_min.fast.frozen import fold_conv_bn, inference_form
+from hadamard_min.fast.fused import FusedConv2d, FusedReLU
+from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
+from hadamard_min.models import ResNet
+from hadamard_min.nn.layers import BatchNorm2d, Conv2d
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "hadamard_min" / "assets" / "example.png"
+
+
+def forms(model):
+    return [m.inference_form for _, m in model.named_modules() if getattr(m, "inference_form", None) is not None]
+
+
+def passes(model, x, seed):
+    """(logits, pre-ReLU features, guided input gradient) of a ResNet."""
+    with no_grad():
+        logits, pre = model(Tensor(x)).data, model.features(Tensor(x), pre_relu=True).data
+    xt = Tensor(x, requires_grad=True)
+    with guided_backprop():
+        model(xt).backward(seed)
+    return logits, pre, xt.grad
+
+
+# ------------------------------------------------------------------------------------ the switch
+def test_the_switch_defaults_to_on_and_the_block_restores_it():
+    assert switch.enabled()
+    with hm.fast(False):
+        assert not switch.enabled()
+        with hm.fast():
+            assert switch.enabled()
+        assert not switch.enabled()
+    assert switch.enabled()
+
+
+@pytest.mark.parametrize("value, expected", [("0", False), ("1", True), (" 1 ", True)])
+def test_the_environment_variable_sets_the_default(monkeypatch, value, expected):
+    monkeypatch.setattr(switch, "_enabled", None)
+    monkeypatch.setenv("HADAMARD_FAST", value)
+    assert switch.enabled() is expected
+
+
+def test_a_bad_environment_value_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(switch, "_enabled", None)
+    monkeypatch.setenv("HADAMARD_FAST", "yes")
+    with pytest.raises(switch.FastSwitchError, match="HADAMARD_FAST must be 0"):
+        switch.enabled()
+
+
+# ------------------------------------------------------------------------------------ each fast form
+def test_folding_equals_batch_norm_after_the_convolution(rng):
+    conv = Conv2d(3, 4, 3, padding=1, bias=True, rng=rng)
+    conv.bias.data = rng.standard_normal(4).astype(numpy.float32)
+    bn = BatchNorm2d(4)
+    randomize_batchnorm(bn, rng)
+    for layer in (conv, bn):
+        for p in layer.parameters():
+            p.data = p.data.astype(numpy.float64)
+    bn.running_mean, bn.running_var = bn.running_mean.astype(numpy.float64), bn.running_var.astype(numpy.float64)
+    x = rng.standard_normal((2, 3, 5, 6))
+    weight, bias = fold_conv_bn(conv, bn.eval())
+    folded = ops.conv2d(Tensor(x), Tensor(weight), Tensor(bias), padding=1).data
+    numpy.testing.assert_allclose(folded, bn(conv(Tensor(x))).data, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rule", ["gradient", "guided", "deconvnet"])
+def test_fused_relu_is_the_reference_relu_on_the_cpu(rng, rule):
+    x, dy = rng.standard_normal((3, 7)), rng.standard_normal((3, 7))
+    results = []
+    for op in (FusedReLU, ops.ReLU):
+        xt = Tensor(x, requires_grad=True)
+        with hm.relu_rule(rule):
+            y = op.apply(xt)
+            y.backward(dy)
+        results.append((y.data, xt.grad))
+    for fast, reference in zip(*results):
+        numpy.testing.assert_array_equal(fast, reference)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 1), (7, 2, 3), (1, 2, 0)])
+def test_fused_convolution_is_the_reference_convolution_on_the_cpu(rng, kernel, stride, padding):
+    x, weight = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, kernel, kernel))
+    results = []
+    for op in (FusedConv2d, ops.Conv2d):
+        xt, wt = Tensor(x, requires_grad=True), Tensor(weight, requires_grad=True)
+        y = op.apply(xt, wt, stride=stride, padding=padding)
+        y.backward(numpy.ones_like(y.data))
+        results.append((y.data, xt.grad, wt.grad))
+    for fast, reference in zip(*results):
+        numpy.testing.assert_array_equal(fast, reference)
+
+
+# ------------------------------------------------------------------------------------ whole networks
+def test_a_frozen_resnet_agrees_on_both_paths_in_float64(rng):
+    model = small_resnet(rng, numpy.float64, layers=(2, 1)).freeze()
+    x, seed = rng.standard_normal((2, 3, 24, 24)), rng.standard_normal((2, 5))
+    with hm.fast(False):
+        reference = passes(model, x, seed)
+    assert forms(model) == []                                  # the reference path made no inference forms
+    fast = passes(model, x, seed)
+    convolutions = [m for _, m in model.named_modules() if isinstance(m, Conv2d)]
+    winograd = [c for c in convolutions if (c.kernel_size, c.stride, c.padding) == (3, 1, 1)]
+    assert len(forms(model)) == len(convolutions) and sum(f.u is not None for f in forms(model)) == len(winograd) > 0
+    for mine, theirs in zip(fast, reference):
+        numpy.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
+    assert (reference[2] != 0).mean() > 0.2 and (reference[2] == 0).any()  # guided rule did cut some signals
+
+
+def test_a_frozen_resnet_in_float32_is_as_close_to_float64_on_both_paths(rng):
+    model64 = small_resnet(rng, numpy.float64, layers=(2, 1), width=8).freeze()
+    model32 = ResNet((2, 1), width=8, num_classes=5)
+    model32.load_state_dict({k: v.astype(numpy.float32) for k, v in model64.state_dict().items()})
+    model32.freeze()
+    x, seed = rng.standard_normal((2, 3, 32, 32)), rng.standard_normal((2, 5))
+    exact = passes(model64, x, seed)
+    x32, seed32 = x.astype(numpy.float32), seed.astype(numpy.float32)
+    with hm.fast(False):
+        reference = passes(model32, x32, seed32)
+    fast = passes(model32, x32, seed32)
+    for name, e, r, f in zip(("logits", "features"), exact, reference, fast):
+        scale = numpy.abs(e).max()
+        assert numpy.abs(r - e).max() / scale < 1e-5, name
+        assert numpy.abs(f - e).max() / scale < 1e-5, name
+
+
+def test_an_unfrozen_model_in_eval_mode_takes_the_reference_convolutions(rng):
+    """The fast path folds only a model frozen by freeze(): no decision is taken from a gradient flag."""
+    model = small_resnet(rng, numpy.float64)
+    model.requires_grad_(False)                               # eval, no gradients, but not frozen
+    passes(model, rng.standard_normal((1, 3, 16, 16)), rng.standard_normal((1, 5)))
+    assert not model.is_frozen and forms(model) == []
+
+
+def test_an_inference_form_is_built_once_and_kept_while_frozen(rng):
+    model = small_resnet(rng).freeze()
+    with no_grad():
+        model(Tensor(rng.standard_normal((1, 3, 16, 16)).astype(numpy.float32)))
+    block = model.blocks()[0]
+    first = block.conv2.inference_form
+    assert inference_form(block.conv2, block.bn2) is first
+
+
+# ------------------------------------------------------------------------------------ the shipped model
+def test_the_shipped_model_explains_alike_on_both_paths():
+    model = load_model()
+    with hm.fast(False):
+        reference = hm.explain(model, EXAMPLE, "what shape is in the image?")
+    fast = hm.explain(model, EXAMPLE, "what shape is in the image?")
+    assert fast.answer == reference.answer and [a for a, _ in fast.top_k] == [a for a, _ in reference.top_k]
+    assert abs(fast.probability - reference.probability) < 1e-4
+    for name in ("grad_v", "grad_q", "alpha"):
+        mine, theirs = getattr(fast, name), getattr(reference, name)
+        assert numpy.abs(mine - theirs).max() <= 1e-3 * numpy.abs(theirs).max(), name
+    numpy.testing.assert_allclose(fast.token_z, reference.token_z, atol=1e-3)
+
+
+def test_predict_and_explain_see_the_same_logits():
+    """Both run the frozen model; so the answer explain gives is the one predict gives."""
+    model = load_model()
+    pixels, x = model.prepare_image(EXAMPLE)
+    questions = ["what shape is in the image?", "is there a red shape?"]
+    with model.frozen(), no_grad():
+        ids, lengths = model.encode_questions(questions)
+        predicted = model(numpy.stack([x, x]), ids, lengths).logits.data
+    with model.frozen():
+        out, *_ = model.forward_from_leaves(numpy.stack([x, x]), questions)
+    numpy.testing.assert_array_equal(out.logits.data, predicted)
+
+
+def test_hadamard_fast_0_on_the_command_line_gives_the_same_answer(tmp_path):
+    results = []
+    for value in ("1", "0"):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HADAMARD_FAST": value}
+        out = tmp_path / f"fast{value}"
+        out.mkdir()
+        done = subprocess.run([sys.executable, "-m", "hadamard_min.cli.explain", "--json", "e.json"], cwd=out,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        results.append(json.loads((out / "e.json").read_text()))
+    fast, reference = results
+    assert fast["answer"] == reference["answer"]
+    assert abs(fast["probability"] - reference["probability"]) < 1e-4
+    numpy.testing.assert_allclose(fast["token_z"], reference["token_z"], atol=1e-3)
