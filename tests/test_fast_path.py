@@ -20,7 +20,7 @@ from hadamard_min import Tensor, guided_backprop, no_grad, ops
 from hadamard_min.fast import switch
 from hadamard_min.fast.frozen import fold_conv_bn, inference_form
 from hadamard_min.fast.fused import FusedConv2d, FusedReLU
-from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
+from hadamard_min.io.model_files import load_model
 from hadamard_min.models import ResNet
 from hadamard_min.nn.layers import BatchNorm2d, Conv2d
 
@@ -177,7 +177,7 @@ def test_the_shipped_model_explains_alike_on_both_paths():
 def test_predict_and_explain_see_the_same_logits():
     """Both run the frozen model; so the answer explain gives is the one predict gives."""
     model = load_model()
-    pixels, x = model.prepare_image(EXAMPLE)
+    _, x = model.prepare_image(EXAMPLE)
     questions = ["what shape is in the image?", "is there a red shape?"]
     with model.frozen(), no_grad():
         ids, lengths = model.encode_questions(questions)
