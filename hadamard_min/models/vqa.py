@@ -20,6 +20,7 @@ from hadamard_min.models.mlb import MLB
 from hadamard_min.models.question import QuestionEncoder
 from hadamard_min.models.resnet import resnet_from_config
 from hadamard_min.nn.module import Module
+from hadamard_min.ops.nn import softmax
 
 
 class ModelConfigError(WeightsError):
@@ -40,9 +41,7 @@ class VQAOutput:
 
     def probabilities(self):
         """p(a | q, F) of eq. 7 as a float64 NumPy array (B, K)."""
-        logits = to_numpy(self.logits.data).astype(numpy.float64)
-        e = numpy.exp(logits - logits.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(to_numpy(self.logits.data).astype(numpy.float64), axis=1)
 
 
 class VQAModel(Module):

@@ -52,13 +52,24 @@ class BatchNorm(Function):
         return dx, dgamma, dbeta
 
 
+def softmax(x, axis):
+    """eˣ / Σ eˣ along ``axis`` of an array, computed as e^(x − max x) so that nothing overflows."""
+    e = array_module(x).exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis):
+    """x − log Σ eˣ along ``axis`` of an array, from x − max x so that nothing overflows."""
+    xp = array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
 class Softmax(Function):
     """y = eˣ / Σ eˣ along an axis;  dx = y ∘ (dy − Σ dy ∘ y)."""
 
     def forward(self, x):
-        xp = array_module(x)
-        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
-        y = e / e.sum(axis=self.axis, keepdims=True)
+        y = softmax(x, self.axis)
         self.save(y)
         return y
 
@@ -71,9 +82,7 @@ class LogSoftmax(Function):
     """y = x − log Σ eˣ along an axis;  dx = dy − eʸ Σ dy."""
 
     def forward(self, x):
-        xp = array_module(x)
-        shifted = x - x.max(axis=self.axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        y = log_softmax(x, self.axis)
         self.save(y)
         return y
 
@@ -88,10 +97,8 @@ class CrossEntropy(Function):
     dx = (softmax(x) − onehot(t)) / N · dL."""
 
     def forward(self, logits):
-        xp = array_module(logits)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        rows = xp.arange(len(logits))
+        log_p = log_softmax(logits, 1)
+        rows = array_module(logits).arange(len(logits))
         self.save(log_p, rows)
         return -log_p[rows, self.targets].mean()
 
