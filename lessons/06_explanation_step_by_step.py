@@ -22,7 +22,8 @@ import numpy
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.data.text import Vocabulary
-from hadamard_min.explain.hadamard import explain, frozen, normalise_pixel_map, token_scores, token_z_scores
+from hadamard_min.explain.hadamard import explain
+from hadamard_min.explain.postprocess import normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.models.vqa import build_vqa_model
 
 CONFIG = {"backbone": {"layers": [1, 1], "width": 4}, "image_size": 32, "word_dim": 6, "question_dim": 8,
@@ -54,7 +55,7 @@ def step_forward(model, image):
     ids, lengths = model.encode_questions([QUESTION])
     I = model.prepare_image(image)[1][None]
     q = model.encoder.embed(ids).data
-    with frozen(model):
+    with model.frozen():
         out = model.forward_words(Tensor(I), Tensor(q), lengths)
     for name, value in (("I", I), ("q", q), ("Q", out.Q.data), ("V", out.V.data), ("F", out.F.data)):
         print(f"   {name}  {value.shape}")
@@ -86,7 +87,7 @@ def step_fixed_f(out, rows):
 def step_gradients(model, I, q, lengths, out, rows):
     print("\n3. eq. 2-3 as vector-Jacobian products: Q.backward(Q − F), then V.backward(V − F)")
     F0 = out.F.data
-    with frozen(model):
+    with model.frozen():
         image, words = Tensor(I, requires_grad=True), Tensor(q, requires_grad=True)
         again = model.forward_words(image, words, lengths)
         again.Q.backward(again.Q.data - F0, retain_graph=True)   # (Q − F) ∂Q/∂q  (Q does not depend on I)
