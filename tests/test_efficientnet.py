@@ -13,9 +13,11 @@ import pytest
 from PIL import Image
 
 import hadamard_min as hm
-from hadamard_min import relu_rule
+from hadamard_min.core.function import no_grad
 from hadamard_min.core.tensor import Tensor
 from hadamard_min.data.imagenet import PHOTOS, class_names
+from hadamard_min.explain.classifier import saliency
+from hadamard_min.explain.figure import upsample_nearest
 from hadamard_min.io.weights import WeightsError, load_weights
 from hadamard_min.models import efficientnet
 from hadamard_min.models.efficientnet import LITE0_STAGES, EfficientNetLite, efficientnet_lite0, lite0_weights_file
@@ -42,24 +44,21 @@ def model(weights_file):
     return efficientnet_lite0(weights_file)
 
 
-def input_gradient(model, x, target, rule):
-    """x.grad for the logit of ``target`` with every ReLU6 passing back by ``rule``; and the logits."""
-    image = Tensor(x, requires_grad=True)
-    logits = model(image)
-    seed = numpy.zeros(logits.shape, dtype=logits.dtype)
-    seed[:, target] = 1
-    with relu_rule(rule):
-        logits.backward(seed)
-    return logits.numpy(), image.grad
-
-
 def torch_reference(torch, state, stages, x, target, rule):
-    """Logits and input gradient of the plain-torch network in float64."""
-    forward = torch_efficientnet_lite(torch, state, stages, rule)
-    image = torch.tensor(x.astype(numpy.float64), requires_grad=True)
-    logits = forward(image)
-    logits[:, target].sum().backward()
-    return logits.detach().numpy(), image.grad.numpy()
+    """Logits, input gradient and Grad-CAM (at the features' resolution) of the plain-torch network in float64,
+    for one image x (3, H, W)."""
+    forward, features = torch_efficientnet_lite(torch, state, stages, rule), []
+    image = torch.tensor(x[None].astype(numpy.float64), requires_grad=True)
+    logits = forward(image, keep_features=features)
+    logits[0, target].backward()
+    (a,) = features
+    cam = (a.grad[0].mean(dim=(1, 2))[:, None, None] * a[0].detach()).sum(dim=0).clamp(min=0)
+    return logits.detach().numpy()[0], image.grad.numpy()[0], cam.numpy()
+
+
+def our_logits(model, x):
+    with no_grad():
+        return model(Tensor(x[None])).numpy()[0]
 
 
 def relative_error(ours, reference):
@@ -90,19 +89,19 @@ def test_the_file_fits_the_architecture_name_by_name(weights_file):
 def test_parity_with_plain_torch_in_float64(rule, fast, model, weights_file, torch):
     """Our float32 logits and input gradients (fast path on: batch norm folded; off: reference ops) against
     the plain-torch network in float64, on the same file and the same photograph."""
-    x = model.prepare_image(PHOTOS["chelsea"])[1][None]
+    x = model.prepare_image(PHOTOS["chelsea"])[1]
     with hm.fast(fast):
-        logits, gradient = input_gradient(model, x, 282, rule)
-    reference_logits, reference_gradient = torch_reference(torch, load_weights(weights_file), LITE0_STAGES, x,
-                                                           282, rule)
-    assert logits.dtype == gradient.dtype == numpy.float32
+        logits, gradient = our_logits(model, x), saliency(model, x, 282, rule)
+    reference_logits, reference_gradient, _ = torch_reference(torch, load_weights(weights_file), LITE0_STAGES, x,
+                                                              282, rule)
+    assert logits.dtype == numpy.float32
     assert relative_error(logits, reference_logits) < 1e-5
     assert relative_error(gradient, reference_gradient) < 5e-5
 
 
 def test_the_three_rules_give_three_different_maps(model):
-    x = model.prepare_image(PHOTOS["coffee"])[1][None]
-    maps = {rule: input_gradient(model, x, ESPRESSO, rule)[1] for rule in RULES}
+    x = model.prepare_image(PHOTOS["coffee"])[1]
+    maps = {rule: saliency(model, x, ESPRESSO, rule) for rule in RULES}
     for a, b in ((0, 1), (0, 2), (1, 2)):
         assert not numpy.allclose(maps[RULES[a]], maps[RULES[b]]), (RULES[a], RULES[b])
 
@@ -128,15 +127,19 @@ def tiny_float64_network(rng):
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("size", [(32, 32), (37, 45)], ids=["even", "odd"])
 def test_architecture_equals_plain_torch_on_a_small_random_network(rule, size, rng, torch):
-    """Both in float64: every padding (even and odd sizes), residual and rule the same to 1e-10."""
+    """Both in float64: every padding (even and odd sizes), residual and rule the same to 1e-10, and Grad-CAM."""
     net = tiny_float64_network(rng)
-    x = rng.standard_normal((2, 3, *size)) * 2
+    x = rng.standard_normal((3, *size)) * 2
+    reference_logits, reference_gradient, reference_cam = torch_reference(torch, net.state_dict(), TINY, x, 3, rule)
     for fast in (True, False):
         with hm.fast(fast):
-            logits, gradient = input_gradient(net, x, 3, rule)
-        reference_logits, reference_gradient = torch_reference(torch, net.state_dict(), TINY, x, 3, rule)
+            logits, gradient = our_logits(net, x), saliency(net, x, 3, rule)
+            cam = saliency(net, x, 3, "gradcam")
         assert relative_error(logits, reference_logits) < 1e-10, f"fast={fast}"
         assert relative_error(gradient, reference_gradient) < 1e-10, f"fast={fast}"
+        if rule == "gradient":
+            assert reference_cam.max() > 0
+            numpy.testing.assert_allclose(cam, upsample_nearest(reference_cam, *size), rtol=1e-10, atol=1e-12)
 
 
 def test_a_missing_package_says_how_to_install_it(monkeypatch):

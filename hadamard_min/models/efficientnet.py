@@ -115,9 +115,13 @@ class EfficientNetLite(Module):
         x = self._blocks(self.stem(x))
         return ops.relu6(conv_bn(x, self._conv_head, self._bn1))
 
+    def classifier(self, features):
+        """Logits from the features: their global average, then ``_fc`` (dropout is off in inference)."""
+        return self._fc(ops.global_avg_pool(features))
+
     def forward(self, x):
-        """ImageNet logits: the global average of the features, then ``_fc`` (dropout is off in inference)."""
-        return self._fc(ops.global_avg_pool(self.features(x)))
+        """ImageNet logits of the input batch x (N, 3, H, W)."""
+        return self.classifier(self.features(x))
 
     def cascade(self):
         """``[(step name, [parameter-name prefixes])]`` from the classifier down to the stem, for the

@@ -51,7 +51,8 @@ def torch_efficientnet_lite(torch, state, stages, rule="gradient", dtype=None):
         return functional.batch_norm(x, weights[f"{name}.running_mean"], weights[f"{name}.running_var"],
                                      weights[f"{name}.weight"], weights[f"{name}.bias"], False, 0.0, 1e-3)
 
-    def forward(x):
+    def forward(x, keep_features=None):
+        """Logits of x; ``keep_features`` (a list) receives the head's map, its gradient retained."""
         x = ReLU6.apply(bn(conv(x, "_conv_stem", 2), "_bn0"))
         index = 0
         for repeats, _, stride, expansion, _, _ in stages:
@@ -66,6 +67,9 @@ def torch_efficientnet_lite(torch, state, stages, rule="gradient", dtype=None):
                 x = h + x if h.shape == x.shape and (r > 0 or stride == 1) else h
                 index += 1
         x = ReLU6.apply(bn(conv(x, "_conv_head"), "_bn1"))
+        if keep_features is not None:
+            x.retain_grad()
+            keep_features.append(x)
         return functional.linear(x.mean(dim=(2, 3)), weights["_fc.weight"], weights["_fc.bias"])
 
     return forward
