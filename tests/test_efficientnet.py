@@ -16,7 +16,7 @@ import hadamard_min as hm
 from hadamard_min.core.function import no_grad
 from hadamard_min.core.tensor import Tensor
 from hadamard_min.data.imagenet import PHOTOS, class_names
-from hadamard_min.explain.classifier import saliency
+from hadamard_min.explain.classifier import METHODS, saliency, saliency_maps
 from hadamard_min.explain.figure import upsample_nearest
 from hadamard_min.io.weights import WeightsError, load_weights
 from hadamard_min.models import efficientnet
@@ -140,6 +140,15 @@ def test_architecture_equals_plain_torch_on_a_small_random_network(rule, size, r
         if rule == "gradient":
             assert reference_cam.max() > 0
             numpy.testing.assert_allclose(cam, upsample_nearest(reference_cam, *size), rtol=1e-10, atol=1e-12)
+
+
+def test_all_maps_from_one_forward_equal_one_map_at_a_time(rng):
+    """saliency_maps walks one graph back once per rule: each map as if computed alone."""
+    net, x = tiny_float64_network(rng), rng.standard_normal((3, 33, 30))
+    together = saliency_maps(net, x, 5, METHODS)
+    assert list(together) == list(METHODS)
+    for method in METHODS:
+        numpy.testing.assert_array_equal(together[method], saliency(net, x, 5, method))
 
 
 def test_a_missing_package_says_how_to_install_it(monkeypatch):
