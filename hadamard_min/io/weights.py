@@ -272,9 +272,9 @@ def restricted_unpickle(fileobj, allowed_extra=None):
 def _load_torch(path):
     with open(path, "rb") as file:
         magic = file.read(4)
-    if magic[:1] == b"\x80":
-        raise WeightsError(f"{path}: legacy (non-zip) torch checkpoint; re-save it with a recent torch: "
-                           f"torch.save(torch.load(SRC), DST), then port DST")
+    if magic[:1] == b"\x80":  # a pickle first: the legacy (non-zip) format, read in its own module
+        from hadamard_min.io.legacy_torch import load_legacy_torch
+        return load_legacy_torch(path)
     if magic != b"PK\x03\x04":
         raise WeightsError(f"{path}: not a torch zip checkpoint; expected a file written by torch.save")
     corrupt = f"{path}: truncated or corrupt torch checkpoint"

@@ -21,10 +21,10 @@ def relu(x):
     return (FusedReLU if fast_path() else ReLU).apply(x)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     """The convolution of ``ops.conv.Conv2d``."""
     args = (x, weight, bias) if bias is not None else (x, weight)
-    return (FusedConv2d if fast_path() else Conv2d).apply(*args, stride=stride, padding=padding)
+    return (FusedConv2d if fast_path() else Conv2d).apply(*args, stride=stride, padding=padding, groups=groups)
 
 
 def conv_bn(x, conv, bn):

@@ -29,15 +29,16 @@ class Conv2d(Module):
     While the model is frozen, the fast path keeps this layer's ``inference_form`` (``fast/frozen.py``).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=False, rng=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=False, rng=None, groups=1):
         rng = rng or numpy.random.default_rng(0)
-        self.weight = Parameter(he_normal((out_channels, in_channels, kernel_size, kernel_size), rng))
+        self.weight = Parameter(he_normal((out_channels, in_channels // groups, kernel_size, kernel_size), rng))
         self.bias = Parameter(get_xp().zeros(out_channels, dtype=numpy.float32)) if bias else None
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.stride, self.padding, self.groups = kernel_size, stride, padding, groups
         self.inference_form = None  # the fast path's folded/transformed copy, while the model is frozen
 
     def forward(self, x):
-        return functional.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return functional.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                                 groups=self.groups)
 
     def weights_may_change(self):
         self.inference_form = None

@@ -4,11 +4,11 @@ Each op is one class (``forward`` and ``backward`` side by side) in the modules 
 these wrappers only turn Python scalars into arrays of the tensor's own dtype.
 """
 from hadamard_min.core.tensor import Tensor, as_tensor
-from hadamard_min.ops.conv import Conv2d, MaxPool2d
+from hadamard_min.ops.conv import Conv2d, MaxPool2d, Pad2d
 from hadamard_min.ops.elementwise import Add, Div, Exp, Log, Mul, Neg, Power, Sigmoid, Sub, Tanh
 from hadamard_min.ops.linalg import Linear, MatMul
 from hadamard_min.ops.nn import BatchNorm, CrossEntropy, Dropout, LogSoftmax, Softmax
-from hadamard_min.ops.relu import ReLU
+from hadamard_min.ops.relu import ReLU, ReLU6
 from hadamard_min.ops.shape import Concatenate, Embedding, GetItem, Mean, Reshape, Sum, Transpose
 
 
@@ -62,6 +62,11 @@ def relu(x):
     return ReLU.apply(x)
 
 
+def relu6(x):
+    """min(max(x, 0), 6), backward by the enclosing ``relu_rule`` block."""
+    return ReLU6.apply(x)
+
+
 def sum(x, axis=None, keepdims=False):
     return Sum.apply(x, axis=axis, keepdims=keepdims)
 
@@ -108,9 +113,14 @@ def linear(x, weight, bias=None):
     return Linear.apply(x, weight, bias) if bias is not None else Linear.apply(x, weight)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     args = (x, weight, bias) if bias is not None else (x, weight)
-    return Conv2d.apply(*args, stride=stride, padding=padding)
+    return Conv2d.apply(*args, stride=stride, padding=padding, groups=groups)
+
+
+def zero_pad(x, top, bottom, left, right):
+    """(N, C, H, W) → (N, C, top + H + bottom, left + W + right), the new rows and columns zero."""
+    return Pad2d.apply(x, top=top, bottom=bottom, left=left, right=right)
 
 
 def max_pool2d(x, kernel, stride=None, padding=0):

@@ -1,9 +1,11 @@
-"""Convolution by im2col + matmul (fast on BLAS and cuBLAS), max pooling.
+"""Convolution by im2col + matmul (fast on BLAS and cuBLAS), zero padding, max pooling.
 
 im2col: the columns cols[n, c, i, j, y, x] = x[n, c, s·y + i − p, s·x + j − p] (zero outside the
 image), one slice copy per kernel offset (i, j), viewed as (N, C·kh·kw, Ho·Wo); then every output
 pixel is one column dotted with the filters:
 y = W.reshape(O, C·kh·kw) @ cols. A 1×1 convolution needs no columns at all: it is a matmul.
+With G groups the channels split into G independent convolutions, C/G inputs → O/G outputs each
+(G = C = O: depthwise, one k×k filter per channel): the same matmul, batched over the groups.
 These are the reference ops; faster forms of the same convolution (Winograd, fused GPU kernels) are
 in ``hadamard_min/fast/`` and are tested equal to these.
 """
@@ -80,26 +82,28 @@ def col2im(cols, shape, kh, kw, stride, padding):
 
 
 class Conv2d(Function):
-    """y[n,o] = Σ_{c,i,j} W[o,c,i,j] · xpad[n, c, s·y+i, s·x+j]  (+ b[o]), as im2col + matmul.
+    """y[n,o] = Σ_{c,i,j} W[o,c,i,j] · xpad[n, g·C/G + c, s·y+i, s·x+j]  (+ b[o]), o in group g = o // (O/G).
 
-    dW = dy @ colsᵀ,  dcols = Wᵀ @ dy,  dx = col2im(dcols),  db = Σ dy.
+    As im2col + matmul, batched over the G groups (W is (O, C/G, kh, kw); G = 1 is the plain convolution):
+    y_g = W_g @ cols_g,  dW_g = Σ_n dy_g @ cols_gᵀ,  dcols_g = W_gᵀ @ dy_g,  dx = col2im(dcols),  db = Σ dy.
     The columns are kept for backward only when W needs a gradient (they are what dW needs).
     """
 
     im2col = staticmethod(im2col)   # the two array steps, as class attributes so that a faster
     col2im = staticmethod(col2im)   # form of this op (fast/conv.py) can swap them and nothing else
+    groups = 1
 
     def forward(self, x, weight, bias=None):
         n, c, h, w = x.shape
         o, _, kh, kw = weight.shape
-        s, p = self.stride, self.padding
+        s, p, g = self.stride, self.padding, self.groups
         out_h, out_w = output_size(h, kh, s, p), output_size(w, kw, s, p)
         self.x_shape, self.w_shape = x.shape, weight.shape
         if kh == kw == 1 and p == 0:  # 1×1: the columns are the (strided) pixels themselves
-            cols = x[:, :, ::s, ::s].reshape(n, c, out_h * out_w)
+            cols = x[:, :, ::s, ::s].reshape(n, g, c // g, out_h * out_w)
         else:
-            cols = self.im2col(x, kh, kw, s, p, out_h, out_w).reshape(n, c * kh * kw, out_h * out_w)
-        y = (weight.reshape(o, -1) @ cols).reshape(n, o, out_h, out_w)
+            cols = self.im2col(x, kh, kw, s, p, out_h, out_w).reshape(n, g, c // g * kh * kw, out_h * out_w)
+        y = (weight.reshape(g, o // g, -1) @ cols).reshape(n, o, out_h, out_w)
         self.save(cols if self.needs_grad[1] else None, weight)
         if bias is not None:
             y += bias.reshape(1, o, 1, 1)  # in place: y is a new array
@@ -109,12 +113,12 @@ class Conv2d(Function):
         cols, weight = self.saved
         n, c = self.x_shape[:2]
         o, _, kh, kw = self.w_shape
-        s, p = self.stride, self.padding
+        s, p, g = self.stride, self.padding, self.groups
         out_h, out_w = dy.shape[-2:]
-        dy2 = dy.reshape(n, o, out_h * out_w)
+        dy2 = dy.reshape(n, g, o // g, out_h * out_w)
         dx = dw = db = None
         if self.needs_grad[0]:
-            dcols = weight.reshape(o, -1).T @ dy2
+            dcols = weight.reshape(g, o // g, -1).transpose(0, 2, 1) @ dy2
             if kh == kw == 1 and p == 0:
                 dx = dcols.reshape(n, c, out_h, out_w)
                 if s != 1:
@@ -124,10 +128,39 @@ class Conv2d(Function):
             else:
                 dx = self.col2im(dcols.reshape(n, c, kh, kw, out_h, out_w), self.x_shape, kh, kw, s, p)
         if self.needs_grad[1]:
-            dw = (dy2 @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(self.w_shape)
+            dw = (dy2 @ cols.swapaxes(-1, -2)).sum(axis=0).reshape(self.w_shape)
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
             db = dy.sum(axis=(0, 2, 3))
         return dx, dw, db
+
+
+def same_padding(size, kernel, stride):
+    """TensorFlow's "same" padding of one side: (before, after) with the output ⌈size/stride⌉ long.
+
+    total = max((⌈size/s⌉ − 1)·s + k − size, 0), before = ⌊total/2⌋, after = total − before: for a stride
+    of 2 on an even size the extra zero goes after (bottom/right), where PyTorch's symmetric padding differs.
+    """
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class Pad2d(Function):
+    """y = x with zeros added: ``top`` rows above, ``bottom`` below, ``left``/``right`` columns (may differ).
+
+    y[n, c, top + i, left + j] = x[n, c, i, j], zero elsewhere;  dx = dy[:, :, top:top+H, left:left+W].
+    """
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        t, b, l, r = self.top, self.bottom, self.left, self.right
+        y = array_module(x).zeros((n, c, t + h + b, l + w + r), dtype=x.dtype)
+        y[:, :, t:t + h, l:l + w] = x
+        self.x_shape = x.shape
+        return y
+
+    def backward(self, dy):
+        h, w = self.x_shape[2:]
+        return (dy[:, :, self.top:self.top + h, self.left:self.left + w],)
 
 
 class MaxPool2d(Function):

@@ -1,4 +1,5 @@
-"""ReLU and its three backward rules: the op on which guided backpropagation, and so the paper's ∇v, turns.
+"""ReLU (and ReLU6) and its three backward rules: the op on which guided backpropagation, and so the
+paper's ∇v, turns.
 
     y = max(x, 0)
 
@@ -6,6 +7,9 @@
     guided:    dx = dy · [x > 0] · [dy > 0] guided backprop (Springenberg et al. 2015): only positive
                                             signals pass, and only where the input was positive
     deconvnet: dx = dy · [dy > 0]           Zeiler & Fergus 2014: blind to the forward input
+
+ReLU6, y = min(max(x, 0), 6), has the same three rules with the mask [0 < x < 6] for [x > 0]
+(deconvnet is again blind to x).
 
 Only the gradient rule is a derivative; the other two are rules for pushing a signal back, so finite
 differences can check the first and the tests check the others against these closed forms.
@@ -73,3 +77,16 @@ class ReLU(Function):
         if rule == "guided":
             return (dy * (mask & (dy > 0)),)
         return (dy * (dy > 0),)
+
+
+class ReLU6(ReLU):
+    """y = min(max(x, 0), 6), the activation of mobile networks; ReLU's backward with the mask [0 < x < 6]:
+
+    gradient dx = dy · [0 < x < 6];  guided dx = dy · [0 < x < 6] · [dy > 0];  deconvnet dx = dy · [dy > 0].
+    """
+
+    def forward(self, x):
+        self.rule = current_relu_rule()
+        mask = (x > 0) & (x < 6)
+        self.save(mask)
+        return x.clip(0, 6)

