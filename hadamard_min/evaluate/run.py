@@ -6,8 +6,6 @@ other. Only the maps of the first few examples are kept, for the figure. The san
 first ``sanity_examples`` examples. Every random choice comes from a generator seeded by ``seed`` and
 the purpose it serves, so a run is reproduced exactly by its seed.
 """
-import sys
-import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
@@ -29,10 +27,11 @@ from hadamard_min.evaluate.metrics import (
     token_rank,
     top_token_credit,
 )
-from hadamard_min.evaluate.sanity import sanity_check
+from hadamard_min.evaluate.sanity import cascade, sanity_check
 from hadamard_min.explain.baselines import FLOORS, TEXT_METHODS, visual_methods
 from hadamard_min.explain.figure import upsample_nearest
 from hadamard_min.explain.hadamard import token_z_scores
+from hadamard_min.progress import Progress
 
 DEFAULT_EXAMPLES = 300
 
@@ -48,10 +47,6 @@ class EvaluationSettings:
     batch: int = 16
     sanity_examples: int = 32
     figure_examples: int = 4
-
-
-def stderr_progress(message):
-    print(message, file=sys.stderr, flush=True)
 
 
 def choose_examples(data, count, seed):
@@ -86,8 +81,11 @@ class Values:
                         for row, columns in rows.items()} for table, rows in self.values.items()}
 
 
-def evaluate(model, data, settings=None, progress=stderr_progress):
+def evaluate(model, data, settings=None, progress=None):
     """Every metric of every method on ``settings.examples`` questions of ``data``.
+
+    ``progress``: None shows a :class:`Progress` on stderr; a callable receives its lines instead
+    (``lambda line: None`` for silence).
 
     Returns ``(results, figure)``: the numbers as a JSON-ready dict, and for the first few examples the
     image, question, answer and every method's map (arrays, for :func:`report.save_example_grid`).
@@ -100,7 +98,7 @@ def evaluate(model, data, settings=None, progress=stderr_progress):
     partners = grounding.partner_questions(data, indices) if two_shape else None
     values, figure, curves, correct = Values(), [], defaultdict(list), []
     rng_maps, rng_delete, rng_text = (numpy.random.default_rng([seed, k]) for k in (2, 3, 4))
-    start = time.perf_counter()
+    examples = Progress(len(indices), "examples", sink=progress)
     for first in range(0, len(indices), settings.batch):
         rows = numpy.arange(first, min(first + settings.batch, len(indices)))
         batch = [int(q) for q in indices[rows]]
@@ -117,14 +115,17 @@ def evaluate(model, data, settings=None, progress=stderr_progress):
         figure += [{"index": batch[i], "question": questions[i], "answer": answers[i], "image": pixels[i],
                     "maps": {name: maps[name][i] for name in methods}}
                    for i in range(min(settings.figure_examples - len(figure), len(batch)))]
-        progress(f"{rows[-1] + 1}/{len(indices)} examples, {time.perf_counter() - start:.0f} s")
+        examples.update(int(rows[-1]) + 1)
+    examples.close()
     add_paired_differences(values, "deletion", "auc", "random")
     sanity_batch = [int(q) for q in indices[:settings.sanity_examples]]
+    steps = Progress(len(cascade(model)), "sanity check", sink=progress)
     sanity = sanity_check(
         model, network_pixels(model, data, sanity_batch), [data.questions[q] for q in sanity_batch],
         {**{name: ("visual", f) for name, f in methods.items() if name not in FLOORS},
          **{f"text: {name}": ("text", f) for name, f in TEXT_METHODS.items() if name != "uniform"}},
-        seed=seed, progress=lambda k, n, step: progress(f"sanity check {k}/{n}: {step} randomised"))
+        seed=seed, progress=lambda number, _, step: steps.update(number, randomised=step))
+    steps.close()
     results = {
         "settings": {**asdict(settings), "data": getattr(data, "split", ""), "two_shape": two_shape,
                      "deletion_percents": list(DELETION_PERCENTS)},
