@@ -1,4 +1,6 @@
 """hadamard-min: visual explanations from the Hadamard product in multimodal networks, from scratch."""
+__version__ = "0.1.0"  # the one place; pyproject.toml reads it
+
 from hadamard_min import ops
 from hadamard_min.core.backend import DeviceError, get_device, get_xp, set_device, to_device, to_numpy
 from hadamard_min.core.function import Function, no_grad
@@ -20,6 +22,7 @@ __all__ = [
     "GradcheckError",
     "ResNet",
     "Tensor",
+    "__version__",
     "deconvnet",
     "explain",
     "explain_batch",

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from hadamard_min.cli.errors import run
+from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.core.backend import set_device
 from hadamard_min.evaluate.report import main_tables, write_report
 from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
@@ -28,7 +29,7 @@ def parser():
                     "saliency, guided backprop, Grad-CAM and random floors on test questions: pointing game, "
                     "mass in mask, token grounding, deletion, the randomisation sanity check and (two-shape "
                     "data) question dependence. Writes OUT/report.md, OUT/results.json and figures.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--weights", type=Path, default=None,
                    help="model file (.npz); default: the shipped model for --data")
     p.add_argument("--data", choices=tuple(DATA_SETS), default="easy-vqa", help="test data set")
@@ -39,7 +40,7 @@ def parser():
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty OUT")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
-    return p
+    return add_version(p)
 
 
 def load_data(name):

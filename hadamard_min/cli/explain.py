@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from hadamard_min.cli.errors import dump_json, run
+from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.core.backend import set_device
 from hadamard_min.io.porting.preset import add_preset_arguments
 
@@ -18,7 +19,8 @@ def parser():
                     "explanation ∇v = (V − F) ∂V/∂I with F held fixed and guided backprop through the ResNet "
                     "(eq. 2, 9), and each word's score from ∇q = (Q − F) ∂Q/∂q (eq. 3, 10, 11). With no "
                     "arguments it explains a shipped easy-VQA example with the shipped model and writes "
-                    "explanation.png here.")
+                    "explanation.png here.",
+        formatter_class=HelpFormatter)
     parser.add_argument("--image", type=Path, default=None,
                         help="image file (PNG, JPEG, …); default: the shipped easy-VQA example")
     parser.add_argument("--question", default=None, help="the question; default: the shipped example's")
@@ -36,7 +38,7 @@ def parser():
                         help="paper (default): push V − F as eq. 2-3 write it; code: F − V as the authors' script did")
     parser.add_argument("--plain", action="store_true", help="plain gradients through the ReLUs, not guided backprop")
     parser.add_argument("--top-k", type=int, default=5, help="how many answers to list; default: 5")
-    return add_preset_arguments(parser)
+    return add_version(add_preset_arguments(parser))
 
 
 def main(argv=None):
