@@ -62,3 +62,20 @@ def _is_terminal(stream):
         return bool(isatty and isatty())
     except ValueError:  # a closed stream
         return False
+
+
+def in_chunks(count, size, label, show=None):
+    """Yield slices that cover ``range(count)`` in steps of ``size``, with a :class:`Progress` on stderr.
+
+    ``show``: None shows it when there is more than one chunk (a long run), True always, False never.
+    """
+    if size < 1:
+        raise ValueError(f"the batch size must be at least 1, not {size}")
+    starts = range(0, count, size)
+    progress = Progress(count, label) if (len(starts) > 1 if show is None else show) else None
+    for start in starts:
+        yield slice(start, min(start + size, count))
+        if progress:
+            progress.update(min(start + size, count))
+    if progress:
+        progress.close()
