@@ -105,8 +105,9 @@ def evaluate(model, data, settings=None, progress=None):
         pixels, questions = network_pixels(model, data, batch), [data.questions[q] for q in batch]
         ids, lengths = model.encode_questions(questions)
         answers = [model.answers[a] for a in answer_probabilities(model, pixels, ids, lengths)[0]]
-        correct.extend(answer == data.answers[q] for answer, q in zip(answers, batch))
-        maps = visual_metrics(model, pixels, questions, methods, rng_maps, rng_delete, values, curves)
+        correct.extend(answer == data.answers[q] for answer, q in zip(answers, batch) if data.answers[q] is not None)
+        maps = visual_metrics(model, pixels, questions, object_masks(model, data, batch, pixels), methods,
+                              rng_maps, rng_delete, values, curves)
         if two_shape:
             for name, method in methods.items():
                 question_dependence(model, data, batch, partners[rows], pixels, maps[name], method, rng_maps,
@@ -132,6 +133,7 @@ def evaluate(model, data, settings=None, progress=None):
         "examples": [{"index": int(q), "question": data.questions[q], "answer": data.answers[q]}
                      for q in indices],
         "accuracy": bootstrap_ci(numpy.asarray(correct, dtype=float), seed=seed),
+        "notes": notes(values, correct),
         "tables": values.summary(seed),
         "deletion_curves": {name: numpy.mean(c, axis=0).tolist() for name, c in curves.items()},
         "sanity": {"steps": sanity["steps"], "examples": len(sanity_batch),
@@ -140,24 +142,44 @@ def evaluate(model, data, settings=None, progress=None):
     return results, figure
 
 
+def notes(values, correct):
+    """What the data did not allow, in words for the report."""
+    said = []
+    if "pointing" not in values.values:
+        said.append("no object masks: the pointing game and mass in mask are skipped")
+    if not correct:
+        said.append("no answers given: accuracy is not measured")
+    return said
+
+
 def network_pixels(model, data, questions):
     """uint8 (B, S, S, 3): the image of each question index as the network sees it."""
     return numpy.stack([model.prepare_image(data.images[data.image_index[q]])[0] for q in questions])
 
 
-def visual_metrics(model, pixels, questions, methods, rng_maps, rng_delete, values, curves):
+def object_masks(model, data, batch, pixels):
+    """Each question's object mask at the network's size: the data's own (None where an image has none,
+    :mod:`data.folder`), else the pixels that differ from the background (easy-VQA, two-shape)."""
+    if not hasattr(data, "object_mask"):
+        return [background_mask(image) for image in pixels]
+    return [data.object_mask(q, model.image_size, model.crop) for q in batch]
+
+
+def visual_metrics(model, pixels, questions, masks, methods, rng_maps, rng_delete, values, curves):
     """Pointing, mass, deletion and agreement with attention of every visual method on one batch.
 
+    ``masks``: one object mask per example, or None where there is none (no pointing, no mass).
     Returns the maps, {method: (B, …)}.
     """
-    masks = [background_mask(image) for image in pixels]
-    for table in ("pointing", "mass"):
-        values.add(table, "(mask's share of the image)", "score", [mask_share(m) for m in masks])
+    masked = [b for b, mask in enumerate(masks) if mask is not None]
+    for table in ("pointing", "mass") if masked else ():
+        values.add(table, "(mask's share of the image)", "score", [mask_share(masks[b]) for b in masked])
     maps = {}
     for name, method in methods.items():
         maps[name] = method(model, pixels, questions, rng_maps)
-        values.add("pointing", name, "score", [pointing_game(m, k) for m, k in zip(maps[name], masks)])
-        values.add("mass", name, "score", [mass_in_mask(m, k) for m, k in zip(maps[name], masks)])
+        if masked:
+            values.add("pointing", name, "score", [pointing_game(maps[name][b], masks[b]) for b in masked])
+            values.add("mass", name, "score", [mass_in_mask(maps[name][b], masks[b]) for b in masked])
         p0, p = deletion_curves(model, pixels, questions, maps[name], rng_delete)
         curves[name].extend(numpy.c_[p0, p].tolist())
         values.add("deletion", name, "auc", [deletion_auc(pk, start=s) for s, pk in zip(p0, p)])
