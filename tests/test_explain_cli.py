@@ -1,5 +1,6 @@
 """hadamard-explain's methods, arrays out and batch mode, run in-process on the shipped model."""
 import json
+from pathlib import Path
 
 import numpy
 import pytest
@@ -114,3 +115,16 @@ def test_batch_all_good_exits_0_and_never_writes_into_a_full_folder(tmp_path, ca
     assert main(["--batch", str(pairs), "--out-dir", str(out)]) == 2
     one_line_error(capsys, "not empty")
     assert (out / "results.jsonl").read_bytes() == before
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Use it from Python"):]
+    code = section[section.index("```python") + len("```python"):section.index("```\n", section.index("```python"))]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hadamard_min").symlink_to(EXAMPLE_IMAGE.parent.parent)   # the example's relative image path
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["e"].answer == "no" and len(namespace["many"]) == 3
+    assert all(c.target == "no" and c.method == "gradcam" for c in namespace["cams"])
+    assert Explanation.load(tmp_path / "e.npz").answer == "no"
