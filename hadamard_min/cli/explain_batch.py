@@ -14,7 +14,6 @@ from pathlib import Path
 
 from hadamard_min.cli.errors import USER_ERRORS, UsageError
 from hadamard_min.cli.explain_options import explain_pairs, save_figure
-from hadamard_min.data.images import load_image
 from hadamard_min.explain.figure import _write_atomically
 from hadamard_min.progress import in_chunks
 
@@ -29,7 +28,7 @@ def run_batch(args, model, prog="hadamard-explain"):
     for number, text in lines:
         try:
             image_path, question = parse_line(text, args.batch.parent)
-            image = load_image(image_path)
+            image = model.prepare_image(image_path)[0]          # kept at the network's size only
             model.encode_questions([question])                  # a question the model cannot read fails here
         except USER_ERRORS as error:
             records[number] = {"line": number, "error": str(error)}
