@@ -1,10 +1,14 @@
 """hadamard-min: visual explanations from the Hadamard product in multimodal networks, from scratch."""
+__version__ = "0.1.0"  # the one place; pyproject.toml reads it
+
 from hadamard_min import ops
 from hadamard_min.core.backend import DeviceError, get_device, get_xp, set_device, to_device, to_numpy
 from hadamard_min.core.function import Function, no_grad
 from hadamard_min.core.gradcheck import GradcheckError, gradcheck
 from hadamard_min.core.tensor import BackwardError, Tensor
 from hadamard_min.explain.hadamard import explain, explain_batch
+from hadamard_min.explain.methods import explain_with
+from hadamard_min.explain.notebook import overlay, plot_explanation
 from hadamard_min.explain.result import Explanation
 from hadamard_min.fast.switch import fast  # hm.fast(False): the switch (the package is hadamard_min.fast.*)
 from hadamard_min.io.model_files import load_model
@@ -20,9 +24,11 @@ __all__ = [
     "GradcheckError",
     "ResNet",
     "Tensor",
+    "__version__",
     "deconvnet",
     "explain",
     "explain_batch",
+    "explain_with",
     "fast",
     "get_device",
     "get_xp",
@@ -32,6 +38,8 @@ __all__ = [
     "load_weights",
     "no_grad",
     "ops",
+    "overlay",
+    "plot_explanation",
     "relu_rule",
     "resnet152",
     "set_device",

@@ -163,5 +163,5 @@ def test_save_grid_figure(tmp_path, rng):
 
 
 def test_import_leaves_pyplot_alone():
-    code = "import sys, hadamard_min.viz; assert 'matplotlib.pyplot' not in sys.modules"
+    code = "import sys, hadamard_min, hadamard_min.explain.figure; assert 'matplotlib.pyplot' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

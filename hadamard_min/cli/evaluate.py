@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from hadamard_min.cli.errors import run
+from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.core.backend import set_device
 from hadamard_min.evaluate.report import main_tables, write_report
 from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
@@ -28,10 +29,12 @@ def parser():
                     "saliency, guided backprop, Grad-CAM and random floors on test questions: pointing game, "
                     "mass in mask, token grounding, deletion, the randomisation sanity check and (two-shape "
                     "data) question dependence. Writes OUT/report.md, OUT/results.json and figures.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--weights", type=Path, default=None,
                    help="model file (.npz); default: the shipped model for --data")
-    p.add_argument("--data", choices=tuple(DATA_SETS), default="easy-vqa", help="test data set")
+    p.add_argument("--data", default="easy-vqa", metavar="easy-vqa|two-shape|DIR",
+                   help="test data set, or your own: a folder DIR with images, questions.jsonl "
+                        '({"image", "question", "answer"} lines) and optional masks/ (see hadamard_min.data.folder)')
     p.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
                    help="test questions to evaluate (the default takes a few minutes on 2 CPU cores)")
     p.add_argument("--seed", type=int, default=0,
@@ -39,10 +42,13 @@ def parser():
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty OUT")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
-    return p
+    return add_version(p)
 
 
 def load_data(name):
+    if name not in DATA_SETS:
+        from hadamard_min.data.folder import load_folder
+        return load_folder(name)
     if name == "easy-vqa":
         from hadamard_min.data.easyvqa import load_easy_vqa
         return load_easy_vqa("test")
@@ -70,14 +76,16 @@ def command_line(args):
 def _evaluate(args):
     if args.device:
         set_device(args.device)
-    data_name, shipped = DATA_SETS[args.data]
+    data_name, shipped = DATA_SETS.get(args.data, (Path(args.data).resolve().name, SHIPPED_MODEL))
     weights = args.weights or shipped
     model = load_model(weights)
+    data = load_data(args.data)  # before the folder is made: bad data leaves nothing behind
     prepare_out(args.out, args.force)
-    data = load_data(args.data)
     started = time.perf_counter()
     print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
     results, figure = evaluate(model, data, EvaluationSettings(examples=args.examples, seed=args.seed))
+    for note in results["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     results["settings"]["data_name"] = data_name
     results["model"] = {"file": weights.name, "sha256": sha256_of(weights)}
     write_report(args.out, results, figure, command_line(args))

@@ -3,8 +3,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from hadamard_min.cli import explain_options
 from hadamard_min.cli.errors import dump_json, run
+from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.core.backend import set_device
+from hadamard_min.explain.methods import MethodError
 from hadamard_min.io.porting.preset import add_preset_arguments
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "example.png"
@@ -18,7 +21,8 @@ def parser():
                     "explanation ∇v = (V − F) ∂V/∂I with F held fixed and guided backprop through the ResNet "
                     "(eq. 2, 9), and each word's score from ∇q = (Q − F) ∂Q/∂q (eq. 3, 10, 11). With no "
                     "arguments it explains a shipped easy-VQA example with the shipped model and writes "
-                    "explanation.png here.")
+                    "explanation.png here.",
+        formatter_class=HelpFormatter)
     parser.add_argument("--image", type=Path, default=None,
                         help="image file (PNG, JPEG, …); default: the shipped easy-VQA example")
     parser.add_argument("--question", default=None, help="the question; default: the shipped example's")
@@ -36,12 +40,12 @@ def parser():
                         help="paper (default): push V − F as eq. 2-3 write it; code: F − V as the authors' script did")
     parser.add_argument("--plain", action="store_true", help="plain gradients through the ReLUs, not guided backprop")
     parser.add_argument("--top-k", type=int, default=5, help="how many answers to list; default: 5")
-    return add_preset_arguments(parser)
+    return add_version(add_preset_arguments(explain_options.add_arguments(parser)))
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    return run(lambda: _explain(args), "hadamard-explain")
+    return run(lambda: _explain(args), "hadamard-explain", extra_errors=(MethodError,))
 
 
 def _check_outputs(args, image_path):
@@ -57,34 +61,41 @@ def _check_outputs(args, image_path):
 
 
 def _explain(args):
-    from hadamard_min.explain.figure import pixel_map_to_rgb, save_explanation_figure, save_map_png, terminal_tokens
-    from hadamard_min.explain.hadamard import explain
+    from hadamard_min.cli.explain_batch import run_batch
+    from hadamard_min.explain.figure import pixel_map_to_rgb, save_map_png, terminal_tokens
     from hadamard_min.io.model_files import load_model
     from hadamard_min.io.porting import preset_model
 
     if args.device:
         set_device(args.device)
-    if args.preset and (args.image is None or args.question is None):
+    if args.preset and args.batch is None and (args.image is None or args.question is None):
         raise FileNotFoundError(f"--preset {args.preset} explains your own photograph: give --image and --question")
     image = args.image if args.image is not None else EXAMPLE_IMAGE
     question = args.question if args.question is not None else EXAMPLE_QUESTION_FILE.read_text().strip()
+    explain_options.check(args, image)
+    if args.batch is not None:
+        return run_batch(args, preset_model(args) if args.preset else load_model(args.weights))
     _check_outputs(args, image)
     model = preset_model(args) if args.preset else load_model(args.weights)
-    result = explain(model, image, question, fix_f=args.fix_f, sign=args.sign, guided=not args.plain,
-                     top_k=args.top_k)
-    save_explanation_figure(args.out, result.image, result.alpha, result.pixel_map, result.tokens, result.token_z,
-                            result.answer, result.probability, top_k=result.top_k, heatmap=result.heatmap,
-                            title=f"{image.name}: {question}")
+    result = explain_options.explain_pairs(args, model, [image], [question])[0]
+    explain_options.save_figure(args.out, result, image.name)
     print(f"question: {terminal_tokens(result.tokens, result.token_z, color=sys.stdout.isatty())}")
     print(f"answer:   {result.answer} (p = {result.probability:.3f})")
     print("top:      " + ", ".join(f"{a} {p:.3f}" for a, p in result.top_k))
+    if result.method != "hadamard":
+        print(f"method:   {result.method}" + (f", explaining “{result.target}”" if result.target else ""))
     if result.unknown_words:
         print(f"note: words the model never saw in training were read as <unk>: {', '.join(result.unknown_words)}")
     print(f"wrote {args.out}")
+    if args.save_arrays:
+        print(f"wrote {result.save(args.save_arrays)}")
     if args.json:
         stem = args.out.with_suffix("")
         maps = {"pixel_map": f"{stem}_pixel_map.png", "heatmap": f"{stem}_heatmap.png"}
-        save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
+        if result.pixel_map is None:  # Grad-CAM and attention have no gradient at the pixels
+            del maps["pixel_map"]
+        else:
+            save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
         save_map_png(maps["heatmap"], result.heatmap, normalize=True)
         for g, alpha in enumerate(result.alpha, 1):
             maps[f"alpha{g}"] = f"{stem}_alpha{g}.png"

@@ -6,6 +6,7 @@ import sys
 import numpy
 
 from hadamard_min.cli.errors import run
+from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.io.weights import SUPPORTED, WeightsError, load_weights, save_weights
 
 
@@ -16,10 +17,12 @@ def main(argv=None):
         description=f"Convert a weight file ({SUPPORTED}) to hadamard-min's .npz format. Floating-point "
                     "tensors are stored as float32, integer tensors keep their type. torch is not needed: "
                     "checkpoints are read without running any code they contain. SRC is never modified.",
-        epilog="example: hadamard-port resnet152-394f9c45.pth weights/resnet152_imagenet.npz")
+        epilog="example: hadamard-port resnet152-394f9c45.pth weights/resnet152_imagenet.npz",
+        formatter_class=HelpFormatter)
     parser.add_argument("source", metavar="SRC", help=f"weights to convert ({SUPPORTED})")
     parser.add_argument("destination", metavar="DST", help="the .npz file to write")
     parser.add_argument("--force", action="store_true", help="overwrite DST if it exists")
+    add_version(parser)
     args = parser.parse_args(argv)
     return run(lambda: _port(args), "hadamard-port")
 

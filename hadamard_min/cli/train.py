@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from hadamard_min.cli.errors import run
+from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.core.backend import set_device
 from hadamard_min.io.weights import WeightsError
 
@@ -17,15 +18,16 @@ def parser():
         description="Train the VQA model (small ResNet + GRU + MLB attention) on easy-VQA with the engine itself. "
                     "Writes OUT (weights, config, vocabulary, answers) and OUT's manifest .json (sha256, command, "
                     "seed, versions, time, test accuracy); a checkpoint OUT-stem.checkpoint.npz after every epoch.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("easyvqa_mlb.npz"), help="model file to write (.npz)")
     parser.add_argument("--data", choices=("easy-vqa", "two-shape"), default="easy-vqa", help="data set")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the training images")
     parser.add_argument("--batch-images", type=int, default=defaults.batch_images,
                         help="images per step (each brings all of its questions)")
     parser.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
     parser.add_argument("--clip", type=float, default=defaults.clip, help="gradient norm clipping")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed of the initial weights and the batch order")
     parser.add_argument("--limit-images", type=int, default=0, help="train on the first N images only (0: all)")
     parser.add_argument("--width", type=int, default=DEFAULT_CONFIG["backbone"]["width"], help="ResNet width")
     parser.add_argument("--joint-dim", type=int, default=DEFAULT_CONFIG["joint_dim"], help="MLB joint size")
@@ -35,7 +37,7 @@ def parser():
     parser.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
     parser.add_argument("--force", action="store_true", help="overwrite an existing OUT")
     parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
-    return parser
+    return add_version(parser)
 
 
 def main(argv=None):

@@ -52,7 +52,8 @@ def _easy_vqa_module():
     try:
         import easy_vqa
     except ImportError:
-        raise DataError("the easy-VQA data set is not installed: pip install easy-vqa") from None
+        raise DataError("the easy-VQA data set is not installed: pip install 'hadamard-min[data]' "
+                        "(or pip install easy-vqa)") from None
     return easy_vqa
 
 

@@ -120,10 +120,13 @@ def markdown_report(results, command):
     parts = [
         "# Does the explanation explain?", "",
         f"Command: `{command}`", "",
-        f"Model file: `{results['model']['file']}` (sha256 {results['model']['sha256'][:12]}…). Data: the "
-        f"{settings['data_name']} {settings['data']} split, {len(results['examples'])} questions drawn with "
-        f"seed {settings['seed']}; the model answers {cell(accuracy)} of them correctly. Every map explains "
-        f"the model's own answer. Cells are mean [95 % bootstrap interval].", "",
+        f"Model file: `{results['model']['file']}` (sha256 {results['model']['sha256'][:12]}…). Data: "
+        + (f"the {settings['data_name']} {settings['data']} split" if settings["data"] else
+           f"the folder {settings['data_name']}")
+        + f", {len(results['examples'])} questions drawn with seed {settings['seed']}; the model answers "
+        f"{cell(accuracy)} of them correctly. Every map explains the model's own answer. Cells are mean [95 % "
+        f"bootstrap interval].", "",
+        *(line for note in results.get("notes", []) for line in (f"Note: {note}.", "")),
         "## Main table: visual explanations", "", visual, "",
         "## Main table: textual explanations", "", text, ""]
     for key, (title, note) in TABLES.items():

@@ -6,8 +6,6 @@ other. Only the maps of the first few examples are kept, for the figure. The san
 first ``sanity_examples`` examples. Every random choice comes from a generator seeded by ``seed`` and
 the purpose it serves, so a run is reproduced exactly by its seed.
 """
-import sys
-import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
@@ -29,10 +27,11 @@ from hadamard_min.evaluate.metrics import (
     token_rank,
     top_token_credit,
 )
-from hadamard_min.evaluate.sanity import sanity_check
+from hadamard_min.evaluate.sanity import cascade, sanity_check
 from hadamard_min.explain.baselines import FLOORS, TEXT_METHODS, visual_methods
 from hadamard_min.explain.figure import upsample_nearest
 from hadamard_min.explain.hadamard import token_z_scores
+from hadamard_min.progress import Progress
 
 DEFAULT_EXAMPLES = 300
 
@@ -48,10 +47,6 @@ class EvaluationSettings:
     batch: int = 16
     sanity_examples: int = 32
     figure_examples: int = 4
-
-
-def stderr_progress(message):
-    print(message, file=sys.stderr, flush=True)
 
 
 def choose_examples(data, count, seed):
@@ -86,8 +81,11 @@ class Values:
                         for row, columns in rows.items()} for table, rows in self.values.items()}
 
 
-def evaluate(model, data, settings=None, progress=stderr_progress):
+def evaluate(model, data, settings=None, progress=None):
     """Every metric of every method on ``settings.examples`` questions of ``data``.
+
+    ``progress``: None shows a :class:`Progress` on stderr; a callable receives its lines instead
+    (``lambda line: None`` for silence).
 
     Returns ``(results, figure)``: the numbers as a JSON-ready dict, and for the first few examples the
     image, question, answer and every method's map (arrays, for :func:`report.save_example_grid`).
@@ -100,15 +98,16 @@ def evaluate(model, data, settings=None, progress=stderr_progress):
     partners = grounding.partner_questions(data, indices) if two_shape else None
     values, figure, curves, correct = Values(), [], defaultdict(list), []
     rng_maps, rng_delete, rng_text = (numpy.random.default_rng([seed, k]) for k in (2, 3, 4))
-    start = time.perf_counter()
+    examples = Progress(len(indices), "examples", sink=progress)
     for first in range(0, len(indices), settings.batch):
         rows = numpy.arange(first, min(first + settings.batch, len(indices)))
         batch = [int(q) for q in indices[rows]]
         pixels, questions = network_pixels(model, data, batch), [data.questions[q] for q in batch]
         ids, lengths = model.encode_questions(questions)
         answers = [model.answers[a] for a in answer_probabilities(model, pixels, ids, lengths)[0]]
-        correct.extend(answer == data.answers[q] for answer, q in zip(answers, batch))
-        maps = visual_metrics(model, pixels, questions, methods, rng_maps, rng_delete, values, curves)
+        correct.extend(answer == data.answers[q] for answer, q in zip(answers, batch) if data.answers[q] is not None)
+        maps = visual_metrics(model, pixels, questions, object_masks(model, data, batch, pixels), methods,
+                              rng_maps, rng_delete, values, curves)
         if two_shape:
             for name, method in methods.items():
                 question_dependence(model, data, batch, partners[rows], pixels, maps[name], method, rng_maps,
@@ -117,20 +116,24 @@ def evaluate(model, data, settings=None, progress=stderr_progress):
         figure += [{"index": batch[i], "question": questions[i], "answer": answers[i], "image": pixels[i],
                     "maps": {name: maps[name][i] for name in methods}}
                    for i in range(min(settings.figure_examples - len(figure), len(batch)))]
-        progress(f"{rows[-1] + 1}/{len(indices)} examples, {time.perf_counter() - start:.0f} s")
+        examples.update(int(rows[-1]) + 1)
+    examples.close()
     add_paired_differences(values, "deletion", "auc", "random")
     sanity_batch = [int(q) for q in indices[:settings.sanity_examples]]
+    steps = Progress(len(cascade(model)), "sanity check", sink=progress)
     sanity = sanity_check(
         model, network_pixels(model, data, sanity_batch), [data.questions[q] for q in sanity_batch],
         {**{name: ("visual", f) for name, f in methods.items() if name not in FLOORS},
          **{f"text: {name}": ("text", f) for name, f in TEXT_METHODS.items() if name != "uniform"}},
-        seed=seed, progress=lambda k, n, step: progress(f"sanity check {k}/{n}: {step} randomised"))
+        seed=seed, progress=lambda number, _, step: steps.update(number, randomised=step))
+    steps.close()
     results = {
         "settings": {**asdict(settings), "data": getattr(data, "split", ""), "two_shape": two_shape,
                      "deletion_percents": list(DELETION_PERCENTS)},
         "examples": [{"index": int(q), "question": data.questions[q], "answer": data.answers[q]}
                      for q in indices],
         "accuracy": bootstrap_ci(numpy.asarray(correct, dtype=float), seed=seed),
+        "notes": notes(values, correct),
         "tables": values.summary(seed),
         "deletion_curves": {name: numpy.mean(c, axis=0).tolist() for name, c in curves.items()},
         "sanity": {"steps": sanity["steps"], "examples": len(sanity_batch),
@@ -139,24 +142,44 @@ def evaluate(model, data, settings=None, progress=stderr_progress):
     return results, figure
 
 
+def notes(values, correct):
+    """What the data did not allow, in words for the report."""
+    said = []
+    if "pointing" not in values.values:
+        said.append("no object masks: the pointing game and mass in mask are skipped")
+    if not correct:
+        said.append("no answers given: accuracy is not measured")
+    return said
+
+
 def network_pixels(model, data, questions):
     """uint8 (B, S, S, 3): the image of each question index as the network sees it."""
     return numpy.stack([model.prepare_image(data.images[data.image_index[q]])[0] for q in questions])
 
 
-def visual_metrics(model, pixels, questions, methods, rng_maps, rng_delete, values, curves):
+def object_masks(model, data, batch, pixels):
+    """Each question's object mask at the network's size: the data's own (None where an image has none,
+    :mod:`data.folder`), else the pixels that differ from the background (easy-VQA, two-shape)."""
+    if not hasattr(data, "object_mask"):
+        return [background_mask(image) for image in pixels]
+    return [data.object_mask(q, model.image_size, model.crop) for q in batch]
+
+
+def visual_metrics(model, pixels, questions, masks, methods, rng_maps, rng_delete, values, curves):
     """Pointing, mass, deletion and agreement with attention of every visual method on one batch.
 
+    ``masks``: one object mask per example, or None where there is none (no pointing, no mass).
     Returns the maps, {method: (B, …)}.
     """
-    masks = [background_mask(image) for image in pixels]
-    for table in ("pointing", "mass"):
-        values.add(table, "(mask's share of the image)", "score", [mask_share(m) for m in masks])
+    masked = [b for b, mask in enumerate(masks) if mask is not None]
+    for table in ("pointing", "mass") if masked else ():
+        values.add(table, "(mask's share of the image)", "score", [mask_share(masks[b]) for b in masked])
     maps = {}
     for name, method in methods.items():
         maps[name] = method(model, pixels, questions, rng_maps)
-        values.add("pointing", name, "score", [pointing_game(m, k) for m, k in zip(maps[name], masks)])
-        values.add("mass", name, "score", [mass_in_mask(m, k) for m, k in zip(maps[name], masks)])
+        if masked:
+            values.add("pointing", name, "score", [pointing_game(maps[name][b], masks[b]) for b in masked])
+            values.add("mass", name, "score", [mass_in_mask(maps[name][b], masks[b]) for b in masked])
         p0, p = deletion_curves(model, pixels, questions, maps[name], rng_delete)
         curves[name].extend(numpy.c_[p0, p].tolist())
         values.add("deletion", name, "auc", [deletion_auc(pk, start=s) for s, pk in zip(p0, p)])

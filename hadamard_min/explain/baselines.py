@@ -3,8 +3,9 @@
 Every *visual* method is ``method(model, images, questions, rng) -> maps``: ``images`` uint8 (B, H, W, 3),
 one question string per image, ``maps`` a float64 array (B, H, W) or (B, 3, H, W) at the network's input
 size. Every *text* method returns one float64 score array (ρ_b,) per question, one score per token.
-The gradient methods explain the model's own answer â = argmax_a p(a | q, F) (eq. 8) and take y = the
-logit of â (P_oᵀ F)_â, summed over the batch (the model is frozen, so examples do not interact):
+The gradient methods explain the model's own answer â = argmax_a p(a | q, F) (eq. 8), or the answer
+indices given as ``answers=`` (one per question), and take y = the logit of â (P_oᵀ F)_â, summed over
+the batch (the model is frozen, so examples do not interact):
 
     saliency          ∂y/∂I                                        (Simonyan et al. 2014)
     guided backprop   ∂y/∂I with every ReLU passing dy·[x > 0]·[dy > 0]   (Springenberg et al. 2015)
@@ -40,6 +41,18 @@ class AnswerGradients:
     features: object       # (B, M, S, S)   A, the backbone's last map
     feature_grad: object   # (B, M, S, S)   ∂y/∂A
     lengths: object        # int (B,)
+    probabilities: object  # (B, K)         p(a | q, F) of eq. 7
+    alpha: object          # (B, G, S, S)   α of eq. 4
+
+
+def chosen_answers(model, answers, count):
+    """``answers`` as an int array (B,) of valid indices into ``model.answers``; ValueError otherwise."""
+    answers = numpy.asarray(answers)
+    if answers.shape != (count,) or answers.dtype.kind not in "iu":
+        raise ValueError(f"answers must be {count} integer indices, one per question, got {answers!r}")
+    if answers.size and (answers.min() < 0 or answers.max() >= len(model.answers)):
+        raise ValueError(f"answer indices must lie in 0 … {len(model.answers) - 1}, got {answers.tolist()}")
+    return answers.astype(numpy.int64)
 
 
 def network_inputs(model, images):
@@ -47,13 +60,16 @@ def network_inputs(model, images):
     return numpy.stack([model.prepare_image(image)[1] for image in images])
 
 
-def answer_gradients(model, images, questions, rule="gradient"):
-    """∂y/∂I, ∂y/∂q and ∂y/∂A for y = Σ_b logit(b, â_b), with ReLUs passing back by ``rule``."""
+def answer_gradients(model, images, questions, rule="gradient", answers=None):
+    """∂y/∂I, ∂y/∂q and ∂y/∂A for y = Σ_b logit(b, â_b), with ReLUs passing back by ``rule``.
+
+    â_b is the model's answer, or ``answers[b]`` (an index into ``model.answers``) when given.
+    """
     with model.frozen():
         out, image, words, lengths = model.forward_from_leaves(network_inputs(model, images), questions)
         out.features.retain_grad()
         logits = to_numpy(out.logits.data)
-        answers = logits.argmax(axis=1)
+        answers = logits.argmax(axis=1) if answers is None else chosen_answers(model, answers, len(logits))
         seed = numpy.zeros_like(logits)
         seed[numpy.arange(len(answers)), answers] = 1.0          # dy/dlogits: one at â, zero elsewhere
         with relu_rule(rule):
@@ -62,7 +78,8 @@ def answer_gradients(model, images, questions, rule="gradient"):
                            words=to_numpy(words.grad).astype(numpy.float64),
                            word_vectors=to_numpy(words.data).astype(numpy.float64),
                            features=to_numpy(out.features.data).astype(numpy.float64),
-                           feature_grad=to_numpy(out.features.grad).astype(numpy.float64), lengths=lengths)
+                           feature_grad=to_numpy(out.features.grad).astype(numpy.float64), lengths=lengths,
+                           probabilities=out.probabilities(), alpha=to_numpy(out.alpha.data).astype(numpy.float64))
 
 
 def upsample(grids, height, width):
@@ -75,19 +92,23 @@ def input_size(model, images):
 
 
 # ------------------------------------------------------------------------------------------ visual
-def saliency(model, images, questions, rng=None):
+def saliency(model, images, questions, rng=None, answers=None):
     """∂y/∂I (B, 3, H, W): the plain gradient of the answer logit at the pixels."""
-    return answer_gradients(model, images, questions, "gradient").image
+    return answer_gradients(model, images, questions, "gradient", answers).image
 
 
-def guided_backprop(model, images, questions, rng=None):
+def guided_backprop(model, images, questions, rng=None, answers=None):
     """∂y/∂I with guided ReLUs (B, 3, H, W)."""
-    return answer_gradients(model, images, questions, "guided").image
+    return answer_gradients(model, images, questions, "guided", answers).image
 
 
-def grad_cam(model, images, questions, rng=None):
+def grad_cam(model, images, questions, rng=None, answers=None):
     """ReLU(Σ_k w_k A_k) with w_k = mean_{i,j} ∂y/∂A_k(i,j), upsampled to (B, H, W)."""
-    g = answer_gradients(model, images, questions, "gradient")
+    return grad_cam_of(answer_gradients(model, images, questions, "gradient", answers))
+
+
+def grad_cam_of(g):
+    """Grad-CAM (B, H, W) from the :class:`AnswerGradients` of one backward pass."""
     weights = g.feature_grad.mean(axis=(2, 3))                                 # w (B, M)
     cam = numpy.maximum(numpy.einsum("bm,bmij->bij", weights, g.features), 0.0)
     return upsample(cam, *g.image.shape[2:])

@@ -202,8 +202,8 @@ def _check_explanation(image, alpha, pixel_map):
         alpha = alpha[None]
     if alpha.ndim != 3 or alpha.shape[0] < 1:
         raise FigureInputError(f"alpha must have shape (G, S, S), got {alpha.shape}")
-    pixel_map = numpy.asarray(pixel_map, dtype=numpy.float64)
-    if pixel_map.shape != (3, *image.shape[:2]):
+    pixel_map = None if pixel_map is None else numpy.asarray(pixel_map, dtype=numpy.float64)
+    if pixel_map is not None and pixel_map.shape != (3, *image.shape[:2]):
         raise FigureInputError(f"pixel_map must be (3, {image.shape[0]}, {image.shape[1]}) like the image, "
                                f"got {pixel_map.shape}")
     return image, alpha, pixel_map
@@ -243,25 +243,36 @@ def _finish_panel(ax, title, note=None):
         ax.set_xlabel(note, fontsize=8, color="0.3")
 
 
-def save_explanation_figure(path, image, alpha, pixel_map, tokens, token_z, answer, probability,
-                            top_k=None, title=None, heatmap=None, z_limit=2.0):
-    """Draw one explanation like the paper's Figure 2 and save it as a PNG; returns the path.
+def save_explanation_figure(path, *args, **kwargs):
+    """:func:`explanation_figure` saved as a PNG; returns the path.
+
+    A missing output folder raises :class:`OutputFolderError` (a FileNotFoundError).
+    """
+    return _save_figure(explanation_figure(*args, **kwargs), path)
+
+
+def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probability, top_k=None, title=None,
+                       heatmap=None, z_limit=2.0, map_label="∇v"):
+    """One explanation drawn like the paper's Figure 2: a ``matplotlib.figure.Figure`` (Agg canvas).
 
     image: uint8 (H, W, 3) as fed to the model; alpha: (G, S, S) attention maps ((S, S) means G = 1);
     pixel_map: (3, H, W) standardised gradient (eq. 9); tokens / token_z: the question's tokens and their
     z-scores (eq. 11); answer / probability: the prediction; top_k: optional [(answer, probability), ...];
     heatmap: optional (H, W) map for the last panel (default Σ_c |pixel_map_c|); z_limit: the colour
-    scale's ±limit. A missing output folder raises :class:`OutputFolderError` (a FileNotFoundError).
+    scale's ±limit; map_label: the map's name in the panel titles. ``pixel_map=None`` (a method with no
+    gradient at the pixels, given a ``heatmap``) leaves out the RGB panel.
     Any number of tokens fits: they wrap onto as many lines as needed and the figure grows.
     """
     image, alpha, pixel_map = _check_explanation(image, alpha, pixel_map)
     _check_tokens(tokens, token_z)
     height, width = image.shape[:2]
+    if heatmap is None and pixel_map is None:
+        raise FigureInputError("give a heatmap where there is no pixel_map")
     heat = numpy.abs(pixel_map).sum(axis=0) if heatmap is None else numpy.asarray(heatmap, dtype=float)
     if heat.shape != (height, width):
         raise FigureInputError(f"heatmap must be ({height}, {width}) like the image, got {heat.shape}")
 
-    n_panels = 1 + alpha.shape[0] + 2
+    n_panels = 1 + alpha.shape[0] + (1 if pixel_map is None else 2)
     fig_w = max(2 * MARGIN_IN + n_panels * PANEL_IN + (n_panels - 1) * GAP_IN, 7.0)
     panel_h = PANEL_IN * height / width
     # a token's slot: its box, or its z label below if that is wider
@@ -292,9 +303,11 @@ def save_explanation_figure(path, image, alpha, pixel_map, tokens, token_z, answ
         upsampled = upsample_nearest(_normalised(glimpse), height, width)
         _overlay(axes[1 + g], image, upsampled, f"α{g + 1}",
                  f"{glimpse.shape[0]}×{glimpse.shape[1]}, max {glimpse.max():.3f}")
-    axes[-2].imshow(pixel_map_to_rgb(pixel_map))
-    _finish_panel(axes[-2], "∇v (RGB)", "±3σ → [0, 1]")
-    _overlay(axes[-1], image, _normalised(heat), "∇v heat-map", "Σ |∇v| over RGB, min-max")
+    if pixel_map is not None:
+        axes[-2].imshow(pixel_map_to_rgb(pixel_map))
+        _finish_panel(axes[-2], f"{map_label} (RGB)", "±3σ → [0, 1]")
+    _overlay(axes[-1], image, _normalised(heat), f"{map_label} heat-map",
+             f"Σ |{map_label}| over RGB, min-max" if pixel_map is not None else "min-max")
 
     y = top + panel_h + heights[4]
     _draw_tokens(fig, tokens, token_z, token_widths, token_lines, fig_w, y_of, y, z_limit)
@@ -311,7 +324,8 @@ def save_explanation_figure(path, image, alpha, pixel_map, tokens, token_z, answ
         prefix = f"top-{len(top_k_text)}: " if number == 0 else " " * 8
         fig.text(MARGIN_IN / fig_w, y_of(y + 0.14 + 0.28 * number), prefix + "  · ".join(
             top_k_text[i] for i in line), fontsize=10, va="center", parse_math=False)
-    return _save_figure(fig, path)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _draw_tokens(fig, tokens, token_z, widths, lines, fig_w, y_of, y, z_limit):

@@ -34,6 +34,7 @@ from hadamard_min.data.text import tokenize
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.explain.result import Explanation
 from hadamard_min.ops.relu import relu_rule
+from hadamard_min.progress import in_chunks
 
 SIGNS = ("paper", "code")
 
@@ -58,12 +59,16 @@ def deviation_gradients(out, I, q, fix_f=True, sign="paper", guided=True):
     return I.grad, grad_q
 
 
-def explain_batch(model, images, questions, fix_f=True, sign="paper", guided=True, top_k=5):
-    """Explain many (image, question) pairs in one forward and two backward passes; a list of Explanation.
+def explain_batch(model, images, questions, fix_f=True, sign="paper", guided=True, top_k=5, batch_size=64,
+                  progress=None):
+    """Explain many (image, question) pairs, ``batch_size`` at a time; a list of Explanation, in order.
 
-    ``images``: anything ``images.load_image`` takes, one per question. A question without words or
-    longer than the model reads raises ``text.QuestionError``; unknown words are read as ``<unk>``
-    and listed in ``Explanation.unknown_words``.
+    Each chunk is one forward and two backward passes (memory grows with ``batch_size``); examples do
+    not interact, so the chunking does not change the result. ``images``: anything
+    ``images.load_image`` takes, one per question. A question without words or longer than the model
+    reads raises ``text.QuestionError``; unknown words are read as ``<unk>`` and listed in
+    ``Explanation.unknown_words``. ``progress``: a bar on stderr when there is more than one chunk
+    (None), always (True) or never (False).
     """
     if sign not in SIGNS:
         raise ValueError(f"sign must be one of {SIGNS}, not {sign!r}")
@@ -71,6 +76,13 @@ def explain_batch(model, images, questions, fix_f=True, sign="paper", guided=Tru
         raise ValueError(f"{len(images)} images and {len(questions)} questions: pass one image per question")
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, not {top_k}")
+    results = []
+    for part in in_chunks(len(questions), batch_size, "explain", progress):
+        results += _explain_chunk(model, images[part], questions[part], fix_f, sign, guided, top_k)
+    return results
+
+
+def _explain_chunk(model, images, questions, fix_f, sign, guided, top_k):
     tokens = [tokenize(question) for question in questions]
     pixels, inputs = zip(*(model.prepare_image(image) for image in images))
     with model.frozen():

@@ -1,7 +1,10 @@
 """``Explanation``: one (image, question) pair explained, every array as NumPy."""
+import math
 from dataclasses import dataclass, field
 
 import numpy
+
+from hadamard_min.explain import notebook, saved
 
 
 @dataclass
@@ -14,22 +17,51 @@ class Explanation:
     top_k: list             # [(answer, probability)], most probable first
     token_scores: object    # (ρ,)   eq. 10
     token_z: object         # (ρ,)   eq. 11
-    grad_v: object          # (3, H, W)  ∇v of eq. 2, raw (model dtype)
-    grad_q: object          # (ρ, D)     ∇q of eq. 3 at the real tokens, raw (model dtype)
-    pixel_map: object       # (3, H, W)  ∇̂v of eq. 9
+    grad_v: object          # (3, H, W)  ∇v of eq. 2, raw (model dtype); a baseline's ∂y/∂I or None
+    grad_q: object          # (ρ, D)     ∇q of eq. 3 at the real tokens, raw (model dtype); ∂y/∂q or None
+    pixel_map: object       # (3, H, W)  ∇̂v of eq. 9 (None where grad_v is None)
     heatmap: object         # (H, W)     Σ_c |∇v| scaled to [0, 1] (gradient_heatmap)
     alpha: object           # (G, S, S)  the attention maps of eq. 4
     image: object           # uint8 (H, W, 3), the image as fed to the network
     unknown_words: list = field(default_factory=list)  # tokens read as <unk>
     options: dict = field(default_factory=dict)        # fix_f, sign, guided, top_k
+    method: str = "hadamard"                           # or a baseline of explain.methods
+    target: str = None                                 # the answer a gradient baseline explains
 
     def to_json(self):
         """The non-image parts as plain JSON types (the arrays ∇v, ∇q, maps and image are left out)."""
         return {"question": self.question, "tokens": list(self.tokens), "answer": self.answer,
                 "probability": float(self.probability),
                 "top_k": [{"answer": a, "probability": float(p)} for a, p in self.top_k],
-                "token_scores": [float(s) for s in self.token_scores],
-                "token_z": [float(z) for z in self.token_z],
+                "token_scores": [_number(s) for s in self.token_scores],
+                "token_z": [_number(z) for z in self.token_z], "method": self.method, "target": self.target,
                 "unknown_words": list(self.unknown_words), "options": dict(self.options),
                 "alpha": numpy.asarray(self.alpha, dtype=numpy.float64).tolist(),
-                "shapes": {"grad_v": list(self.grad_v.shape), "grad_q": list(self.grad_q.shape)}}
+                "shapes": {name: list(getattr(self, name).shape) for name in ("grad_v", "grad_q")
+                           if getattr(self, name) is not None}}
+
+    def save(self, path):
+        """Write every array and field to ``path`` (.npz, atomically): :mod:`explain.saved`."""
+        return saved.save_explanation(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """The Explanation that :meth:`save` wrote to ``path``."""
+        return cls(**saved.load_explanation_fields(path))
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """A notebook's view, drawn once: the figure (PNG) and the coloured question above it (HTML)."""
+        png = self._repr_png_()
+        return {"image/png": png, "text/html": notebook.html_view(self, png)}
+
+    def _repr_png_(self):
+        return notebook.figure_png(notebook.plot_explanation(self))
+
+    def _repr_html_(self):
+        return notebook.html_view(self, self._repr_png_())
+
+
+def _number(value):
+    """A float for JSON: NaN (a method without token scores) becomes None."""
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -24,6 +24,7 @@ from hadamard_min.data.text import Vocabulary
 from hadamard_min.io.model_files import save_model, write_manifest
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
 from hadamard_min.nn.optim import Adam, clip_grad_norm
+from hadamard_min.progress import Progress
 
 DEFAULT_CONFIG = {
     "backbone": {"layers": [1, 1], "width": 16},
@@ -48,26 +49,6 @@ class TrainSettings:
     seed: int = 0
     stop_after: int = 0  # > 0: stop after this many epochs (the schedule still spans ``epochs``); --resume goes on
     limit_images: int = 0  # > 0: use only the first this many images of each split (a quick look)
-
-
-class Progress:
-    """One line on stderr that rewrites itself: a bar, running loss and accuracy, and the time left."""
-
-    def __init__(self, total, label, stream=sys.stderr, width=24):
-        self.total, self.label, self.stream, self.width = total, label, stream, width
-        self.start = time.perf_counter()
-
-    def update(self, done, **values):
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / done * (self.total - done) if done else 0.0
-        filled = int(self.width * done / self.total)
-        stats = "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}  "
-                          f"{stats}  ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
-        self.stream.flush()
-
-    def close(self):
-        self.stream.write("\n")
 
 
 def image_batch(model, data, rows):

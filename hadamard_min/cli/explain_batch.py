@@ -1,0 +1,90 @@
+"""``hadamard-explain --batch PAIRS.jsonl --out-dir DIR``: many (image, question) pairs from one file.
+
+PAIRS.jsonl holds one JSON object per line, ``{"image": "photos/cat.png", "question": "what is it?"}``;
+a relative image path is read from the folder of PAIRS.jsonl; blank lines are skipped. DIR (new, or
+empty; its parent must exist) receives one figure per pair, ``NNNN.png`` after the pair's line number,
+and ``results.jsonl``: one JSON line per pair, in the file's order, with what ``--json`` writes for one
+pair, or ``{"line": N, "error": …}`` for a line that could not be explained (not JSON, a missing key,
+an unreadable image, a question the model cannot read). Each such line is also reported on stderr,
+and skipped; the others are explained. Exit status 0: every pair explained; 1: some lines failed.
+"""
+import json
+import sys
+from pathlib import Path
+
+from hadamard_min.cli.errors import USER_ERRORS, UsageError
+from hadamard_min.cli.explain_options import explain_pairs, save_figure
+from hadamard_min.explain.figure import _write_atomically
+from hadamard_min.progress import in_chunks
+
+RESULTS = "results.jsonl"
+
+
+def run_batch(args, model, prog="hadamard-explain"):
+    """Explain every good line of ``args.batch`` into ``args.out_dir``; the exit status."""
+    lines = read_lines(args.batch)
+    prepare_folder(args.out_dir)
+    records, pairs = {}, []
+    for number, text in lines:
+        try:
+            image_path, question = parse_line(text, args.batch.parent)
+            image = model.prepare_image(image_path)[0]          # kept at the network's size only
+            model.encode_questions([question])                  # a question the model cannot read fails here
+        except USER_ERRORS as error:
+            records[number] = {"line": number, "error": str(error)}
+            print(f"{prog}: {args.batch.name} line {number}: {error}; skipped", file=sys.stderr)
+            continue
+        records[number] = {"line": number, "image": str(image_path)}
+        pairs.append((number, image, question))
+    for part in in_chunks(len(pairs), args.batch_size, "explain", show=bool(pairs)):
+        chunk = pairs[part]
+        results = explain_pairs(args, model, [image for _, image, _ in chunk], [q for _, _, q in chunk])
+        for (number, _, _), result in zip(chunk, results):
+            figure = f"{number:04d}.png"
+            save_figure(args.out_dir / figure, result, Path(records[number]["image"]).name)
+            records[number].update(result.to_json(), figure=figure)
+    write_text(args.out_dir / RESULTS, "".join(json.dumps(records[number], ensure_ascii=False) + "\n"
+                                              for number, _ in lines))
+    failed = len(lines) - len(pairs)
+    print(f"explained {len(pairs)} of {len(lines)} pairs into {args.out_dir}/ ({RESULTS} and one figure each)"
+          + (f"; {failed} failed, reported above" if failed else ""))
+    return 1 if failed else 0
+
+
+def read_lines(path):
+    """``[(line number, text)]`` of the non-blank lines; the file must exist and hold at least one."""
+    with open(path, encoding="utf-8") as file:
+        lines = [(number, text) for number, text in enumerate(file, 1) if text.strip()]
+    if not lines:
+        raise UsageError(f"{path} holds no lines to explain")
+    return lines
+
+
+def parse_line(text, folder):
+    """``(image path, question)`` of one JSON line; a relative image path is taken from ``folder``."""
+    try:
+        pair = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"not a JSON object ({error.msg})") from None
+    if not isinstance(pair, dict):
+        raise UsageError(f'not a JSON object {{"image": …, "question": …}} but {type(pair).__name__}')
+    for key in ("image", "question"):
+        if not isinstance(pair.get(key), str) or not pair[key].strip():
+            raise UsageError(f'"{key}" is missing or not a non-empty string')
+    return folder / pair["image"], pair["question"]
+
+
+def prepare_folder(folder):
+    """Create ``folder`` (its parent must exist); an existing one must be empty: nothing is overwritten."""
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"--out-dir {folder} is a file: choose a folder name")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise FileExistsError(f"--out-dir {folder} is not empty; choose a new folder")
+    if not folder.resolve().parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {folder.resolve().parent} (create it first)")
+    folder.mkdir(exist_ok=True)
+
+
+def write_text(path, text):
+    """The one place this module writes a text file: atomically, next to ``path``."""
+    return _write_atomically(path, lambda stream: stream.write(text.encode("utf-8")))

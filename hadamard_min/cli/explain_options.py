@@ -1,0 +1,76 @@
+"""hadamard-explain's choice of method, the answer to explain, arrays out, and the batch mode's options."""
+from pathlib import Path
+
+from hadamard_min.cli.errors import UsageError
+from hadamard_min.explain.figure import save_explanation_figure
+from hadamard_min.explain.methods import ANSWER_METHODS, METHODS, MethodError, explain_with
+from hadamard_min.explain.notebook import MAP_LABELS
+
+
+def add_arguments(parser):
+    """--method, --answer, --save-arrays, and the batch mode's --batch, --out-dir and --batch-size."""
+    parser.add_argument("--method", choices=METHODS, default="hadamard",
+                        help="hadamard: the paper's explanation (default); guided: guided backprop; saliency: "
+                             "the plain gradient; gradcam: Grad-CAM; attention: the mean of the α maps")
+    parser.add_argument("--answer", metavar="A",
+                        help=f"the answer to explain ({', '.join(ANSWER_METHODS)}); default: the model's own")
+    parser.add_argument("--save-arrays", type=Path, metavar="FILE.npz",
+                        help="also save ∇v, ∇q, pixel map, heat-map, α, token scores, z-scores and the image as "
+                             "NumPy arrays (Explanation.load reads them back)")
+    batch = parser.add_argument_group("batch mode (many pairs from a file)")
+    batch.add_argument("--batch", type=Path, metavar="PAIRS.jsonl",
+                       help='explain every line {"image": PATH, "question": TEXT} of a JSON Lines file (image '
+                            "paths relative to the file's folder); a bad line is reported and skipped")
+    batch.add_argument("--out-dir", type=Path, default=Path("explanations"), metavar="DIR",
+                       help="--batch: a new or empty folder for results.jsonl and one figure per line")
+    batch.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass")
+    return parser
+
+
+def check(args, image_path):
+    """Refuse options that do not fit together, before any work."""
+    if args.batch is not None:
+        given = [flag for flag, value in (("--image", args.image), ("--question", args.question),
+                                          ("--json", args.json), ("--save-arrays", args.save_arrays)) if value]
+        if given:
+            raise UsageError(f"--batch reads images and questions from {args.batch.name}; drop {', '.join(given)}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.save_arrays is not None:
+        if args.save_arrays.suffix.lower() != ".npz":
+            raise UsageError(f"--save-arrays must be an .npz file, not {args.save_arrays.name}")
+        if image_path is not None and args.save_arrays.resolve() == Path(image_path).resolve():
+            raise FileExistsError(f"{args.save_arrays} is the input image; choose another output name")
+        if not args.save_arrays.resolve().parent.is_dir():
+            raise FileNotFoundError(f"output folder does not exist: {args.save_arrays.resolve().parent} "
+                                    f"(create it first)")
+    method_options(args)
+
+
+def method_options(args):
+    """The hadamard options (F fixed, sign, guided) for :func:`explain_with`; refused for other methods."""
+    if args.method == "hadamard":
+        return {"fix_f": args.fix_f, "sign": args.sign, "guided": not args.plain}
+    changed = [flag for flag, on in (("--no-fix-f", not args.fix_f), ("--sign", args.sign != "paper"),
+                                     ("--plain", args.plain)) if on]
+    if changed:
+        raise MethodError(f"{', '.join(changed)}: only for --method hadamard, not {args.method}")
+    return {}
+
+
+def explain_pairs(args, model, images, questions, progress=False):
+    """Explanations of the pairs by the chosen method, ``--batch-size`` at a time."""
+    return explain_with(model, images, questions, method=args.method, answer=args.answer, top_k=args.top_k,
+                        batch_size=args.batch_size, progress=progress, **method_options(args))
+
+
+def save_figure(path, result, image_name):
+    """The figure of ``result`` at ``path`` (PNG, written atomically), titled by the image and question."""
+    title = f"{image_name}: {result.question}"
+    if result.target is not None:
+        title += f"   ({result.method} of “{result.target}”)"
+    elif result.method != "hadamard":
+        title += f"   ({result.method})"
+    return save_explanation_figure(path, result.image, result.alpha, result.pixel_map, result.tokens,
+                                   result.token_z, result.answer, result.probability, top_k=result.top_k,
+                                   heatmap=result.heatmap, title=title, map_label=MAP_LABELS[result.method])

@@ -1,0 +1,114 @@
+"""The explanation methods a user can pick (``hadamard-explain --method``), each giving :class:`Explanation`s.
+
+    method      the map (heatmap panel)                  tokens                      explains
+    hadamard    ∇v = (V − F) ∂V/∂I, guided (eq. 2, 9)     z of Σ_d |∇q| (eq. 3, 10-11)  the joint F = Q ∘ V
+    guided      ∂y/∂I, guided ReLUs                       z of Σ_d |∂y/∂q|              y = logit of an answer
+    saliency    ∂y/∂I                                     z of Σ_d |∂y/∂q|              y = logit of an answer
+    gradcam     ReLU(Σ_k w_k A_k), w_k = mean ∂y/∂A_k      z of Σ_d |∂y/∂q|              y = logit of an answer
+    attention   the mean of the α_g (eq. 4)               none (grey, n/a)             —
+
+The gradient methods explain the model's top answer, or the answer named by ``answer=``; the Hadamard
+explanation and attention depend on no answer, so they take none. The maps are those of
+:mod:`explain.baselines` (where the evaluation compares them); the heat-map is |map| summed over colour
+channels and scaled to [0, 1], the RGB panel the standardised gradient (eq. 9) where there is one.
+"""
+import numpy
+
+from hadamard_min.core.backend import to_numpy
+from hadamard_min.core.function import no_grad
+from hadamard_min.data.text import tokenize
+from hadamard_min.explain import baselines
+from hadamard_min.explain.hadamard import explain_batch
+from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
+from hadamard_min.explain.result import Explanation
+from hadamard_min.progress import in_chunks
+
+METHODS = ("hadamard", "guided", "saliency", "gradcam", "attention")
+ANSWER_METHODS = ("guided", "saliency", "gradcam")  # the methods that explain one answer's logit
+
+
+class MethodError(ValueError):
+    """An unknown method, or an answer given to a method that explains none (a user error)."""
+
+
+def explain_with(model, images, questions, method="hadamard", answer=None, top_k=5, batch_size=64,
+                 progress=None, **options):
+    """Explain each (image, question) pair with ``method``; a list of :class:`Explanation`, in order.
+
+    ``answer``: for a gradient method, the answer to explain (a string of ``model.answers``) instead of
+    the model's own; ``options``: ``fix_f``, ``sign`` and ``guided`` of :func:`explain_batch` (hadamard
+    only). ``batch_size`` pairs go through the network at a time; ``progress`` as in :func:`explain_batch`.
+    """
+    check_method(model, method, answer, options)
+    if method == "hadamard":
+        return explain_batch(model, images, questions, top_k=top_k, batch_size=batch_size, progress=progress,
+                             **options)
+    if len(images) != len(questions) or not len(questions):
+        raise ValueError(f"{len(images)} images and {len(questions)} questions: pass one image per question")
+    results = []
+    for part in in_chunks(len(questions), batch_size, method, progress):
+        pixels = [model.prepare_image(image)[0] for image in images[part]]
+        results += _baseline(model, pixels, list(questions[part]), method, answer, top_k)
+    return results
+
+
+def check_method(model, method, answer, options):
+    """Raise :class:`MethodError` for an unknown method, answer or option."""
+    if method not in METHODS:
+        raise MethodError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if answer is not None and method not in ANSWER_METHODS:
+        raise MethodError(f"--answer names the answer a gradient method explains ({', '.join(ANSWER_METHODS)}); "
+                          f"{method} explains no particular answer")
+    if answer is not None and answer not in model.answers:
+        shown = ", ".join(model.answers[:20]) + (", …" if len(model.answers) > 20 else "")
+        raise MethodError(f"the model has no answer {answer!r}; its answers: {shown}")
+    if options and method != "hadamard":
+        raise MethodError(f"{', '.join(sorted(options))}: only for the hadamard method, not for {method}")
+
+
+def _baseline(model, pixels, questions, method, answer, top_k):
+    """Explanations of one chunk by a baseline: one forward (and for gradients one backward) pass."""
+    lengths = model.encode_questions(questions)[1]
+    if method == "attention":
+        probabilities, alpha = _forward(model, pixels, questions)
+        heat = [_unit(m) for m in baselines.upsample(alpha.mean(axis=1), *pixels[0].shape[:2])]
+        grads, words, targets = [None] * len(pixels), [None] * len(pixels), [None] * len(pixels)
+        scores = [numpy.full(n, numpy.nan) for n in lengths]
+    else:
+        chosen = None if answer is None else [model.answers.index(answer)] * len(questions)
+        g = baselines.answer_gradients(model, pixels, questions, "guided" if method == "guided" else "gradient",
+                                       chosen)
+        probabilities, alpha, targets = g.probabilities, g.alpha, [model.answers[a] for a in g.answers]
+        words = [g.words[b, :n] for b, n in enumerate(lengths)]
+        scores = [token_scores(w) for w in words]
+        grads = [None] * len(pixels) if method == "gradcam" else list(g.image)
+        heat = [_unit(m) for m in baselines.grad_cam_of(g)] if method == "gradcam" else \
+            [gradient_heatmap(grad) for grad in grads]
+    results = []
+    for b, question in enumerate(questions):
+        ranked = numpy.argsort(-probabilities[b], kind="stable")[:top_k]
+        tokens = tokenize(question)
+        z = scores[b] if method == "attention" else token_z_scores(scores[b])
+        results.append(Explanation(
+            question=question, tokens=tokens, answer=model.answers[ranked[0]],
+            probability=float(probabilities[b, ranked[0]]),
+            top_k=[(model.answers[k], float(probabilities[b, k])) for k in ranked], token_scores=scores[b],
+            token_z=z, grad_v=grads[b], grad_q=words[b],
+            pixel_map=None if grads[b] is None else normalise_pixel_map(grads[b]), heatmap=heat[b],
+            alpha=alpha[b], image=pixels[b], unknown_words=model.vocab.unknown_words(tokens),
+            options={"top_k": top_k}, method=method, target=targets[b]))
+    return results
+
+
+def _forward(model, pixels, questions):
+    """p(a | q, F) (B, K) and α (B, G, S, S) from one forward pass without a graph."""
+    ids, lengths = model.encode_questions(questions)
+    with model.frozen(), no_grad():
+        out = model(baselines.network_inputs(model, pixels), ids, lengths)
+    return out.probabilities(), to_numpy(out.alpha.data).astype(numpy.float64)
+
+
+def _unit(values):
+    """A non-negative map scaled so its maximum is 1 (a zero map stays zero)."""
+    peak = values.max()
+    return values / peak if peak > 0 else values

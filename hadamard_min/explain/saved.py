@@ -1,0 +1,66 @@
+"""An :class:`Explanation` as one .npz file and back: the arrays as arrays, everything else as JSON.
+
+Arrays (NumPy .npy members, read back with ``allow_pickle=False``):
+
+    grad_v (3, H, W)   ∇v of eq. 2, or a baseline's ∂y/∂I         (absent for Grad-CAM and attention)
+    grad_q (ρ, D)      ∇q of eq. 3, or ∂y/∂q                      (absent for attention)
+    pixel_map (3, H, W), heatmap (H, W), alpha (G, S, S), token_scores (ρ,), token_z (ρ,), image uint8 (H, W, 3)
+
+and the JSON entry ``__explanation__``: question, tokens, answer, probability, top_k, unknown_words,
+options, method and target. The file is written atomically (:func:`io.weights.save_weights`).
+"""
+import numpy
+
+from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
+
+ARRAYS = ("grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image")
+OPTIONAL = ("grad_v", "grad_q", "pixel_map")
+TEXT = ("question", "tokens", "answer", "probability", "top_k", "unknown_words", "options", "method", "target")
+FORMAT = 1
+
+
+class ExplanationFileError(ValueError):
+    """A file is not an explanation written by :meth:`Explanation.save`, or its arrays do not fit together."""
+
+
+def save_explanation(explanation, path):
+    """Write ``explanation`` to ``path`` (.npz); returns the path."""
+    arrays = {name: getattr(explanation, name) for name in ARRAYS if getattr(explanation, name) is not None}
+    text = {name: getattr(explanation, name) for name in TEXT}
+    text["top_k"] = [[answer, float(p)] for answer, p in explanation.top_k]
+    text["probability"] = float(explanation.probability)
+    save_weights(path, arrays, metadata={"explanation": {"format": FORMAT, **text}})
+    return path
+
+
+def load_explanation_fields(path):
+    """The keyword arguments of :class:`Explanation` read from ``path``, after checking that they fit."""
+    text = load_npz_metadata(path).get("explanation")
+    if not isinstance(text, dict) or text.get("format") != FORMAT:
+        raise ExplanationFileError(f"{path}: not an explanation file (write one with Explanation.save)")
+    arrays = load_weights(path)
+    missing = [name for name in ARRAYS if name not in arrays and name not in OPTIONAL]
+    missing += [name for name in TEXT if name not in text]
+    if missing:
+        raise ExplanationFileError(f"{path}: the explanation lacks {', '.join(missing)}")
+    fields = {name: text[name] for name in TEXT}
+    fields["top_k"] = [(answer, float(p)) for answer, p in text["top_k"]]
+    fields.update({name: arrays.get(name) for name in ARRAYS})
+    _check_shapes(path, fields)
+    return fields
+
+
+def _check_shapes(path, fields):
+    image, rho = fields["image"], len(fields["tokens"])
+    if image.dtype != numpy.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ExplanationFileError(f"{path}: image must be uint8 (H, W, 3), not {image.dtype} {image.shape}")
+    height, width = image.shape[:2]
+    expected = {"heatmap": (height, width), "pixel_map": (3, height, width), "grad_v": (3, height, width),
+                "token_scores": (rho,), "token_z": (rho,)}
+    for name, shape in expected.items():
+        if fields[name] is not None and fields[name].shape != shape:
+            raise ExplanationFileError(f"{path}: {name} has shape {fields[name].shape}, not {shape}")
+    if fields["alpha"].ndim != 3:
+        raise ExplanationFileError(f"{path}: alpha must be (G, S, S), not {fields['alpha'].shape}")
+    if fields["grad_q"] is not None and (fields["grad_q"].ndim != 2 or len(fields["grad_q"]) != rho):
+        raise ExplanationFileError(f"{path}: grad_q must be ({rho}, D), not {fields['grad_q'].shape}")

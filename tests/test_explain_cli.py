@@ -1,0 +1,130 @@
+"""hadamard-explain's methods, arrays out and batch mode, run in-process on the shipped model."""
+import json
+from pathlib import Path
+
+import numpy
+import pytest
+from PIL import Image
+
+from hadamard_min import Explanation
+from hadamard_min.cli.explain import EXAMPLE_IMAGE, main
+from hadamard_min.explain.methods import METHODS
+
+ARRAY_KEYS = {"grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image"}
+
+
+def one_line_error(capsys, *words):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    for word in words:
+        assert word in err[0], err[0]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_writes_its_figure(method, tmp_path, capsys):
+    assert main(["--method", method, "--out", str(tmp_path / "e.png")]) == 0
+    figure = numpy.asarray(Image.open(tmp_path / "e.png"))
+    assert figure.shape[1] > 600 and figure.std() > 10
+    out = capsys.readouterr().out
+    assert ("method:" in out) == (method != "hadamard")
+    if method in ("saliency", "guided", "gradcam"):
+        answer = out.split("answer:")[1].split()[0]
+        assert f"explaining “{answer}”" in out
+
+
+def test_save_arrays_keys_and_shapes_without_json(tmp_path, capsys):
+    arrays = tmp_path / "e.npz"
+    assert main(["--out", str(tmp_path / "e.png"), "--save-arrays", str(arrays)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.npz", "e.png"]      # no JSON, no map PNGs
+    with numpy.load(arrays) as npz:
+        shapes = {key: npz[key].shape for key in npz.files if not key.startswith("__")}
+        text = json.loads(str(npz["__explanation__"]))
+    rho = len(text["tokens"])
+    assert set(shapes) == ARRAY_KEYS
+    assert shapes["grad_v"] == shapes["pixel_map"] == (3, 64, 64) and shapes["heatmap"] == (64, 64)
+    assert shapes["grad_q"][0] == rho and shapes["token_scores"] == shapes["token_z"] == (rho,)
+    assert shapes["alpha"] == (2, 8, 8) and shapes["image"] == (64, 64, 3)
+    assert text["answer"] in capsys.readouterr().out
+    loaded = Explanation.load(arrays)
+    assert abs(loaded.token_z.sum()) < 1e-9 and loaded.method == "hadamard"
+
+
+def test_save_arrays_of_a_chosen_answer(tmp_path):
+    arrays = tmp_path / "s.npz"
+    assert main(["--method", "saliency", "--answer", "no", "--out", str(tmp_path / "s.png"),
+                 "--save-arrays", str(arrays)]) == 0
+    loaded = Explanation.load(arrays)
+    assert loaded.target == "no" and loaded.answer == "yes" and loaded.grad_v.shape == (3, 64, 64)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--answer", "no"], ["no particular answer"]),
+    (["--method", "gradcam", "--answer", "purple"], ["no answer 'purple'"]),
+    (["--method", "attention", "--no-fix-f"], ["--no-fix-f", "hadamard"]),
+    (["--save-arrays", "arrays.txt"], [".npz"]),
+    (["--save-arrays", "missing/arrays.npz"], ["does not exist"]),
+    (["--batch", "pairs.jsonl", "--image", "x.png"], ["--image"]),
+    (["--batch", "missing.jsonl"], ["missing.jsonl"]),
+])
+def test_user_errors_are_one_line(argv, words, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    one_line_error(capsys, *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def write_pairs(folder):
+    (folder / "pictures").mkdir()
+    Image.open(EXAMPLE_IMAGE).save(folder / "pictures" / "shape.png")
+    lines = [json.dumps({"image": "pictures/shape.png", "question": "what shape is in the image?"}),
+             "{not json",
+             json.dumps({"image": "pictures/none.png", "question": "what color is the shape?"}),
+             "",
+             json.dumps({"image": "pictures/shape.png", "question": "what color is the shape?"}),
+             json.dumps({"image": "pictures/shape.png"})]
+    (folder / "pairs.jsonl").write_text("\n".join(lines) + "\n")
+    return folder / "pairs.jsonl"
+
+
+def test_batch_reports_and_skips_bad_lines_and_explains_the_others(tmp_path, capsys):
+    pairs, out = write_pairs(tmp_path), tmp_path / "out"
+    assert main(["--batch", str(pairs), "--out-dir", str(out), "--batch-size", "1"]) == 1   # some failed
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "skipped" in line]
+    assert [line.split(" line ")[1].split(":")[0] for line in errors] == ["2", "3", "6"]
+    assert all(line.startswith("hadamard-explain: pairs.jsonl line") for line in errors)
+    assert "explain 2/2" in captured.err and "\r" not in captured.err              # one line per step
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in records] == [1, 2, 3, 5, 6]
+    good = {r["line"]: r for r in records if "error" not in r}
+    assert sorted(good) == [1, 5] and "none.png" in records[2]["error"] and "JSON" in records[1]["error"]
+    assert good[1]["answer"] == "triangle" and good[5]["answer"] == "red"
+    assert sorted(p.name for p in out.iterdir()) == ["0001.png", "0005.png", "results.jsonl"]
+    assert "explained 2 of 5 pairs" in captured.out
+
+
+def test_batch_all_good_exits_0_and_never_writes_into_a_full_folder(tmp_path, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"image": str(EXAMPLE_IMAGE), "question": "is there a red shape?"}) + "\n")
+    out = tmp_path / "out"
+    assert main(["--batch", str(pairs), "--out-dir", str(out), "--method", "gradcam"]) == 0
+    record = json.loads((out / "results.jsonl").read_text())
+    assert record["method"] == "gradcam" and record["figure"] == "0001.png"
+    before = (out / "results.jsonl").read_bytes()
+    capsys.readouterr()
+    assert main(["--batch", str(pairs), "--out-dir", str(out)]) == 2
+    one_line_error(capsys, "not empty")
+    assert (out / "results.jsonl").read_bytes() == before
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Use it from Python"):]
+    code = section[section.index("```python") + len("```python"):section.index("```\n", section.index("```python"))]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hadamard_min").symlink_to(EXAMPLE_IMAGE.parent.parent)   # the example's relative image path
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["e"].answer == "no" and len(namespace["many"]) == 3
+    assert all(c.target == "no" and c.method == "gradcam" for c in namespace["cams"])
+    assert Explanation.load(tmp_path / "e.npz").answer == "no"

@@ -1,0 +1,119 @@
+"""hadamard-evaluate --data DIR: your own images, questions.jsonl and optional masks (tests/data/my_vqa)."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy
+import pytest
+
+from hadamard_min.cli.evaluate import main
+from hadamard_min.data.easyvqa import background_mask
+from hadamard_min.data.folder import load_folder
+from hadamard_min.data.images import fit
+from hadamard_min.data.text import Vocabulary
+from hadamard_min.evaluate.run import object_masks
+from hadamard_min.io.model_files import save_model
+from hadamard_min.models.vqa import build_vqa_model
+
+EXAMPLE = Path(__file__).resolve().parent / "data" / "my_vqa"
+CONFIG = {"backbone": {"layers": [1], "width": 4}, "image_size": 32, "word_dim": 4, "question_dim": 8,
+          "joint_dim": 4, "glimpses": 2, "max_length": 12}
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    data = load_folder(EXAMPLE)
+    model = build_vqa_model(CONFIG, Vocabulary.build(data.questions), ["circle", "red", "yes", "blue", "no"],
+                            rng=numpy.random.default_rng(0))
+    path = tmp_path_factory.mktemp("model") / "tiny.npz"
+    save_model(path, model.eval())
+    return path
+
+
+def test_the_example_folder_reads_as_documented():
+    data = load_folder(EXAMPLE)
+    assert len(data) == 6 and data.image_paths == ["red_circle.png", "blue_rectangle.png", "green_triangle.png"]
+    assert data.image_index.tolist() == [0, 0, 1, 1, 2, 2] and data.answers[-1] is None
+    assert [image.shape for image in data.images] == [(64, 64, 3), (64, 64, 3), (64, 80, 3)]
+    assert data.masks[2] is None
+    for image, mask in zip(data.images[:2], data.masks[:2]):   # the masks cover the drawn shapes
+        numpy.testing.assert_array_equal(mask, numpy.any(image != image[0, 0], axis=2))
+
+
+def test_a_mask_follows_the_images_geometry_into_the_network():
+    data = load_folder(EXAMPLE)
+    assert data.object_mask(4, 32, crop=False) is None
+    same = data.object_mask(0, 64, crop=False)
+    numpy.testing.assert_array_equal(same, data.masks[0])
+    for crop in (False, True):
+        small = data.object_mask(0, 32, crop)
+        shape = fit(data.images[0], 32, crop)[..., 1] < (30 + 245) / 2   # green: 30 on the red circle, 245 off
+        assert small.shape == (32, 32) and (small & shape).sum() / (small | shape).sum() >= 0.98
+
+
+def run(model_file, data, out, *extra):
+    return main(["--weights", str(model_file), "--data", str(data), "--examples", "6", "--out", str(out), *extra])
+
+
+def test_evaluate_on_the_example_folder(model_file, tmp_path, capsys):
+    assert run(model_file, EXAMPLE, tmp_path / "report") == 0
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert results["notes"] == [] and results["accuracy"]["n"] == 5          # one question has no answer
+    pointing = results["tables"]["pointing"]
+    assert pointing["hadamard"]["score"]["n"] == 4                            # the 4 questions with a mask
+    assert all(0.0 <= v <= 1.0 for v in results["tables"]["mass"]["hadamard"]["score"]["values"])
+    assert len(results["tables"]["deletion"]["hadamard"]["auc"]["values"]) == 6
+    assert "Data: the folder my_vqa, 6 questions" in (tmp_path / "report" / "report.md").read_text()
+    assert "| hadamard |" in capsys.readouterr().out
+
+
+def test_without_masks_and_answers_those_metrics_are_skipped_with_a_note(model_file, tmp_path, capsys):
+    folder = tmp_path / "plain"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("masks"))
+    lines = [json.loads(line) for line in (folder / "questions.jsonl").read_text().splitlines()]
+    (folder / "questions.jsonl").write_text("".join(json.dumps({k: v for k, v in line.items() if k != "answer"})
+                                                    + "\n" for line in lines))
+    assert run(model_file, folder, tmp_path / "report") == 0
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert not {"pointing", "mass"} & set(results["tables"]) and "deletion" in results["tables"]
+    assert any("mask" in note for note in results["notes"]) and any("answer" in n for n in results["notes"])
+    err = capsys.readouterr().err
+    assert "note: no object masks" in err and "\r" not in err
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "Note: no object masks" in report and "## Pointing game" not in report
+
+
+def test_built_in_data_still_uses_the_background_masks():
+    image = numpy.full((8, 8, 3), 250, numpy.uint8)
+    image[2:5, 3:6] = (200, 0, 0)
+    masks = object_masks(None, object(), [0], image[None])
+    numpy.testing.assert_array_equal(masks[0], background_mask(image))
+
+
+@pytest.mark.parametrize("case, words", [
+    ("no-listing", "has no questions.jsonl"),
+    ("not-json", "questions.jsonl line 2: not JSON"),
+    ("no-question", 'line 1: "question" is missing'),
+    ("answer-not-text", '"answer" must be a string'),
+    ("missing-image", "image not found"),
+    ("mask-size", "must have its image's size"),
+    ("empty", "holds no questions"),
+])
+def test_bad_folders_are_one_line_errors_and_leave_nothing(model_file, tmp_path, case, words, capsys):
+    folder = tmp_path / "data"
+    shutil.copytree(EXAMPLE, folder)
+    listing = folder / "questions.jsonl"
+    first = '{"image": "red_circle.png", "question": "what is it?"}\n'
+    text = {"no-listing": None, "not-json": first + "{oops\n", "no-question": '{"image": "red_circle.png"}\n',
+            "answer-not-text": '{"image": "red_circle.png", "question": "what?", "answer": 3}\n',
+            "missing-image": '{"image": "gone.png", "question": "what is it?"}\n', "mask-size": first,
+            "empty": "\n"}[case]
+    listing.unlink()
+    if text is not None:
+        listing.write_text(text)
+    if case == "mask-size":
+        shutil.copy(folder / "green_triangle.png", folder / "masks" / "red_circle.png")   # 80×64, not 64×64
+    assert run(model_file, folder, tmp_path / "report") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
+    assert not (tmp_path / "report").exists()
