@@ -29,9 +29,13 @@ class Pool:
     used = 0
 
 
+SUPPORTED = {numpy.dtype(name) for name in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                                            "uint64", "float16", "float32", "float64", "complex64", "complex128")}
+
+
 def check_dtype(dtype):
     dtype = numpy.dtype(dtype)
-    if dtype.kind in "OSUVMm" or (dtype.kind in "fc" and dtype.itemsize > 2 * numpy.dtype(float).itemsize):
+    if dtype not in SUPPORTED:
         raise ValueError(f"Unsupported dtype {dtype}")
     return dtype
 
@@ -43,9 +47,7 @@ def _release(nbytes):
 def wrap(value):
     """NumPy results as device arrays: arrays and scalars (0-d); tuples and lists element-wise."""
     if isinstance(value, numpy.ndarray):
-        if value.dtype.kind in "OSUV":
-            raise ValueError(f"Unsupported dtype {value.dtype}")
-        return ndarray._of(value)
+        return ndarray._of(value) if value.dtype in SUPPORTED else check_dtype(value.dtype)
     if isinstance(value, numpy.generic):
         return ndarray._of(numpy.asarray(value))
     if isinstance(value, tuple | list):
@@ -102,6 +104,12 @@ def _binary(function, reflected=False):
     def method(self, other):
         other = operand(other)
         return wrap(function(other, self._a) if reflected else function(self._a, other))
+    return method
+
+
+def _unary(function):
+    def method(self):
+        return wrap(function(self._a))
     return method
 
 
@@ -259,18 +267,8 @@ class ndarray:
     def __deepcopy__(self, memo):
         return wrap(self._a.copy())
 
-    def __neg__(self):
-        return wrap(-self._a)
-
-    def __pos__(self):
-        return wrap(+self._a)
-
-    def __abs__(self):
-        return wrap(abs(self._a))
-
-    def __invert__(self):
-        return wrap(~self._a)
-
+    __neg__, __pos__ = _unary(operator.neg), _unary(operator.pos)
+    __abs__, __invert__ = _unary(operator.abs), _unary(operator.invert)
     __add__, __radd__ = _binary(operator.add), _binary(operator.add, True)
     __sub__, __rsub__ = _binary(operator.sub), _binary(operator.sub, True)
     __mul__, __rmul__ = _binary(operator.mul), _binary(operator.mul, True)

@@ -137,8 +137,8 @@ extern "C" void strict_launch(const unsigned int* grid, const unsigned int* bloc
             raise TypeError("grid and block must be tuples")
         dims = {}
         for (label, limits), given in zip(LIMITS, (grid, block), strict=True):
-            dims[label] = (tuple(int(v) for v in given) + (1, 1))[:3]
-            if any(not 1 <= v <= limit for v, limit in zip(dims[label], limits, strict=True)):
+            dims[label] = tuple(max(1, int(v)) for v in (tuple(given) + (1, 1))[:3])  # CuPy runs 0 as 1
+            if any(v > limit for v, limit in zip(dims[label], limits, strict=True)):
                 raise RuntimeError(f"CUDA_ERROR_INVALID_VALUE: {label} {given} is outside {limits}")
         if numpy.prod(dims["block"]) > 1024:
             raise RuntimeError(f"CUDA_ERROR_INVALID_VALUE: {numpy.prod(dims['block'])} threads in a block")
@@ -157,8 +157,8 @@ class ElementwiseKernel:
                  no_return=False, return_tuple=False, loop_prep="", after_loop="", options=()):
         self.inputs, self.outputs = _params(in_params), _params(out_params)
         self.operation, self.name, self.preamble = operation, name, preamble
-        self.no_return, self.return_tuple, self.loop_prep, self.after_loop = no_return, return_tuple, loop_prep, \
-            after_loop
+        self.no_return, self.return_tuple = no_return, return_tuple
+        self.loop_prep, self.after_loop = loop_prep, after_loop
         self._libraries = {}
 
     def __call__(self, *args, size=None, block_size=None):
