@@ -13,7 +13,7 @@ STAND_IN = Path(__file__).resolve().parent / "strict_cupy"
 def stand_in_in_use():
     try:
         import cupy
-    except ImportError:
+    except Exception:  # ImportError, or a CuPy built for another CUDA
         return False
     return STAND_IN in Path(cupy.__file__).resolve().parents
 
