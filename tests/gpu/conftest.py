@@ -19,21 +19,20 @@ STAND_IN = HERE / "strict_cupy"
 
 def use_stand_in():
     """Put the stand-in first on the path (this process's and its children's) when it is asked for and CuPy
-    is not installed; True when the stand-in is what ``import cupy`` gives."""
+    is not installed."""
     if os.environ.get("HADAMARD_STRICT_CUPY") != "1":
-        return False
+        return
     spec = importlib.util.find_spec("cupy")
     if spec is not None and STAND_IN not in Path(spec.origin).resolve().parents:
-        return False  # the real CuPy
+        return  # the real CuPy
     if "hadamard_min" in sys.modules and spec is None:
         raise RuntimeError("HADAMARD_STRICT_CUPY=1: hadamard_min was imported before the CuPy stand-in could be "
                            "installed; run `pytest tests/gpu` on its own")
     sys.path.insert(0, str(STAND_IN))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STAND_IN), os.environ.get("PYTHONPATH")]))
-    return True
 
 
-STRICT_STAND_IN = use_stand_in()
+use_stand_in()
 
 
 def why_no_gpu():
