@@ -7,7 +7,8 @@ otherwise. Device arrays are NumPy arrays behind a wall, and the wall is as stri
 - ``numpy.asarray(device_array)`` raises TypeError, as every implicit conversion; only ``cupy.asnumpy``,
   ``.get()`` and ``cupy.asarray`` cross, and they copy (host and device never share memory);
 - a NumPy array next to a device array in an operator, a ufunc or a routine raises TypeError, and
-  ``device[...] = host_array`` raises ValueError (CuPy accepts host arrays only as indices);
+  ``device[...] = host_array`` raises ValueError (CuPy copies host arrays over only as indices, or as the
+  values assigned at array indices);
 - reductions and integer indexing give 0-d device arrays, never scalars; ``flags`` has no ``writeable``;
 - the module has only names CuPy 14 has (anything else is an AttributeError), with CuPy's signatures where
   they differ from NumPy's (``lib.stride_tricks.as_strided``, ``ufunc.at`` dtypes);
