@@ -1,11 +1,38 @@
 """The GPU tests: the same computation on CuPy and on NumPy, compared. Every test in this folder is skipped,
-with the reason, where CuPy or a CUDA device is missing (CI has neither; ``tests/gpu/run_on_device.sh``
-runs them on a machine that has both)."""
+with the reason, where CuPy or a CUDA device is missing (``tests/gpu/run_on_device.sh`` runs them on a
+machine that has both).
+
+Where CuPy is not installed and ``HADAMARD_STRICT_CUPY=1`` is set (CI sets it for a run of this folder),
+they run instead on a strict stand-in for CuPy (``strict_cupy/cupy``, NumPy behind CuPy's rules; its
+docstring says what that can and cannot show), imported as ``cupy`` here and by the commands the tests start.
+"""
+import importlib.util
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
+STAND_IN = HERE / "strict_cupy"
+
+
+def use_stand_in():
+    """Put the stand-in first on the path (this process's and its children's) when it is asked for and CuPy
+    is not installed."""
+    if os.environ.get("HADAMARD_STRICT_CUPY") != "1":
+        return
+    spec = importlib.util.find_spec("cupy")
+    if spec is not None and STAND_IN not in Path(spec.origin).resolve().parents:
+        return  # the real CuPy
+    if "hadamard_min" in sys.modules and spec is None:
+        raise RuntimeError("HADAMARD_STRICT_CUPY=1: hadamard_min was imported before the CuPy stand-in could be "
+                           "installed; run `pytest tests/gpu` on its own")
+    sys.path.insert(0, str(STAND_IN))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STAND_IN), os.environ.get("PYTHONPATH")]))
+
+
+use_stand_in()
 
 
 def why_no_gpu():

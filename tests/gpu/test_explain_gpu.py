@@ -130,12 +130,13 @@ def test_explain_command_with_device_gpu_writes_the_figure(cupy, tmp_path):
 
 
 def test_evaluate_command_with_device_gpu_gives_the_cpu_numbers(cupy, tmp_path):
+    """The whole command on two questions (each costs ~20 s of CPU time; the ops are checked one by one above)."""
     if not SHIPPED_TWO_SHAPE_MODEL.exists():
         pytest.skip(f"the shipped model {SHIPPED_TWO_SHAPE_MODEL.name} is not in this checkout")
     results = {}
     for device in ("cpu", "gpu"):
         result = run_command("hadamard_min.cli.evaluate", ["--device", device, "--data", "two-shape",
-                                                       "--examples", "8", "--out", device], tmp_path)
+                                                       "--examples", "2", "--out", device], tmp_path)
         assert result.returncode == 0, result.stderr
         results[device] = json.loads((tmp_path / device / "results.json").read_text())
     assert results["gpu"]["accuracy"] == results["cpu"]["accuracy"]

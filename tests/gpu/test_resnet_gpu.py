@@ -55,11 +55,18 @@ def in_float64(model):
     return model.fold_batchnorm()
 
 
-def test_resnet152_explain_pass_at_448_on_gpu_equals_cpu(cupy):
-    """Both float32 passes against a float64 pass on the CPU: the GPU's is as close to it as the CPU's.
+ROUNDING_ROOM = 4  # the GPU's float32 error may be this many times the CPU's own
 
-    (Measured on the CPU: the float32 gradient is 5.5e-4 from the float64 one, norm-wise; comparing two
-    float32 devices directly would add their two rounding errors.)"""
+
+def test_resnet152_explain_pass_at_448_on_gpu_equals_cpu(cupy):
+    """Both float32 passes against a float64 pass on the CPU: the GPU's error is within ``ROUNDING_ROOM``
+    times the CPU's own, logits and input gradient alike.
+
+    The bound scales with what float32 rounding does to this network on this machine (the CPU's gradient is
+    4.3e-4 to 7.0e-4 from the float64 one, norm-wise, depending on its BLAS), not a fixed number one BLAS
+    happens to meet: cuBLAS sums in other orders, so its error differs by a small factor, whereas a wrong
+    kernel or a lost term is off by orders of magnitude. (Comparing the two float32 devices directly would
+    add their two rounding errors.)"""
     rng = numpy.random.default_rng(0)
     with on("cpu"):
         model = ResNet((3, 8, 36, 3), rng=rng)
@@ -79,7 +86,10 @@ def test_resnet152_explain_pass_at_448_on_gpu_equals_cpu(cupy):
     print("ResNet-152 at 448, float32 against float64 (logits max-abs scaled, input gradient norm-wise): "
           + ", ".join(f"{device} {a:.1e} {b:.1e}" for device, (a, b) in errors.items())
           + f"; gpu against cpu {norm_error(gpu_grad, cpu_grad):.1e}")
-    assert errors["gpu"][0] <= 1e-3 and errors["gpu"][1] <= 1e-3
+    assert errors["cpu"][0] < 1e-2 and errors["cpu"][1] < 1e-2  # the float64 pass is a reference at all
+    for what, gpu, cpu in zip(("logits", "input gradient"), errors["gpu"], errors["cpu"], strict=True):
+        assert gpu <= ROUNDING_ROOM * cpu, f"{what}: the GPU's error {gpu:.1e} against float64 is more than " \
+                                           f"{ROUNDING_ROOM} times the CPU's {cpu:.1e}"
 
 
 @pytest.fixture

@@ -1,0 +1,4 @@
+"""cupy.lib."""
+from . import stride_tricks
+
+__all__ = ["stride_tricks"]
