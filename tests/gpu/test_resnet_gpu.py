@@ -1,6 +1,6 @@
 """ResNets on the GPU against the CPU on the same weights: the ResNet-152 explain pass at 448×448 (forward,
-then the guided backward of one class score to the pixels; batch norms calibrated and folded as in
-``hadamard-bench``), and a small network's unfolded pass and training gradients.
+then the guided backward of one class score to the pixels; batch norms calibrated, the model frozen as in
+``hadamard-bench``, so the fast path folds them), and a small network's unfrozen pass and training gradients.
 
 Network-sized gradients are compared by ‖gpu − cpu‖ / ‖cpu‖: a deep float32 network with calibrated batch
 norms has units within rounding of zero, whose ReLU masks may flip between two summation orders (seen on
@@ -10,7 +10,7 @@ import numpy
 import pytest
 from gpu_helpers import norm_error, on, relative_error
 
-from hadamard_min.core import tensor as engine
+from hadamard_min import Tensor, relu_rule
 from hadamard_min.core.backend import to_device, to_numpy
 from hadamard_min.models import ResNet
 from hadamard_min.models.resnet import calibrate_batchnorm
@@ -20,8 +20,8 @@ TARGET_CLASS = 0
 
 def explain_pass(model, image, rule="guided"):
     """(logits, ∂ logits[:, TARGET_CLASS] / ∂ image) as NumPy arrays, ReLUs passing back by ``rule``."""
-    x = engine.Tensor(to_device(image), requires_grad=True)
-    with engine.relu_rule(rule):
+    x = Tensor(to_device(image), requires_grad=True)
+    with relu_rule(rule):
         logits = model(x)
         seed = numpy.zeros(logits.shape, dtype=numpy.float32)
         seed[:, TARGET_CLASS] = 1
@@ -30,29 +30,28 @@ def explain_pass(model, image, rule="guided"):
 
 
 def move(model, device):
-    """The model's parameters, buffers and folded copies moved to ``device``."""
+    """The model's parameters and buffers moved to ``device`` (its inference forms are dropped, made anew)."""
     with on(device):
-        folded = model.is_folded
-        model.unfold_batchnorm().to_current_device()
-        return model.fold_batchnorm() if folded else model
+        return model.to_current_device()
 
 
 def assert_on_gpu(model, cupy):
+    """Parameters, buffers and the fast path's inference forms (folded weights, Winograd filters) all on the GPU."""
+    forms = [m.inference_form for _, m in model.named_modules() if getattr(m, "inference_form", None)]
     arrays = [p.data for p in model.parameters()] + [b for _, b in model.named_buffers()]
-    if model.is_folded:
-        arrays += [a for block in model.blocks() for pair in block.folded.values() for a in pair]
-    assert all(isinstance(a, cupy.ndarray) for a in arrays)
+    arrays += [a for form in forms for a in (form.weight, form.bias, form.u) if a is not None]
+    assert forms and all(isinstance(a, cupy.ndarray) for a in arrays)
 
 
 def in_float64(model):
-    """The (unfolded) model's parameters and buffers turned to float64, on the CPU, folded again."""
-    move(model.unfold_batchnorm(), "cpu")
+    """The model's parameters and buffers turned to float64, on the CPU (inference forms made anew)."""
+    move(model, "cpu")
     for p in model.parameters():
         p.data = p.data.astype(numpy.float64)
     for _, module in model.named_modules():
         for name in module.__dict__.get("_buffer_names", []):
             object.__setattr__(module, name, getattr(module, name).astype(numpy.float64))
-    return model.fold_batchnorm()
+    return model
 
 
 ROUNDING_ROOM = 4  # the GPU's float32 error may be this many times the CPU's own
@@ -71,13 +70,13 @@ def test_resnet152_explain_pass_at_448_on_gpu_equals_cpu(cupy):
     with on("cpu"):
         model = ResNet((3, 8, 36, 3), rng=rng)
         calibrate_batchnorm(model, rng.standard_normal((1, 3, 448, 448), dtype=numpy.float32))
-        model.eval().requires_grad_(False).fold_batchnorm()
+        model.freeze()
         image = rng.standard_normal((1, 3, 448, 448), dtype=numpy.float32)
         cpu_logits, cpu_grad = explain_pass(model, image)
     move(model, "gpu")
-    assert_on_gpu(model, cupy)
     with on("gpu"):
         gpu_logits, gpu_grad = explain_pass(model, image)
+    assert_on_gpu(model, cupy)
     with on("cpu"):
         exact_logits, exact_grad = explain_pass(in_float64(model), image.astype(numpy.float64))
     assert numpy.isfinite(gpu_grad).all() and numpy.abs(exact_grad).max() > 0
@@ -103,8 +102,8 @@ def small_resnet():
 
 
 @pytest.mark.parametrize("rule", ["gradient", "deconvnet"])
-def test_unfolded_small_resnet_batch_on_gpu_equals_cpu(cupy, small_resnet, rule):
-    """Batch norms kept as ops (no folding), a batch of 3, the plain gradient and deconvnet rules."""
+def test_unfrozen_small_resnet_batch_on_gpu_equals_cpu(cupy, small_resnet, rule):
+    """Not frozen, so batch norms stay ops (no folding); a batch of 3, the plain gradient and deconvnet rules."""
     model = small_resnet.eval().requires_grad_(False)
     image = numpy.random.default_rng(2).standard_normal((3, 3, 64, 64), dtype=numpy.float32)
     with on("cpu"):
@@ -126,7 +125,7 @@ def test_training_gradients_of_a_small_resnet_on_gpu_equal_cpu(cupy, small_resne
         for p in model.parameters():
             p.grad = None
         with on(device):
-            (model(engine.Tensor(to_device(image))) * engine.Tensor(to_device(weights))).sum().backward()
+            (model(Tensor(to_device(image))) * Tensor(to_device(weights))).sum().backward()
             grads[device] = {name: to_numpy(p.grad) for name, p in model.named_parameters()}
     assert len(grads["gpu"]) == len(list(small_resnet.parameters()))
     for name, cpu in grads["cpu"].items():
