@@ -73,7 +73,7 @@ def test_a_bare_array_is_refused_not_zipped(rng):
 
 def test_a_missing_gradient_names_the_op_and_the_counts(rng):
     a, b = leaf((3,), rng), leaf((3,), rng)
-    with pytest.raises(GradientCountError, match="^Mul.backward returned 1 gradient for 2 inputs$"):
+    with pytest.raises(GradientCountError, match=r"^Mul\.backward returned 1 gradient for 2 inputs$"):
         Mul.apply(a, b).sum().backward()
 
 
