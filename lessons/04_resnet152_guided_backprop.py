@@ -13,18 +13,24 @@ of the network whose output must match ours.
 Part 3. Explanation. The plain gradient ∂score/∂image passes back dy·[x > 0] at every ReLU;
 guided backprop passes back dy·[x > 0]·[dy > 0], dropping negative signals at each of the 151
 ReLUs. On a real image (from easy-VQA) the guided map shows the shape and correlates with the
-image, while the plain gradient is speckled all over and does not, even with random weights
-(whose batch norms we calibrate on random images, so that each one standardises its input as a
-trained network's would).
+image, while the plain gradient is speckled all over and does not, *with random weights* (whose
+batch norms we calibrate on random images, so that each one standardises its input as a trained
+network's would). That is a warning, not a strength: a map that looks this good from a network
+that has learned nothing shows the image, not what the network computes. Adebayo et al. (2018,
+"Sanity checks for saliency maps") found guided backprop nearly unchanged when a trained
+network's weights are randomised; the paper's ∇v runs guided backprop through this ResNet, and
+lesson 08's sanity check measures how much of the Hadamard map survives the same test.
 
 Run:  python lessons/04_resnet152_guided_backprop.py [--out DIR]
-(after ``pip install -e .``, or with ``PYTHONPATH=.``); the figure is DIR/guided_vs_plain.png.
+(after ``pip install -e .``, or with ``PYTHONPATH=.``); the figure is DIR/guided_vs_plain.png
+(default DIR: lessons/output).
 """
 import argparse
 import contextlib
 import os
 import tempfile
 import time
+from pathlib import Path
 
 import numpy
 
@@ -152,19 +158,24 @@ def save_figure(image, maps, path):
 
 
 def explanation_part(model, image, out, rows):
+    print("\n▶ predict, then run: the weights are random. Will the plain gradient show the shape? The guided map?")
     maps = gradients(model, image)
     plain = correlation_with_image(maps["plain"], image)
     guided = correlation_with_image(maps["guided"], image)
-    print(f"\ncorrelation with the image itself: plain gradient {plain:.3f}, guided backprop {guided:.3f}")
+    print(f"correlation with the image itself: plain gradient {plain:.3f}, guided backprop {guided:.3f}")
+    print("guided backprop draws the shape from a network that has learned nothing: it shows the image more\n"
+          "than the network (Adebayo et al. 2018). Lesson 08's sanity check puts the Hadamard map to that test.")
+    os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "guided_vs_plain.png")
     save_figure(image, maps, path)
     print(f"figure: {path}")
-    rows.append(("correlation with image: guided, plain", guided, plain, None))
+    rows.append(("correlation with image: guided, plain", guided, plain, None))  # the warning, measured
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="ResNet-152: size, weight porting, guided backprop.")
-    parser.add_argument("--out", default=".", help="folder for guided_vs_plain.png (default: here)")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "output"),
+                        help="folder for guided_vs_plain.png (default: lessons/output)")
     args = parser.parse_args(argv)
     import easy_vqa
     paths = easy_vqa.get_test_image_paths()
