@@ -113,16 +113,16 @@ def explain_pass(model, x):
 
 
 def timed(model, x, runs):
-    """{path: (median seconds, (logits, gradient))}, the two paths taking turns so that a busy machine slows
-    both alike; a warm-up first (the frozen convolutions build their folded forms there)."""
+    """{path: (median wall seconds, median CPU seconds, (logits, gradient))}, the two paths taking turns so
+    that a busy machine slows both alike; a warm-up first (the frozen convolutions fold themselves there)."""
     times, results = {"reference": [], "fast": []}, {}
     for _ in range(runs + 1):
         for path in times:
             with hm.fast(path == "fast"):
-                start = time.perf_counter()
+                wall, cpu = time.perf_counter(), time.process_time()
                 results[path] = explain_pass(model, x)
-                times[path].append(time.perf_counter() - start)
-    return {path: (float(numpy.median(t[1:])), results[path]) for path, t in times.items()}
+                times[path].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return {path: (*numpy.median(t[1:], axis=0), results[path]) for path, t in times.items()}
 
 
 def relative(a, b):
@@ -169,15 +169,16 @@ def whole_network(layers, size, runs, rows):
     x = rng.standard_normal((1, 3, size, size)).astype(numpy.float32)
     print("  ▶ predict, then run: how much faster is the fast path, and how far apart are the two answers?")
     timings = timed(model, x, runs)
-    results = {path: result for path, (_, result) in timings.items()}
-    for path, (seconds, _) in timings.items():
-        print(f"  {path:<9} {seconds:6.3f} s   (inside with hm.fast({path == 'fast'}):)")
+    results = {path: result for path, (_, _, result) in timings.items()}
+    for path, (wall, cpu, _) in timings.items():
+        print(f"  {path:<9} {wall:7.3f} s, CPU {cpu:7.3f} s   (inside with hm.fast({path == 'fast'}):)")
     share = winograd_share(model, size)
-    print(f"  speed-up {timings['reference'][0] / timings['fast'][0]:.2f}×. Winograd does 2.25× fewer "
-          f"multiplications in the 3×3 stride-1 convolutions,\n  {share:.0%} of the multiply-adds here: at best "
-          f"1/(1 − {share:.2f} + {share:.2f}/2.25) = {1 / (1 - share + share / 2.25):.2f}× from them; folding "
-          f"saves a\n  pass per batch norm. Small images gain less (each op has a fixed cost); a busy machine "
-          f"blurs timings.")
+    wall, cpu = (timings["reference"][k] / timings["fast"][k] for k in (0, 1))
+    bound = 1 / (1 - share + share / 2.25)
+    print(f"  speed-up {wall:.2f}× in time, {cpu:.2f}× in CPU seconds (the fairer measure on a busy machine).\n"
+          f"  Winograd does 2.25× fewer multiplications in the 3×3 stride-1 convolutions, {share:.0%} of the\n"
+          f"  multiply-adds here: at best 1/(1 − {share:.2f} + {share:.2f}/2.25) = {bound:.2f}× from them; folding "
+          f"saves a pass\n  per batch norm. Small images gain less (each op has a fixed cost).")
 
     state = model.state_dict()                           # the same network in float64: the yardstick
     model64 = ResNet(layers, rng=numpy.random.default_rng(1))
