@@ -9,7 +9,11 @@ from grading import ExerciseFailure, solutions_wanted
 
 
 def pytest_report_header(config):
-    return ("grading the reference solutions (HADAMARD_SOLUTIONS=1)" if solutions_wanted()
+    try:
+        solutions = solutions_wanted()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    return ("grading the reference solutions (HADAMARD_SOLUTIONS=1)" if solutions
             else "grading your exercises (HADAMARD_SOLUTIONS=1 grades the reference solutions)")
 
 
