@@ -1,7 +1,8 @@
 """Lesson 3: convolution as im2col + matmul, and why guided backprop is not a gradient.
 
-Part 1. A convolution slides a kh×kw filter over the image. *im2col* copies every window into one
-column of a matrix, so all outputs come out of a single matrix product:
+Part 1. A convolution slides a kh×kw filter over the image. *im2col* (``hadamard_min/ops/conv.py``, used
+here as the engine uses it) copies every window into one column of a matrix, so all outputs come out of a
+single matrix product:
 
     cols[(c,i,j), (y,x)] = xpad[c, s·y + i, s·x + j],      y = W.reshape(O, C·kh·kw) @ cols.
 
@@ -19,18 +20,7 @@ import numpy
 
 from hadamard_min import Tensor, guided_backprop, ops
 from hadamard_min.core.gradcheck import gradcheck
-
-
-def im2col(x, kh, kw, stride=1):
-    """The columns matrix of one image x (C, H, W), no padding: one window per column, written as loops."""
-    c, h, w = x.shape
-    out_h, out_w = (h - kh) // stride + 1, (w - kw) // stride + 1
-    cols = numpy.empty((c * kh * kw, out_h * out_w))
-    for y in range(out_h):
-        for x_ in range(out_w):
-            window = x[:, y * stride:y * stride + kh, x_ * stride:x_ * stride + kw]
-            cols[:, y * out_w + x_] = window.ravel()
-    return cols, (out_h, out_w)
+from hadamard_min.ops.conv import col2im, im2col, output_size
 
 
 def convolve_by_definition(x, w):
@@ -50,7 +40,9 @@ def convolution(rng, rows):
     print("a 1×4×4 image and a 3×3 filter:")
     print("  " + numpy.array2string(image[0], prefix="  "))
     print("  filter row W.reshape(1, 9) = " + numpy.array2string(kernel.ravel()))
-    cols, (out_h, out_w) = im2col(image, 3, 3)
+    out_h = out_w = output_size(4, 3, stride=1, padding=0)
+    # the engine's own im2col (hadamard_min/ops/conv.py): (N, C, kh, kw, Ho, Wo), one copy per offset (i, j)
+    cols = im2col(image[None], 3, 3, 1, 0, out_h, out_w).reshape(1 * 3 * 3, out_h * out_w)
     n_rows, n_columns = cols.shape
     print(f"\nim2col: {n_rows} rows (channel × 3 × 3) by {n_columns} columns (one per output pixel):")
     print("  " + numpy.array2string(cols, prefix="  "))
@@ -63,8 +55,15 @@ def convolution(rng, rows):
 
     x = Tensor(image[None], requires_grad=True)
     ops.conv2d(x, Tensor(numpy.ones_like(kernel))).backward(numpy.ones((1, 1, out_h, out_w)))
+    counts = col2im(numpy.ones((1, 1, 3, 3, out_h, out_w)), (1, 1, 4, 4), 3, 3, 1, 0)
     print("\ncol2im in the backward: with W = 1 and dy = 1, ∂L/∂x counts the windows over each pixel:")
     print("  " + numpy.array2string(x.grad[0, 0], prefix="  "))
+    rows.append(("col2im(ones) vs engine ∂L/∂x", counts, x.grad))
+    c = rng.normal(size=(1, 1, 3, 3, out_h, out_w))
+    adjoint = ((im2col(image[None], 3, 3, 1, 0, out_h, out_w) * c).sum(), (image[None] * col2im(
+        c, (1, 1, 4, 4), 3, 3, 1, 0)).sum())
+    print(f"col2im is im2col's adjoint: ⟨im2col(x), c⟩ = {adjoint[0]:.6f} = ⟨x, col2im(c)⟩ = {adjoint[1]:.6f}")
+    rows.append(("<im2col x, c> vs <x, col2im c>", adjoint[0], adjoint[1]))
 
     print("\nconv2d backward against central differences (2 channels → 3, 3×3, stride 2, padding 1):")
     report = gradcheck(lambda a, b: ops.conv2d(a, b, stride=2, padding=1),

@@ -1,9 +1,14 @@
 """Lesson 5: MLB, the VQA model the paper explains, one equation at a time (eq. 4-8).
 
-A toy: one question vector q (N numbers) and a feature grid F of S×S locations with M channels each.
+A toy: one question vector **q** (N numbers) and a feature grid **F** of S×S locations with M channels each.
 Every step of MLB is run by hand with the engine's ops, printing the shape of each tensor; then the
 hand-made result is checked against the ``MLB`` module, every attention map must sum to one, and
 F must be exactly Q ∘ V.
+
+The paper reuses two letters. Bold **q** (eq. 4-6) is the question vector, the GRU's last state; the q of
+eq. 3 (lesson 06) is the word vectors the GRU reads. Bold **F** (eq. 4-5) is ResNet's feature grid; the F
+of eq. 6 is the Hadamard product's output. Here and in the code: ``question`` and ``features`` for the
+bold ones, ``F`` only for Q ∘ V.
 
 Last, why the Hadamard product is "low-rank bilinear pooling": with linear maps U (N×J), V (M×J)
 and a readout p (J), Σ_k p_k (Uᵀx)_k (Vᵀy)_k = xᵀ (U diag(p) Vᵀ) y, a bilinear form whose N×M
@@ -24,21 +29,21 @@ def show(name, tensor, note):
     print(f"  {name:<11} {tensor.shape!s:<13} {note}")
 
 
-def by_hand(mlb, q, features):
+def by_hand(mlb, question, features):
     """eq. 4-7 step by step; returns the tensors to compare with the module's output."""
     print("inputs")
-    show("q", q, "question vector (the GRU's last state)")
-    show("F", features, "feature grid: M channels at S×S locations")
+    show("question", question, "bold q: the question vector (the GRU's last state)")
+    show("features", features, "bold F: the feature grid, M channels at S×S locations")
 
     print("\neq. 4  α = softmax(P_αᵀ (σ(U_qᵀ q · 1ᵀ) ∘ σ(V_Fᵀ Fᵀ)))")
     grid = ops.transpose(ops.reshape(features, (1, M, S * S)), (0, 2, 1))
-    show("grid", grid, "F as S² row vectors F_s")
-    q_att = ops.tanh(mlb.linear_q_att(q))
+    show("grid", grid, "the grid as S² row vectors F_s")
+    q_att = ops.tanh(mlb.linear_q_att(question))
     show("σ(U_qᵀ q)", q_att, "question side (linear_q_att, tanh)")
     v_att = ops.tanh(mlb.conv_v_att(grid))
     show("σ(V_Fᵀ Fᵀ)", v_att, "image side: a 1×1 conv is one linear map per location (conv_v_att)")
     joint = v_att * ops.reshape(q_att, (1, 1, A))
-    show("product", joint, "q replicated over the S² locations (· 1ᵀ), then ∘")
+    show("product", joint, "the question side replicated over the S² locations (· 1ᵀ), then ∘")
     scores = mlb.conv_att(joint)
     show("P_αᵀ(…)", scores, "a score per location and glimpse (conv_att, no tanh before it)")
     alpha = ops.transpose(ops.softmax(scores, axis=1), (0, 2, 1))
@@ -51,10 +56,10 @@ def by_hand(mlb, q, features):
     print("\neq. 6  Q = σ(W_qᵀ q),  V = ‖_g σ(V_{v,g}ᵀ v̂_g),  F = Q ∘ V")
     V = ops.concatenate([ops.tanh(mlb.list_linear_v_fusion[g](attended[:, g])) for g in range(G)], axis=1)
     show("V", V, "visual input of the Hadamard product (one linear map per glimpse, concatenated)")
-    Q = ops.tanh(mlb.linear_q_fusion(q))
+    Q = ops.tanh(mlb.linear_q_fusion(question))
     show("Q", Q, "textual input of the Hadamard product")
     F = Q * V
-    show("F", F, "the Hadamard product: the joint representation")
+    show("F", F, "the Hadamard product, the joint representation (not the grid)")
 
     print("\neq. 7-8  p(a | q, F) = softmax(P_oᵀ F),  â = argmax_a p")
     logits = mlb.linear_classif(F)
@@ -78,10 +83,10 @@ def low_rank_bilinear(rng):
 def main():
     rng = numpy.random.default_rng(0)
     mlb = MLB(N, M, J, G, K, attention_dim=A, rng=rng).eval()   # eval: no dropout
-    q = Tensor(rng.standard_normal((1, N)).astype(numpy.float32))
+    question = Tensor(rng.standard_normal((1, N)).astype(numpy.float32))
     features = Tensor(rng.standard_normal((1, M, S, S)).astype(numpy.float32))
-    alpha, Q, V, logits = by_hand(mlb, q, features)
-    out = mlb(q, features)
+    alpha, Q, V, logits = by_hand(mlb, question, features)
+    out = mlb(question, features)
     hadamard, bilinear = low_rank_bilinear(rng)
 
     rows = [("α: by hand vs MLB", alpha.numpy().reshape(out.alpha.shape), out.alpha.numpy(), 1e-6),

@@ -1,40 +1,55 @@
-"""Lesson 6: the explanation of the paper, step by step (eq. 2-3, then 9-11).
+"""Lesson 6: the explanation of the paper, step by step (eq. 1-3, then 9-11), on a toy model and a trained one.
 
-MLB joins question and image by the Hadamard product F = Q ∘ V. The paper explains a prediction by how
-far each input of the product is from its output, carried back to the network's inputs:
+MLB joins question and image by the Hadamard product F = Q ∘ V (eq. 6). The method grew out of an earlier
+one (Kim et al. 2016, the paper's eq. 1): back-propagate ½‖V_i − F_i‖², F_i held constant, from the
+Hadamard products of a network to the image with *standard* backprop. The paper keeps that loss at MLB's
+one product and changes two things: guided backprop at the ResNet's ReLUs, and a text side:
 
     eq. 2   ∇v := (V − F) ∂V/∂I        (I: the image)          eq. 3   ∇q := (Q − F) ∂Q/∂q   (q: word vectors)
 
-i.e. the gradients of the deviation losses L_v = ½‖V − F‖² and L_q = ½‖Q − F‖² *with F held constant*.
-Why constant? F = Q ∘ V depends on V itself. Differentiate L_v = ½‖V − Q∘V‖² = ½‖(1 − Q)∘V‖² in V:
+i.e. the gradients of L_v = ½‖V − F‖² and L_q = ½‖Q − F‖² *with F held constant*. Why constant? F = Q ∘ V
+depends on V. Differentiate L_v = ½‖(1 − Q)∘V‖² in V:
 
     F fixed:       ∂L_v/∂V = V − F
     F not fixed:   ∂L_v/∂V = (1 − Q)∘(1 − Q)∘V = (V − F)∘(1 − Q)
 
-so not fixing F reweights every coordinate by 1 − Q ∈ (0, 2), muting those where Q ≈ 1. The paper
-treats F as a target ("the virtual target of joint representation") and found that works better.
+so not fixing F reweights every coordinate by 1 − Q ∈ (0, 2). The paper treats F as a target ("the virtual
+target of joint representation") and found that works better.
 
-The model here is small and untrained (random float64 weights): the maps mean nothing yet, but every
-step can be checked exactly. Run:  python lessons/06_explanation_step_by_step.py
-(after ``pip install -e .``, or with ``PYTHONPATH=.``).
+Names. The paper writes q twice: bold **q** is the question vector (the GRU's last state, eq. 4-6) and q in
+eq. 3 is the word vectors; and F twice: bold **F** is ResNet's feature grid (eq. 4-5), F of eq. 6 the
+Hadamard output. The code says ``out.question`` and ``words`` for the q's, ``out.features`` and ``out.F``.
+
+Steps 1-5 use a small random float64 model, where every step can be checked exactly; step 6 runs the same
+on the shipped trained model and draws the paper's Figure 2.
+Run:  python lessons/06_explanation_step_by_step.py [--out DIR]   (default DIR: lessons/output)
 """
+import argparse
+from pathlib import Path
+
 import numpy
 
-from hadamard_min import Tensor, no_grad
+from hadamard_min import Tensor, no_grad, ops
+from hadamard_min.data.easyvqa import background_mask
 from hadamard_min.data.text import Vocabulary
-from hadamard_min.explain.hadamard import explain
+from hadamard_min.explain.figure import save_explanation_figure
+from hadamard_min.explain.hadamard import deviation_gradients, explain
 from hadamard_min.explain.postprocess import normalise_pixel_map, token_scores, token_z_scores
+from hadamard_min.io.model_files import load_model
 from hadamard_min.models.vqa import build_vqa_model
 
+OUTPUT = Path(__file__).resolve().parent / "output"
+EXAMPLE = Path(__file__).resolve().parent.parent / "hadamard_min" / "assets" / "example.png"
 CONFIG = {"backbone": {"layers": [1, 1], "width": 4}, "image_size": 32, "word_dim": 6, "question_dim": 8,
           "joint_dim": 4, "glimpses": 2, "max_length": 8}
 WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a", "red"]
-ANSWERS = ["red", "blue", "green", "circle", "square", "yes", "no"]
 QUESTION = "What color is the circle?"
+QUESTION_TRAINED = (EXAMPLE.parent / "example.txt").read_text().strip()   # hadamard-explain's example
 
 
 def toy_model():
-    model = build_vqa_model(CONFIG, Vocabulary(WORDS), ANSWERS, rng=numpy.random.default_rng(0))
+    model = build_vqa_model(CONFIG, Vocabulary(WORDS), ["red", "blue", "green", "circle", "square", "yes", "no"],
+                            rng=numpy.random.default_rng(0))
     for p in model.parameters():          # float64: the numerical checks below are exact to ~1e-9
         p.data = p.data.astype(numpy.float64)
     return model.eval()
@@ -50,103 +65,130 @@ def toy_image():
     return numpy.clip(image + noise, 0, 255).astype(numpy.uint8)
 
 
-def step_forward(model, image):
-    print("1. one forward pass")
-    ids, lengths = model.encode_questions([QUESTION])
-    I = model.prepare_image(image)[1][None]
-    q = model.encoder.embed(ids).data
+def step_forward(model):
+    print("1. one forward pass from two leaves, the image I and the word vectors q")
     with model.frozen():
-        out = model.forward_words(Tensor(I), Tensor(q), lengths)
-    for name, value in (("I", I), ("q", q), ("Q", out.Q.data), ("V", out.V.data), ("F", out.F.data)):
-        print(f"   {name}  {value.shape}")
-    return I, q, lengths, out
+        out, I, q, lengths = model.forward_from_leaves(model.prepare_image(toy_image())[1][None], [QUESTION])
+    for name, value, note in (("I", I, "image"), ("q", q, "word vectors (eq. 3's q)"),
+                              ("question", out.question, "the GRU's state (bold q)"),
+                              ("features", out.features, "ResNet's grid (bold F)"), ("Q", out.Q, ""),
+                              ("V", out.V, ""), ("F", out.F, "F = Q ∘ V")):
+        print(f"   {name:<9} {value.shape!s:<14} {note}")
+    return out, I, q, lengths
 
 
 def step_fixed_f(out, rows):
     print("\n2. the deviation loss at V, F fixed and not")
+    print("   ▶ predict, then run: with F left in the graph, which coordinates of ∂L/∂V shrink, which grow?")
     Q, V0 = out.Q.data, out.V.data
     for fix_f, by_hand in ((True, V0 - Q * V0), (False, (V0 - Q * V0) * (1 - Q))):
         V = Tensor(V0, requires_grad=True)
         F = Tensor(Q) * V
-        loss = 0.5 * ((V - (F.detach() if fix_f else F)) ** 2).sum()
-        loss.backward()
+        (0.5 * ((V - (F.detach() if fix_f else F)) ** 2).sum()).backward()
         print(f"   F {'fixed    ' if fix_f else 'not fixed'} ∂L/∂V[:4] = {numpy.round(V.grad[0, :4], 5)}")
-        label = "V − F" if fix_f else "(V − F)∘(1 − Q)"
-        rows.append((f"∂L/∂V vs {label}", V.grad, by_hand))
-    h, k = 1e-6, 0
-    bump = numpy.zeros_like(V0)
-    bump[0, k] = h
-
-    def unfixed(v):
-        return 0.5 * ((v - Q * v) ** 2).sum()
-
-    numeric = (unfixed(V0 + bump) - unfixed(V0 - bump)) / (2 * h)
-    rows.append(("unfixed ∂L/∂V_0 vs central diff", (V0 - Q * V0)[0, k] * (1 - Q[0, k]), numeric))
+        rows.append((f"∂L/∂V vs {'V − F' if fix_f else '(V − F)∘(1 − Q)'}", V.grad, by_hand))
+    print(f"   each is scaled by 1 − Q, here {numpy.round(1 - Q[0, :4], 3)}: it shrinks where Q > 0 (vanishes as "
+          f"Q → 1)\n   and grows where Q < 0 (up to 2×).")
 
 
-def step_gradients(model, I, q, lengths, out, rows):
-    print("\n3. eq. 2-3 as vector-Jacobian products: Q.backward(Q − F), then V.backward(V − F)")
+def step_gradients(model, lengths, out, I, q, rows):
+    print("\n3. eq. 2-3 as vector-Jacobian products: L_q first (graph kept), then L_v; F fixed")
     F0 = out.F.data
     with model.frozen():
-        image, words = Tensor(I, requires_grad=True), Tensor(q, requires_grad=True)
-        again = model.forward_words(image, words, lengths)
-        again.Q.backward(again.Q.data - F0, retain_graph=True)   # (Q − F) ∂Q/∂q  (Q does not depend on I)
-        grad_q = words.grad[0, : lengths[0]]
-        again.V.backward(again.V.data - F0)   # (V − F) ∂V/∂I  (it reaches q too, via α: kept apart)
-        grad_v = image.grad[0]
-    print(f"   ∇v {grad_v.shape}, ∇q {grad_q.shape}")
+        grad_v, grad_q = deviation_gradients(out, I, q, guided=False)
+    grad_q = grad_q[0, : lengths[0]]
+    print(f"   ∇v {grad_v[0].shape}, ∇q {grad_q.shape}")
     e = explain(model, toy_image(), QUESTION, guided=False)
-    rows.append(("∇v: by hand vs explain", grad_v, e.grad_v))
-    rows.append(("∇q: by hand vs explain", grad_q, e.grad_q))
+    rows.append(("∇v: steps here vs explain", grad_v[0], e.grad_v))
+    rows.append(("∇q: steps here vs explain", grad_q, e.grad_q))
     d = numpy.random.default_rng(1).standard_normal(I.shape)
 
     def loss_v(x):
         with no_grad():
-            return 0.5 * ((model.forward_words(Tensor(x), Tensor(q), lengths).V.data - F0) ** 2).sum()
+            return 0.5 * ((model.forward_words(Tensor(x), Tensor(q.data), lengths).V.data - F0) ** 2).sum()
 
-    numeric = (loss_v(I + 1e-6 * d) - loss_v(I - 1e-6 * d)) / 2e-6
-    rows.append(("⟨∇v, d⟩ vs central diff", (grad_v * d[0]).sum(), numeric))
+    numeric = (loss_v(I.data + 1e-6 * d) - loss_v(I.data - 1e-6 * d)) / 2e-6
+    rows.append(("⟨∇v, d⟩ vs central diff", (grad_v * d).sum(), numeric))
+    return grad_q
 
 
-def step_guided(model, rows):
-    print("\n4. guided backprop: at every ReLU only positive signals pass, dy·[x > 0]·[dy > 0]")
-    plain, guided = explain(model, toy_image(), QUESTION, guided=False), explain(model, toy_image(), QUESTION)
-    code_plain = explain(model, toy_image(), QUESTION, guided=False, sign="code")
-    code_guided = explain(model, toy_image(), QUESTION, sign="code")
+def step_gru(model, q, lengths, out, grad_q, rows):
+    print("\n4. ∂Q/∂q through time: Q = σ(W_qᵀ h_ρ) (eq. 6), h_t = GRU(q_t, h_{t−1}), so word t reaches Q")
+    print("   through every later step. ∂Q/∂q is a Jacobian (G·J) × (ρ·D); eq. 3 multiplies it by Q − F.")
+    words = Tensor(q.data[:, : lengths[0]], requires_grad=True)
+    Q = ops.tanh(model.mlb.linear_q_fusion(model.encoder.encode(words, lengths)))   # eq. 6's Q from q alone
+    jacobian = numpy.empty((Q.size,) + words.shape[1:])
+    for k in range(Q.size):                 # one backward walk per row: the engine does backprop through time
+        words.grad = None
+        Q.backward(numpy.eye(Q.size)[k].reshape(Q.shape), retain_graph=True)
+        jacobian[k] = words.grad[0]
+    tokens = QUESTION.lower().rstrip("?").split()
+    print("   word      steps after it   ‖∂Q/∂q_t‖")
+    for t, token in enumerate(tokens):
+        print(f"   {token:<9} {len(tokens) - 1 - t:>14}   {numpy.linalg.norm(jacobian[:, t]):9.4f}")
+    vjp = numpy.einsum("k,ktd->td", out.Q.data[0] - out.F.data[0], jacobian)
+    rows.append(("(Q − F)ᵀ ∂Q/∂q vs ∇q", vjp, grad_q))
+    print("   (exercise 8 writes one GRU step's backward by hand and checks it against this walk)")
+
+
+def step_sign_and_guided(model, rows):
+    print("\n5. guided backprop, and the sign of the authors' code (it pushed F − V instead of V − F)")
+    print("   ▶ predict, then run: flipping the sign of the start negates a plain gradient; does it negate a "
+          "guided one?")
+    maps = {(guided, sign): explain(model, toy_image(), QUESTION, guided=guided, sign=sign).grad_v
+            for guided in (False, True) for sign in ("paper", "code")}
 
     def corr(a, b):
         return numpy.corrcoef(a.ravel(), b.ravel())[0, 1]
 
-    zeros = [numpy.mean(e.grad_v == 0) for e in (plain, guided)]
-    print(f"   entries exactly zero: plain {zeros[0]:.0%}, guided {zeros[1]:.0%}")
-    print(f"   correlation(plain, guided) = {corr(plain.grad_v, guided.grad_v):+.3f}")
-    print(f"   the code's sign (F − V): plain maps negate exactly, guided ones do not: "
-          f"correlation(code, −paper) = {corr(code_guided.grad_v, -guided.grad_v):+.3f}")
-    rows.append(("code sign vs −paper, plain", code_plain.grad_v, -plain.grad_v))
-    return guided
+    print(f"   entries exactly zero: plain {numpy.mean(maps[False, 'paper'] == 0):.0%}, "
+          f"guided {numpy.mean(maps[True, 'paper'] == 0):.0%}; correlation(plain, guided) = "
+          f"{corr(maps[False, 'paper'], maps[True, 'paper']):+.3f}")
+    print(f"   code sign: plain maps negate exactly; guided ones do not (a ReLU passes only positive signals):"
+          f" correlation(code, −paper) = {corr(maps[True, 'code'], -maps[True, 'paper']):+.3f}")
+    rows.append(("code sign vs −paper, plain", maps[False, "code"], -maps[False, "paper"]))
 
 
-def step_post_processing(e, rows):
-    print("\n5. post-processing")
-    pixel_map = normalise_pixel_map(e.grad_v)
-    print(f"   eq. 9  ∇̂v = (∇v − μ)/σ: mean {pixel_map.mean():+.1e}, std {pixel_map.std():.6f}")
-    scores, z = token_scores(e.grad_q), token_z_scores(token_scores(e.grad_q))
-    print("   eq. 10-11   token      Σ_d |∇q(i,d)|     z")
-    for token, score, zi in zip(e.tokens, scores, z):
-        print(f"               {token:<10} {score:13.3e}  {zi:+.2f}")
-    rows.append(("eq. 9: std of ∇̂v vs 1", pixel_map.std(), 1.0))
-    rows.append(("eq. 11: Σ z vs 0", z.sum(), 0.0))
-    rows.append(("eq. 11: explain vs by hand", e.token_z, z))
+def step_trained(out_dir, rows):
+    print("\n6. the shipped trained model (weights/easyvqa_mlb.npz), eq. 1-3 and 9-11, and the paper's Figure 2")
+    model = load_model()
+    runs = {"eq. 2 (guided, F fixed)": explain(model, EXAMPLE, QUESTION_TRAINED),
+            "eq. 1's plain backprop": explain(model, EXAMPLE, QUESTION_TRAINED, guided=False),
+            "F not fixed": explain(model, EXAMPLE, QUESTION_TRAINED, fix_f=False)}
+    e = runs["eq. 2 (guided, F fixed)"]
+    mask = background_mask(e.image)
+    print(f"   '{e.question}' → {e.answer} (p = {e.probability:.3f}); the shape covers {mask.mean():.0%} of "
+          f"the image")
+    for name, run in runs.items():
+        print(f"   {name:<24} share of Σ|∇v| on the shape {run.heatmap[mask].sum() / run.heatmap.sum():.2f}")
+    print("   eq. 10-11: " + "  ".join(f"{t} {z:+.2f}" for t, z in zip(e.tokens, e.token_z)))
+    spread = e.grad_v.std(axis=(1, 2))
+    per_channel = (e.grad_v - e.grad_v.mean(axis=(1, 2), keepdims=True)) / spread[:, None, None]
+    print(f"   eq. 9 writes μ(∇v), σ(∇v), one of each for the whole gradient (the code does so), while the text\n"
+          f"   says 'channel-wise'. The channels' σ here: {numpy.round(spread / spread.max(), 2)} of the largest;"
+          f" standardising each\n   channel alone would scale the weakest up {spread.max() / spread.min():.1f}×"
+          f" and change the colours, not the layout: correlation of\n   the two heat-maps "
+          f"{numpy.corrcoef(numpy.abs(per_channel).sum(0).ravel(), e.heatmap.ravel())[0, 1]:.3f}.")
+    rows.append(("eq. 9: std of ∇̂v vs 1", e.pixel_map.std(), 1.0))
+    rows.append(("eq. 11: explain vs by hand", e.token_z, token_z_scores(token_scores(e.grad_q))))
+    rows.append(("eq. 9: explain vs by hand", e.pixel_map, normalise_pixel_map(e.grad_v)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = save_explanation_figure(out_dir / "06_figure2.png", e.image, e.alpha, e.pixel_map, e.tokens, e.token_z,
+                                   e.answer, e.probability, top_k=e.top_k, heatmap=e.heatmap)
+    print(f"   Figure 2 for this model: {path}")
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUTPUT, help="folder for the figure (default: lessons/output)")
+    args = parser.parse_args(argv)
     model, rows = toy_model(), []
-    I, q, lengths, out = step_forward(model, toy_image())
+    out, I, q, lengths = step_forward(model)
     step_fixed_f(out, rows)
-    step_gradients(model, I, q, lengths, out, rows)
-    guided = step_guided(model, rows)
-    step_post_processing(guided, rows)
-    print(f"\n   answer: {guided.answer} (p = {guided.probability:.3f}; untrained, so a guess)")
+    grad_q = step_gradients(model, lengths, out, I, q, rows)
+    step_gru(model, q, lengths, out, grad_q, rows)
+    step_sign_and_guided(model, rows)
+    step_trained(args.out, rows)
 
     print(f"\n{'comparison':<34} {'max |difference|':>17}")
     for name, ours, reference in rows:

@@ -6,7 +6,14 @@ dL/dx = the vector-Jacobian product the engine computes. Numerically,
     dL/dx_k ≈ (L(x + h e_k) − L(x − h e_k)) / 2h          (per element, small inputs)
     dL/dx · d ≈ (L(x + h d) − L(x − h d)) / 2h             (random directions d, large inputs)
 
-and the two must agree to within ``atol + rtol·|numerical|``.
+and the two must agree to within ``atol + rtol·|numerical|``. The cotangent is random, not ones: with
+u = 1 mistakes that cancel in the sum go unseen (Σ softmax(x) = 1 for every x, so softmax's true
+gradient at u = 1 is zero and a backward that returns zeros would pass).
+
+A failed check reports, at the worst element, the analytic and the numeric value and the input there,
+and whether the one-sided slopes (L(x + h e) − L(x))/h and (L(x) − L(x − h e))/h differ: then the input
+is within h of a kink or a tie (a ReLU at 0, two equal values in a max-pool window), where no gradient
+exists and no backward can agree with central differences.
 """
 from dataclasses import dataclass, field
 
@@ -26,8 +33,19 @@ class InputCheck:
     mode: str            # "per-element" or "projections"
     max_abs_error: float
     max_rel_error: float
-    worst: str           # where the largest error is
+    worst: str           # where the largest error is: "element (i, j)" or "direction k"
     passed: bool
+    analytic: float = 0.0  # the engine's value there (an element of dL/dx, or dL/dx · d)
+    numeric: float = 0.0   # the central difference there
+    value: float = None    # the input element there (per-element mode only)
+    kink: str = ""         # for a failed check: why the input may sit on a kink or a tie, else ""
+
+    def details(self):
+        """One or two lines on the worst element: the values, and a kink when there is one."""
+        at = f"input {self.index}, {self.worst}: analytic {self.analytic:.6g}, numeric {self.numeric:.6g}"
+        if self.value is not None:
+            at += f", the input there is {self.value:.6g}"
+        return at + (f"\n  {self.kink}" if self.kink else "")
 
 
 @dataclass
@@ -43,6 +61,7 @@ class GradcheckReport:
         for c in self.checks:
             lines.append(f"{c.index:>5}  {c.mode:<12}  {c.max_abs_error:11.3e}   {c.max_rel_error:11.3e}   "
                          f"{c.worst:<18}  {'yes' if c.passed else 'NO'}")
+        lines += [c.details() for c in self.checks if not c.passed]
         return "\n".join(lines)
 
 
@@ -73,16 +92,23 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, max_elements=256, pro
     for i in checked:
         analytic = tensors[i].grad if tensors[i].grad is not None else xp.zeros_like(arrays[i])
         if arrays[i].size <= max_elements:
-            numeric, got, where = _per_element(loss, arrays, i, eps, analytic)
+            numeric, got, directions = _per_element(loss, arrays, i, eps, analytic)
             mode = "per-element"
         else:
-            numeric, got, where = _projections(loss, arrays, i, eps, analytic, projections, rng)
+            numeric, got, directions = _projections(loss, arrays, i, eps, analytic, projections, rng)
             mode = "projections"
         error = numpy.abs(got - numeric)
         k = int(numpy.argmax(error - (atol + rtol * numpy.abs(numeric))))
         rel = error / numpy.maximum(numpy.abs(numeric), 1e-12)
         passed = bool(numpy.all(error <= atol + rtol * numpy.abs(numeric)))
-        report.checks.append(InputCheck(i, mode, float(error.max()), float(rel.max()), where(k), passed))
+        if mode == "per-element":
+            index = tuple(int(j) for j in numpy.unravel_index(k, arrays[i].shape))
+            worst, value = f"element {index}", float(to_numpy(arrays[i]).reshape(-1)[k])
+        else:
+            worst, value = f"direction {k}", None
+        kink = "" if passed else _kink(loss, arrays, i, directions(k), eps)
+        report.checks.append(InputCheck(i, mode, float(error.max()), float(rel.max()), worst, passed,
+                                        float(got[k]) + 0.0, float(numeric[k]) + 0.0, value, kink))  # + 0.0: no −0
     if raise_on_failure and not report.passed:
         raise GradcheckError("gradient check failed:\n" + str(report))
     return report
@@ -92,32 +118,43 @@ def _per_element(loss, arrays, i, eps, analytic):
     x = arrays[i]
     numeric = numpy.empty(x.size)
     for k in range(x.size):
-        index = numpy.unravel_index(k, x.shape)
-        numeric[k] = _central(loss, arrays, i, _unit(x, index), eps)
-    def where(k):
-        return f"element {tuple(int(j) for j in numpy.unravel_index(k, x.shape))}"
-    return numeric, to_numpy(analytic).reshape(-1), where
+        numeric[k] = _central(loss, arrays, i, _unit(x, k), eps)
+    return numeric, to_numpy(analytic).reshape(-1), lambda k: _unit(x, k)
 
 
 def _projections(loss, arrays, i, eps, analytic, count, rng):
     xp = array_module(arrays[i])
-    numeric, got = numpy.empty(count), numpy.empty(count)
+    numeric, got, directions = numpy.empty(count), numpy.empty(count), []
     for k in range(count):
-        direction = xp.asarray(rng.standard_normal(arrays[i].shape))
-        numeric[k] = _central(loss, arrays, i, direction, eps)
-        got[k] = float((analytic * direction).sum())
-    return numeric, got, lambda k: f"direction {k}"
+        directions.append(xp.asarray(rng.standard_normal(arrays[i].shape)))
+        numeric[k] = _central(loss, arrays, i, directions[k], eps)
+        got[k] = float((analytic * directions[k]).sum())
+    return numeric, got, directions.__getitem__
 
 
-def _unit(x, index):
+def _unit(x, k):
     e = array_module(x).zeros_like(x)
-    e[index] = 1.0
+    e[numpy.unravel_index(k, x.shape)] = 1.0
     return e
 
 
+def _step(arrays, i, direction, eps):
+    moved = list(arrays)
+    moved[i] = arrays[i] + eps * direction
+    return moved
+
+
 def _central(loss, arrays, i, direction, eps):
-    plus = list(arrays)
-    minus = list(arrays)
-    plus[i] = arrays[i] + eps * direction
-    minus[i] = arrays[i] - eps * direction
-    return (loss(plus) - loss(minus)) / (2 * eps)
+    return (loss(_step(arrays, i, direction, eps)) - loss(_step(arrays, i, direction, -eps))) / (2 * eps)
+
+
+def _kink(loss, arrays, i, direction, eps):
+    """A sentence when the one-sided slopes at x along ``direction`` differ (a kink within h), else ""."""
+    base = loss(arrays)
+    right = (loss(_step(arrays, i, direction, eps)) - base) / eps
+    left = (base - loss(_step(arrays, i, direction, -eps))) / eps
+    if abs(right - left) <= 1e-3 * max(1.0, abs(left), abs(right)):  # smooth: they differ by about h·L''
+        return ""
+    return (f"the one-sided slopes differ there (left {left:.6g}, right {right:.6g}): the input is within "
+            f"h = {eps:g} of a kink or a tie (a ReLU input at 0, equal values in a max-pool window), where "
+            f"no gradient exists; move the test input away from it")

@@ -4,7 +4,10 @@ Each op is a ``Function`` (``core/function.py``) whose ``backward`` gets dL/d(ou
 dL/d(input) for each input. ``Tensor.backward``
 orders the graph topologically *without recursion* (ResNet-152 is hundreds of ops deep), walks it
 from the output back, and accumulates every gradient with ``+=`` (a tensor used twice, as in a
-residual connection, receives the sum of both contributions).
+residual connection, receives the sum of both contributions). What a backward returns is checked on
+the way: one gradient (or None) per input, each of its input's shape; a mistake is named by op and input
+(``GradientCountError``, ``GradientShapeError``) instead of surfacing later as a wrong number or a NumPy
+broadcast error. Only lengths and shapes are compared, so the check costs nothing measurable.
 
 The graph is made of ``Node``s, not of Tensors: a node knows the Function that made its tensor and
 whether it wants a gradient, but holds no array. So an activation's array lives only as long as
@@ -19,7 +22,15 @@ from hadamard_min.core.backend import array_module, get_xp, to_numpy
 
 
 class BackwardError(RuntimeError):
-    """``backward`` was called where there is no graph to walk."""
+    """``backward`` was called where there is no graph to walk, or an op's backward returned the wrong thing."""
+
+
+class GradientCountError(BackwardError):
+    """An op's ``backward`` did not return one gradient (or None) per input, as a tuple."""
+
+
+class GradientShapeError(BackwardError):
+    """An op's ``backward`` returned a gradient whose shape is not the shape of its input."""
 
 
 DEFAULT_DTYPE = numpy.float32
@@ -29,10 +40,11 @@ class Node:
     """A tensor's place in the graph: the Function that made it, whether it wants a gradient, and a weak
     link back to the Tensor (to store ``.grad`` on it if it is still held). It holds no array."""
 
-    __slots__ = ("__weakref__", "creator", "freed", "requires_grad", "tensor")
+    __slots__ = ("__weakref__", "creator", "freed", "requires_grad", "shape", "tensor")
 
     def __init__(self, tensor, requires_grad):
         self.tensor = weakref.ref(tensor)
+        self.shape = tensor.data.shape  # what a gradient for this tensor must look like
         self.requires_grad = requires_grad
         self.creator = None
         self.freed = False  # set when backward has released the Function that made the tensor
@@ -106,6 +118,9 @@ class Tensor:
         if grad is None:
             grad = xp.ones_like(self.data)
         grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+        if grad.shape != self.shape:
+            raise GradientShapeError(f"backward(grad): grad has shape {grad.shape}, the tensor has shape "
+                                     f"{self.shape}")
         grads = {id(self.node): grad}
         for node in reversed(topological_order(self)):
             dy = grads.pop(id(node), None)
@@ -121,7 +136,7 @@ class Tensor:
             fn = node.creator
             if fn is None:
                 continue
-            for parent, dx in zip(fn.inputs, fn.backward(dy)):
+            for parent, dx in zip(fn.inputs, checked_gradients(fn, fn.backward(dy))):
                 if dx is None or not parent.requires_grad:
                     continue
                 if id(parent) in grads:  # fan-out: contributions add up (new array: dx may alias dy)
@@ -203,6 +218,44 @@ def as_tensor(value, like=None):
     if like is not None and (not hasattr(value, "shape") or isinstance(value, numpy.generic)):
         return Tensor(array_module(like.data).asarray(value, dtype=like.dtype))
     return Tensor(value)
+
+
+def checked_gradients(fn, dxs):
+    """``dxs``, the answer of ``fn.backward``, if it holds one gradient (or None) per input of its input's
+    shape; otherwise a ``GradientCountError`` or ``GradientShapeError`` that names the op and the input.
+
+    Entries past the inputs are allowed when they are None (the bias of an op called without one).
+    """
+    name, inputs = type(fn).__name__, fn.inputs
+    if not isinstance(dxs, (tuple, list)):
+        what = f"an array of shape {dxs.shape}" if hasattr(dxs, "shape") else f"a {type(dxs).__name__}"
+        raise GradientCountError(f"{name}.backward returned {what}, not a tuple with one gradient per input "
+                                 f"(for one input write `return (dx,)`)")
+    if len(dxs) < len(inputs) or any(dx is not None for dx in dxs[len(inputs):]):
+        raise GradientCountError(f"{name}.backward returned {_count(len(dxs), 'gradient')} for "
+                                 f"{_count(len(inputs), 'input')}")
+    for i, (node, dx) in enumerate(zip(inputs, dxs)):
+        shape = getattr(dx, "shape", None)
+        if dx is not None and shape != node.shape:
+            raise GradientShapeError(f"{name}.backward: gradient for input {i} "
+                                     f"{_shape_mismatch(dx, shape, node.shape)}")
+    return dxs
+
+
+def _count(n, noun):
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _shape_mismatch(dx, shape, expected):
+    """'has shape (3, 4), the input has shape (4,)  (sum over broadcast axes?)' and the like."""
+    if shape is None:
+        return f"is a {type(dx).__name__}, not an array of the input's shape {expected}"
+    hint = ""
+    if len(shape) >= len(expected) and all(e in (1, s) for e, s in zip(expected[::-1], shape[::-1])):
+        hint = "  (sum over broadcast axes?)"
+    elif numpy.prod(shape) == numpy.prod(expected):
+        hint = "  (reshape or transpose it back?)"
+    return f"has shape {shape}, the input has shape {expected}{hint}"
 
 
 def topological_order(root):

@@ -1,0 +1,138 @@
+"""Grading of the exercises: load a stub (or the stub with its blanks filled from ``solutions/``), check it,
+and fail with a message that teaches: which element, the value expected and the value got, and a hint.
+
+    load("ex03_tanh_softmax")          the stub as you edited it (HADAMARD_SOLUTIONS=1: filled from solutions/)
+    check_gradient(what, fn, *inputs)  your backward against central differences (hadamard_min.gradcheck)
+    compare(what, got, expected)       your result against the package's, element by element
+
+A solution file holds only what a learner writes: a function replaces the stub's function of that name, a
+class lends its methods to the stub's class of that name. Each is re-bound to the stub's namespace, so it
+runs exactly as if it had been typed into the stub.
+"""
+import importlib.util
+import os
+import types
+from fractions import Fraction
+from pathlib import Path
+
+import numpy
+
+from hadamard_min.core.gradcheck import gradcheck
+from hadamard_min.core.tensor import BackwardError
+
+HERE = Path(__file__).resolve().parent
+
+
+class ExerciseFailure(AssertionError):
+    """An exercise's answer is wrong; the message says where, by how much, and what the cause may be."""
+
+
+def solutions_wanted():
+    """HADAMARD_SOLUTIONS=1: grade the reference solutions; unset or 0: grade the stubs as edited."""
+    value = os.environ.get("HADAMARD_SOLUTIONS", "0").strip()
+    if value not in ("0", "1"):
+        raise ValueError(f"HADAMARD_SOLUTIONS must be 0 (grade your stubs) or 1 (the solutions), not {value!r}")
+    return value == "1"
+
+
+def load(name, solutions=None):
+    """A fresh copy of exercise ``name`` (e.g. "ex03_tanh_softmax"); with ``solutions``, its blanks filled."""
+    module = _import(HERE / f"{name}.py", f"exercise_{name}")
+    if solutions if solutions is not None else solutions_wanted():
+        fill(module, _import(HERE / "solutions" / f"{name}.py", f"solution_{name}"))
+    return module
+
+
+def fill(module, answers):
+    """Put the functions and methods of ``answers`` into ``module``, as if typed there."""
+    for name, value in vars(answers).items():
+        if isinstance(value, types.FunctionType) and value.__module__ == answers.__name__:
+            setattr(module, name, _rebind(value, module))
+        elif isinstance(value, type) and value.__module__ == answers.__name__:
+            target = getattr(module, name)
+            for attribute, method in vars(value).items():
+                if isinstance(method, types.FunctionType):
+                    setattr(target, attribute, _rebind(method, module))
+
+
+def _rebind(function, module):
+    rebound = types.FunctionType(function.__code__, vars(module), function.__name__, function.__defaults__,
+                                 function.__closure__)
+    rebound.__qualname__, rebound.__doc__ = function.__qualname__, function.__doc__
+    return rebound
+
+
+def _import(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------- checks
+def check_gradient(what, fn, *inputs, hint="", **options):
+    """``fn``'s backward against central differences in float64; an ExerciseFailure at the worst element."""
+    try:
+        report = gradcheck(fn, *inputs, raise_on_failure=False, **options)
+    except BackwardError as error:  # a wrong count or shape of gradients, named by the engine
+        raise ExerciseFailure(_join(f"{what}: {error}", hint)) from None
+    for check in report.checks:
+        if not check.passed:
+            at = f"input {check.index}, {check.worst}"
+            there = f"; the input there is {check.value:.6g}" if check.value is not None else ""
+            message = (f"{what}: wrong at {at}: expected {check.numeric:.6g} (central differences), "
+                       f"got {check.analytic:.6g}{there}")
+            raise ExerciseFailure(_join(message, check.kink, diagnosis(check.analytic, check.numeric), hint))
+    return report
+
+
+def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9):
+    """``got`` ≈ ``expected`` element by element, else an ExerciseFailure naming the worst element.
+
+    ``context``: {name: array of the same shape} printed at that element (the input x, the signal dy, …).
+    """
+    if got is None:
+        raise ExerciseFailure(_join(f"{what}: got None (a missing return?)", hint))
+    got, expected = numpy.asarray(got, dtype=numpy.float64), numpy.asarray(expected, dtype=numpy.float64)
+    if got.shape != expected.shape:
+        raise ExerciseFailure(_join(f"{what}: shape {got.shape}, expected {expected.shape}", hint))
+    excess = numpy.abs(got - expected) - (atol + rtol * numpy.abs(expected))
+    excess = numpy.where(numpy.isnan(excess), numpy.inf, excess)
+    if excess.size == 0 or excess.max() <= 0:
+        return
+    k = int(numpy.argmax(excess))
+    index = tuple(int(i) for i in numpy.unravel_index(k, got.shape))
+    g, e = got.reshape(-1)[k] + 0.0, expected.reshape(-1)[k] + 0.0   # + 0.0: no −0
+    where = f" at element {index}" if got.ndim else ""
+    message = f"{what}: wrong{where}: expected {e:.6g}, got {g:.6g}"
+    if context:
+        message += "; there " + ", ".join(f"{name} = {numpy.asarray(v).reshape(-1)[k]:.6g}"
+                                          for name, v in context.items())
+    raise ExerciseFailure(_join(message, diagnosis(got, expected), hint))
+
+
+def diagnosis(got, expected):
+    """A hint from the pattern of the mistake: a flipped sign, a constant factor, zeros, NaN."""
+    got, expected = numpy.asarray(got, dtype=numpy.float64), numpy.asarray(expected, dtype=numpy.float64)
+    scope = "everywhere" if got.size > 1 else "here"
+    if not numpy.all(numpy.isfinite(got)):
+        return "hint: your answer holds NaN or inf (a division by zero? a log of 0?)"
+    if numpy.all(got == 0) and numpy.any(expected != 0):
+        return f"hint: your answer is 0 {scope}: a term or a path is missing"
+    nonzero = numpy.abs(expected) > 1e-12
+    if not numpy.any(nonzero) or numpy.any((got != 0) & ~nonzero):
+        return ""
+    ratios = got[nonzero] / expected[nonzero]
+    if numpy.ptp(ratios) > 1e-6 * max(1.0, abs(ratios[0])):
+        return ""
+    ratio = float(ratios[0])
+    if abs(ratio + 1) < 1e-6:
+        return f"hint: the sign is flipped {scope}"
+    simple = Fraction(ratio).limit_denominator(8)
+    if got.size > 1 or (abs(simple.numerator) <= 8 and abs(ratio - simple) < 1e-6 * abs(ratio)):
+        return f"hint: got = {ratio:.6g} × expected {scope}: a constant factor is off (a mean for a sum? a 2?)"
+    return ""
+
+
+def _join(*parts):
+    return "\n  ".join(part for part in parts if part)
