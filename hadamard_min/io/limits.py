@@ -1,0 +1,151 @@
+"""How much a file may hold: the limits every reader checks *before* it allocates anything.
+
+A file declares sizes (a tensor's shape, a zip entry's length, a string's length, a header's length). A
+reader compares each with the file itself and with the limits below before it reserves memory for it;
+element counts are Python ints, which cannot overflow. What a file unpacks to is bounded as a whole:
+
+    bytes produced by one file  <=  min(MAX_OUTPUT_BYTES, BASE_OUTPUT_BYTES + OUTPUT_PER_BYTE · file size)
+
+counting a tensor, an entry or a string every time the file refers to it (a tensor shared a million times
+is a million tensors to whoever copies them out). Nested data is bounded in depth and in entries, and may
+not contain itself (:func:`check_tree`), so that nothing downstream recurses or loops without end.
+"""
+import json
+import math
+import os
+
+from hadamard_min.io.errors import TooLargeError, WeightsError
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+MAX_FILE_BYTES = 4 * GiB        # the largest weight file read
+BASE_OUTPUT_BYTES = 64 * MiB    # what any file may unpack to ...
+OUTPUT_PER_BYTE = 8             # ... plus this many bytes for each byte of the file ...
+MAX_OUTPUT_BYTES = 8 * GiB      # ... and never more than this
+MAX_TEXT_BYTES = 64 * MiB       # a JSON file, a pickle, a vocabulary, a manifest, a safetensors header
+MAX_PICKLE_OPS = 5_000_000      # opcodes one pickle may run
+MAX_DEPTH = 100                 # containers inside containers
+MAX_ITEMS = 2_000_000           # entries of all containers of one file, each shared one counted every time
+MAX_DIMS = 64                   # axes of one tensor
+
+
+def human(nbytes):
+    """``3.0 GiB``-style size."""
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def element_count(shape, source, what):
+    """The number of elements of ``shape`` (a tuple/list of non-negative ints), as a Python int."""
+    if not isinstance(shape, tuple | list) or not all(is_int(n) and n >= 0 for n in shape):
+        raise WeightsError(f"{source}: {what} has shape {str(shape)[:80]}, not a list of non-negative integers; "
+                           f"the file is corrupt")
+    if len(shape) > MAX_DIMS:
+        raise TooLargeError(f"{source}: {what} has {len(shape)} axes, more than {MAX_DIMS}; the file is corrupt")
+    return math.prod(shape)
+
+
+class Budget:
+    """The bytes one file may still produce (see the module docstring); :meth:`spend` before allocating."""
+
+    def __init__(self, source, file_bytes, cap=MAX_OUTPUT_BYTES):
+        self.source, self.file_bytes = source, file_bytes
+        self.total = min(cap, MAX_OUTPUT_BYTES, BASE_OUTPUT_BYTES + OUTPUT_PER_BYTE * file_bytes)
+        self.left = self.total
+
+    def spend(self, nbytes, what):
+        if nbytes > self.left:
+            raise TooLargeError(
+                f"{self.source}: {what} needs {human(nbytes)}, more than this {human(self.file_bytes)} file may "
+                f"unpack to ({human(self.total)} in all, {human(self.left)} left); the file is corrupt or "
+                f"crafted, not a weight file")
+        self.left -= nbytes
+
+
+def file_size(path, limit=MAX_FILE_BYTES):
+    """The size of the regular file ``path``, refused above ``limit``."""
+    size = os.stat(path).st_size
+    if size > limit:
+        raise TooLargeError(f"{path}: the file has {human(size)}, more than the {human(limit)} read at most")
+    return size
+
+
+def read_bounded(path, limit=MAX_TEXT_BYTES):
+    """The bytes of ``path``, refused (before reading) when the file holds more than ``limit``."""
+    with open(path, "rb") as file:
+        if os.fstat(file.fileno()).st_size > limit:
+            raise TooLargeError(f"{path}: the file has {human(os.fstat(file.fileno()).st_size)}, more than "
+                                f"the {human(limit)} read at most for this kind of file")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLargeError(f"{path}: the file grew past {human(limit)} while it was read")
+    return data
+
+
+def decode_text(data, source):
+    """UTF-8 bytes as text (a byte-order mark dropped); anything else is the file's fault, said so."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise WeightsError(f"{source}: not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}); "
+                           f"save the file as UTF-8") from None
+
+
+def parse_json(data, source, what="file"):
+    """JSON from bytes or text, with the depth, entries and no-cycles bounds of :func:`check_tree`."""
+    text = decode_text(data, source) if isinstance(data, bytes | bytearray) else data
+    if len(text) > MAX_TEXT_BYTES:
+        raise TooLargeError(f"{source}: the {what} has {len(text):,} characters, more than {MAX_TEXT_BYTES:,}")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TooLargeError(f"{source}: the {what} nests lists or objects deeper than {MAX_DEPTH}") from None
+    except json.JSONDecodeError as error:
+        raise WeightsError(f"{source}: the {what} is not JSON ({error})") from None
+    check_tree(value, source)
+    return value
+
+
+def plain_children(node):
+    """The values a container holds (dict keys too), or None for a leaf."""
+    if isinstance(node, dict):
+        return [*node.keys(), *node.values()]
+    if isinstance(node, list | tuple | set | frozenset):
+        return list(node)
+    return None
+
+
+def check_tree(root, source, children=plain_children, cost=None):
+    """Walk nested data without recursion: refuse depth > MAX_DEPTH, > MAX_ITEMS entries, or a cycle.
+
+    Entries reached twice (shared references) count twice, as anything that copies the data out would
+    make two copies. ``cost(node)`` is called on every node reached (a reader charges its budget there).
+    """
+    on_path, items = set(), 0
+    stack = [(root, 1, False)]
+    while stack:
+        node, depth, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        if cost is not None:
+            cost(node)
+        kids = children(node)
+        if kids is None:
+            continue
+        if depth > MAX_DEPTH:
+            raise TooLargeError(f"{source}: containers nest deeper than {MAX_DEPTH}; the file is corrupt or crafted")
+        if id(node) in on_path:
+            raise WeightsError(f"{source}: a container holds itself; the file is corrupt or crafted")
+        items += len(kids)
+        if items > MAX_ITEMS:
+            raise TooLargeError(f"{source}: holds more than {MAX_ITEMS:,} entries (shared ones counted each time "
+                                f"they are reached); the file is corrupt or crafted")
+        on_path.add(id(node))
+        stack.append((node, depth, True))
+        stack.extend((kid, depth + 1, False) for kid in kids)
