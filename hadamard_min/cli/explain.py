@@ -57,8 +57,10 @@ def _check_outputs(args, image_path):
 
 
 def _explain(args):
-    from hadamard_min.explain.figure import pixel_map_to_rgb, save_explanation_figure, save_map_png, terminal_tokens
+    from hadamard_min.explain.figure import save_explanation_figure
     from hadamard_min.explain.hadamard import explain
+    from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
+    from hadamard_min.explain.terminal import terminal_tokens
     from hadamard_min.io.model_files import load_model
     from hadamard_min.io.porting import preset_model
 
