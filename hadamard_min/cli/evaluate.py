@@ -11,10 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from hadamard_min.cli.errors import run
-from hadamard_min.core.backend import set_device
-from hadamard_min.evaluate.report import main_tables, write_report
+from hadamard_min.cli.checks import DEVICES, SEED, integer, use_device
+from hadamard_min.cli.errors import Parser, run
+from hadamard_min.evaluate.report import REPORT_FILES, main_tables, write_report
 from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
+from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, sha256_of
 
 DATA_SETS = {"easy-vqa": ("easy-VQA", SHIPPED_MODEL),
@@ -22,7 +23,7 @@ DATA_SETS = {"easy-vqa": ("easy-VQA", SHIPPED_MODEL),
 
 
 def parser():
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="hadamard-evaluate",
         description="Does the explanation explain? Compare the Hadamard explanation with attention, "
                     "saliency, guided backprop, Grad-CAM and random floors on test questions: pointing game, "
@@ -32,13 +33,13 @@ def parser():
     p.add_argument("--weights", type=Path, default=None,
                    help="model file (.npz); default: the shipped model for --data")
     p.add_argument("--data", choices=tuple(DATA_SETS), default="easy-vqa", help="test data set")
-    p.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
+    p.add_argument("--examples", type=integer(1, 1_000_000), default=DEFAULT_EXAMPLES,
                    help="test questions to evaluate (the default takes a few minutes on 2 CPU cores)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=SEED, default=0,
                    help="seed of the sample, the random floor and the bootstrap")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty OUT")
-    p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
+    p.add_argument("--device", choices=DEVICES, default=None, help="default: $HADAMARD_DEVICE or cpu")
     return p
 
 
@@ -50,14 +51,15 @@ def load_data(name):
     return load_two_shape("test")
 
 
-def prepare_out(out, force):
-    """Create ``out``; an existing non-empty folder only with ``force``."""
+def prepare_out(out, force, weights):
+    """Create ``out``; an existing non-empty folder only with ``force``; no report file may be ``weights``."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} is a file: choose a folder name")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} exists and is not empty; pass --force to write into it, or choose "
                               f"another --out")
     out.mkdir(parents=True, exist_ok=True)
+    check_outputs({f"--out's {name}": out / name for name in REPORT_FILES}, {"--weights": weights})
 
 
 def command_line(args):
@@ -68,12 +70,11 @@ def command_line(args):
 
 
 def _evaluate(args):
-    if args.device:
-        set_device(args.device)
+    use_device(args.device)
     data_name, shipped = DATA_SETS[args.data]
     weights = args.weights or shipped
     model = load_model(weights)
-    prepare_out(args.out, args.force)
+    prepare_out(args.out, args.force, weights)
     data = load_data(args.data)
     started = time.perf_counter()
     print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
@@ -91,10 +92,7 @@ def _evaluate(args):
 
 def main(argv=None):
     """Entry point of ``hadamard-evaluate``; returns the exit status."""
-    argument_parser = parser()
-    args = argument_parser.parse_args(argv)
-    if args.examples < 1:
-        argument_parser.error(f"--examples must be at least 1, not {args.examples}")
+    args = parser().parse_args(argv)
     return run(lambda: _evaluate(args), "hadamard-evaluate")
 
 

@@ -19,7 +19,6 @@ font is left blank without a warning. Files are written atomically (:mod:`hadama
 missing parent folder is an error, not created silently: a typo in an output path should not scatter folders.
 """
 import contextlib
-import re
 import warnings
 
 import numpy
@@ -32,7 +31,7 @@ from matplotlib.textpath import text_to_path
 
 from hadamard_min.explain.maps import MAP_CMAP, FigureInputError, normalised, pixel_map_to_rgb, upsample_nearest
 from hadamard_min.explain.terminal import TOKEN_CMAP, check_tokens, format_z, text_on, token_color
-from hadamard_min.io.atomic import write_atomically
+from hadamard_min.io.atomic import utf8_safe, write_atomically
 
 OVERLAY_ALPHA = 0.5
 
@@ -76,14 +75,6 @@ def _wrap(widths, line_width, gap):
     return [*lines, current] if current else lines
 
 
-def drawable(text):
-    """``text`` with every lone surrogate (what a non-UTF-8 byte becomes in a name) replaced by U+FFFD."""
-    return _SURROGATE.sub("\ufffd", str(text))
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 @contextlib.contextmanager
 def _missing_glyphs_blank():
     with warnings.catch_warnings():
@@ -94,7 +85,7 @@ def _missing_glyphs_blank():
 def _text_width_pt(text, size, weight="normal"):
     with _missing_glyphs_blank():
         width, _, _ = text_to_path.get_text_width_height_descent(
-            drawable(text), FontProperties(size=size, weight=weight), ismath=False)
+            utf8_safe(text), FontProperties(size=size, weight=weight), ismath=False)
     return width
 
 
@@ -161,7 +152,7 @@ def save_explanation_figure(path, image, alpha, pixel_map, tokens, token_z, answ
         return 1.0 - inches_from_top / fig_h
 
     if title:
-        fig.text(0.5, y_of(MARGIN_IN + 0.2), drawable(title), ha="center", va="center", fontsize=13, weight="bold",
+        fig.text(0.5, y_of(MARGIN_IN + 0.2), utf8_safe(title), ha="center", va="center", fontsize=13, weight="bold",
                  parse_math=False)
     top = sum(heights[:3])
     axes = [fig.add_axes(((MARGIN_IN + i * (PANEL_IN + GAP_IN)) / fig_w, y_of(top + panel_h),
@@ -179,7 +170,7 @@ def save_explanation_figure(path, image, alpha, pixel_map, tokens, token_z, answ
     y = top + panel_h + heights[4]
     _draw_tokens(fig, tokens, token_z, token_widths, token_lines, fig_w, y_of, y, z_limit)
     y += heights[5]
-    fig.text(MARGIN_IN / fig_w, y_of(y + 0.25), drawable(f"answer: {answer}   (p = {probability:.3f})"),
+    fig.text(MARGIN_IN / fig_w, y_of(y + 0.25), utf8_safe(f"answer: {answer}   (p = {probability:.3f})"),
              fontsize=13, weight="bold", va="center", parse_math=False)
     colorbar_ax = fig.add_axes(((fig_w - MARGIN_IN - 2.0) / fig_w, y_of(y + 0.22), 2.0 / fig_w, 0.1 / fig_h))
     colorbar = fig.colorbar(ScalarMappable(Normalize(-z_limit, z_limit), TOKEN_CMAP), cax=colorbar_ax,
@@ -189,7 +180,7 @@ def save_explanation_figure(path, image, alpha, pixel_map, tokens, token_z, answ
     y += heights[6]
     for number, line in enumerate(top_k_lines):
         prefix = f"top-{len(top_k_text)}: " if number == 0 else " " * 8
-        fig.text(MARGIN_IN / fig_w, y_of(y + 0.14 + 0.28 * number), drawable(prefix + "  · ".join(
+        fig.text(MARGIN_IN / fig_w, y_of(y + 0.14 + 0.28 * number), utf8_safe(prefix + "  · ".join(
             top_k_text[i] for i in line)), fontsize=10, va="center", parse_math=False)
     return _save_figure(fig, path)
 
@@ -205,7 +196,7 @@ def _draw_tokens(fig, tokens, token_z, widths, lines, fig_w, y_of, y, z_limit):
         for index in line:
             color = token_color(token_z[index], z_limit)
             centre = (x_pt + widths[index] / 2) / 72.0 / fig_w
-            fig.text(centre, y_of(line_y + 0.12), drawable(tokens[index]), fontsize=TOKEN_PT, color=text_on(color),
+            fig.text(centre, y_of(line_y + 0.12), utf8_safe(tokens[index]), fontsize=TOKEN_PT, color=text_on(color),
                      ha="center", va="center", parse_math=False,
                      bbox={"boxstyle": f"round,pad={TOKEN_PAD}", "facecolor": color, "edgecolor": "0.6",
                            "linewidth": 0.5})

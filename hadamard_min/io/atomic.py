@@ -13,6 +13,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -98,10 +99,22 @@ def write_text(path, text):
     return write_bytes(path, text.encode("utf-8"))
 
 
+def utf8_safe(text):
+    """``text`` with every lone surrogate (what a byte that is not UTF-8 becomes in a file name or an
+    argument) replaced by U+FFFD, so that it can be written as UTF-8 and drawn."""
+    return _SURROGATE.sub("\ufffd", str(text))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def json_ready(value):
-    """Plain JSON values: NaN and ±inf → None (JSON has no NaN), NumPy scalars and arrays → Python."""
+    """Plain JSON values: NaN and ±inf → None (JSON has no NaN), NumPy scalars and arrays → Python, text
+    made :func:`utf8_safe`."""
+    if isinstance(value, str):
+        return utf8_safe(value)
     if isinstance(value, dict):
-        return {str(key): json_ready(item) for key, item in value.items()}
+        return {utf8_safe(key): json_ready(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [json_ready(item) for item in value]
     if isinstance(value, numpy.ndarray):
@@ -146,6 +159,6 @@ def check_outputs(outputs, inputs=None):
         for other_label, other in [*inputs.items(), *checked]:
             if _same_file(path, other):
                 role = "input" if other_label in inputs else "output"
-                raise OutputClashError(f"{label} {path} is the same file as the {role} {other_label} {other}; "
-                                       f"choose another name (nothing was written)")
+                raise OutputClashError(f"{label} {path} is the same file as the {role} {other_label} {other}: "
+                                       f"it would be overwritten; choose another name (nothing was written)")
         checked.append((label, path))
