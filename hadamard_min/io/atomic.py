@@ -84,9 +84,11 @@ def write_atomically(path, write):
                 named = True  # from here on a file may exist under the temporary name
                 _name(stream.fileno(), temporary)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if named:
             temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # a write on the file: name the destination
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
         raise
     return path
 

@@ -120,32 +120,41 @@ def plain_children(node):
     return None
 
 
-def check_tree(root, source, children=plain_children, cost=None):
-    """Walk nested data without recursion: refuse depth > MAX_DEPTH, > MAX_ITEMS entries, or a cycle.
+def check_tree(root, source, children=plain_children, nbytes=None):
+    """Measure nested data without recursion; refuse depth > MAX_DEPTH, > MAX_ITEMS entries, or a cycle.
 
-    Entries reached twice (shared references) count twice, as anything that copies the data out would
-    make two copies. ``cost(node)`` is called on every node reached (a reader charges its budget there).
+    Entries reached twice (shared references) count twice, as anything that copies the data out makes two
+    copies; each distinct container is measured once (its totals are remembered), so a file of 2^40 paths
+    costs no more time than its own size. ``nbytes(leaf)`` is what a leaf stands for (an array's bytes);
+    the return value is their sum over every path, for the caller to charge to its :class:`Budget`.
     """
-    on_path, items = set(), 0
-    stack = [(root, 1, False)]
+    totals, kids_of, on_path = {}, {}, set()  # id -> (entries, bytes) of finished containers
+
+    def total(node):
+        return totals.get(id(node)) or (0, nbytes(node) if nbytes else 0)
+
+    stack = [(root, False)]
     while stack:
-        node, depth, leaving = stack.pop()
-        if leaving:
-            on_path.discard(id(node))
+        node, leaving = stack.pop()
+        key = id(node)
+        if leaving:  # every child is measured: sum them up
+            kids = kids_of.pop(key)
+            entries = len(kids) + sum(total(kid)[0] for kid in kids)
+            if entries > MAX_ITEMS:
+                raise TooLargeError(f"{source}: holds more than {MAX_ITEMS:,} entries (shared ones counted each "
+                                    f"time they are reached); the file is corrupt or crafted")
+            totals[key] = (entries, sum(total(kid)[1] for kid in kids))
+            on_path.discard(key)
             continue
-        if cost is not None:
-            cost(node)
-        kids = children(node)
+        kids = None if key in totals else children(node)
         if kids is None:
             continue
-        if depth > MAX_DEPTH:
-            raise TooLargeError(f"{source}: containers nest deeper than {MAX_DEPTH}; the file is corrupt or crafted")
-        if id(node) in on_path:
+        if key in on_path:
             raise WeightsError(f"{source}: a container holds itself; the file is corrupt or crafted")
-        items += len(kids)
-        if items > MAX_ITEMS:
-            raise TooLargeError(f"{source}: holds more than {MAX_ITEMS:,} entries (shared ones counted each time "
-                                f"they are reached); the file is corrupt or crafted")
-        on_path.add(id(node))
-        stack.append((node, depth, True))
-        stack.extend((kid, depth + 1, False) for kid in kids)
+        if len(on_path) >= MAX_DEPTH:
+            raise TooLargeError(f"{source}: containers nest deeper than {MAX_DEPTH}; the file is corrupt or crafted")
+        on_path.add(key)
+        kids_of[key] = kids
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in kids if id(kid) not in totals)
+    return total(root)[1]

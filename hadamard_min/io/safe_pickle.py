@@ -178,6 +178,7 @@ class _Machine:
     def check_leaf(self, node):
         if isinstance(node, Name):
             self.refuse(f"returns {node.text} itself instead of data")
+        return 0
 
 
 def load_pickle(stream, source, names=(), calls=None, persistent_load=None, limit=MAX_TEXT_BYTES):
@@ -208,7 +209,7 @@ def load_pickle(stream, source, names=(), calls=None, persistent_load=None, limi
                            f"create it again") from None
     if machine.stack or machine.marks:
         raise WeightsError(f"{source}: truncated or corrupt pickle (values left on its stack); create it again")
-    check_tree(machine.result, source, cost=machine.check_leaf)
+    check_tree(machine.result, source, nbytes=machine.check_leaf)
     return machine.result
 
 

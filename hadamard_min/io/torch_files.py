@@ -152,8 +152,8 @@ def resolve(tree, source, budget, read_storage):
     Every tensor is charged to ``budget`` as often as the tree reaches it, before anything is read;
     ``read_storage(storage)`` returns a storage's elements (see :func:`elements`) and is called once per key.
     """
-    check_tree(tree, source, cost=lambda node: budget.spend(node.nbytes, f"tensor of shape {node.size}")
-               if isinstance(node, TensorSpec) else None)
+    reachable = check_tree(tree, source, nbytes=lambda node: node.nbytes if isinstance(node, TensorSpec) else 0)
+    budget.spend(reachable, "its tensors, each counted as often as the file refers to it,")
     storages, tensors = {}, {}
 
     def build(node):  # the depth is at most limits.MAX_DEPTH (checked above)

@@ -75,7 +75,7 @@ def check_config(config, num_words, num_answers):
     if missing:
         raise ModelConfigError(f"the model config lacks {', '.join(missing)}: it is not a VQA model config")
     for key, bounds in BOUNDS.items():
-        if config.get(key) is not None:
+        if key in config and not (key == "attention_dim" and config[key] is None):  # None: joint_dim
             _int(config[key], key, bounds)
     _int(num_words, "number of words", BOUNDS["num_words"])
     _int(num_answers, "number of answers", BOUNDS["num_answers"])

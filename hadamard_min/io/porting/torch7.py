@@ -186,9 +186,9 @@ def read_t7(path):
         raise T7Error(f"{path}: an ASCII-mode Torch7 file; re-save it in binary mode "
                       f"(torch.save(path, object) without 'ascii')")
     result = _Reader(data, str(path)).read()
-    reachable = Budget(str(path), len(data))  # what a caller copying every reference out would need
-    check_tree(result, str(path), _children,
-               lambda node: reachable.spend(node.nbytes, "its tensors") if isinstance(node, numpy.ndarray) else None)
+    reachable = check_tree(result, str(path), _children,
+                           lambda node: node.nbytes if isinstance(node, numpy.ndarray) else 0)
+    Budget(str(path), len(data)).spend(reachable, "its tensors, each counted as often as the file refers to it,")
     return result
 
 
