@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,17 +48,21 @@ class Outcome:
 
 
 def run_main(main, argv, capsys):
-    """A command's ``main(argv)`` in this process: its status, stdout, stderr, and any escaped exception."""
+    """A command's ``main(argv)`` in this process: its status, stdout, stderr (with the warnings it would have
+    printed), and any exception that escaped it."""
     capsys.readouterr()
     code, escaped = None, ""
-    try:
-        code = main([str(arg) if isinstance(arg, Path) else arg for arg in argv])
-    except SystemExit as stop:
-        code = stop.code
-    except Exception:
-        escaped = traceback.format_exc()
+    with warnings.catch_warnings(record=True) as warned:  # a process would print them on stderr
+        warnings.simplefilter("always")
+        try:
+            code = main([str(arg) if isinstance(arg, Path) else arg for arg in argv])
+        except SystemExit as stop:
+            code = stop.code
+        except Exception:
+            escaped = traceback.format_exc()
     captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err, escaped)
+    shown = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, "") for w in warned)
+    return Outcome(code, captured.out, shown + captured.err, escaped)
 
 
 def run_child(args, cwd, env=None, limits=None, timeout=120, prelude=""):
