@@ -10,6 +10,7 @@ import pytest
 from crafted import png_header
 from hostile_helpers import run_main, snapshot
 
+from hadamard_min.cli.bench import main as bench_main
 from hadamard_min.cli.evaluate import main as evaluate_main
 from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.train import main as train_main
@@ -146,3 +147,10 @@ def test_a_vocabulary_that_is_not_utf8_or_too_deep_is_a_weights_error(tmp_path, 
     with pytest.raises(WeightsError, match=name.replace(".", r"\.")) as error:
         read_names(path, "words")
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("size", ["1", "100000"])
+def test_a_bench_image_size_out_of_range_is_one_line(capsys, size):
+    outcome = run_main(bench_main, ["--size", size, "--depth", "50", "--runs", "1", "--warmup", "0", "--no-torch"],
+                       capsys)
+    outcome.one_line_error("--size")
