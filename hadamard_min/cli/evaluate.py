@@ -16,7 +16,7 @@ from hadamard_min.cli.errors import Parser, run
 from hadamard_min.evaluate.report import REPORT_FILES, main_tables, write_report
 from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
 from hadamard_min.io.atomic import check_outputs
-from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, sha256_of
+from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, manifest_path, sha256_of
 
 DATA_SETS = {"easy-vqa": ("easy-VQA", SHIPPED_MODEL),
              "two-shape": ("two-shape", SHIPPED_TWO_SHAPE_MODEL)}
@@ -59,7 +59,8 @@ def prepare_out(out, force, weights):
         raise FileExistsError(f"{out} exists and is not empty; pass --force to write into it, or choose "
                               f"another --out")
     out.mkdir(parents=True, exist_ok=True)
-    check_outputs({f"--out's {name}": out / name for name in REPORT_FILES}, {"--weights": weights})
+    check_outputs({f"--out's {name}": out / name for name in REPORT_FILES},
+                  {"--weights": weights, "the model's manifest": manifest_path(weights)})
 
 
 def command_line(args):

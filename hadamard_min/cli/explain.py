@@ -73,7 +73,11 @@ def check_arguments(args):
 
 
 def _inputs(args, image, shipped):
-    files = {"image (--image)": image, "model (--weights)": args.weights or (None if args.preset else shipped)}
+    from hadamard_min.io.model_files import manifest_path
+
+    model = args.weights or (None if args.preset else shipped)
+    files = {"image (--image)": image, "model (--weights)": model,
+             "model's manifest": manifest_path(model) if model else None}
     files.update({f"file --{name}": getattr(args, name) for name in PRESET_FILES[:4]})
     return files
 

@@ -8,11 +8,12 @@ little-endian bytes in ``data/<key>``. A tensor is then the strided view
     tensor[i_0, ..., i_n] = storage[offset + sum_k i_k * stride_k]
 
 Reading goes in three steps that any torch container can share (the zip here; the legacy format keeps
-its storages after the pickle): :func:`storage_of` turns a persistent id into a :class:`Storage` (a
-declaration: key, element type, element count); the pickle's rebuild calls (``TORCH_CALLS``) check each
-tensor against its storage and return a :class:`TensorSpec`, still without data; :func:`resolve` charges
-every tensor, as often as the pickle refers to it, to the file's :class:`~hadamard_min.io.limits.Budget`,
-and only then reads storages (``read_storage``) and copies tensors out. torch is never imported.
+its storages after its pickles): :func:`load_torch_pickle` runs the pickle, turning each persistent id into
+a :class:`Storage` (a declaration: key, element type, element count; :func:`storage_of` for the zip's ids)
+and each rebuild call (``TORCH_CALLS``) into a :class:`TensorSpec` checked against its storage, still
+without data; :func:`resolve` charges every tensor, as often as the pickle refers to it, to the file's
+:class:`~hadamard_min.io.limits.Budget`, and only then reads storages (``read_storage``) and copies tensors
+out. torch is never imported.
 """
 import io
 import math
@@ -138,6 +139,15 @@ TORCH_CALLS = {**_REBUILD, "torch._tensor._rebuild_from_type_v2": _rebuild_from_
 TORCH_NAMES = (*ELEMENT_CODES, *DTYPE_CODES, *TENSOR_TYPES)  # names that are passed around, never called
 
 
+def load_torch_pickle(stream, source, persistent_load):
+    """A torch pickle at ``stream`` run on the safe machine: plain data with a :class:`TensorSpec` per tensor.
+
+    ``persistent_load(pid)`` returns the :class:`Storage` a persistent id declares (:func:`storage_of` for a
+    zip checkpoint's ids; a legacy file's ids carry a view description too). Follow with :func:`resolve`.
+    """
+    return load_pickle(stream, source, names=TORCH_NAMES, calls=TORCH_CALLS, persistent_load=persistent_load)
+
+
 def _copy_out(spec, storage):
     if math.prod(spec.size) == 0:
         return numpy.zeros(spec.size, dtype=storage.dtype)
@@ -217,6 +227,5 @@ def _read_zip(path, archive, budget):
         budget.spend(sizes[storage.key], f"storage {storage.key}")
         return elements(archive.read(data + storage.key), storage.code)
 
-    tree = load_pickle(io.BytesIO(archive.read(pickles[0])), path, names=TORCH_NAMES, calls=TORCH_CALLS,
-                       persistent_load=lambda pid: storage_of(pid, sizes))
+    tree = load_torch_pickle(io.BytesIO(archive.read(pickles[0])), path, lambda pid: storage_of(pid, sizes))
     return resolve(tree, path, budget, read_storage)

@@ -4,6 +4,7 @@ asked to replace, and a write that fails or is killed leaves every file as it wa
 Every test takes the checksums of every file in its folder before the command and compares them after.
 """
 import os
+import shutil
 
 import pytest
 from crafted import good_checkpoint
@@ -12,6 +13,7 @@ from hostile_helpers import FAULTY_DISK, run_child, run_main, snapshot, write_ph
 from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.port import main as port_main
 from hadamard_min.cli.train import main as train_main
+from hadamard_min.io.model_files import SHIPPED_MODEL
 
 QUESTION = ["--question", "what shape is in the image?"]
 QUICK_TRAINING = ["--epochs", "1", "--limit-images", "4", "--batch-images", "4"]
@@ -125,4 +127,16 @@ def test_a_write_killed_halfway_leaves_the_old_file_and_no_stray_file(tmp_path, 
                         env=faulty(tmp_path, fault, 100), prelude=FAULTY_DISK)
 
     assert outcome.code != 0 and "Traceback" not in outcome.err, outcome
+    assert snapshot(tmp_path) == before
+
+
+def test_the_json_never_replaces_the_models_manifest(tmp_path, capsys, photo):
+    shutil.copy(SHIPPED_MODEL, tmp_path / "model.npz")
+    shutil.copy(SHIPPED_MODEL.with_suffix(".json"), tmp_path / "model.json")
+    before = snapshot(tmp_path)
+
+    outcome = run_main(explain_main, ["--weights", tmp_path / "model.npz", "--image", photo, *QUESTION,
+                                      "--out", tmp_path / "o.png", "--json", tmp_path / "model.json"], capsys)
+
+    outcome.one_line_error("model.json")
     assert snapshot(tmp_path) == before
