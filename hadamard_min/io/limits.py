@@ -21,11 +21,12 @@ MAX_FILE_BYTES = 4 * GiB        # the largest weight file read
 BASE_OUTPUT_BYTES = 64 * MiB    # what any file may unpack to ...
 OUTPUT_PER_BYTE = 8             # ... plus this many bytes for each byte of the file ...
 MAX_OUTPUT_BYTES = 8 * GiB      # ... and never more than this
-MAX_TEXT_BYTES = 64 * MiB       # a JSON file, a pickle, a vocabulary, a manifest, a safetensors header
+MAX_TEXT_BYTES = 32 * MiB       # a JSON file, a pickle, a vocabulary, a manifest, a safetensors header
 MAX_PICKLE_OPS = 5_000_000      # opcodes one pickle may run
 MAX_DEPTH = 100                 # containers inside containers
 MAX_ITEMS = 2_000_000           # entries of all containers of one file, each shared one counted every time
 MAX_DIMS = 64                   # axes of one tensor
+MAX_TENSORS = 100_000           # entries of one zip (.npz, torch), tensors of one .safetensors
 
 
 def human(nbytes):
@@ -94,6 +95,14 @@ def decode_text(data, source):
     except UnicodeDecodeError as error:
         raise WeightsError(f"{source}: not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}); "
                            f"save the file as UTF-8") from None
+
+
+def text_lines(data, source):
+    """The lines of a UTF-8 text file (bytes), at most ``MAX_ITEMS`` of them, counted before splitting."""
+    if data.count(b"\n") > MAX_ITEMS:
+        raise TooLargeError(f"{source}: more than {MAX_ITEMS:,} lines")
+    lines = decode_text(data, source).split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def parse_json(data, source, what="file"):

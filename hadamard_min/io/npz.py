@@ -17,8 +17,8 @@ import numpy
 from hadamard_min.io.atomic import write_atomically
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import (
-    MAX_ITEMS,
     MAX_OUTPUT_BYTES,
+    MAX_TENSORS,
     MAX_TEXT_BYTES,
     Budget,
     element_count,
@@ -66,7 +66,7 @@ def _open(path):
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         raise WeightsError(f"{path}: not a readable .npz file ({error}); re-create it") from None
-    if len(archive.infolist()) > MAX_ITEMS:
+    if len(archive.infolist()) > MAX_TENSORS:
         archive.close()
         raise WeightsError(f"{path}: the archive holds {len(archive.infolist()):,} entries; re-create it")
     return archive

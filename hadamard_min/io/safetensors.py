@@ -10,7 +10,7 @@ import itertools
 import numpy
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_TEXT_BYTES, Budget, element_count, file_size, is_int, parse_json
+from hadamard_min.io.limits import MAX_TENSORS, MAX_TEXT_BYTES, Budget, element_count, file_size, is_int, parse_json
 from hadamard_min.io.torch_files import bfloat16_to_float32
 
 DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
@@ -20,6 +20,9 @@ DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8",
 def _entries(header, path, data_length):
     """``[(name, dtype code, shape, begin, end)]`` of the header, each checked, sorted by ``begin``."""
     corrupt = f"{path}: truncated or corrupt .safetensors file"
+    count = len(header) - ("__metadata__" in header)
+    if count > MAX_TENSORS:
+        raise WeightsError(f"{path}: the header lists {count:,} tensors, more than {MAX_TENSORS:,}")
     entries = []
     for name, entry in header.items():
         if name == "__metadata__":

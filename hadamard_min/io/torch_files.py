@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_DIMS, MAX_ITEMS, MAX_TEXT_BYTES, Budget, check_tree, file_size, is_int
+from hadamard_min.io.limits import MAX_DIMS, MAX_TENSORS, MAX_TEXT_BYTES, Budget, check_tree, file_size, is_int
 from hadamard_min.io.safe_pickle import Name, load_pickle
 
 STORAGE_CODES = {"DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2", "BFloat16Storage": "bf16",
@@ -208,7 +208,7 @@ def load_torch_zip(path):
 def _read_zip(path, archive, budget):
     expected = "expected a file written by torch.save"
     infos = {info.filename: info for info in archive.infolist()}
-    if len(infos) > MAX_ITEMS:
+    if len(infos) > MAX_TENSORS:
         raise WeightsError(f"{path}: the zip holds {len(infos):,} entries; {expected}")
     pickles = [name for name in infos if name.count("/") == 1 and name.endswith("/data.pkl")]
     if len(pickles) != 1:

@@ -116,6 +116,9 @@ def build_probes(folder):
     add("list holding itself.pickle", "words", pickle_of(EMPTY_LIST + put(0) + get(0) + APPEND))
     add("lists 100000 deep.pickle", "words", pickle_of(EMPTY_LIST * 100_001 + APPEND * 100_000))
     add("lists 100000 deep.json", "words", b"[" * 100_000 + b"]" * 100_000)
+    add("3 million lines.txt", "words", b"a\n" * 3_000_000)
+    add("100001 empty tensors.safetensors", "weights", safetensors(
+        {f"w{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(100_001)}))
     files["model of width 10^7"] = ("model", model_with(folder, "wide", backbone={"width": 10_000_000}))
     files["model of joint size 10^6"] = ("model", model_with(folder, "joint", joint_dim=1_000_000))
     return files
@@ -144,7 +147,8 @@ PROBES = ["5 GiB npz entry in 5 MB.npz", "npz header declaring 3.6 GB over 100 b
           "2^40 shared references.pth", "2^40 shared tables.t7", "shape overflowing int64.safetensors",
           "2000 tensors on the same 1 MiB.safetensors", "dict holding itself.pth", "dicts 100000 deep.pth",
           "tables 100000 deep.t7", "list holding itself.pickle", "lists 100000 deep.pickle",
-          "lists 100000 deep.json", "model of width 10^7", "model of joint size 10^6"]
+          "lists 100000 deep.json", "3 million lines.txt", "100001 empty tensors.safetensors",
+          "model of width 10^7", "model of joint size 10^6"]
 
 
 @pytest.mark.parametrize("name", PROBES)

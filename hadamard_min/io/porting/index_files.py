@@ -14,7 +14,7 @@ Word ids start at 1: row 0 of a word table is padding. Answer ids start at 0 or 
 import io
 from pathlib import Path
 
-from hadamard_min.io.limits import decode_text, parse_json, read_bounded
+from hadamard_min.io.limits import parse_json, read_bounded, text_lines
 from hadamard_min.io.porting.common import PortError
 from hadamard_min.io.safe_pickle import load_pickle
 
@@ -32,7 +32,7 @@ def _load(path):
         return load_pickle(io.BytesIO(data), str(path))
     if path.suffix == ".json":
         return parse_json(data, path)
-    return [line.strip() for line in decode_text(data, path).splitlines() if line.strip()]
+    return [line.strip() for line in text_lines(data, path) if line.strip()]
 
 
 def _as_id(key):

@@ -21,7 +21,7 @@ import numpy
 
 from hadamard_min.data.text import PAD, UNK, Vocabulary
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import decode_text, read_bounded
+from hadamard_min.io.limits import read_bounded, text_lines
 from hadamard_min.io.npz import open_npy_mapped, read_npz
 from hadamard_min.io.porting.common import PortError, check_shapes, float32, gru_state
 from hadamard_min.models.question import QuestionEncoder
@@ -61,8 +61,7 @@ def read_word_table(utable_path, dictionary_path):
         raise
     except (OSError, ValueError) as error:
         raise PortError(f"{utable_path}: cannot read it as .npy ({error})") from None
-    lines = decode_text(read_bounded(dictionary_path), dictionary_path).split("\n")
-    words = [line.strip() for line in (lines[:-1] if lines[-1] == "" else lines)]
+    words = [line.strip() for line in text_lines(read_bounded(dictionary_path), dictionary_path)]
     if table.ndim != 2 or table.shape[0] != len(words):
         raise PortError(f"{utable_path} has shape {table.shape} but {dictionary_path} lists {len(words)} "
                         f"words: expected ({len(words)}, D), one row per line")
