@@ -26,7 +26,7 @@ MAX_PICKLE_OPS = 5_000_000      # opcodes one pickle may run
 MAX_DEPTH = 100                 # containers inside containers
 MAX_ITEMS = 2_000_000           # entries of all containers of one file, each shared one counted every time
 MAX_DIMS = 64                   # axes of one tensor
-MAX_TENSORS = 100_000           # entries of one zip (.npz, torch), tensors of one .safetensors
+MAX_TENSORS = 20_000            # entries of one zip (.npz, torch), tensors of one .safetensors
 
 
 def human(nbytes):
@@ -138,21 +138,23 @@ def check_tree(root, source, children=plain_children, nbytes=None):
     the return value is their sum over every path, for the caller to charge to its :class:`Budget`.
     """
     totals, kids_of, on_path = {}, {}, set()  # id -> (entries, bytes) of finished containers
-
-    def total(node):
-        return totals.get(id(node)) or (0, nbytes(node) if nbytes else 0)
-
     stack = [(root, False)]
     while stack:
         node, leaving = stack.pop()
         key = id(node)
         if leaving:  # every child is measured: sum them up
             kids = kids_of.pop(key)
-            entries = len(kids) + sum(total(kid)[0] for kid in kids)
+            entries, size = len(kids), 0
+            for kid in kids:
+                measured = totals.get(id(kid))
+                if measured is not None:
+                    entries, size = entries + measured[0], size + measured[1]
+                elif nbytes is not None:
+                    size += nbytes(kid)
             if entries > MAX_ITEMS:
                 raise TooLargeError(f"{source}: holds more than {MAX_ITEMS:,} entries (shared ones counted each "
                                     f"time they are reached); the file is corrupt or crafted")
-            totals[key] = (entries, sum(total(kid)[1] for kid in kids))
+            totals[key] = (entries, size)
             on_path.discard(key)
             continue
         kids = None if key in totals else children(node)
@@ -165,5 +167,9 @@ def check_tree(root, source, children=plain_children, nbytes=None):
         on_path.add(key)
         kids_of[key] = kids
         stack.append((node, True))
-        stack.extend((kid, False) for kid in kids if id(kid) not in totals)
-    return total(root)[1]
+        stack.extend((kid, False) for kid in kids if type(kid) not in _ATOMS and id(kid) not in totals)
+    measured = totals.get(id(root))
+    return measured[1] if measured is not None else (nbytes(root) if nbytes is not None else 0)
+
+
+_ATOMS = {str, bytes, int, float, bool, type(None)}  # never containers: not walked

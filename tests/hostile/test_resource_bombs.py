@@ -2,7 +2,8 @@
 
 Every file here is small (bytes to a few MB) and declares far more: a 5 GiB .npz entry, a 3 GiB torch
 storage, a zero-stride 30000² tensor, a model of width 10⁷, 2⁴⁰ shared references, an element count that
-overflows int64, a structure that contains itself or nests 100,000 deep. All are read in one child
+overflows int64, a structure that contains itself or nests 10,000 deep (ten times Python's recursion
+limit: deeper is the same probe, only slower to build), a header of 20,001 tensors. All are read in one child
 process under a 2 GiB address-space limit (RLIMIT_AS), each under a 20 s alarm: every reader must refuse
 its file with its own one-line error, quickly, never by running out of memory.
 """
@@ -110,15 +111,15 @@ def build_probes(folder):
         {f"w{i}": {"dtype": "F32", "shape": [1 << 18], "data_offsets": [0, 1 << 20]} for i in range(2000)},
         bytes(1 << 20)))
     add("dict holding itself.pth", "weights", torch_zip(pickle_of(EMPTY_DICT + put(0) + text("me") + get(0) + SETITEM)))
-    add("dicts 100000 deep.pth", "weights", torch_zip(pickle_of(
-        (EMPTY_DICT + text("a")) * 100_000 + EMPTY_DICT + SETITEM * 100_000)))
-    add("tables 100000 deep.t7", "t7", t7_nested_tables(100_000))
+    add("dicts 10000 deep.pth", "weights", torch_zip(pickle_of(
+        (EMPTY_DICT + text("a")) * 10_000 + EMPTY_DICT + SETITEM * 10_000)))
+    add("tables 10000 deep.t7", "t7", t7_nested_tables(10_000))
     add("list holding itself.pickle", "words", pickle_of(EMPTY_LIST + put(0) + get(0) + APPEND))
-    add("lists 100000 deep.pickle", "words", pickle_of(EMPTY_LIST * 100_001 + APPEND * 100_000))
-    add("lists 100000 deep.json", "words", b"[" * 100_000 + b"]" * 100_000)
+    add("lists 10000 deep.pickle", "words", pickle_of(EMPTY_LIST * 10_001 + APPEND * 10_000))
+    add("lists 10000 deep.json", "words", b"[" * 10_000 + b"]" * 10_000)
     add("3 million lines.txt", "words", b"a\n" * 3_000_000)
-    add("100001 empty tensors.safetensors", "weights", safetensors(
-        {f"w{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(100_001)}))
+    add("20001 empty tensors.safetensors", "weights", safetensors(
+        {f"w{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(20_001)}))
     files["model of width 10^7"] = ("model", model_with(folder, "wide", backbone={"width": 10_000_000}))
     files["model of joint size 10^6"] = ("model", model_with(folder, "joint", joint_dim=1_000_000))
     return files
@@ -145,9 +146,9 @@ def outcomes(tmp_path_factory):
 PROBES = ["5 GiB npz entry in 5 MB.npz", "npz header declaring 3.6 GB over 100 bytes.npz", "5 GiB metadata entry.npz",
           "3 GiB storage in 3 MB.pth", "zero-stride 30000x30000 tensor.pth", "zero-stride 30000x30000 tensor.t7",
           "2^40 shared references.pth", "2^40 shared tables.t7", "shape overflowing int64.safetensors",
-          "2000 tensors on the same 1 MiB.safetensors", "dict holding itself.pth", "dicts 100000 deep.pth",
-          "tables 100000 deep.t7", "list holding itself.pickle", "lists 100000 deep.pickle",
-          "lists 100000 deep.json", "3 million lines.txt", "100001 empty tensors.safetensors",
+          "2000 tensors on the same 1 MiB.safetensors", "dict holding itself.pth", "dicts 10000 deep.pth",
+          "tables 10000 deep.t7", "list holding itself.pickle", "lists 10000 deep.pickle",
+          "lists 10000 deep.json", "3 million lines.txt", "20001 empty tensors.safetensors",
           "model of width 10^7", "model of joint size 10^6"]
 
 
