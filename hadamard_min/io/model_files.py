@@ -110,7 +110,8 @@ def _finite(path, state):
 
 def load_model(path=None, verify=True):
     """Load a VQA model file (default: the shipped easy-VQA model), checking its sha256 when it has a manifest."""
-    from hadamard_min.data.text import Vocabulary
+    from hadamard_min.data.text import Vocabulary, VocabularyError
+    from hadamard_min.models.config import ModelConfigError
     from hadamard_min.models.vqa import build_vqa_model
 
     path = Path(path) if path is not None else SHIPPED_MODEL
@@ -121,7 +122,10 @@ def load_model(path=None, verify=True):
     if verify:
         verify_sha256(path, required=path.resolve() in (SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL))
     metadata = _checked_metadata(path, load_npz_metadata(path))
-    model = build_vqa_model(metadata["config"], Vocabulary.from_list(metadata["vocab"]), metadata["answers"])
+    try:
+        model = build_vqa_model(metadata["config"], Vocabulary.from_list(metadata["vocab"]), metadata["answers"])
+    except (ModelConfigError, VocabularyError) as error:
+        raise ModelFileError(f"{path}: {error}") from None
     # a training checkpoint also holds Adam's state, which a model does not load
     state = _finite(path, {k: v for k, v in load_weights(path).items() if not k.startswith("adam.")})
     model.load_state_dict(state, source=str(path))

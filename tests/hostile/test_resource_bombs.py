@@ -19,6 +19,7 @@ from crafted import (
     EMPTY_DICT,
     EMPTY_LIST,
     MARK,
+    POP,
     SETITEM,
     SETITEMS,
     get,
@@ -55,9 +56,10 @@ def deflated_entry(name, header, zero_bytes):
 
 def shared_references(levels):
     """``d_k = {"a": d_(k-1), "b": d_(k-1)}`` down to a 4 KiB tensor: 2^levels references in ~1 KB."""
-    ops = tensor(storage("0", 1024), (1024,), (1,)) + put(0)
+    ops = tensor(storage("0", 1024), (1024,), (1,)) + put(0) + POP
     for level in range(1, levels + 1):
         ops += EMPTY_DICT + MARK + text("a") + get(level - 1) + text("b") + get(level - 1) + SETITEMS + put(level)
+        ops += POP if level < levels else b""
     return pickle_of(ops)
 
 
