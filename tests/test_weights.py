@@ -12,13 +12,13 @@ import numpy
 import pytest
 
 from hadamard_min.cli.port import main as port_main
+from hadamard_min.io.safe_pickle import restricted_unpickle
 from hadamard_min.io.weights import (
     UnsafePickleError,
     WeightsError,
     load_npz_metadata,
     load_weights,
     match_state_dict,
-    restricted_unpickle,
     save_weights,
 )
 
@@ -344,7 +344,7 @@ def test_port_reports_errors_in_one_line(tmp_path, capsys):
 def test_reading_a_torch_checkpoint_never_imports_torch(tmp_path):
     torch = pytest.importorskip("torch")
     torch.save({"w": torch.ones(2)}, tmp_path / "model.pth")
-    code = ("import sys; from hadamard_min.weights import load_weights; "
+    code = ("import sys; from hadamard_min.io.weights import load_weights; "
             f"assert load_weights({str(tmp_path / 'model.pth')!r})['w'].sum() == 2; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -32,7 +32,8 @@ import time
 
 import numpy
 
-from hadamard_min.cli.errors import run
+from hadamard_min.cli.checks import integer
+from hadamard_min.cli.errors import Parser, run
 
 DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 TARGET_CLASS = 0  # the class whose score is explained (any fixed class: the work is the same)
@@ -301,11 +302,12 @@ def explain_rate(args):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hadamard-bench",
         description="Time the explain pass (ResNet forward + guided backward to the pixels, parameters "
                     "frozen) of hadamard-min against PyTorch on the same weights, and compare peak memory.")
-    parser.add_argument("--size", type=int, default=448, help="image side in pixels (default 448)")
+    parser.add_argument("--size", type=integer(32, 1024), default=448, help="image side in pixels, 32 to 1024 "
+                        "(default 448)")
     parser.add_argument("--batch", type=int, nargs="+", default=[1],
                         help="images per pass; several sizes are compared one after another (default 1)")
     parser.add_argument("--runs", type=int, default=5, help="counted runs (default 5)")

@@ -1,5 +1,13 @@
-"""The one error handler of every command: a user's mistake is one line on stderr and exit status 2."""
-import json
+"""The one error handler of every command: a user's mistake is one line on stderr and exit status 2.
+
+:class:`Parser` is argparse with its errors in that form too (no usage block), and :func:`run` wraps a
+command's work: a user error (a bad file, path, argument or device, a full disk, too little memory for the
+input) is one line, Ctrl-C or SIGTERM status 130 after every temporary file is gone, and whatever the
+command prints to stdout cannot fail on a name that is not UTF-8 (it is escaped).
+"""
+import argparse
+import contextlib
+import signal
 import sys
 
 from hadamard_min.core.backend import DeviceError
@@ -7,7 +15,7 @@ from hadamard_min.data.easyvqa import DataError
 from hadamard_min.data.images import ImageError
 from hadamard_min.data.text import QuestionError, VocabularyError
 from hadamard_min.fast import FastSwitchError
-from hadamard_min.io.weights import WeightsError
+from hadamard_min.io.errors import WeightsError
 
 
 class UsageError(ValueError):
@@ -19,25 +27,51 @@ USER_ERRORS = (DeviceError, DataError, ImageError, QuestionError, VocabularyErro
                UsageError, OSError)
 
 
-def run(main, prog, extra_errors=()):
-    """Run ``main``; turn a user error into one line and exit status 2, Ctrl-C into status 130."""
+class Parser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line, ``prog: error: message``, and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises KeyboardInterrupt meanwhile, so that writes clean up as on Ctrl-C."""
     try:
-        return main()
-    except (*USER_ERRORS, *extra_errors) as error:
-        message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        if isinstance(error, OSError) and error.filename:
-            message = f"{message}: {error.filename}"
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted", file=sys.stderr)
-        return 130
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _json_default(value):
-    return value.tolist() if hasattr(value, "tolist") else str(value)
+def _message(error):
+    if isinstance(error, MemoryError):
+        return "not enough memory for this input (the input is too large, or a memory limit is set)"
+    message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    if isinstance(error, OSError) and error.filename:
+        message = f"{message}: {error.filename}"
+    return message
 
 
-def dump_json(data, stream=sys.stdout):
-    json.dump(data, stream, indent=2, default=_json_default)
-    stream.write("\n")
+def run(main, prog, extra_errors=()):
+    """Run ``main``; turn a user error into one line and exit status 2, Ctrl-C and SIGTERM into status 130."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    with _sigterm_interrupts():
+        try:
+            return main()
+        except (*USER_ERRORS, *extra_errors, MemoryError) as error:
+            print(f"{prog}: error: {' '.join(_message(error).split())}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"\n{prog}: interrupted", file=sys.stderr)
+            return 130

@@ -5,25 +5,25 @@
 writes OUT/report.md, OUT/results.json, OUT/examples.png, OUT/deletion_curves.png, OUT/sanity_check.png,
 shows progress on stderr and prints the main tables on stdout. The same seed gives the same numbers.
 """
-import argparse
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from hadamard_min.cli.errors import run
+from hadamard_min.cli.checks import DEVICES, SEED, integer, use_device
+from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
-from hadamard_min.core.backend import set_device
-from hadamard_min.evaluate.report import main_tables, write_report
+from hadamard_min.evaluate.report import REPORT_FILES, main_tables, write_report
 from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
-from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, sha256_of
+from hadamard_min.io.atomic import check_outputs
+from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, manifest_path, sha256_of
 
 DATA_SETS = {"easy-vqa": ("easy-VQA", SHIPPED_MODEL),
              "two-shape": ("two-shape", SHIPPED_TWO_SHAPE_MODEL)}
 
 
 def parser():
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="hadamard-evaluate",
         description="Does the explanation explain? Compare the Hadamard explanation with attention, "
                     "saliency, guided backprop, Grad-CAM and random floors on test questions: pointing game, "
@@ -35,13 +35,13 @@ def parser():
     p.add_argument("--data", default="easy-vqa", metavar="easy-vqa|two-shape|DIR",
                    help="test data set, or your own: a folder DIR with images, questions.jsonl "
                         '({"image", "question", "answer"} lines) and optional masks/ (see hadamard_min.data.folder)')
-    p.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
+    p.add_argument("--examples", type=integer(1, 1_000_000), default=DEFAULT_EXAMPLES,
                    help="test questions to evaluate (the default takes a few minutes on 2 CPU cores)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=SEED, default=0,
                    help="seed of the sample, the random floor and the bootstrap")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty OUT")
-    p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
+    p.add_argument("--device", choices=DEVICES, default=None, help="default: $HADAMARD_DEVICE or cpu")
     return add_version(p)
 
 
@@ -56,14 +56,16 @@ def load_data(name):
     return load_two_shape("test")
 
 
-def prepare_out(out, force):
-    """Create ``out``; an existing non-empty folder only with ``force``."""
+def prepare_out(out, force, weights):
+    """Create ``out``; an existing non-empty folder only with ``force``; no report file may be ``weights``."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} is a file: choose a folder name")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} exists and is not empty; pass --force to write into it, or choose "
                               f"another --out")
     out.mkdir(parents=True, exist_ok=True)
+    check_outputs({f"--out's {name}": out / name for name in REPORT_FILES},
+                  {"--weights": weights, "the model's manifest": manifest_path(weights)})
 
 
 def command_line(args):
@@ -74,13 +76,12 @@ def command_line(args):
 
 
 def _evaluate(args):
-    if args.device:
-        set_device(args.device)
+    use_device(args.device)
     data_name, shipped = DATA_SETS.get(args.data, (Path(args.data).resolve().name, SHIPPED_MODEL))
     weights = args.weights or shipped
     model = load_model(weights)
     data = load_data(args.data)  # before the folder is made: bad data leaves nothing behind
-    prepare_out(args.out, args.force)
+    prepare_out(args.out, args.force, weights)
     started = time.perf_counter()
     print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
     results, figure = evaluate(model, data, EvaluationSettings(examples=args.examples, seed=args.seed))
@@ -99,10 +100,7 @@ def _evaluate(args):
 
 def main(argv=None):
     """Entry point of ``hadamard-evaluate``; returns the exit status."""
-    argument_parser = parser()
-    args = argument_parser.parse_args(argv)
-    if args.examples < 1:
-        argument_parser.error(f"--examples must be at least 1, not {args.examples}")
+    args = parser().parse_args(argv)
     return run(lambda: _evaluate(args), "hadamard-evaluate")
 
 

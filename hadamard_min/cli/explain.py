@@ -1,21 +1,25 @@
 """``hadamard-explain``: explain a VQA model's answer with the Hadamard product (eq. 2-3, 9-11)."""
-import argparse
 import sys
 from pathlib import Path
 
+import numpy
+
 from hadamard_min.cli import explain_options
-from hadamard_min.cli.errors import dump_json, run
+from hadamard_min.cli.checks import DEVICES, integer, use_device
+from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
-from hadamard_min.core.backend import set_device
 from hadamard_min.explain.methods import MethodError
+from hadamard_min.io.atomic import check_outputs, json_text, write_text
+from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.porting.preset import add_preset_arguments
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "example.png"
 EXAMPLE_QUESTION_FILE = EXAMPLE_IMAGE.with_suffix(".txt")
+PRESET_FILES = ("resnet", "mlb", "vocab", "answers", "mlb_sizes")
 
 
 def parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hadamard-explain",
         description="Explain a VQA model's answer with the Hadamard product (Kim & Zhang 2017): the visual "
                     "explanation ∇v = (V − F) ∂V/∂I with F held fixed and guided backprop through the ResNet "
@@ -30,16 +34,16 @@ def parser():
                         help="model file (.npz from hadamard-train); default: weights/easyvqa_mlb.npz")
     parser.add_argument("--out", type=Path, default=Path("explanation.png"),
                         help="figure to write (PNG); default: explanation.png")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
-                        help="also write answer, probabilities, tokens, z-scores and the saved maps' paths as JSON; "
-                             "the maps are saved as PNGs next to --out")
-    parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="also write answer, probabilities, tokens, z-scores and the saved maps' paths as JSON "
+                             "(- : to stdout); the maps are saved as PNGs next to --out")
+    parser.add_argument("--device", choices=DEVICES, default=None, help="default: $HADAMARD_DEVICE or cpu")
     parser.add_argument("--no-fix-f", dest="fix_f", action="store_false",
                         help="let gradients flow through F too (the paper's ablation)")
     parser.add_argument("--sign", choices=("paper", "code"), default="paper",
                         help="paper (default): push V − F as eq. 2-3 write it; code: F − V as the authors' script did")
     parser.add_argument("--plain", action="store_true", help="plain gradients through the ReLUs, not guided backprop")
-    parser.add_argument("--top-k", type=int, default=5, help="how many answers to list; default: 5")
+    parser.add_argument("--top-k", type=integer(1, 10_000), default=5, help="how many answers to list; default: 5")
     return add_version(add_preset_arguments(explain_options.add_arguments(parser)))
 
 
@@ -48,61 +52,96 @@ def main(argv=None):
     return run(lambda: _explain(args), "hadamard-explain", extra_errors=(MethodError,))
 
 
-def _check_outputs(args, image_path):
-    """Refuse outputs that would overwrite the input image or land in a folder that does not exist."""
-    outputs = [args.out] + ([args.json] if args.json else [])
-    for out in outputs:
-        if image_path is not None and out.resolve() == image_path.resolve():
-            raise FileExistsError(f"{out} is the input image; choose another output name")
-        if not out.resolve().parent.is_dir():
-            raise FileNotFoundError(f"output folder does not exist: {out.resolve().parent} (create it first)")
+def map_paths(out, glimpses):
+    """The maps saved next to ``out`` (with --json): {name: path}."""
+    stem = out.with_suffix("")
+    maps = {"pixel_map": Path(f"{stem}_pixel_map.png"), "heatmap": Path(f"{stem}_heatmap.png")}
+    maps.update({f"alpha{g}": Path(f"{stem}_alpha{g}.png") for g in range(1, glimpses + 1)})
+    return maps
+
+
+def check_arguments(args):
+    """Refuse arguments that contradict each other, before anything is loaded or written."""
+    if args.preset is None:
+        given = [f"--{name.replace('_', '-')}" for name in PRESET_FILES if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} belong to --preset mlb-vqa; add --preset mlb-vqa, or leave them out")
+    else:
+        if args.weights is not None:
+            raise UsageError("--weights and --preset exclude each other: a preset builds its model from "
+                             "--resnet, --mlb and --vocab")
+        if args.batch is None and (args.image is None or args.question is None):
+            raise UsageError(f"--preset {args.preset} explains your own photograph: give --image and --question")
     if args.out.suffix.lower() != ".png":
-        raise FileExistsError(f"--out must be a .png file, not {args.out.name}")
+        raise UsageError(f"--out must be a .png file, not {args.out.name}")
+
+
+def _inputs(args, image, shipped):
+    from hadamard_min.io.model_files import manifest_path
+
+    model = args.weights or (None if args.preset else shipped)
+    files = {"image (--image)": image, "model (--weights)": model,
+             "model's manifest": manifest_path(model) if model else None}
+    files.update({f"file --{name}": getattr(args, name) for name in PRESET_FILES[:4]})
+    return files
 
 
 def _explain(args):
     from hadamard_min.cli.explain_batch import run_batch
-    from hadamard_min.explain.figure import pixel_map_to_rgb, save_map_png, terminal_tokens
-    from hadamard_min.io.model_files import load_model
+    from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
+    from hadamard_min.explain.terminal import terminal_tokens
+    from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
     from hadamard_min.io.porting import preset_model
 
-    if args.device:
-        set_device(args.device)
-    if args.preset and args.batch is None and (args.image is None or args.question is None):
-        raise FileNotFoundError(f"--preset {args.preset} explains your own photograph: give --image and --question")
+    check_arguments(args)
     image = args.image if args.image is not None else EXAMPLE_IMAGE
     question = args.question if args.question is not None else EXAMPLE_QUESTION_FILE.read_text().strip()
     explain_options.check(args, image)
     if args.batch is not None:
+        use_device(args.device)
         return run_batch(args, preset_model(args) if args.preset else load_model(args.weights))
-    _check_outputs(args, image)
+    outputs = {"--out": args.out, **({"--json": Path(args.json)} if args.json not in (None, "-") else {}),
+               **({"--save-arrays": args.save_arrays} if args.save_arrays else {})}
+    check_outputs(outputs, _inputs(args, image, SHIPPED_MODEL))
+    use_device(args.device)
     model = preset_model(args) if args.preset else load_model(args.weights)
+    maps = map_paths(args.out, model.mlb.config()["glimpses"]) if args.json else {}
+    check_outputs({**outputs, **{f"the map {path.name} (next to --out)": path for path in maps.values()}},
+                  _inputs(args, image, SHIPPED_MODEL))
     result = explain_options.explain_pairs(args, model, [image], [question])[0]
+    arrays = [result.probability, result.alpha] + ([result.pixel_map] if result.pixel_map is not None else [])
+    if not all(numpy.isfinite(values).all() for values in arrays):
+        raise WeightsError("the model's output is not a number (NaN or infinity): its weights are broken; "
+                           "restore or retrain them")
     explain_options.save_figure(args.out, result, image.name)
-    print(f"question: {terminal_tokens(result.tokens, result.token_z, color=sys.stdout.isatty())}")
-    print(f"answer:   {result.answer} (p = {result.probability:.3f})")
-    print("top:      " + ", ".join(f"{a} {p:.3f}" for a, p in result.top_k))
+    report = sys.stderr if args.json == "-" else sys.stdout  # stdout carries the JSON alone
+    print(f"question: {terminal_tokens(result.tokens, result.token_z, color=report.isatty())}", file=report)
+    print(f"answer:   {result.answer} (p = {result.probability:.3f})", file=report)
+    print("top:      " + ", ".join(f"{a} {p:.3f}" for a, p in result.top_k), file=report)
     if result.method != "hadamard":
-        print(f"method:   {result.method}" + (f", explaining “{result.target}”" if result.target else ""))
+        print(f"method:   {result.method}" + (f", explaining “{result.target}”" if result.target else ""),
+              file=report)
     if result.unknown_words:
-        print(f"note: words the model never saw in training were read as <unk>: {', '.join(result.unknown_words)}")
-    print(f"wrote {args.out}")
+        print(f"note: words the model never saw in training were read as <unk>: {', '.join(result.unknown_words)}",
+              file=report)
+    print(f"wrote {args.out}", file=report)
     if args.save_arrays:
-        print(f"wrote {result.save(args.save_arrays)}")
+        print(f"wrote {result.save(args.save_arrays)}", file=report)
     if args.json:
-        stem = args.out.with_suffix("")
-        maps = {"pixel_map": f"{stem}_pixel_map.png", "heatmap": f"{stem}_heatmap.png"}
         if result.pixel_map is None:  # Grad-CAM and attention have no gradient at the pixels
             del maps["pixel_map"]
         else:
             save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
         save_map_png(maps["heatmap"], result.heatmap, normalize=True)
         for g, alpha in enumerate(result.alpha, 1):
-            maps[f"alpha{g}"] = f"{stem}_alpha{g}.png"
             save_map_png(maps[f"alpha{g}"], alpha, normalize=True)
-        with open(args.json, "w") as f:
-            dump_json({**result.to_json(), "image": str(image), "figure": str(args.out), "maps": maps}, f)
-        print(f"wrote {args.json} and {len(maps)} maps")
+        text = json_text({**result.to_json(), "image": str(image), "figure": str(args.out),
+                          "maps": {name: str(path) for name, path in maps.items()}})
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            write_text(args.json, text)
+        print(f"wrote {args.json} and {len(maps)} maps", file=report)
     return 0
 
 

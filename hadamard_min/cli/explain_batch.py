@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hadamard_min.cli.errors import USER_ERRORS, UsageError
 from hadamard_min.cli.explain_options import explain_pairs, save_figure
-from hadamard_min.explain.figure import _write_atomically
+from hadamard_min.io.atomic import write_text
 from hadamard_min.progress import in_chunks
 
 RESULTS = "results.jsonl"
@@ -83,8 +83,3 @@ def prepare_folder(folder):
     if not folder.resolve().parent.is_dir():
         raise FileNotFoundError(f"output folder does not exist: {folder.resolve().parent} (create it first)")
     folder.mkdir(exist_ok=True)
-
-
-def write_text(path, text):
-    """The one place this module writes a text file: atomically, next to ``path``."""
-    return _write_atomically(path, lambda stream: stream.write(text.encode("utf-8")))

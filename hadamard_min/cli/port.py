@@ -1,18 +1,18 @@
 """``hadamard-port SRC DST.npz``: convert a weight file to hadamard-min's .npz, without running its code."""
-import argparse
 import os
 import sys
 
 import numpy
 
-from hadamard_min.cli.errors import run
+from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
-from hadamard_min.io.weights import SUPPORTED, WeightsError, load_weights, save_weights
+from hadamard_min.io.atomic import check_outputs
+from hadamard_min.io.weights import SUPPORTED, load_weights, save_weights
 
 
 def main(argv=None):
     """``hadamard-port SRC DST.npz [--force]``: convert a weight file to our .npz; returns the exit code."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hadamard-port",
         description=f"Convert a weight file ({SUPPORTED}) to hadamard-min's .npz format. Floating-point "
                     "tensors are stored as float32, integer tensors keep their type. torch is not needed: "
@@ -27,14 +27,17 @@ def main(argv=None):
     return run(lambda: _port(args), "hadamard-port")
 
 
-def _port(args):
+def check_arguments(args):
+    """DST must be an .npz that is not SRC (nor a link to it), and exist only with --force."""
     if not args.destination.endswith(".npz"):
-        raise WeightsError(f"{args.destination}: the destination must end in .npz")
-    if os.path.exists(args.destination):
-        if os.path.exists(args.source) and os.path.samefile(args.source, args.destination):
-            raise WeightsError(f"{args.destination} is the source file; choose another destination")
-        if not args.force:
-            raise WeightsError(f"{args.destination} already exists; pass --force to overwrite it")
+        raise UsageError(f"{args.destination}: the destination must end in .npz")
+    check_outputs({"DST": args.destination}, {"SRC": args.source})
+    if os.path.exists(args.destination) and not args.force:
+        raise FileExistsError(f"{args.destination} already exists; pass --force to overwrite it")
+
+
+def _port(args):
+    check_arguments(args)
     arrays = load_weights(args.source)
     arrays = {name: array.astype(numpy.float32) if array.dtype.kind == "f" else array
               for name, array in arrays.items()}

@@ -1,19 +1,18 @@
 """``hadamard-train``: train the VQA model on easy-VQA (or two-shape scenes) with the engine itself."""
-import argparse
 import shlex
 import sys
 from pathlib import Path
 
-from hadamard_min.cli.errors import run
+from hadamard_min.cli.checks import DEVICES, SEED, integer, number, use_device
+from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
-from hadamard_min.core.backend import set_device
-from hadamard_min.io.weights import WeightsError
+from hadamard_min.io.atomic import check_outputs
 
 
 def parser():
     from hadamard_min.training.train import DEFAULT_CONFIG, TrainSettings
     defaults = TrainSettings()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hadamard-train",
         description="Train the VQA model (small ResNet + GRU + MLB attention) on easy-VQA with the engine itself. "
                     "Writes OUT (weights, config, vocabulary, answers) and OUT's manifest .json (sha256, command, "
@@ -21,22 +20,27 @@ def parser():
         formatter_class=HelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("easyvqa_mlb.npz"), help="model file to write (.npz)")
     parser.add_argument("--data", choices=("easy-vqa", "two-shape"), default="easy-vqa", help="data set")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the training images")
-    parser.add_argument("--batch-images", type=int, default=defaults.batch_images,
+    parser.add_argument("--epochs", type=integer(1, 100_000), default=defaults.epochs,
+                        help="passes over the training images")
+    parser.add_argument("--batch-images", type=integer(1, 100_000), default=defaults.batch_images,
                         help="images per step (each brings all of its questions)")
-    parser.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
-    parser.add_argument("--clip", type=float, default=defaults.clip, help="gradient norm clipping")
-    parser.add_argument("--seed", type=int, default=defaults.seed,
+    parser.add_argument("--lr", type=number(0, 10), default=defaults.lr, help="Adam learning rate")
+    parser.add_argument("--clip", type=number(0, 1e6), default=defaults.clip, help="gradient norm clipping")
+    parser.add_argument("--seed", type=SEED, default=defaults.seed,
                         help="seed of the initial weights and the batch order")
-    parser.add_argument("--limit-images", type=int, default=0, help="train on the first N images only (0: all)")
-    parser.add_argument("--width", type=int, default=DEFAULT_CONFIG["backbone"]["width"], help="ResNet width")
-    parser.add_argument("--joint-dim", type=int, default=DEFAULT_CONFIG["joint_dim"], help="MLB joint size")
-    parser.add_argument("--stop-after", type=int, default=0,
+    parser.add_argument("--limit-images", type=integer(0), default=0,
+                        help="train on the first N images only (0: all)")
+    parser.add_argument("--width", type=integer(1, 4096), default=DEFAULT_CONFIG["backbone"]["width"],
+                        help="ResNet width")
+    parser.add_argument("--joint-dim", type=integer(1, 65_536), default=DEFAULT_CONFIG["joint_dim"],
+                        help="MLB joint size")
+    parser.add_argument("--stop-after", type=integer(0), default=0,
                         help="stop after this many epochs and write OUT; the learning-rate schedule still spans "
                              "--epochs, and --resume continues it (0: run all epochs)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing OUT")
-    parser.add_argument("--device", choices=("cpu", "gpu"), default=None, help="default: $HADAMARD_DEVICE or cpu")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite an existing OUT, its manifest and its checkpoint (an earlier run's)")
+    parser.add_argument("--device", choices=DEVICES, default=None, help="default: $HADAMARD_DEVICE or cpu")
     return add_version(parser)
 
 
@@ -45,19 +49,34 @@ def main(argv=None):
     return run(lambda: _train(args, argv), "hadamard-train")
 
 
+def check_arguments(args):
+    """The files this run writes (OUT, its manifest, its checkpoint), refused where they would destroy
+    something without --force; returns the checkpoint's path."""
+    from hadamard_min.io.model_files import manifest_path
+    from hadamard_min.training.train import checkpoint_path
+
+    out, checkpoint = args.out, checkpoint_path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out must end in .npz, not {out.name}")
+    if args.resume and not checkpoint.exists():
+        raise FileNotFoundError(f"nothing to resume: no checkpoint {checkpoint}")
+    if not args.force:
+        for path, what in ((out, "--out"), (manifest_path(out), "the manifest written next to --out")):
+            if path.exists():
+                raise FileExistsError(f"{path} exists ({what}); pass --force to overwrite it, or choose another --out")
+        if checkpoint.exists() and not args.resume:
+            raise FileExistsError(f"{checkpoint} exists (an earlier run's checkpoint); pass --resume to continue "
+                                  f"it, --force to start again over it, or choose another --out")
+    check_outputs({"--out": out, "its manifest": manifest_path(out), "its checkpoint": checkpoint})
+    return checkpoint
+
+
 def _train(args, argv):
     from hadamard_min.training.train import DEFAULT_CONFIG, TrainSettings, train
 
-    if args.device:
-        set_device(args.device)
+    checkpoint = check_arguments(args)
+    use_device(args.device)
     out = args.out
-    if out.suffix != ".npz":
-        raise WeightsError(f"--out must end in .npz, not {out.name}")
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists; pass --force to overwrite it, or choose another --out")
-    checkpoint = out.with_name(out.stem + ".checkpoint.npz")
-    if args.resume and not checkpoint.exists():
-        raise FileNotFoundError(f"nothing to resume: no checkpoint {checkpoint}")
     settings = TrainSettings(epochs=args.epochs, batch_images=args.batch_images, lr=args.lr, clip=args.clip,
                              seed=args.seed, stop_after=args.stop_after, limit_images=args.limit_images)
     config = {**DEFAULT_CONFIG, "backbone": {**DEFAULT_CONFIG["backbone"], "width": args.width},

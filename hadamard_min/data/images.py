@@ -6,12 +6,19 @@ The ResNet preprocessing (as in the original MLB code):
     ->  x = pixel / 255  ->  x_c = (x_c - mean_c) / std_c  ->  float32 (3, size, size)
 
 Small models (easy-VQA, 64×64 images) skip the crop and resize the whole image (:func:`resize_exact`).
+
+A file is an untrusted input: its size in pixels is read from the header and refused above
+``MAX_PIXELS`` before anything is decoded, and any failure of the decoder (a truncated or crafted file,
+Pillow's decompression-bomb check) is an :class:`ImageError` that names the file. Pillow's warnings about
+odd files are not printed; the file either decodes or is refused.
 """
+import warnings
 from pathlib import Path
 
 import numpy
 from PIL import Image
 
+MAX_PIXELS = 8192 * 8192  # the largest image read: 64 Mpx (Pillow itself warns from 89 Mpx)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -46,21 +53,36 @@ def load_image(source):
 def _load_path(path):
     if not path.is_file():
         raise ImageError(f"image not found: {path}")
-    try:
-        img = Image.open(path)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"cannot read image {path}: not an image file or truncated ({exc})") from None
-    with img:
-        return _decoded_rgb(img, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageError(f"image {path} is too large to read ({exc}); scale it down first") from None
+        except MemoryError:
+            raise
+        except Exception as exc:  # a decoder's failure on an untrusted file: the file's fault
+            raise ImageError(f"cannot read image {path}: not an image file or truncated "
+                             f"({type(exc).__name__}: {exc})") from None
+        with img:
+            return _decoded_rgb(img, path)
 
 
 def _decoded_rgb(img, name):
-    """Decode fully (so truncation is detected now, not later) and convert to RGB uint8."""
+    """Check the size, decode fully (so truncation is detected now, not later) and convert to RGB uint8."""
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"image {name} has {width}×{height} = {width * height:,} pixels, more than the "
+                         f"{MAX_PIXELS:,} read at most; scale it down first")
     try:
         img.load()
         return _to_rgb(img)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"cannot read image {name}: not an image file or truncated ({exc})") from None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"cannot read image {name}: not an image file or truncated "
+                         f"({type(exc).__name__}: {exc})") from None
 
 
 def _to_rgb(img):
@@ -69,9 +91,10 @@ def _to_rgb(img):
         gray = numpy.rint(values / 257.0).astype(numpy.uint8)
         return numpy.repeat(gray[:, :, None], 3, axis=2)
     if img.mode in _ALPHA_MODES or "transparency" in img.info:
-        rgba = numpy.asarray(img.convert("RGBA"), dtype=numpy.float64)
-        alpha = rgba[:, :, 3:] / 255.0
-        return numpy.rint(rgba[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).astype(numpy.uint8)
+        # round((rgb·a + 255·(255 − a)) / 255) in 16-bit integers: the sum is at most 255², never a tie
+        rgba = numpy.asarray(img.convert("RGBA"), dtype=numpy.uint16)
+        alpha = rgba[:, :, 3:]
+        return ((rgba[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255).astype(numpy.uint8)
     return numpy.asarray(img.convert("RGB"), dtype=numpy.uint8).copy()
 
 

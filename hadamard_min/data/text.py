@@ -34,6 +34,9 @@ class VocabularyError(ValueError):
 
 def tokenize(question: str) -> list[str]:
     """Lower-case word tokens of ``question``; punctuation is dropped, inner apostrophes are kept."""
+    if not isinstance(question, str):
+        raise QuestionError(f"a question is text (a str), not {type(question).__name__}: pass the question "
+                            f"as a string")
     tokens = _WORD.findall(question.lower().translate(_CURLY_APOSTROPHES))
     if not tokens:
         raise QuestionError(f"the question is empty (no words in {question!r}): type a question with words")
@@ -102,7 +105,10 @@ class Vocabulary:
     @classmethod
     def from_list(cls, words):
         """Inverse of :meth:`to_list`."""
-        words = [str(word) for word in words]
+        if not isinstance(words, list | tuple) or not all(isinstance(word, str) for word in words):
+            raise VocabularyError("a saved vocabulary must be a list of words (strings): the file is not a "
+                                  "hadamard-min vocabulary")
+        words = list(words)
         if words[:2] != [PAD, UNK]:
             raise VocabularyError(f"a saved vocabulary must start with {PAD!r}, {UNK!r}, not {words[:2]}: "
                                   f"the file is not a hadamard-min vocabulary")

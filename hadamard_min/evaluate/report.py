@@ -3,7 +3,6 @@
 Every cell of a table is ``mean [low, high]``: the mean over the examples and its 95 % bootstrap interval.
 Rows in parentheses are references, not methods (the chance level a map must beat).
 """
-import json
 import math
 import textwrap
 
@@ -15,6 +14,7 @@ from matplotlib.figure import Figure
 from hadamard_min.evaluate.metrics import magnitude
 from hadamard_min.explain.baselines import FLOORS
 from hadamard_min.explain.figure import save_grid_figure
+from hadamard_min.io.atomic import json_ready, json_text, write_atomically, write_text
 
 
 def _paragraph(text):
@@ -178,8 +178,7 @@ def _draw_lines(ax, series, x, xticks=None):
 def _save(fig, path):
     FigureCanvasAgg(fig)
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
+    return write_atomically(path, lambda stream: fig.savefig(stream, format="png"))
 
 
 def save_deletion_plot(path, results):
@@ -212,26 +211,14 @@ def save_sanity_plot(path, results):
     return _save(fig, path)
 
 
-def json_ready(value):
-    """NaN → None (JSON has no NaN), NumPy scalars and arrays → Python."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, numpy.ndarray):
-        return json_ready(value.tolist())
-    if isinstance(value, (numpy.floating, float)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, numpy.integer):
-        return int(value)
-    return value
+REPORT_FILES = ("results.json", "report.md", "examples.png", "deletion_curves.png", "sanity_check.png")
 
 
 def write_report(out_dir, results, figure, command):
     """Write report.md, results.json, examples.png, deletion_curves.png, sanity_check.png into ``out_dir``."""
     results = json_ready(results)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    (out_dir / "report.md").write_text(markdown_report(results, command))
+    write_text(out_dir / "results.json", json_text(results, indent=1))
+    write_text(out_dir / "report.md", markdown_report(results, command))
     save_example_grid(out_dir / "examples.png", figure)
     save_deletion_plot(out_dir / "deletion_curves.png", results)
     save_sanity_plot(out_dir / "sanity_check.png", results)

@@ -1,4 +1,4 @@
-"""Figures of the explanation, drawn like Figure 2 of the paper, and the question coloured in a terminal.
+"""Figures of the explanation, drawn like Figure 2 of the paper, and grids of maps for reports.
 
 One row per example:
 
@@ -7,36 +7,33 @@ One row per example:
 
 * α_g (S×S) is upsampled nearest-neighbour to the image (each cell a block of H/S × W/S pixels) and
   drawn semi-transparent (colormap ``jet``) over it, min-max normalised per glimpse.
-* ∇v as RGB is the paper's picture: the standardised gradient (eq. 9, mean 0 and std 1 per channel)
-  mapped linearly so that ±``spread`` standard deviations span [0, 1] (:func:`pixel_map_to_rgb`).
+* ∇v as RGB is the paper's picture (:func:`maps.pixel_map_to_rgb`).
 * ∇v as heat-map: h = Σ_c |pixel_map_c|, min-max normalised, drawn over the image.
 * Overlays sit on a grey copy of the image so that the map's colours are not mixed with the picture's.
-* Token colours: the diverging map ``RdBu_r`` on [−limit, +limit] (red = high z, blue = low z).
+* Token colours: :mod:`terminal`'s ``RdBu_r`` on [−limit, +limit] (red = high z, blue = low z).
 
 Everything draws on a private ``matplotlib.figure.Figure`` with the Agg canvas, so no display is needed
-and the caller's pyplot backend is never touched. Files are written atomically (a temporary file in the
-same folder, then ``os.replace``). A missing parent folder is an error, not created silently: a typo in
-an output path should not scatter folders.
+and the caller's pyplot backend is never touched. Text is drawn as it is, except what cannot be (a lone
+surrogate, left by a file name or argument that is not UTF-8, becomes U+FFFD); a glyph missing from the
+font is left blank without a warning. Files are written atomically (:mod:`hadamard_min.io.atomic`); a
+missing parent folder is an error, not created silently: a typo in an output path should not scatter folders.
 """
-import math
-import os
-import uuid
-from pathlib import Path
+import contextlib
+import warnings
 
 import numpy
-from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import text_to_path
-from PIL import Image
 
-TOKEN_CMAP = "RdBu_r"
-MAP_CMAP = "jet"
+from hadamard_min.explain.maps import MAP_CMAP, FigureInputError, normalised, pixel_map_to_rgb, upsample_nearest
+from hadamard_min.explain.terminal import TOKEN_CMAP, check_tokens, format_z, text_on, token_color
+from hadamard_min.io.atomic import utf8_safe, write_atomically
+
 OVERLAY_ALPHA = 0.5
-NAN_COLOR = (0.75, 0.75, 0.75)
 
 PANEL_IN = 2.0          # panel width, inches
 GAP_IN = 0.15           # between panels
@@ -47,150 +44,6 @@ TOKEN_GAP_PT = 5.0      # space between token slots
 Z_LABEL_PT = 7          # z-score under each token
 TOKEN_LINE_IN = 0.5     # one line of tokens (box + z below)
 DPI = 150
-
-
-class FigureInputError(ValueError):
-    """The arrays or lists given to a figure function do not fit together."""
-
-
-class OutputFolderError(FileNotFoundError):
-    """The folder an image should be written to does not exist."""
-
-
-def pixel_map_to_rgb(pixel_map, spread=3.0):
-    """The standardised gradient (3, H, W) as an RGB picture (H, W, 3) in [0, 1].
-
-    rgb = clip(p / (2·spread) + 0.5, 0, 1): 0 → 0.5 (grey), +spread σ → 1, −spread σ → 0. The original
-    code added 0.5 to the standardised map and let the image writer clip; ``spread`` = 3 keeps ±3σ.
-    """
-    pixel_map = numpy.asarray(pixel_map, dtype=numpy.float64)
-    if pixel_map.ndim != 3 or pixel_map.shape[0] != 3:
-        raise FigureInputError(f"pixel_map must have shape (3, H, W), got {pixel_map.shape}")
-    return numpy.clip(pixel_map / (2.0 * spread) + 0.5, 0.0, 1.0).transpose(1, 2, 0)
-
-
-def upsample_nearest(grid, height, width):
-    """Nearest-neighbour upsampling of an (S, S') map to (height, width).
-
-    Output pixel (y, x) takes cell (⌊y·S/height⌋, ⌊x·S'/width⌋); when height = k·S every cell becomes a
-    k×k block, as the original code's 14 → 448 upsampling.
-    """
-    grid = numpy.asarray(grid)
-    rows = numpy.arange(height) * grid.shape[0] // height
-    cols = numpy.arange(width) * grid.shape[1] // width
-    return grid[rows[:, None], cols[None, :]]
-
-
-def token_color(z, limit=2.0):
-    """RGB in [0, 1] of a token z-score on ``RdBu_r`` over [−limit, limit] (clipped).
-
-    +limit → dark red, 0 → near white, −limit → dark blue; a NaN z (e.g. a one-word question, whose
-    z-score is 0/0) is grey.
-    """
-    if z is None or not math.isfinite(z):
-        return NAN_COLOR
-    fraction = (min(max(float(z), -limit), limit) + limit) / (2.0 * limit)
-    return tuple(float(c) for c in colormaps[TOKEN_CMAP](fraction)[:3])
-
-
-def _text_on(rgb):
-    """Black or white, whichever reads better on the background ``rgb`` (relative luminance)."""
-    luminance = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
-    return (0.0, 0.0, 0.0) if luminance > 0.45 else (1.0, 1.0, 1.0)
-
-
-def _format_z(z):
-    return "n/a" if z is None or not math.isfinite(z) else f"{z:+.2f}"
-
-
-def terminal_tokens(tokens, token_z, color=True, limit=2.0):
-    """The question as one line for a terminal, each token coloured by its z-score.
-
-    With colour: each token on a 24-bit ANSI background of :func:`token_color` (black or white text).
-    Without colour (``color=False`` or the ``NO_COLOR`` environment variable set and non-empty):
-    ``what(-0.80) color(+1.20) ...``.
-    """
-    _check_tokens(tokens, token_z)
-    if not color or os.environ.get("NO_COLOR"):
-        return " ".join(f"{token}({_format_z(z)})" for token, z in zip(tokens, token_z))
-    words = []
-    for token, z in zip(tokens, token_z):
-        background = token_color(z, limit)
-        foreground = _text_on(background)
-        bg = ";".join(str(round(255 * c)) for c in background)
-        fg = ";".join(str(round(255 * c)) for c in foreground)
-        words.append(f"\x1b[48;2;{bg}m\x1b[38;2;{fg}m {token} \x1b[0m")
-    return " ".join(words)
-
-
-def _check_tokens(tokens, token_z):
-    if len(tokens) != len(token_z):
-        raise FigureInputError(f"{len(tokens)} tokens but {len(token_z)} z-scores: "
-                               f"pass one z-score per token")
-
-
-def _write_atomically(path, write):
-    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise OutputFolderError(f"cannot write {path}: folder {path.parent} does not exist (create it first)")
-    # opened with open(), not mkstemp, so the file gets the usual permissions (umask), not 0600
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "xb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _save_figure(fig, path):
-    FigureCanvasAgg(fig)
-    return _write_atomically(path, lambda stream: fig.savefig(stream, format="png", dpi=DPI))
-
-
-def _normalised(values):
-    """Min-max scaling to [0, 1]; a constant map becomes zeros."""
-    values = numpy.asarray(values, dtype=numpy.float64)
-    low, high = float(values.min()), float(values.max())
-    return numpy.zeros_like(values) if high <= low else (values - low) / (high - low)
-
-
-def _to_uint8(array, normalize):
-    """uint8 copy of a map: uint8 as is, bool → 0/255, floats in [0, 1] → round(255·x).
-
-    Floats outside [0, 1] need ``normalize=True`` (min-max scaling first), so nothing is clipped silently.
-    """
-    array = numpy.asarray(array)
-    if array.dtype == numpy.uint8:
-        return array
-    if array.dtype == numpy.bool_:
-        return array.astype(numpy.uint8) * 255
-    values = _normalised(array) if normalize else array.astype(numpy.float64)
-    if not numpy.all(numpy.isfinite(values)) or values.min() < 0.0 or values.max() > 1.0:
-        raise FigureInputError(f"map values span [{array.min():.3g}, {array.max():.3g}], not [0, 1]: "
-                               f"pass normalize=True or scale the map first")
-    return numpy.round(values * 255.0).astype(numpy.uint8)
-
-
-def save_map_png(path, array, normalize=False):
-    """Save one map as a PNG: (H, W) grayscale, or (1, H, W) / (3, H, W) / (H, W, 3) channels.
-
-    uint8 is written as is; floats must lie in [0, 1] (written as round(255·x)) unless ``normalize=True``,
-    which min-max scales the whole array first (use it for α or a heat-map; use :func:`pixel_map_to_rgb`
-    for the standardised gradient). Returns the path.
-    """
-    array = numpy.asarray(array)
-    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
-        array = array.transpose(1, 2, 0)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
-        raise FigureInputError(f"a map must be (H, W), (1, H, W), (3, H, W) or (H, W, 3), got {array.shape}")
-    image = Image.fromarray(_to_uint8(array, normalize))
-    return _write_atomically(path, lambda stream: image.save(stream, format="PNG"))
 
 
 def _check_explanation(image, alpha, pixel_map):
@@ -222,10 +75,28 @@ def _wrap(widths, line_width, gap):
     return [*lines, current] if current else lines
 
 
+@contextlib.contextmanager
+def _missing_glyphs_blank():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        yield
+
+
 def _text_width_pt(text, size, weight="normal"):
-    width, _, _ = text_to_path.get_text_width_height_descent(
-        text, FontProperties(size=size, weight=weight), ismath=False)
+    with _missing_glyphs_blank():
+        width, _, _ = text_to_path.get_text_width_height_descent(
+            utf8_safe(text), FontProperties(size=size, weight=weight), ismath=False)
     return width
+
+
+def _save_figure(fig, path):
+    FigureCanvasAgg(fig)
+
+    def write(stream):
+        with _missing_glyphs_blank():
+            fig.savefig(stream, format="png", dpi=DPI)
+
+    return write_atomically(path, write)
 
 
 def _overlay(ax, image, heat, title, note=None):
@@ -264,7 +135,7 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
     Any number of tokens fits: they wrap onto as many lines as needed and the figure grows.
     """
     image, alpha, pixel_map = _check_explanation(image, alpha, pixel_map)
-    _check_tokens(tokens, token_z)
+    check_tokens(tokens, token_z)
     height, width = image.shape[:2]
     if heatmap is None and pixel_map is None:
         raise FigureInputError("give a heatmap where there is no pixel_map")
@@ -277,7 +148,7 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
     panel_h = PANEL_IN * height / width
     # a token's slot: its box, or its z label below if that is wider
     token_widths = [max(_text_width_pt(t, TOKEN_PT) + 2 * TOKEN_PAD * TOKEN_PT,
-                        _text_width_pt(_format_z(z), Z_LABEL_PT) + 4.0) for t, z in zip(tokens, token_z)]
+                        _text_width_pt(format_z(z), Z_LABEL_PT) + 4.0) for t, z in zip(tokens, token_z)]
     token_lines = _wrap(token_widths, (fig_w - 2 * MARGIN_IN) * 72.0 - 30.0, TOKEN_GAP_PT) or [[]]
     top_k_text = [f"{name} {p:.3f}" for name, p in (top_k or [])]
     top_k_lines = _wrap([_text_width_pt(t + "  · ", 10) for t in top_k_text], (fig_w - 2 * MARGIN_IN) * 72.0
@@ -292,7 +163,7 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
         return 1.0 - inches_from_top / fig_h
 
     if title:
-        fig.text(0.5, y_of(MARGIN_IN + 0.2), title, ha="center", va="center", fontsize=13, weight="bold",
+        fig.text(0.5, y_of(MARGIN_IN + 0.2), utf8_safe(title), ha="center", va="center", fontsize=13, weight="bold",
                  parse_math=False)
     top = sum(heights[:3])
     axes = [fig.add_axes(((MARGIN_IN + i * (PANEL_IN + GAP_IN)) / fig_w, y_of(top + panel_h),
@@ -300,19 +171,19 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
     axes[0].imshow(image)
     _finish_panel(axes[0], "input", f"{height}×{width}")
     for g, glimpse in enumerate(alpha):
-        upsampled = upsample_nearest(_normalised(glimpse), height, width)
+        upsampled = upsample_nearest(normalised(glimpse), height, width)
         _overlay(axes[1 + g], image, upsampled, f"α{g + 1}",
                  f"{glimpse.shape[0]}×{glimpse.shape[1]}, max {glimpse.max():.3f}")
     if pixel_map is not None:
         axes[-2].imshow(pixel_map_to_rgb(pixel_map))
         _finish_panel(axes[-2], f"{map_label} (RGB)", "±3σ → [0, 1]")
-    _overlay(axes[-1], image, _normalised(heat), f"{map_label} heat-map",
+    _overlay(axes[-1], image, normalised(heat), f"{map_label} heat-map",
              f"Σ |{map_label}| over RGB, min-max" if pixel_map is not None else "min-max")
 
     y = top + panel_h + heights[4]
     _draw_tokens(fig, tokens, token_z, token_widths, token_lines, fig_w, y_of, y, z_limit)
     y += heights[5]
-    fig.text(MARGIN_IN / fig_w, y_of(y + 0.25), f"answer: {answer}   (p = {probability:.3f})",
+    fig.text(MARGIN_IN / fig_w, y_of(y + 0.25), utf8_safe(f"answer: {answer}   (p = {probability:.3f})"),
              fontsize=13, weight="bold", va="center", parse_math=False)
     colorbar_ax = fig.add_axes(((fig_w - MARGIN_IN - 2.0) / fig_w, y_of(y + 0.22), 2.0 / fig_w, 0.1 / fig_h))
     colorbar = fig.colorbar(ScalarMappable(Normalize(-z_limit, z_limit), TOKEN_CMAP), cax=colorbar_ax,
@@ -322,8 +193,8 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
     y += heights[6]
     for number, line in enumerate(top_k_lines):
         prefix = f"top-{len(top_k_text)}: " if number == 0 else " " * 8
-        fig.text(MARGIN_IN / fig_w, y_of(y + 0.14 + 0.28 * number), prefix + "  · ".join(
-            top_k_text[i] for i in line), fontsize=10, va="center", parse_math=False)
+        fig.text(MARGIN_IN / fig_w, y_of(y + 0.14 + 0.28 * number), utf8_safe(prefix + "  · ".join(
+            top_k_text[i] for i in line)), fontsize=10, va="center", parse_math=False)
     FigureCanvasAgg(fig)
     return fig
 
@@ -339,11 +210,11 @@ def _draw_tokens(fig, tokens, token_z, widths, lines, fig_w, y_of, y, z_limit):
         for index in line:
             color = token_color(token_z[index], z_limit)
             centre = (x_pt + widths[index] / 2) / 72.0 / fig_w
-            fig.text(centre, y_of(line_y + 0.12), tokens[index], fontsize=TOKEN_PT, color=_text_on(color),
+            fig.text(centre, y_of(line_y + 0.12), utf8_safe(tokens[index]), fontsize=TOKEN_PT, color=text_on(color),
                      ha="center", va="center", parse_math=False,
                      bbox={"boxstyle": f"round,pad={TOKEN_PAD}", "facecolor": color, "edgecolor": "0.6",
                            "linewidth": 0.5})
-            fig.text(centre, y_of(line_y + 0.36), _format_z(token_z[index]), fontsize=Z_LABEL_PT,
+            fig.text(centre, y_of(line_y + 0.36), format_z(token_z[index]), fontsize=Z_LABEL_PT,
                      color="0.35", ha="center", va="center")
             x_pt += widths[index] + TOKEN_GAP_PT
 
@@ -356,7 +227,7 @@ def _draw_grid_panel(ax, array, kind):
     if kind == "image":
         ax.imshow(array, cmap="gray" if array.ndim == 2 else None)
     elif kind == "heatmap":
-        ax.imshow(_normalised(array), cmap=MAP_CMAP, vmin=0.0, vmax=1.0)
+        ax.imshow(normalised(array), cmap=MAP_CMAP, vmin=0.0, vmax=1.0)
     else:
         ax.imshow(pixel_map_to_rgb(array))
 

@@ -15,18 +15,9 @@ import io
 import numpy
 from matplotlib import colormaps
 
-from hadamard_min.explain.figure import (
-    DPI,
-    MAP_CMAP,
-    OVERLAY_ALPHA,
-    FigureInputError,
-    _format_z,
-    _normalised,
-    _text_on,
-    explanation_figure,
-    token_color,
-    upsample_nearest,
-)
+from hadamard_min.explain.figure import DPI, OVERLAY_ALPHA, explanation_figure
+from hadamard_min.explain.maps import MAP_CMAP, FigureInputError, normalised, upsample_nearest
+from hadamard_min.explain.terminal import format_z, text_on, token_color
 
 MAP_LABELS = {"hadamard": "∇v", "saliency": "∂y/∂I", "guided": "guided ∂y/∂I", "gradcam": "Grad-CAM",
               "attention": "mean α"}  # each method's map as the figure's panels name it
@@ -61,8 +52,8 @@ def question_html(explanation, z_limit=2.0):
     for token, z in zip(e.tokens, e.token_z):
         background = token_color(z, z_limit)
         css = "background:{};color:{};padding:1px 4px;margin:1px;border-radius:3px".format(
-            *(f"rgb({','.join(str(round(255 * c)) for c in rgb)})" for rgb in (background, _text_on(background))))
-        spans.append(f'<span style="{css}" title="z = {_format_z(z)}">{html.escape(token)}</span>')
+            *(f"rgb({','.join(str(round(255 * c)) for c in rgb)})" for rgb in (background, text_on(background))))
+        spans.append(f'<span style="{css}" title="z = {format_z(z)}">{html.escape(token)}</span>')
     answer = f"answer: <b>{html.escape(e.answer)}</b> (p = {e.probability:.3f})"
     return f'<div style="font-family:sans-serif;line-height:1.8">{" ".join(spans)}<br>{answer}</div>'
 
@@ -97,6 +88,6 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAP_CMAP, grey=True):
     base = rgb.astype(numpy.float64)
     if grey:
         base = numpy.repeat((base @ (0.299, 0.587, 0.114))[..., None], 3, axis=2)
-    heat = upsample_nearest(_normalised(heat), *rgb.shape[:2])
+    heat = upsample_nearest(normalised(heat), *rgb.shape[:2])
     colours = 255.0 * colormaps[cmap](heat)[..., :3]
     return numpy.clip(numpy.rint((1.0 - alpha) * base + alpha * colours), 0, 255).astype(numpy.uint8)

@@ -3,14 +3,21 @@
 A model file ``NAME.npz`` loads with ``allow_pickle=False``: arrays are the state_dict, and the
 metadata entries ``__config__``, ``__vocab__``, ``__answers__`` hold JSON. Its manifest ``NAME.json``
 records the file's sha256, how it was made (command, seed, library versions, time) and its accuracy;
-``load_model`` checks the sha256 whenever a manifest is present.
+``load_model`` checks the sha256 whenever a manifest is present, and always for the shipped models: a
+manifest that cannot be read, or has no sha256, stops the load (it never loads unverified). A model's
+weights must be finite numbers.
 """
 import hashlib
-import json
-import os
+import re
 from pathlib import Path
 
-from hadamard_min.io.weights import WeightsError, load_npz_metadata, load_weights, save_weights
+import numpy
+
+from hadamard_min.io.atomic import write_json
+from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.limits import parse_json, read_bounded
+from hadamard_min.io.npz import load_npz_metadata, save_weights
+from hadamard_min.io.weights import load_weights
 
 WEIGHTS_FOLDER = Path(__file__).resolve().parent.parent.parent / "weights"
 SHIPPED_MODEL = WEIGHTS_FOLDER / "easyvqa_mlb.npz"  # easy-VQA, the default of every command
@@ -46,29 +53,65 @@ def save_model(path, model, extra_arrays=None, extra_metadata=None):
 def write_manifest(path, **fields):
     """Write ``NAME.json`` next to the model file with its sha256 and the given fields."""
     manifest = {"file": Path(path).name, "sha256": sha256_of(path), **fields}
-    target = manifest_path(path)
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, target)
+    write_json(manifest_path(path), manifest)
     return manifest
 
 
-def verify_sha256(path):
-    """Compare the file's sha256 with its manifest, when there is one; raise ModelFileError if they differ."""
+def expected_sha256(manifest):
+    """The sha256 a manifest records (lower case), refused unless it is 64 hexadecimal digits."""
+    fix = "restore it (git checkout weights/) or write it again with the model (hadamard-train)"
+    try:
+        recorded = parse_json(read_bounded(manifest, limit=1 << 20), manifest, "manifest")
+    except WeightsError as error:
+        raise ModelFileError(f"{error}; {fix}") from None
+    if not isinstance(recorded, dict):
+        raise ModelFileError(f"{manifest}: the manifest is a JSON {type(recorded).__name__}, not an object; {fix}")
+    sha256 = recorded.get("sha256")
+    if not (isinstance(sha256, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha256)):
+        raise ModelFileError(f"{manifest}: the manifest has no sha256 (64 hexadecimal digits; found "
+                             f"{str(sha256)[:70]!r}), so the model cannot be verified; {fix}")
+    return sha256.lower()
+
+
+def verify_sha256(path, required=False):
+    """Compare the file's sha256 with its manifest; raise ModelFileError if they differ or the manifest is
+    broken. Without a manifest: None, or an error when ``required``."""
     manifest = manifest_path(path)
     if not manifest.exists():
+        if required:
+            raise ModelFileError(f"{path} has no manifest {manifest.name}, so its sha256 cannot be checked; "
+                                 f"restore it (git checkout weights/)")
         return None
-    expected = json.loads(manifest.read_text()).get("sha256")
-    found = sha256_of(path)
-    if expected and expected != found:
+    expected, found = expected_sha256(manifest), sha256_of(path)
+    if expected != found:
         raise ModelFileError(f"{path} is corrupt or was changed: its sha256 is {found[:12]}…, the manifest "
                              f"{manifest.name} says {expected[:12]}…; restore the file (git checkout) or retrain")
     return found
 
 
+def _checked_metadata(path, metadata):
+    missing = [key for key in ("config", "vocab", "answers") if key not in metadata]
+    if missing:
+        raise ModelFileError(f"{path} is not a hadamard-min model file (no {', '.join(missing)} inside); "
+                             f"weight files of one network are loaded with load_weights instead")
+    for key in ("vocab", "answers"):
+        if not (isinstance(metadata[key], list) and all(isinstance(name, str) for name in metadata[key])):
+            raise ModelFileError(f"{path}: its {key} is not a list of strings; the model file is corrupt")
+    return metadata
+
+
+def _finite(path, state):
+    for name, array in state.items():
+        if array.dtype.kind in "fc" and not numpy.isfinite(array).all():
+            raise ModelFileError(f"{path}: weight {name} holds NaN or infinity, so every answer would be "
+                                 f"meaningless; restore the file or retrain")
+    return state
+
+
 def load_model(path=None, verify=True):
     """Load a VQA model file (default: the shipped easy-VQA model), checking its sha256 when it has a manifest."""
-    from hadamard_min.data.text import Vocabulary
+    from hadamard_min.data.text import Vocabulary, VocabularyError
+    from hadamard_min.models.config import ModelConfigError
     from hadamard_min.models.vqa import build_vqa_model
 
     path = Path(path) if path is not None else SHIPPED_MODEL
@@ -77,14 +120,13 @@ def load_model(path=None, verify=True):
                 "hadamard-train" if path.parent == WEIGHTS_FOLDER else "check the path given with --weights")
         raise ModelFileError(f"model file not found: {path} ({hint})")
     if verify:
-        verify_sha256(path)
-    metadata = load_npz_metadata(path)
-    missing = [key for key in ("config", "vocab", "answers") if key not in metadata]
-    if missing:
-        raise ModelFileError(f"{path} is not a hadamard-min model file (no {', '.join(missing)} inside); "
-                             f"weight files of one network are loaded with load_weights instead")
-    model = build_vqa_model(metadata["config"], Vocabulary.from_list(metadata["vocab"]), metadata["answers"])
+        verify_sha256(path, required=path.resolve() in (SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL))
+    metadata = _checked_metadata(path, load_npz_metadata(path))
+    try:
+        model = build_vqa_model(metadata["config"], Vocabulary.from_list(metadata["vocab"]), metadata["answers"])
+    except (ModelConfigError, VocabularyError) as error:
+        raise ModelFileError(f"{path}: {error}") from None
     # a training checkpoint also holds Adam's state, which a model does not load
-    state = {k: v for k, v in load_weights(path).items() if not k.startswith("adam.")}
+    state = _finite(path, {k: v for k, v in load_weights(path).items() if not k.startswith("adam.")})
     model.load_state_dict(state, source=str(path))
     return model.eval()

@@ -15,16 +15,12 @@ from hadamard_min.core.backend import to_device, to_numpy
 from hadamard_min.core.tensor import Tensor
 from hadamard_min.data.images import IMAGENET_MEAN, IMAGENET_STD, fit, normalize
 from hadamard_min.data.text import Vocabulary, encode_batch
-from hadamard_min.io.weights import WeightsError
+from hadamard_min.models.config import ModelConfigError, check_config
 from hadamard_min.models.mlb import MLB
 from hadamard_min.models.question import QuestionEncoder
 from hadamard_min.models.resnet import resnet_from_config
 from hadamard_min.nn.module import Module
 from hadamard_min.ops.nn import softmax
-
-
-class ModelConfigError(WeightsError):
-    """A model configuration is incomplete or disagrees with its vocabulary/answers (a model file's fault)."""
 
 
 @dataclass
@@ -128,9 +124,6 @@ class VQAModel(Module):
                 "tanh_before_classifier": mlb["tanh_before_classifier"]}
 
 
-REQUIRED_KEYS = ("backbone", "image_size", "word_dim", "question_dim", "joint_dim")
-
-
 def build_vqa_model(config, vocab, answers, rng=None):
     """A VQAModel with fresh weights (seeded by ``rng`` or ``config["seed"]``) for ``config``.
 
@@ -138,12 +131,11 @@ def build_vqa_model(config, vocab, answers, rng=None):
     answer strings in output order. Optional keys default to: ``crop`` False, ImageNet ``mean``/``std``,
     ``pre_relu`` True, ``max_length`` 26, ``candidate`` "reset_after", ``attention_dim`` = ``joint_dim``,
     ``glimpses`` 2, ``dropout`` 0.5, both tanh options False. The backbone's classifier ``fc`` is unused
-    here: a backbone config without ``num_classes`` gets a 1-output ``fc`` (small files).
+    here: a backbone config without ``num_classes`` gets a 1-output ``fc`` (small files). The config is
+    checked first (``models.config.check_config``): a malformed or oversized one raises ModelConfigError.
     """
-    missing = [key for key in REQUIRED_KEYS if key not in config]
-    if missing:
-        raise ModelConfigError(f"the model config lacks {', '.join(missing)}: it is not a VQA model config")
     vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary.from_list(vocab)
+    check_config(config, len(vocab), len(answers))
     rng = rng or numpy.random.default_rng(config.get("seed", 0))
     backbone = resnet_from_config({"num_classes": 1, **config["backbone"]}, rng=rng)
     for key, actual in (("num_words", len(vocab)), ("num_answers", len(answers)),

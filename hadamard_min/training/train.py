@@ -21,8 +21,11 @@ from hadamard_min.core.function import no_grad
 from hadamard_min.core.tensor import Tensor
 from hadamard_min.data.easyvqa import QUESTION_TYPES, iterate_batches, load_easy_vqa
 from hadamard_min.data.text import Vocabulary
+from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.limits import is_int
 from hadamard_min.io.model_files import save_model, write_manifest
-from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
+from hadamard_min.io.npz import load_npz_metadata, save_weights
+from hadamard_min.io.weights import load_weights
 from hadamard_min.nn.optim import Adam, clip_grad_norm
 from hadamard_min.progress import Progress
 
@@ -171,7 +174,13 @@ def build_model(config, train_data, seed):
     return model
 
 
+def checkpoint_path(out_path):
+    """Where training to ``out_path`` (``NAME.npz``) keeps its checkpoint: ``NAME.checkpoint.npz``."""
+    return out_path.with_name(out_path.stem + ".checkpoint.npz")
+
+
 def save_checkpoint(path, model, optimizer, epoch, history):
+    """Weights, Adam's state and the history so far, written atomically (``save_weights``)."""
     arrays = dict(model.state_dict())
     arrays.update(optimizer.state())
     metadata = {"config": model.config(), "vocab": model.vocab.to_list(), "answers": list(model.answers),
@@ -184,9 +193,14 @@ def resume(path, model, optimizer):
     """Load weights and Adam state from a checkpoint; returns (epochs done, history)."""
     arrays = load_weights(path)
     metadata = load_npz_metadata(path)
+    epoch, history = metadata.get("epoch"), metadata.get("history", [])
+    if not (is_int(epoch) and epoch >= 0 and isinstance(history, list) and all(
+            isinstance(h, dict) and isinstance(h.get("seconds"), int | float) for h in history)):
+        raise WeightsError(f"{path} is not a checkpoint of hadamard-train (its epoch count or history is missing); "
+                           f"start again without --resume")
     model.load_state_dict({k: v for k, v in arrays.items() if not k.startswith("adam.")}, source=str(path))
     optimizer.load_state({k: v for k, v in arrays.items() if k.startswith("adam.")})
-    return int(metadata["epoch"]), metadata.get("history", [])
+    return epoch, history
 
 
 def train(out_path, config=None, settings=None, resume_from=None, command="", dataset=load_easy_vqa):
@@ -199,7 +213,7 @@ def train(out_path, config=None, settings=None, resume_from=None, command="", da
                                        for split in ("train", "val", "test"))
     model = build_model({**DEFAULT_CONFIG, **(config or {})}, train_data, settings.seed)
     optimizer = Adam(model.parameters(), lr=settings.lr)
-    checkpoint = out_path.with_name(out_path.stem + ".checkpoint.npz")
+    checkpoint = checkpoint_path(out_path)
     first_epoch, history = (resume(resume_from, model, optimizer) if resume_from else (0, []))
     answer_ids = numpy.array([train_data.answer_list.index(a) for a in train_data.answers])
     print(f"training on {len(train_data)} questions / {len(train_data.images)} images, "

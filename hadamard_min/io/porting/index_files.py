@@ -11,11 +11,12 @@ Accepted forms, for words (``kind="words"``) and answers (``kind="answers"``):
 Word ids start at 1: row 0 of a word table is padding. Answer ids start at 0 or at 1 (Lua); answer
 ``i`` of the returned list is output ``i`` of the classifier either way.
 """
-import json
+import io
 from pathlib import Path
 
+from hadamard_min.io.limits import parse_json, read_bounded, text_lines
 from hadamard_min.io.porting.common import PortError
-from hadamard_min.io.weights import restricted_unpickle
+from hadamard_min.io.safe_pickle import load_pickle
 
 KEYS = {"words": ("ix_to_word", "word_to_ix", "wid_to_word", "word_to_wid"),
         "answers": ("ix_to_ans", "ans_to_ix", "aid_to_ans", "ans_to_aid")}
@@ -26,16 +27,12 @@ def _load(path):
     path = Path(path)
     if not path.is_file():
         raise PortError(f"file not found: {path}")
+    data = read_bounded(path)
     if path.suffix in PICKLES:
-        with open(path, "rb") as file:
-            return restricted_unpickle(file)
-    text = path.read_text(encoding="utf-8")
+        return load_pickle(io.BytesIO(data), str(path))
     if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise PortError(f"{path}: not valid JSON ({error})") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+        return parse_json(data, path)
+    return [line.strip() for line in text_lines(data, path) if line.strip()]
 
 
 def _as_id(key):
@@ -45,9 +42,14 @@ def _as_id(key):
     return int(key) if isinstance(key, str) and key.isdigit() else None
 
 
-def _names_by_id(mapping, path):
+def _names_by_id(mapping, path, kind):
     """{id: name} or {name: id} → (names in id order, first id)."""
-    if all(_as_id(value) is not None and not isinstance(value, str) for value in mapping.values()):
+    numbers = all(_as_id(value) is not None and not isinstance(value, str) for value in mapping.values())
+    if numbers and all(_as_id(key) is not None for key in mapping):
+        key, value = next(iter(mapping.items()))
+        raise PortError(f"{path}: keys and values are all numbers (e.g. {key!r}: {value!r}), so it is not clear "
+                        f"which are the {kind}; expected {{id: name}} with names as strings, or {{name: id}}")
+    if numbers:
         mapping = {value: key for key, value in mapping.items()}          # {name: id} → {id: name}
     ids = {_as_id(key): name for key, name in mapping.items()}
     if None in ids or not all(isinstance(name, str) for name in ids.values()):
@@ -66,9 +68,11 @@ def read_names(path, kind):
         key = next((key for key in KEYS[kind] if key in loaded), None)
         loaded = loaded[key] if key is not None else loaded
     if isinstance(loaded, list | tuple):
+        if not all(isinstance(name, str | int | float) for name in loaded):
+            raise PortError(f"{path}: the list of {kind} holds something other than names (strings)")
         names, first = [str(name) for name in loaded], None
     elif isinstance(loaded, dict) and loaded:
-        names, first = _names_by_id(loaded, path)
+        names, first = _names_by_id(loaded, path, kind)
     else:
         raise PortError(f"{path}: no {kind} found; expected one of {', '.join(KEYS[kind])} or a list")
     if kind == "words" and first not in (None, 1):

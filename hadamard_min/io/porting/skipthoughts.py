@@ -20,6 +20,9 @@ from disk, so only the vocabulary's rows are read (utable.npy is about 2.3 GB).
 import numpy
 
 from hadamard_min.data.text import PAD, UNK, Vocabulary
+from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.limits import read_bounded, text_lines
+from hadamard_min.io.npz import open_npy_mapped, read_npz
 from hadamard_min.io.porting.common import PortError, check_shapes, float32, gru_state
 from hadamard_min.models.question import QuestionEncoder
 
@@ -33,11 +36,7 @@ def uni_skip_shapes(word_dim, hidden_dim):
 
 def read_uni_skip(path):
     """The six ``encoder_*`` arrays of ``uni_skip.npz``, shapes checked (D and H from ``encoder_Wx``)."""
-    try:
-        with numpy.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in NPZ_NAMES if name in npz.files}
-    except (OSError, ValueError) as error:
-        raise PortError(f"{path}: cannot read it as an .npz of arrays ({error})") from None
+    arrays = read_npz(path, lambda name: name in NPZ_NAMES)
     D, H = arrays["encoder_Wx"].shape if arrays.get("encoder_Wx", numpy.empty(0)).ndim == 2 else (-1, -1)
     check_shapes(uni_skip_shapes(D, H), arrays, path, "expected skip-thoughts' uni_skip.npz")
     return arrays
@@ -54,17 +53,15 @@ def uni_skip_gru_state(arrays):
 
 def read_word_table(utable_path, dictionary_path):
     """(table, row of each word): ``utable.npy`` mapped from disk and ``dictionary.txt``'s lines."""
+    convert = ("convert it once with numpy: numpy.save('utable_f32.npy', numpy.stack(numpy.load('utable.npy', "
+               "allow_pickle=True, encoding='latin1')).reshape(-1, 620).astype('float32'))")
     try:
-        table = numpy.load(utable_path, mmap_mode="r", allow_pickle=False)
-    except ValueError:
-        raise PortError(f"{utable_path} holds Python objects, not one float array; convert it once with "
-                        f"numpy: numpy.save('utable_f32.npy', numpy.stack(numpy.load('utable.npy', "
-                        f"allow_pickle=True, encoding='latin1')).reshape(-1, 620).astype('float32'))"
-                        ) from None
-    except OSError as error:
+        table = open_npy_mapped(utable_path, hint=convert)
+    except WeightsError:
+        raise
+    except (OSError, ValueError) as error:
         raise PortError(f"{utable_path}: cannot read it as .npy ({error})") from None
-    with open(dictionary_path, encoding="utf-8") as file:
-        words = [line.strip() for line in file]
+    words = [line.strip() for line in text_lines(read_bounded(dictionary_path), dictionary_path)]
     if table.ndim != 2 or table.shape[0] != len(words):
         raise PortError(f"{utable_path} has shape {table.shape} but {dictionary_path} lists {len(words)} "
                         f"words: expected ({len(words)}, D), one row per line")

@@ -20,12 +20,18 @@ then that many raw elements. A tensor is the strided view
 Any other class (``nn.Linear``, ``nn.Sequential``, …) writes its fields as one table, read here as a
 :class:`TorchObject`. GPU types (``torch.CudaTensor``, ``torch.CudaStorage``) hold float32 data and are
 read as their CPU counterparts. Lua functions (tags 6-8) and ASCII-mode files are refused.
+
+Every declared size is checked before it is used (``io.limits``): a tensor's bytes against the file's
+budget before it is copied out, objects nested at most ``MAX_DEPTH`` deep, and the whole result walked
+once for shared references (counted every time they are reached) and objects that contain themselves.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy
 
-from hadamard_min.io.weights import WeightsError
+from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.limits import MAX_DEPTH, Budget, check_tree, file_size, plain_children
 
 NIL, NUMBER, STRING, TABLE, TORCH, BOOLEAN = range(6)
 _ELEMENT_TYPES = {"Double": "<f8", "Float": "<f4", "Half": "<f2", "Long": "<i8", "Int": "<i4",
@@ -63,6 +69,7 @@ class _Reader:
 
     def __init__(self, data, source):
         self.data, self.source, self.position, self.objects = memoryview(data), source, 0, {}
+        self.budget = Budget(source, len(data))
 
     def fail(self, what):
         raise T7Error(f"{self.source}: {what} at byte {self.position}; the file is not a binary Torch7 "
@@ -87,8 +94,10 @@ class _Reader:
     def string(self):
         return bytes(self.take(self.int32(), "u1")).decode("utf-8", errors="replace")
 
-    def read(self):
+    def read(self, depth=0):
         """The next object: None, float, str, bool, dict/list (tables), array or TorchObject."""
+        if depth > MAX_DEPTH:
+            self.fail(f"objects nested deeper than {MAX_DEPTH}")
         tag = self.int32()
         if tag == NIL:
             return None
@@ -102,33 +111,35 @@ class _Reader:
             index = self.int32()
             if index in self.objects:
                 return self.objects[index]
-            return self.read_table(index) if tag == TABLE else self.read_torch(index)
+            return self.read_table(index, depth) if tag == TABLE else self.read_torch(index, depth)
         if tag in (6, 7, 8):
             self.fail("a Lua function (not data)")
         self.fail(f"unknown type tag {tag}")
 
-    def read_table(self, index):
+    def read_table(self, index, depth):
         """A Lua table: a list when its keys are exactly 1..n, else a dict (integral numbers as ints)."""
         table = self.objects[index] = {}
         for _ in range(self.int32()):
-            key = self.read()
+            key = self.read(depth + 1)
             if isinstance(key, float) and key.is_integer():
                 key = int(key)
-            table[key] = self.read()
+            if isinstance(key, dict | list | numpy.ndarray | TorchObject):
+                self.fail("a table used as a key")
+            table[key] = self.read(depth + 1)
         if table and set(table) == set(range(1, len(table) + 1)):
             self.objects[index] = [table[i] for i in range(1, len(table) + 1)]
         return self.objects[index]
 
-    def read_torch(self, index):
+    def read_torch(self, index, depth):
         version = self.string()
         class_name = self.string() if version.startswith("V ") else version  # files older than "V 1"
         if (dtype := _element_type(class_name, "Storage")) is not None:
             array = self.take(self.int64(), dtype)
         elif (dtype := _element_type(class_name, "Tensor")) is not None:
-            array = self.read_tensor(dtype)
+            array = self.read_tensor(dtype, depth)
         else:
             obj = self.objects[index] = TorchObject(class_name)
-            fields = self.read()
+            fields = self.read(depth + 1)
             if not isinstance(fields, dict | list):
                 self.fail(f"{class_name} has no field table")
             obj.fields = fields if isinstance(fields, dict) else dict(enumerate(fields, 1))
@@ -136,17 +147,20 @@ class _Reader:
         self.objects[index] = array
         return array
 
-    def read_tensor(self, dtype):
+    def read_tensor(self, dtype, depth):
         """A tensor as a NumPy array of its own (copied out of the storage)."""
         dims = self.int32()
         if not 0 <= dims <= 64:
             self.fail(f"a tensor with {dims} dimensions")
         size, stride = tuple(self.take(dims, "<i8").tolist()), tuple(self.take(dims, "<i8").tolist())
         offset = self.int64() - 1
-        storage = self.read()
+        storage = self.read(depth + 1)
+        if not all(n >= 0 for n in size + stride):
+            self.fail(f"a tensor of size {size} and stride {stride}")
+        self.budget.spend(math.prod(size) * numpy.dtype(dtype).itemsize, f"a tensor of size {size}")
         if dims == 0 or 0 in size:
             return numpy.zeros(size if dims else (0,), dtype=numpy.dtype(dtype).newbyteorder("="))
-        if not isinstance(storage, numpy.ndarray) or min(size + stride) < 0:
+        if not isinstance(storage, numpy.ndarray):
             self.fail("a tensor without a valid storage")
         last = offset + sum((n - 1) * step for n, step in zip(size, stride))
         if not 0 <= offset <= last < storage.size:
@@ -156,9 +170,14 @@ class _Reader:
         return view.astype(storage.dtype.newbyteorder("="))
 
 
+def _children(node):
+    return plain_children(node.fields) if isinstance(node, TorchObject) else plain_children(node)
+
+
 def read_t7(path):
     """The object stored in a binary Torch7 file (see the module docstring for what each type becomes)."""
     try:
+        file_size(path)
         with open(path, "rb") as file:
             data = file.read()
     except OSError as error:
@@ -166,7 +185,11 @@ def read_t7(path):
     if data[:1].isdigit():
         raise T7Error(f"{path}: an ASCII-mode Torch7 file; re-save it in binary mode "
                       f"(torch.save(path, object) without 'ascii')")
-    return _Reader(data, str(path)).read()
+    result = _Reader(data, str(path)).read()
+    reachable = check_tree(result, str(path), _children,
+                           lambda node: node.nbytes if isinstance(node, numpy.ndarray) else 0)
+    Budget(str(path), len(data)).spend(reachable, "its tensors, each counted as often as the file refers to it,")
+    return result
 
 
 def module_parameters(obj):
@@ -177,7 +200,7 @@ def module_parameters(obj):
     """
     if not isinstance(obj, TorchObject):
         return []
-    children = obj.get("modules")
+    children = obj.get("modules")  # no cycles, at most MAX_DEPTH deep: read_t7 checked
     if isinstance(children, list | dict):
         children = children if isinstance(children, list) else [children[k] for k in sorted(children)]
         return [array for child in children for array in module_parameters(child)]

@@ -1,0 +1,166 @@
+"""Every file the package writes goes through here: written whole or not at all, and never over an input.
+
+:func:`write_atomically` writes into a file of the destination's folder that has no name yet (Linux's
+``O_TMPFILE``: a process killed mid-write, a full disk or an exception leaves nothing behind), then links it
+under a temporary name and renames it over the destination, which ``os.replace`` does in one step. Where the
+file system has no ``O_TMPFILE`` the file is a hidden ``.NAME.PID.RANDOM.tmp``, removed on any error. A
+reader sees the old file or the new one, never a part; a hard link to the old file keeps the old content.
+
+:func:`check_outputs` is asked before a command writes anything: no output may be, or link to (same inode,
+``os.path.samefile``), an input or another output, be a folder, or lie in a folder that does not exist.
+"""
+import errno
+import json
+import math
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy
+
+
+class OutputFolderError(FileNotFoundError):
+    """The folder a file should be written to does not exist."""
+
+
+class OutputClashError(FileExistsError):
+    """An output would replace an input, another output, or a folder."""
+
+
+def _check_destination(path):
+    if path.is_dir():
+        raise OutputClashError(f"cannot write {path}: it is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise OutputFolderError(f"cannot write {path}: folder {path.parent} does not exist (create it first)")
+
+
+def _open_unnamed(folder):
+    """A file descriptor of a new file in ``folder`` without a name (None where that is not possible)."""
+    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, os.O_TMPFILE | os.O_RDWR, 0o666)
+    except OSError as error:
+        if error.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            return None
+        raise
+
+
+def _name(handle, temporary):
+    """Give the unnamed file ``handle`` the name ``temporary`` (a copy where the link is refused)."""
+    folder = os.open(temporary.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: os.link uses it when given a dir_fd
+        os.link(f"/proc/self/fd/{handle}", temporary.name, dst_dir_fd=folder, follow_symlinks=True)
+    except OSError:
+        os.lseek(handle, 0, os.SEEK_SET)
+        with os.fdopen(os.dup(handle), "rb") as source, open(temporary, "xb") as copy:
+            shutil.copyfileobj(source, copy)
+            copy.flush()
+            os.fsync(copy.fileno())
+    finally:
+        os.close(folder)
+
+
+def write_atomically(path, write):
+    """Call ``write(binary_stream)`` for a new version of ``path`` and put it in place in one step.
+
+    The destination's folder must exist; ``path`` must not be a folder. Returns ``path``.
+    """
+    path = Path(path)
+    _check_destination(path)
+    temporary = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    handle = _open_unnamed(path.parent)
+    named = handle is None
+    if named:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb" if named else "w+b") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+            if not named:
+                named = True  # from here on a file may exist under the temporary name
+                _name(stream.fileno(), temporary)
+        os.replace(temporary, path)
+    except BaseException as error:
+        if named:
+            temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # a write on the file: name the destination
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+        raise
+    return path
+
+
+def write_bytes(path, data):
+    return write_atomically(path, lambda stream: stream.write(data))
+
+
+def write_text(path, text):
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def utf8_safe(text):
+    """``text`` with every lone surrogate (what a byte that is not UTF-8 becomes in a file name or an
+    argument) replaced by U+FFFD, so that it can be written as UTF-8 and drawn."""
+    return _SURROGATE.sub("\ufffd", str(text))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_ready(value):
+    """Plain JSON values: NaN and ±inf → None (JSON has no NaN), NumPy scalars and arrays → Python, text
+    made :func:`utf8_safe`."""
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if isinstance(value, dict):
+        return {utf8_safe(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    if isinstance(value, numpy.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, numpy.bool_):
+        return bool(value)
+    if isinstance(value, numpy.integer):
+        return int(value)
+    if isinstance(value, float | numpy.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def json_text(data, indent=2):
+    """Strict JSON text of ``data`` (see :func:`json_ready`), ending in a newline."""
+    return json.dumps(json_ready(data), indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_json(path, data, indent=2):
+    return write_text(path, json_text(data, indent))
+
+
+def _same_file(a, b):
+    if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_outputs(outputs, inputs=None):
+    """Refuse, before anything is written, outputs that would destroy something or cannot be written.
+
+    ``outputs`` and ``inputs`` map a label for messages (``"--out"``) to a path. An output may not be, or
+    link to, an input or another output, may not be a folder, and its folder must exist.
+    """
+    inputs = {label: path for label, path in (inputs or {}).items() if path is not None}
+    checked = []
+    for label, path in outputs.items():
+        _check_destination(Path(path))
+        for other_label, other in [*inputs.items(), *checked]:
+            if _same_file(path, other):
+                role = "input" if other_label in inputs else "output"
+                raise OutputClashError(f"{label} {path} is the same file as the {role} {other_label} {other}: "
+                                       f"it would be overwritten; choose another name (nothing was written)")
+        checked.append((label, path))

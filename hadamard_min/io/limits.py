@@ -1,0 +1,175 @@
+"""How much a file may hold: the limits every reader checks *before* it allocates anything.
+
+A file declares sizes (a tensor's shape, a zip entry's length, a string's length, a header's length). A
+reader compares each with the file itself and with the limits below before it reserves memory for it;
+element counts are Python ints, which cannot overflow. What a file unpacks to is bounded as a whole:
+
+    bytes produced by one file  <=  min(MAX_OUTPUT_BYTES, BASE_OUTPUT_BYTES + OUTPUT_PER_BYTE · file size)
+
+counting a tensor, an entry or a string every time the file refers to it (a tensor shared a million times
+is a million tensors to whoever copies them out). Nested data is bounded in depth and in entries, and may
+not contain itself (:func:`check_tree`), so that nothing downstream recurses or loops without end.
+"""
+import json
+import math
+import os
+
+from hadamard_min.io.errors import TooLargeError, WeightsError
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+MAX_FILE_BYTES = 4 * GiB        # the largest weight file read
+BASE_OUTPUT_BYTES = 64 * MiB    # what any file may unpack to ...
+OUTPUT_PER_BYTE = 8             # ... plus this many bytes for each byte of the file ...
+MAX_OUTPUT_BYTES = 8 * GiB      # ... and never more than this
+MAX_TEXT_BYTES = 32 * MiB       # a JSON file, a pickle, a vocabulary, a manifest, a safetensors header
+MAX_PICKLE_OPS = 5_000_000      # opcodes one pickle may run
+MAX_DEPTH = 100                 # containers inside containers
+MAX_ITEMS = 2_000_000           # entries of all containers of one file, each shared one counted every time
+MAX_DIMS = 64                   # axes of one tensor
+MAX_TENSORS = 20_000            # entries of one zip (.npz, torch), tensors of one .safetensors
+
+
+def human(nbytes):
+    """``3.0 GiB``-style size."""
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def element_count(shape, source, what):
+    """The number of elements of ``shape`` (a tuple/list of non-negative ints), as a Python int."""
+    if not isinstance(shape, tuple | list) or not all(is_int(n) and n >= 0 for n in shape):
+        raise WeightsError(f"{source}: {what} has shape {str(shape)[:80]}, not a list of non-negative integers; "
+                           f"the file is corrupt")
+    if len(shape) > MAX_DIMS:
+        raise TooLargeError(f"{source}: {what} has {len(shape)} axes, more than {MAX_DIMS}; the file is corrupt")
+    return math.prod(shape)
+
+
+class Budget:
+    """The bytes one file may still produce (see the module docstring); :meth:`spend` before allocating."""
+
+    def __init__(self, source, file_bytes, cap=MAX_OUTPUT_BYTES):
+        self.source, self.file_bytes = source, file_bytes
+        self.total = min(cap, MAX_OUTPUT_BYTES, BASE_OUTPUT_BYTES + OUTPUT_PER_BYTE * file_bytes)
+        self.left = self.total
+
+    def spend(self, nbytes, what):
+        if nbytes > self.left:
+            raise TooLargeError(
+                f"{self.source}: {what} needs {human(nbytes)}, more than this {human(self.file_bytes)} file may "
+                f"unpack to ({human(self.total)} in all, {human(self.left)} left); the file is corrupt or "
+                f"crafted, not a weight file")
+        self.left -= nbytes
+
+
+def file_size(path, limit=MAX_FILE_BYTES):
+    """The size of the regular file ``path``, refused above ``limit``."""
+    size = os.stat(path).st_size
+    if size > limit:
+        raise TooLargeError(f"{path}: the file has {human(size)}, more than the {human(limit)} read at most")
+    return size
+
+
+def read_bounded(path, limit=MAX_TEXT_BYTES):
+    """The bytes of ``path``, refused (before reading) when the file holds more than ``limit``."""
+    with open(path, "rb") as file:
+        if os.fstat(file.fileno()).st_size > limit:
+            raise TooLargeError(f"{path}: the file has {human(os.fstat(file.fileno()).st_size)}, more than "
+                                f"the {human(limit)} read at most for this kind of file")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLargeError(f"{path}: the file grew past {human(limit)} while it was read")
+    return data
+
+
+def decode_text(data, source):
+    """UTF-8 bytes as text (a byte-order mark dropped); anything else is the file's fault, said so."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise WeightsError(f"{source}: not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}); "
+                           f"save the file as UTF-8") from None
+
+
+def text_lines(data, source):
+    """The lines of a UTF-8 text file (bytes), at most ``MAX_ITEMS`` of them, counted before splitting."""
+    if data.count(b"\n") > MAX_ITEMS:
+        raise TooLargeError(f"{source}: more than {MAX_ITEMS:,} lines")
+    lines = decode_text(data, source).split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def parse_json(data, source, what="file"):
+    """JSON from bytes or text, with the depth, entries and no-cycles bounds of :func:`check_tree`."""
+    text = decode_text(data, source) if isinstance(data, bytes | bytearray) else data
+    if len(text) > MAX_TEXT_BYTES:
+        raise TooLargeError(f"{source}: the {what} has {len(text):,} characters, more than {MAX_TEXT_BYTES:,}")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TooLargeError(f"{source}: the {what} nests lists or objects deeper than {MAX_DEPTH}") from None
+    except json.JSONDecodeError as error:
+        raise WeightsError(f"{source}: the {what} is not JSON ({error})") from None
+    check_tree(value, source)
+    return value
+
+
+def plain_children(node):
+    """The values a container holds (dict keys too), or None for a leaf."""
+    if isinstance(node, dict):
+        return [*node.keys(), *node.values()]
+    if isinstance(node, list | tuple | set | frozenset):
+        return list(node)
+    return None
+
+
+def check_tree(root, source, children=plain_children, nbytes=None):
+    """Measure nested data without recursion; refuse depth > MAX_DEPTH, > MAX_ITEMS entries, or a cycle.
+
+    Entries reached twice (shared references) count twice, as anything that copies the data out makes two
+    copies; each distinct container is measured once (its totals are remembered), so a file of 2^40 paths
+    costs no more time than its own size. ``nbytes(leaf)`` is what a leaf stands for (an array's bytes);
+    the return value is their sum over every path, for the caller to charge to its :class:`Budget`.
+    """
+    totals, kids_of, on_path = {}, {}, set()  # id -> (entries, bytes) of finished containers
+    stack = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        key = id(node)
+        if leaving:  # every child is measured: sum them up
+            kids = kids_of.pop(key)
+            entries, size = len(kids), 0
+            for kid in kids:
+                measured = totals.get(id(kid))
+                if measured is not None:
+                    entries, size = entries + measured[0], size + measured[1]
+                elif nbytes is not None:
+                    size += nbytes(kid)
+            if entries > MAX_ITEMS:
+                raise TooLargeError(f"{source}: holds more than {MAX_ITEMS:,} entries (shared ones counted each "
+                                    f"time they are reached); the file is corrupt or crafted")
+            totals[key] = (entries, size)
+            on_path.discard(key)
+            continue
+        kids = None if key in totals else children(node)
+        if kids is None:
+            continue
+        if key in on_path:
+            raise WeightsError(f"{source}: a container holds itself; the file is corrupt or crafted")
+        if len(on_path) >= MAX_DEPTH:
+            raise TooLargeError(f"{source}: containers nest deeper than {MAX_DEPTH}; the file is corrupt or crafted")
+        on_path.add(key)
+        kids_of[key] = kids
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in kids if type(kid) not in _ATOMS and id(kid) not in totals)
+    measured = totals.get(id(root))
+    return measured[1] if measured is not None else (nbytes(root) if nbytes is not None else 0)
+
+
+_ATOMS = {str, bytes, int, float, bool, type(None)}  # never containers: not walked

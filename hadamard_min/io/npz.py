@@ -1,0 +1,164 @@
+"""Our ``.npz`` weight files: NumPy arrays in a zip, metadata as JSON text, read with every size checked first.
+
+An ``.npz`` is a zip of ``NAME.npy`` entries; an ``.npy`` is a header ``{'descr': '<f4', 'fortran_order':
+False, 'shape': (3, 4)}`` and then the raw elements. Metadata entry ``key`` is the JSON text
+``numpy.array(json.dumps(value))`` under ``"__key__"``, so everything loads with ``allow_pickle=False``.
+
+Reading asks only for the entries it wants (weights, or metadata), reads each header, checks that the
+shape's bytes equal what the zip declares for the entry and that they fit the file's budget
+(:mod:`~hadamard_min.io.limits`), and only then allocates the array and fills it in chunks.
+"""
+import json
+import os
+import zipfile
+
+import numpy
+
+from hadamard_min.io.atomic import write_atomically
+from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.limits import (
+    MAX_OUTPUT_BYTES,
+    MAX_TENSORS,
+    MAX_TEXT_BYTES,
+    Budget,
+    element_count,
+    file_size,
+    parse_json,
+)
+
+_CHUNK = 16 << 20
+_ALLOWED = {"weights": lambda dtype: dtype.kind in "biufc",                    # numbers
+            "metadata": lambda dtype: dtype.kind == "U" or dtype == numpy.uint8}  # text
+
+
+def save_weights(path, arrays, metadata=None):
+    """Write ``arrays`` (name -> array) and JSON ``metadata`` to ``path`` (.npz), atomically."""
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        raise WeightsError(f"{path}: weights are saved as .npz; give a file name ending in .npz")
+    entries = {}
+    for name, array in arrays.items():
+        if name.startswith("__"):
+            raise WeightsError(f"{path}: weight name {name!r} starts with '__', which marks metadata; rename it")
+        entries[name] = numpy.asarray(array)
+    for key, value in (metadata or {}).items():
+        entries[f"__{key}__"] = numpy.array(json.dumps(value))
+
+    def write(stream):
+        with zipfile.ZipFile(stream, "w", allowZip64=True) as archive:
+            for name, array in entries.items():
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                    numpy.lib.format.write_array(member, array, allow_pickle=False)
+
+    write_atomically(path, write)
+
+
+def _open(path):
+    """The zip of an .npz, after checks of what the file starts with."""
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    if magic == b"\x93NUMPY":
+        raise WeightsError(f"{path}: holds a single .npy array, not an .npz archive; re-create it")
+    if magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise WeightsError(f"{path}: not a readable .npz file (it is not a zip archive: it starts with "
+                           f"{magic[:4]!r}); give a file written by hadamard-train, hadamard-port or numpy.savez")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise WeightsError(f"{path}: not a readable .npz file ({error}); re-create it") from None
+    if len(archive.infolist()) > MAX_TENSORS:
+        archive.close()
+        raise WeightsError(f"{path}: the archive holds {len(archive.infolist()):,} entries; re-create it")
+    return archive
+
+
+def _header(stream, source, name):
+    version = numpy.lib.format.read_magic(stream)
+    if version == (1, 0):
+        return numpy.lib.format.read_array_header_1_0(stream)
+    if version == (2, 0):
+        return numpy.lib.format.read_array_header_2_0(stream)
+    raise WeightsError(f"{source}: entry {name!r} is .npy version {version}, which is not supported; re-save it")
+
+
+def _read_entry(archive, info, source, budget, allowed):
+    """One entry as an array; its header is checked against the zip's sizes and the budget first."""
+    name = info.filename[:-len(".npy")]
+    with archive.open(info) as stream:
+        shape, fortran, dtype = _header(stream, source, name)
+        if dtype.hasobject or not allowed(dtype):
+            raise WeightsError(f"{source}: entry {name!r} holds elements of type {dtype}, not numbers; re-create it")
+        nbytes = element_count(shape, source, f"entry {name!r}") * dtype.itemsize
+        if nbytes != info.file_size - stream.tell():
+            raise WeightsError(f"{source}: entry {name!r} declares shape {shape} of {dtype} ({nbytes:,} bytes) but "
+                               f"holds {info.file_size - stream.tell():,}; the file is corrupt, re-create it")
+        budget.spend(nbytes, f"entry {name!r}")
+        array = numpy.empty(shape, dtype=dtype, order="F" if fortran else "C")
+        flat = memoryview(array.T if fortran else array).cast("B") if nbytes else b""
+        done = 0
+        while done < nbytes:
+            chunk = stream.read(min(_CHUNK, nbytes - done))
+            if not chunk:
+                raise EOFError(f"entry {name!r} ends after {done} of {nbytes} bytes")
+            flat[done:done + len(chunk)] = chunk
+            done += len(chunk)
+    return array.astype(dtype.newbyteorder("="), copy=False)
+
+
+def read_npz(path, wanted, kind="weights", limit=MAX_OUTPUT_BYTES):
+    """``{name: array}`` of the entries of ``path`` for which ``wanted(name)`` holds (name without .npy)."""
+    budget = Budget(path, file_size(path), cap=limit)
+    with _open(path) as archive:
+        arrays = {}
+        for info in archive.infolist():
+            name = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else None
+            if name is None or not wanted(name):
+                continue
+            try:
+                arrays[name] = _read_entry(archive, info, path, budget, _ALLOWED[kind])
+            except WeightsError:
+                raise
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as error:
+                raise WeightsError(f"{path}: entry {name!r} is truncated or corrupt ({error}); re-create it") from None
+    return arrays
+
+
+def load_npz(path):
+    """The weights of an .npz: every entry but the ``__metadata__`` ones."""
+    return read_npz(path, lambda name: not name.startswith("__"))
+
+
+def _is_metadata(name):
+    return name.startswith("__") and name.endswith("__") and len(name) > 4
+
+
+def load_npz_metadata(path):
+    """The metadata of an .npz written by :func:`save_weights`: ``{key: json.loads(text of "__key__")}``."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WeightsError(f"weights file not found: {path}; check the path (or download/port the weights)")
+    entries = read_npz(path, _is_metadata, kind="metadata", limit=MAX_TEXT_BYTES)
+    metadata = {}
+    for key, array in entries.items():
+        array = array.reshape(-1)
+        text = array.tobytes() if array.dtype == numpy.uint8 else "".join(array.tolist())
+        metadata[key[2:-2]] = parse_json(text, path, f"metadata {key!r}")
+    return metadata
+
+
+def open_npy_mapped(path, hint="re-save it as an array of numbers"):
+    """A read-only memory map of the ``.npy`` at ``path`` (numbers only), its header checked against the file."""
+    source = path
+    try:
+        with open(path, "rb") as stream:
+            shape, fortran, dtype = _header(stream, source, os.path.basename(path))
+            offset = stream.tell()
+    except ValueError as error:
+        raise WeightsError(f"{path}: not a readable .npy file ({error})") from None
+    if dtype.hasobject or not _ALLOWED["weights"](dtype):
+        raise WeightsError(f"{source} holds elements of type {dtype} (Python objects), not numbers; {hint}")
+    nbytes, held = element_count(shape, source, "the array") * dtype.itemsize, os.stat(path).st_size - offset
+    if nbytes != held:
+        raise WeightsError(f"{source}: its header declares shape {shape} of {dtype} ({nbytes:,} bytes) but the file "
+                           f"holds {held:,}; the file is corrupt")
+    return numpy.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")

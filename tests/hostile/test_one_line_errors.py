@@ -1,0 +1,156 @@
+"""Class 4, one line: every error a user can cause is one line on stderr and exit status 2, never a traceback;
+text that is not UTF-8 (in a question or a file name) is no error at all.
+"""
+import json
+import os
+import shutil
+
+import numpy
+import pytest
+from crafted import png_header
+from hostile_helpers import run_main, snapshot
+
+from hadamard_min.cli.bench import main as bench_main
+from hadamard_min.cli.evaluate import main as evaluate_main
+from hadamard_min.cli.explain import main as explain_main
+from hadamard_min.cli.train import main as train_main
+from hadamard_min.core import backend
+from hadamard_min.io.model_files import SHIPPED_MODEL
+from hadamard_min.io.porting import read_names
+from hadamard_min.io.weights import WeightsError, load_npz_metadata, load_weights, save_weights
+
+QUESTION = ["--question", "what shape is in the image?"]
+
+
+@pytest.mark.parametrize("width, height", [(20_000, 20_000), (10_000, 9_500), (9_000, 9_000)])
+def test_an_image_too_large_to_decode_is_one_line(tmp_path, capsys, width, height):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(width, height))   # 400, 95 and 81 million pixels in 150 bytes
+
+    outcome = run_main(explain_main, ["--image", bomb, *QUESTION, "--out", tmp_path / "out.png"], capsys)
+
+    outcome.one_line_error("bomb.png")
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("question", ["what \udcff\udcfe shape is it?", "what shape\ud800 is it?"])
+def test_a_question_that_is_not_utf8_is_explained(tmp_path, capsys, photo, question):
+    outcome = run_main(explain_main, ["--image", photo, "--question", question, "--out", tmp_path / "out.png",
+                                      "--json", tmp_path / "out.json"], capsys)
+
+    outcome.success()
+    assert json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["tokens"][:2] == ["what", "shape"]
+
+
+def test_an_image_name_that_is_not_utf8_is_explained(tmp_path, capsys, photo):
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/ph\xffoto.png")   # a lone surrogate in the str
+    shutil.copy(photo, odd)
+
+    outcome = run_main(explain_main, ["--image", odd, *QUESTION, "--out", tmp_path / "out.png",
+                                      "--json", tmp_path / "out.json"], capsys)
+
+    outcome.success()
+    assert "\ufffd" in json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["image"]
+
+
+@pytest.mark.parametrize("top_k", ["0", "-1", "many"])
+def test_a_top_k_below_one_is_one_line(tmp_path, capsys, photo, top_k):
+    outcome = run_main(explain_main, ["--image", photo, *QUESTION, "--top-k", top_k, "--out", tmp_path / "o.png"],
+                       capsys)
+    outcome.one_line_error("--top-k")
+
+
+@pytest.mark.parametrize("device", ["tpu", "GPU0"])
+def test_a_bad_hadamard_device_is_one_line(tmp_path, capsys, monkeypatch, photo, device):
+    monkeypatch.setenv("HADAMARD_DEVICE", device)
+    monkeypatch.setattr(backend, "_device", None)
+
+    outcome = run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "o.png"], capsys)
+
+    outcome.one_line_error("HADAMARD_DEVICE")
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    """The shipped model and its manifest, copied to ``tmp_path/model.npz`` and ``model.json``."""
+    shutil.copy(SHIPPED_MODEL, tmp_path / "model.npz")
+    shutil.copy(SHIPPED_MODEL.with_suffix(".json"), tmp_path / "model.json")
+    return tmp_path / "model.npz"
+
+
+@pytest.mark.parametrize("manifest", ['{"sha256": "', '["sha256"]', '{"sha256": 12}', "\xff\xfe", "[" * 100_000])
+def test_a_broken_manifest_is_one_line(tmp_path, capsys, photo, model_copy, manifest):
+    (tmp_path / "model.json").write_bytes(manifest.encode("latin-1"))
+    before = snapshot(tmp_path)
+
+    outcome = run_main(explain_main, ["--weights", model_copy, "--image", photo, *QUESTION,
+                                      "--out", tmp_path / "o.png"], capsys)
+
+    outcome.one_line_error("model.json")
+    assert snapshot(tmp_path) == before
+
+
+def model_with_config(tmp_path, **changes):
+    metadata = load_npz_metadata(SHIPPED_MODEL)
+    metadata["config"].update(changes)
+    path = tmp_path / "changed.npz"
+    save_weights(path, load_weights(SHIPPED_MODEL), metadata)
+    return path
+
+
+@pytest.mark.parametrize("changes", [{"word_dim": -5}, {"joint_dim": 0}, {"glimpses": -1}, {"image_size": "64"},
+                                     {"backbone": {"layers": [-1], "width": 16}}, {"dropout": 2.0},
+                                     {"max_length": None}, {"std": [0, 0, 0]}])
+def test_a_model_config_out_of_range_is_one_line(tmp_path, capsys, photo, changes):
+    model = model_with_config(tmp_path, **changes)
+
+    outcome = run_main(explain_main, ["--weights", model, "--image", photo, *QUESTION, "--out", tmp_path / "o.png"],
+                       capsys)
+
+    outcome.one_line_error("config")
+
+
+def test_nan_weights_are_one_line_even_with_json(tmp_path, capsys, photo):
+    weights = load_weights(SHIPPED_MODEL)
+    weights["mlb.linear_classif.bias"] = numpy.full_like(weights["mlb.linear_classif.bias"], numpy.nan)
+    save_weights(tmp_path / "nan.npz", weights, load_npz_metadata(SHIPPED_MODEL))
+
+    outcome = run_main(explain_main, ["--weights", tmp_path / "nan.npz", "--image", photo, *QUESTION,
+                                      "--out", tmp_path / "o.png", "--json", tmp_path / "o.json"], capsys)
+
+    outcome.one_line_error("NaN")
+    assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.parametrize("argument", [["--batch-images", "0"], ["--limit-images", "-5"], ["--width", "0"],
+                                      ["--seed", "-1"], ["--seed", str(2 ** 32)], ["--joint-dim", "-3"],
+                                      ["--clip", "nan"]])
+def test_a_training_setting_out_of_range_is_one_line(tmp_path, capsys, argument):
+    outcome = run_main(train_main, ["--out", tmp_path / "m.npz", "--epochs", "1", "--limit-images", "4",
+                                    *argument], capsys)
+    outcome.one_line_error(argument[0])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argument", [["--seed", "-1"], ["--examples", "0"]])
+def test_an_evaluation_setting_out_of_range_is_one_line(tmp_path, capsys, argument):
+    outcome = run_main(evaluate_main, ["--out", tmp_path / "report", "--examples", "2", *argument], capsys)
+    outcome.one_line_error(argument[0])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, content", [("words.txt", b"what\ncol\xffor\n"), ("words.json", b'["what", "\xff"]'),
+                                           ("words.json", b"[" * 100_000 + b"]" * 100_000)])
+def test_a_vocabulary_that_is_not_utf8_or_too_deep_is_a_weights_error(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(WeightsError, match=name.replace(".", r"\.")) as error:
+        read_names(path, "words")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("size", ["1", "100000"])
+def test_a_bench_image_size_out_of_range_is_one_line(capsys, size):
+    outcome = run_main(bench_main, ["--size", size, "--depth", "50", "--runs", "1", "--warmup", "0", "--no-torch"],
+                       capsys)
+    outcome.one_line_error("--size")
