@@ -18,10 +18,10 @@ from test_resnet import randomize_batchnorm, small_resnet
 
 import hadamard_min as hm
 from hadamard_min import Tensor, guided_backprop, no_grad, ops
-from hadamard_min.fast import switch, winograd
-from hadamard_min.fast.elementwise import FastMaxPool2d
+from hadamard_min.fast import phases, switch, winograd
 from hadamard_min.fast.frozen import fold_conv_bn, inference_form
 from hadamard_min.fast.fused import FusedConv2d, FusedReLU
+from hadamard_min.fast.phases import FastMaxPool2d, PhaseConv2d
 from hadamard_min.io.model_files import load_model
 from hadamard_min.models import ResNet
 from hadamard_min.nn.layers import BatchNorm2d, Conv2d
@@ -135,6 +135,39 @@ def test_fast_max_pool_is_the_reference_max_pool_bit_for_bit(rng, shape, kernel,
         assert fast.shape == reference.shape and fast.dtype == reference.dtype
         numpy.testing.assert_array_equal(fast, reference)
     assert (results[1][1] == 0).mean() > 0.3  # routing: most inputs win no window
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", [((2, 3, 9, 8), 3, 2, 1), ((1, 3, 20, 17), 7, 2, 3),
+                                                            ((2, 2, 8, 8), 3, 3, 0), ((1, 4, 5, 6), 1, 2, 0)])
+def test_strided_convolution_over_phase_planes_equals_the_reference_in_float64(rng, shape, kernel, stride, padding):
+    """Output, input gradient, weight gradient and bias gradient; a non-contiguous input too."""
+    x = rng.standard_normal(shape[:2] + shape[:1:-1]).transpose(0, 1, 3, 2)
+    weight, bias = rng.standard_normal((5, shape[1], kernel, kernel)), rng.standard_normal(5)
+    results = []
+    for op in (PhaseConv2d, ops.Conv2d):
+        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, weight, bias))
+        y = op.apply(xt, wt, bt, stride=stride, padding=padding)
+        dy = numpy.random.default_rng(2).standard_normal(y.shape)
+        y.backward(dy)
+        results.append((y.data, xt.grad, wt.grad, bt.grad))
+    for fast, reference in zip(*results):
+        assert fast.shape == reference.shape
+        numpy.testing.assert_allclose(fast, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_a_frozen_strided_convolution_takes_a_batch_in_slices_with_the_same_numbers(rng, monkeypatch):
+    monkeypatch.setattr(phases, "CACHE_BYTES", 1)                           # one image a slice
+    x, weight, bias = rng.standard_normal((3, 2, 11, 9)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    dy = rng.standard_normal((3, 4, 6, 5))
+    results = []
+    for op in (PhaseConv2d, ops.Conv2d):
+        xt = Tensor(x, requires_grad=True)
+        y = op.apply(xt, Tensor(weight), Tensor(bias), stride=2, padding=1)  # no weight gradient: no columns kept
+        assert op is ops.Conv2d or (y.creator.chunk == 1 and y.creator.saved[0] is None)
+        y.backward(dy)
+        results.append((y.data, xt.grad))
+    for fast, reference in zip(*results):
+        numpy.testing.assert_allclose(fast, reference, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 1), (7, 2, 3), (1, 2, 0)])

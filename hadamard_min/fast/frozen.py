@@ -18,6 +18,7 @@ from hadamard_min.core.backend import array_module
 from hadamard_min.core.tensor import Tensor
 from hadamard_min.fast import cuda_kernels, winograd
 from hadamard_min.fast.fused import FusedConv2d
+from hadamard_min.fast.phases import PhaseConv2d
 
 
 @dataclass
@@ -55,9 +56,15 @@ def inference_form(conv, bn):
     return conv.inference_form
 
 
+def fast_convolution(stride):
+    """The fast form of a convolution op with this stride: over phase planes when strided, else fused."""
+    return PhaseConv2d if stride > 1 else FusedConv2d
+
+
 def conv_bn(x, conv, bn):
     """bn(conv(x)) of a frozen model: one folded convolution, Winograd when it is 3×3 with stride 1."""
     form = inference_form(conv, bn)
     if form.u is not None:
         return winograd.WinogradConv2d.apply(x, u=form.u, turned=form.turned, bias=form.bias)
-    return FusedConv2d.apply(x, Tensor(form.weight), Tensor(form.bias), stride=conv.stride, padding=conv.padding)
+    return fast_convolution(conv.stride).apply(x, Tensor(form.weight), Tensor(form.bias), stride=conv.stride,
+                                               padding=conv.padding)

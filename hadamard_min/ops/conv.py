@@ -35,7 +35,7 @@ def pad2d(x, padding, value=0.0):
     return out
 
 
-def overlap(out_size, size, offset, stride):
+def _overlap(out_size, size, offset, stride):
     """Outputs o in [first, stop) reading inside the input (0 ≤ o·stride + offset < size), and that slice."""
     first = max(0, (stride - 1 - offset) // stride)
     stop = max(first, min(out_size, (size - 1 - offset) // stride + 1))
@@ -54,9 +54,9 @@ def im2col(x, kh, kw, stride, padding, out_h, out_w):
     n, c, h, w = x.shape
     cols = xp.empty((n, c, kh, kw, out_h, out_w), dtype=x.dtype)
     for i in range(kh):
-        y0, y1, rows = overlap(out_h, h, i - padding, stride)
+        y0, y1, rows = _overlap(out_h, h, i - padding, stride)
         for j in range(kw):
-            x0, x1, columns = overlap(out_w, w, j - padding, stride)
+            x0, x1, columns = _overlap(out_w, w, j - padding, stride)
             dst = cols[:, :, i, j]
             dst[:, :, y0:y1, x0:x1] = x[:, :, rows, columns]
             dst[:, :, :y0] = 0
@@ -72,9 +72,9 @@ def col2im(cols, shape, kh, kw, stride, padding):
     out_h, out_w = cols.shape[-2:]
     dx = xp.zeros(shape, dtype=cols.dtype)
     for i in range(kh):
-        y0, y1, rows = overlap(out_h, shape[2], i - padding, stride)
+        y0, y1, rows = _overlap(out_h, shape[2], i - padding, stride)
         for j in range(kw):
-            x0, x1, columns = overlap(out_w, shape[3], j - padding, stride)
+            x0, x1, columns = _overlap(out_w, shape[3], j - padding, stride)
             dx[:, :, rows, columns] += cols[:, :, i, j, y0:y1, x0:x1]
     return dx
 
