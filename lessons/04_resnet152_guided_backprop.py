@@ -115,7 +115,7 @@ def compare_with_torch(arrays, image, ours, rows):
     if torch is None:
         return
     from hadamard_min.oracle.torch_models import torch_resnet
-    net, _ = torch_resnet(torch, (3, 8, 36, 3))
+    net = torch_resnet(torch, (3, 8, 36, 3))
     net.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=False)
     with torch.no_grad():
         theirs = net.eval()(torch.from_numpy(image[None])).numpy()

@@ -1,26 +1,9 @@
-"""Shared test references: ReLUs with a closed-form backward for torch, and a tiny float64 VQA model."""
+"""Shared test references: a tiny float64 VQA model (the torch references live in ``hadamard_min/oracle/``)."""
 import numpy
 
 from hadamard_min.data.text import Vocabulary
 from hadamard_min.models.vqa import build_vqa_model
 from hadamard_min.nn.layers import BatchNorm2d
-
-
-def closed_form_relu(torch, rule="guided"):
-    """A torch ReLU whose backward is guided backprop, dy·[x>0]·[dy>0], or deconvnet, dy·[dy>0]."""
-
-    class ClosedFormReLU(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, dy):
-            (x,) = ctx.saved_tensors
-            return dy * (dy > 0) * (x > 0) if rule == "guided" else dy * (dy > 0)
-
-    return ClosedFormReLU.apply
 
 
 def tiny_float64_model(config, words, answers):

@@ -4,7 +4,7 @@ import json
 
 import numpy
 import pytest
-from references import closed_form_relu, tiny_float64_model
+from references import tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.data.text import QuestionError
@@ -16,6 +16,7 @@ from hadamard_min.explain.hadamard import (
     token_scores,
     token_z_scores,
 )
+from hadamard_min.oracle.torch_models import closed_form_relu
 
 WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a"]
 ANSWERS = ["red", "blue", "green", "yes", "no", "circle"]

@@ -1,9 +1,10 @@
 """The fast path against the reference path: every fast form equals its reference op, and whole models agree.
 
 The reference ops (``hadamard_min/ops/``) are the definition. The fast path (``hadamard_min/fast/``) folds a
-frozen model's batch norms into its convolutions, runs 3×3 convolutions as Winograd F(2×2, 3×3) and, on a
-GPU, fuses ReLU and im2col into single kernels. In float64 the two paths agree to rounding (1e-10); in
-float32 each is compared with the float64 result, and the fast one must be about as close as the reference.
+frozen model's batch norms into its convolutions, runs 3×3 convolutions as Winograd F(2×2, 3×3) or
+F(4×4, 3×3), takes ReLU and max pooling in fewer passes over memory and, on a GPU, fuses ReLU and im2col into
+single kernels. ReLU and max pooling equal the reference bit for bit; in float64 whole networks agree to
+rounding (1e-10); in float32 each path is compared with the float64 result, within 1e-5 of its largest value.
 """
 import json
 import os
@@ -17,9 +18,10 @@ from test_resnet import randomize_batchnorm, small_resnet
 
 import hadamard_min as hm
 from hadamard_min import Tensor, guided_backprop, no_grad, ops
-from hadamard_min.fast import switch
+from hadamard_min.fast import phases, switch, winograd
 from hadamard_min.fast.frozen import fold_conv_bn, inference_form
 from hadamard_min.fast.fused import FusedConv2d, FusedReLU
+from hadamard_min.fast.phases import FastMaxPool2d, PhaseConv2d
 from hadamard_min.io.model_files import load_model
 from hadamard_min.models import ResNet
 from hadamard_min.nn.layers import BatchNorm2d, Conv2d
@@ -97,6 +99,77 @@ def test_fused_relu_is_the_reference_relu_on_the_cpu(rng, rule):
         numpy.testing.assert_array_equal(fast, reference)
 
 
+def test_fused_relu_on_the_cpu_is_the_reference_relu_on_zeros_and_odd_layouts(rng):
+    """Bit for bit also at exact zeros (x and dy) and on a non-contiguous input."""
+    x = rng.standard_normal((2, 5, 6)).transpose(2, 0, 1)
+    x[0, 0, :3] = 0
+    dy = rng.standard_normal(x.shape)
+    dy[1, 1] = 0
+    for rule in ("gradient", "guided", "deconvnet"):
+        results = []
+        for op in (FusedReLU, ops.ReLU):
+            xt = Tensor(x, requires_grad=True)
+            with hm.relu_rule(rule):
+                op.apply(xt).backward(dy)
+            results.append(xt.grad)
+        numpy.testing.assert_array_equal(*results)
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", [((2, 3, 9, 8), 3, 2, 1), ((1, 2, 7, 7), 2, 2, 0),
+                                                            ((1, 2, 10, 11), 3, 1, 1), ((2, 2, 13, 6), 3, 3, 1)])
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+def test_fast_max_pool_is_the_reference_max_pool_bit_for_bit(rng, shape, kernel, stride, padding, dtype):
+    """Ties included: a window whose maximum appears twice routes dy to its first, as the reference does."""
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, 0, :4, :4] = 1.5                                                  # ties inside and across windows
+    x[-1, -1] = numpy.round(x[-1, -1])                                      # more ties, and zeros
+    dy = rng.standard_normal((shape[0], shape[1]) + (len(range(0, shape[2] + 2 * padding - kernel + 1, stride)),
+                                                       len(range(0, shape[3] + 2 * padding - kernel + 1, stride))))
+    results = []
+    for op in (FastMaxPool2d, ops.MaxPool2d):
+        xt = Tensor(x, requires_grad=True)
+        y = op.apply(xt, kernel=kernel, stride=stride, padding=padding)
+        y.backward(dy.astype(dtype))
+        results.append((y.data, xt.grad))
+    for fast, reference in zip(*results):
+        assert fast.shape == reference.shape and fast.dtype == reference.dtype
+        numpy.testing.assert_array_equal(fast, reference)
+    assert (results[1][1] == 0).mean() > 0.3  # routing: most inputs win no window
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", [((2, 3, 9, 8), 3, 2, 1), ((1, 3, 20, 17), 7, 2, 3),
+                                                            ((2, 2, 8, 8), 3, 3, 0), ((1, 4, 5, 6), 1, 2, 0)])
+def test_strided_convolution_over_phase_planes_equals_the_reference_in_float64(rng, shape, kernel, stride, padding):
+    """Output, input gradient, weight gradient and bias gradient; a non-contiguous input too."""
+    x = rng.standard_normal(shape[:2] + shape[:1:-1]).transpose(0, 1, 3, 2)
+    weight, bias = rng.standard_normal((5, shape[1], kernel, kernel)), rng.standard_normal(5)
+    results = []
+    for op in (PhaseConv2d, ops.Conv2d):
+        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, weight, bias))
+        y = op.apply(xt, wt, bt, stride=stride, padding=padding)
+        dy = numpy.random.default_rng(2).standard_normal(y.shape)
+        y.backward(dy)
+        results.append((y.data, xt.grad, wt.grad, bt.grad))
+    for fast, reference in zip(*results):
+        assert fast.shape == reference.shape
+        numpy.testing.assert_allclose(fast, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_a_frozen_strided_convolution_takes_a_batch_in_slices_with_the_same_numbers(rng, monkeypatch):
+    monkeypatch.setattr(phases, "CACHE_BYTES", 1)                           # one image a slice
+    x, weight, bias = rng.standard_normal((3, 2, 11, 9)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    dy = rng.standard_normal((3, 4, 6, 5))
+    results = []
+    for op in (PhaseConv2d, ops.Conv2d):
+        xt = Tensor(x, requires_grad=True)
+        y = op.apply(xt, Tensor(weight), Tensor(bias), stride=2, padding=1)  # no weight gradient: no columns kept
+        assert op is ops.Conv2d or (y.creator.chunk == 1 and y.creator.saved[0] is None)
+        y.backward(dy)
+        results.append((y.data, xt.grad))
+    for fast, reference in zip(*results):
+        numpy.testing.assert_allclose(fast, reference, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 1), (7, 2, 3), (1, 2, 0)])
 def test_fused_convolution_is_the_reference_convolution_on_the_cpu(rng, kernel, stride, padding):
     x, weight = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, kernel, kernel))
@@ -111,7 +184,10 @@ def test_fused_convolution_is_the_reference_convolution_on_the_cpu(rng, kernel, 
 
 
 # ------------------------------------------------------------------------------------ whole networks
-def test_a_frozen_resnet_agrees_on_both_paths_in_float64(rng):
+@pytest.mark.parametrize("tile", [4, 2])
+def test_a_frozen_resnet_agrees_on_both_paths_in_float64(rng, monkeypatch, tile):
+    """F(4×4) is what these narrow maps get; F(2×2), what wide ones get, is forced here for the second case."""
+    monkeypatch.setattr(winograd, "output_tile", lambda channels, fused: tile)
     model = small_resnet(rng, numpy.float64, layers=(2, 1)).freeze()
     x, seed = rng.standard_normal((2, 3, 24, 24)), rng.standard_normal((2, 5))
     with hm.fast(False):
@@ -119,14 +195,18 @@ def test_a_frozen_resnet_agrees_on_both_paths_in_float64(rng):
     assert forms(model) == []                                  # the reference path made no inference forms
     fast = passes(model, x, seed)
     convolutions = [m for _, m in model.named_modules() if isinstance(m, Conv2d)]
-    winograd = [c for c in convolutions if (c.kernel_size, c.stride, c.padding) == (3, 1, 1)]
-    assert len(forms(model)) == len(convolutions) and sum(f.u is not None for f in forms(model)) == len(winograd) > 0
+    threes = [c for c in convolutions if (c.kernel_size, c.stride, c.padding) == (3, 1, 1)]
+    assert len(forms(model)) == len(convolutions) and sum(f.u is not None for f in forms(model)) == len(threes) > 0
+    assert all((f.weight is None) == (f.u is not None) for f in forms(model))  # no folded 3×3 filters kept
+    assert {len(f.u) for f in forms(model) if f.u is not None} == {(tile + 2) ** 2}
     for mine, theirs in zip(fast, reference):
         numpy.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
     assert (reference[2] != 0).mean() > 0.2 and (reference[2] == 0).any()  # guided rule did cut some signals
 
 
-def test_a_frozen_resnet_in_float32_is_as_close_to_float64_on_both_paths(rng):
+@pytest.mark.parametrize("tile", [4, 2])
+def test_a_frozen_resnet_in_float32_is_as_close_to_float64_on_both_paths(rng, monkeypatch, tile):
+    monkeypatch.setattr(winograd, "output_tile", lambda channels, fused: tile)
     model64 = small_resnet(rng, numpy.float64, layers=(2, 1), width=8).freeze()
     model32 = ResNet((2, 1), width=8, num_classes=5)
     model32.load_state_dict({k: v.astype(numpy.float32) for k, v in model64.state_dict().items()})

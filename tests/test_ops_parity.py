@@ -6,10 +6,10 @@ at most 1e-5 for elementwise ops and reductions, 1e-4 for convolution, matmul an
 """
 import numpy
 import pytest
-from references import closed_form_relu
 
 from hadamard_min import deconvnet, guided_backprop, ops
 from hadamard_min.core.tensor import Tensor
+from hadamard_min.oracle.torch_models import closed_form_relu
 
 ELEMENTWISE, HEAVY = 1e-5, 1e-4
 

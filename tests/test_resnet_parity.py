@@ -5,75 +5,21 @@ The reference's random weights are exported by torch (.pth and .safetensors) and
 are compared."""
 import numpy
 import pytest
-from references import closed_form_relu
 
 import hadamard_min as hm
 from hadamard_min.core.tensor import Tensor
 from hadamard_min.io.weights import WeightsError, load_weights
 from hadamard_min.models import ResNet
+from hadamard_min.oracle.torch_models import torch_resnet
 
 FEATURE_TOLERANCE = 1e-4
 GRADIENT_TOLERANCE = 1e-3
 
 
-def reference_resnet(torch, layers, width, num_classes):
-    """torchvision's ResNet layout in plain torch; ``guided`` switches every ReLU to guided backprop."""
-    nn = torch.nn
-
-    guided_relu = closed_form_relu(torch)
-
-    def relu(x, guided):
-        return guided_relu(x) if guided else torch.relu(x)
-
-    class Block(nn.Module):
-        def __init__(self, cin, planes, stride):
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(cin, planes, 1, bias=False), nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.conv3, self.bn3 = nn.Conv2d(planes, 4 * planes, 1, bias=False), nn.BatchNorm2d(4 * planes)
-            self.downsample = None
-            if stride != 1 or cin != 4 * planes:
-                self.downsample = nn.Sequential(nn.Conv2d(cin, 4 * planes, 1, stride=stride, bias=False),
-                                                nn.BatchNorm2d(4 * planes))
-
-        def forward(self, x, guided=False, last_relu=True):
-            out = relu(self.bn1(self.conv1(x)), guided)
-            out = relu(self.bn2(self.conv2(out)), guided)
-            out = self.bn3(self.conv3(out)) + (x if self.downsample is None else self.downsample(x))
-            return relu(out, guided) if last_relu else out
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(width)
-            cin = width
-            for i, blocks in enumerate(layers):
-                planes = width * 2 ** i
-                stage = [Block(cin if b == 0 else 4 * planes, planes, 2 if i > 0 and b == 0 else 1)
-                         for b in range(blocks)]
-                setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
-                cin = 4 * planes
-            self.fc = nn.Linear(cin, num_classes)
-
-        def features(self, x, guided=False, pre_relu=False):
-            x = nn.functional.max_pool2d(relu(self.bn1(self.conv1(x)), guided), 3, 2, 1)
-            blocks = [block for i in range(len(layers)) for block in getattr(self, f"layer{i + 1}")]
-            for k, block in enumerate(blocks):
-                x = block(x, guided, last_relu=not (pre_relu and k == len(blocks) - 1))
-            return x
-
-        def forward(self, x, guided=False):
-            return self.fc(self.features(x, guided).mean(dim=(2, 3)))
-
-    return Net()
-
-
 def random_reference(torch, layers, width, num_classes=10, seed=0):
     """The reference with random weights and non-trivial batch norms (γ, β, running mean and variance)."""
     torch.manual_seed(seed)
-    net = reference_resnet(torch, layers, width, num_classes)
+    net = torch_resnet(torch, layers, width, num_classes)
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, torch.nn.BatchNorm2d):

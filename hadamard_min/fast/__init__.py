@@ -2,7 +2,9 @@
 
     switch.py        the one switch: on by default; ``HADAMARD_FAST=0`` or ``with hm.fast(False):`` turns it off
     frozen.py        a frozen network's conv + batch norm folded into one convolution (its inference form)
-    winograd.py      3×3 convolutions as Winograd F(2×2, 3×3): 2.25× fewer multiplications
+    winograd.py      3×3 convolutions as Winograd F(2×2, 3×3) or F(4×4, 3×3): 2.25× or 4× fewer multiplications
+    phases.py        strided convolutions and max pooling over phase planes: each window offset one slice
+    elementwise.py   ReLU in two passes without casts, its mask kept as bits
     fused.py         ReLU and im2col/col2im as single CUDA kernels on a GPU
     cuda_kernels.py  those kernels' CUDA sources
 

@@ -1,29 +1,27 @@
 """Reference ops with their array work done by fused CUDA kernels on a GPU (the same numbers, fewer launches).
 
-Each class subclasses its reference op and changes only how the arrays are computed when they are CuPy
-float arrays (``cuda_kernels.fused``); on NumPy arrays it *is* the reference op.
+Each class subclasses its reference op and changes only how the arrays are computed: by a kernel for CuPy
+float arrays (``cuda_kernels.fused``). Otherwise ``FusedReLU`` takes the fewer-pass forms of
+``fast/elementwise.py`` and ``FusedConv2d`` *is* the reference op.
 """
-from hadamard_min.fast import cuda_kernels
+from hadamard_min.fast import cuda_kernels, elementwise
 from hadamard_min.ops.conv import Conv2d, col2im, im2col
 from hadamard_min.ops.relu import ReLU, current_relu_rule, rule_for_backward
 
 
 class FusedReLU(ReLU):
-    """``ops.relu.ReLU``, each direction one kernel on a GPU."""
+    """``ops.relu.ReLU``, each direction one kernel on a GPU, two passes without casts on the CPU."""
 
     def forward(self, x):
-        if not cuda_kernels.fused(x):
-            return super().forward(x)
         self.rule = current_relu_rule()
-        y, mask = cuda_kernels.relu_forward(x)
+        y, mask = (cuda_kernels if cuda_kernels.fused(x) else elementwise).relu_forward(x)
         self.save(mask)
         return y
 
     def backward(self, dy):
-        if not cuda_kernels.fused(dy):
-            return super().backward(dy)
         (mask,) = self.saved
-        return (cuda_kernels.relu_backward(dy, mask, rule_for_backward(self.rule)),)
+        forms = cuda_kernels if cuda_kernels.fused(dy) else elementwise
+        return (forms.relu_backward(dy, mask, rule_for_backward(self.rule)),)
 
 
 def fused_im2col(x, kh, kw, stride, padding, out_h, out_w):

@@ -19,7 +19,7 @@ import numpy
 from hadamard_min import ops
 from hadamard_min.core.function import no_grad
 from hadamard_min.core.tensor import Tensor
-from hadamard_min.nn.functional import conv_bn, relu
+from hadamard_min.nn.functional import conv_bn, max_pool2d, relu
 from hadamard_min.nn.layers import BatchNorm2d, Conv2d, Linear
 from hadamard_min.nn.module import Module, Sequential
 
@@ -95,7 +95,7 @@ class ResNet(Module):
     # --- the network ---------------------------------------------------------------------------
     def stem(self, x):
         """conv 7×7/2 → bn → relu → max-pool 3×3/2 (padding 1)."""
-        return ops.max_pool2d(relu(conv_bn(x, self.conv1, self.bn1)), 3, stride=2, padding=1)
+        return max_pool2d(relu(conv_bn(x, self.conv1, self.bn1)), 3, stride=2, padding=1)
 
     def features(self, x, pre_relu=False):
         """The last stage's map, (N, 4·width·2^(K−1), ≈H/2^(K+1), ≈W/2^(K+1)) for K stages (H/32 for 4).

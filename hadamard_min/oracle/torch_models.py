@@ -1,125 +1,104 @@
-"""The PyTorch side of ``hadamard-bench``: the same ResNet in plain torch (torchvision's names, no
-torchvision), guided ReLUs as an autograd Function, and the worker's timed steps on our weights.
+"""The one PyTorch oracle: the networks of hadamard-min written in plain torch (torchvision's names, no
+torchvision), shared by the parity tests, ``hadamard-bench`` and the lessons.
 
-Imported only by the torch worker process and by the parity tests; torch is never a runtime dependency.
+    closed_form_relu(torch, rule)        a ReLU whose backward is a rule of ``ops/relu.py`` in closed form
+    torch_resnet(torch, layers, ...)     ResNet with bottleneck blocks, as ``models/resnet.py``
+    torch_vqa(model) (``torch_vqa.py``)  the whole VQA model and its explanation, eq. 2-3
+
+torch is never a runtime dependency of hadamard-min: nothing outside this package imports it, and each
+function here takes the torch module (``torch=None`` imports it), so that importing the oracle costs nothing.
 """
-from hadamard_min.cli.bench import DEPTHS, BenchError, _input, _one_hot
 
 
-def torch_resnet(torch, layers, width=64, num_classes=1000):
-    """The same network in plain torch with torchvision's names; ``Relu.guided = True`` makes ReLUs guided."""
-    nn = torch.nn
+def import_torch(torch=None):
+    """``torch`` itself when given, else the installed torch module (ImportError where there is none)."""
+    if torch is None:
+        import torch
+    return torch
 
-    class GuidedReLU(torch.autograd.Function):
-        """y = max(x, 0);  dx = dy · [y > 0] · [dy > 0]."""
 
+def closed_form_relu(torch=None, rule="guided"):
+    """y = max(x, 0) with a backward that is no derivative but a closed-form rule of ``ops/relu.py``:
+
+        guided:    dx = dy · [x > 0] · [dy > 0]  = max(dy, 0) · [y > 0]
+        deconvnet: dx = dy · [dy > 0]            = max(dy, 0)
+
+    Guided keeps y, which the next layer holds anyway ([y > 0] = [x > 0]); deconvnet keeps nothing.
+    """
+    torch = import_torch(torch)
+    if rule not in ("guided", "deconvnet"):
+        raise ValueError(f"closed_form_relu's rule is 'guided' or 'deconvnet', not {rule!r}")
+
+    class ClosedFormReLU(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x):
             y = x.clamp(min=0)
-            ctx.save_for_backward(y)
+            if rule == "guided":
+                ctx.save_for_backward(y)
             return y
 
         @staticmethod
         def backward(ctx, dy):
-            (y,) = ctx.saved_tensors
-            return dy.clamp(min=0) * (y > 0)
+            passed = dy.clamp(min=0)
+            return passed * (ctx.saved_tensors[0] > 0) if rule == "guided" else passed
 
-    class Relu(nn.Module):
-        guided = False
+    return ClosedFormReLU.apply
 
-        def forward(self, x):
-            return GuidedReLU.apply(x) if Relu.guided else torch.relu(x)
 
-    class Block(nn.Module):
+def torch_resnet(torch=None, layers=(3, 8, 36, 3), width=64, num_classes=1000):
+    """ResNet with bottleneck blocks in plain torch (a ``torch.nn.Module`` in training mode, as torch builds it).
+
+    ``net(x, guided=False)`` gives the logits, ``net.features(x, guided, pre_relu)`` the last stage's map
+    (``pre_relu=True`` leaves out the very last ReLU); ``guided=True`` makes every ReLU pass back guided
+    backprop's dx = dy · [x > 0] · [dy > 0]. Parameter names are torchvision's, as our ResNet's.
+    """
+    torch = import_torch(torch)
+    nn = torch.nn
+    guided_relu = closed_form_relu(torch, "guided")
+
+    def relu(x, guided):
+        return guided_relu(x) if guided else torch.relu(x)
+
+    class Bottleneck(nn.Module):
         def __init__(self, cin, planes, stride):
             super().__init__()
-            cout = planes * 4
             self.conv1, self.bn1 = nn.Conv2d(cin, planes, 1, bias=False), nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+            self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
             self.bn2 = nn.BatchNorm2d(planes)
-            self.conv3, self.bn3 = nn.Conv2d(planes, cout, 1, bias=False), nn.BatchNorm2d(cout)
-            self.relu = Relu()
+            self.conv3, self.bn3 = nn.Conv2d(planes, 4 * planes, 1, bias=False), nn.BatchNorm2d(4 * planes)
             self.downsample = None
-            if stride != 1 or cin != cout:
-                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                                nn.BatchNorm2d(cout))
+            if stride != 1 or cin != 4 * planes:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, 4 * planes, 1, stride=stride, bias=False),
+                                                nn.BatchNorm2d(4 * planes))
 
-        def forward(self, x):
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.relu(self.bn2(self.conv2(out)))
-            out = self.bn3(self.conv3(out))
-            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+        def forward(self, x, guided=False, last_relu=True):
+            out = relu(self.bn1(self.conv1(x)), guided)
+            out = relu(self.bn2(self.conv2(out)), guided)
+            out = self.bn3(self.conv3(out)) + (x if self.downsample is None else self.downsample(x))
+            return relu(out, guided) if last_relu else out
 
-    class Net(nn.Module):
+    class ResNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
-            self.bn1, self.relu = nn.BatchNorm2d(width), Relu()
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
             cin = width
             for i, blocks in enumerate(layers):
                 planes = width * 2 ** i
-                stage = []
-                for b in range(blocks):
-                    stage.append(Block(cin, planes, (1 if i == 0 else 2) if b == 0 else 1))
-                    cin = planes * 4
+                stage = [Bottleneck(cin if b == 0 else 4 * planes, planes, 2 if i > 0 and b == 0 else 1)
+                         for b in range(blocks)]
                 setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
+                cin = 4 * planes
             self.fc = nn.Linear(cin, num_classes)
-            self.stages = len(layers)
 
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            for i in range(self.stages):
-                x = getattr(self, f"layer{i + 1}")(x)
-            return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        def features(self, x, guided=False, pre_relu=False):
+            x = nn.functional.max_pool2d(relu(self.bn1(self.conv1(x)), guided), 3, 2, 1)
+            blocks = [block for i in range(len(layers)) for block in getattr(self, f"layer{i + 1}")]
+            for k, block in enumerate(blocks):
+                x = block(x, guided, last_relu=not (pre_relu and k == len(blocks) - 1))
+            return x
 
-    return Net(), Relu
+        def forward(self, x, guided=False):
+            return self.fc(self.features(x, guided).mean(dim=(2, 3)))
 
-
-def torch_side(args):
-    """(forward, explain, sync, to_host, peak, facts) for the plain-torch copy, on our worker's weights."""
-    import torch
-
-    from hadamard_min.io.weights import load_weights
-
-    torch.set_num_threads(args.threads)
-    use_cuda = args.device == "gpu" and torch.cuda.is_available()
-    device = torch.device("cuda" if use_cuda else "cpu")
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # plain fp32
-    model, relu = torch_resnet(torch, DEPTHS[args.depth])
-    state = {name: torch.from_numpy(array) for name, array in load_weights(args.weights).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [name for name in missing if not name.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise BenchError(f"{args.weights} does not fit the torch network: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    del state
-    model = model.to(device).eval().requires_grad_(False)
-    image = torch.from_numpy(_input(args)).to(device)
-    seed = torch.from_numpy(_one_hot(args.batch[0], 1000)).to(device)
-
-    def forward():
-        relu.guided = False
-        with torch.no_grad():
-            model(image)
-
-    def explain():
-        relu.guided = True
-        x = image.clone().requires_grad_(True)
-        model(x).backward(seed)
-        return x.grad
-
-    facts = {"threads": torch.get_num_threads(), "library": f"torch {torch.__version__} on {device.type}"}
-    if not use_cuda:
-        return forward, explain, (lambda: None), lambda grad: grad.numpy(), None, facts
-
-    def peak(step):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated()
-
-    facts |= {"device": torch.cuda.get_device_name(), "tf32": "off (allow_tf32 = False for matmul and cuDNN)",
-              "cudnn": torch.backends.cudnn.version()}
-    return forward, explain, torch.cuda.synchronize, lambda grad: grad.cpu().numpy(), peak, facts
+    return ResNet()

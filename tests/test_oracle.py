@@ -1,0 +1,51 @@
+"""The PyTorch oracle itself (``hadamard_min/oracle/``): its closed-form ReLUs against their formulas, and its
+torch copy of a whole VQA model explaining as ours does, in float64, for both GRU candidate forms."""
+import numpy
+import pytest
+from references import tiny_float64_model
+
+from hadamard_min.explain.hadamard import explain_batch
+from hadamard_min.oracle.torch_models import closed_form_relu
+from hadamard_min.oracle.torch_vqa import torch_vqa
+
+WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a"]
+ANSWERS = ["red", "blue", "green", "yes", "no"]
+CONFIG = {"backbone": {"layers": [1, 2], "width": 4}, "image_size": 20, "word_dim": 4, "question_dim": 6,
+          "joint_dim": 3, "glimpses": 2, "max_length": 6}
+QUESTIONS = ["what color is the circle", "is there a shape", "what shape"]
+
+
+@pytest.mark.parametrize("rule", ["guided", "deconvnet"])
+def test_closed_form_relus_pass_back_their_rule(torch, rng, rule):
+    x, dy = rng.uniform(0.1, 1, (4, 5)) * rng.choice([-1, 1], (4, 5)), rng.standard_normal((4, 5))
+    xt = torch.tensor(x, requires_grad=True)
+    y = closed_form_relu(torch, rule)(xt)
+    y.backward(torch.from_numpy(dy))
+    expected = dy * (dy > 0) * ((x > 0) if rule == "guided" else 1)
+    numpy.testing.assert_array_equal(y.detach().numpy(), numpy.maximum(x, 0))
+    numpy.testing.assert_array_equal(xt.grad.numpy(), expected)
+    assert (x < 0).any() and (dy < 0).any() and (expected != dy * (x > 0)).any()  # the rule is no gradient
+
+
+def test_a_closed_form_relu_knows_only_its_two_rules(torch):
+    with pytest.raises(ValueError, match="'guided' or 'deconvnet'"):
+        closed_form_relu(torch, "gradient")
+
+
+@pytest.mark.parametrize("candidate", ["reset_after", "reset_before"])
+def test_the_torch_vqa_model_explains_as_ours_in_float64(torch, rng, candidate):
+    model = tiny_float64_model({**CONFIG, "candidate": candidate}, WORDS, ANSWERS)
+    images = [rng.integers(0, 256, (20, 20, 3), dtype=numpy.uint8) for _ in QUESTIONS]
+    ours = explain_batch(model, images, QUESTIONS)
+    net = torch_vqa(model, torch)
+    inputs = numpy.stack([model.prepare_image(image)[1] for image in images])
+    ids, lengths = model.encode_questions(QUESTIONS)
+    grad_v, grad_q, out = net.explain(torch.from_numpy(inputs), torch.from_numpy(ids), torch.from_numpy(lengths))
+    assert grad_v.dtype == torch.float64 and len(set(lengths.tolist())) == 3  # padding inside the batch
+    for b, explanation in enumerate(ours):
+        numpy.testing.assert_allclose(grad_v[b].numpy(), explanation.grad_v, rtol=1e-9, atol=1e-14)
+        numpy.testing.assert_allclose(grad_q[b, :lengths[b]].numpy(), explanation.grad_q, rtol=1e-9, atol=1e-14)
+        numpy.testing.assert_allclose(out["alpha"][b].detach().numpy(), explanation.alpha, rtol=1e-9, atol=1e-14)
+        probabilities = torch.softmax(out["logits"][b], 0).detach().numpy()
+        assert numpy.argmax(probabilities) == model.answers.index(explanation.answer)
+        numpy.testing.assert_allclose(probabilities.max(), explanation.probability, rtol=1e-9)
