@@ -128,6 +128,28 @@ def take(a, indices, axis=None, out=None):
     return a.take(indices, axis, out)
 
 
+def packbits(a, axis=None, bitorder="big"):
+    """CuPy's: the flattened array only (its ``axis`` option is not supported), integers or booleans in."""
+    if not isinstance(a, ndarray):
+        raise TypeError(f"Unsupported type {type(a)}")
+    if a.dtype.kind not in "biu":
+        raise TypeError("Expected an input array of integer or boolean data type")
+    if axis is not None:
+        raise NotImplementedError("axis option is not supported yet")
+    return wrap(numpy.packbits(a._a, bitorder=bitorder))
+
+
+def unpackbits(a, axis=None, bitorder="big"):
+    """CuPy's: the flattened array only (no ``axis``, no ``count``), uint8 in, uint8 out."""
+    if not isinstance(a, ndarray):
+        raise TypeError(f"Unsupported type {type(a)}")
+    if a.dtype != numpy.uint8:
+        raise TypeError("Expected an input array of unsigned byte data type")
+    if axis is not None:
+        raise NotImplementedError("axis option is not supported yet")
+    return wrap(numpy.unpackbits(a._a, bitorder=bitorder))
+
+
 def result_type(*arrays_and_dtypes):
     return numpy.result_type(*[a.dtype if isinstance(a, ndarray) else a for a in arrays_and_dtypes])
 
@@ -138,4 +160,5 @@ FUNCTIONS = {name: _function(name) for name in FUNCTION_NAMES}
 UFUNCS["matmul"] = FUNCTIONS["matmul"]  # a gufunc in both libraries: called as a function
 ROUTINES = {**UFUNCS, **FUNCTIONS, "empty": empty, "empty_like": empty_like, "array": array,
             "asarray": asarray, "asanyarray": asarray, "ascontiguousarray": ascontiguousarray,
-            "asnumpy": asnumpy, "get_array_module": get_array_module, "take": take, "result_type": result_type}
+            "asnumpy": asnumpy, "get_array_module": get_array_module, "take": take, "result_type": result_type,
+            "packbits": packbits, "unpackbits": unpackbits}
