@@ -1,6 +1,7 @@
 """ResNets on the GPU against the CPU on the same weights: the ResNet-152 explain pass at 448×448 (forward,
 then the guided backward of one class score to the pixels; batch norms calibrated, the model frozen as in
-``hadamard-bench``, so the fast path folds them), and a small network's unfrozen pass and training gradients.
+``hadamard-bench``, so the fast path folds them), and a small network's passes (unfrozen, frozen, the fast
+path off) and training gradients; float32 results on both devices are measured against float64 on the CPU.
 
 Network-sized gradients are compared by ‖gpu − cpu‖ / ‖cpu‖: a deep float32 network with calibrated batch
 norms has units within rounding of zero, whose ReLU masks may flip between two summation orders (seen on
@@ -10,7 +11,7 @@ import numpy
 import pytest
 from gpu_helpers import norm_error, on, relative_error
 
-from hadamard_min import Tensor, relu_rule
+from hadamard_min import Tensor, fast, relu_rule
 from hadamard_min.core.backend import to_device, to_numpy
 from hadamard_min.models import ResNet
 from hadamard_min.models.resnet import calibrate_batchnorm
@@ -101,18 +102,33 @@ def small_resnet():
     return model
 
 
-@pytest.mark.parametrize("rule", ["gradient", "deconvnet"])
-def test_unfrozen_small_resnet_batch_on_gpu_equals_cpu(cupy, small_resnet, rule):
-    """Not frozen, so batch norms stay ops (no folding); a batch of 3, the plain gradient and deconvnet rules."""
-    model = small_resnet.eval().requires_grad_(False)
+def assert_as_close_to_float64(gpu, cpu, exact, what):
+    """The GPU's float32 result is as close to the float64 one as the CPU's (``ROUNDING_ROOM`` times, or
+    within 1e-5 norm-wise where both are at float32's resolution)."""
+    gpu_error, cpu_error = norm_error(gpu, exact), norm_error(cpu, exact)
+    assert cpu_error < 1e-3, f"{what}: the CPU's float32 is {cpu_error:.1e} from float64"
+    assert gpu_error <= max(ROUNDING_ROOM * cpu_error, 1e-5), \
+        f"{what}: the GPU's error {gpu_error:.1e} against float64, the CPU's {cpu_error:.1e}"
+
+
+@pytest.mark.parametrize(("rule", "form"), [("gradient", "unfrozen"), ("deconvnet", "unfrozen"),
+                                            ("guided", "frozen"), ("guided", "frozen, fast path off")])
+def test_small_resnet_batch_on_gpu_equals_cpu(cupy, small_resnet, rule, form):
+    """A batch of 3 by each ReLU rule. Unfrozen, batch norms stay ops; frozen, the fast path folds them (and
+    runs F(2×2) Winograd on the GPU where the CPU takes F(4×4)); with ``fast(False)`` the reference ops run."""
+    model = small_resnet.freeze() if form.startswith("frozen") else small_resnet.eval().requires_grad_(False)
     image = numpy.random.default_rng(2).standard_normal((3, 3, 64, 64), dtype=numpy.float32)
-    with on("cpu"):
-        cpu_logits, cpu_grad = explain_pass(model, image, rule)
-    move(model, "gpu")
-    with on("gpu"):
-        gpu_logits, gpu_grad = explain_pass(model, image, rule)
-    assert relative_error(gpu_logits, cpu_logits) <= 1e-4
-    assert norm_error(gpu_grad, cpu_grad) <= 1e-4
+    results = {}
+    with fast(form != "frozen, fast path off"):
+        with on("cpu"):
+            results["cpu"] = explain_pass(model, image, rule)
+        move(model, "gpu")
+        with on("gpu"):
+            results["gpu"] = explain_pass(model, image, rule)
+        with on("cpu"):
+            results["float64"] = explain_pass(in_float64(model), image.astype(numpy.float64), rule)
+    for k, what in enumerate(("logits", "input gradient")):
+        assert_as_close_to_float64(*(results[device][k] for device in ("gpu", "cpu", "float64")), what)
 
 
 def test_training_gradients_of_a_small_resnet_on_gpu_equal_cpu(cupy, small_resnet):
@@ -120,13 +136,14 @@ def test_training_gradients_of_a_small_resnet_on_gpu_equal_cpu(cupy, small_resne
     image = numpy.random.default_rng(3).standard_normal((4, 3, 32, 32), dtype=numpy.float32)
     weights = numpy.random.default_rng(4).standard_normal((4, 5), dtype=numpy.float32)
     grads = {}
-    for device in ("cpu", "gpu"):
-        model = move(small_resnet, device).train()
+    for device in ("cpu", "gpu", "float64"):
+        model = (in_float64(small_resnet) if device == "float64" else move(small_resnet, device)).train()
         for p in model.parameters():
             p.grad = None
-        with on(device):
-            (model(Tensor(to_device(image))) * Tensor(to_device(weights))).sum().backward()
+        dtype = numpy.float64 if device == "float64" else numpy.float32
+        with on("cpu" if device == "float64" else device):
+            (model(Tensor(to_device(image.astype(dtype)))) * Tensor(to_device(weights.astype(dtype)))).sum().backward()
             grads[device] = {name: to_numpy(p.grad) for name, p in model.named_parameters()}
     assert len(grads["gpu"]) == len(list(small_resnet.parameters()))
-    for name, cpu in grads["cpu"].items():
-        assert norm_error(grads["gpu"][name], cpu) <= 1e-4, name
+    for name, exact in grads["float64"].items():
+        assert_as_close_to_float64(grads["gpu"][name], grads["cpu"][name], exact, name)
