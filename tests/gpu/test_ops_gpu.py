@@ -2,18 +2,23 @@
 
 The op cases are those of tests/test_ops_gradcheck.py (random inputs away from kinks and ties, some of them
 non-contiguous views), cast to float32; errors are max |gpu − cpu| / max |cpu| ≤ 1e-4. The kernels add in
-their references' order, so they must agree with them to the last bit.
+their references' order, so they must agree with them to the last bit. A kernel's reference is the op of
+``hadamard_min/ops`` or the NumPy code of ``hadamard_min/fast``, run on the host by NumPy and on the device by
+CuPy with the kernels out of the way (``cuda_kernels.fused`` false, the one place the fast forms ask).
 """
 import numpy
 import pytest
 from gpu_helpers import TOLERANCE, on, relative_error
 from test_ops_gradcheck import CASES, positive, signed  # tests/ is on sys.path through its conftest.py
 
-from hadamard_min import kernels, ops, relu_rule
+from hadamard_min import fast, ops, relu_rule
 from hadamard_min.core.backend import array_module, to_device
 from hadamard_min.core.tensor import Tensor
-from hadamard_min.fast import winograd
+from hadamard_min.fast import cuda_kernels, winograd
+from hadamard_min.fast.fused import fused_col2im, fused_im2col
+from hadamard_min.nn import functional
 from hadamard_min.ops import conv
+from hadamard_min.ops.relu import RULES, ReLU
 
 
 def float32(array):
@@ -70,15 +75,25 @@ def test_batch_norm_on_gpu_equals_cpu(cupy, training):
         assert relative_error(gpu, cpu) <= TOLERANCE
 
 
-@pytest.mark.parametrize("rule", kernels.RELU_RULES)
-def test_relu_rules_on_gpu_equal_cpu_to_the_last_bit(cupy, rule):
+@pytest.mark.parametrize("path", ["fast", "fast without kernels", "reference"])
+@pytest.mark.parametrize("rule", RULES)
+def test_relu_rules_on_gpu_equal_cpu_to_the_last_bit(cupy, monkeypatch, rule, path):
+    """The ReLU as layers call it (``nn.functional.relu``): with the fast path on, the fused kernel on the GPU
+    (or, kernels out of the way, ``fast/elementwise.py`` run by CuPy) and the fewer-pass forms on the CPU;
+    off (``fast(False)``), the reference op on both."""
     rng = numpy.random.default_rng(3)
     x, dy = float32(signed(rng, 4, 8, 9, 7)), float32(signed(rng, 4, 8, 9, 7))
-    with relu_rule(rule):
-        gpu = run(ops.relu, [x], dy, "gpu")
-        cpu = run(ops.relu, [x], dy, "cpu")
+    x.ravel()[:2] = [0, -0.0]
+    if path == "fast without kernels":
+        monkeypatch.setattr(cuda_kernels, "fused", lambda array: False)
+    with fast(path != "reference"), relu_rule(rule):
+        gpu = run(functional.relu, [x], dy, "gpu")
+        cpu = run(functional.relu, [x], dy, "cpu")
     numpy.testing.assert_array_equal(cupy.asnumpy(gpu[0]), cpu[0])
     numpy.testing.assert_array_equal(cupy.asnumpy(gpu[1][0]), cpu[1][0])
+    reference = numpy.where(x > 0, dy, 0) if rule == "gradient" else numpy.where(
+        (x > 0) & (dy > 0) if rule == "guided" else dy > 0, dy, 0)
+    numpy.testing.assert_array_equal(cpu[1][0], reference)
 
 
 def test_dropout_on_gpu_scales_what_it_keeps(cupy):
@@ -98,8 +113,8 @@ def im2col_case(shape, dtype, rng):
     x = rng.standard_normal((n, c, w, h)).astype(dtype).transpose(0, 1, 3, 2)  # non-contiguous
     out = (conv.output_size(h, k, s, p), conv.output_size(w, k, s, p))
     cols = rng.standard_normal((n, c, k, k) + out).astype(dtype)
-    return [("im2col", lambda a: conv.im2col(a, k, k, s, p, *out), x),
-            ("col2im", lambda a: conv.col2im(a, (n, c, h, w), k, k, s, p), cols)]
+    return [("im2col", lambda a: fused_im2col(a, k, k, s, p, *out), x),
+            ("col2im", lambda a: fused_col2im(a, (n, c, h, w), k, k, s, p), cols)]
 
 
 def winograd_case(shape, dtype, rng, turned):
@@ -111,14 +126,32 @@ def winograd_case(shape, dtype, rng, turned):
             ("winograd outputs", lambda a: winograd.outputs(a, h, w, a_t), m)]
 
 
+def relu_forward(x):
+    """(y, mask) of the ReLU: one kernel where ``cuda_kernels.fused``, else the reference op's arrays."""
+    if cuda_kernels.fused(x):
+        return cuda_kernels.relu_forward(x)
+    op = ReLU()
+    y = op.forward(x)
+    return y, op.saved[0]
+
+
+def relu_backward(dy, mask, rule):
+    """dx of the ReLU by ``rule``: one kernel where ``cuda_kernels.fused``, else the reference op."""
+    if cuda_kernels.fused(dy):
+        return cuda_kernels.relu_backward(dy, mask, rule)
+    op = ReLU(rule=rule)
+    op.save(mask)
+    return op.backward(dy)[0]
+
+
 def relu_case(shape, dtype, rng):
     x, dy = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
     x.ravel()[:3] = [0, -0.0, numpy.nan]
     mask = x > 0
-    return [("relu forward", lambda a: kernels.relu_forward(a)[0], x),
-            ("relu mask", lambda a: kernels.relu_forward(a)[1], x)] + [
-        (f"relu backward {rule}", lambda a, r=rule: kernels.relu_backward(a, beside(a, mask), r), dy)
-        for rule in kernels.RELU_RULES]
+    return [("relu forward", lambda a: relu_forward(a)[0], x),
+            ("relu mask", lambda a: relu_forward(a)[1], x)] + [
+        (f"relu backward {rule}", lambda a, r=rule: relu_backward(a, beside(a, mask), r), dy)
+        for rule in RULES]
 
 
 def beside(array, host_array):
@@ -150,22 +183,37 @@ def kernel_cases():
 
 
 def test_every_kernel_equals_its_reference_to_the_last_bit(cupy, monkeypatch):
-    """Each kernel on the GPU, against the NumPy reference on the host and the same reference run by CuPy."""
+    """Each kernel on the GPU, against the reference on the host (NumPy) and the same reference run by CuPy."""
     checked = []
     for name, fn, array in kernel_cases():
         on_gpu = cupy.asarray(array)
-        assert kernels.fused(on_gpu)
+        assert cuda_kernels.fused(on_gpu)
         fused = cupy.asnumpy(fn(on_gpu))
         numpy.testing.assert_array_equal(fused, fn(array), err_msg=f"{name}: kernel against NumPy")
-        monkeypatch.setenv("HADAMARD_FUSED", "0")
-        numpy.testing.assert_array_equal(fused, cupy.asnumpy(fn(on_gpu)), err_msg=f"{name}: against CuPy")
-        monkeypatch.delenv("HADAMARD_FUSED")
+        with monkeypatch.context() as patch:
+            patch.setattr(cuda_kernels, "fused", lambda array: False)
+            numpy.testing.assert_array_equal(fused, cupy.asnumpy(fn(on_gpu)), err_msg=f"{name}: against CuPy")
         checked.append(name)
     assert len(checked) == 2 * (2 * 4 + 4 * 5 + 5 * 2)
 
 
-def test_fused_kernels_can_be_turned_off(cupy, monkeypatch):
+def test_kernels_run_only_on_the_fast_path(cupy, monkeypatch):
+    """Kernels take CuPy float arrays only, and only on the fast path: ``fast(False)`` gives the reference ops."""
     array = cupy.zeros(3, dtype=cupy.float32)
-    assert kernels.fused(array) and not kernels.fused(cupy.zeros(3, dtype=cupy.int32))
-    monkeypatch.setenv("HADAMARD_FUSED", "0")
-    assert not kernels.fused(array)
+    assert cuda_kernels.fused(array) and not cuda_kernels.fused(cupy.zeros(3, dtype=cupy.int32))
+    assert not cuda_kernels.fused(numpy.zeros(3, dtype=numpy.float32))
+    calls = []
+
+    def recorded(name, kernel):
+        return lambda *args: calls.append(name) or kernel(*args)
+    for name in ("relu_forward", "im2col"):
+        monkeypatch.setattr(cuda_kernels, name, recorded(name, getattr(cuda_kernels, name)))
+    x = cupy.asarray(numpy.random.default_rng(6).standard_normal((1, 2, 5, 5), dtype=numpy.float32))
+    weight = cupy.asarray(numpy.random.default_rng(7).standard_normal((3, 2, 3, 3), dtype=numpy.float32))
+    results = {}
+    for path in (True, False):
+        calls.clear()
+        with fast(path):
+            results[path] = functional.relu(functional.conv2d(Tensor(x), Tensor(weight), padding=1)).data
+        assert calls == (["im2col", "relu_forward"] if path else []), path
+    numpy.testing.assert_array_equal(cupy.asnumpy(results[True]), cupy.asnumpy(results[False]))
