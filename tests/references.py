@@ -1,4 +1,4 @@
-"""Shared test references: ReLUs with a closed-form backward for torch, and a tiny float64 VQA model."""
+"""Shared test references: ReLUs with a closed-form backward for torch, models in float64."""
 import numpy
 
 from hadamard_min.layers import BatchNorm2d
@@ -23,12 +23,21 @@ def closed_form_relu(torch, rule="guided"):
     return ClosedFormReLU.apply
 
 
-def tiny_float64_model(config, words, answers):
-    """A random VQA model in float64 whose batch norms have non-trivial statistics, in eval mode."""
-    model = build_vqa_model(config, Vocabulary(words), answers, rng=numpy.random.default_rng(0))
-    rng = numpy.random.default_rng(1)
+def to_float64(model):
+    """Every parameter and batch-norm statistic of ``model`` in float64 (``load_state_dict`` keeps dtypes)."""
     for p in model.parameters():
         p.data = p.data.astype(numpy.float64)
+    for _, module in model.named_modules():
+        if isinstance(module, BatchNorm2d):
+            module.running_mean = module.running_mean.astype(numpy.float64)
+            module.running_var = module.running_var.astype(numpy.float64)
+    return model
+
+
+def tiny_float64_model(config, words, answers):
+    """A random VQA model in float64 whose batch norms have non-trivial statistics, in eval mode."""
+    model = to_float64(build_vqa_model(config, Vocabulary(words), answers, rng=numpy.random.default_rng(0)))
+    rng = numpy.random.default_rng(1)
     for _, module in model.named_modules():
         if isinstance(module, BatchNorm2d):
             c = module.weight.shape[0]
