@@ -24,11 +24,11 @@ def test_adam_first_steps_match_the_update_rule(rng):
 def test_adam_matches_torch(torch, rng):
     w0 = rng.standard_normal((4, 3)).astype(numpy.float32)
     p = Parameter(w0.copy())
-    tp = torch.nn.Parameter(torch.tensor(w0.copy()))
+    tp = torch.nn.Parameter(torch.tensor(w0, dtype=torch.float64))  # the reference in float64
     ours, theirs = Adam([p], lr=0.01), torch.optim.Adam([tp], lr=0.01)
     for _ in range(5):
         g = rng.standard_normal((4, 3)).astype(numpy.float32)
-        p.grad, tp.grad = g.copy(), torch.tensor(g.copy())
+        p.grad, tp.grad = g.copy(), torch.tensor(g, dtype=torch.float64)
         ours.step()
         theirs.step()
     numpy.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -1,6 +1,7 @@
 """ResNet: torchvision's names and sizes, the pre-ReLU map, gradients, batch-norm folding, settings."""
 import numpy
 import pytest
+from references import to_float64
 
 import hadamard_min as hm
 from hadamard_min.core.gradcheck import gradcheck
@@ -19,16 +20,6 @@ def randomize_batchnorm(model, rng):
             module.bias.data = rng.uniform(-0.5, 0.5, c).astype(module.bias.dtype)
             module.running_mean = rng.uniform(-0.5, 0.5, c).astype(module.running_mean.dtype)
             module.running_var = rng.uniform(0.5, 2.0, c).astype(module.running_var.dtype)
-    return model
-
-
-def to_float64(model):
-    for p in model.parameters():
-        p.data = p.data.astype(numpy.float64)
-    for _, module in model.named_modules():
-        if isinstance(module, BatchNorm2d):
-            module.running_mean = module.running_mean.astype(numpy.float64)
-            module.running_var = module.running_var.astype(numpy.float64)
     return model
 
 

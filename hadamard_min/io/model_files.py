@@ -19,7 +19,10 @@ from hadamard_min.io.limits import parse_json, read_bounded
 from hadamard_min.io.npz import load_npz_metadata, save_weights
 from hadamard_min.io.weights import load_weights
 
-WEIGHTS_FOLDER = Path(__file__).resolve().parent.parent.parent / "weights"
+# The shipped models are the folder weights/ beside the package in a source checkout or an editable install;
+# a wheel carries the same files as the package hadamard_min.shipped (pyproject.toml maps one to the other).
+_PACKAGE = Path(__file__).resolve().parent.parent
+WEIGHTS_FOLDER = _PACKAGE / "shipped" if (_PACKAGE / "shipped").is_dir() else _PACKAGE.parent / "weights"
 SHIPPED_MODEL = WEIGHTS_FOLDER / "easyvqa_mlb.npz"  # easy-VQA, the default of every command
 SHIPPED_TWO_SHAPE_MODEL = WEIGHTS_FOLDER / "twoshape_mlb.npz"  # two-shape scenes (hadamard-evaluate)
 
@@ -116,8 +119,9 @@ def load_model(path=None, verify=True):
 
     path = Path(path) if path is not None else SHIPPED_MODEL
     if not path.exists():
-        hint = ("the shipped model is missing from this checkout: run `git checkout weights/` or retrain with "
-                "hadamard-train" if path.parent == WEIGHTS_FOLDER else "check the path given with --weights")
+        hint = ("the shipped model is missing: restore it (`git checkout weights/` in a checkout, reinstall "
+                "hadamard-min otherwise) or retrain with hadamard-train" if path.parent == WEIGHTS_FOLDER
+                else "check the path given with --weights")
         raise ModelFileError(f"model file not found: {path} ({hint})")
     if verify:
         verify_sha256(path, required=path.resolve() in (SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL))
