@@ -187,6 +187,21 @@ def test_legacy_torch_checkpoint_is_read(tmp_path):
     numpy.testing.assert_array_equal(load_weights(path)["w"], saved.numpy())
 
 
+@pytest.mark.parametrize("legacy", [False, True])
+def test_both_torch_formats_refuse_tensors_that_copy_a_storage_many_times(tmp_path, legacy):
+    """One 256 KiB tensor referred to 64 times, and one expanded a million-fold: the shared checks of
+    torch_files.resolve refuse both, in the zip format and the legacy one alike."""
+    torch = pytest.importorskip("torch")
+    shared = torch.ones(2 ** 16)
+    for name, state, problem in (("copies.pth", {f"w{k}": shared for k in range(64)}, "times the bytes"),
+                                 ("expanded.pth", {"w": torch.ones(4, 1).expand(4, 10 ** 6)}, "zero-stride")):
+        torch.save(state, tmp_path / name, _use_new_zipfile_serialization=not legacy)
+        with pytest.raises(WeightsError, match=problem):
+            load_weights(tmp_path / name)
+    torch.save({"w": torch.ones(3, 1).expand(3, 4)}, tmp_path / "small.pth", _use_new_zipfile_serialization=not legacy)
+    numpy.testing.assert_array_equal(load_weights(tmp_path / "small.pth")["w"], numpy.ones((3, 4), numpy.float32))
+
+
 class RunsShell:
     """An object whose unpickling would run a shell command."""
 

@@ -11,209 +11,143 @@ pickles and then the raw storages, one after another:
     5. the list of storage keys, in the order their bytes follow
     then, per key: the element count (int64, little-endian) and that many elements of raw bytes.
 
-The storages come after the pickle that uses them, so each tensor is first recorded as pending (its
-storage, offset, size and stride) and rebuilt, by the zip format's own function, once the raw storages
-are located. Checks, all before anything is allocated from a number the file declares:
-
-* each pickle's extent is found by walking its opcodes (``pickletools.genops``, which runs nothing and
-  reads no more bytes than are there), so every length a pickle declares is known to fit in the file
-  before the unpickler allocates it;
-* the pickles are read by the restricted unpickler of :mod:`hadamard_min.io.weights`: only the names
-  that rebuild tensors resolve, any other (``os.system``, ``builtins.eval``, …) is refused unrun;
-* a storage's element count must match the one its persistent id declared and fit in the bytes left;
-* a tensor may not hold more elements than its storage (a zero-stride view of gigantic size), and all
-  tensors together at most ``MAX_COPIES`` times the bytes the storages hold.
+Only the container differs from a zip checkpoint, so only the container is read here: each pickle runs on
+the safe machine (:mod:`~hadamard_min.io.safe_pickle`, which stops right after a pickle, so the next one
+follows), the object pickle through :func:`~hadamard_min.io.torch_files.load_torch_pickle`, which turns
+each tensor into a ``TensorSpec`` checked against its storage, and :func:`~hadamard_min.io.torch_files.resolve`
+copies the tensors out under the file's :class:`~hadamard_min.io.limits.Budget`. What is checked here,
+before anything is allocated from a number the file declares: every storage record's element count agrees
+with its persistent id and fits in the bytes left in the file, and the key list names exactly the storages
+the pickle uses. An old storage view ``(view key, offset, numel)`` becomes a storage of its own, read from
+its base at that offset.
 """
 import io
-import math
-import pickle
-import pickletools
 
-import numpy
-
-from hadamard_min.io.weights import (
-    _CONTAINER_GLOBALS,
-    _TORCH_GLOBALS,
-    WeightsError,
-    _elements,
-    _RestrictedUnpickler,
-    _TorchDType,
-)
+from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.limits import Budget, file_size, is_int
+from hadamard_min.io.safe_pickle import load_pickle
+from hadamard_min.io.torch_files import Storage, elements, load_torch_pickle, resolve, storage_of
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
-MAX_COPIES = 4  # tensors may repeat storage bytes (tied weights) up to this many times, not more
-_HEAD_OPCODES = ("PROTO", "FRAME", "MEMOIZE", "BINPUT", "STOP")
+
+
+def _is_magic(value):
+    return is_int(value) and value == MAGIC_NUMBER
 
 
 def starts_with_magic_number(head):
     """Whether the bytes ``head`` begin with torch's pickled magic number (the legacy format's first pickle)."""
-    values = []
     try:
-        for opcode, argument, _ in pickletools.genops(io.BytesIO(head)):
-            if opcode.name not in _HEAD_OPCODES:
-                values.append((opcode.name, argument))
-            if opcode.name == "STOP":
-                break
-    except ValueError:
+        return _is_magic(load_pickle(io.BytesIO(head), "head", limit=len(head)))
+    except WeightsError:
         return False
-    return len(values) == 1 and values[0][0].startswith("LONG") and values[0][1] == MAGIC_NUMBER
 
 
-def _pickle_end(data, start):
-    """The offset just past the pickle that starts at ``start``: its opcodes are walked, nothing is run."""
-    stream = io.BytesIO(data)
-    stream.seek(start)
-    for _ in pickletools.genops(stream):
-        pass
-    return stream.tell()
+class _Clamped:
+    """The open file, read so that no read asks for more bytes than the file has left: a length a pickle
+    declares is never allocated beyond what the file holds."""
 
+    def __init__(self, file, size):
+        self.file, self.size = file, size
 
-class _PendingTensor:
-    """A tensor whose storage bytes come later in the file: ``rebuild(storage, *args)`` once they are read."""
+    def read(self, n=-1):
+        left = max(self.size - self.file.tell(), 0)
+        return self.file.read(left if n is None or n < 0 else min(n, left))
 
-    def __init__(self, rebuild, storage, args):
-        self.rebuild, self.storage, self.args = rebuild, storage, args
+    def readline(self, limit=-1):
+        return self.file.readline(limit)
 
-
-def _pending(rebuild):
-    return lambda storage, *args: _PendingTensor(rebuild, storage, args)
-
-
-_REBUILDERS = ("torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3")
-_LEGACY_GLOBALS = {**_CONTAINER_GLOBALS, **_TORCH_GLOBALS,
-                   **{name: _pending(_TORCH_GLOBALS[name]) for name in _REBUILDERS}}
-
-
-class _LegacyUnpickler(_RestrictedUnpickler):
-    """The restricted unpickler, reading the legacy persistent id ("storage", type, key, location, numel, view)."""
-
-    def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"unsupported persistent id {str(pid)[:80]}")
-        return self.read_storage(*pid[1:])
-
-
-class _StorageRef:
-    """What a persistent id stands for until the raw storages are read: ``count`` elements of storage
-    ``key`` from ``offset`` on (a class of this module, so a pickle cannot make one itself)."""
-
-    def __init__(self, key, offset, count):
-        self.key, self.offset, self.count = key, offset, count
+    def tell(self):
+        return self.file.tell()
 
 
 class _Storages:
-    """The storages a legacy pickle declares (key → element type and count), then their elements."""
+    """The storages the object pickle declares, where their bytes lie in the file, and how to read them."""
 
-    def __init__(self, path):
-        self.path, self.declared, self.elements = path, {}, {}
+    def __init__(self, path, file, size, budget):
+        self.path, self.file, self.size, self.budget = path, file, size, budget
+        self.declared, self.views, self.offsets = {}, {}, {}  # key -> Storage; view key -> (base key, offset)
 
-    def declare(self, dtype, key, location, numel, view):
-        """Called for each persistent id: the :class:`_StorageRef` of the storage, or of the view into it."""
-        if not isinstance(dtype, _TorchDType) or not isinstance(numel, int) or numel < 0:
-            raise pickle.UnpicklingError(f"storage {str(key)[:40]} has no element type or count")
-        key = str(key)
-        if self.declared.setdefault(key, (dtype.code, numel)) != (dtype.code, numel):
-            raise pickle.UnpicklingError(f"storage {key} is declared twice with different types or sizes")
+    def declare(self, pid):
+        """A persistent id ("storage", type, key, location, numel, view) -> its :class:`Storage`."""
+        if not (isinstance(pid, tuple) and len(pid) == 6):
+            raise ValueError(f"unsupported persistent id {str(pid)[:80]}")
+        storage, view = storage_of(pid[:5]), pid[5]
+        if storage.key in self.views or self.declared.setdefault(storage.key, storage) != storage:
+            raise ValueError(f"storage {storage.key[:40]} is declared twice with different types or sizes")
         if view is None:
-            return _StorageRef(key, 0, numel)
-        _, offset, size = view
-        if not (isinstance(offset, int) and isinstance(size, int) and 0 <= offset <= offset + size <= numel):
-            raise pickle.UnpicklingError(f"a view of storage {key} reaches past its {numel} elements")
-        return _StorageRef(key, offset, size)
+            return storage
+        if not (isinstance(view, tuple) and len(view) == 3 and isinstance(view[0], str) and is_int(view[1])
+                and is_int(view[2]) and 0 <= view[1] <= view[1] + view[2] <= storage.numel):
+            raise ValueError(f"a view {str(view)[:80]} of storage {storage.key[:40]} reaches past its "
+                             f"{storage.numel} elements")
+        key, offset, numel = view
+        if key in self.declared or self.views.setdefault(key, (storage.key, offset, numel)) != (storage.key,
+                                                                                                 offset, numel):
+            raise ValueError(f"storage view {key[:40]} is declared twice differently")
+        return Storage(key, storage.code, numel)
 
-    def locate(self, data, keys, start):
-        """Find each storage's record (count, then raw bytes) from ``start`` on, in the order of ``keys``."""
+    def locate(self, keys, position):
+        """Find each storage's record (count, then raw bytes) from ``position`` on, in the order of ``keys``."""
         if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
             raise WeightsError(f"{self.path}: the storage key list is not a list of strings; download it again")
-        if sorted(set(keys)) != sorted(self.declared) or len(set(keys)) != len(keys):
+        if len(set(keys)) != len(keys) or set(keys) != set(self.declared):
             raise WeightsError(f"{self.path}: the storage key list does not match the storages the pickle uses "
                                f"({len(keys)} keys for {len(self.declared)} storages); download it again")
-        position = start
         for key in keys:
-            code, numel = self.declared[key]
-            itemsize = 2 if code == "bf16" else numpy.dtype(code).itemsize
-            if len(data) - position < 8:
+            storage = self.declared[key]
+            if self.size - position < 8:
                 raise WeightsError(f"{self.path}: truncated: storage {key} has no element count; download it again")
-            count = int.from_bytes(data[position:position + 8], "little", signed=True)
-            left = len(data) - position - 8
-            if count != numel or count * itemsize > left:
-                raise WeightsError(f"{self.path}: storage {key} declares {count:,} elements ({count * itemsize:,} "
-                                   f"bytes; its pickle said {numel:,}) but {left:,} bytes are left in the file; "
+            self.file.seek(position)
+            count = int.from_bytes(self.file.read(8), "little", signed=True)
+            nbytes, left = count * storage.itemsize, self.size - position - 8
+            if count != storage.numel or nbytes > left:
+                raise WeightsError(f"{self.path}: storage {key} declares {count:,} elements ({nbytes:,} bytes; "
+                                   f"its pickle said {storage.numel:,}) but {left:,} bytes are left in the file; "
                                    f"the file is truncated or corrupt; download it again")
-            raw = numpy.frombuffer(data, dtype=numpy.uint8, count=count * itemsize, offset=position + 8)
-            self.elements[key] = _elements(raw, code)
-            position += 8 + count * itemsize
+            self.offsets[key] = position + 8
+            position += 8 + nbytes
 
-    def rebuild(self, tensor, budget):
-        """The array of one pending tensor, its element count checked against its storage and ``budget``."""
-        ref = tensor.storage
-        if not isinstance(ref, _StorageRef):
-            raise WeightsError(f"{self.path}: a tensor is rebuilt from something that is not a storage; "
-                               f"download it again")
-        elements = self.elements[ref.key][ref.offset:ref.offset + ref.count]
-        shape = tuple(tensor.args[1]) if len(tensor.args) > 1 else ()
-        count = math.prod(shape) if all(isinstance(n, int) and n >= 0 for n in shape) else -1
-        if not 0 <= count <= elements.size:
-            raise WeightsError(f"{self.path}: a tensor of shape {shape} views a storage of only {elements.size:,} "
-                               f"elements (a zero-stride or malformed view); refused before allocating it")
-        budget[0] -= count * elements.itemsize
-        if budget[0] < 0:
-            raise WeightsError(f"{self.path}: its tensors would hold more than {MAX_COPIES} times the bytes of "
-                               f"its storages; refused before allocating them")
-        return tensor.rebuild(elements, *tensor.args)
-
-
-def _resolve(tree, storages, budget):
-    """``tree`` with every pending tensor replaced by its array (dicts, lists and tuples are walked)."""
-    if isinstance(tree, _PendingTensor):
-        return storages.rebuild(tree, budget)
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            tree[key] = _resolve(value, storages, budget)
-        return tree
-    if isinstance(tree, (list, tuple)):
-        resolved = [_resolve(value, storages, budget) for value in tree]
-        return type(tree)(resolved) if isinstance(tree, tuple) else resolved
-    return tree
-
-
-def _unpickle(data, start, end, path, allowed, read_storage=None):
-    unpickler = _LegacyUnpickler(io.BytesIO(data[start:end]), path, allowed, read_storage)
-    return unpickler.load()
+    def read(self, storage):
+        """The elements of a located storage (or of a view into one), charged to the file's budget."""
+        base, offset, _ = self.views.get(storage.key, (storage.key, 0, storage.numel))
+        nbytes = storage.numel * storage.itemsize
+        self.budget.spend(nbytes, f"storage {storage.key}")
+        self.file.seek(self.offsets[base] + offset * self.declared[base].itemsize)
+        raw = self.file.read(nbytes)
+        if len(raw) != nbytes:
+            raise WeightsError(f"{self.path}: the file changed while it was read; read it again")
+        return elements(raw, storage.code)
 
 
 def load_legacy_torch(path):
     """The object saved in a legacy torch checkpoint, tensors as NumPy arrays; nothing in the file is run."""
+    size = file_size(path)
     with open(path, "rb") as file:
-        data = file.read()
-    if not starts_with_magic_number(data[:64]):
-        raise WeightsError(f"{path}: a pickle, not a torch checkpoint (no torch magic number at its start); "
-                           f"expected a file written by torch.save")
-    try:
-        return _load(data, path)
-    except WeightsError:
-        raise
-    except Exception as error:
-        raise WeightsError(f"{path}: truncated or corrupt legacy torch checkpoint ({type(error).__name__}: "
-                           f"{str(error)[:200]}); download it again") from None
+        if not starts_with_magic_number(file.read(64)):
+            raise WeightsError(f"{path}: a pickle, not a torch checkpoint (no torch magic number at its start); "
+                               f"expected a file written by torch.save")
+        file.seek(0)
+        try:
+            return _read(path, file, size)
+        except (WeightsError, MemoryError):
+            raise
+        except Exception as error:
+            raise WeightsError(f"{path}: truncated or corrupt legacy torch checkpoint ({type(error).__name__}: "
+                               f"{str(error)[:200]}); download it again") from None
 
 
-def _load(data, path):
-    bounds, start = [], 0
-    for _ in range(5):
-        end = _pickle_end(data, start)
-        bounds.append((start, end))
-        start = end
-    _, protocol, system, main, keys = bounds
-    if _unpickle(data, *protocol, path, _CONTAINER_GLOBALS) != PROTOCOL_VERSION:
+def _read(path, file, size):
+    stream = _Clamped(file, size)
+    if not _is_magic(load_pickle(stream, path)) or load_pickle(stream, path) != PROTOCOL_VERSION:
         raise WeightsError(f"{path}: unknown legacy torch protocol; re-save it with a recent torch")
-    system = _unpickle(data, *system, path, _CONTAINER_GLOBALS)
+    system = load_pickle(stream, path)
     if not isinstance(system, dict) or system.get("little_endian") is not True:
         raise WeightsError(f"{path}: saved on a big-endian machine (or no system information), which is not "
                            f"supported; re-save it on a little-endian machine or as .safetensors")
-    storages = _Storages(path)
-    tree = _unpickle(data, *main, path, _LEGACY_GLOBALS, storages.declare)
-    storages.locate(data, _unpickle(data, *keys, path, _CONTAINER_GLOBALS), keys[1])
-    stored = sum(array.nbytes for array in storages.elements.values())
-    return _resolve(tree, storages, [MAX_COPIES * stored])
+    budget = Budget(path, size)
+    storages = _Storages(path, file, size, budget)
+    tree = load_torch_pickle(stream, path, storages.declare)
+    storages.locate(load_pickle(stream, path), file.tell())
+    return resolve(tree, path, budget, storages.read)

@@ -27,6 +27,7 @@ MAX_DEPTH = 100                 # containers inside containers
 MAX_ITEMS = 2_000_000           # entries of all containers of one file, each shared one counted every time
 MAX_DIMS = 64                   # axes of one tensor
 MAX_TENSORS = 20_000            # entries of one zip (.npz, torch), tensors of one .safetensors
+MAX_COPIES = 4                  # a torch file's tensors may repeat its storages' bytes (tied weights) this often
 
 
 def human(nbytes):

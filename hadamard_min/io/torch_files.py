@@ -7,11 +7,12 @@ little-endian bytes in ``data/<key>``. A tensor is then the strided view
 
     tensor[i_0, ..., i_n] = storage[offset + sum_k i_k * stride_k]
 
-Reading goes in three steps that any torch container can share (the zip here; the legacy format keeps
-its storages after its pickles): :func:`load_torch_pickle` runs the pickle, turning each persistent id into
-a :class:`Storage` (a declaration: key, element type, element count; :func:`storage_of` for the zip's ids)
-and each rebuild call (``TORCH_CALLS``) into a :class:`TensorSpec` checked against its storage, still
-without data; :func:`resolve` charges every tensor, as often as the pickle refers to it, to the file's
+Reading goes in three steps that any torch container can share (the zip here; the legacy format of
+:mod:`~hadamard_min.io.legacy_torch` keeps its storages after its pickles): :func:`load_torch_pickle` runs
+the pickle, turning each persistent id into a :class:`Storage` (a declaration: key, element type, element
+count; :func:`storage_of` for the zip's ids) and each rebuild call (``TORCH_CALLS``) into a
+:class:`TensorSpec` checked against its storage, still without data; :func:`resolve` checks the tensors
+against their storages and charges every one, as often as the pickle refers to it, to the file's
 :class:`~hadamard_min.io.limits.Budget`, and only then reads storages (``read_storage``) and copies tensors
 out. torch is never imported.
 """
@@ -22,8 +23,18 @@ from dataclasses import dataclass
 
 import numpy
 
-from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_DIMS, MAX_TENSORS, MAX_TEXT_BYTES, Budget, check_tree, file_size, is_int
+from hadamard_min.io.errors import TooLargeError, WeightsError
+from hadamard_min.io.limits import (
+    MAX_COPIES,
+    MAX_DIMS,
+    MAX_TENSORS,
+    MAX_TEXT_BYTES,
+    Budget,
+    check_tree,
+    file_size,
+    human,
+    is_int,
+)
 from hadamard_min.io.safe_pickle import Name, load_pickle
 
 STORAGE_CODES = {"DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2", "BFloat16Storage": "bf16",
@@ -59,6 +70,11 @@ class Storage:
     def itemsize(self):
         return 2 if self.code == "bf16" else numpy.dtype(self.code).itemsize
 
+    @property
+    def copied_itemsize(self):
+        """The bytes of one element once read (bfloat16 becomes float32)."""
+        return 4 if self.code == "bf16" else self.itemsize
+
 
 @dataclass(frozen=True, eq=False)
 class TensorSpec:
@@ -71,7 +87,7 @@ class TensorSpec:
     @property
     def nbytes(self):
         """The bytes of the copy it becomes (bfloat16 becomes float32)."""
-        return math.prod(self.size) * (4 if self.storage.code == "bf16" else self.storage.itemsize)
+        return math.prod(self.size) * self.storage.copied_itemsize
 
 
 def storage_of(pid, sizes=None):
@@ -159,10 +175,29 @@ def _copy_out(spec, storage):
 def resolve(tree, source, budget, read_storage):
     """``tree`` with every :class:`TensorSpec` replaced by its array (containers copied as plain ones).
 
-    Every tensor is charged to ``budget`` as often as the tree reaches it, before anything is read;
+    Before anything is read: no tensor may hold more than ``MAX_COPIES`` times the elements of its storage
+    (torch saves an ``expand``-ed tensor as a zero-stride view; one of gigantic size is refused), all
+    tensors together, each counted as often as the tree reaches it, at most ``MAX_COPIES`` times the bytes
+    of the storages they view, and that total is charged to ``budget``.
     ``read_storage(storage)`` returns a storage's elements (see :func:`elements`) and is called once per key.
     """
-    reachable = check_tree(tree, source, nbytes=lambda node: node.nbytes if isinstance(node, TensorSpec) else 0)
+    stored = {}  # storage key -> bytes of its elements once read
+
+    def measure(node):
+        if not isinstance(node, TensorSpec):
+            return 0
+        if math.prod(node.size) > MAX_COPIES * node.storage.numel:
+            raise TooLargeError(f"{source}: a tensor of shape {node.size} views a storage of only "
+                                f"{node.storage.numel:,} elements (a zero-stride or malformed view); refused "
+                                f"before allocating it")
+        stored[node.storage.key] = node.storage.numel * node.storage.copied_itemsize
+        return node.nbytes
+
+    reachable = check_tree(tree, source, nbytes=measure)
+    if reachable > MAX_COPIES * sum(stored.values()):
+        raise TooLargeError(f"{source}: its tensors would hold {human(reachable)}, more than {MAX_COPIES} times "
+                            f"the bytes of its storages ({human(sum(stored.values()))}); refused before "
+                            f"allocating them")
     budget.spend(reachable, "its tensors, each counted as often as the file refers to it,")
     storages, tensors = {}, {}
 
@@ -189,9 +224,6 @@ def load_torch_zip(path):
     """The object a torch zip checkpoint holds, its tensors as NumPy arrays."""
     with open(path, "rb") as file:
         magic = file.read(4)
-    if magic[:1] == b"\x80":
-        raise WeightsError(f"{path}: legacy (non-zip) torch checkpoint; re-save it with a recent torch: "
-                           f"torch.save(torch.load(SRC), DST), then port DST")
     if magic != b"PK\x03\x04":
         raise WeightsError(f"{path}: not a torch zip checkpoint; expected a file written by torch.save")
     budget = Budget(path, file_size(path))

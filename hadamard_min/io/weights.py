@@ -6,13 +6,15 @@ machine of :mod:`~hadamard_min.io.safe_pickle`, which reaches no Python object (
 
     .npz                  npz.py           zip of .npy entries, metadata as JSON text
     .safetensors          safetensors.py   JSON header + raw bytes
-    .pth / .pt / .bin     torch_files.py   zip of a pickle + raw storages
+    .pth / .pt / .bin     torch_files.py   zip of a pickle + raw storages (the file starts with PK\x03\x04)
+                          legacy_torch.py  pickles, then the raw storages (torch's legacy format; starts with \x80)
 """
 import os
 
 import numpy
 
 from hadamard_min.io.errors import UnsafePickleError, WeightsError
+from hadamard_min.io.legacy_torch import load_legacy_torch
 from hadamard_min.io.limits import file_size
 from hadamard_min.io.npz import load_npz, load_npz_metadata, save_weights
 from hadamard_min.io.safetensors import load_safetensors
@@ -23,8 +25,17 @@ __all__ = ["SUPPORTED", "UnsafePickleError", "WeightsError", "load_npz_metadata"
 
 SUPPORTED = ".npz, .safetensors, .pth, .pt, .bin"
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net", "network", "params")
-_READERS = {".npz": load_npz, ".safetensors": load_safetensors, ".pth": load_torch_zip, ".pt": load_torch_zip,
-            ".bin": load_torch_zip}
+
+
+def load_torch(path):
+    """A torch checkpoint by its first byte: a pickle (``\\x80``) is the legacy format, anything else a zip."""
+    with open(path, "rb") as file:
+        legacy = file.read(1) == b"\x80"
+    return load_legacy_torch(path) if legacy else load_torch_zip(path)
+
+
+_READERS = {".npz": load_npz, ".safetensors": load_safetensors, ".pth": load_torch, ".pt": load_torch,
+            ".bin": load_torch}
 
 
 def _flatten(tree, prefix=""):
@@ -51,7 +62,7 @@ def _state_dict_of(obj, path):
 
 
 def load_weights(path):
-    """``{name: numpy array}`` from an .npz, .safetensors or torch zip checkpoint (.pth/.pt/.bin)."""
+    """``{name: numpy array}`` from an .npz, .safetensors or torch checkpoint (.pth/.pt/.bin, zip or legacy)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"weights file not found: {path}; check the path (or download/port the weights)")
@@ -63,7 +74,7 @@ def load_weights(path):
         loaded = _READERS[suffix](path)
     except OSError as error:
         raise WeightsError(f"{path}: cannot read the file ({error.strerror or error})") from None
-    arrays = _state_dict_of(loaded, path) if _READERS[suffix] is load_torch_zip else loaded
+    arrays = _state_dict_of(loaded, path) if _READERS[suffix] is load_torch else loaded
     if not arrays:
         raise WeightsError(f"{path}: holds no tensors; expected the weights of a model")
     return arrays
