@@ -240,7 +240,7 @@ def _matmul(module, shape, to_side):
     return lambda: module.matmul(a, b)
 
 
-def gemm_rate(side, repeats=5):
+def gemm_rate(side, repeats=10):
     """FLOP/s of the side's fastest of ``repeats`` SGEMMs of ``GEMM_SHAPE`` (after one not counted)."""
     multiply = side.gemm(GEMM_SHAPE)
     best = float("inf")

@@ -9,7 +9,7 @@ cast (bool → float) costs more than a pass. So:
     guided back   dx = dy · (m ∧ [dy > 0])  (3 passes)      dx = max(dy, 0) · m
 
 The ReLU's mask waits for the backward pass, one per ReLU of the network: packed eight to a byte it holds
-an eighth of the memory (a ResNet-152 explain pass at 448×448 keeps 79 MB of masks as bytes, 10 MB as bits),
+an eighth of the memory (a ResNet-152 explain pass at 448×448 keeps 84 MB of masks as bytes, 11 MB as bits),
 for two passes over bytes (pack and unpack) that cost about a tenth of the ReLU's own.
 """
 from hadamard_min.core.backend import array_module
