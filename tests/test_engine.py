@@ -4,7 +4,8 @@ import sys
 import numpy
 import pytest
 
-from hadamard_min import backend, no_grad, ops
+from hadamard_min import no_grad, ops
+from hadamard_min.core import backend
 from hadamard_min.core.function import Function
 from hadamard_min.core.gradcheck import GradcheckError, gradcheck
 from hadamard_min.core.tensor import BackwardError, Tensor, topological_order
