@@ -11,13 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from hadamard_min.io.weights import WeightsError
+from hadamard_min.models.efficientnet import lite0_weights_file
+
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
 TIMEOUT_S = 600  # a guard against a hang, not a speed test: a busy machine may be several times slower
 
 # Per lesson file name: extra arguments for a quick mode under test, and whether it writes files (--out).
+# Lesson 4 draws its figures with the optional ImageNet weights only: without them it must say so (and
+# tests/test_lesson_04.py checks its figures where they are installed).
 LESSON_OPTIONS = {
-    "04_resnet152_guided_backprop.py": {"out": True},
+    "04_resnet152_guided_backprop.py": {"out": True, "figures_need": "imagenet"},
     "06_explanation_step_by_step.py": {"out": True},
     "07_train_and_watch.py": {"args": ["--quick"], "out": True},
     "08_reading_the_report.py": {"args": ["--quick"]},
@@ -43,5 +48,17 @@ def test_lesson_runs(lesson, tmp_path):
     assert result.returncode == 0, f"{lesson.name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     assert result.stdout.strip(), f"{lesson.name} printed nothing"
     assert not any(here.iterdir()), f"{lesson.name} wrote into the folder it was run from: {list(here.iterdir())}"
-    if options.get("out"):
+    if options.get("figures_need") == "imagenet" and not _imagenet_weights_installed():
+        assert "Parts 3 and 4 need the trained network" in result.stdout, f"{lesson.name} did not say why it " \
+            f"drew no figure:\n{result.stdout[-2000:]}"
+        assert not out.exists() or not any(out.glob("*.png"))
+    elif options.get("out"):
         assert any(out.glob("*.png")), f"{lesson.name} wrote no figure into --out"
+
+
+def _imagenet_weights_installed():
+    try:
+        lite0_weights_file()
+    except WeightsError:
+        return False
+    return True
