@@ -17,7 +17,8 @@ workers run with ``NVIDIA_TF32_OVERRIDE=0``. Each run is timed from a synchronis
 end; after the timed runs one more explain pass measures the peak device memory in use (CuPy's memory pool
 through an allocator hook, ``torch.cuda.max_memory_allocated``). ``--batch 1 16`` compares each batch size
 in turn. ``--explain-rate`` compares instead the explanations per second (eq. 2-3) of the shipped easy-VQA
-model and of the same model in torch (``oracle/torch_vqa.py``).
+model and of the same model in torch (``oracle/torch_vqa.py``). ``--profile`` times our side alone, then
+profiles more passes op by op, each op beside its own floor (``cli/bench_profile.py``).
 """
 import argparse
 import json
@@ -28,6 +29,7 @@ import tempfile
 
 import numpy
 
+from hadamard_min.cli.bench_profile import profile_report
 from hadamard_min.cli.bench_report import explain_rate_report, report
 from hadamard_min.cli.bench_workload import DEPTHS, BenchError
 from hadamard_min.cli.checks import integer
@@ -49,6 +51,7 @@ class Worker:
         command += ["--weights", weights] if weights else []
         command += ["--reference"] if args.reference else []
         command += ["--explain-rate"] if args.explain_rate else []
+        command += ["--profile"] if args.profile else []
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         env=env)
         self.result = self._read()
@@ -140,6 +143,10 @@ def parse_args(argv):
     parser.add_argument("--questions", type=int, default=512, help="--explain-rate: test questions (512)")
     parser.add_argument("--explain-batch", type=int, default=64,
                         help="--explain-rate: questions per batch (64)")
+    parser.add_argument("--profile", action="store_true",
+                        help="time our side only, then profile --runs more passes op by op: each op's time "
+                             "beside its own floor (its matrix products at the SGEMM rate, its bytes at the "
+                             "memory bandwidth); CPU only")
     parser.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--gradient-out", help=argparse.SUPPRESS)
@@ -149,6 +156,9 @@ def parse_args(argv):
             or args.warmup < 0:
         parser.error("--size, --batch, --runs, --threads, --questions and --explain-batch must be at least "
                      "1, --warmup at least 0")
+    if args.profile and (args.device != "cpu" or args.explain_rate):
+        parser.error("--profile times the ResNet explain pass on the CPU: leave out --device gpu and "
+                     "--explain-rate")
     return args
 
 
@@ -163,12 +173,14 @@ def _bench(args):
         from hadamard_min.cli.bench_sides import serve
         serve(args)
         return 0
-    with_torch = not args.no_torch and _torch_available()
+    with_torch = not args.no_torch and not args.profile and _torch_available()
     for batch in ([args.batch[0]] if args.explain_rate else args.batch):
         one = argparse.Namespace(**{**vars(args), "batch": [batch]})
         ours, theirs = compare(one, with_torch)
         print((explain_rate_report if args.explain_rate else report)(one, ours, theirs), flush=True)
-    if not with_torch and not args.no_torch:
+        if args.profile:
+            print(profile_report(ours), flush=True)
+    if not with_torch and not args.no_torch and not args.profile:
         print("torch is not installed: our side only (pip install '.[parity]' to compare)")
     return 0
 

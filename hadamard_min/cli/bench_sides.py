@@ -274,6 +274,10 @@ def serve(args):
         print(json.dumps(times), flush=True)
     numpy.save(args.gradient_out, side.to_host(gradient))
     del gradient
+    if args.profile:  # after the timed runs, so that the profiler's cost is in none of them
+        from hadamard_min.cli.bench_profile import copy_rate, profile_passes
+        side.facts |= {"profile": profile_passes(side.steps["explain"], args.runs),
+                       "copy_rates": [copy_rate(1), copy_rate(args.threads)]}
     device_peak = side.peak(list(side.steps.values())[-1]) if side.peak else None  # one more, untimed pass
     print(json.dumps(side.facts | {"peak_rss": _peak_rss_bytes(), "device_peak": device_peak}), flush=True)
 

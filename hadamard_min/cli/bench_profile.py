@@ -1,0 +1,193 @@
+"""``hadamard-bench --profile``: where the explain pass spends its time, op by op, and each op's own floor.
+
+While a pass runs under :class:`OpProfile`, the ``forward`` and ``backward`` of every op class (every
+subclass of ``core.function.Function``) are timed; a call made inside another timed call counts for the
+outer one. Each row is one op class and direction, its median time per pass over the profiled passes.
+
+Each row gets its own floor, the shortest time the machine could take for that work:
+
+    floor = max(GEMM FLOPs / SGEMM rate,  bytes read and written / memory bandwidth)
+
+GEMM FLOPs are those of the op's matrix products as this implementation does them (a Winograd convolution
+counts its tile products, not a direct convolution's), in both directions; the bytes are those the call
+must read and write at least once (``traffic``). The SGEMM rate is the worker's (``bench_sides.gemm_rate``);
+the bandwidth is that of a large array copy, measured twice: on one core, as a NumPy ufunc runs, and over
+all the threads, as the machine could. "floor/time" near 1 is an op at its limit. The time outside every op (the
+graph walk, the sums of gradients that meet, wrapping arrays) is its own row.
+"""
+import concurrent.futures
+import math
+import time
+
+import numpy
+
+from hadamard_min.core.function import Function
+
+COPY_BYTES = 64 << 20  # the array copied to measure the bandwidth: far larger than any cache
+
+
+def _op_classes(root=Function):
+    for cls in root.__subclasses__():
+        yield cls
+        yield from _op_classes(cls)
+
+
+def _arrays(values):
+    return [v for v in (values if isinstance(values, tuple) else (values,)) if hasattr(v, "nbytes")]
+
+
+def traffic(fn, inputs, outputs, direction):
+    """Bytes one call must at least move: its inputs, the parameters it holds (a Winograd layer's filter
+    transforms), what backward reads of what forward saved, and each new output array; 0 where every output
+    is an input or a view of one (Add's backward hands dy on)."""
+    inputs = _arrays(inputs)
+    new = [a for a in _arrays(outputs) if not any(a is b or a.base is b for b in inputs)]
+    if not new:
+        return 0
+    held = _arrays(tuple(getattr(fn, name, None) for name in ("u", "turned", "bias")))
+    saved = _arrays(tuple(fn.saved)) if direction == "backward" else []
+    return sum(a.nbytes for a in inputs + held + saved + new)
+
+
+def gemm_flops(fn, arrays, result):
+    """Floating-point operations of the matrix products of one forward call of the op ``fn``."""
+    name = type(fn).__name__
+    if name == "WinogradConv2d":
+        (x,), u = arrays[:1], fn.u
+        n, _, h, w = x.shape
+        m = math.isqrt(len(u)) - 2
+        return 2 * u.size * n * -(-h // m) * -(-w // m)
+    if name.endswith("Conv2d"):
+        weight = arrays[1]
+        return 2 * result.size * (weight.size // weight.shape[0])
+    if name in ("MatMul", "Linear"):
+        a, b = arrays[:2]
+        return 2 * a.size * (b.shape[-1] if name == "MatMul" else b.shape[0])
+    return 0
+
+
+def label(fn, arrays):
+    """The row an op call belongs to: its class, and a convolution's kernel and stride."""
+    name = type(fn).__name__
+    if name == "WinogradConv2d":
+        m = math.isqrt(len(fn.u)) - 2
+        return f"WinogradConv2d F({m}×{m}, 3×3)"
+    if name.endswith("Conv2d"):
+        k = arrays[1].shape[-1]
+        return f"{name} {k}×{k}/{fn.stride}"
+    return name
+
+
+class OpProfile:
+    """Time every op's forward and backward while inside ``with OpProfile() as profile:`` (CPU arrays)."""
+
+    def __init__(self):
+        self.rows = {}      # (label, direction) → [calls, seconds, GEMM FLOPs, bytes]
+        self._depth = 0
+        self._saved = []
+
+    def _add(self, key, seconds, flops, nbytes):
+        row = self.rows.setdefault(key, [0, 0.0, 0, 0])
+        row[0] += 1
+        row[1] += seconds
+        row[2] += flops
+        row[3] += nbytes
+
+    def _timed(self, method, direction):
+        profile = self
+
+        def timed(fn, *args):
+            if profile._depth:
+                return method(fn, *args)
+            profile._depth += 1
+            start = time.perf_counter()
+            try:
+                result = method(fn, *args)
+            finally:
+                profile._depth -= 1
+            seconds = time.perf_counter() - start
+            nbytes = traffic(fn, args, result, direction)
+            if direction == "forward":
+                fn.profile_label, fn.profile_flops = label(fn, args), gemm_flops(fn, args, result)
+                profile._add((fn.profile_label, "forward"), seconds, fn.profile_flops, nbytes)
+            else:
+                products = len(_arrays(result))  # one product per gradient computed (dx, dW)
+                key = (getattr(fn, "profile_label", type(fn).__name__), "backward")
+                profile._add(key, seconds, getattr(fn, "profile_flops", 0) * products, nbytes)
+            return result
+        return timed
+
+    def __enter__(self):
+        for cls in set(_op_classes()):
+            for direction in ("forward", "backward"):
+                if direction in vars(cls):
+                    self._saved.append((cls, direction, vars(cls)[direction]))
+                    setattr(cls, direction, self._timed(vars(cls)[direction], direction))
+        return self
+
+    def __exit__(self, *exc):
+        for cls, direction, method in self._saved:
+            setattr(cls, direction, method)
+        self._saved.clear()
+
+
+def profile_passes(step, passes):
+    """Run ``step`` ``passes`` times under :class:`OpProfile`: {"rows": [[label, direction, calls, median
+    seconds, GEMM FLOPs, bytes]], "passes": [seconds of each whole pass]}."""
+    times, per_pass = [], []
+    for _ in range(passes):
+        with OpProfile() as profile:
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        per_pass.append(profile.rows)
+    rows = []
+    for key in per_pass[-1]:
+        calls, _, flops, nbytes = per_pass[-1][key]
+        seconds = float(numpy.median([rows_.get(key, [0, 0.0])[1] for rows_ in per_pass]))
+        rows.append([*key, calls, seconds, flops, nbytes])
+    return {"rows": rows, "passes": times}
+
+
+def copy_rate(threads, repeats=5):
+    """Bytes per second (read + written) of the fastest copy of ``COPY_BYTES`` split over ``threads`` threads."""
+    source = numpy.ones(COPY_BYTES // 4, dtype=numpy.float32)
+    target = numpy.empty_like(source)
+    parts = [slice(i * len(source) // threads, (i + 1) * len(source) // threads) for i in range(threads)]
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:  # NumPy lets go of the GIL while it copies
+        best = math.inf
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            list(pool.map(lambda part: numpy.copyto(target[part], source[part]), parts))
+            best = min(best, time.perf_counter() - start)
+    return 2 * source.nbytes / best
+
+
+def profile_report(result):
+    """The per-op table of one profiled worker's result (``profile``, ``gemm_rate``, ``copy_rates``)."""
+    gemm, (one_core, all_cores) = result["gemm_rate"], result["copy_rates"]
+    profile = result["profile"]
+    total = float(numpy.median(profile["passes"]))
+    lines = [f"per-op profile, median of {len(profile['passes'])} profiled passes of {total:.3f} s; "
+             f"floors at SGEMM {gemm / 1e9:.0f} GFLOP/s and a copy's {all_cores / 1e9:.1f} GB/s "
+             f"({one_core / 1e9:.1f} GB/s on one core, as a NumPy ufunc runs)",
+             f"{'op':34}{'dir':>9}{'calls':>7}{'ms':>9}{'share':>7}{'GFLOP':>8}{'MB':>8}"
+             f"{'floor ms':>10}{'floor/time':>11}{'1-core floor':>13}"]
+    rows = sorted(profile["rows"], key=lambda row: -row[3])
+    inside = sum(row[3] for row in rows)
+    floors = 0.0
+    for name, direction, calls, seconds, flops, nbytes in rows:
+        floor = max(flops / gemm, nbytes / all_cores)
+        floors += floor
+        core_floor = max(flops / gemm, nbytes / one_core)
+        lines.append(f"{name[:34]:34}{direction:>9}{calls:>7}{seconds * 1e3:>9.1f}{seconds / total:>7.1%}"
+                     f"{flops / 1e9:>8.1f}{nbytes / 1e6:>8.0f}{floor * 1e3:>10.1f}"
+                     f"{floor / max(seconds, 1e-12):>11.2f}{core_floor * 1e3:>13.1f}")
+    outside = max(total - inside, 0.0)
+    lines.append(f"{'outside the ops (graph walk, sums)':34}{'':>16}{outside * 1e3:>9.1f}{outside / total:>7.1%}")
+    matrix = sum(row[3] for row in rows if row[4])
+    lines.append(f"ops with matrix products: {matrix * 1e3:.0f} ms; the rest: {(inside - matrix) * 1e3:.0f} ms; "
+                 f"outside: {outside * 1e3:.0f} ms. The pass's floor (sum of the rows' floors): {floors:.3f} s = "
+                 f"{floors / total:.2f} of its time")
+    return "\n".join(lines)
+

@@ -1,0 +1,93 @@
+"""``hadamard-bench --profile``: the op profiler counts what it claims and leaves the ops as it found them."""
+import numpy
+import pytest
+
+from hadamard_min import Tensor, guided_backprop
+from hadamard_min.cli.bench_profile import OpProfile, gemm_flops, profile_passes, traffic
+from hadamard_min.core.function import Function
+from hadamard_min.fast.winograd import WinogradConv2d, filters
+from hadamard_min.ops.conv import Conv2d
+from hadamard_min.ops.elementwise import Add
+from hadamard_min.ops.relu import ReLU
+
+
+def _conv_pass(rng):
+    x = Tensor(rng.standard_normal((2, 3, 9, 7)), requires_grad=True)
+    w = Tensor(rng.standard_normal((5, 3, 3, 3)))
+    with guided_backprop():
+        y = ReLU.apply(Conv2d.apply(x, w, stride=2, padding=1))
+        (y + y).sum().backward()
+    return x.grad
+
+
+def test_rows_count_calls_flops_and_bytes_of_each_op():
+    rng = numpy.random.default_rng(0)
+    with OpProfile() as profile:
+        _conv_pass(rng)
+    conv_forward = profile.rows[("Conv2d 3×3/2", "forward")]
+    # y is (2, 5, 5, 4): each output is a dot product of 3·3·3 pairs, 2 FLOPs each
+    assert conv_forward[0] == 1 and conv_forward[2] == 2 * (2 * 5 * 5 * 4) * 27
+    conv_backward = profile.rows[("Conv2d 3×3/2", "backward")]
+    assert conv_backward[0] == 1 and conv_backward[2] == conv_forward[2]  # dx only: W needs no gradient
+    x_bytes, w_bytes, y_bytes = (2 * 3 * 9 * 7) * 8, 5 * 27 * 8, (2 * 5 * 5 * 4) * 8
+    assert conv_forward[3] == x_bytes + w_bytes + y_bytes
+    assert profile.rows[("ReLU", "forward")][0] == 1 and profile.rows[("ReLU", "forward")][2] == 0
+    assert profile.rows[("Add", "backward")][3] == 0  # hands dy on: nothing is written
+    assert all(row[1] > 0 for row in profile.rows.values())
+
+
+def test_the_ops_are_restored_and_give_the_same_gradient():
+    before = {cls: dict(vars(cls)) for cls in (Function, Conv2d, ReLU, Add, WinogradConv2d)}
+    plain = _conv_pass(numpy.random.default_rng(1))
+    with OpProfile():
+        profiled = _conv_pass(numpy.random.default_rng(1))
+    numpy.testing.assert_array_equal(profiled, plain)
+    assert {cls: dict(vars(cls)) for cls in before} == before
+
+
+def test_a_failing_op_leaves_the_profile_usable():
+    with pytest.raises(ValueError), OpProfile() as profile:
+        Conv2d.apply(Tensor(numpy.ones((1, 2, 4, 4))), Tensor(numpy.ones((1, 3, 3, 3))), stride=1, padding=1)
+    assert profile._depth == 0 and Conv2d.forward is vars(Conv2d)["forward"]
+    assert "timed" not in Conv2d.forward.__qualname__
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_winograd_flops_are_its_tile_products(tile):
+    rng = numpy.random.default_rng(2)
+    weight, x = rng.standard_normal((6, 4, 3, 3)), rng.standard_normal((1, 4, 10, 9))
+    fn = WinogradConv2d(u=filters(weight, tile), bias=None)
+    tiles = -(-10 // tile) * -(-9 // tile)
+    assert gemm_flops(fn, (x,), None) == 2 * (tile + 2) ** 2 * 6 * 4 * tiles
+
+
+def test_traffic_counts_only_new_outputs():
+    a, b = numpy.ones(10), numpy.ones(10)
+    fn = Add()
+    assert traffic(fn, (a, b), a + b, "forward") == 3 * 80
+    assert traffic(fn, (a,), (a, a[2:]), "backward") == 0
+
+
+def test_profile_passes_reports_a_median_per_row():
+    result = profile_passes(lambda: _conv_pass(numpy.random.default_rng(3)), 3)
+    assert len(result["passes"]) == 3
+    labels = {(row[0], row[1]) for row in result["rows"]}
+    assert ("Conv2d 3×3/2", "backward") in labels and ("Sum", "forward") in labels
+
+
+def test_bench_profile_prints_the_table(capfd):
+    from hadamard_min.cli.bench import main
+    argv = ["--size", "32", "--depth", "50", "--runs", "1", "--warmup", "0", "--threads", "1", "--profile"]
+    assert main(argv) == 0
+    out = capfd.readouterr().out
+    assert "per-op profile" in out and "FusedConv2d 1×1/1" in out and "outside the ops" in out
+
+
+@pytest.mark.parametrize("extra", [["--device", "gpu"], ["--explain-rate"]])
+def test_profile_is_for_the_cpu_explain_pass(extra, capfd):
+    from hadamard_min.cli.bench import main
+    with pytest.raises(SystemExit) as stop:
+        main(["--profile", *extra])
+    assert stop.value.code == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--profile" in err[0]
