@@ -50,9 +50,7 @@ QUESTION_TRAINED = (EXAMPLE.parent / "example.txt").read_text().strip()   # hada
 def toy_model():
     model = build_vqa_model(CONFIG, Vocabulary(WORDS), ["red", "blue", "green", "circle", "square", "yes", "no"],
                             rng=numpy.random.default_rng(0))
-    for p in model.parameters():          # float64: the numerical checks below are exact to ~1e-9
-        p.data = p.data.astype(numpy.float64)
-    return model.eval()
+    return model.astype(numpy.float64).eval()  # float64: the numerical checks below are exact to ~1e-9
 
 
 def toy_image():

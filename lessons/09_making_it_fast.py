@@ -147,17 +147,6 @@ def winograd_share(model, size):
     return macs[True] / (macs[True] + macs[False])
 
 
-def in_float64(model):
-    """The same network with every weight and batch-norm statistic in float64."""
-    for p in model.parameters():
-        p.data = p.data.astype(numpy.float64)
-    for _, module in model.named_modules():
-        if isinstance(module, BatchNorm2d):
-            module.running_mean = module.running_mean.astype(numpy.float64)
-            module.running_var = module.running_var.astype(numpy.float64)
-    return model
-
-
 def whole_network(layers, size, runs, rows):
     name = {(3, 4, 6, 3): "ResNet-50", (3, 8, 36, 3): "ResNet-152"}[layers]
     print(f"\npart 3: {name} at {size}×{size}, the explain pass (forward + guided backward), "
@@ -182,7 +171,7 @@ def whole_network(layers, size, runs, rows):
 
     state = model.state_dict()                           # the same network in float64: the yardstick
     model64 = ResNet(layers, rng=numpy.random.default_rng(1))
-    in_float64(model64.load_state_dict(state)).freeze()
+    model64.load_state_dict(state).astype(numpy.float64).freeze()
     exact = {}
     for path, flag in (("reference", False), ("fast", True)):
         with hm.fast(flag):

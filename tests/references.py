@@ -6,20 +6,9 @@ from hadamard_min.models.vqa import build_vqa_model
 from hadamard_min.nn.layers import BatchNorm2d
 
 
-def to_float64(model):
-    """Every parameter and batch-norm statistic of ``model`` in float64 (``load_state_dict`` keeps dtypes)."""
-    for p in model.parameters():
-        p.data = p.data.astype(numpy.float64)
-    for _, module in model.named_modules():
-        if isinstance(module, BatchNorm2d):
-            module.running_mean = module.running_mean.astype(numpy.float64)
-            module.running_var = module.running_var.astype(numpy.float64)
-    return model
-
-
 def tiny_float64_model(config, words, answers):
     """A random VQA model in float64 whose batch norms have non-trivial statistics, in eval mode."""
-    model = to_float64(build_vqa_model(config, Vocabulary(words), answers, rng=numpy.random.default_rng(0)))
+    model = build_vqa_model(config, Vocabulary(words), answers, rng=numpy.random.default_rng(0)).astype(numpy.float64)
     rng = numpy.random.default_rng(1)
     for _, module in model.named_modules():
         if isinstance(module, BatchNorm2d):

@@ -1,4 +1,4 @@
-"""The parity tests' torch ResNet, and the linear pieces a pass ran on.
+"""The linear pieces a pass of our ResNet ran on, recorded, and replayed by the oracle's torch ResNet.
 
 With its weights fixed, a ResNet is piecewise linear in its input: the piece is chosen by every ReLU's mask
 [x > 0] and every max-pool's arg-max, and on one piece the input gradient is a product of fixed matrices.
@@ -19,62 +19,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hadamard_min import to_numpy
 from hadamard_min.models import resnet
-from hadamard_min.oracle.torch_models import closed_form_relu
-
-
-def reference_resnet(torch, layers, width, num_classes):
-    """torchvision's ResNet layout in plain torch; every ReLU and max-pool is run by the ``replay`` given."""
-    nn = torch.nn
-
-    class Block(nn.Module):
-        def __init__(self, cin, planes, stride):
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(cin, planes, 1, bias=False), nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.conv3, self.bn3 = nn.Conv2d(planes, 4 * planes, 1, bias=False), nn.BatchNorm2d(4 * planes)
-            self.downsample = None
-            if stride != 1 or cin != 4 * planes:
-                self.downsample = nn.Sequential(nn.Conv2d(cin, 4 * planes, 1, stride=stride, bias=False),
-                                                nn.BatchNorm2d(4 * planes))
-
-        def forward(self, x, replay, last_relu=True):
-            out = replay.relu(self.bn1(self.conv1(x)))
-            out = replay.relu(self.bn2(self.conv2(out)))
-            out = self.bn3(self.conv3(out)) + (x if self.downsample is None else self.downsample(x))
-            return replay.relu(out) if last_relu else out
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(width)
-            cin = width
-            for i, blocks in enumerate(layers):
-                planes = width * 2 ** i
-                stage = [Block(cin if b == 0 else 4 * planes, planes, 2 if i > 0 and b == 0 else 1)
-                         for b in range(blocks)]
-                setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
-                cin = 4 * planes
-            self.fc = nn.Linear(cin, num_classes)
-
-        def features(self, x, replay, pre_relu=False):
-            x = replay.max_pool(replay.relu(self.bn1(self.conv1(x))), 3, 2, 1)
-            blocks = [block for i in range(len(layers)) for block in getattr(self, f"layer{i + 1}")]
-            for k, block in enumerate(blocks):
-                x = block(x, replay, last_relu=not (pre_relu and k == len(blocks) - 1))
-            return x
-
-        def forward(self, x, replay):
-            return self.fc(self.features(x, replay).mean(dim=(2, 3)))
-
-    return Net()
+from hadamard_min.oracle.torch_models import closed_form_relu, torch_resnet
 
 
 def random_reference(torch, layers, width, num_classes=10, seed=0):
     """The reference with random weights and non-trivial batch norms (γ, β, running mean and variance)."""
     torch.manual_seed(seed)
-    net = reference_resnet(torch, layers, width, num_classes)
+    net = torch_resnet(torch, layers, width, num_classes)
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, torch.nn.BatchNorm2d):

@@ -119,9 +119,7 @@ def tiny_float64_network(rng):
             module.weight.data, module.bias.data = rng.uniform(0.5, 1.5, c), rng.normal(0, 0.3, c)
             object.__setattr__(module, "running_mean", rng.normal(0, 0.3, c))
             object.__setattr__(module, "running_var", rng.uniform(0.5, 1.5, c))
-    for parameter in net.parameters():
-        parameter.data = parameter.data.astype(numpy.float64)
-    return net
+    return net.astype(numpy.float64)
 
 
 @pytest.mark.parametrize("rule", RULES)

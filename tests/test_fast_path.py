@@ -75,10 +75,7 @@ def test_folding_equals_batch_norm_after_the_convolution(rng):
     conv.bias.data = rng.standard_normal(4).astype(numpy.float32)
     bn = BatchNorm2d(4)
     randomize_batchnorm(bn, rng)
-    for layer in (conv, bn):
-        for p in layer.parameters():
-            p.data = p.data.astype(numpy.float64)
-    bn.running_mean, bn.running_var = bn.running_mean.astype(numpy.float64), bn.running_var.astype(numpy.float64)
+    conv.astype(numpy.float64), bn.astype(numpy.float64)
     x = rng.standard_normal((2, 3, 5, 6))
     weight, bias = fold_conv_bn(conv, bn.eval())
     folded = ops.conv2d(Tensor(x), Tensor(weight), Tensor(bias), padding=1).data

@@ -32,10 +32,7 @@ def reference_gru(x, lengths, w_ih, w_hh, b_ih, b_hh, candidate):
 
 
 def float64_gru(candidate, input_dim=3, hidden_dim=4, seed=0):
-    gru = GRU(input_dim, hidden_dim, candidate=candidate, rng=numpy.random.default_rng(seed))
-    for p in gru.parameters():
-        p.data = p.data.astype(numpy.float64)
-    return gru
+    return GRU(input_dim, hidden_dim, candidate=candidate, rng=numpy.random.default_rng(seed)).astype(numpy.float64)
 
 
 def params(gru):

@@ -17,9 +17,7 @@ N, M, J, A, G, K, S = 6, 5, 4, 3, 2, 7, 3
 
 def float64_mlb(**options):
     mlb = MLB(N, M, J, G, K, attention_dim=A, rng=numpy.random.default_rng(3), **options)
-    for p in mlb.parameters():
-        p.data = p.data.astype(numpy.float64)
-    return mlb.eval()
+    return mlb.astype(numpy.float64).eval()
 
 
 def inputs(rng, batch=2):

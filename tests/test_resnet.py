@@ -1,7 +1,6 @@
 """ResNet: torchvision's names and sizes, the pre-ReLU map, gradients, batch-norm folding, settings."""
 import numpy
 import pytest
-from references import to_float64
 
 import hadamard_min as hm
 from hadamard_min.core.gradcheck import gradcheck
@@ -25,7 +24,7 @@ def randomize_batchnorm(model, rng):
 
 def small_resnet(rng, dtype=numpy.float32, layers=(1, 2), width=4, num_classes=5):
     model = randomize_batchnorm(ResNet(layers, width=width, num_classes=num_classes, rng=rng), rng)
-    return (to_float64(model) if dtype == numpy.float64 else model).eval()
+    return (model.astype(numpy.float64) if dtype == numpy.float64 else model).eval()
 
 
 def test_resnet152_has_torchvisions_names_and_sizes():

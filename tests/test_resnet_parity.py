@@ -21,7 +21,6 @@ for which these bounds leave ten times the room ever measured; a backward that i
 """
 import numpy
 import pytest
-from references import to_float64
 from resnet_reference import Pieces, Replay, random_reference, recording
 
 import hadamard_min as hm
@@ -74,11 +73,11 @@ def reference_outputs(torch, net, x, seed, pieces):
     x, seed = torch.from_numpy(x.astype(numpy.float64)), torch.from_numpy(seed.astype(numpy.float64))
     replays = {name: Replay(torch, pieces[name], guided=name == "guided") for name in pieces}
     with torch.no_grad():
-        results = {"pre": net.features(x, replays["pre"], pre_relu=True).numpy(),
-                   "post": net.features(x, replays["post"]).numpy()}
+        results = {"pre": net.features(x, pre_relu=True, activations=replays["pre"]).numpy(),
+                   "post": net.features(x, activations=replays["post"]).numpy()}
     for name in GRADIENTS:
         xt = x.clone().requires_grad_(True)
-        logits = net(xt, replays[name])
+        logits = net(xt, activations=replays[name])
         logits.backward(seed)
         results[name] = xt.grad.numpy()
         results.setdefault("logits", logits.detach().numpy())
@@ -112,7 +111,7 @@ def check_parity(torch, tmp_path, layers, width, size, fmt, batch=1, num_classes
     reference = None
     for dtype in (numpy.float64, numpy.float32):
         model = ResNet(layers, width=width, num_classes=num_classes).eval().requires_grad_(False)
-        model = to_float64(model) if dtype == numpy.float64 else model
+        model = model.astype(numpy.float64) if dtype == numpy.float64 else model
         model.load_state_dict(load_weights(path), source=str(path))
         if fold:
             model.freeze()

@@ -147,6 +147,16 @@ class Module:
                 object.__setattr__(module, name, to_device(getattr(module, name)))
         return self
 
+    def astype(self, dtype):
+        """Every parameter and buffer in ``dtype`` (float64 for a gradient check or a reference), in place."""
+        self._before_weights_change()
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+        for _, module in self.named_modules():
+            for name in module.__dict__.get("_buffer_names", []):
+                object.__setattr__(module, name, getattr(module, name).astype(dtype))
+        return self
+
     def num_parameters(self):
         return sum(p.size for p in self.parameters())
 

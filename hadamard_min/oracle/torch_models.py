@@ -45,19 +45,29 @@ def closed_form_relu(torch=None, rule="guided"):
     return ClosedFormReLU.apply
 
 
+class Activations:
+    """The ReLUs and max-pools a torch ResNet of this oracle runs: torch's own, and with ``guided`` ReLUs
+    that pass back dx = dy · [x > 0] · [dy > 0]. A network may be handed any object with these two methods
+    instead (a test's replay of the pieces of another pass, say)."""
+
+    def __init__(self, torch, guided=False):
+        self.torch = torch
+        self.relu = closed_form_relu(torch, "guided") if guided else torch.relu
+
+    def max_pool(self, x, kernel, stride, padding):
+        return self.torch.nn.functional.max_pool2d(x, kernel, stride, padding)
+
+
 def torch_resnet(torch=None, layers=(3, 8, 36, 3), width=64, num_classes=1000):
     """ResNet with bottleneck blocks in plain torch (a ``torch.nn.Module`` in training mode, as torch builds it).
 
     ``net(x, guided=False)`` gives the logits, ``net.features(x, guided, pre_relu)`` the last stage's map
     (``pre_relu=True`` leaves out the very last ReLU); ``guided=True`` makes every ReLU pass back guided
-    backprop's dx = dy · [x > 0] · [dy > 0]. Parameter names are torchvision's, as our ResNet's.
+    backprop's dx = dy · [x > 0] · [dy > 0]; ``activations`` (an ``Activations`` or the like) runs the ReLUs
+    and max-pools instead. Parameter names are torchvision's, as our ResNet's.
     """
     torch = import_torch(torch)
     nn = torch.nn
-    guided_relu = closed_form_relu(torch, "guided")
-
-    def relu(x, guided):
-        return guided_relu(x) if guided else torch.relu(x)
 
     class Bottleneck(nn.Module):
         def __init__(self, cin, planes, stride):
@@ -71,11 +81,11 @@ def torch_resnet(torch=None, layers=(3, 8, 36, 3), width=64, num_classes=1000):
                 self.downsample = nn.Sequential(nn.Conv2d(cin, 4 * planes, 1, stride=stride, bias=False),
                                                 nn.BatchNorm2d(4 * planes))
 
-        def forward(self, x, guided=False, last_relu=True):
-            out = relu(self.bn1(self.conv1(x)), guided)
-            out = relu(self.bn2(self.conv2(out)), guided)
+        def forward(self, x, act, last_relu=True):
+            out = act.relu(self.bn1(self.conv1(x)))
+            out = act.relu(self.bn2(self.conv2(out)))
             out = self.bn3(self.conv3(out)) + (x if self.downsample is None else self.downsample(x))
-            return relu(out, guided) if last_relu else out
+            return act.relu(out) if last_relu else out
 
     class ResNet(nn.Module):
         def __init__(self):
@@ -91,14 +101,15 @@ def torch_resnet(torch=None, layers=(3, 8, 36, 3), width=64, num_classes=1000):
                 cin = 4 * planes
             self.fc = nn.Linear(cin, num_classes)
 
-        def features(self, x, guided=False, pre_relu=False):
-            x = nn.functional.max_pool2d(relu(self.bn1(self.conv1(x)), guided), 3, 2, 1)
+        def features(self, x, guided=False, pre_relu=False, activations=None):
+            act = activations or Activations(torch, guided)
+            x = act.max_pool(act.relu(self.bn1(self.conv1(x))), 3, 2, 1)
             blocks = [block for i in range(len(layers)) for block in getattr(self, f"layer{i + 1}")]
             for k, block in enumerate(blocks):
-                x = block(x, guided, last_relu=not (pre_relu and k == len(blocks) - 1))
+                x = block(x, act, last_relu=not (pre_relu and k == len(blocks) - 1))
             return x
 
-        def forward(self, x, guided=False):
-            return self.fc(self.features(x, guided).mean(dim=(2, 3)))
+        def forward(self, x, guided=False, activations=None):
+            return self.fc(self.features(x, guided, activations=activations).mean(dim=(2, 3)))
 
     return ResNet()

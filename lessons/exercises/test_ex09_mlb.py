@@ -16,9 +16,7 @@ HINTS = {"α (eq. 4)": "the softmax runs over the S² locations (axis 1 of the (
 
 def grade(ex):
     rng = numpy.random.default_rng(9)
-    mlb = MLB(N, M, J, G, K, attention_dim=A, rng=rng).eval()
-    for p in mlb.parameters():
-        p.data = p.data.astype(numpy.float64)
+    mlb = MLB(N, M, J, G, K, attention_dim=A, rng=rng).eval().astype(numpy.float64)
     question, features = Tensor(rng.normal(size=(2, N))), Tensor(rng.normal(size=(2, M, S, S)))
     got = ex.mlb_forward(mlb, question, features)
     out = mlb(question, features)

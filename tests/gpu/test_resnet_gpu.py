@@ -47,12 +47,7 @@ def assert_on_gpu(model, cupy):
 def in_float64(model):
     """The model's parameters and buffers turned to float64, on the CPU (inference forms made anew)."""
     move(model, "cpu")
-    for p in model.parameters():
-        p.data = p.data.astype(numpy.float64)
-    for _, module in model.named_modules():
-        for name in module.__dict__.get("_buffer_names", []):
-            object.__setattr__(module, name, getattr(module, name).astype(numpy.float64))
-    return model
+    return model.astype(numpy.float64)
 
 
 ROUNDING_ROOM = 4  # the GPU's float32 error may be this many times the CPU's own
