@@ -105,3 +105,17 @@ def test_bench_runs_our_side_alone(capfd):
     assert main(argv) == 0
     captured = capfd.readouterr()
     assert "run 2/2" in captured.err and "ResNet-50, 32×32" in captured.out and "n/a" in captured.out
+
+
+def test_astype_turns_every_parameter_and_buffer_and_drops_the_inference_forms():
+    model = ResNet((1,), width=4, num_classes=3, rng=numpy.random.default_rng(0)).eval().freeze()
+    x = numpy.random.default_rng(1).standard_normal((1, 3, 16, 16))
+    with hm.no_grad():
+        before = model(Tensor(x.astype(numpy.float32))).data  # builds the float32 inference forms
+    model.astype(numpy.float64)
+    arrays = [p.data for p in model.parameters()] + [b for _, b in model.named_buffers()]
+    assert arrays and all(a.dtype == numpy.float64 for a in arrays)
+    with hm.no_grad():
+        after = model(Tensor(x)).data
+    assert after.dtype == numpy.float64
+    numpy.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)
