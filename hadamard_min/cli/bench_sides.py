@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy
 
 from hadamard_min.cli.bench_workload import DEPTHS, GEMM_SHAPE, BenchError, bench_input, one_hot
+from hadamard_min.io.atomic import write_atomically
 
 
 @dataclass
@@ -272,7 +273,7 @@ def serve(args):
             side.sync()
             times[key] = time.perf_counter() - start
         print(json.dumps(times), flush=True)
-    numpy.save(args.gradient_out, side.to_host(gradient))
+    _save_array(args.gradient_out, side.to_host(gradient))
     del gradient
     if args.profile:  # after the timed runs, so that the profiler's cost is in none of them
         from hadamard_min.cli.bench_profile import copy_rate, profile_passes
@@ -280,6 +281,10 @@ def serve(args):
                        "copy_rates": [copy_rate(1), copy_rate(args.threads)]}
     device_peak = side.peak(list(side.steps.values())[-1]) if side.peak else None  # one more, untimed pass
     print(json.dumps(side.facts | {"peak_rss": _peak_rss_bytes(), "device_peak": device_peak}), flush=True)
+
+
+def _save_array(path, array):
+    write_atomically(path, lambda stream: numpy.save(stream, array))
 
 
 def _peak_rss_bytes():
