@@ -37,10 +37,13 @@ def random_reference(torch, layers, width, num_classes=10, seed=0):
 
 
 def window_argmax(x, kernel, stride, padding):
-    """The first maximum of each max-pool window (padding −∞), as the index i·k + j inside the window."""
+    """The first value of each max-pool window (padding −∞) within 4 ε max|x| (per image) of its maximum, as
+    the index i·k + j inside the window: the max-pool's rule for ties (``ops.conv.MaxPool2d``)."""
     padded = numpy.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-numpy.inf)
     windows = sliding_window_view(padded, (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride]
-    return windows.reshape(*windows.shape[:4], kernel * kernel).argmax(axis=-1)
+    windows = windows.reshape(*windows.shape[:4], kernel * kernel)
+    tolerance = 4 * numpy.finfo(x.dtype).eps * numpy.abs(x).max(axis=(1, 2, 3))[:, None, None, None, None]
+    return (windows >= windows.max(axis=-1, keepdims=True) - tolerance).argmax(axis=-1)
 
 
 class Pieces:

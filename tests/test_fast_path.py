@@ -134,6 +134,31 @@ def test_fast_max_pool_is_the_reference_max_pool_bit_for_bit(rng, shape, kernel,
     assert (results[1][1] == 0).mean() > 0.3  # routing: most inputs win no window
 
 
+@pytest.mark.parametrize("op", [FastMaxPool2d, ops.MaxPool2d])
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+def test_max_pool_ties_within_rounding_go_to_the_first_offset(rng, op, dtype):
+    """A flat map whose values rounding has made differ by a few ulps routes every window's dy to its first
+    offset, as the exact flat map does; a value larger by more than the tie's width still wins."""
+    eps = numpy.finfo(dtype).eps
+    flat = numpy.full((2, 3, 8, 8), 0.75, dtype=dtype)
+    rounded = flat * (1 + rng.integers(-1, 2, flat.shape) * eps).astype(dtype)  # apart by ≤ 2 ε·0.75 < τ
+    dy = rng.standard_normal((2, 3, 4, 4)).astype(dtype)
+    grads = []
+    for x in (flat, rounded):
+        xt = Tensor(x, requires_grad=True)
+        y = op.apply(xt, kernel=2, stride=2, padding=0)
+        numpy.testing.assert_array_equal(y.data, x.reshape(2, 3, 4, 2, 4, 2).max(axis=(3, 5)))  # y is the max
+        y.backward(dy)
+        grads.append(xt.grad)
+    numpy.testing.assert_array_equal(grads[1], grads[0])
+    numpy.testing.assert_array_equal(grads[0][:, :, ::2, ::2], dy)  # the first offset of each window
+    clear = flat.copy()
+    clear[0, 0, 1, 1] *= 1 + 16 * eps  # beyond 4 ε max|x|: a real maximum, not a tie
+    xt = Tensor(clear, requires_grad=True)
+    op.apply(xt, kernel=2, stride=2, padding=0).backward(dy)
+    assert xt.grad[0, 0, 1, 1] == dy[0, 0, 0, 0] and xt.grad[0, 0, 0, 0] == 0
+
+
 @pytest.mark.parametrize("shape, kernel, stride, padding", [((2, 3, 9, 8), 3, 2, 1), ((1, 3, 20, 17), 7, 2, 3),
                                                             ((2, 2, 8, 8), 3, 3, 0), ((1, 4, 5, 6), 1, 2, 0)])
 def test_strided_convolution_over_phase_planes_equals_the_reference_in_float64(rng, shape, kernel, stride, padding):

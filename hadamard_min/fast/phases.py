@@ -15,7 +15,7 @@ import numpy
 from hadamard_min.core.backend import array_module
 from hadamard_min.fast import cuda_kernels
 from hadamard_min.fast.fused import FusedConv2d
-from hadamard_min.ops.conv import MaxPool2d, output_size
+from hadamard_min.ops.conv import MaxPool2d, output_size, tie_tolerance
 
 
 class Phases:
@@ -109,17 +109,21 @@ def col2im(cols, phases):
 
 
 def max_pool(x, phases):
-    """(y, index): the maximum over each window and the offset k of its first maximum (uint8), in k order."""
+    """(y, index): the maximum over each window and the first offset k whose value is tied with it (uint8):
+    within τ = ``ops.conv.tie_tolerance(x)``, as the reference op. The maxima first, then the offsets from
+    the last to the first, each written where it is tied, so that the first one is left."""
     xp = array_module(x)
     n, c = phases.shape[:2]
     planes = phases.split(x, fill=-xp.inf)
+    offsets = phases.offsets()
     best = xp.full((n * c, phases.length), -xp.inf, dtype=x.dtype)
-    index = xp.zeros((n * c, phases.length), dtype=numpy.uint8)
-    for k, (phase, start) in enumerate(phases.offsets()):
-        values = planes[phase, :, start:start + phases.length]
-        if k:
-            xp.maximum(index, (values > best) * numpy.uint8(k), out=index)
-        xp.maximum(best, values, out=best)
+    for phase, start in offsets:
+        xp.maximum(best, planes[phase, :, start:start + phases.length], out=best)
+    tied = (best.reshape(n, c, -1) - tie_tolerance(x).reshape(n, 1, 1)).reshape(n * c, -1)
+    index = xp.empty((n * c, phases.length), dtype=numpy.uint8)  # the maximum itself is tied: all written
+    for k in range(len(offsets) - 1, -1, -1):
+        phase, start = offsets[k]
+        xp.copyto(index, numpy.uint8(k), where=planes[phase, :, start:start + phases.length] >= tied)
     return phases.crop(best).reshape(n, c, phases.out_h, phases.out_w), index
 
 
@@ -195,10 +199,10 @@ def _chunk(x, kernel, stride):
 
 class FastMaxPool2d(MaxPool2d):
     """``ops.conv.MaxPool2d`` as k² running maxima over phase planes: y = max over each window, dx = dy routed
-    to the first maximum of its window, as the reference's argmax, the same numbers bit for bit.
+    to the first offset of its window tied with the maximum, as the reference's, the same numbers bit for bit.
 
-    Offsets are visited in increasing order k = i·K + j and a later one wins only where it is strictly
-    larger, so the winning offset is index = max(index, k · [v_k > running max]), one byte per output.
+    The winning offset is found after the maxima: offsets visited in decreasing order k = i·K + j, each one
+    written where v_k ≥ max − τ, leave the first tied one, one byte per output.
     """
 
     def forward(self, x):

@@ -163,10 +163,26 @@ class Pad2d(Function):
         return (dy[:, :, self.top:self.top + h, self.left:self.left + w],)
 
 
-class MaxPool2d(Function):
-    """y = max over each k×k window (stride s, padding with −∞);  dx = dy routed to the arg-max.
+TIE_ULPS = 4  # window values within 4 ε·max|x| of the window's maximum count as tied with it
 
-    Ties go to the first maximum in the window, as in PyTorch.
+
+def tie_tolerance(x):
+    """τ = 4 ε max|x| for each image of x (N, C, H, W) as (N, 1, 1, 1), ε the machine epsilon of x's dtype:
+    the width of a tie in a max-pool window. Per image, so that an image's gradient is the same in any batch."""
+    xp = array_module(x)
+    if not x.size:
+        return xp.zeros((len(x), 1, 1, 1), dtype=x.dtype)
+    return TIE_ULPS * xp.finfo(x.dtype).eps * xp.abs(x).max(axis=(1, 2, 3), keepdims=True)
+
+
+class MaxPool2d(Function):
+    """y = max over each k×k window (stride s, padding with −∞);  dx = dy routed to the window's arg-max.
+
+    Ties go to the first of them in the window (offset i·k + j in increasing order), and values within
+    τ = 4 ε max|x| of the maximum count as tied (``tie_tolerance``): on a flat image many windows hold equal
+    values in exact arithmetic that rounding has made differ by an ulp or two, one way with one BLAS kernel or
+    thread count and another way with the next. Without the tolerance the gradient would go to whichever came
+    out an ulp larger; with it, to the same place on every machine, in float32 and in float64 alike.
     """
 
     def forward(self, x):
@@ -176,9 +192,10 @@ class MaxPool2d(Function):
         out_h, out_w = output_size(h, k, s, p), output_size(w, k, s, p)
         windows = _windows(pad2d(x, p, value=-xp.inf), k, k, s, out_h, out_w)
         windows = windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c, out_h, out_w, k * k)
-        self.argmax = windows.argmax(axis=-1)
+        y = windows.max(axis=-1)
+        self.argmax = (windows >= (y - tie_tolerance(x))[..., None]).argmax(axis=-1)  # the first tied
         self.x_shape = x.shape
-        return xp.take_along_axis(windows, self.argmax[..., None], axis=-1)[..., 0]
+        return y
 
     def backward(self, dy):
         xp = array_module(dy)
