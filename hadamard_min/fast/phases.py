@@ -110,8 +110,9 @@ def col2im(cols, phases):
 
 def max_pool(x, phases):
     """(y, index): the maximum over each window and the first offset k whose value is tied with it (uint8):
-    within τ = ``ops.conv.tie_tolerance(x)``, as the reference op. The maxima first, then the offsets from
-    the last to the first, each written where it is tied, so that the first one is left."""
+    within τ = ``ops.conv.tie_tolerance(x)``, as the reference op. The maxima first; then the offsets from
+    the last to the first, index ← index − (index − k)·[v_k ≥ max − τ], so that the first tied one is left
+    (branch-free passes over bytes: the maximum is tied with itself, so the last offset is the default)."""
     xp = array_module(x)
     n, c = phases.shape[:2]
     planes = phases.split(x, fill=-xp.inf)
@@ -120,10 +121,14 @@ def max_pool(x, phases):
     for phase, start in offsets:
         xp.maximum(best, planes[phase, :, start:start + phases.length], out=best)
     tied = (best.reshape(n, c, -1) - tie_tolerance(x).reshape(n, 1, 1)).reshape(n * c, -1)
-    index = xp.empty((n * c, phases.length), dtype=numpy.uint8)  # the maximum itself is tied: all written
-    for k in range(len(offsets) - 1, -1, -1):
+    index = xp.full(best.shape, len(offsets) - 1, dtype=numpy.uint8)
+    hit, step = xp.empty(best.shape, dtype=bool), xp.empty(best.shape, dtype=numpy.uint8)
+    for k in range(len(offsets) - 2, -1, -1):
         phase, start = offsets[k]
-        xp.copyto(index, numpy.uint8(k), where=planes[phase, :, start:start + phases.length] >= tied)
+        xp.greater_equal(planes[phase, :, start:start + phases.length], tied, out=hit)
+        xp.subtract(index, numpy.uint8(k), out=step)  # index > k here: no wrap-around
+        xp.multiply(step, hit.view(numpy.uint8), out=step)
+        xp.subtract(index, step, out=index)
     return phases.crop(best).reshape(n, c, phases.out_h, phases.out_w), index
 
 
@@ -134,8 +139,11 @@ def max_pool_backward(dy, index, phases):
     s = phases.stride
     dy = phases.extend(dy.reshape(n * c, phases.out_h, phases.out_w))
     planes = xp.zeros((s * s, n * c, phases.rows * phases.width), dtype=dy.dtype)
+    hit, routed = xp.empty(index.shape, dtype=bool), xp.empty(dy.shape, dtype=dy.dtype)
     for k, (phase, start) in enumerate(phases.offsets()):
-        planes[phase, :, start:start + phases.length] += dy * (index == k)
+        xp.equal(index, numpy.uint8(k), out=hit)
+        xp.multiply(dy, hit, out=routed)
+        planes[phase, :, start:start + phases.length] += routed
     return phases.merge(planes)
 
 
@@ -202,7 +210,7 @@ class FastMaxPool2d(MaxPool2d):
     to the first offset of its window tied with the maximum, as the reference's, the same numbers bit for bit.
 
     The winning offset is found after the maxima: offsets visited in decreasing order k = i·K + j, each one
-    written where v_k ≥ max − τ, leave the first tied one, one byte per output.
+    taken where v_k ≥ max − τ, leave the first tied one, one byte per output.
     """
 
     def forward(self, x):

@@ -172,7 +172,8 @@ def tie_tolerance(x):
     xp = array_module(x)
     if not x.size:
         return xp.zeros((len(x), 1, 1, 1), dtype=x.dtype)
-    return TIE_ULPS * xp.finfo(x.dtype).eps * xp.abs(x).max(axis=(1, 2, 3), keepdims=True)
+    largest = xp.maximum(x.max(axis=(1, 2, 3), keepdims=True), -x.min(axis=(1, 2, 3), keepdims=True))  # max|x|
+    return TIE_ULPS * xp.finfo(x.dtype).eps * largest
 
 
 class MaxPool2d(Function):
