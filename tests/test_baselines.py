@@ -1,7 +1,7 @@
 """The comparison methods on a small random float64 model: shapes, finite differences, Grad-CAM by hand."""
 import numpy
 import pytest
-from references import tiny_float64_model
+from references import IMAGES, QUESTIONS, tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.explain.baselines import (
@@ -20,18 +20,11 @@ from hadamard_min.explain.baselines import (
 )
 from hadamard_min.explain.hadamard import explain_batch
 
-WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a", "red"]
-ANSWERS = ["red", "blue", "green", "yes", "no", "circle"]
-CONFIG = {"backbone": {"layers": [1, 1], "width": 4}, "image_size": 16, "word_dim": 4, "question_dim": 5,
-          "joint_dim": 3, "glimpses": 2, "max_length": 6}
-QUESTIONS = ["What color is the circle?", "is there a red shape"]
-IMAGES = numpy.random.default_rng(7).integers(0, 256, (2, 16, 16, 3), dtype=numpy.uint8)
-
 
 @pytest.fixture(scope="module")
 def model():
     """Random weights in float64, batch norms with non-trivial statistics."""
-    return tiny_float64_model(CONFIG, WORDS, ANSWERS)
+    return tiny_float64_model()
 
 
 def answer_logit(model, image, words, lengths):

@@ -11,6 +11,7 @@ import os
 import numpy
 import pytest
 from PIL import Image
+from references import randomize_batchnorm
 
 import hadamard_min as hm
 from hadamard_min.core.function import no_grad
@@ -21,7 +22,6 @@ from hadamard_min.explain.figure import upsample_nearest
 from hadamard_min.io.weights import WeightsError, load_weights
 from hadamard_min.models import efficientnet
 from hadamard_min.models.efficientnet import LITE0_STAGES, EfficientNetLite, efficientnet_lite0, lite0_weights_file
-from hadamard_min.nn.layers import BatchNorm2d
 from hadamard_min.oracle.torch_efficientnet import torch_efficientnet_lite
 
 CATS = range(281, 286)           # tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -113,13 +113,7 @@ TINY = ((1, 3, 1, 1, 8, 8), (2, 5, 2, 3, 8, 12), (1, 3, 2, 2, 12, 16))
 def tiny_float64_network(rng):
     """A small EfficientNet-Lite in float64 with random weights and batch-norm statistics."""
     net = EfficientNetLite(TINY, num_classes=7, stem=8, head=24, rng=rng).freeze()
-    for _, module in net.named_modules():
-        if isinstance(module, BatchNorm2d):
-            c = module.weight.shape[0]
-            module.weight.data, module.bias.data = rng.uniform(0.5, 1.5, c), rng.normal(0, 0.3, c)
-            object.__setattr__(module, "running_mean", rng.normal(0, 0.3, c))
-            object.__setattr__(module, "running_var", rng.uniform(0.5, 1.5, c))
-    return net.astype(numpy.float64)
+    return randomize_batchnorm(net, rng).astype(numpy.float64)
 
 
 @pytest.mark.parametrize("rule", RULES)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy
 import pytest
-from test_resnet import randomize_batchnorm, small_resnet
+from references import randomize_batchnorm
+from test_resnet import small_resnet
 
 import hadamard_min as hm
 from hadamard_min import Tensor, guided_backprop, no_grad, ops

@@ -1,7 +1,7 @@
 """The methods a user picks (explain_with / --method): each map is the baseline's, and a chosen answer is explained."""
 import numpy
 import pytest
-from references import tiny_float64_model
+from references import ANSWERS, IMAGES, QUESTIONS, tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.explain import baselines
@@ -9,17 +9,10 @@ from hadamard_min.explain.hadamard import explain_batch
 from hadamard_min.explain.methods import METHODS, MethodError, explain_with
 from hadamard_min.explain.postprocess import gradient_heatmap, token_scores, token_z_scores
 
-WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a", "red"]
-ANSWERS = ["red", "blue", "green", "yes", "no", "circle"]
-CONFIG = {"backbone": {"layers": [1, 1], "width": 4}, "image_size": 16, "word_dim": 4, "question_dim": 5,
-          "joint_dim": 3, "glimpses": 2, "max_length": 6}
-QUESTIONS = ["What color is the circle?", "is there a red shape"]
-IMAGES = numpy.random.default_rng(7).integers(0, 256, (2, 16, 16, 3), dtype=numpy.uint8)
-
 
 @pytest.fixture(scope="module")
 def model():
-    return tiny_float64_model(CONFIG, WORDS, ANSWERS)
+    return tiny_float64_model()
 
 
 def unit(maps):

@@ -18,17 +18,13 @@ from hadamard_min.explain.notebook import question_html
 from hadamard_min.explain.saved import ExplanationFileError
 from hadamard_min.io.weights import save_weights
 
-WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a", "red"]
-ANSWERS = ["red", "blue", "green", "yes", "no", "circle"]
-CONFIG = {"backbone": {"layers": [1, 1], "width": 4}, "image_size": 16, "word_dim": 4, "question_dim": 5,
-          "joint_dim": 3, "glimpses": 2, "max_length": 6}
 QUESTIONS = ["What color is the circle?", "is there a red shape", "what is <the> shape?", "is there a circle"]
 IMAGES = numpy.random.default_rng(7).integers(0, 256, (4, 16, 16, 3), dtype=numpy.uint8)
 
 
 @pytest.fixture(scope="module")
 def model():
-    return tiny_float64_model(CONFIG, WORDS, ANSWERS)
+    return tiny_float64_model()
 
 
 @pytest.fixture(scope="module")

@@ -1,25 +1,13 @@
 """ResNet: torchvision's names and sizes, the pre-ReLU map, gradients, batch-norm folding, settings."""
 import numpy
 import pytest
+from references import randomize_batchnorm
 
 import hadamard_min as hm
 from hadamard_min.core.gradcheck import gradcheck
 from hadamard_min.core.tensor import Tensor
 from hadamard_min.models import Bottleneck, ResNet, resnet152, resnet_from_config
 from hadamard_min.models.resnet import ResNetConfigError
-from hadamard_min.nn.layers import BatchNorm2d
-
-
-def randomize_batchnorm(model, rng):
-    """Non-trivial γ, β, running mean and variance, so that batch norm is no identity."""
-    for _, module in model.named_modules():
-        if isinstance(module, BatchNorm2d):
-            c = module.weight.shape[0]
-            module.weight.data = rng.uniform(0.5, 1.5, c).astype(module.weight.dtype)
-            module.bias.data = rng.uniform(-0.5, 0.5, c).astype(module.bias.dtype)
-            module.running_mean = rng.uniform(-0.5, 0.5, c).astype(module.running_mean.dtype)
-            module.running_var = rng.uniform(0.5, 2.0, c).astype(module.running_var.dtype)
-    return model
 
 
 def small_resnet(rng, dtype=numpy.float32, layers=(1, 2), width=4, num_classes=5):
