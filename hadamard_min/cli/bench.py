@@ -32,9 +32,10 @@ import numpy
 from hadamard_min.cli.bench_profile import profile_report
 from hadamard_min.cli.bench_report import explain_rate_report, report
 from hadamard_min.cli.bench_workload import DEPTHS, BenchError
-from hadamard_min.cli.checks import integer
+from hadamard_min.cli.checks import SEED, integer
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.parsing import add_version
+from hadamard_min.core.backend import DeviceError, environment_device
 
 
 class Worker:
@@ -52,16 +53,20 @@ class Worker:
         command += ["--reference"] if args.reference else []
         command += ["--explain-rate"] if args.explain_rate else []
         command += ["--profile"] if args.profile else []
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env=env)
+        self.errors = os.path.join(folder, f"{side}.err")  # its messages: the last one says why it stopped
+        with open(self.errors, "w") as errors:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                            env=env, stderr=errors)
         self.result = self._read()
 
     def _read(self):
         line = self.process.stdout.readline()
         if not line:
             self.process.wait()
-            raise BenchError(f"the {self.side} worker stopped (exit code {self.process.returncode}); "
-                             f"see its messages above")
+            with open(self.errors, errors="replace") as errors:
+                said = [text.strip() for text in errors if text.strip()]
+            why = said[-1].removeprefix("hadamard-bench: error: ") if said else "no message"
+            raise BenchError(f"the {self.side} worker stopped (exit code {self.process.returncode}): {why}")
         return json.loads(line)
 
     def run(self):
@@ -124,24 +129,26 @@ def parse_args(argv):
                     "frozen) of hadamard-min against PyTorch on the same weights, and compare peak memory.")
     parser.add_argument("--size", type=integer(32, 1024), default=448, help="image side in pixels, 32 to 1024 "
                         "(default 448)")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1],
+    parser.add_argument("--batch", type=integer(1, 4096), nargs="+", default=[1],
                         help="images per pass; several sizes are compared one after another (default 1)")
-    parser.add_argument("--runs", type=int, default=5, help="counted runs (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="runs not counted, first (default 1)")
+    parser.add_argument("--runs", type=integer(1, 10_000), default=5, help="counted runs (default 5)")
+    parser.add_argument("--warmup", type=integer(0, 10_000), default=1, help="runs not counted, first (default 1)")
     parser.add_argument("--depth", type=int, default=152, choices=sorted(DEPTHS), help="ResNet depth")
-    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
-                        help="cpu (NumPy) or gpu (CuPy; torch then uses CUDA when it can)")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+    parser.add_argument("--device", choices=("cpu", "gpu"), default=None,
+                        help="cpu (NumPy) or gpu (CuPy; torch then uses CUDA when it can); default: "
+                             "$HADAMARD_DEVICE or cpu")
+    parser.add_argument("--threads", type=integer(1, 1024), default=len(os.sched_getaffinity(0)),
                         help="threads for BLAS and torch, the same on both sides (default: all cores)")
     parser.add_argument("--no-torch", action="store_true", help="time our side only")
     parser.add_argument("--reference", action="store_true",
                         help="run our side on the reference ops only (as HADAMARD_FAST=0): no folding, no Winograd")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the input")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the weights and the input (0 to 2³² − 1)")
     parser.add_argument("--explain-rate", action="store_true",
                         help="compare instead the explanations/s (eq. 2-3) of the shipped easy-VQA model with "
                              "the same model in torch")
-    parser.add_argument("--questions", type=int, default=512, help="--explain-rate: test questions (512)")
-    parser.add_argument("--explain-batch", type=int, default=64,
+    parser.add_argument("--questions", type=integer(1, 100_000), default=512,
+                        help="--explain-rate: test questions (512)")
+    parser.add_argument("--explain-batch", type=integer(1, 4096), default=64,
                         help="--explain-rate: questions per batch (64)")
     parser.add_argument("--profile", action="store_true",
                         help="time our side only, then profile --runs more passes (or --explain-rate runs) op "
@@ -152,10 +159,11 @@ def parse_args(argv):
     parser.add_argument("--gradient-out", help=argparse.SUPPRESS)
     add_version(parser)
     args = parser.parse_args(argv)
-    if min(args.size, *args.batch, args.runs, args.threads, args.questions, args.explain_batch) < 1 \
-            or args.warmup < 0:
-        parser.error("--size, --batch, --runs, --threads, --questions and --explain-batch must be at least "
-                     "1, --warmup at least 0")
+    if args.device is None:
+        try:
+            args.device = environment_device()
+        except DeviceError as error:
+            parser.error(str(error))
     if args.profile and args.device != "cpu":
         parser.error("--profile times the ops on the CPU: leave out --device gpu")
     return args

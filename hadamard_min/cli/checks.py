@@ -6,10 +6,8 @@ outside the range (``nan`` and ``inf`` included); :func:`use_device` applies ``-
 """
 import argparse
 import math
-import os
 
-from hadamard_min.cli.errors import UsageError
-from hadamard_min.core.backend import set_device
+from hadamard_min.core.backend import environment_device, set_device
 
 DEVICES = ("cpu", "gpu")
 
@@ -47,8 +45,5 @@ SEED = integer(0, 2 ** 32 - 1)  # numpy.random.seed takes 32 bits
 
 
 def use_device(requested):
-    """Select ``requested`` ("cpu"/"gpu"), else ``$HADAMARD_DEVICE``, else the CPU; a bad value is a UsageError."""
-    name = requested or os.environ.get("HADAMARD_DEVICE", "").strip().lower() or "cpu"
-    if name not in DEVICES:
-        raise UsageError(f"HADAMARD_DEVICE is {os.environ.get('HADAMARD_DEVICE')!r}; set it to cpu or gpu, or unset it")
-    set_device(name)
+    """Select ``requested`` ("cpu"/"gpu"), else ``$HADAMARD_DEVICE``, else the CPU (a bad value: DeviceError)."""
+    set_device(requested or environment_device())

@@ -2,19 +2,21 @@
 
 :class:`Parser` is argparse with its errors in that form too (no usage block), and :func:`run` wraps a
 command's work: a user error (a bad file, path, argument or device, a full disk, too little memory for the
-input) is one line, Ctrl-C or SIGTERM status 130 after every temporary file is gone, and whatever the
-command prints to stdout cannot fail on a name that is not UTF-8 (it is escaped).
+input, a bad ``HADAMARD_DEVICE`` or ``HADAMARD_FAST``, checked first) is one line, Ctrl-C or SIGTERM status
+130 after every temporary file is gone, and whatever the command prints to stdout cannot fail on a name that
+is not UTF-8 (it is escaped).
 """
 import argparse
 import contextlib
 import signal
 import sys
 
-from hadamard_min.core.backend import DeviceError
+from hadamard_min.core.backend import DeviceError, environment_device
 from hadamard_min.data.easyvqa import DataError
 from hadamard_min.data.images import ImageError
 from hadamard_min.data.text import QuestionError, VocabularyError
 from hadamard_min.fast import FastSwitchError
+from hadamard_min.fast.switch import enabled as fast_path_enabled
 from hadamard_min.io.errors import WeightsError
 
 
@@ -68,6 +70,7 @@ def run(main, prog, extra_errors=()):
             stream.reconfigure(errors="backslashreplace")
     with _sigterm_interrupts():
         try:
+            environment_device(), fast_path_enabled()  # a bad HADAMARD_DEVICE or HADAMARD_FAST stops it at once
             return main()
         except (*USER_ERRORS, *extra_errors, MemoryError) as error:
             print(f"{prog}: error: {' '.join(_message(error).split())}", file=sys.stderr)

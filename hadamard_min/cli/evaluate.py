@@ -56,16 +56,18 @@ def load_data(name):
     return load_two_shape("test")
 
 
-def prepare_out(out, force, weights):
-    """Create ``out``; an existing non-empty folder only with ``force``; no report file may be ``weights``."""
+def prepare_out(out, force, weights, data_files=()):
+    """Create ``out``; an existing non-empty folder only with ``force``; no report file may be ``weights``,
+    its manifest, or a file of the data (``--data DIR``'s listing, images and masks)."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} is a file: choose a folder name")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} exists and is not empty; pass --force to write into it, or choose "
                               f"another --out")
     out.mkdir(parents=True, exist_ok=True)
-    check_outputs({f"--out's {name}": out / name for name in REPORT_FILES},
-                  {"--weights": weights, "the model's manifest": manifest_path(weights)})
+    inputs = {"--weights": weights, "the model's manifest": manifest_path(weights)}
+    inputs |= {f"--data's {Path(path).name}": path for path in data_files}
+    check_outputs({f"--out's {name}": out / name for name in REPORT_FILES}, inputs)
 
 
 def command_line(args):
@@ -81,7 +83,7 @@ def _evaluate(args):
     weights = args.weights or shipped
     model = load_model(weights)
     data = load_data(args.data)  # before the folder is made: bad data leaves nothing behind
-    prepare_out(args.out, args.force, weights)
+    prepare_out(args.out, args.force, weights, getattr(data, "files", ()))
     started = time.perf_counter()
     print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
     results, figure = evaluate(model, data, EvaluationSettings(examples=args.examples, seed=args.seed))

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from hadamard_min.cli.errors import USER_ERRORS, UsageError
 from hadamard_min.cli.explain_options import explain_pairs, save_figure
-from hadamard_min.io.atomic import write_text
+from hadamard_min.io.atomic import utf8_safe, write_text
+from hadamard_min.io.errors import TooLargeError
+from hadamard_min.io.limits import MAX_ITEMS, parse_json, read_bounded
 from hadamard_min.progress import in_chunks
 
 RESULTS = "results.jsonl"
@@ -25,9 +27,9 @@ def run_batch(args, model, prog="hadamard-explain"):
     lines = read_lines(args.batch)
     prepare_folder(args.out_dir)
     records, pairs = {}, []
-    for number, text in lines:
+    for number, line in lines:
         try:
-            image_path, question = parse_line(text, args.batch.parent)
+            image_path, question = parse_line(line, args.batch.parent)
             image = model.prepare_image(image_path)[0]          # kept at the network's size only
             model.encode_questions([question])                  # a question the model cannot read fails here
         except USER_ERRORS as error:
@@ -43,7 +45,7 @@ def run_batch(args, model, prog="hadamard-explain"):
             figure = f"{number:04d}.png"
             save_figure(args.out_dir / figure, result, Path(records[number]["image"]).name)
             records[number].update(result.to_json(), figure=figure)
-    write_text(args.out_dir / RESULTS, "".join(json.dumps(records[number], ensure_ascii=False) + "\n"
+    write_text(args.out_dir / RESULTS, "".join(utf8_safe(json.dumps(records[number], ensure_ascii=False)) + "\n"
                                               for number, _ in lines))
     failed = len(lines) - len(pairs)
     print(f"explained {len(pairs)} of {len(lines)} pairs into {args.out_dir}/ ({RESULTS} and one figure each)"
@@ -52,20 +54,24 @@ def run_batch(args, model, prog="hadamard-explain"):
 
 
 def read_lines(path):
-    """``[(line number, text)]`` of the non-blank lines; the file must exist and hold at least one."""
-    with open(path, encoding="utf-8") as file:
-        lines = [(number, text) for number, text in enumerate(file, 1) if text.strip()]
+    """``[(line number, bytes)]`` of the non-blank lines (the file at most ``MAX_TEXT_BYTES``, each line decoded
+    on its own: one that is not UTF-8 fails alone); the file must exist and hold at least one line."""
+    data = read_bounded(path)
+    if data.count(b"\n") > MAX_ITEMS:
+        raise TooLargeError(f"{path}: more than {MAX_ITEMS:,} lines")
+    lines = [(number, line) for number, line in enumerate(data.split(b"\n"), 1) if line.strip()]
     if not lines:
         raise UsageError(f"{path} holds no lines to explain")
     return lines
 
 
-def parse_line(text, folder):
-    """``(image path, question)`` of one JSON line; a relative image path is taken from ``folder``."""
+def parse_line(line, folder):
+    """``(image path, question)`` of one JSON line (bytes); a relative image path is taken from ``folder``."""
     try:
-        pair = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"not a JSON object ({error.msg})") from None
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"not UTF-8 text (byte {error.start + 1} is 0x{line[error.start]:02x})") from None
+    pair = parse_json(text, "this line", "text")  # bounded: depth, size, huge integers
     if not isinstance(pair, dict):
         raise UsageError(f'not a JSON object {{"image": …, "question": …}} but {type(pair).__name__}')
     for key in ("image", "question"):

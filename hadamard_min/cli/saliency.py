@@ -3,19 +3,21 @@
 Prints the top classes of the photograph and draws the map of one method (guided backprop, the plain
 gradient, deconvnet or Grad-CAM) for the top class, or for ``--class K``.
 """
-import argparse
 import sys
 from pathlib import Path
 
-from hadamard_min.cli.errors import UsageError, run
+from hadamard_min.cli.checks import integer
+from hadamard_min.cli.errors import Parser, UsageError, run
+from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.imagenet import PHOTOS
+from hadamard_min.io.atomic import check_outputs
 
 TITLES = {"guided": "guided backprop", "gradient": "gradient", "deconvnet": "deconvnet", "gradcam": "Grad-CAM"}
 
 
 def parser():
-    parser = argparse.ArgumentParser(
-        prog="hadamard-saliency",
+    parser = Parser(
+        prog="hadamard-saliency", formatter_class=HelpFormatter,
         description="Classify a photograph with EfficientNet-Lite0 and its ImageNet weights, print the top "
                     "classes, and draw what the network looks at for the top class: guided backprop (ReLU6s "
                     "pass dy·[0<x<6]·[dy>0]), the plain gradient, deconvnet (dy·[dy>0]) or Grad-CAM. The "
@@ -23,15 +25,14 @@ def parser():
                     f"Shipped photographs: {', '.join(PHOTOS)} (give the name instead of a path).",
         epilog="example: hadamard-saliency chelsea --method guided --out chelsea_guided.png")
     parser.add_argument("image", metavar="IMAGE", help="image file (PNG, JPEG, …) or a shipped photograph's name")
-    parser.add_argument("--method", choices=tuple(TITLES), default="guided", help="default: guided")
-    parser.add_argument("--class", dest="target", type=int, default=None, metavar="K",
+    parser.add_argument("--method", choices=tuple(TITLES), default="guided", help="the map to draw")
+    parser.add_argument("--class", dest="target", type=integer(0, 999), default=None, metavar="K",
                         help="explain ImageNet class K (0-999) instead of the top class")
-    parser.add_argument("--out", type=Path, default=Path("saliency.png"),
-                        help="figure to write (PNG); default: saliency.png")
-    parser.add_argument("--top-k", type=int, default=5, help="how many classes to list; default: 5")
+    parser.add_argument("--out", type=Path, default=Path("saliency.png"), help="figure to write (PNG)")
+    parser.add_argument("--top-k", type=integer(1, 1000), default=5, help="how many classes to list")
     parser.add_argument("--weights", type=Path, default=None,
                         help="EfficientNet-Lite0 weights (.pth, .npz, …); default: the optional package's")
-    return parser
+    return add_version(parser)
 
 
 def main(argv=None):
@@ -47,16 +48,9 @@ def _image_path(name):
 
 
 def _check(args, image):
-    if not 1 <= args.top_k <= 1000:
-        raise UsageError(f"--top-k must be between 1 and 1000, not {args.top_k}")
-    if args.target is not None and not 0 <= args.target < 1000:
-        raise UsageError(f"--class must be an ImageNet class between 0 and 999, not {args.target}")
     if args.out.suffix.lower() != ".png":
         raise UsageError(f"--out must be a .png file, not {args.out.name}")
-    if image.exists() and args.out.resolve() == image.resolve():
-        raise FileExistsError(f"{args.out} is the input image; choose another output name")
-    if not args.out.resolve().parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {args.out.resolve().parent} (create it first)")
+    check_outputs({"--out": args.out}, {"IMAGE": image, "--weights": args.weights})
 
 
 def _saliency(args):

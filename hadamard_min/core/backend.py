@@ -20,6 +20,10 @@ class DeviceError(RuntimeError):
     """The requested device cannot be used on this machine."""
 
 
+class UnknownDeviceError(DeviceError, ValueError):
+    """A device name other than "cpu" or "gpu" (given, or in ``HADAMARD_DEVICE``)."""
+
+
 def _check_gpu():
     if cupy is None:
         raise DeviceError("GPU requested but CuPy is not installed: pip install 'hadamard-min[gpu]', "
@@ -36,7 +40,7 @@ def set_device(name):
     """Choose ``"cpu"`` (NumPy) or ``"gpu"`` (CuPy) for every array created from now on."""
     global _device
     if name not in ("cpu", "gpu"):
-        raise ValueError(f"device must be 'cpu' or 'gpu', not {name!r}")
+        raise UnknownDeviceError(f"device must be 'cpu' or 'gpu', not {name!r}")
     if name == "gpu":
         _check_gpu()
     _device = name
@@ -45,8 +49,17 @@ def set_device(name):
 def get_device():
     """The current device name; reads ``HADAMARD_DEVICE`` the first time."""
     if _device is None:
-        set_device(os.environ.get("HADAMARD_DEVICE", "cpu").strip().lower() or "cpu")
+        set_device(environment_device())
     return _device
+
+
+def environment_device():
+    """``HADAMARD_DEVICE`` ("cpu" when unset or blank); any other value than cpu or gpu is refused."""
+    value = os.environ.get("HADAMARD_DEVICE", "")
+    name = value.strip().lower() or "cpu"
+    if name not in ("cpu", "gpu"):
+        raise UnknownDeviceError(f"HADAMARD_DEVICE is {value!r}; set it to cpu or gpu, or unset it")
+    return name
 
 
 def get_xp():

@@ -14,7 +14,6 @@ are skipped, with a note in the report, when none has one. Deletion paints pixel
 colour of the image's border, as for the built-in data. Every line is checked when the folder is read:
 a bad line stops the evaluation with its line number, so that the numbers are about the whole file.
 """
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,8 @@ import numpy
 
 from hadamard_min.data.easyvqa import DataError
 from hadamard_min.data.images import fit, load_image
+from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.limits import parse_json, read_bounded
 
 QUESTIONS = "questions.jsonl"
 MASKS = "masks"
@@ -38,6 +39,7 @@ class FolderData:
     answers: list          # str, or None where the line gives no answer
     image_index: numpy.ndarray
     split: str = ""
+    files: tuple = ()      # every file read: the listing, the images, the masks (outputs must not be any)
 
     def __len__(self):
         return len(self.questions)
@@ -59,30 +61,33 @@ def load_folder(folder):
                         f'of {{"image": …, "question": …, "answer": …}} lines')
     rows = {}
     questions, answers, image_index = [], [], []
-    with open(listing, encoding="utf-8") as file:
-        for number, text in enumerate(file, 1):
-            if not text.strip():
-                continue
-            image, question, answer = _parse(text, f"{listing} line {number}")
-            if image not in rows:
-                rows[image] = len(rows)
-            questions.append(question)
-            answers.append(answer)
-            image_index.append(rows[image])
+    for number, line in enumerate(read_bounded(listing).split(b"\n"), 1):
+        if not line.strip():
+            continue
+        image, question, answer = _parse(line, f"{listing} line {number}")
+        if image not in rows:
+            rows[image] = len(rows)
+        questions.append(question)
+        answers.append(answer)
+        image_index.append(rows[image])
     if not questions:
         raise DataError(f"{listing} holds no questions")
     paths = list(rows)
     images = [load_image(folder / path) for path in paths]
     masks = [_mask(folder, path, image) for path, image in zip(paths, images)]
+    mask_files = [_mask_path(folder, path) for path, mask in zip(paths, masks) if mask is not None]
     return FolderData(name=folder.resolve().name, images=images, image_paths=paths, masks=masks,
-                      questions=questions, answers=answers, image_index=numpy.asarray(image_index, dtype=numpy.int64))
+                      questions=questions, answers=answers, image_index=numpy.asarray(image_index, dtype=numpy.int64),
+                      files=(listing, *(folder / path for path in paths), *mask_files))
 
 
-def _parse(text, where):
+def _parse(data, where):
     try:
-        line = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataError(f"{where}: not JSON ({error.msg})") from None
+        line = parse_json(data.decode("utf-8-sig"), where, "line")  # bounded: depth, size, huge integers
+    except UnicodeDecodeError as error:
+        raise DataError(f"{where}: not UTF-8 text (byte {error.start + 1} is 0x{data[error.start]:02x})") from None
+    except WeightsError as error:
+        raise DataError(str(error)) from None
     if not isinstance(line, dict):
         raise DataError(f'{where}: expected an object {{"image": …, "question": …}}')
     for key in ("image", "question"):
@@ -94,9 +99,13 @@ def _parse(text, where):
     return line["image"], line["question"], answer
 
 
+def _mask_path(folder, path):
+    return folder / MASKS / Path(path).with_suffix(".png")
+
+
 def _mask(folder, path, image):
     """The image's mask as bool (H, W), or None when ``masks/`` has none for it."""
-    mask_path = folder / MASKS / Path(path).with_suffix(".png")
+    mask_path = _mask_path(folder, path)
     if not mask_path.is_file():
         return None
     mask = load_image(mask_path).max(axis=2) > 0

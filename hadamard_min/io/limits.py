@@ -115,8 +115,8 @@ def parse_json(data, source, what="file"):
         value = json.loads(text)
     except RecursionError:
         raise TooLargeError(f"{source}: the {what} nests lists or objects deeper than {MAX_DEPTH}") from None
-    except json.JSONDecodeError as error:
-        raise WeightsError(f"{source}: the {what} is not JSON ({error})") from None
+    except ValueError as error:  # not JSON, or an integer past Python's 4,300 digits
+        raise WeightsError(f"{source}: the {what} is not JSON that can be read ({error})") from None
     check_tree(value, source)
     return value
 

@@ -1,0 +1,102 @@
+"""Commands' own inputs: a --batch pairs file and a --data folder read line by line, the environment read
+before any work, hadamard-saliency and hadamard-bench held to the same one-line rule, and a --data folder's
+files protected from the report written next to them."""
+import json
+import shutil
+
+import pytest
+from hostile_helpers import run_child, run_main, snapshot
+
+from hadamard_min.cli.bench import main as bench
+from hadamard_min.cli.evaluate import main as evaluate
+from hadamard_min.cli.explain import main as explain
+from hadamard_min.cli.saliency import main as saliency
+
+BAD_LINES = {
+    "not UTF-8": b'{"image": "photo.png", "question": "what \xff shape"}',
+    "huge integer": b'{"image": "photo.png", "question": "q", "n": ' + b"9" * 5000 + b"}",
+    "deep": b"[" * 200_000,
+    "not JSON": b"image=photo.png",
+}
+
+
+def test_bad_lines_of_a_batch_are_reported_and_skipped_and_the_rest_explained(tmp_path, capsys, photo):
+    good = b'{"image": "photo.png", "question": "what shape is it?"}'
+    lone_surrogate = b'{"image": "photo.png", "question": "\\ud800 what shape"}'  # valid JSON, not UTF-8-able
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_bytes(b"\n".join([good, *BAD_LINES.values(), lone_surrogate]) + b"\n")
+    outcome = run_main(explain, ["--batch", pairs, "--out-dir", tmp_path / "out"], capsys)
+    assert outcome.code == 1 and not outcome.escaped and "Traceback" not in outcome.err, outcome
+    reported = [line for line in outcome.err.splitlines() if "skipped" in line]
+    assert [line.split(" line ")[1].split(":")[0] for line in reported] == ["2", "3", "4", "5"], outcome.err
+    assert "not UTF-8" in reported[0] and "deeper than" in reported[2]
+    records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [("error" in r) for r in records] == [False, True, True, True, True, False]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0001.png", "0006.png", "results.jsonl"]
+
+
+@pytest.mark.parametrize("variable, value, words", [("HADAMARD_FAST", "2", "HADAMARD_FAST"),
+                                                    ("HADAMARD_DEVICE", "tpu", "HADAMARD_DEVICE"),
+                                                    ("HADAMARD_DEVICE", "\udcff", "HADAMARD_DEVICE")])
+@pytest.mark.parametrize("command", ["evaluate", "saliency", "bench"])
+def test_a_bad_environment_is_one_line_before_any_work(tmp_path, capsys, monkeypatch, photo, variable, value,
+                                                       words, command):
+    from hadamard_min.core import backend
+    from hadamard_min.fast import switch
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.setattr(switch, "_enabled", None)
+    monkeypatch.setenv(variable, value)
+    argv = {"evaluate": ["--examples", "2", "--out", tmp_path / "report"],
+            "saliency": [photo, "--out", tmp_path / "s.png"],
+            "bench": ["--no-torch", "--size", "32", "--runs", "1", "--depth", "50"]}[command]
+    main = {"evaluate": evaluate, "saliency": saliency, "bench": bench}[command]
+    run_main(main, argv, capsys).one_line_error(words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+@pytest.mark.parametrize("argument", [["--class", "nan"], ["--class", "1.5"], ["--class", "1000"],
+                                      ["--top-k", "inf"], ["--top-k", "0"], ["--method", "magic"]])
+def test_saliency_arguments_are_one_line(tmp_path, capsys, photo, argument):
+    run_main(saliency, [photo, "--out", tmp_path / "s.png", *argument], capsys).one_line_error(argument[0])
+
+
+def test_saliency_refuses_an_output_linked_to_its_image(tmp_path, capsys, photo):
+    (tmp_path / "link.png").hardlink_to(photo)
+    before = snapshot(tmp_path)
+    run_main(saliency, [photo, "--out", tmp_path / "link.png"], capsys).one_line_error("same file", "IMAGE")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("argument", [["--seed", "-1"], ["--seed", "4294967296"], ["--threads", "0"],
+                                      ["--batch", "100000"], ["--runs", "0"], ["--warmup", "-1"]])
+def test_bench_arguments_are_one_line(capsys, argument):
+    run_main(bench, ["--no-torch", "--size", "32", *argument], capsys).one_line_error(argument[0])
+
+
+def test_a_bench_worker_that_fails_is_one_line_with_its_reason(tmp_path):
+    """The worker's own one-line error (here: out of memory under a 1.5 GiB cap) becomes the command's."""
+    outcome = run_child(["hadamard_min.cli.bench", "--no-torch", "--size", "1024", "--batch", "16", "--runs", "1",
+                         "--depth", "50"], cwd=tmp_path, limits={"RLIMIT_AS": 3 << 29})
+    outcome.one_line_error("the ours worker stopped", "not enough memory")
+
+
+def test_evaluate_never_writes_over_a_file_of_its_data_folder(tmp_path, capsys, photo):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(photo, data / "examples.png")  # the name of a report file
+    (data / "questions.jsonl").write_text('{"image": "examples.png", "question": "what shape is it?"}\n')
+    before = snapshot(data)
+    outcome = run_main(evaluate, ["--data", data, "--out", data, "--force", "--examples", "1"], capsys)
+    outcome.one_line_error("examples.png", "same file")
+    assert snapshot(data) == before
+
+
+@pytest.mark.parametrize("line", list(BAD_LINES.values()), ids=list(BAD_LINES))
+def test_a_bad_line_of_a_data_folder_is_one_line(tmp_path, capsys, photo, line):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(photo, data / "photo.png")
+    (data / "questions.jsonl").write_bytes(b'{"image": "photo.png", "question": "what shape?"}\n' + line + b"\n")
+    run_main(evaluate, ["--data", data, "--out", tmp_path / "report", "--examples", "1"], capsys) \
+        .one_line_error("questions.jsonl line 2")
+    assert not (tmp_path / "report").exists()
