@@ -62,7 +62,7 @@ def _open(path):
     if magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise WeightsError(f"{path}: not a readable .npz file (it is not a zip archive: it starts with "
                            f"{magic[:4]!r}); give a file written by hadamard-train, hadamard-port or numpy.savez")
-    return open_zip(path, "re-create it")
+    return open_zip(path, "not a readable .npz file", "re-create it")
 
 
 def _header(stream, source, name):

@@ -197,10 +197,11 @@ def resolve(tree, source, budget, read_storage):
             raise WeightsError(f"{source}: storage {node.storage.key[:40]!r} is declared as {first.numel:,} "
                                f"elements of {first.code} and as {node.storage.numel:,} of {node.storage.code}; "
                                f"the file is corrupt or crafted")
-        if element_count(node.size, source, "a tensor") > MAX_COPIES * node.storage.numel:
+        if math.prod(node.size) > MAX_COPIES * node.storage.numel:
             raise TooLargeError(f"{source}: a tensor of shape {node.size} views a storage of only "
                                 f"{node.storage.numel:,} elements (a zero-stride or malformed view); refused "
                                 f"before allocating it")
+        element_count(node.size, source, "a tensor")
         stored[node.storage.key] = node.storage.numel * node.storage.copied_itemsize
         return node.nbytes
 
@@ -239,7 +240,7 @@ def load_torch_zip(path):
         raise WeightsError(f"{path}: not a torch zip checkpoint; expected a file written by torch.save")
     budget = Budget(path, file_size(path))
     try:
-        with open_zip(path, "download it again") as archive:
+        with open_zip(path, "truncated or corrupt torch checkpoint", "download it again") as archive:
             return _read_zip(path, archive, budget)
     except (WeightsError, MemoryError):
         raise

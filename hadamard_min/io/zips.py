@@ -44,23 +44,23 @@ def _end_record(file, size):
     return entries, length, location - length
 
 
-def _count_entries(file, size, source):
+def _count_entries(file, size, source, corrupt):
     """The number of entries the central directory holds, refused beyond the limits before it is parsed."""
     end = _end_record(file, size)
     if end is None:
-        raise WeightsError(f"{source}: not a zip archive (no end of central directory record)")
+        raise WeightsError(f"{source}: {corrupt} (no end of central directory record)")
     declared, length, start = end
     if declared > MAX_TENSORS or length > MAX_TEXT_BYTES:
         raise TooLargeError(f"{source}: the zip declares {declared:,} entries in a directory of {length:,} bytes; "
                             f"at most {MAX_TENSORS:,} entries and {MAX_TEXT_BYTES:,} bytes are read")
     if start < 0:
-        raise WeightsError(f"{source}: the zip's central directory lies before the start of the file")
+        raise WeightsError(f"{source}: {corrupt} (its central directory would start before the file)")
     file.seek(start)
     directory, count, position = file.read(length), 0, 0
     while position < length:
         record = directory[position:position + _ENTRY_SIZE]
         if len(record) < _ENTRY_SIZE or record[:4] != _ENTRY:
-            raise WeightsError(f"{source}: the zip's central directory is cut short or corrupt at byte {position}")
+            raise WeightsError(f"{source}: {corrupt} (central directory cut short at byte {position})")
         count += 1
         if count > MAX_TENSORS:
             raise TooLargeError(f"{source}: the zip holds more than {MAX_TENSORS:,} entries")
@@ -68,16 +68,19 @@ def _count_entries(file, size, source):
     return count
 
 
-def open_zip(path, hint):
+def open_zip(path, corrupt, hint):
     """``zipfile.ZipFile(path)``, once its entries are counted (at most ``MAX_TENSORS``) and found to have
-    distinct names; ``hint`` ends every refusal (what the user should do)."""
+    distinct names; a broken zip is refused as ``corrupt`` (what the file is not), ``hint`` ends the refusals."""
     with open(path, "rb") as file:
         file.seek(0, 2)
-        count = _count_entries(file, file.tell(), path)
+        try:
+            count = _count_entries(file, file.tell(), path, corrupt)
+        except WeightsError as error:
+            raise type(error)(f"{error}; {hint}") from None
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
-        raise WeightsError(f"{path}: not a readable zip archive ({error}); {hint}") from None
+        raise WeightsError(f"{path}: {corrupt} ({error}); {hint}") from None
     names = [info.filename for info in archive.infolist()]
     if len(names) != count or len(set(names)) != count:
         archive.close()
