@@ -9,6 +9,11 @@ element counts are Python ints, which cannot overflow. What a file unpacks to is
 counting a tensor, an entry or a string every time the file refers to it (a tensor shared a million times
 is a million tensors to whoever copies them out). Nested data is bounded in depth and in entries, and may
 not contain itself (:func:`check_tree`), so that nothing downstream recurses or loops without end.
+
+A tensor's every axis is bounded, not only their product: the axes other than its empty ones may multiply
+to at most ``MAX_OUTPUT_BYTES`` (a shape ``(0, 2**62)`` holds nothing and is still refused). An integer in
+JSON or a pickle has at most ``MAX_INT_BITS`` bits, checked before Python turns its digits into a number
+(turning n digits into an int or back into text takes time quadratic in n).
 """
 import json
 import math
@@ -28,6 +33,7 @@ MAX_ITEMS = 2_000_000           # entries of all containers of one file, each sh
 MAX_DIMS = 64                   # axes of one tensor
 MAX_TENSORS = 20_000            # entries of one zip (.npz, torch), tensors of one .safetensors
 MAX_COPIES = 4                  # a torch file's tensors may repeat its storages' bytes (tied weights) this often
+MAX_INT_BITS = 128              # an integer in JSON or a pickle (torch's legacy magic number has 77 bits)
 
 
 def human(nbytes):
@@ -49,6 +55,9 @@ def element_count(shape, source, what):
                            f"the file is corrupt")
     if len(shape) > MAX_DIMS:
         raise TooLargeError(f"{source}: {what} has {len(shape)} axes, more than {MAX_DIMS}; the file is corrupt")
+    if math.prod(n for n in shape if n) > MAX_OUTPUT_BYTES:
+        raise TooLargeError(f"{source}: {what} has shape {str(tuple(shape))[:80]}, whose non-empty axes multiply "
+                            f"to more than {MAX_OUTPUT_BYTES:,} elements; the file is corrupt or crafted")
     return math.prod(shape)
 
 
@@ -106,13 +115,23 @@ def text_lines(data, source):
     return lines[:-1] if lines[-1] == "" else lines
 
 
+def bounded_int(value, source, what):
+    """``value`` (an int, or the digits of a JSON number), refused beyond ``MAX_INT_BITS`` bits."""
+    if isinstance(value, str):
+        value = int(value) if len(value) <= 40 else None  # more digits are more bits: refused unconverted
+    if value is None or value.bit_length() > MAX_INT_BITS:
+        raise TooLargeError(f"{source}: the {what} holds an integer of more than {MAX_INT_BITS} bits; the file "
+                            f"is corrupt or crafted")
+    return value
+
+
 def parse_json(data, source, what="file"):
     """JSON from bytes or text, with the depth, entries and no-cycles bounds of :func:`check_tree`."""
     text = decode_text(data, source) if isinstance(data, bytes | bytearray) else data
     if len(text) > MAX_TEXT_BYTES:
         raise TooLargeError(f"{source}: the {what} has {len(text):,} characters, more than {MAX_TEXT_BYTES:,}")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=lambda digits: bounded_int(digits, source, what))
     except RecursionError:
         raise TooLargeError(f"{source}: the {what} nests lists or objects deeper than {MAX_DEPTH}") from None
     except ValueError as error:  # not JSON, or an integer past Python's 4,300 digits

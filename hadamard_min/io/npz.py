@@ -18,13 +18,13 @@ from hadamard_min.io.atomic import write_atomically
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import (
     MAX_OUTPUT_BYTES,
-    MAX_TENSORS,
     MAX_TEXT_BYTES,
     Budget,
     element_count,
     file_size,
     parse_json,
 )
+from hadamard_min.io.zips import open_zip
 
 _CHUNK = 16 << 20
 _ALLOWED = {"weights": lambda dtype: dtype.kind in "biufc",                    # numbers
@@ -62,14 +62,7 @@ def _open(path):
     if magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise WeightsError(f"{path}: not a readable .npz file (it is not a zip archive: it starts with "
                            f"{magic[:4]!r}); give a file written by hadamard-train, hadamard-port or numpy.savez")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        raise WeightsError(f"{path}: not a readable .npz file ({error}); re-create it") from None
-    if len(archive.infolist()) > MAX_TENSORS:
-        archive.close()
-        raise WeightsError(f"{path}: the archive holds {len(archive.infolist()):,} entries; re-create it")
-    return archive
+    return open_zip(path, "not a readable .npz file", "re-create it")
 
 
 def _header(stream, source, name):

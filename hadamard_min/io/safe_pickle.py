@@ -11,7 +11,13 @@ so even a restricted ``find_class`` hands the file real objects it can change fo
 * containers are the fresh ``list``/``dict``/``set`` the machine made for this load; APPEND, SETITEM and
   ADDITEMS fill only those, BUILD only an ``OrderedDict`` (its state is dropped); INST, OBJ, NEWOBJ,
   extension codes and out-of-band buffers are refused;
-* a load is bounded: its bytes and opcodes, its containers' entries, depth and cycles (``limits``).
+* a load is bounded: its bytes and opcodes, its containers' entries, depth and cycles (``limits``), and
+  each integer to ``MAX_INT_BITS`` bits;
+* a dict key, set member or memo index is text, bytes, None, a bool or an integer of at most 64 bits,
+  checked before it is hashed. Text and bytes hash with a per-process secret; an integer of at most 64
+  bits shares its hash with at most 18 others (Python hashes an int modulo 2**61 − 1). Any other key
+  (a float, a tuple, a longer integer) can be made to share one hash in bulk, which makes filling a dict
+  quadratic: a 1 MB file would run for minutes.
 
 So nothing a file holds is run, and no load can change what another one sees. A container format (a torch
 zip, a legacy torch file) passes ``persistent_load`` to turn its storage ids into values of its own.
@@ -21,7 +27,15 @@ import pickletools
 from dataclasses import dataclass
 
 from hadamard_min.io.errors import UnsafePickleError, WeightsError
-from hadamard_min.io.limits import MAX_ITEMS, MAX_PICKLE_OPS, MAX_TEXT_BYTES, TooLargeError, check_tree, human
+from hadamard_min.io.limits import (
+    MAX_ITEMS,
+    MAX_PICKLE_OPS,
+    MAX_TEXT_BYTES,
+    TooLargeError,
+    bounded_int,
+    check_tree,
+    human,
+)
 
 
 @dataclass(frozen=True)
@@ -30,16 +44,31 @@ class Name:
     text: str
 
 
-def _ordered_dict(*args):
-    return collections.OrderedDict(*args)
+class _KeyRefused(Exception):
+    """A value that may not be hashed (see the module docstring); the machine refuses the file."""
+
+
+def _keys(values):
+    """``values`` (a list), each checked to be a key whose hash the file cannot choose in bulk."""
+    for value in values:
+        if not (type(value) in _KEY_TYPES or (type(value) is int and value.bit_length() <= _KEY_BITS)):
+            what = f"an integer of {value.bit_length()} bits" if type(value) is int else type(value).__name__
+            raise _KeyRefused(f"uses {what} as a dict key, set member or memo index")
+    return values
+
+
+def _ordered_dict(items=()):
+    pairs = list(items.items() if isinstance(items, dict) else items)
+    _keys([pair[0] for pair in pairs if isinstance(pair, tuple | list) and pair])
+    return collections.OrderedDict(pairs)
 
 
 def _set(items=()):
-    return set(items)
+    return set(_keys(list(items)))
 
 
 def _frozenset(items=()):
-    return frozenset(items)
+    return frozenset(_keys(list(items)))
 
 
 PLAIN_CALLS = {"collections.OrderedDict": _ordered_dict, "builtins.set": _set, "builtins.frozenset": _frozenset,
@@ -52,6 +81,7 @@ _VALUES = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "BIN
 _BYTE_STRINGS = {"STRING", "BINSTRING", "SHORT_BINSTRING"}  # Python 2 str: UTF-8 text
 _MEMO_PUT, _MEMO_GET = {"PUT", "BINPUT", "LONG_BINPUT"}, {"GET", "BINGET", "LONG_BINGET"}
 _IGNORED = {"PROTO", "FRAME"}
+_KEY_TYPES, _KEY_BITS = {str, bytes, bool, type(None)}, 64
 
 
 def _update(container, items):
@@ -114,7 +144,7 @@ class _Machine:
         if name in _PUSH:
             stack.append(_PUSH[name](arg))
         elif name in _VALUES:
-            stack.append(arg)
+            stack.append(bounded_int(arg, self.source, "pickle") if type(arg) is int else arg)
         elif name in _BYTE_STRINGS:
             stack.append(arg.encode("latin-1").decode("utf-8"))
         elif name == "BYTEARRAY8":
@@ -130,21 +160,21 @@ class _Machine:
         elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
             stack.append(tuple(self.pop(int(name[-1]))))
         elif name in ("TUPLE", "LIST", "FROZENSET"):
-            stack.append({"TUPLE": tuple, "LIST": list, "FROZENSET": frozenset}[name](self.pop_mark()))
+            stack.append({"TUPLE": tuple, "LIST": list, "FROZENSET": _frozenset}[name](self.pop_mark()))
         elif name == "DICT":
             items = self.pop_mark()
-            stack.append(dict(zip(items[::2], items[1::2], strict=True)))
+            stack.append(dict(zip(_keys(items[::2]), items[1::2], strict=True)))
         elif name in ("APPEND", "APPENDS"):
             items = self.pop(1) if name == "APPEND" else self.pop_mark()
             self.fill((list,), "appends to", items, list.extend)
         elif name in ("SETITEM", "SETITEMS"):
             items = self.pop(2) if name == "SETITEM" else self.pop_mark()
-            pairs = list(zip(items[::2], items[1::2], strict=True))
+            pairs = list(zip(_keys(items[::2]), items[1::2], strict=True))
             self.fill((dict, collections.OrderedDict), "sets items of", pairs, _update)
         elif name == "ADDITEMS":
-            self.fill((set,), "adds items to", self.pop_mark(), _update)
+            self.fill((set,), "adds items to", _keys(self.pop_mark()), _update)
         elif name in _MEMO_PUT or name == "MEMOIZE":
-            self.memo[len(self.memo) if name == "MEMOIZE" else arg] = stack[-1]
+            self.memo[len(self.memo) if name == "MEMOIZE" else _keys([arg])[0]] = stack[-1]
         elif name in _MEMO_GET:
             stack.append(self.memo[arg])
         elif name in ("GLOBAL", "STACK_GLOBAL"):
@@ -200,6 +230,8 @@ def load_pickle(stream, source, names=(), calls=None, persistent_load=None, limi
             machine.run(opcode.name, arg)
     except WeightsError:
         raise
+    except _KeyRefused as refused:
+        machine.refuse(str(refused))
     except RecursionError:
         raise TooLargeError(f"{source}: the pickle nests too deeply") from None
     except Exception as error:

@@ -3,7 +3,8 @@
 A file is an 8-byte little-endian header length ``n``, ``n`` bytes of JSON
 ``{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}``, then the raw tensor bytes.
 A tensor's bytes are ``count(shape) · itemsize(dtype)`` (a Python int, which cannot overflow), must equal
-``end − begin``, must lie inside the data and may not overlap another tensor's.
+``end − begin``, must lie inside the data and may not overlap another tensor's; every axis is bounded, not
+only their product (``limits.element_count``), and every field has its type (a dtype is text).
 """
 import itertools
 
@@ -33,7 +34,7 @@ def _entries(header, path, data_length):
                 raise TypeError
         except (TypeError, KeyError, ValueError):
             raise WeightsError(f"{corrupt} (entry {name!r} is malformed); download it again") from None
-        if dtype not in DTYPES:
+        if not isinstance(dtype, str) or dtype not in DTYPES:
             raise WeightsError(f"{path}: tensor {name!r} has dtype {str(dtype)[:20]}, which is not supported "
                                f"(supported: {', '.join(DTYPES)}); convert it to float32")
         count = element_count(shape, path, f"tensor {name!r}")

@@ -18,7 +18,6 @@ out. torch is never imported.
 """
 import io
 import math
-import zipfile
 from dataclasses import dataclass
 
 import numpy
@@ -27,15 +26,16 @@ from hadamard_min.io.errors import TooLargeError, WeightsError
 from hadamard_min.io.limits import (
     MAX_COPIES,
     MAX_DIMS,
-    MAX_TENSORS,
     MAX_TEXT_BYTES,
     Budget,
     check_tree,
+    element_count,
     file_size,
     human,
     is_int,
 )
 from hadamard_min.io.safe_pickle import Name, load_pickle
+from hadamard_min.io.zips import open_zip
 
 STORAGE_CODES = {"DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2", "BFloat16Storage": "bf16",
                  "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
@@ -164,9 +164,13 @@ def load_torch_pickle(stream, source, persistent_load):
     return load_pickle(stream, source, names=TORCH_NAMES, calls=TORCH_CALLS, persistent_load=persistent_load)
 
 
-def _copy_out(spec, storage):
+def _copy_out(spec, storage, source):
+    """The tensor ``spec`` describes, copied out of ``storage`` (its elements as read, one array per key)."""
     if math.prod(spec.size) == 0:
         return numpy.zeros(spec.size, dtype=storage.dtype)
+    if spec.offset + sum((n - 1) * step for n, step in zip(spec.size, spec.stride)) >= storage.size:
+        raise WeightsError(f"{source}: a tensor of size {spec.size} reaches past the {storage.size:,} elements "
+                           f"of its storage; the file is corrupt")
     strides = tuple(step * storage.itemsize for step in spec.stride)
     view = numpy.lib.stride_tricks.as_strided(storage[spec.offset:], spec.size, strides, writeable=False)
     return view.copy()
@@ -175,21 +179,29 @@ def _copy_out(spec, storage):
 def resolve(tree, source, budget, read_storage):
     """``tree`` with every :class:`TensorSpec` replaced by its array (containers copied as plain ones).
 
-    Before anything is read: no tensor may hold more than ``MAX_COPIES`` times the elements of its storage
+    Before anything is read: every storage key has one element type and one element count, whichever
+    tensor names it (each tensor was checked to lie inside that storage); every axis of a tensor is bounded
+    (``limits.element_count``); no tensor may hold more than ``MAX_COPIES`` times the elements of its storage
     (torch saves an ``expand``-ed tensor as a zero-stride view; one of gigantic size is refused), all
     tensors together, each counted as often as the tree reaches it, at most ``MAX_COPIES`` times the bytes
     of the storages they view, and that total is charged to ``budget``.
     ``read_storage(storage)`` returns a storage's elements (see :func:`elements`) and is called once per key.
     """
-    stored = {}  # storage key -> bytes of its elements once read
+    declared, stored = {}, {}  # storage key -> its Storage; -> bytes of its elements once read
 
     def measure(node):
         if not isinstance(node, TensorSpec):
             return 0
+        if declared.setdefault(node.storage.key, node.storage) != node.storage:
+            first = declared[node.storage.key]
+            raise WeightsError(f"{source}: storage {node.storage.key[:40]!r} is declared as {first.numel:,} "
+                               f"elements of {first.code} and as {node.storage.numel:,} of {node.storage.code}; "
+                               f"the file is corrupt or crafted")
         if math.prod(node.size) > MAX_COPIES * node.storage.numel:
             raise TooLargeError(f"{source}: a tensor of shape {node.size} views a storage of only "
                                 f"{node.storage.numel:,} elements (a zero-stride or malformed view); refused "
                                 f"before allocating it")
+        element_count(node.size, source, "a tensor")
         stored[node.storage.key] = node.storage.numel * node.storage.copied_itemsize
         return node.nbytes
 
@@ -207,7 +219,7 @@ def resolve(tree, source, budget, read_storage):
                 key = node.storage.key
                 if key not in storages:
                     storages[key] = read_storage(node.storage)
-                tensors[id(node)] = _copy_out(node, storages[key])
+                tensors[id(node)] = _copy_out(node, storages[key], source)
             return tensors[id(node)]
         if isinstance(node, dict | set | frozenset) and any(isinstance(key, TensorSpec) for key in node):
             raise WeightsError(f"{source}: a tensor is used as a dict key or set member; the file is corrupt")
@@ -228,7 +240,7 @@ def load_torch_zip(path):
         raise WeightsError(f"{path}: not a torch zip checkpoint; expected a file written by torch.save")
     budget = Budget(path, file_size(path))
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path, "truncated or corrupt torch checkpoint", "download it again") as archive:
             return _read_zip(path, archive, budget)
     except (WeightsError, MemoryError):
         raise
@@ -239,9 +251,7 @@ def load_torch_zip(path):
 
 def _read_zip(path, archive, budget):
     expected = "expected a file written by torch.save"
-    infos = {info.filename: info for info in archive.infolist()}
-    if len(infos) > MAX_TENSORS:
-        raise WeightsError(f"{path}: the zip holds {len(infos):,} entries; {expected}")
+    infos = {info.filename: info for info in archive.infolist()}  # counted and distinct (zips.open_zip)
     pickles = [name for name in infos if name.count("/") == 1 and name.endswith("/data.pkl")]
     if len(pickles) != 1:
         raise WeightsError(f"{path}: no <prefix>/data.pkl inside the zip; {expected}")

@@ -38,14 +38,23 @@ _READERS = {".npz": load_npz, ".safetensors": load_safetensors, ".pth": load_tor
             ".bin": load_torch}
 
 
-def _flatten(tree, prefix=""):
+def _add(flat, name, value, path):
+    """``flat[name] = value``, refused when two keys of the file give one name (None and "None", 1 and "1",
+    ``{"a.b": …}`` and ``{"a": {"b": …}}``): one of them would be dropped without a word."""
+    if name in flat:
+        raise WeightsError(f"{path}: two tensors are both named {name[:80]!r} (keys that differ only in type, "
+                           f"or a dotted key next to nested ones); the file is corrupt or crafted")
+    flat[name] = value
+
+
+def _flatten(tree, path, prefix="", flat=None):
     """Nested dicts -> ``{"a.b.c": array}`` (non-array leaves such as epoch numbers are dropped)."""
-    flat = {}
+    flat = {} if flat is None else flat
     for key, value in tree.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            _flatten(value, path, f"{prefix}{key}.", flat)
         elif isinstance(value, numpy.ndarray):
-            flat[f"{prefix}{key}"] = value
+            _add(flat, f"{prefix}{key}", value, path)
     return flat
 
 
@@ -54,11 +63,14 @@ def _state_dict_of(obj, path):
     holding a dict; else all nested dicts flattened with ``"."``."""
     if not isinstance(obj, dict):
         raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors; save a state_dict")
-    arrays = {str(key): value for key, value in obj.items() if isinstance(value, numpy.ndarray)}
+    arrays = {}
+    for key, value in obj.items():
+        if isinstance(value, numpy.ndarray):
+            _add(arrays, str(key), value, path)
     wrappers = [key for key in WRAPPER_KEYS if isinstance(obj.get(key), dict)]
     if not arrays and len(wrappers) == 1:
         return _state_dict_of(obj[wrappers[0]], path)
-    return arrays or _flatten(obj)
+    return arrays or _flatten(obj, path)
 
 
 def load_weights(path):

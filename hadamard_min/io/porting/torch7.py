@@ -21,17 +21,17 @@ Any other class (``nn.Linear``, ``nn.Sequential``, …) writes its fields as one
 :class:`TorchObject`. GPU types (``torch.CudaTensor``, ``torch.CudaStorage``) hold float32 data and are
 read as their CPU counterparts. Lua functions (tags 6-8) and ASCII-mode files are refused.
 
-Every declared size is checked before it is used (``io.limits``): a tensor's bytes against the file's
-budget before it is copied out, objects nested at most ``MAX_DEPTH`` deep, and the whole result walked
-once for shared references (counted every time they are reached) and objects that contain themselves.
+Every declared size is checked before it is used (``io.limits``): a tensor's every axis
+(``limits.element_count``) and its bytes against the file's budget before it is copied out, objects nested
+at most ``MAX_DEPTH`` deep, and the whole result walked once for shared references (counted every time they
+are reached) and objects that contain themselves.
 """
-import math
 from dataclasses import dataclass, field
 
 import numpy
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_DEPTH, Budget, check_tree, file_size, plain_children
+from hadamard_min.io.limits import MAX_DEPTH, Budget, check_tree, element_count, file_size, plain_children
 
 NIL, NUMBER, STRING, TABLE, TORCH, BOOLEAN = range(6)
 _ELEMENT_TYPES = {"Double": "<f8", "Float": "<f4", "Half": "<f2", "Long": "<i8", "Int": "<i4",
@@ -157,7 +157,11 @@ class _Reader:
         storage = self.read(depth + 1)
         if not all(n >= 0 for n in size + stride):
             self.fail(f"a tensor of size {size} and stride {stride}")
-        self.budget.spend(math.prod(size) * numpy.dtype(dtype).itemsize, f"a tensor of size {size}")
+        try:
+            count = element_count(size, self.source, f"a tensor at byte {self.position}")
+        except WeightsError as error:
+            raise T7Error(str(error)) from None
+        self.budget.spend(count * numpy.dtype(dtype).itemsize, f"a tensor of size {size}")
         if dims == 0 or 0 in size:
             return numpy.zeros(size if dims else (0,), dtype=numpy.dtype(dtype).newbyteorder("="))
         if not isinstance(storage, numpy.ndarray):
