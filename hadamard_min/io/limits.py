@@ -134,7 +134,9 @@ def parse_json(data, source, what="file"):
         value = json.loads(text, parse_int=lambda digits: bounded_int(digits, source, what))
     except RecursionError:
         raise TooLargeError(f"{source}: the {what} nests lists or objects deeper than {MAX_DEPTH}") from None
-    except ValueError as error:  # not JSON, or an integer past Python's 4,300 digits
+    except WeightsError:  # an integer refused by bounded_int
+        raise
+    except ValueError as error:  # not JSON
         raise WeightsError(f"{source}: the {what} is not JSON that can be read ({error})") from None
     check_tree(value, source)
     return value
