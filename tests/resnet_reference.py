@@ -19,6 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hadamard_min import to_numpy
 from hadamard_min.models import resnet
+from hadamard_min.ops.conv import tie_tolerance
 from hadamard_min.oracle.torch_models import closed_form_relu, torch_resnet
 
 
@@ -37,13 +38,13 @@ def random_reference(torch, layers, width, num_classes=10, seed=0):
 
 
 def window_argmax(x, kernel, stride, padding):
-    """The first value of each max-pool window (padding −∞) within 4 ε max|x| (per image) of its maximum, as
-    the index i·k + j inside the window: the max-pool's rule for ties (``ops.conv.MaxPool2d``)."""
+    """The first value of each max-pool window (padding −∞) within the tie width τ (``ops.conv.tie_tolerance``)
+    of its maximum, as the index i·k + j inside the window: the max-pool's rule for ties."""
     padded = numpy.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-numpy.inf)
     windows = sliding_window_view(padded, (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride]
     windows = windows.reshape(*windows.shape[:4], kernel * kernel)
-    tolerance = 4 * numpy.finfo(x.dtype).eps * numpy.abs(x).max(axis=(1, 2, 3))[:, None, None, None, None]
-    return (windows >= windows.max(axis=-1, keepdims=True) - tolerance).argmax(axis=-1)
+    tau = tie_tolerance(x)[..., None]
+    return (windows >= windows.max(axis=-1, keepdims=True) - tau).argmax(axis=-1)
 
 
 class Pieces:
@@ -136,7 +137,8 @@ class Replay:
         windows = columns.view(x.shape[0], x.shape[1], kernel * kernel, *argmax.shape[-2:])
         assert argmax.shape == windows[:, :, 0].shape, "our pass ran another network"
         chosen = windows.gather(2, argmax[:, :, None]).squeeze(2)
-        gap = windows.detach().max(dim=2).values - chosen.detach()
+        tau = torch.from_numpy(tie_tolerance(x.detach().numpy()))  # the rule lets ours take a value this close
+        gap = windows.detach().max(dim=2).values - chosen.detach() - tau.reshape(-1, 1, 1, 1)
         if (gap > 0).any():
             self.audit(gap[gap > 0], x)
         return chosen

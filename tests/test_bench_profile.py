@@ -48,8 +48,7 @@ def test_the_ops_are_restored_and_give_the_same_gradient():
 def test_a_failing_op_leaves_the_profile_usable():
     with pytest.raises(ValueError), OpProfile() as profile:
         Conv2d.apply(Tensor(numpy.ones((1, 2, 4, 4))), Tensor(numpy.ones((1, 3, 3, 3))), stride=1, padding=1)
-    assert profile._depth == 0 and Conv2d.forward is vars(Conv2d)["forward"]
-    assert "timed" not in Conv2d.forward.__qualname__
+    assert profile._depth == 0 and "timed" not in Conv2d.forward.__qualname__
 
 
 @pytest.mark.parametrize("tile", [2, 4])
@@ -66,6 +65,7 @@ def test_traffic_counts_only_new_outputs():
     fn = Add()
     assert traffic(fn, (a, b), a + b, "forward") == 3 * 80
     assert traffic(fn, (a,), (a, a[2:]), "backward") == 0
+    assert traffic(fn, (a,), a.reshape(2, 5).T, "forward") == 0  # a view of a view moves nothing either
 
 
 def test_profile_passes_reports_a_median_per_row():

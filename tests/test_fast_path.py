@@ -22,7 +22,7 @@ from hadamard_min import Tensor, guided_backprop, no_grad, ops
 from hadamard_min.fast import phases, switch, winograd
 from hadamard_min.fast.frozen import fold_conv_bn, inference_form
 from hadamard_min.fast.fused import FusedConv2d, FusedReLU
-from hadamard_min.fast.phases import FastMaxPool2d, PhaseConv2d
+from hadamard_min.fast.phases import PhaseConv2d
 from hadamard_min.io.model_files import load_model
 from hadamard_min.models import ResNet
 from hadamard_min.nn.layers import BatchNorm2d, Conv2d
@@ -111,53 +111,6 @@ def test_fused_relu_on_the_cpu_is_the_reference_relu_on_zeros_and_odd_layouts(rn
                 op.apply(xt).backward(dy)
             results.append(xt.grad)
         numpy.testing.assert_array_equal(*results)
-
-
-@pytest.mark.parametrize("shape, kernel, stride, padding", [((2, 3, 9, 8), 3, 2, 1), ((1, 2, 7, 7), 2, 2, 0),
-                                                            ((1, 2, 10, 11), 3, 1, 1), ((2, 2, 13, 6), 3, 3, 1)])
-@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
-def test_fast_max_pool_is_the_reference_max_pool_bit_for_bit(rng, shape, kernel, stride, padding, dtype):
-    """Ties included: a window whose maximum appears twice routes dy to its first, as the reference does."""
-    x = rng.standard_normal(shape).astype(dtype)
-    x[0, 0, :4, :4] = 1.5                                                  # ties inside and across windows
-    x[-1, -1] = numpy.round(x[-1, -1])                                      # more ties, and zeros
-    dy = rng.standard_normal((shape[0], shape[1]) + (len(range(0, shape[2] + 2 * padding - kernel + 1, stride)),
-                                                       len(range(0, shape[3] + 2 * padding - kernel + 1, stride))))
-    results = []
-    for op in (FastMaxPool2d, ops.MaxPool2d):
-        xt = Tensor(x, requires_grad=True)
-        y = op.apply(xt, kernel=kernel, stride=stride, padding=padding)
-        y.backward(dy.astype(dtype))
-        results.append((y.data, xt.grad))
-    for fast, reference in zip(*results):
-        assert fast.shape == reference.shape and fast.dtype == reference.dtype
-        numpy.testing.assert_array_equal(fast, reference)
-    assert (results[1][1] == 0).mean() > 0.3  # routing: most inputs win no window
-
-
-@pytest.mark.parametrize("op", [FastMaxPool2d, ops.MaxPool2d])
-@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
-def test_max_pool_ties_within_rounding_go_to_the_first_offset(rng, op, dtype):
-    """A flat map whose values rounding has made differ by a few ulps routes every window's dy to its first
-    offset, as the exact flat map does; a value larger by more than the tie's width still wins."""
-    eps = numpy.finfo(dtype).eps
-    flat = numpy.full((2, 3, 8, 8), 0.75, dtype=dtype)
-    rounded = flat * (1 + rng.integers(-1, 2, flat.shape) * eps).astype(dtype)  # apart by ≤ 2 ε·0.75 < τ
-    dy = rng.standard_normal((2, 3, 4, 4)).astype(dtype)
-    grads = []
-    for x in (flat, rounded):
-        xt = Tensor(x, requires_grad=True)
-        y = op.apply(xt, kernel=2, stride=2, padding=0)
-        numpy.testing.assert_array_equal(y.data, x.reshape(2, 3, 4, 2, 4, 2).max(axis=(3, 5)))  # y is the max
-        y.backward(dy)
-        grads.append(xt.grad)
-    numpy.testing.assert_array_equal(grads[1], grads[0])
-    numpy.testing.assert_array_equal(grads[0][:, :, ::2, ::2], dy)  # the first offset of each window
-    clear = flat.copy()
-    clear[0, 0, 1, 1] *= 1 + 16 * eps  # beyond 4 ε max|x|: a real maximum, not a tie
-    xt = Tensor(clear, requires_grad=True)
-    op.apply(xt, kernel=2, stride=2, padding=0).backward(dy)
-    assert xt.grad[0, 0, 1, 1] == dy[0, 0, 0, 0] and xt.grad[0, 0, 0, 0] == 0
 
 
 @pytest.mark.parametrize("shape, kernel, stride, padding", [((2, 3, 9, 8), 3, 2, 1), ((1, 3, 20, 17), 7, 2, 3),

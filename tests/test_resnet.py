@@ -105,5 +105,8 @@ def test_astype_turns_every_parameter_and_buffer_and_drops_the_inference_forms()
     assert arrays and all(a.dtype == numpy.float64 for a in arrays)
     with hm.no_grad():
         after = model(Tensor(x)).data
+        with hm.fast(False):  # no inference forms at all: the float64 network itself
+            unfolded = model(Tensor(x)).data
     assert after.dtype == numpy.float64
+    numpy.testing.assert_allclose(after, unfolded, rtol=1e-12, atol=1e-12)  # not the float32 forms' numbers
     numpy.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)

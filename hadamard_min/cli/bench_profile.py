@@ -12,8 +12,9 @@ GEMM FLOPs are those of the op's matrix products as this implementation does the
 counts its tile products, not a direct convolution's), in both directions; the bytes are those the call
 must read and write at least once (``traffic``). The SGEMM rate is the worker's (``bench_sides.gemm_rate``);
 the bandwidth is that of a large array copy, measured twice: on one core, as a NumPy ufunc runs, and over
-all the threads, as the machine could. "floor/time" near 1 is an op at its limit. The time outside every op (the
-graph walk, the sums of gradients that meet, wrapping arrays) is its own row.
+all the threads, as the machine could. "floor/time" near 1 is an op at its limit; above 1, its arrays were
+still in the cache, which is faster than the copy of an array far larger than the cache. The time outside
+every op (the graph walk, the sums of gradients that meet, wrapping arrays) is its own row.
 """
 import concurrent.futures
 import math
@@ -36,12 +37,17 @@ def _arrays(values):
     return [v for v in (values if isinstance(values, tuple) else (values,)) if hasattr(v, "nbytes")]
 
 
+def _owner(array):
+    """The array that owns ``array``'s memory (NumPy's ``base`` of a view of a view is the owner)."""
+    return array if array.base is None else array.base
+
+
 def traffic(fn, inputs, outputs, direction):
     """Bytes one call must at least move: its inputs, the parameters it holds (a Winograd layer's filter
     transforms), what backward reads of what forward saved, and each new output array; 0 where every output
     is an input or a view of one (Add's backward hands dy on)."""
     inputs = _arrays(inputs)
-    new = [a for a in _arrays(outputs) if not any(a is b or a.base is b for b in inputs)]
+    new = [a for a in _arrays(outputs) if not any(_owner(a) is _owner(b) for b in inputs)]
     if not new:
         return 0
     held = _arrays(tuple(getattr(fn, name, None) for name in ("u", "turned", "bias")))

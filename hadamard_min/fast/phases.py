@@ -111,8 +111,8 @@ def col2im(cols, phases):
 def max_pool(x, phases):
     """(y, index): the maximum over each window and the first offset k whose value is tied with it (uint8):
     within τ = ``ops.conv.tie_tolerance(x)``, as the reference op. The maxima first; then the offsets from
-    the last to the first, index ← index − (index − k)·[v_k ≥ max − τ], so that the first tied one is left
-    (branch-free passes over bytes: the maximum is tied with itself, so the last offset is the default)."""
+    the last to the first, index ← index − (index − k)·[v_k ≥ max − τ] in bytes (mod 256: k < 256), so that
+    the first tied one is left, and 0 where none is (a NaN's window, as the reference's arg-max)."""
     xp = array_module(x)
     n, c = phases.shape[:2]
     planes = phases.split(x, fill=-xp.inf)
@@ -121,12 +121,12 @@ def max_pool(x, phases):
     for phase, start in offsets:
         xp.maximum(best, planes[phase, :, start:start + phases.length], out=best)
     tied = (best.reshape(n, c, -1) - tie_tolerance(x).reshape(n, 1, 1)).reshape(n * c, -1)
-    index = xp.full(best.shape, len(offsets) - 1, dtype=numpy.uint8)
+    index = xp.zeros(best.shape, dtype=numpy.uint8)
     hit, step = xp.empty(best.shape, dtype=bool), xp.empty(best.shape, dtype=numpy.uint8)
-    for k in range(len(offsets) - 2, -1, -1):
+    for k in range(len(offsets) - 1, -1, -1):
         phase, start = offsets[k]
         xp.greater_equal(planes[phase, :, start:start + phases.length], tied, out=hit)
-        xp.subtract(index, numpy.uint8(k), out=step)  # index > k here: no wrap-around
+        xp.subtract(index, numpy.uint8(k), out=step)  # wraps around where index < k: the sum below unwraps it
         xp.multiply(step, hit.view(numpy.uint8), out=step)
         xp.subtract(index, step, out=index)
     return phases.crop(best).reshape(n, c, phases.out_h, phases.out_w), index
@@ -214,9 +214,14 @@ class FastMaxPool2d(MaxPool2d):
     """
 
     def forward(self, x):
+        self.phases = None
+        if x.size == 0 or self.kernel ** 2 > 256:  # nothing to pool, or offsets past a byte: the reference
+            return super().forward(x)
         self.phases = Phases(x.shape, self.kernel, self.stride, self.padding)
         y, self.index = max_pool(x, self.phases)
         return y
 
     def backward(self, dy):
+        if self.phases is None:
+            return super().backward(dy)
         return (max_pool_backward(dy, self.index, self.phases),)

@@ -9,6 +9,8 @@ With G groups the channels split into G independent convolutions, C/G inputs →
 These are the reference ops; faster forms of the same convolution (Winograd, fused GPU kernels) are
 in ``hadamard_min/fast/`` and are tested equal to these.
 """
+import numpy
+
 from hadamard_min.core.backend import array_module
 from hadamard_min.core.function import Function
 
@@ -163,27 +165,35 @@ class Pad2d(Function):
         return (dy[:, :, self.top:self.top + h, self.left:self.left + w],)
 
 
-TIE_ULPS = 4  # window values within 4 ε·max|x| of the window's maximum count as tied with it
+TIE_WIDTH = 4  # in units of float32's ε·max|x|: window values this close to the window's maximum tie with it
 
 
 def tie_tolerance(x):
-    """τ = 4 ε max|x| for each image of x (N, C, H, W) as (N, 1, 1, 1), ε the machine epsilon of x's dtype:
-    the width of a tie in a max-pool window. Per image, so that an image's gradient is the same in any batch."""
+    """τ = 4 ε max|x| for each image of x (N, C, H, W), as (N, 1, 1, 1): the width of a tie in a max-pool window.
+
+    ε is float32's machine epsilon whatever x's dtype (a coarser dtype's own), so that float32 and float64
+    call the same windows tied; max|x| is over the image's finite values, so that one inf does not make
+    every window a tie; per image, so that an image's gradient is the same in any batch.
+    """
     xp = array_module(x)
+    eps = max(float(xp.finfo(x.dtype).eps), float(numpy.finfo(numpy.float32).eps))
     if not x.size:
         return xp.zeros((len(x), 1, 1, 1), dtype=x.dtype)
     largest = xp.maximum(x.max(axis=(1, 2, 3), keepdims=True), -x.min(axis=(1, 2, 3), keepdims=True))  # max|x|
-    return TIE_ULPS * xp.finfo(x.dtype).eps * largest
+    if not bool(xp.isfinite(largest).all()):  # rare: recomputed over the finite values only
+        largest = xp.where(xp.isfinite(x), xp.abs(x), 0).max(axis=(1, 2, 3), keepdims=True)
+    return (TIE_WIDTH * eps * largest).astype(x.dtype)
 
 
 class MaxPool2d(Function):
     """y = max over each k×k window (stride s, padding with −∞);  dx = dy routed to the window's arg-max.
 
     Ties go to the first of them in the window (offset i·k + j in increasing order), and values within
-    τ = 4 ε max|x| of the maximum count as tied (``tie_tolerance``): on a flat image many windows hold equal
-    values in exact arithmetic that rounding has made differ by an ulp or two, one way with one BLAS kernel or
-    thread count and another way with the next. Without the tolerance the gradient would go to whichever came
-    out an ulp larger; with it, to the same place on every machine, in float32 and in float64 alike.
+    τ = 4 ε₃₂ max|x| of the maximum count as tied (``tie_tolerance``): on a flat image many windows hold equal
+    values in exact arithmetic that float32 rounding has made differ by an ulp or two, one way with one BLAS
+    kernel or thread count and another way with the next. Without the tolerance the gradient would go to
+    whichever came out an ulp larger; with it, to the first of them on every machine, and float64 (whose τ is
+    the same) calls the same windows tied. (A window where nothing reaches max − τ, a NaN's, routes to 0.)
     """
 
     def forward(self, x):
