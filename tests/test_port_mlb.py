@@ -10,7 +10,6 @@ from PIL import Image
 from port_references import (
     rnn_gru_module,
     rnn_gru_states,
-    skipthoughts_state,
     torch7_mlb_logits,
     torch7_order,
     unflatten,
@@ -18,26 +17,20 @@ from port_references import (
 )
 from t7_writer import write_t7
 
-from hadamard_min import ops
 from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.core.tensor import Tensor
 from hadamard_min.data.text import tokenize
 from hadamard_min.io.porting import (
     PortError,
     PresetFilesError,
-    T7Error,
     TorchObject,
     build_preset,
     mlb_t7_layout,
     port_torch7_mlb,
     port_torch7_question_encoder,
-    port_uni_skip,
     port_vqa_pytorch,
-    read_names,
-    read_t7,
 )
-from hadamard_min.io.porting.resnet_files import resnet_state
-from hadamard_min.io.weights import UnsafePickleError, save_weights
+from hadamard_min.io.weights import save_weights
 from hadamard_min.models.resnet import ResNet
 from hadamard_min.models.vqa import build_vqa_model
 
@@ -206,89 +199,6 @@ def test_torch7_skipthoughts_start_lookup_and_gru(tmp_path, rng, bayesian):
     assert relative_error(ours, expected) <= 1e-4
 
 
-def test_t7_reader_reads_tables_numbers_strings_and_typed_tensors(tmp_path):
-    obj = {"name": "mlb", "count": 3.0, "flag": True, "list": [1.0, "two"],
-           "double": numpy.arange(6, dtype=numpy.float64).reshape(2, 3), "long": numpy.arange(4)}
-    write_t7(tmp_path / "x.t7", TorchObject("nn.Thing", obj))
-    read = read_t7(tmp_path / "x.t7")
-    assert read.class_name == "nn.Thing" and read["name"] == "mlb" and read["count"] == 3.0
-    assert read["flag"] is True and read["list"] == [1.0, "two"]
-    assert read["double"].dtype == numpy.float64 and read["double"].tolist() == [[0, 1, 2], [3, 4, 5]]
-    assert read["long"].dtype == numpy.int64 and read["long"].tolist() == [0, 1, 2, 3]
-
-
-def test_t7_reader_refuses_truncated_and_ascii_files(tmp_path):
-    write_t7(tmp_path / "x.t7", numpy.ones(10, numpy.float32))
-    (tmp_path / "cut.t7").write_bytes((tmp_path / "x.t7").read_bytes()[:-8])
-    with pytest.raises(T7Error, match="run past the end"):
-        read_t7(tmp_path / "cut.t7")
-    (tmp_path / "ascii.t7").write_text("4\n1\n3\nV 1\n")
-    with pytest.raises(T7Error, match="ASCII"):
-        read_t7(tmp_path / "ascii.t7")
-
-
-# ----------------------------------------------------------------------------------- skip-thoughts
-def uni_skip_files(folder, rng, D=5, H=6, **changes):
-    shapes = {"encoder_W": (D, 2 * H), "encoder_b": (2 * H,), "encoder_U": (H, 2 * H), "encoder_Wx": (D, H),
-              "encoder_bx": (H,), "encoder_Ux": (H, H), "Wemb": (11, D), **changes}
-    arrays = {name: (rng.standard_normal(shape) * 0.5).astype("float32") for name, shape in shapes.items()}
-    numpy.savez(folder / "uni_skip.npz", **arrays)
-    dictionary = ["the", "UNK", "<eos>", "what", "color", "is", "shape"]
-    numpy.save(folder / "utable.npy", rng.standard_normal((len(dictionary), D)).astype("float32"))
-    (folder / "dictionary.txt").write_text("\n".join(dictionary) + "\n")
-    return arrays, dictionary
-
-
-def test_uni_skip_port_matches_the_skipthoughts_step(tmp_path, rng):
-    arrays, dictionary = uni_skip_files(tmp_path, rng)
-    encoder, vocab = port_uni_skip(tmp_path / "uni_skip.npz", tmp_path / "utable.npy",
-                                   tmp_path / "dictionary.txt", ["what", "color", "is", "the", "zebra"])
-    utable = numpy.load(tmp_path / "utable.npy")
-    table = encoder.embedding.weight.data
-    unk = utable[dictionary.index("UNK")]
-    assert not table[0].any() and numpy.array_equal(table[1], unk)                 # <pad>, <unk>
-    assert numpy.array_equal(table[vocab.index("zebra")], unk)                     # not in the dictionary
-    assert numpy.array_equal(table[vocab.index("color")], utable[dictionary.index("color")])
-    question = "what color is the zebra"
-    ids, n = vocab.encode(tokenize(question), 7)
-    ours = encoder(ids[None], [n])[0].data[0]
-    rows = [dictionary.index(w) if w in dictionary else dictionary.index("UNK") for w in tokenize(question)]
-    assert relative_error(ours, skipthoughts_state(arrays, utable[rows])) <= 1e-4
-
-
-def test_uni_skip_of_another_layout_is_refused(tmp_path, rng):
-    uni_skip_files(tmp_path, rng, encoder_U=(6, 13))
-    with pytest.raises(PortError, match=r"encoder_U: expected \(6, 12\), found \(6, 13\)"):
-        port_uni_skip(tmp_path / "uni_skip.npz", tmp_path / "utable.npy", tmp_path / "dictionary.txt",
-                      ["what"])
-
-
-# ----------------------------------------------------------------------------------- vocabulary files
-def test_vocabulary_and_answer_files_in_every_published_form(tmp_path):
-    forms = {"wid_to_word.pickle": pickle.dumps({i + 1: w for i, w in enumerate(WORDS)}),
-             "word_to_wid.pkl": pickle.dumps({w: i + 1 for i, w in enumerate(WORDS)}),
-             "vocab.txt": "\n".join(WORDS).encode(), "vocab.json": json.dumps(WORDS).encode()}
-    for name, data in forms.items():
-        (tmp_path / name).write_bytes(data)
-        assert read_names(tmp_path / name, "words") == WORDS, name
-    (tmp_path / "ans.pickle").write_bytes(pickle.dumps(ANSWERS))
-    (tmp_path / "ans_to_aid.pickle").write_bytes(pickle.dumps({a: i for i, a in enumerate(ANSWERS)}))
-    assert read_names(tmp_path / "ans.pickle", "answers") == read_names(tmp_path / "ans_to_aid.pickle",
-                                                                        "answers") == ANSWERS
-
-
-def test_vocabulary_files_with_gaps_code_or_zero_based_words_are_refused(tmp_path):
-    (tmp_path / "gap.json").write_text(json.dumps({"1": "a", "3": "b"}))
-    with pytest.raises(PortError, match="without gaps"):
-        read_names(tmp_path / "gap.json", "words")
-    (tmp_path / "zero.json").write_text(json.dumps({"0": "a", "1": "b"}))
-    with pytest.raises(PortError, match="word ids start at 0"):
-        read_names(tmp_path / "zero.json", "words")
-    (tmp_path / "evil.pickle").write_bytes(b"cos\nsystem\n(S'true'\ntR.")
-    with pytest.raises(UnsafePickleError):
-        read_names(tmp_path / "evil.pickle", "words")
-
-
 # ----------------------------------------------------------------------------------- ResNet files
 def resnet_arrays(rng):
     """A small bottleneck ResNet's state (64 output channels, fast at 448) with non-trivial statistics."""
@@ -311,23 +221,6 @@ def fbresnet_style(state, rng):
             arrays[conv + ".bias"] = bias = rng.standard_normal(weight.shape[0]).astype(numpy.float32)
             arrays[batch_norm + ".running_mean"] = state[batch_norm + ".running_mean"] + bias
     return arrays
-
-
-def test_fbresnet_conv_biases_fold_into_the_running_means(rng):
-    state = resnet_arrays(rng)
-    config, arrays = resnet_state(fbresnet_style(state, rng), "fbresnet152.pth")
-    assert config == {"layers": [1, 1, 1, 1], "width": 2, "num_classes": 3}
-    assert sorted(arrays) == sorted(state)
-    for name, value in state.items():
-        numpy.testing.assert_allclose(arrays[name], value, rtol=1e-6, atol=1e-6, err_msg=name)
-    # the identity behind it: bn(W * x + b) with mean μ + b = bn(W * x) with mean μ
-    x, weight, b = (Tensor(rng.standard_normal(shape).astype(numpy.float32)) for shape in
-                    ((1, 3, 5, 5), (4, 3, 3, 3), (4,)))
-    gamma, beta, mean, var = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(4), \
-        rng.uniform(0.5, 1.5, 4)
-    with_bias = ops.batch_norm(ops.conv2d(x, weight, b), gamma, beta, mean + b.data, var)
-    folded = ops.batch_norm(ops.conv2d(x, weight), gamma, beta, mean, var)
-    numpy.testing.assert_allclose(with_bias.data, folded.data, rtol=1e-5, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------------- the preset
