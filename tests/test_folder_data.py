@@ -92,7 +92,7 @@ def test_built_in_data_still_uses_the_background_masks():
 
 @pytest.mark.parametrize("case, words", [
     ("no-listing", "has no questions.jsonl"),
-    ("not-json", "questions.jsonl line 2: not JSON"),
+    ("not-json", "questions.jsonl line 2: the line is not JSON"),
     ("no-question", 'line 1: "question" is missing'),
     ("answer-not-text", '"answer" must be a string'),
     ("missing-image", "image not found"),
