@@ -37,7 +37,7 @@ def check(args, image_path):
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {args.batch_size}")
     if args.save_arrays is not None:
-        if args.save_arrays.suffix.lower() != ".npz":
+        if args.save_arrays.suffix != ".npz":  # as save_weights writes it: lower case
             raise UsageError(f"--save-arrays must be an .npz file, not {args.save_arrays.name}")
         if image_path is not None and args.save_arrays.resolve() == Path(image_path).resolve():
             raise FileExistsError(f"{args.save_arrays} is the input image; choose another output name")

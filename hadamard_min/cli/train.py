@@ -60,7 +60,7 @@ def check_arguments(args):
         raise UsageError(f"--out must end in .npz, not {out.name}")
     if args.resume and not checkpoint.exists():
         raise FileNotFoundError(f"nothing to resume: no checkpoint {checkpoint}")
-    if not args.force:
+    if not args.force and not args.resume:  # --resume continues the run that wrote them: it replaces them
         for path, what in ((out, "--out"), (manifest_path(out), "the manifest written next to --out")):
             if path.exists():
                 raise FileExistsError(f"{path} exists ({what}); pass --force to overwrite it, or choose another --out")

@@ -18,6 +18,7 @@ JSON or a pickle has at most ``MAX_INT_BITS`` bits, checked before Python turns 
 import json
 import math
 import os
+import stat
 
 from hadamard_min.io.errors import TooLargeError, WeightsError
 
@@ -80,15 +81,22 @@ class Budget:
 
 def file_size(path, limit=MAX_FILE_BYTES):
     """The size of the regular file ``path``, refused above ``limit``."""
-    size = os.stat(path).st_size
+    size = os.stat(regular_file(path)).st_size
     if size > limit:
         raise TooLargeError(f"{path}: the file has {human(size)}, more than the {human(limit)} read at most")
     return size
 
 
+def regular_file(path):
+    """``path`` when it names a regular file: a FIFO or a device would block or never end when read."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise WeightsError(f"{path}: not a regular file (a pipe, a device or a folder); give a file")
+    return path
+
+
 def read_bounded(path, limit=MAX_TEXT_BYTES):
-    """The bytes of ``path``, refused (before reading) when the file holds more than ``limit``."""
-    with open(path, "rb") as file:
+    """The bytes of the regular file ``path``, refused (before reading) when it holds more than ``limit``."""
+    with open(regular_file(path), "rb") as file:
         if os.fstat(file.fileno()).st_size > limit:
             raise TooLargeError(f"{path}: the file has {human(os.fstat(file.fileno()).st_size)}, more than "
                                 f"the {human(limit)} read at most for this kind of file")

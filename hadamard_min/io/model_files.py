@@ -11,13 +11,11 @@ import hashlib
 import re
 from pathlib import Path
 
-import numpy
-
 from hadamard_min.io.atomic import write_json
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import parse_json, read_bounded
 from hadamard_min.io.npz import load_npz_metadata, save_weights
-from hadamard_min.io.weights import load_weights
+from hadamard_min.io.weights import check_finite, load_weights
 
 # The shipped models are the folder weights/ beside the package in a source checkout or an editable install;
 # a wheel carries the same files as the package hadamard_min.shipped (pyproject.toml maps one to the other).
@@ -103,14 +101,6 @@ def _checked_metadata(path, metadata):
     return metadata
 
 
-def _finite(path, state):
-    for name, array in state.items():
-        if array.dtype.kind in "fc" and not numpy.isfinite(array).all():
-            raise ModelFileError(f"{path}: weight {name} holds NaN or infinity, so every answer would be "
-                                 f"meaningless; restore the file or retrain")
-    return state
-
-
 def load_model(path=None, verify=True):
     """Load a VQA model file (default: the shipped easy-VQA model), checking its sha256 when it has a manifest."""
     from hadamard_min.data.text import Vocabulary, VocabularyError
@@ -131,6 +121,6 @@ def load_model(path=None, verify=True):
     except (ModelConfigError, VocabularyError) as error:
         raise ModelFileError(f"{path}: {error}") from None
     # a training checkpoint also holds Adam's state, which a model does not load
-    state = _finite(path, {k: v for k, v in load_weights(path).items() if not k.startswith("adam.")})
+    state = check_finite({k: v for k, v in load_weights(path).items() if not k.startswith("adam.")}, path)
     model.load_state_dict(state, source=str(path))
     return model.eval()

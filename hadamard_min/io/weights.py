@@ -92,6 +92,16 @@ def load_weights(path):
     return arrays
 
 
+def check_finite(state, source):
+    """``state`` ({name: array}) when every floating-point array in it is finite; else one line naming the first
+    that is not (a model with a NaN or an infinity answers nothing meaningful)."""
+    for name, array in state.items():
+        if array.dtype.kind in "fc" and not numpy.isfinite(array).all():
+            raise WeightsError(f"{source}: weight {name} holds NaN or infinity, so every answer would be "
+                               f"meaningless; restore the file or retrain")
+    return state
+
+
 def _listing(kind, names, limit=10):
     shown = ", ".join(names[:limit]) + (f", and {len(names) - limit} more" if len(names) > limit else "")
     return f"{len(names)} {kind}: {shown}"

@@ -33,11 +33,14 @@ def _int(value, name, bounds):
 
 
 def _floats(value, name, positive=False):
+    """Three numbers, one per colour channel, in a range where (pixel − mean) / std stays a float32: |mean|
+    at most 1e6, std between 1e-6 and 1e6."""
+    low, high = (1e-6, 1e6) if positive else (-1e6, 1e6)
     if not (isinstance(value, list | tuple) and len(value) == 3 and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and low <= v <= high
             for v in value)):
-        raise ModelConfigError(f"the model config's {name} is {str(value)[:60]}; expected three finite numbers"
-                               f"{' above 0' if positive else ''}, one per colour channel")
+        raise ModelConfigError(f"the model config's {name} is {str(value)[:60]}; expected three numbers from "
+                               f"{low:g} to {high:g}, one per colour channel")
 
 
 def resnet_parameters(layers, width, num_classes):

@@ -1,7 +1,10 @@
 """Adam and gradient clipping, written on the engine's arrays."""
 import math
 
+import numpy
+
 from hadamard_min.core.backend import array_module
+from hadamard_min.io.errors import WeightsError
 
 
 class Adam:
@@ -46,11 +49,31 @@ class Adam:
         state.update({f"adam.v.{i}": v for i, v in enumerate(self.v)})
         return state
 
-    def load_state(self, state):
-        self.t = int(state["adam.t"])
+    def load_state(self, state, source="the checkpoint"):
+        """The step count and both moments of ``state()``, each checked against the parameters first: t a
+        whole number ≥ 0, each moment of its parameter's shape, finite, the second ones ≥ 0."""
+        names = {"adam.t"} | {f"adam.{k}.{i}" for k in "mv" for i in range(len(self.parameters))}
+        if set(state) != names:
+            raise AdamStateError(f"{source}: Adam's state does not fit this model (missing "
+                                 f"{sorted(names - set(state))[:3]}, unexpected {sorted(set(state) - names)[:3]})")
+        t = numpy.asarray(state["adam.t"])
+        if t.shape != () or t.dtype.kind not in "iuf" or not numpy.isfinite(t) or t < 0 or t != int(t):
+            raise AdamStateError(f"{source}: Adam's step count is {t!r}, not a whole number ≥ 0")
+        for i, p in enumerate(self.parameters):
+            for k in "mv":
+                moment = numpy.asarray(state[f"adam.{k}.{i}"])
+                if moment.shape != p.shape or moment.dtype.kind != "f" or not numpy.isfinite(moment).all() \
+                        or (k == "v" and (moment < 0).any()):
+                    raise AdamStateError(f"{source}: Adam's adam.{k}.{i} is not a finite {'non-negative ' * (k == 'v')}"
+                                         f"array of its parameter's shape {p.shape} ({moment.dtype}{moment.shape})")
+        self.t = int(t)
         xp = array_module(self.parameters[0].data)
-        self.m = [xp.array(state[f"adam.m.{i}"]) for i in range(len(self.parameters))]  # copies: updated in place
-        self.v = [xp.array(state[f"adam.v.{i}"]) for i in range(len(self.parameters))]
+        self.m = [xp.array(state[f"adam.m.{i}"], dtype=p.dtype) for i, p in enumerate(self.parameters)]  # copies
+        self.v = [xp.array(state[f"adam.v.{i}"], dtype=p.dtype) for i, p in enumerate(self.parameters)]
+
+
+class AdamStateError(WeightsError):
+    """A checkpoint's optimizer state that does not fit the model or holds impossible values."""
 
 
 def clip_grad_norm(parameters, max_norm):

@@ -25,7 +25,7 @@ from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import is_int
 from hadamard_min.io.model_files import save_model, write_manifest
 from hadamard_min.io.npz import load_npz_metadata, save_weights
-from hadamard_min.io.weights import load_weights
+from hadamard_min.io.weights import check_finite, load_weights
 from hadamard_min.nn.optim import Adam, clip_grad_norm
 from hadamard_min.progress import Progress
 
@@ -198,8 +198,9 @@ def resume(path, model, optimizer):
             isinstance(h, dict) and isinstance(h.get("seconds"), int | float) for h in history)):
         raise WeightsError(f"{path} is not a checkpoint of hadamard-train (its epoch count or history is missing); "
                            f"start again without --resume")
-    model.load_state_dict({k: v for k, v in arrays.items() if not k.startswith("adam.")}, source=str(path))
-    optimizer.load_state({k: v for k, v in arrays.items() if k.startswith("adam.")})
+    weights = check_finite({k: v for k, v in arrays.items() if not k.startswith("adam.")}, path)
+    model.load_state_dict(weights, source=str(path))
+    optimizer.load_state({k: v for k, v in arrays.items() if k.startswith("adam.")}, source=str(path))
     return epoch, history
 
 

@@ -36,10 +36,10 @@ def _load(path):
 
 
 def _as_id(key):
-    """An integer id from an int or a string of digits, else None."""
+    """An integer id from an int or a string of ASCII digits (at most 18), else None."""
     if isinstance(key, int) and not isinstance(key, bool):
         return key
-    return int(key) if isinstance(key, str) and key.isdigit() else None
+    return int(key) if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 18 else None
 
 
 def _names_by_id(mapping, path, kind):

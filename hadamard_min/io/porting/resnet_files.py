@@ -59,6 +59,10 @@ def resnet_state(arrays, source):
         raise PortError(f"{source} is not a bottleneck ResNet state_dict with torchvision's names "
                         f"(conv1.weight, layer1.0.conv3.weight, …); expected ResNet-152 weights from "
                         f"torchvision, timm or fbresnet152")
+    for name, axes in (("conv1.weight", 4), ("fc.weight", 2)):
+        if name in arrays and numpy.ndim(arrays[name]) != axes:
+            raise PortError(f"{source}: {name} has {numpy.ndim(arrays[name])} axes, not {axes}; not a ResNet "
+                            f"state_dict with torchvision's names")
     num_classes = int(arrays["fc.weight"].shape[0]) if "fc.weight" in arrays else 1
     config = {"layers": layers, "width": int(arrays["conv1.weight"].shape[0]), "num_classes": num_classes}
     return config, arrays
