@@ -31,12 +31,11 @@ import numpy
 
 from hadamard_min.core.backend import to_numpy
 from hadamard_min.data.text import tokenize
+from hadamard_min.explain.arguments import check_image, check_model, check_options, check_pairs, check_question
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.explain.result import Explanation
 from hadamard_min.ops.relu import relu_rule
 from hadamard_min.progress import in_chunks
-
-SIGNS = ("paper", "code")
 
 
 # --------------------------------------------------------------------------- eq. 2-3
@@ -68,14 +67,12 @@ def explain_batch(model, images, questions, fix_f=True, sign="paper", guided=Tru
     ``images.load_image`` takes, one per question. A question without words or longer than the model
     reads raises ``text.QuestionError``; unknown words are read as ``<unk>`` and listed in
     ``Explanation.unknown_words``. ``progress``: a bar on stderr when there is more than one chunk
-    (None), always (True) or never (False).
+    (None), always (True) or never (False). Arguments of another kind raise
+    ``arguments.ExplainArgumentError``.
     """
-    if sign not in SIGNS:
-        raise ValueError(f"sign must be one of {SIGNS}, not {sign!r}")
-    if len(images) != len(questions) or not questions:
-        raise ValueError(f"{len(images)} images and {len(questions)} questions: pass one image per question")
-    if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, not {top_k}")
+    check_model(model)
+    images, questions = check_pairs(images, questions)
+    check_options(top_k, batch_size, progress, fix_f, sign, guided)
     results = []
     for part in in_chunks(len(questions), batch_size, "explain", progress):
         results += _explain_chunk(model, images[part], questions[part], fix_f, sign, guided, top_k)
@@ -108,4 +105,7 @@ def _explain_chunk(model, images, questions, fix_f, sign, guided, top_k):
 
 def explain(model, image, question, fix_f=True, sign="paper", guided=True, top_k=5):
     """Explain the model's answer to ``question`` about ``image`` (eq. 2-3 and 9-11): an Explanation."""
+    check_model(model)
+    check_image(image)
+    check_question(question)
     return explain_batch(model, [image], [question], fix_f=fix_f, sign=sign, guided=guided, top_k=top_k)[0]

@@ -18,6 +18,7 @@ from hadamard_min.core.backend import to_numpy
 from hadamard_min.core.function import no_grad
 from hadamard_min.data.text import tokenize
 from hadamard_min.explain import baselines
+from hadamard_min.explain.arguments import ExplainArgumentError, check_model, check_options, check_pairs, shown
 from hadamard_min.explain.hadamard import explain_batch
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.explain.result import Explanation
@@ -25,9 +26,10 @@ from hadamard_min.progress import in_chunks
 
 METHODS = ("hadamard", "guided", "saliency", "gradcam", "attention")
 ANSWER_METHODS = ("guided", "saliency", "gradcam")  # the methods that explain one answer's logit
+HADAMARD_OPTIONS = ("fix_f", "sign", "guided")       # explain_batch's options, for the hadamard method only
 
 
-class MethodError(ValueError):
+class MethodError(ExplainArgumentError):
     """An unknown method, or an answer given to a method that explains none (a user error)."""
 
 
@@ -38,13 +40,15 @@ def explain_with(model, images, questions, method="hadamard", answer=None, top_k
     ``answer``: for a gradient method, the answer to explain (a string of ``model.answers``) instead of
     the model's own; ``options``: ``fix_f``, ``sign`` and ``guided`` of :func:`explain_batch` (hadamard
     only). ``batch_size`` pairs go through the network at a time; ``progress`` as in :func:`explain_batch`.
+    Arguments it cannot use raise ``arguments.ExplainArgumentError`` (:class:`MethodError` is one).
     """
+    check_model(model)
     check_method(model, method, answer, options)
+    images, questions = check_pairs(images, questions)
+    check_options(top_k, batch_size, progress, **options)
     if method == "hadamard":
         return explain_batch(model, images, questions, top_k=top_k, batch_size=batch_size, progress=progress,
                              **options)
-    if len(images) != len(questions) or not len(questions):
-        raise ValueError(f"{len(images)} images and {len(questions)} questions: pass one image per question")
     results = []
     for part in in_chunks(len(questions), batch_size, method, progress):
         pixels = [model.prepare_image(image)[0] for image in images[part]]
@@ -54,14 +58,19 @@ def explain_with(model, images, questions, method="hadamard", answer=None, top_k
 
 def check_method(model, method, answer, options):
     """Raise :class:`MethodError` for an unknown method, answer or option."""
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise MethodError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if answer is not None and not isinstance(answer, str):
+        raise MethodError(f"answer must be None or a string of model.answers, not {shown(answer)}")
     if answer is not None and method not in ANSWER_METHODS:
         raise MethodError(f"--answer names the answer a gradient method explains ({', '.join(ANSWER_METHODS)}); "
                           f"{method} explains no particular answer")
     if answer is not None and answer not in model.answers:
-        shown = ", ".join(model.answers[:20]) + (", …" if len(model.answers) > 20 else "")
-        raise MethodError(f"the model has no answer {answer!r}; its answers: {shown}")
+        listed = ", ".join(model.answers[:20]) + (", …" if len(model.answers) > 20 else "")
+        raise MethodError(f"the model has no answer {answer!r}; its answers: {listed}")
+    unknown = sorted(set(options) - set(HADAMARD_OPTIONS))
+    if unknown:
+        raise MethodError(f"unknown option {', '.join(unknown)}: the options are {', '.join(HADAMARD_OPTIONS)}")
     if options and method != "hadamard":
         raise MethodError(f"{', '.join(sorted(options))}: only for the hadamard method, not for {method}")
 

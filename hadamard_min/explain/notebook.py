@@ -11,10 +11,12 @@ z-score) above the same PNG, both from one drawing.
 import base64
 import html
 import io
+import numbers
 
 import numpy
 from matplotlib import colormaps
 
+from hadamard_min.explain.arguments import check_explanation
 from hadamard_min.explain.figure import DPI, OVERLAY_ALPHA, explanation_figure
 from hadamard_min.explain.maps import MAP_CMAP, FigureInputError, normalised, upsample_nearest
 from hadamard_min.explain.terminal import format_z, text_on, token_color
@@ -28,8 +30,10 @@ def plot_explanation(explanation, title=None, z_limit=2.0):
 
     Panels: the input, each α_g, the map as RGB (gradient methods) and as a heat-map; below, the question
     coloured by token z-score, the answer and the top answers. ``title`` defaults to the question (and,
-    for a gradient baseline, the method and the answer it explains).
+    for a gradient baseline, the method and the answer it explains). Anything but an Explanation raises
+    ``arguments.ExplainArgumentError``.
     """
+    check_explanation(explanation, z_limit, title)
     e = explanation
     if title is None:
         title = e.question if e.target is None else f"{e.method} of “{e.target}”: {e.question}"
@@ -77,7 +81,7 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAP_CMAP, grey=True):
     image = numpy.asarray(image)
     if image.dtype != numpy.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise FigureInputError(f"image must be uint8 (H, W, 3) or (H, W), got {image.dtype} {image.shape}")
-    if not 0.0 <= alpha <= 1.0:
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
         raise FigureInputError(f"alpha must lie in [0, 1], not {alpha}")
     heat = numpy.asarray(heatmap, dtype=numpy.float64)
     if heat.ndim == 3:

@@ -9,8 +9,13 @@ Arrays (NumPy .npy members, read back with ``allow_pickle=False``):
 and the JSON entry ``__explanation__``: question, tokens, answer, probability, top_k, unknown_words,
 options, method and target. The file is written atomically (:func:`io.weights.save_weights`).
 """
+import math
+import os
+
 import numpy
 
+from hadamard_min.io.atomic import check_outputs
+from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
 
 ARRAYS = ("grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image")
@@ -24,7 +29,15 @@ class ExplanationFileError(ValueError):
 
 
 def save_explanation(explanation, path):
-    """Write ``explanation`` to ``path`` (.npz); returns the path."""
+    """Write ``explanation`` to ``path`` (.npz); returns the path.
+
+    ``path`` may be a new file or an explanation written before; any other file (a model's weights, an
+    image) is refused with :class:`ExplanationFileError` and left as it is.
+    """
+    check_outputs({"path": path})
+    if os.path.lexists(path) and not _is_explanation(path):
+        raise ExplanationFileError(f"{path} exists and is not an explanation file: it would be overwritten; "
+                                   f"choose another name (nothing was written)")
     arrays = {name: getattr(explanation, name) for name in ARRAYS if getattr(explanation, name) is not None}
     text = {name: getattr(explanation, name) for name in TEXT}
     text["top_k"] = [[answer, float(p)] for answer, p in explanation.top_k]
@@ -44,10 +57,65 @@ def load_explanation_fields(path):
     if missing:
         raise ExplanationFileError(f"{path}: the explanation lacks {', '.join(missing)}")
     fields = {name: text[name] for name in TEXT}
+    _check_text(path, fields)
     fields["top_k"] = [(answer, float(p)) for answer, p in text["top_k"]]
     fields.update({name: arrays.get(name) for name in ARRAYS})
+    _check_arrays(path, fields)
     _check_shapes(path, fields)
     return fields
+
+
+def _is_explanation(path):
+    try:
+        return isinstance(load_npz_metadata(path).get("explanation"), dict)
+    except (WeightsError, OSError):
+        return False
+
+
+def _check_text(path, fields):
+    """Each JSON field of the right type: strings, a list of strings, a finite probability in [0, 1], …"""
+    def refuse(name, expected):
+        raise ExplanationFileError(f"{path}: {name} must be {expected}, not {fields[name]!r:.80}")
+
+    def probability(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and 0.0 <= value <= 1.0
+
+    for name in ("question", "answer", "method"):
+        if not isinstance(fields[name], str):
+            refuse(name, "a string")
+    if fields["target"] is not None and not isinstance(fields["target"], str):
+        refuse("target", "a string or null")
+    for name in ("tokens", "unknown_words"):
+        if not isinstance(fields[name], list) or not all(isinstance(t, str) for t in fields[name]):
+            refuse(name, "a list of strings")
+    if not fields["tokens"]:
+        refuse("tokens", "a list of at least one token")
+    if not probability(fields["probability"]):
+        refuse("probability", "a number in [0, 1]")
+    top_k = fields["top_k"]
+    if not isinstance(top_k, list) or not top_k or not all(
+            isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and probability(pair[1])
+            for pair in top_k):
+        refuse("top_k", "a non-empty list of [answer, probability] pairs")
+    if not isinstance(fields["options"], dict):
+        refuse("options", "an object")
+
+
+def _check_arrays(path, fields):
+    """Each array of numbers: real, finite where it must be, and not empty."""
+    for name in ARRAYS:
+        array = fields[name]
+        if array is None:
+            if name not in OPTIONAL:
+                raise ExplanationFileError(f"{path}: the explanation lacks {name}")
+            continue
+        if array.dtype.kind not in "fiub" or array.size == 0:
+            raise ExplanationFileError(f"{path}: {name} must be a non-empty array of real numbers, "
+                                       f"not {array.dtype} {array.shape}")
+        finite = array if name != "token_scores" and name != "token_z" else array[~numpy.isnan(array)]
+        if array.dtype.kind == "f" and not numpy.isfinite(finite).all():
+            raise ExplanationFileError(f"{path}: {name} holds values that are not finite")
 
 
 def _check_shapes(path, fields):
@@ -60,7 +128,7 @@ def _check_shapes(path, fields):
     for name, shape in expected.items():
         if fields[name] is not None and fields[name].shape != shape:
             raise ExplanationFileError(f"{path}: {name} has shape {fields[name].shape}, not {shape}")
-    if fields["alpha"].ndim != 3:
+    if fields["alpha"].ndim != 3 or fields["alpha"].shape[1] != fields["alpha"].shape[2]:
         raise ExplanationFileError(f"{path}: alpha must be (G, S, S), not {fields['alpha'].shape}")
     if fields["grad_q"] is not None and (fields["grad_q"].ndim != 2 or len(fields["grad_q"]) != rho):
         raise ExplanationFileError(f"{path}: grad_q must be ({rho}, D), not {fields['grad_q'].shape}")

@@ -1,0 +1,158 @@
+"""The Python API refuses arguments it cannot use at its entry, with one error class naming the argument;
+Explanation.load refuses a file whose fields do not fit; Explanation.save never replaces another file."""
+import copy
+import shutil
+
+import numpy
+import pytest
+from references import tiny_float64_model
+
+import hadamard_min as hm
+from hadamard_min.explain.arguments import ExplainArgumentError
+from hadamard_min.explain.methods import MethodError
+from hadamard_min.explain.saved import ExplanationFileError
+from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
+
+IMAGE = numpy.random.default_rng(3).integers(0, 256, (16, 16, 3), dtype=numpy.uint8)
+QUESTION = "what color is the shape?"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_float64_model()
+
+
+@pytest.fixture(scope="module")
+def saved(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "e.npz"
+    hm.explain(model, IMAGE, QUESTION).save(path)
+    return path
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m: hm.explain(None, IMAGE, QUESTION), r"model must be a VQA model .* NoneType"),
+    (lambda m: hm.explain("weights/x.npz", IMAGE, QUESTION), r"model must be .* str 'weights/x.npz'.*load_model"),
+    (lambda m: hm.explain(m, None, QUESTION), r"image must be a file path.* NoneType"),
+    (lambda m: hm.explain(m, IMAGE, None), r"question must be a string, not NoneType"),
+    (lambda m: hm.explain(m, IMAGE, [QUESTION]), r"question must be a string, not list"),
+    (lambda m: hm.explain_with(None, [IMAGE], [QUESTION]), r"model must be a VQA model"),
+])
+def test_wrong_model_image_or_question_is_named(model, call, words):
+    with pytest.raises(ExplainArgumentError, match=words):
+        call(model)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], batch_size=1.5), r"batch_size .* float 1.5"),
+    (lambda m: hm.explain_batch(m, (i for i in [IMAGE]), (q for q in [QUESTION])), r"questions must be a list"),
+    (lambda m: hm.explain_batch(m, (i for i in [IMAGE]), [QUESTION]), r"images must be a list .* generator"),
+    (lambda m: hm.explain_batch(m, [IMAGE], QUESTION), r"questions must be a list of strings, not str .*hm.explain"),
+    (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION, 5]), r"questions\[1\] must be a string, not int 5"),
+    (lambda m: hm.explain_batch(m, [IMAGE, 7], [QUESTION] * 2), r"images\[1\] must be a file path"),
+    (lambda m: hm.explain_with(m, IMAGE, QUESTION, method="saliency"), r"questions must be a list of strings"),
+    (lambda m: hm.explain_with(m, "x.png", [QUESTION], method="saliency"), r"images must be a list .* str"),
+])
+def test_a_string_or_generator_is_not_read_as_a_list(model, call, words):
+    with pytest.raises(ExplainArgumentError, match=words):
+        call(model)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m: hm.explain(m, IMAGE, QUESTION, top_k=0), r"top_k must be a whole number at least 1, not int 0"),
+    (lambda m: hm.explain(m, IMAGE, QUESTION, top_k=True), r"top_k .* bool True"),
+    (lambda m: hm.explain(m, IMAGE, QUESTION, sign="x"), r"sign must be one of paper, code, not str 'x'"),
+    (lambda m: hm.explain(m, IMAGE, QUESTION, fix_f="no"), r"fix_f must be True or False"),
+    (lambda m: hm.explain_batch(m, [], []), r"0 images and 0 questions"),
+    (lambda m: hm.explain_batch(m, [IMAGE, IMAGE], [QUESTION]), r"2 images and 1 questions"),
+    (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], batch_size=0), r"batch_size .* int 0"),
+    (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], batch_size=-1), r"batch_size .* int -1"),
+    (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], progress="yes"), r"progress must be None, True or False"),
+    (lambda m: hm.explain_with(m, [IMAGE], [], method="attention"), r"1 images and 0 questions"),
+    (lambda m: hm.explain_with(m, [IMAGE], [QUESTION], top_k=0, method="gradcam"), r"top_k"),
+    (lambda m: hm.explain_with(m, [IMAGE], [QUESTION], method=None), r"unknown method None"),
+    (lambda m: hm.explain_with(m, [IMAGE], [QUESTION], method="gradcam", answer=5), r"answer must be .* int 5"),
+    (lambda m: hm.explain_with(m, [IMAGE], [QUESTION], fixf=False), r"unknown option fixf"),
+])
+def test_out_of_range_options_raise_the_packages_error(model, call, words):
+    with pytest.raises(ExplainArgumentError, match=words):
+        call(model)
+
+
+def test_method_errors_are_argument_errors():
+    assert issubclass(MethodError, ExplainArgumentError) and issubclass(ExplainArgumentError, ValueError)
+
+
+def test_the_documented_forms_still_work(model):
+    stacked = numpy.stack([IMAGE, IMAGE])
+    assert len(hm.explain_batch(model, stacked, (QUESTION, "is there a circle"), batch_size=1)) == 2
+    assert len(hm.explain_with(model, [IMAGE], [QUESTION], method="attention")) == 1
+
+
+@pytest.mark.parametrize("value, words", [
+    (None, r"explanation must be an Explanation .* NoneType"),
+    ("e.npz", r"explanation must be an Explanation .* str 'e.npz'.*Explanation.load"),
+])
+def test_plot_explanation_refuses_what_is_not_an_explanation(value, words):
+    with pytest.raises(ExplainArgumentError, match=words):
+        hm.plot_explanation(value)
+
+
+def test_plot_explanation_refuses_a_bad_z_limit(saved):
+    with pytest.raises(ExplainArgumentError, match="z_limit"):
+        hm.plot_explanation(hm.Explanation.load(saved), z_limit=0)
+
+
+def craft(saved, tmp_path, text=None, arrays=None, drop=()):
+    """A copy of the saved explanation with one change."""
+    meta = copy.deepcopy(load_npz_metadata(saved))
+    meta["explanation"].update(text or {})
+    members = {**load_weights(saved), **(arrays or {})}
+    for name in drop:
+        members.pop(name)
+    path = tmp_path / "crafted.npz"
+    save_weights(path, members, metadata=meta)
+    return path
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"text": {"tokens": 5}}, "tokens must be a list of strings, not 5"),
+    ({"text": {"tokens": None}}, "tokens must be a list of strings"),
+    ({"text": {"tokens": [0, 1, 2, 3, 4]}}, "tokens must be a list of strings"),
+    ({"text": {"top_k": 5}}, "top_k must be"),
+    ({"text": {"top_k": [[1]]}}, "top_k must be"),
+    ({"text": {"top_k": [["a", "x"]]}}, "top_k must be"),
+    ({"text": {"probability": "high"}}, "probability must be a number in"),
+    ({"text": {"probability": 2.0}}, "probability must be a number in"),
+    ({"text": {"options": [1, 2]}}, "options must be an object"),
+    ({"text": {"answer": 5}}, "answer must be a string"),
+    ({"text": {"question": None}}, "question must be a string"),
+    ({"text": {"unknown_words": 3}}, "unknown_words must be a list of strings"),
+    ({"arrays": {"alpha": numpy.zeros((2, 0, 0))}}, "alpha must be a non-empty array"),
+    ({"arrays": {"alpha": numpy.zeros((2, 3, 4))}}, r"alpha must be \(G, S, S\)"),
+    ({"arrays": {"image": numpy.zeros((0, 0, 3), numpy.uint8), "heatmap": numpy.zeros((0, 0)),
+                 "pixel_map": numpy.zeros((3, 0, 0)), "grad_v": numpy.zeros((3, 0, 0))}}, "must be a non-empty"),
+    ({"arrays": {"token_z": numpy.zeros(5, complex)}}, "token_z must be a non-empty array of real numbers"),
+    ({"arrays": {"heatmap": numpy.full((16, 16), numpy.nan)}}, "heatmap holds values that are not finite"),
+    ({"drop": ("heatmap",)}, "lacks heatmap"),
+])
+def test_load_names_the_file_and_the_field_that_does_not_fit(saved, tmp_path, change, words):
+    path = craft(saved, tmp_path, **change)
+    with pytest.raises(ExplanationFileError, match=words) as caught:
+        hm.Explanation.load(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_save_never_replaces_a_file_that_is_not_an_explanation(saved, tmp_path):
+    weights = tmp_path / "model.npz"
+    save_weights(weights, {"w": numpy.ones(3)})
+    before = weights.read_bytes()
+    e = hm.Explanation.load(saved)
+    with pytest.raises(ExplanationFileError, match="not an explanation file: it would be overwritten"):
+        e.save(weights)
+    assert weights.read_bytes() == before
+    again = tmp_path / "again.npz"
+    shutil.copy(saved, again)
+    e.save(again)                                  # an explanation may be written over an explanation
+    assert hm.Explanation.load(again).question == e.question
+    with pytest.raises(OSError, match="folder"):
+        e.save(tmp_path)
