@@ -6,6 +6,7 @@ from hadamard_min.core.backend import DeviceError, get_device, get_xp, set_devic
 from hadamard_min.core.function import Function, no_grad
 from hadamard_min.core.gradcheck import GradcheckError, gradcheck
 from hadamard_min.core.tensor import BackwardError, Tensor
+from hadamard_min.explain.arguments import ExplainArgumentError
 from hadamard_min.explain.hadamard import explain, explain_batch
 from hadamard_min.explain.methods import explain_with
 from hadamard_min.explain.notebook import overlay, plot_explanation
@@ -19,6 +20,7 @@ from hadamard_min.ops.relu import deconvnet, guided_backprop, relu_rule
 __all__ = [
     "BackwardError",
     "DeviceError",
+    "ExplainArgumentError",
     "Explanation",
     "Function",
     "GradcheckError",

@@ -156,3 +156,10 @@ def test_save_never_replaces_a_file_that_is_not_an_explanation(saved, tmp_path):
     assert hm.Explanation.load(again).question == e.question
     with pytest.raises(OSError, match="folder"):
         e.save(tmp_path)
+
+
+@pytest.mark.parametrize("loader, argument", [("load_model", 123), ("load_weights", None), ("load_weights", 1.5)])
+def test_the_loaders_refuse_what_is_not_a_path(loader, argument):
+    from hadamard_min.io.errors import WeightsError
+    with pytest.raises(WeightsError, match="path"):
+        getattr(hm, loader)(argument)

@@ -15,6 +15,7 @@ import os
 import numpy
 from PIL import Image
 
+from hadamard_min.data.text import QuestionError
 from hadamard_min.models.vqa import VQAModel
 
 SIGNS = ("paper", "code")
@@ -44,9 +45,13 @@ def check_image(image, name="image"):
         raise ExplainArgumentError(f"{name} must be a file path, a PIL image or a uint8 array, not {shown(image)}")
 
 
+class QuestionArgumentError(ExplainArgumentError, QuestionError):
+    """A question that is not a string: an argument error, and a question the model cannot read."""
+
+
 def check_question(question, name="question"):
     if not isinstance(question, str):
-        raise ExplainArgumentError(f"{name} must be a string, not {shown(question)}")
+        raise QuestionArgumentError(f"{name} must be a string, not {shown(question)}")
 
 
 def check_pairs(images, questions):

@@ -8,6 +8,7 @@ manifest that cannot be read, or has no sha256, stops the load (it never loads u
 weights must be finite numbers.
 """
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -107,6 +108,8 @@ def load_model(path=None, verify=True):
     from hadamard_min.models.config import ModelConfigError
     from hadamard_min.models.vqa import build_vqa_model
 
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise ModelFileError(f"load_model takes a model file's path (str or pathlib.Path), not {type(path).__name__}")
     path = Path(path) if path is not None else SHIPPED_MODEL
     if not path.exists():
         hint = ("the shipped model is missing: restore it (`git checkout weights/` in a checkout, reinstall "

@@ -75,6 +75,8 @@ def _state_dict_of(obj, path):
 
 def load_weights(path):
     """``{name: numpy array}`` from an .npz, .safetensors or torch checkpoint (.pth/.pt/.bin, zip or legacy)."""
+    if not isinstance(path, str | os.PathLike):
+        raise WeightsError(f"load_weights takes a file's path (str or pathlib.Path), not {type(path).__name__}")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"weights file not found: {path}; check the path (or download/port the weights)")
