@@ -1,11 +1,11 @@
 """Our .npz weight files and their metadata, matching a state dict by name, and hadamard-port's refusals."""
-import hashlib
 import os
 import subprocess
 import sys
 
 import numpy
 import pytest
+from test_weights import REPO, assert_same_arrays, sha256
 
 from hadamard_min.cli.port import main as port_main
 from hadamard_min.io.weights import (
@@ -15,28 +15,6 @@ from hadamard_min.io.weights import (
     match_state_dict,
     save_weights,
 )
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def torch_reference(tensor):
-    """The NumPy array a tensor should load as (bfloat16 widens exactly to float32)."""
-    torch = pytest.importorskip("torch")
-    tensor = tensor.detach()
-    return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
-
-
-def assert_same_arrays(loaded, reference):
-    assert list(loaded) == list(reference)
-    for name, expected in reference.items():
-        assert loaded[name].dtype == expected.dtype, name
-        assert loaded[name].shape == expected.shape, name
-        numpy.testing.assert_array_equal(loaded[name], expected, err_msg=name)
-
-
-def sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
 
 
 def test_npz_roundtrip_with_metadata(tmp_path):
