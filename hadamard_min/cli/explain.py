@@ -89,7 +89,7 @@ def _inputs(args, image, shipped):
 def _explain(args):
     from hadamard_min.cli.explain_batch import run_batch
     from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
-    from hadamard_min.explain.terminal import terminal_tokens
+    from hadamard_min.explain.terminal import printable, terminal_tokens
     from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
     from hadamard_min.io.porting import preset_model
 
@@ -116,13 +116,14 @@ def _explain(args):
     explain_options.save_figure(args.out, result, image.name)
     report = sys.stderr if args.json == "-" else sys.stdout  # stdout carries the JSON alone
     print(f"question: {terminal_tokens(result.tokens, result.token_z, color=report.isatty())}", file=report)
-    print(f"answer:   {result.answer} (p = {result.probability:.3f})", file=report)
-    print("top:      " + ", ".join(f"{a} {p:.3f}" for a, p in result.top_k), file=report)
+    print(f"answer:   {printable(result.answer)} (p = {result.probability:.3f})", file=report)
+    print("top:      " + ", ".join(f"{printable(a)} {p:.3f}" for a, p in result.top_k), file=report)
     if result.method != "hadamard":
-        print(f"method:   {result.method}" + (f", explaining “{result.target}”" if result.target else ""),
+        print(f"method:   {result.method}" + (f", explaining “{printable(result.target)}”" if result.target else ""),
               file=report)
     if result.unknown_words:
-        print(f"note: words the model never saw in training were read as <unk>: {', '.join(result.unknown_words)}",
+        print(f"note: words the model never saw in training were read as <unk>: "
+              f"{', '.join(map(printable, result.unknown_words))}",
               file=report)
     print(f"wrote {args.out}", file=report)
     if args.save_arrays:

@@ -32,6 +32,12 @@ def text_on(rgb):
     return (0.0, 0.0, 0.0) if luminance > 0.45 else (1.0, 1.0, 1.0)
 
 
+def printable(text):
+    """``text`` with each character that is not printable (an ESC that would drive the terminal, a newline)
+    written as its escape, ``\x1b``: a model file's answers and a question reach the terminal as text only."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
 def format_z(z):
     return "n/a" if z is None or not math.isfinite(z) else f"{z:+.2f}"
 
@@ -45,14 +51,14 @@ def terminal_tokens(tokens, token_z, color=True, limit=2.0):
     """
     check_tokens(tokens, token_z)
     if not color or os.environ.get("NO_COLOR"):
-        return " ".join(f"{token}({format_z(z)})" for token, z in zip(tokens, token_z))
+        return " ".join(f"{printable(token)}({format_z(z)})" for token, z in zip(tokens, token_z))
     words = []
     for token, z in zip(tokens, token_z):
         background = token_color(z, limit)
         foreground = text_on(background)
         bg = ";".join(str(round(255 * c)) for c in background)
         fg = ";".join(str(round(255 * c)) for c in foreground)
-        words.append(f"\x1b[48;2;{bg}m\x1b[38;2;{fg}m {token} \x1b[0m")
+        words.append(f"\x1b[48;2;{bg}m\x1b[38;2;{fg}m {printable(token)} \x1b[0m")
     return " ".join(words)
 
 

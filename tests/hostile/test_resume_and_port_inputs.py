@@ -103,3 +103,14 @@ def test_save_arrays_with_an_upper_case_suffix_is_refused_before_any_work(tmp_pa
                                       "--save-arrays", tmp_path / "x.NPZ"], capsys)
     outcome.one_line_error("--save-arrays")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
+
+
+def test_answers_with_control_characters_reach_the_terminal_as_text(tmp_path, capsys):
+    path = tmp_path / "model.npz"
+    metadata = load_npz_metadata(SHIPPED_MODEL)
+    metadata["answers"] = ["\x1b[31m" + answer + "\n" for answer in metadata["answers"]]
+    save_weights(path, load_weights(SHIPPED_MODEL), metadata)
+    outcome = run_main(explain_main, ["--weights", path, "--out", tmp_path / "o.png"], capsys).success()
+    assert "\x1b" not in outcome.out and "\\x1b[31m" in outcome.out
+    answer_line = next(line for line in outcome.out.splitlines() if line.startswith("answer:"))
+    assert "\\n (p = " in answer_line
