@@ -15,8 +15,7 @@ from pathlib import Path
 from hadamard_min.cli.errors import USER_ERRORS, UsageError
 from hadamard_min.cli.explain_options import explain_pairs, save_figure
 from hadamard_min.io.atomic import utf8_safe, write_text
-from hadamard_min.io.errors import TooLargeError
-from hadamard_min.io.limits import MAX_ITEMS, parse_json, read_bounded
+from hadamard_min.io.limits import byte_lines, parse_json
 from hadamard_min.progress import in_chunks
 
 RESULTS = "results.jsonl"
@@ -56,10 +55,7 @@ def run_batch(args, model, prog="hadamard-explain"):
 def read_lines(path):
     """``[(line number, bytes)]`` of the non-blank lines (the file at most ``MAX_TEXT_BYTES``, each line decoded
     on its own: one that is not UTF-8 fails alone); the file must exist and hold at least one line."""
-    data = read_bounded(path)
-    if data.count(b"\n") > MAX_ITEMS:
-        raise TooLargeError(f"{path}: more than {MAX_ITEMS:,} lines")
-    lines = [(number, line) for number, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+    lines = byte_lines(path)
     if not lines:
         raise UsageError(f"{path} holds no lines to explain")
     return lines
@@ -67,11 +63,7 @@ def read_lines(path):
 
 def parse_line(line, folder):
     """``(image path, question)`` of one JSON line (bytes); a relative image path is taken from ``folder``."""
-    try:
-        text = line.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise UsageError(f"not UTF-8 text (byte {error.start + 1} is 0x{line[error.start]:02x})") from None
-    pair = parse_json(text, "this line", "text")  # bounded: depth, size, huge integers
+    pair = parse_json(line, "this line", "text")  # UTF-8, and bounded: depth, size, huge integers
     if not isinstance(pair, dict):
         raise UsageError(f'not a JSON object {{"image": …, "question": …}} but {type(pair).__name__}')
     for key in ("image", "question"):

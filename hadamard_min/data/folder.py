@@ -22,7 +22,7 @@ import numpy
 from hadamard_min.data.easyvqa import DataError
 from hadamard_min.data.images import fit, load_image
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import parse_json, read_bounded
+from hadamard_min.io.limits import byte_lines, parse_json
 
 QUESTIONS = "questions.jsonl"
 MASKS = "masks"
@@ -61,9 +61,7 @@ def load_folder(folder):
                         f'of {{"image": …, "question": …, "answer": …}} lines')
     rows = {}
     questions, answers, image_index = [], [], []
-    for number, line in enumerate(read_bounded(listing).split(b"\n"), 1):
-        if not line.strip():
-            continue
+    for number, line in byte_lines(listing):
         image, question, answer = _parse(line, f"{listing} line {number}")
         if image not in rows:
             rows[image] = len(rows)
@@ -83,9 +81,7 @@ def load_folder(folder):
 
 def _parse(data, where):
     try:
-        line = parse_json(data.decode("utf-8-sig"), where, "line")  # bounded: depth, size, huge integers
-    except UnicodeDecodeError as error:
-        raise DataError(f"{where}: not UTF-8 text (byte {error.start + 1} is 0x{data[error.start]:02x})") from None
+        line = parse_json(data, where, "line")  # UTF-8, and bounded: depth, size, huge integers
     except WeightsError as error:
         raise DataError(str(error)) from None
     if not isinstance(line, dict):

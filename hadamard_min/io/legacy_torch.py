@@ -23,7 +23,7 @@ its base at that offset.
 """
 import io
 
-from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.errors import WeightsError, reported_as_corrupt
 from hadamard_min.io.limits import Budget, file_size, is_int
 from hadamard_min.io.safe_pickle import load_pickle
 from hadamard_min.io.torch_files import Storage, elements, load_torch_pickle, resolve, storage_of
@@ -129,13 +129,8 @@ def load_legacy_torch(path):
             raise WeightsError(f"{path}: a pickle, not a torch checkpoint (no torch magic number at its start); "
                                f"expected a file written by torch.save")
         file.seek(0)
-        try:
+        with reported_as_corrupt(path, "legacy torch checkpoint"):
             return _read(path, file, size)
-        except (WeightsError, MemoryError):
-            raise
-        except Exception as error:
-            raise WeightsError(f"{path}: truncated or corrupt legacy torch checkpoint ({type(error).__name__}: "
-                               f"{str(error)[:200]}); download it again") from None
 
 
 def _read(path, file, size):

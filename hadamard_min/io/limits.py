@@ -133,6 +133,15 @@ def bounded_int(value, source, what):
     return value
 
 
+def byte_lines(path):
+    """``[(line number, bytes)]`` of the non-blank lines of the text file ``path`` (at most ``MAX_TEXT_BYTES``,
+    ``MAX_ITEMS`` lines), undecoded: a JSON Lines file whose lines are parsed, and fail, one by one."""
+    data = read_bounded(path)
+    if data.count(b"\n") > MAX_ITEMS:
+        raise TooLargeError(f"{path}: more than {MAX_ITEMS:,} lines")
+    return [(number, line) for number, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+
+
 def parse_json(data, source, what="file"):
     """JSON from bytes or text, with the depth, entries and no-cycles bounds of :func:`check_tree`."""
     text = decode_text(data, source) if isinstance(data, bytes | bytearray) else data

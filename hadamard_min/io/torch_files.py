@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from hadamard_min.io.errors import TooLargeError, WeightsError
+from hadamard_min.io.errors import TooLargeError, WeightsError, reported_as_corrupt
 from hadamard_min.io.limits import (
     MAX_COPIES,
     MAX_DIMS,
@@ -239,14 +239,9 @@ def load_torch_zip(path):
     if magic != b"PK\x03\x04":
         raise WeightsError(f"{path}: not a torch zip checkpoint; expected a file written by torch.save")
     budget = Budget(path, file_size(path))
-    try:
-        with open_zip(path, "truncated or corrupt torch checkpoint", "download it again") as archive:
-            return _read_zip(path, archive, budget)
-    except (WeightsError, MemoryError):
-        raise
-    except Exception as error:
-        raise WeightsError(f"{path}: truncated or corrupt torch checkpoint ({type(error).__name__}: "
-                           f"{str(error)[:200]}); download it again") from None
+    with reported_as_corrupt(path, "torch checkpoint"), \
+            open_zip(path, "truncated or corrupt torch checkpoint", "download it again") as archive:
+        return _read_zip(path, archive, budget)
 
 
 def _read_zip(path, archive, budget):
