@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy
 import pytest
-from conftest import import_torch
 
 from hadamard_min.explain.hadamard import explain_batch
 from hadamard_min.io.model_files import load_model
@@ -21,24 +20,30 @@ def relative_error(ours, reference):
 
 
 @pytest.fixture(scope="module")
-def shipped_pair():
-    """The shipped model's torch twin in float32, our engine's explanation in float64, and the torch inputs."""
-    torch = import_torch()
+def shipped():
+    """The shipped model (float32), its inputs, and our engine's explanation in float64 (the reference)."""
     model32, model64 = load_model(), load_model().astype(numpy.float64)
     images = [EXAMPLE, EXAMPLE, numpy.random.default_rng(3).integers(0, 256, (48, 80, 3), dtype=numpy.uint8)]
     reference = explain_batch(model64, images, QUESTIONS)
-    inputs = torch.from_numpy(numpy.stack([model32.prepare_image(image)[1] for image in images]))
+    inputs = numpy.stack([model32.prepare_image(image)[1] for image in images])
     ids, lengths = model32.encode_questions(QUESTIONS)
-    net = torch_vqa(model32, torch)
-    return net, inputs, torch.from_numpy(ids), lengths, reference, model32.answers
+    return model32, inputs, ids, lengths, reference
 
 
-def test_on_the_shipped_models_twin_it_equals_our_engine_to_float32_rounding(torch, shipped_pair):
+def explain_twin(torch, shipped, guided=True):
+    """explain_torch on the shipped model's torch twin in float32, as a user would call it on their model."""
     from hadamard_min.torch_explain import explain_torch
 
-    net, images, ids, lengths, reference, answers = shipped_pair
-    result = explain_torch(lambda I, q: net(I, q, torch.from_numpy(lengths)), images, net.embedding(ids),
-                           relus=net, lengths=lengths)
+    model, inputs, ids, lengths, _ = shipped
+    net = torch_vqa(model, torch)
+    result = explain_torch(lambda I, q: net(I, q, torch.from_numpy(lengths)), torch.from_numpy(inputs),
+                           net.embedding(torch.from_numpy(ids)), relus=net, lengths=lengths, guided=guided)
+    return net, result
+
+
+def test_on_the_shipped_models_twin_it_equals_our_engine_to_float32_rounding(torch, shipped):
+    model, _, _, lengths, reference = shipped
+    net, result = explain_twin(torch, shipped)
     assert result.grad_v.dtype == torch.float32 and len(set(lengths.tolist())) == 3
     for b, expected in enumerate(reference):
         assert relative_error(result.grad_v[b].numpy(), expected.grad_v) < FLOAT32
@@ -47,18 +52,14 @@ def test_on_the_shipped_models_twin_it_equals_our_engine_to_float32_rounding(tor
         assert relative_error(result.heatmap[b], expected.heatmap) < FLOAT32
         assert relative_error(result.token_scores[b], expected.token_scores) < FLOAT32    # eq. 10
         numpy.testing.assert_allclose(result.token_z[b], expected.token_z, atol=FLOAT32)   # eq. 11, order 1
-        assert answers[torch.argmax(result.outputs["logits"][b])] == expected.answer
+        assert model.answers[torch.argmax(result.outputs["logits"][b])] == expected.answer
     assert "forward" not in net.backbone.relu.__dict__  # the module's own forward is back
 
 
-def test_without_the_guided_rule_the_shipped_twin_would_not_match(torch, shipped_pair):
+def test_without_the_guided_rule_the_shipped_twin_would_not_match(torch, shipped):
     """The ReLU modules matter: plain gradients through them move ∇v far beyond float32 rounding."""
-    from hadamard_min.torch_explain import explain_torch
-
-    net, images, ids, lengths, reference, _ = shipped_pair
-    plain = explain_torch(lambda I, q: net(I, q, torch.from_numpy(lengths)), images, net.embedding(ids),
-                          relus=net, lengths=lengths, guided=False)
-    assert relative_error(plain.grad_v[0].numpy(), reference[0].grad_v) > 100 * FLOAT32
+    _, plain = explain_twin(torch, shipped, guided=False)
+    assert relative_error(plain.grad_v[0].numpy(), shipped[-1][0].grad_v) > 100 * FLOAT32
 
 
 @pytest.mark.parametrize("module, upper", [("ReLU", numpy.inf), ("ReLU6", 6.0)])
