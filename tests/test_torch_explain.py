@@ -96,3 +96,30 @@ def test_a_forward_that_returns_no_q_v_f_is_refused(torch):
         explain_torch(lambda I, q: {"logits": I}, torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 3))
     with pytest.raises(ValueError, match="one shape"):
         explain_torch(lambda I, q: (q, I, I), torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 3))
+
+
+def test_the_readmes_example_runs_on_a_small_model(torch):
+    """The README's example, verbatim, on a model with the methods it names: ∇v, ∇q and eq. 9-11 come out."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = readme.split("### The method on your own PyTorch model")[1].split("```python")[1].split("```")[0]
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding, self.words = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 6)
+            self.conv, self.relu = torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(inplace=True)
+
+        def image_side(self, I, q):
+            return torch.tanh(self.relu(self.conv(I)).mean((2, 3)) + q.mean(1).sum(1, keepdim=True))
+
+        def question_side(self, q):
+            return torch.tanh(self.words(q.mean(1)))
+
+    torch.manual_seed(0)
+    namespace = {"net": Net().train(), "images": torch.rand(2, 3, 8, 8), "ids": torch.tensor([[1, 2, 3], [4, 5, 0]]),
+                 "lengths": [3, 2]}
+    exec(code, namespace)
+    r = namespace["r"]
+    assert not namespace["net"].training and r.grad_v.shape == (2, 3, 8, 8) and r.grad_q.shape == (2, 3, 4)
+    assert r.pixel_map.shape == (2, 3, 8, 8) and [len(z) for z in r.token_z] == [3, 2]
+    assert torch.count_nonzero(r.grad_v) > 0 and torch.count_nonzero(r.grad_q) > 0
