@@ -130,7 +130,7 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
                 del module.forward                                         # the class's forward again
             else:
                 module.forward = forward_before
-    v, gq = grad_v.detach().cpu().numpy(), grad_q.detach().cpu().numpy()
+    v, gq = (g.detach().cpu().to(torch.float64).numpy() for g in (grad_v, grad_q))  # eq. 9-11 in float64
     scores = [token_scores(gq[b, :n]) for b, n in enumerate(lengths)]                 # eq. 10
     return TorchExplanation(grad_v=grad_v, grad_q=grad_q,
                             pixel_map=numpy.stack([normalise_pixel_map(x) for x in v]),  # eq. 9
