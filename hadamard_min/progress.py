@@ -27,7 +27,7 @@ class Progress:
         self.total, self.label, self.width = max(int(total), 1), label, width
         self.stream = sys.stderr if stream is None and sink is None else stream
         self.sink = sink
-        self.bar = sink is None and _is_terminal(self.stream)
+        self.bar = sink is None and is_terminal(self.stream)
         self.start = time.perf_counter()
         self.open_line = False
 
@@ -56,7 +56,7 @@ class Progress:
             self.open_line = False
 
 
-def _is_terminal(stream):
+def is_terminal(stream):
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(isatty and isatty())

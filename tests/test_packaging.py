@@ -16,9 +16,14 @@ from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def pyproject():
+def pyproject_file():
+    """The whole pyproject.toml as a dict (a skip before Python 3.11, which brought tomllib)."""
     tomllib = pytest.importorskip("tomllib", reason="tomllib comes with Python 3.11")
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def pyproject():
+    return pyproject_file()["tool"]["setuptools"]
 
 
 def test_every_package_folder_is_in_the_wheel():

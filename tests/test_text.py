@@ -24,6 +24,8 @@ from hadamard_min.data.text import (
     ("don''t", ["don", "t"]),
     ("snake_case", ["snake", "case"]),
     ("Où est-il?", ["où", "est", "il"]),
+    ("Is the cafe\u0301 open?", ["is", "the", "café", "open"]),      # decomposed: NFC makes it one letter
+    ("caf\u00e9 or caf\ufffd\ufffd?", ["café", "or", "caf\ufffd\ufffd"]),  # undecodable bytes stay in the word
 ])
 def test_tokenize(question, tokens):
     assert tokenize(question) == tokens

@@ -126,7 +126,8 @@ def parse_args(argv):
     parser = Parser(
         prog="hadamard-bench",
         description="Time the explain pass (ResNet forward + guided backward to the pixels, parameters "
-                    "frozen) of hadamard-min against PyTorch on the same weights, and compare peak memory.")
+                    "frozen) of hadamard-min against PyTorch on the same weights, and compare peak memory.",
+        epilog="example: hadamard-bench --size 224 --batch 1 8 --depth 50 --runs 3")
     parser.add_argument("--size", type=integer(32, 1024), default=448, help="image side in pixels, 32 to 1024 "
                         "(default 448)")
     parser.add_argument("--batch", type=integer(1, 4096), nargs="+", default=[1],

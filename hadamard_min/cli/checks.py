@@ -6,10 +6,21 @@ outside the range (``nan`` and ``inf`` included); :func:`use_device` applies ``-
 """
 import argparse
 import math
+import os
 
 from hadamard_min.core.backend import environment_device, set_device
 
 DEVICES = ("cpu", "gpu")
+DEVICE_HELP = "where to compute: cpu (NumPy) or gpu (CuPy on an NVIDIA GPU); default: $HADAMARD_DEVICE or cpu"
+
+
+def question_text(text):
+    """An argparse type: the text as typed. Under an ASCII locale Python reads each non-ASCII byte of an
+    argument as a lone surrogate ("café" as "caf\\udcc3\\udca9"); those bytes are decoded again as UTF-8
+    (bytes that are no UTF-8 become U+FFFD), so that a word keeps its letters."""
+    if not any("\udc80" <= c <= "\udcff" for c in text):
+        return text
+    return os.fsencode(text).decode("utf-8", "replace")
 
 
 def integer(low, high=None):

@@ -29,8 +29,21 @@ USER_ERRORS = (DeviceError, DataError, ImageError, QuestionError, VocabularyErro
                UsageError, OSError)
 
 
+def escape_unencodable():
+    """stdout and stderr write what their encoding cannot hold as escapes (``\\u2212``) instead of raising
+    UnicodeEncodeError: under an ASCII locale (``LC_ALL=C PYTHONUTF8=0``) help and results still print."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 class Parser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` whose errors are one line, ``prog: error: message``, and exit status 2."""
+    """``argparse.ArgumentParser`` whose errors are one line, ``prog: error: message``, and exit status 2, and
+    whose ``--help`` prints under any locale (:func:`escape_unencodable` first)."""
+
+    def parse_args(self, args=None, namespace=None):
+        escape_unencodable()
+        return super().parse_args(args, namespace)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -65,9 +78,7 @@ def _message(error):
 
 def run(main, prog, extra_errors=()):
     """Run ``main``; turn a user error into one line and exit status 2, Ctrl-C and SIGTERM into status 130."""
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
+    escape_unencodable()
     with _sigterm_interrupts():
         try:
             environment_device(), fast_path_enabled()  # a bad HADAMARD_DEVICE or HADAMARD_FAST stops it at once

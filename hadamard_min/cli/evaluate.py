@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from hadamard_min.cli.checks import DEVICES, SEED, integer, use_device
+from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, use_device
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.evaluate.report import REPORT_FILES, main_tables, write_report
@@ -29,6 +29,7 @@ def parser():
                     "saliency, guided backprop, Grad-CAM and random floors on test questions: pointing game, "
                     "mass in mask, token grounding, deletion, the randomisation sanity check and (two-shape "
                     "data) question dependence. Writes OUT/report.md, OUT/results.json and figures.",
+        epilog="example: hadamard-evaluate --examples 50 --out evaluation",
         formatter_class=HelpFormatter)
     p.add_argument("--weights", type=Path, default=None,
                    help="model file (.npz); default: the shipped model for --data")
@@ -41,7 +42,7 @@ def parser():
                    help="seed of the sample, the random floor and the bootstrap")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty OUT")
-    p.add_argument("--device", choices=DEVICES, default=None, help="default: $HADAMARD_DEVICE or cpu")
+    p.add_argument("--device", choices=DEVICES, default=None, help=DEVICE_HELP)
     return add_version(p)
 
 

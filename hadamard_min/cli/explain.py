@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy
 
 from hadamard_min.cli import explain_options
-from hadamard_min.cli.checks import DEVICES, integer, use_device
+from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, integer, question_text, use_device
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.explain.methods import MethodError
@@ -15,6 +15,7 @@ from hadamard_min.io.porting.preset import add_preset_arguments
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "example.png"
 EXAMPLE_QUESTION_FILE = EXAMPLE_IMAGE.with_suffix(".txt")
+DEFAULT_FIGURE = Path("explanation.png")
 PRESET_FILES = ("resnet", "mlb", "vocab", "answers", "mlb_sizes")
 
 
@@ -26,18 +27,22 @@ def parser():
                     "(eq. 2, 9), and each word's score from ∇q = (Q − F) ∂Q/∂q (eq. 3, 10, 11). With no "
                     "arguments it explains a shipped easy-VQA example with the shipped model and writes "
                     "explanation.png here.",
+        epilog='example: hadamard-explain --image my.png --question "what color is it?" --out mine.png',
         formatter_class=HelpFormatter)
     parser.add_argument("--image", type=Path, default=None,
                         help="image file (PNG, JPEG, …); default: the shipped easy-VQA example")
-    parser.add_argument("--question", default=None, help="the question; default: the shipped example's")
+    parser.add_argument("--question", type=question_text, default=None,
+                        help="the question; default: the shipped example's")
     parser.add_argument("--weights", type=Path, default=None,
-                        help="model file (.npz from hadamard-train); default: weights/easyvqa_mlb.npz")
-    parser.add_argument("--out", type=Path, default=Path("explanation.png"),
-                        help="figure to write (PNG); default: explanation.png")
+                        help="model file (.npz from hadamard-train); default: the shipped easy-VQA model")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="figure to write (PNG); default: explanation.png, or none with --json - (give --out "
+                             "to write the figure and the maps too)")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="also write answer, probabilities, tokens, z-scores and the saved maps' paths as JSON "
-                             "(- : to stdout); the maps are saved as PNGs next to --out")
-    parser.add_argument("--device", choices=DEVICES, default=None, help="default: $HADAMARD_DEVICE or cpu")
+                             "(- : to stdout, which then holds the JSON alone); the maps are saved as PNGs next "
+                             "to --out")
+    parser.add_argument("--device", choices=DEVICES, default=None, help=DEVICE_HELP)
     parser.add_argument("--no-fix-f", dest="fix_f", action="store_false",
                         help="let gradients flow through F too (the paper's ablation)")
     parser.add_argument("--sign", choices=("paper", "code"), default="paper",
@@ -72,7 +77,7 @@ def check_arguments(args):
                              "--resnet, --mlb and --vocab")
         if args.batch is None and (args.image is None or args.question is None):
             raise UsageError(f"--preset {args.preset} explains your own photograph: give --image and --question")
-    if args.out.suffix.lower() != ".png":
+    if args.out is not None and args.out.suffix.lower() != ".png":
         raise UsageError(f"--out must be a .png file, not {args.out.name}")
 
 
@@ -88,8 +93,7 @@ def _inputs(args, image, shipped):
 
 def _explain(args):
     from hadamard_min.cli.explain_batch import run_batch
-    from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
-    from hadamard_min.explain.terminal import printable, terminal_tokens
+    from hadamard_min.explain.terminal import printable, terminal_tokens, use_color
     from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
     from hadamard_min.io.porting import preset_model
 
@@ -100,12 +104,14 @@ def _explain(args):
     if args.batch is not None:
         use_device(args.device)
         return run_batch(args, preset_model(args) if args.preset else load_model(args.weights))
-    outputs = {"--out": args.out, **({"--json": Path(args.json)} if args.json not in (None, "-") else {}),
+    figure = args.out if args.out is not None or args.json == "-" else DEFAULT_FIGURE  # None: no figure
+    outputs = {**({"--out": figure} if figure else {}),
+               **({"--json": Path(args.json)} if args.json not in (None, "-") else {}),
                **({"--save-arrays": args.save_arrays} if args.save_arrays else {})}
     check_outputs(outputs, _inputs(args, image, SHIPPED_MODEL))
     use_device(args.device)
     model = preset_model(args) if args.preset else load_model(args.weights)
-    maps = map_paths(args.out, model.mlb.config()["glimpses"]) if args.json else {}
+    maps = map_paths(figure, model.mlb.config()["glimpses"]) if args.json and figure else {}
     check_outputs({**outputs, **{f"the map {path.name} (next to --out)": path for path in maps.values()}},
                   _inputs(args, image, SHIPPED_MODEL))
     result = explain_options.explain_pairs(args, model, [image], [question])[0]
@@ -113,37 +119,58 @@ def _explain(args):
     if not all(numpy.isfinite(values).all() for values in arrays):
         raise WeightsError("the model's output is not a number (NaN or infinity): its weights are broken; "
                            "restore or retrain them")
-    explain_options.save_figure(args.out, result, image.name)
+    if figure:
+        explain_options.save_figure(figure, result, image.name)
     report = sys.stderr if args.json == "-" else sys.stdout  # stdout carries the JSON alone
-    print(f"question: {terminal_tokens(result.tokens, result.token_z, color=report.isatty())}", file=report)
+    colored = terminal_tokens(result.tokens, result.token_z, color=use_color(report))
+    print(f"question: {colored}", file=report)
     print(f"answer:   {printable(result.answer)} (p = {result.probability:.3f})", file=report)
     print("top:      " + ", ".join(f"{printable(a)} {p:.3f}" for a, p in result.top_k), file=report)
     if result.method != "hadamard":
         print(f"method:   {result.method}" + (f", explaining “{printable(result.target)}”" if result.target else ""),
               file=report)
-    if result.unknown_words:
+    if result.unknown_words:  # a warning: stderr, whatever stdout carries
         print(f"note: words the model never saw in training were read as <unk>: "
-              f"{', '.join(map(printable, result.unknown_words))}",
-              file=report)
-    print(f"wrote {args.out}", file=report)
+              f"{', '.join(map(printable, result.unknown_words))}", file=sys.stderr)
+    if figure:
+        print(f"wrote {figure}", file=report)
     if args.save_arrays:
         print(f"wrote {result.save(args.save_arrays)}", file=report)
     if args.json:
-        if result.pixel_map is None:  # Grad-CAM and attention have no gradient at the pixels
-            del maps["pixel_map"]
-        else:
-            save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
-        save_map_png(maps["heatmap"], result.heatmap, normalize=True)
-        for g, alpha in enumerate(result.alpha, 1):
-            save_map_png(maps[f"alpha{g}"], alpha, normalize=True)
-        text = json_text({**result.to_json(), "image": str(image), "figure": str(args.out),
-                          "maps": {name: str(path) for name, path in maps.items()}})
+        if maps:
+            _save_maps(maps, result)
+        data = {**result.to_json(), "image": str(image), "figure": str(figure) if figure else None,
+                "maps": {name: str(path) for name, path in maps.items()}}
         if args.json == "-":
-            sys.stdout.write(text)
+            sys.stdout.write(json_text(data, ascii_only=not _holds(sys.stdout, json_text(data))))
         else:
-            write_text(args.json, text)
-        print(f"wrote {args.json} and {len(maps)} maps", file=report)
+            write_text(args.json, json_text(data))
+        written = ([] if args.json == "-" else [args.json]) + ([f"{len(maps)} maps"] if maps else [])
+        if written:
+            print(f"wrote {' and '.join(map(str, written))}", file=report)
     return 0
+
+
+def _holds(stream, text):
+    """Whether ``stream``'s encoding can write ``text`` (not so for "café" under an ASCII locale)."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _save_maps(maps, result):
+    """The maps of ``result`` as PNGs at ``maps``' paths (Grad-CAM and attention have no pixel map)."""
+    from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
+
+    if result.pixel_map is None:  # Grad-CAM and attention have no gradient at the pixels
+        del maps["pixel_map"]
+    else:
+        save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
+    save_map_png(maps["heatmap"], result.heatmap, normalize=True)
+    for g, alpha in enumerate(result.alpha, 1):
+        save_map_png(maps[f"alpha{g}"], alpha, normalize=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ def main(argv=None):
         description=f"Convert a weight file ({SUPPORTED}) to hadamard-min's .npz format. Floating-point "
                     "tensors are stored as float32, integer tensors keep their type. torch is not needed: "
                     "checkpoints are read without running any code they contain. SRC is never modified.",
-        epilog="example: hadamard-port resnet152-394f9c45.pth weights/resnet152_imagenet.npz",
+        epilog="example: hadamard-port resnet152-394f9c45.pth resnet152_imagenet.npz",
         formatter_class=HelpFormatter)
     parser.add_argument("source", metavar="SRC", help=f"weights to convert ({SUPPORTED})")
     parser.add_argument("destination", metavar="DST", help="the .npz file to write")

@@ -3,7 +3,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from hadamard_min.cli.checks import DEVICES, SEED, integer, number, use_device
+from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, number, use_device
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.io.atomic import check_outputs
@@ -17,6 +17,7 @@ def parser():
         description="Train the VQA model (small ResNet + GRU + MLB attention) on easy-VQA with the engine itself. "
                     "Writes OUT (weights, config, vocabulary, answers) and OUT's manifest .json (sha256, command, "
                     "seed, versions, time, test accuracy); a checkpoint OUT-stem.checkpoint.npz after every epoch.",
+        epilog="example: hadamard-train --out mine.npz --epochs 2 --limit-images 200",
         formatter_class=HelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("easyvqa_mlb.npz"), help="model file to write (.npz)")
     parser.add_argument("--data", choices=("easy-vqa", "two-shape"), default="easy-vqa", help="data set")
@@ -40,7 +41,7 @@ def parser():
     parser.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
     parser.add_argument("--force", action="store_true",
                         help="overwrite an existing OUT, its manifest and its checkpoint (an earlier run's)")
-    parser.add_argument("--device", choices=DEVICES, default=None, help="default: $HADAMARD_DEVICE or cpu")
+    parser.add_argument("--device", choices=DEVICES, default=None, help=DEVICE_HELP)
     return add_version(parser)
 
 

@@ -11,6 +11,7 @@ word; right alignment (padding at the start) is what the original MLB code used,
 is always the answer-relevant one.
 """
 import re
+import unicodedata
 from collections import Counter
 
 import numpy
@@ -19,8 +20,11 @@ PAD, UNK = "<pad>", "<unk>"
 PAD_INDEX, UNK_INDEX = 0, 1
 
 # A word: letters/digits, optionally joined by single apostrophes ("what's", "rock'n'roll").
-# Leading/trailing apostrophes and all other punctuation fall outside the match and are dropped.
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+# Leading/trailing apostrophes and all other punctuation fall outside the match and are dropped. The text is
+# NFC-normalised first ("cafe" + U+0301 becomes "café"); a combining accent left over and U+FFFD (a byte that
+# could not be decoded) count as letters, so that an unknown word stays whole instead of being cut at them.
+_LETTER = "(?:[^\\W_]|[\u0300-\u036f\ufffd])"
+_WORD = re.compile(rf"{_LETTER}+(?:'{_LETTER}+)*")
 _CURLY_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'"})
 
 
@@ -37,7 +41,7 @@ def tokenize(question: str) -> list[str]:
     if not isinstance(question, str):
         raise QuestionError(f"a question is text (a str), not {type(question).__name__}: pass the question "
                             f"as a string")
-    tokens = _WORD.findall(question.lower().translate(_CURLY_APOSTROPHES))
+    tokens = _WORD.findall(unicodedata.normalize("NFC", question).lower().translate(_CURLY_APOSTROPHES))
     if not tokens:
         raise QuestionError(f"the question is empty (no words in {question!r}): type a question with words")
     return tokens

@@ -48,6 +48,9 @@ def save_explanation(explanation, path):
 
 def load_explanation_fields(path):
     """The keyword arguments of :class:`Explanation` read from ``path``, after checking that they fit."""
+    if not os.path.exists(path):  # said here: the weights' reader would suggest downloading weights
+        raise FileNotFoundError(f"explanation file not found: {path}; check the path (Explanation.save "
+                                f"writes one, hadamard-explain --save-arrays too)")
     text = load_npz_metadata(path).get("explanation")
     if not isinstance(text, dict) or text.get("format") != FORMAT:
         raise ExplanationFileError(f"{path}: not an explanation file (write one with Explanation.save)")

@@ -130,9 +130,10 @@ def json_ready(value):
     return value
 
 
-def json_text(data, indent=2):
-    """Strict JSON text of ``data`` (see :func:`json_ready`), ending in a newline."""
-    return json.dumps(json_ready(data), indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
+def json_text(data, indent=2, ascii_only=False):
+    """Strict JSON text of ``data`` (see :func:`json_ready`), ending in a newline; ``ascii_only``: every
+    other character as its ``\\uXXXX`` escape (for a stream whose encoding cannot hold it)."""
+    return json.dumps(json_ready(data), indent=indent, ensure_ascii=ascii_only, allow_nan=False) + "\n"
 
 
 def write_json(path, data, indent=2):

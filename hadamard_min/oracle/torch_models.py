@@ -5,7 +5,8 @@ torchvision), shared by the parity tests, ``hadamard-bench`` and the lessons.
     torch_resnet(torch, layers, ...)     ResNet with bottleneck blocks, as ``models/resnet.py``
     torch_vqa(model) (``torch_vqa.py``)  the whole VQA model and its explanation, eq. 2-3
 
-torch is never a runtime dependency of hadamard-min: nothing outside this package imports it, and each
+torch is never a runtime dependency of hadamard-min: nothing outside this package and the optional
+``torch_explain.py`` (the explanation for a user's torch model, which the oracle's VQA model uses) imports it, and each
 function here takes the torch module (``torch=None`` imports it), so that importing the oracle costs nothing.
 """
 
@@ -46,13 +47,14 @@ def closed_form_relu(torch=None, rule="guided"):
 
 
 class Activations:
-    """The ReLUs and max-pools a torch ResNet of this oracle runs: torch's own, and with ``guided`` ReLUs
-    that pass back dx = dy · [x > 0] · [dy > 0]. A network may be handed any object with these two methods
-    instead (a test's replay of the pieces of another pass, say)."""
+    """The ReLUs and max-pools a torch ResNet of this oracle runs: torch's own (the network's ``nn.ReLU``
+    module ``relu`` where given), and with ``guided`` ReLUs that pass back dx = dy · [x > 0] · [dy > 0].
+    A network may be handed any object with these two methods instead (a test's replay of the pieces of
+    another pass, say)."""
 
-    def __init__(self, torch, guided=False):
+    def __init__(self, torch, guided=False, relu=None):
         self.torch = torch
-        self.relu = closed_form_relu(torch, "guided") if guided else torch.relu
+        self.relu = closed_form_relu(torch, "guided") if guided else relu or torch.relu
 
     def max_pool(self, x, kernel, stride, padding):
         return self.torch.nn.functional.max_pool2d(x, kernel, stride, padding)
@@ -92,6 +94,7 @@ def torch_resnet(torch=None, layers=(3, 8, 36, 3), width=64, num_classes=1000):
             super().__init__()
             self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
             self.bn1 = nn.BatchNorm2d(width)
+            self.relu = nn.ReLU()  # a module, as torchvision's: torch_explain.explain_torch finds it
             cin = width
             for i, blocks in enumerate(layers):
                 planes = width * 2 ** i
@@ -102,7 +105,7 @@ def torch_resnet(torch=None, layers=(3, 8, 36, 3), width=64, num_classes=1000):
             self.fc = nn.Linear(cin, num_classes)
 
         def features(self, x, guided=False, pre_relu=False, activations=None):
-            act = activations or Activations(torch, guided)
+            act = activations or Activations(torch, guided, self.relu)
             x = act.max_pool(act.relu(self.bn1(self.conv1(x))), 3, 2, 1)
             blocks = [block for i in range(len(layers)) for block in getattr(self, f"layer{i + 1}")]
             for k, block in enumerate(blocks):

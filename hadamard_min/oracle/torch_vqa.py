@@ -4,9 +4,10 @@
     ids ──nn.Embedding──▶ q ──GRU──▶ question vector ───┴── MLB (eq. 4-7) ──▶ α, Q, V, F, logits
 
 The GRU is ``torch.nn.GRU`` over packed sequences for the "reset_after" candidate (PyTorch's own) and a loop
-of cells for "reset_before"; MLB is written with ``nn.Linear`` layers of the same names. ``explain`` is
-``explain.hadamard.deviation_gradients`` with its defaults (F held constant, the paper's sign, guided
-ReLUs): ∇q = ∂/∂q ½‖Q − F‖², ∇v = ∂/∂I ½‖V − F‖². Eval mode only (no dropout); float32 or float64.
+of cells for "reset_before"; MLB is written with ``nn.Linear`` layers of the same names. ``explain`` is the
+public ``torch_explain.explain_torch`` on this network, which equals ``explain.hadamard.deviation_gradients``
+with its defaults (F held constant, the paper's sign, guided ReLUs): ∇q = ∂/∂q ½‖Q − F‖², ∇v = ∂/∂I ½‖V − F‖².
+Eval mode only (no dropout); float32 or float64.
 """
 from hadamard_min.oracle.torch_models import import_torch, torch_resnet
 
@@ -51,9 +52,9 @@ def torch_vqa(model, torch=None):
                 h = active * ((1 - z) * n + z * h) + (1 - active) * h
             return h
 
-        def forward(self, images, words, lengths, guided=False):
+        def forward(self, images, words, lengths):
             """A dict of α, Q, V, F and logits (eq. 4-7) for images (B, 3, H, W) and word vectors (B, T, D)."""
-            features = self.backbone.features(images, guided, pre_relu=config["pre_relu"])
+            features = self.backbone.features(images, pre_relu=config["pre_relu"])
             if features.requires_grad:  # torch 2.13's CPU backward of a 1×1 stride-2 convolution goes wrong
                 features.register_hook(lambda grad: grad.contiguous())  # on a transposed incoming gradient
             batch, _, size, _ = features.shape
@@ -73,13 +74,11 @@ def torch_vqa(model, torch=None):
 
         def explain(self, images, ids, lengths):
             """(∇v, ∇q, out) for images (B, 3, H, W) and word ids (B, T), as tensors: eq. 2-3, guided."""
-            I = images.clone().requires_grad_(True)
-            q = self.embedding(ids).requires_grad_(True)
-            out = self(I, q, lengths, guided=True)
-            F = out["F"].detach()
-            grad_q, = torch.autograd.grad(0.5 * ((out["Q"] - F) ** 2).sum(), q)             # eq. 3
-            grad_v, = torch.autograd.grad(0.5 * ((out["V"] - F) ** 2).sum(), I)             # eq. 2
-            return grad_v, grad_q, out
+            from hadamard_min.torch_explain import explain_torch
+
+            result = explain_torch(lambda I, q: self(I, q, lengths), images, self.embedding(ids), relus=self,
+                                   lengths=lengths)
+            return result.grad_v, result.grad_q, result.outputs
 
     state = {_torch_name(name): torch.from_numpy(array) for name, array in model.state_dict().items()}
     net = TorchVQA().to(next(iter(state.values())).dtype)  # before loading: torch copies into the dtype it has

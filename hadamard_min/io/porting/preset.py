@@ -126,7 +126,7 @@ def add_preset_arguments(parser):
     group = parser.add_argument_group("published models (a preset instead of --weights)")
     group.add_argument("--preset", choices=sorted(PRESETS),
                        help="run the paper's pipeline on published weights: ResNet-152 + MLB, 448×448 images "
-                            "(see weights/README.md)")
+                            "(without --resnet, --mlb or --vocab the error says where each file comes from)")
     group.add_argument("--resnet", type=Path, help="ImageNet ResNet-152 weights (.pth, .safetensors or .npz)")
     group.add_argument("--mlb", type=Path,
                        help="MLB weights: the original MLB.t7 or a vqa.pytorch checkpoint (.pth)")
