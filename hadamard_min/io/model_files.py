@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hadamard_min.io.atomic import write_json
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import parse_json, read_bounded
+from hadamard_min.io.limits import open_regular, parse_json, read_bounded
 from hadamard_min.io.npz import load_npz_metadata, save_weights
 from hadamard_min.io.weights import check_finite, load_weights
 
@@ -32,7 +32,7 @@ class ModelFileError(WeightsError):
 
 def sha256_of(path):
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -22,6 +22,7 @@ from hadamard_min.io.limits import (
     Budget,
     element_count,
     file_size,
+    open_regular,
     parse_json,
 )
 from hadamard_min.io.zips import open_zip
@@ -55,7 +56,7 @@ def save_weights(path, arrays, metadata=None):
 
 def _open(path):
     """The zip of an .npz, after checks of what the file starts with."""
-    with open(path, "rb") as file:
+    with open_regular(path) as file:
         magic = file.read(6)
     if magic == b"\x93NUMPY":
         raise WeightsError(f"{path}: holds a single .npy array, not an .npz archive; re-create it")
@@ -128,7 +129,7 @@ def _is_metadata(name):
 def load_npz_metadata(path):
     """The metadata of an .npz written by :func:`save_weights`: ``{key: json.loads(text of "__key__")}``."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise WeightsError(f"weights file not found: {path}; check the path (or download/port the weights)")
     entries = read_npz(path, _is_metadata, kind="metadata", limit=MAX_TEXT_BYTES)
     metadata = {}
@@ -143,7 +144,7 @@ def open_npy_mapped(path, hint="re-save it as an array of numbers"):
     """A read-only memory map of the ``.npy`` at ``path`` (numbers only), its header checked against the file."""
     source = path
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             shape, fortran, dtype = _header(stream, source, os.path.basename(path))
             offset = stream.tell()
     except ValueError as error:

@@ -11,7 +11,16 @@ import itertools
 import numpy
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_TENSORS, MAX_TEXT_BYTES, Budget, element_count, file_size, is_int, parse_json
+from hadamard_min.io.limits import (
+    MAX_TENSORS,
+    MAX_TEXT_BYTES,
+    Budget,
+    element_count,
+    file_size,
+    is_int,
+    open_regular,
+    parse_json,
+)
 from hadamard_min.io.torch_files import bfloat16_to_float32
 
 DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
@@ -53,7 +62,7 @@ def load_safetensors(path):
     """``{name: array}`` of a .safetensors file (bfloat16 widened to float32)."""
     size = file_size(path)
     budget = Budget(path, size)
-    with open(path, "rb") as file:
+    with open_regular(path) as file:
         prefix = file.read(8)
         header_length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
         if not 0 < header_length <= min(size - 8, MAX_TEXT_BYTES):

@@ -15,7 +15,7 @@ import numpy
 
 from hadamard_min.io.errors import UnsafePickleError, WeightsError
 from hadamard_min.io.legacy_torch import load_legacy_torch
-from hadamard_min.io.limits import file_size
+from hadamard_min.io.limits import file_size, open_regular
 from hadamard_min.io.npz import load_npz, load_npz_metadata, save_weights
 from hadamard_min.io.safetensors import load_safetensors
 from hadamard_min.io.torch_files import load_torch_zip
@@ -29,7 +29,7 @@ WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net", "network", "pa
 
 def load_torch(path):
     """A torch checkpoint by its first byte: a pickle (``\\x80``) is the legacy format, anything else a zip."""
-    with open(path, "rb") as file:
+    with open_regular(path) as file:
         legacy = file.read(1) == b"\x80"
     return load_legacy_torch(path) if legacy else load_torch_zip(path)
 
@@ -78,7 +78,7 @@ def load_weights(path):
     if not isinstance(path, str | os.PathLike):
         raise WeightsError(f"load_weights takes a file's path (str or pathlib.Path), not {type(path).__name__}")
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise WeightsError(f"weights file not found: {path}; check the path (or download/port the weights)")
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in _READERS:

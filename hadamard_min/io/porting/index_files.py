@@ -25,7 +25,7 @@ PICKLES = (".pickle", ".pkl")
 
 def _load(path):
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise PortError(f"file not found: {path}")
     data = read_bounded(path)
     if path.suffix in PICKLES:

@@ -54,7 +54,7 @@ def check_files(preset, **paths):
     problems = []
     for name in needed:
         path = paths.get(name)
-        if path is None or not Path(path).is_file():
+        if path is None or not Path(path).exists():
             state = "not given" if path is None else f"no such file {path}"
             problems.append(f"--{name} ({state}): {WHERE[name]}")
     if problems:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_DEPTH, Budget, check_tree, element_count, file_size, plain_children
+from hadamard_min.io.limits import MAX_DEPTH, Budget, check_tree, element_count, file_size, open_regular, plain_children
 
 NIL, NUMBER, STRING, TABLE, TORCH, BOOLEAN = range(6)
 _ELEMENT_TYPES = {"Double": "<f8", "Float": "<f4", "Half": "<f2", "Long": "<i8", "Int": "<i4",
@@ -182,7 +182,7 @@ def read_t7(path):
     """The object stored in a binary Torch7 file (see the module docstring for what each type becomes)."""
     try:
         file_size(path)
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             data = file.read()
     except OSError as error:
         raise T7Error(f"{path}: cannot read the file ({error.strerror or error})") from None
