@@ -159,14 +159,24 @@ def parse_json(data, source, what="file"):
     if len(text) > MAX_TEXT_BYTES:
         raise TooLargeError(f"{source}: the {what} has {len(text):,} characters, more than {MAX_TEXT_BYTES:,}")
     try:
-        value = json.loads(text, parse_int=lambda digits: bounded_int(digits, source, what))
+        value = json.loads(text, parse_int=lambda digits: bounded_int(digits, source, what),
+                           object_pairs_hook=lambda pairs: _unique_keys(pairs, source, what))
     except RecursionError:
         raise TooLargeError(f"{source}: the {what} nests lists or objects deeper than {MAX_DEPTH}") from None
-    except WeightsError:  # an integer refused by bounded_int
+    except WeightsError:  # an integer refused by bounded_int, a key named twice
         raise
     except ValueError as error:  # not JSON
         raise WeightsError(f"{source}: the {what} is not JSON that can be read ({error})") from None
     check_tree(value, source)
+    return value
+
+
+def _unique_keys(pairs, source, what):
+    """A JSON object as a dict, refused when it names one key twice (JSON would keep the last without a word)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        twice = next(key for key in value if sum(name == key for name, _ in pairs) > 1)
+        raise WeightsError(f"{source}: the {what} names {twice[:80]!r} more than once; the file is corrupt or crafted")
     return value
 
 

@@ -51,10 +51,16 @@ def _entries(header, path, data_length):
             raise WeightsError(f"{corrupt} (tensor {name!r}: bytes {begin}..{end} of {data_length} do not hold "
                                f"shape {tuple(shape)} of {dtype}); download it again")
         entries.append((name, dtype, tuple(shape), begin, end))
-    entries.sort(key=lambda entry: entry[3])
+    entries.sort(key=lambda entry: entry[3:])
+    # the tensors tile the data exactly, as the reference library requires: no byte shared, none left over
     for (first, *_, first_end), (second, _, _, second_begin, _) in itertools.pairwise(entries):
-        if second_begin < first_end:
-            raise WeightsError(f"{corrupt} (tensors {first!r} and {second!r} share bytes); download it again")
+        if second_begin != first_end:
+            relation = "share bytes" if second_begin < first_end else f"leave bytes {first_end}..{second_begin} unused"
+            raise WeightsError(f"{corrupt} (tensors {first!r} and {second!r} {relation}); download it again")
+    bounds = (entries[0][3], entries[-1][4]) if entries else (0, 0)
+    if bounds != (0, data_length):
+        raise WeightsError(f"{corrupt} (its tensors cover bytes {bounds[0]}..{bounds[1]} of the {data_length} after "
+                           f"the header, not all of them); download it again")
     return entries
 
 

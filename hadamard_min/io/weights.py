@@ -96,11 +96,12 @@ def load_weights(path):
 
 def check_finite(state, source):
     """``state`` ({name: array}) when every floating-point array in it is finite; else one line naming the first
-    that is not (a model with a NaN or an infinity answers nothing meaningful)."""
+    that is not (a model with a NaN or an infinity answers nothing meaningful). Every model checks the arrays it
+    loads, in its own type, here (``Module.load_state_dict``)."""
     for name, array in state.items():
         if array.dtype.kind in "fc" and not numpy.isfinite(array).all():
-            raise WeightsError(f"{source}: weight {name} holds NaN or infinity, so every answer would be "
-                               f"meaningless; restore the file or retrain")
+            raise WeightsError(f"{source}: weight {name} holds NaN or infinity (or a number too large for "
+                               f"{array.dtype}), so every answer would be meaningless; restore the file or retrain")
     return state
 
 
