@@ -9,7 +9,7 @@ from hadamard_min.cli.checks import DEVICES, integer, use_device
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.explain.methods import MethodError
-from hadamard_min.io.atomic import check_outputs, json_text, write_text
+from hadamard_min.io.atomic import check_outputs, json_text, together, write_text
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.porting.preset import add_preset_arguments
 
@@ -49,7 +49,8 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    return run(lambda: _explain(args), "hadamard-explain", extra_errors=(MethodError,))
+    return run(lambda: _explain(args), "hadamard-explain", extra_errors=(MethodError,), device=args.device,
+               writes_stdout=args.json == "-")
 
 
 def map_paths(out, glimpses):
@@ -88,7 +89,6 @@ def _inputs(args, image, shipped):
 
 def _explain(args):
     from hadamard_min.cli.explain_batch import run_batch
-    from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
     from hadamard_min.explain.terminal import printable, terminal_tokens
     from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
     from hadamard_min.io.porting import preset_model
@@ -113,7 +113,14 @@ def _explain(args):
     if not all(numpy.isfinite(values).all() for values in arrays):
         raise WeightsError("the model's output is not a number (NaN or infinity): its weights are broken; "
                            "restore or retrain them")
-    explain_options.save_figure(args.out, result, image.name)
+    if args.json and result.pixel_map is None:  # Grad-CAM and attention have no gradient at the pixels
+        del maps["pixel_map"]
+    with together():  # every output written whole before the first is put in place: all of them or none
+        explain_options.save_figure(args.out, result, image.name)
+        if args.save_arrays:
+            result.save(args.save_arrays)
+        if args.json:
+            text = _write_maps_and_json(args, result, image, maps)
     report = sys.stderr if args.json == "-" else sys.stdout  # stdout carries the JSON alone
     print(f"question: {terminal_tokens(result.tokens, result.token_z, color=report.isatty())}", file=report)
     print(f"answer:   {printable(result.answer)} (p = {result.probability:.3f})", file=report)
@@ -127,23 +134,28 @@ def _explain(args):
               file=report)
     print(f"wrote {args.out}", file=report)
     if args.save_arrays:
-        print(f"wrote {result.save(args.save_arrays)}", file=report)
+        print(f"wrote {args.save_arrays}", file=report)
     if args.json:
-        if result.pixel_map is None:  # Grad-CAM and attention have no gradient at the pixels
-            del maps["pixel_map"]
-        else:
-            save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
-        save_map_png(maps["heatmap"], result.heatmap, normalize=True)
-        for g, alpha in enumerate(result.alpha, 1):
-            save_map_png(maps[f"alpha{g}"], alpha, normalize=True)
-        text = json_text({**result.to_json(), "image": str(image), "figure": str(args.out),
-                          "maps": {name: str(path) for name, path in maps.items()}})
         if args.json == "-":
             sys.stdout.write(text)
-        else:
-            write_text(args.json, text)
         print(f"wrote {args.json} and {len(maps)} maps", file=report)
     return 0
+
+
+def _write_maps_and_json(args, result, image, maps):
+    """The maps next to --out and, unless it goes to stdout, the --json file; returns the JSON text."""
+    from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
+
+    if "pixel_map" in maps:
+        save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
+    save_map_png(maps["heatmap"], result.heatmap, normalize=True)
+    for g, alpha in enumerate(result.alpha, 1):
+        save_map_png(maps[f"alpha{g}"], alpha, normalize=True)
+    text = json_text({**result.to_json(), "image": str(image), "figure": str(args.out),
+                      "maps": {name: str(path) for name, path in maps.items()}})
+    if args.json != "-":
+        write_text(args.json, text)
+    return text
 
 
 if __name__ == "__main__":

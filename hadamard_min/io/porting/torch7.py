@@ -196,16 +196,22 @@ def read_t7(path):
     return result
 
 
-def module_parameters(obj):
+def module_parameters(obj, source="the file"):
     """The parameter arrays of an ``nn`` module in Torch7's ``module:parameters()`` order.
 
-    A container (a module with a ``modules`` list) gives its children's parameters in order; any other
-    module gives its ``weight`` then its ``bias``, those it has (``nn.LinearNoBias`` has no bias).
+    A container (a module with a ``modules`` table, numbered) gives its children's parameters in order; any
+    other module gives its ``weight`` then its ``bias``, those it has (``nn.LinearNoBias`` has no bias).
     """
     if not isinstance(obj, TorchObject):
         return []
     children = obj.get("modules")  # no cycles, at most MAX_DEPTH deep: read_t7 checked
-    if isinstance(children, list | dict):
-        children = children if isinstance(children, list) else [children[k] for k in sorted(children)]
-        return [array for child in children for array in module_parameters(child)]
+    if isinstance(children, dict):
+        named = [key for key in children if not isinstance(key, int | float) or isinstance(key, bool)]
+        if named:
+            raise T7Error(f"{source}: a module's modules table has keys that are not numbers "
+                          f"({', '.join(repr(key)[:30] for key in named[:3])}); Torch7's containers number their "
+                          f"children: the file is corrupt or crafted")
+        children = [children[key] for key in sorted(children)]
+    if isinstance(children, list):
+        return [array for child in children for array in module_parameters(child, source)]
     return [obj.get(name) for name in ("weight", "bias") if isinstance(obj.get(name), numpy.ndarray)]
