@@ -18,6 +18,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
@@ -119,6 +120,12 @@ def together():
         raise
     finally:
         _staged = None
+    stuck = next((path for _, path in staged if _immutable(path)), None)
+    if stuck is not None:  # known before any is put in place
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise PermissionError(errno.EPERM, "the file is immutable or append-only (chattr), so it cannot be replaced; "
+                                           "nothing was written", str(stuck))
     for done, (temporary, path) in enumerate(staged):
         try:
             os.replace(temporary, path)
@@ -128,6 +135,26 @@ def together():
             if isinstance(error, OSError):
                 raise OSError(error.errno, error.strerror or str(error), str(path)) from None
             raise
+
+
+def _immutable(path):
+    """Whether the existing file ``path`` carries Linux's immutable or append-only flag (``chattr +i``/``+a``),
+    which no rename may replace; False where that cannot be told."""
+    try:
+        import fcntl
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except (ImportError, OSError):  # not Linux, no such file, or a link (replaced, not followed)
+        return False
+    try:
+        flags = int.from_bytes(fcntl.ioctl(handle, _FS_IOC_GETFLAGS, bytes(8))[:4], sys.byteorder)
+    except OSError:  # a file system without flags
+        return False
+    finally:
+        os.close(handle)
+    return bool(flags & (_FS_IMMUTABLE_FL | _FS_APPEND_FL))
+
+
+_FS_IOC_GETFLAGS, _FS_IMMUTABLE_FL, _FS_APPEND_FL = 0x80086601, 0x10, 0x20  # linux/fs.h
 
 
 def _ours(error, temporary):
