@@ -101,3 +101,13 @@ def test_every_console_command_starts_in_the_launcher():
         module, function = target.split(":")
         assert module == "hadamard_min_launch", name
         assert callable(getattr(hadamard_min_launch, function)), name
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_after_another_command_printed_its_version_leaves_status_0(tmp_path, signum):
+    child = start("explain", ["--version"], tmp_path, prelude=SLOW_EXIT)
+    assert child.stderr.readline() == b"exiting\n"
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0 and out.startswith(b"hadamard-explain "), (child.returncode, err)
+    assert b"Traceback" not in err

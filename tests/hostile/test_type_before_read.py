@@ -113,3 +113,24 @@ def test_a_vocabulary_that_is_not_a_regular_file_is_refused(tmp_path, kind, name
 def test_a_saved_explanation_that_is_not_a_regular_file_is_refused(tmp_path, kind):
     with within(), pytest.raises(WeightsError, match="not a regular file"):
         Explanation.load(hostile(tmp_path, kind, "e.npz"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_batch_file_that_is_not_a_regular_file_is_refused(tmp_path, capsys, kind):
+    pairs = hostile(tmp_path, kind, "pairs.jsonl")
+    with within():
+        outcome = run_main(explain_main, ["--batch", pairs, "--out-dir", tmp_path / "out"], capsys)
+    outcome.one_line_error("pairs.jsonl", "not a regular file")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_data_folder_whose_questions_are_not_a_regular_file_is_refused(tmp_path, capsys, photo, kind):
+    (tmp_path / "data").mkdir()
+    shutil.copy(photo, tmp_path / "data" / "a.png")
+    hostile(tmp_path / "data", kind, "questions.jsonl")
+    with within():
+        outcome = run_main(evaluate_main, ["--data", tmp_path / "data", "--examples", "1", "--out",
+                                           tmp_path / "report"], capsys)
+    outcome.one_line_error("questions.jsonl")  # refused (data/folder.py looks for a regular file), not waited on
+    assert not (tmp_path / "report").exists()
