@@ -26,6 +26,7 @@ from hadamard_min.data.text import (
     ("Où est-il?", ["où", "est", "il"]),
     ("Is the cafe\u0301 open?", ["is", "the", "café", "open"]),      # decomposed: NFC makes it one letter
     ("caf\u00e9 or caf\ufffd\ufffd?", ["café", "or", "caf\ufffd\ufffd"]),  # undecodable bytes stay in the word
+    ("what \ufffd\ufffd shape?", ["what", "shape"]),  # undecodable bytes alone are no word
 ])
 def test_tokenize(question, tokens):
     assert tokenize(question) == tokens

@@ -2,12 +2,15 @@
 
 :class:`Parser` is argparse with its errors in that form too (no usage block), and :func:`run` wraps a
 command's work: a user error (a bad file, path, argument or device, a full disk, too little memory for the
-input, a bad ``HADAMARD_DEVICE`` or ``HADAMARD_FAST``, checked first) is one line, Ctrl-C or SIGTERM status
-130 after every temporary file is gone, and whatever the command prints to stdout cannot fail on a name that
-is not UTF-8 (it is escaped).
+input, a bad ``HADAMARD_DEVICE`` (unless ``--device`` is given) or ``HADAMARD_FAST``, checked first) is one
+line, Ctrl-C or SIGTERM status 130 after every temporary file is gone, and whatever the command prints to stdout
+cannot fail on a name that is not UTF-8 (it is escaped). A standard stream that was closed when the command
+started is read as /dev/null (what it would have shown is lost, the exit status is not), except that a
+command whose product goes to stdout (``--json -``) is refused in one line when stdout is closed.
 """
 import argparse
 import contextlib
+import os
 import signal
 import sys
 
@@ -76,12 +79,30 @@ def _message(error):
     return message
 
 
-def run(main, prog, extra_errors=()):
-    """Run ``main``; turn a user error into one line and exit status 2, Ctrl-C and SIGTERM into status 130."""
+def _closed_streams():
+    """The names of the standard streams that were closed at start (Python makes them None), each replaced by
+    /dev/null so that a message to it cannot fail."""
+    closed = [name for name in ("stdout", "stderr") if getattr(sys, name) is None]
+    for name in closed:
+        setattr(sys, name, open(os.devnull, "w"))  # open until the process ends
+    return closed
+
+
+def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
+    """Run ``main``; turn a user error into one line and exit status 2, Ctrl-C and SIGTERM into status 130.
+
+    ``device``: the command's ``--device`` (given, it wins over ``HADAMARD_DEVICE``, which is then not read);
+    ``writes_stdout``: the command's product goes to stdout, which must be open."""
+    closed = _closed_streams()
     escape_unencodable()
     with _sigterm_interrupts():
         try:
-            environment_device(), fast_path_enabled()  # a bad HADAMARD_DEVICE or HADAMARD_FAST stops it at once
+            if writes_stdout and "stdout" in closed:
+                raise UsageError("standard output is closed, so the JSON asked for with --json - cannot be written; "
+                                 "give a file name instead (nothing was written)")
+            if device is None:
+                environment_device()  # a bad HADAMARD_DEVICE stops it at once (a --device given wins)
+            fast_path_enabled()  # and a bad HADAMARD_FAST
             return main()
         except (*USER_ERRORS, *extra_errors, MemoryError) as error:
             print(f"{prog}: error: {' '.join(_message(error).split())}", file=sys.stderr)

@@ -104,7 +104,7 @@ def _evaluate(args):
 def main(argv=None):
     """Entry point of ``hadamard-evaluate``; returns the exit status."""
     args = parser().parse_args(argv)
-    return run(lambda: _evaluate(args), "hadamard-evaluate")
+    return run(lambda: _evaluate(args), "hadamard-evaluate", device=args.device)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, integer, question_text
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.explain.methods import MethodError
-from hadamard_min.io.atomic import check_outputs, json_text, write_text
+from hadamard_min.io.atomic import check_outputs, json_text, together, write_text
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.porting.preset import add_preset_arguments
 
@@ -54,7 +54,8 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    return run(lambda: _explain(args), "hadamard-explain", extra_errors=(MethodError,))
+    return run(lambda: _explain(args), "hadamard-explain", extra_errors=(MethodError,), device=args.device,
+               writes_stdout=args.json == "-")
 
 
 def map_paths(out, glimpses):
@@ -119,8 +120,15 @@ def _explain(args):
     if not all(numpy.isfinite(values).all() for values in arrays):
         raise WeightsError("the model's output is not a number (NaN or infinity): its weights are broken; "
                            "restore or retrain them")
-    if figure:
-        explain_options.save_figure(figure, result, image.name)
+    if maps and result.pixel_map is None:  # Grad-CAM and attention have no gradient at the pixels
+        del maps["pixel_map"]
+    with together():  # every output written whole before the first is put in place: all of them or none
+        if figure:
+            explain_options.save_figure(figure, result, image.name)
+        if args.save_arrays:
+            result.save(args.save_arrays)
+        if args.json:
+            text = _write_maps_and_json(args, result, image, figure, maps)
     report = sys.stderr if args.json == "-" else sys.stdout  # stdout carries the JSON alone
     colored = terminal_tokens(result.tokens, result.token_z, color=use_color(report))
     print(f"question: {colored}", file=report)
@@ -135,16 +143,10 @@ def _explain(args):
     if figure:
         print(f"wrote {figure}", file=report)
     if args.save_arrays:
-        print(f"wrote {result.save(args.save_arrays)}", file=report)
+        print(f"wrote {args.save_arrays}", file=report)
     if args.json:
-        if maps:
-            _save_maps(maps, result)
-        data = {**result.to_json(), "image": str(image), "figure": str(figure) if figure else None,
-                "maps": {name: str(path) for name, path in maps.items()}}
         if args.json == "-":
-            sys.stdout.write(json_text(data, ascii_only=not _holds(sys.stdout, json_text(data))))
-        else:
-            write_text(args.json, json_text(data))
+            sys.stdout.write(text)
         written = ([] if args.json == "-" else [args.json]) + ([f"{len(maps)} maps"] if maps else [])
         if written:
             print(f"wrote {' and '.join(map(str, written))}", file=report)
@@ -160,17 +162,23 @@ def _holds(stream, text):
     return True
 
 
-def _save_maps(maps, result):
-    """The maps of ``result`` as PNGs at ``maps``' paths (Grad-CAM and attention have no pixel map)."""
+def _write_maps_and_json(args, result, image, figure, maps):
+    """The maps next to the figure and, unless it goes to stdout, the --json file; returns the JSON text."""
     from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
 
-    if result.pixel_map is None:  # Grad-CAM and attention have no gradient at the pixels
-        del maps["pixel_map"]
-    else:
+    if "pixel_map" in maps:
         save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
-    save_map_png(maps["heatmap"], result.heatmap, normalize=True)
-    for g, alpha in enumerate(result.alpha, 1):
-        save_map_png(maps[f"alpha{g}"], alpha, normalize=True)
+    if maps:
+        save_map_png(maps["heatmap"], result.heatmap, normalize=True)
+        for g, alpha in enumerate(result.alpha, 1):
+            save_map_png(maps[f"alpha{g}"], alpha, normalize=True)
+    data = {**result.to_json(), "image": str(image), "figure": str(figure) if figure else None,
+            "maps": {name: str(path) for name, path in maps.items()}}
+    if args.json == "-":
+        return json_text(data, ascii_only=not _holds(sys.stdout, json_text(data)))
+    text = json_text(data)
+    write_text(args.json, text)
+    return text
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from hadamard_min.cli.errors import UsageError
 from hadamard_min.explain.figure import save_explanation_figure
 from hadamard_min.explain.methods import ANSWER_METHODS, METHODS, MethodError, explain_with
 from hadamard_min.explain.notebook import MAP_LABELS
+from hadamard_min.explain.saved import check_destination
 
 
 def add_arguments(parser):
@@ -44,6 +45,7 @@ def check(args, image_path):
         if not args.save_arrays.resolve().parent.is_dir():
             raise FileNotFoundError(f"output folder does not exist: {args.save_arrays.resolve().parent} "
                                     f"(create it first)")
+        check_destination(args.save_arrays, "--save-arrays")  # before the figure: all outputs or none
     method_options(args)
 
 

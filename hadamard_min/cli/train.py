@@ -47,7 +47,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    return run(lambda: _train(args, argv), "hadamard-train")
+    return run(lambda: _train(args, argv), "hadamard-train", device=args.device)
 
 
 def check_arguments(args):

@@ -22,9 +22,11 @@ PAD_INDEX, UNK_INDEX = 0, 1
 # A word: letters/digits, optionally joined by single apostrophes ("what's", "rock'n'roll").
 # Leading/trailing apostrophes and all other punctuation fall outside the match and are dropped. The text is
 # NFC-normalised first ("cafe" + U+0301 becomes "café"); a combining accent left over and U+FFFD (a byte that
-# could not be decoded) count as letters, so that an unknown word stays whole instead of being cut at them.
-_LETTER = "(?:[^\\W_]|[\u0300-\u036f\ufffd])"
-_WORD = re.compile(rf"{_LETTER}+(?:'{_LETTER}+)*")
+# could not be decoded) count as letters inside a word, so that an unknown word stays whole instead of being cut
+# at them; a run of them with no letter at all is no word.
+_MARK = "[\u0300-\u036f\ufffd]"
+_PART = rf"{_MARK}*[^\W_](?:[^\W_]|{_MARK})*"
+_WORD = re.compile(rf"{_PART}(?:'{_PART})*")
 _CURLY_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'"})
 
 

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from hadamard_min.evaluate.metrics import magnitude
 from hadamard_min.explain.baselines import FLOORS
 from hadamard_min.explain.figure import save_grid_figure
-from hadamard_min.io.atomic import json_ready, json_text, write_atomically, write_text
+from hadamard_min.io.atomic import json_ready, json_text, together, write_atomically, write_text
 
 
 def _paragraph(text):
@@ -217,9 +217,10 @@ REPORT_FILES = ("results.json", "report.md", "examples.png", "deletion_curves.pn
 def write_report(out_dir, results, figure, command):
     """Write report.md, results.json, examples.png, deletion_curves.png, sanity_check.png into ``out_dir``."""
     results = json_ready(results)
-    write_text(out_dir / "results.json", json_text(results, indent=1))
-    write_text(out_dir / "report.md", markdown_report(results, command))
-    save_example_grid(out_dir / "examples.png", figure)
-    save_deletion_plot(out_dir / "deletion_curves.png", results)
-    save_sanity_plot(out_dir / "sanity_check.png", results)
+    with together():  # all five files, or none of them
+        write_text(out_dir / "results.json", json_text(results, indent=1))
+        write_text(out_dir / "report.md", markdown_report(results, command))
+        save_example_grid(out_dir / "examples.png", figure)
+        save_deletion_plot(out_dir / "deletion_curves.png", results)
+        save_sanity_plot(out_dir / "sanity_check.png", results)
     return results

@@ -107,11 +107,12 @@ def _overlay(ax, image, heat, title, note=None):
 
 
 def _finish_panel(ax, title, note=None):
-    ax.set_title(title, fontsize=11)
+    """A panel's title and note as plain text: a file name's ``$`` is no formula, a byte not UTF-8 is U+FFFD."""
+    ax.set_title(utf8_safe(title), fontsize=11, parse_math=False)
     ax.set_xticks([])
     ax.set_yticks([])
     if note:
-        ax.set_xlabel(note, fontsize=8, color="0.3")
+        ax.set_xlabel(utf8_safe(note), fontsize=8, color="0.3", parse_math=False)
 
 
 def save_explanation_figure(path, *args, **kwargs):
@@ -260,5 +261,5 @@ def save_grid_figure(path, rows):
             _draw_grid_panel(ax, array, kind)
             _finish_panel(ax, panel_title)
             if c == 0:
-                ax.set_ylabel(row_title, fontsize=11)
+                ax.set_ylabel(utf8_safe(row_title), fontsize=11, parse_math=False)
     return _save_figure(fig, path)

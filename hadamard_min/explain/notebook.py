@@ -16,7 +16,7 @@ import numbers
 import numpy
 from matplotlib import colormaps
 
-from hadamard_min.explain.arguments import check_explanation
+from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
 from hadamard_min.explain.figure import DPI, OVERLAY_ALPHA, explanation_figure
 from hadamard_min.explain.maps import MAP_CMAP, FigureInputError, normalised, upsample_nearest
 from hadamard_min.explain.terminal import format_z, text_on, token_color
@@ -83,7 +83,17 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAP_CMAP, grey=True):
         raise FigureInputError(f"image must be uint8 (H, W, 3) or (H, W), got {image.dtype} {image.shape}")
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
         raise FigureInputError(f"alpha must lie in [0, 1], not {alpha}")
-    heat = numpy.asarray(heatmap, dtype=numpy.float64)
+    if not isinstance(cmap, str) or cmap not in colormaps:
+        raise ExplainArgumentError(f"cmap must be the name of a matplotlib colormap (e.g. {MAP_CMAP!r}, 'viridis'), "
+                                   f"not {shown(cmap)}")
+    try:
+        heat = None if isinstance(heatmap, str | bytes) else numpy.asarray(heatmap)
+    except (ValueError, TypeError):  # a ragged list
+        heat = None
+    if heat is None or heat.dtype.kind not in "biuf":
+        raise ExplainArgumentError(f"heatmap must be an array of real numbers, (h, w) or (C, h, w), "
+                                   f"not {shown(heatmap)}")
+    heat = heat.astype(numpy.float64)
     if heat.ndim == 3:
         heat = numpy.abs(heat).sum(axis=0)
     if heat.ndim != 2 or heat.size == 0 or not numpy.isfinite(heat).all():

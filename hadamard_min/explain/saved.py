@@ -14,6 +14,7 @@ import os
 
 import numpy
 
+from hadamard_min.explain.arguments import ExplainArgumentError, shown
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
@@ -24,20 +25,31 @@ TEXT = ("question", "tokens", "answer", "probability", "top_k", "unknown_words",
 FORMAT = 1
 
 
-class ExplanationFileError(ValueError):
+class ExplanationFileError(WeightsError):
     """A file is not an explanation written by :meth:`Explanation.save`, or its arrays do not fit together."""
 
 
-def save_explanation(explanation, path):
-    """Write ``explanation`` to ``path`` (.npz); returns the path.
+def _check_path(path, method):
+    if not isinstance(path, str | os.PathLike):
+        raise ExplainArgumentError(f"path must be a file's path (str or pathlib.Path), not {shown(path)}; "
+                                   f"Explanation.{method}(path)")
 
-    ``path`` may be a new file or an explanation written before; any other file (a model's weights, an
-    image) is refused with :class:`ExplanationFileError` and left as it is.
-    """
-    check_outputs({"path": path})
+
+def check_destination(path, label="path"):
+    """Refuse ``path`` as the file an explanation is saved to, before anything is written: it may be a new file
+    or an explanation written before; any other file (a model's weights, an image, a link to nothing) is
+    refused with :class:`ExplanationFileError` and left as it is."""
+    check_outputs({label: path})
     if os.path.lexists(path) and not _is_explanation(path):
-        raise ExplanationFileError(f"{path} exists and is not an explanation file: it would be overwritten; "
+        what = "a link to nothing" if not os.path.exists(path) else "not an explanation file"
+        raise ExplanationFileError(f"{label} {path} exists and is {what}: it would be overwritten; "
                                    f"choose another name (nothing was written)")
+
+
+def save_explanation(explanation, path):
+    """Write ``explanation`` to ``path`` (.npz, see :func:`check_destination`); returns the path."""
+    _check_path(path, "save")
+    check_destination(path)
     arrays = {name: getattr(explanation, name) for name in ARRAYS if getattr(explanation, name) is not None}
     text = {name: getattr(explanation, name) for name in TEXT}
     text["top_k"] = [[answer, float(p)] for answer, p in explanation.top_k]
@@ -48,6 +60,7 @@ def save_explanation(explanation, path):
 
 def load_explanation_fields(path):
     """The keyword arguments of :class:`Explanation` read from ``path``, after checking that they fit."""
+    _check_path(path, "load")
     if not os.path.exists(path):  # said here: the weights' reader would suggest downloading weights
         raise FileNotFoundError(f"explanation file not found: {path}; check the path (Explanation.save "
                                 f"writes one, hadamard-explain --save-arrays too)")

@@ -10,10 +10,11 @@ class FastSwitchError(ValueError):
 
 
 def enabled():
-    """Whether layers take the fast forms of their ops (``HADAMARD_FAST``, default 1, the first time)."""
+    """Whether layers take the fast forms of their ops (``HADAMARD_FAST``, default 1 when unset or blank, as
+    ``HADAMARD_DEVICE``; read the first time)."""
     global _enabled
     if _enabled is None:
-        value = os.environ.get("HADAMARD_FAST", "1").strip()
+        value = os.environ.get("HADAMARD_FAST", "").strip() or "1"
         if value not in ("0", "1"):
             raise FastSwitchError(f"HADAMARD_FAST must be 0 (reference ops only) or 1 (fast path), not {value!r}")
         _enabled = value == "1"

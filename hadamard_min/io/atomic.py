@@ -5,16 +5,20 @@
 under a temporary name and renames it over the destination, which ``os.replace`` does in one step. Where the
 file system has no ``O_TMPFILE`` the file is a hidden ``.NAME.PID.RANDOM.tmp``, removed on any error. A
 reader sees the old file or the new one, never a part; a hard link to the old file keeps the old content.
+Inside ``with together():`` the files a command writes are all written whole before the first is put in place:
+a failure on the last (a full disk, a folder that cannot be written) leaves none of them.
 
 :func:`check_outputs` is asked before a command writes anything: no output may be, or link to (same inode,
 ``os.path.samefile``), an input or another output, be a folder, or lie in a folder that does not exist.
 """
+import contextlib
 import errno
 import json
 import math
 import os
 import re
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
@@ -83,14 +87,81 @@ def write_atomically(path, write):
             if not named:
                 named = True  # from here on a file may exist under the temporary name
                 _name(stream.fileno(), temporary)
+        if _staged is not None:  # inside together(): put in place with the others
+            _staged.append((temporary, path))
+            return path
         os.replace(temporary, path)
     except BaseException as error:
         if named:
             temporary.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is None:  # a write on the file: name the destination
+        if isinstance(error, OSError) and _ours(error, temporary):  # name the destination, never the hidden file
             raise OSError(error.errno, error.strerror or str(error), str(path)) from None
         raise
     return path
+
+
+_staged = None  # inside together(): [(temporary, destination)] written whole, not yet in place
+
+
+@contextlib.contextmanager
+def together():
+    """Every :func:`write_atomically` inside the block is written whole under its temporary name; when the block
+    ends without an error all are put in place (one ``os.replace`` each); on any error, none is."""
+    global _staged
+    if _staged is not None:  # nested: the outer block puts them in place
+        yield
+        return
+    _staged = staged = []
+    try:
+        yield
+    except BaseException:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        _staged = None
+    stuck = next((path for _, path in staged if _immutable(path)), None)
+    if stuck is not None:  # known before any is put in place
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise PermissionError(errno.EPERM, "the file is immutable or append-only (chattr), so it cannot be replaced; "
+                                           "nothing was written", str(stuck))
+    for done, (temporary, path) in enumerate(staged):
+        try:
+            os.replace(temporary, path)
+        except BaseException as error:
+            for left, _ in staged[done:]:
+                left.unlink(missing_ok=True)
+            if isinstance(error, OSError):
+                raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+            raise
+
+
+def _immutable(path):
+    """Whether the existing file ``path`` carries Linux's immutable or append-only flag (``chattr +i``/``+a``),
+    which no rename may replace; False where that cannot be told."""
+    try:
+        import fcntl
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except (ImportError, OSError):  # not Linux, no such file, or a link (replaced, not followed)
+        return False
+    try:
+        flags = int.from_bytes(fcntl.ioctl(handle, _FS_IOC_GETFLAGS, bytes(8))[:4], sys.byteorder)
+    except OSError:  # a file system without flags
+        return False
+    finally:
+        os.close(handle)
+    return bool(flags & (_FS_IMMUTABLE_FL | _FS_APPEND_FL))
+
+
+_FS_IOC_GETFLAGS, _FS_IMMUTABLE_FL, _FS_APPEND_FL = 0x80086601, 0x10, 0x20  # linux/fs.h
+
+
+def _ours(error, temporary):
+    """Whether ``error`` came from writing, naming or renaming the temporary file (not from an input that
+    ``write`` read): it has no file name, or the temporary's."""
+    name = error.filename
+    return name is None or (isinstance(name, str | os.PathLike) and os.fspath(name) == os.fspath(temporary))
 
 
 def write_bytes(path, data):
@@ -98,7 +169,8 @@ def write_bytes(path, data):
 
 
 def write_text(path, text):
-    return write_bytes(path, text.encode("utf-8"))
+    """``text`` as UTF-8 (made :func:`utf8_safe` first: a name that is not UTF-8 cannot stop a report)."""
+    return write_bytes(path, utf8_safe(text).encode("utf-8"))
 
 
 def utf8_safe(text):

@@ -24,7 +24,7 @@ its base at that offset.
 import io
 
 from hadamard_min.io.errors import WeightsError, reported_as_corrupt
-from hadamard_min.io.limits import Budget, file_size, is_int
+from hadamard_min.io.limits import Budget, file_size, is_int, open_regular
 from hadamard_min.io.safe_pickle import load_pickle
 from hadamard_min.io.torch_files import Storage, elements, load_torch_pickle, resolve, storage_of
 
@@ -124,7 +124,7 @@ class _Storages:
 def load_legacy_torch(path):
     """The object saved in a legacy torch checkpoint, tensors as NumPy arrays; nothing in the file is run."""
     size = file_size(path)
-    with open(path, "rb") as file:
+    with open_regular(path) as file:
         if not starts_with_magic_number(file.read(64)):
             raise WeightsError(f"{path}: a pickle, not a torch checkpoint (no torch magic number at its start); "
                                f"expected a file written by torch.save")

@@ -81,22 +81,33 @@ class Budget:
 
 def file_size(path, limit=MAX_FILE_BYTES):
     """The size of the regular file ``path``, refused above ``limit``."""
-    size = os.stat(regular_file(path)).st_size
+    with open_regular(path) as file:
+        size = os.fstat(file.fileno()).st_size
     if size > limit:
         raise TooLargeError(f"{path}: the file has {human(size)}, more than the {human(limit)} read at most")
     return size
 
 
-def regular_file(path):
-    """``path`` when it names a regular file: a FIFO or a device would block or never end when read."""
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise WeightsError(f"{path}: not a regular file (a pipe, a device or a folder); give a file")
-    return path
+def open_regular(path):
+    """``path`` opened for reading in binary, once it is known to be a regular file: the one check every reader
+    makes before its first read. Links are followed; the type is that of the opened file (``fstat``), and the
+    open does not wait (``O_NONBLOCK``), so a FIFO, a device (``/dev/zero``) or a folder is refused at once
+    instead of blocking or never ending."""
+    handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise WeightsError(f"{path}: not a regular file (a pipe, a device or a folder); give a file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(handle, True)
+        return os.fdopen(handle, "rb")
+    except BaseException:
+        os.close(handle)
+        raise
 
 
 def read_bounded(path, limit=MAX_TEXT_BYTES):
     """The bytes of the regular file ``path``, refused (before reading) when it holds more than ``limit``."""
-    with open(regular_file(path), "rb") as file:
+    with open_regular(path) as file:
         if os.fstat(file.fileno()).st_size > limit:
             raise TooLargeError(f"{path}: the file has {human(os.fstat(file.fileno()).st_size)}, more than "
                                 f"the {human(limit)} read at most for this kind of file")
@@ -148,14 +159,24 @@ def parse_json(data, source, what="file"):
     if len(text) > MAX_TEXT_BYTES:
         raise TooLargeError(f"{source}: the {what} has {len(text):,} characters, more than {MAX_TEXT_BYTES:,}")
     try:
-        value = json.loads(text, parse_int=lambda digits: bounded_int(digits, source, what))
+        value = json.loads(text, parse_int=lambda digits: bounded_int(digits, source, what),
+                           object_pairs_hook=lambda pairs: _unique_keys(pairs, source, what))
     except RecursionError:
         raise TooLargeError(f"{source}: the {what} nests lists or objects deeper than {MAX_DEPTH}") from None
-    except WeightsError:  # an integer refused by bounded_int
+    except WeightsError:  # an integer refused by bounded_int, a key named twice
         raise
     except ValueError as error:  # not JSON
         raise WeightsError(f"{source}: the {what} is not JSON that can be read ({error})") from None
     check_tree(value, source)
+    return value
+
+
+def _unique_keys(pairs, source, what):
+    """A JSON object as a dict, refused when it names one key twice (JSON would keep the last without a word)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        twice = next(key for key in value if sum(name == key for name, _ in pairs) > 1)
+        raise WeightsError(f"{source}: the {what} names {twice[:80]!r} more than once; the file is corrupt or crafted")
     return value
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from hadamard_min.io.atomic import write_json
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import parse_json, read_bounded
+from hadamard_min.io.limits import open_regular, parse_json, read_bounded
 from hadamard_min.io.npz import load_npz_metadata, save_weights
-from hadamard_min.io.weights import check_finite, load_weights
+from hadamard_min.io.weights import load_weights
 
 # The shipped models are the folder weights/ beside the package in a source checkout or an editable install;
 # a wheel carries the same files as the package hadamard_min.shipped (pyproject.toml maps one to the other).
@@ -32,7 +32,7 @@ class ModelFileError(WeightsError):
 
 def sha256_of(path):
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -124,6 +124,6 @@ def load_model(path=None, verify=True):
     except (ModelConfigError, VocabularyError) as error:
         raise ModelFileError(f"{path}: {error}") from None
     # a training checkpoint also holds Adam's state, which a model does not load
-    state = check_finite({k: v for k, v in load_weights(path).items() if not k.startswith("adam.")}, path)
+    state = {k: v for k, v in load_weights(path).items() if not k.startswith("adam.")}
     model.load_state_dict(state, source=str(path))
     return model.eval()

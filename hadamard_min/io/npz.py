@@ -15,13 +15,14 @@ import zipfile
 import numpy
 
 from hadamard_min.io.atomic import write_atomically
-from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.errors import WeightsError, reported_as_corrupt
 from hadamard_min.io.limits import (
     MAX_OUTPUT_BYTES,
     MAX_TEXT_BYTES,
     Budget,
     element_count,
     file_size,
+    open_regular,
     parse_json,
 )
 from hadamard_min.io.zips import open_zip
@@ -55,7 +56,7 @@ def save_weights(path, arrays, metadata=None):
 
 def _open(path):
     """The zip of an .npz, after checks of what the file starts with."""
-    with open(path, "rb") as file:
+    with open_regular(path) as file:
         magic = file.read(6)
     if magic == b"\x93NUMPY":
         raise WeightsError(f"{path}: holds a single .npy array, not an .npz archive; re-create it")
@@ -107,12 +108,8 @@ def read_npz(path, wanted, kind="weights", limit=MAX_OUTPUT_BYTES):
             name = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else None
             if name is None or not wanted(name):
                 continue
-            try:
+            with reported_as_corrupt(path, f".npz entry {name!r}", "re-create it"):  # numpy's TokenError too
                 arrays[name] = _read_entry(archive, info, path, budget, _ALLOWED[kind])
-            except WeightsError:
-                raise
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as error:
-                raise WeightsError(f"{path}: entry {name!r} is truncated or corrupt ({error}); re-create it") from None
     return arrays
 
 
@@ -128,7 +125,7 @@ def _is_metadata(name):
 def load_npz_metadata(path):
     """The metadata of an .npz written by :func:`save_weights`: ``{key: json.loads(text of "__key__")}``."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise WeightsError(f"weights file not found: {path}; check the path (or download/port the weights)")
     entries = read_npz(path, _is_metadata, kind="metadata", limit=MAX_TEXT_BYTES)
     metadata = {}
@@ -142,12 +139,9 @@ def load_npz_metadata(path):
 def open_npy_mapped(path, hint="re-save it as an array of numbers"):
     """A read-only memory map of the ``.npy`` at ``path`` (numbers only), its header checked against the file."""
     source = path
-    try:
-        with open(path, "rb") as stream:
-            shape, fortran, dtype = _header(stream, source, os.path.basename(path))
-            offset = stream.tell()
-    except ValueError as error:
-        raise WeightsError(f"{path}: not a readable .npy file ({error})") from None
+    with open_regular(path) as stream, reported_as_corrupt(path, ".npy file", "re-save it with numpy.save"):
+        shape, fortran, dtype = _header(stream, source, os.path.basename(path))
+        offset = stream.tell()
     if dtype.hasobject or not _ALLOWED["weights"](dtype):
         raise WeightsError(f"{source} holds elements of type {dtype} (Python objects), not numbers; {hint}")
     nbytes, held = element_count(shape, source, "the array") * dtype.itemsize, os.stat(path).st_size - offset

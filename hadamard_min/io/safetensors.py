@@ -11,7 +11,16 @@ import itertools
 import numpy
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_TENSORS, MAX_TEXT_BYTES, Budget, element_count, file_size, is_int, parse_json
+from hadamard_min.io.limits import (
+    MAX_TENSORS,
+    MAX_TEXT_BYTES,
+    Budget,
+    element_count,
+    file_size,
+    is_int,
+    open_regular,
+    parse_json,
+)
 from hadamard_min.io.torch_files import bfloat16_to_float32
 
 DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
@@ -42,10 +51,16 @@ def _entries(header, path, data_length):
             raise WeightsError(f"{corrupt} (tensor {name!r}: bytes {begin}..{end} of {data_length} do not hold "
                                f"shape {tuple(shape)} of {dtype}); download it again")
         entries.append((name, dtype, tuple(shape), begin, end))
-    entries.sort(key=lambda entry: entry[3])
+    entries.sort(key=lambda entry: entry[3:])
+    # the tensors tile the data exactly, as the reference library requires: no byte shared, none left over
     for (first, *_, first_end), (second, _, _, second_begin, _) in itertools.pairwise(entries):
-        if second_begin < first_end:
-            raise WeightsError(f"{corrupt} (tensors {first!r} and {second!r} share bytes); download it again")
+        if second_begin != first_end:
+            relation = "share bytes" if second_begin < first_end else f"leave bytes {first_end}..{second_begin} unused"
+            raise WeightsError(f"{corrupt} (tensors {first!r} and {second!r} {relation}); download it again")
+    bounds = (entries[0][3], entries[-1][4]) if entries else (0, 0)
+    if bounds != (0, data_length):
+        raise WeightsError(f"{corrupt} (its tensors cover bytes {bounds[0]}..{bounds[1]} of the {data_length} after "
+                           f"the header, not all of them); download it again")
     return entries
 
 
@@ -53,7 +68,7 @@ def load_safetensors(path):
     """``{name: array}`` of a .safetensors file (bfloat16 widened to float32)."""
     size = file_size(path)
     budget = Budget(path, size)
-    with open(path, "rb") as file:
+    with open_regular(path) as file:
         prefix = file.read(8)
         header_length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
         if not 0 < header_length <= min(size - 8, MAX_TEXT_BYTES):

@@ -33,6 +33,7 @@ from hadamard_min.io.limits import (
     file_size,
     human,
     is_int,
+    open_regular,
 )
 from hadamard_min.io.safe_pickle import Name, load_pickle
 from hadamard_min.io.zips import open_zip
@@ -234,7 +235,7 @@ def resolve(tree, source, budget, read_storage):
 
 def load_torch_zip(path):
     """The object a torch zip checkpoint holds, its tensors as NumPy arrays."""
-    with open(path, "rb") as file:
+    with open_regular(path) as file:
         magic = file.read(4)
     if magic != b"PK\x03\x04":
         raise WeightsError(f"{path}: not a torch zip checkpoint; expected a file written by torch.save")

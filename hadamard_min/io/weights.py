@@ -15,7 +15,7 @@ import numpy
 
 from hadamard_min.io.errors import UnsafePickleError, WeightsError
 from hadamard_min.io.legacy_torch import load_legacy_torch
-from hadamard_min.io.limits import file_size
+from hadamard_min.io.limits import file_size, open_regular
 from hadamard_min.io.npz import load_npz, load_npz_metadata, save_weights
 from hadamard_min.io.safetensors import load_safetensors
 from hadamard_min.io.torch_files import load_torch_zip
@@ -29,7 +29,7 @@ WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net", "network", "pa
 
 def load_torch(path):
     """A torch checkpoint by its first byte: a pickle (``\\x80``) is the legacy format, anything else a zip."""
-    with open(path, "rb") as file:
+    with open_regular(path) as file:
         legacy = file.read(1) == b"\x80"
     return load_legacy_torch(path) if legacy else load_torch_zip(path)
 
@@ -78,7 +78,7 @@ def load_weights(path):
     if not isinstance(path, str | os.PathLike):
         raise WeightsError(f"load_weights takes a file's path (str or pathlib.Path), not {type(path).__name__}")
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise WeightsError(f"weights file not found: {path}; check the path (or download/port the weights)")
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in _READERS:
@@ -96,11 +96,12 @@ def load_weights(path):
 
 def check_finite(state, source):
     """``state`` ({name: array}) when every floating-point array in it is finite; else one line naming the first
-    that is not (a model with a NaN or an infinity answers nothing meaningful)."""
+    that is not (a model with a NaN or an infinity answers nothing meaningful). Every model checks the arrays it
+    loads, in its own type, here (``Module.load_state_dict``)."""
     for name, array in state.items():
         if array.dtype.kind in "fc" and not numpy.isfinite(array).all():
-            raise WeightsError(f"{source}: weight {name} holds NaN or infinity, so every answer would be "
-                               f"meaningless; restore the file or retrain")
+            raise WeightsError(f"{source}: weight {name} holds NaN or infinity (or a number too large for "
+                               f"{array.dtype}), so every answer would be meaningless; restore the file or retrain")
     return state
 
 

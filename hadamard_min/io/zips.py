@@ -18,7 +18,7 @@ import struct
 import zipfile
 
 from hadamard_min.io.errors import TooLargeError, WeightsError
-from hadamard_min.io.limits import MAX_TENSORS, MAX_TEXT_BYTES
+from hadamard_min.io.limits import MAX_TENSORS, MAX_TEXT_BYTES, open_regular
 
 _END, _END64, _LOCATOR, _ENTRY = b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07", b"PK\x01\x02"
 _END_SIZE, _END64_SIZE, _LOCATOR_SIZE, _ENTRY_SIZE = 22, 56, 20, 46
@@ -71,7 +71,7 @@ def _count_entries(file, size, source, corrupt):
 def open_zip(path, corrupt, hint):
     """``zipfile.ZipFile(path)``, once its entries are counted (at most ``MAX_TENSORS``) and found to have
     distinct names; a broken zip is refused as ``corrupt`` (what the file is not), ``hint`` ends the refusals."""
-    with open(path, "rb") as file:
+    with open_regular(path) as file:
         file.seek(0, 2)
         try:
             count = _count_entries(file, file.tell(), path, corrupt)

@@ -10,6 +10,8 @@ unfreezing, loading, moving) first calls ``weights_may_change()`` on every sub-m
 """
 import contextlib
 
+import numpy
+
 from hadamard_min.core.backend import to_device, to_numpy
 from hadamard_min.core.tensor import Tensor
 
@@ -75,19 +77,24 @@ class Module:
             module.weights_may_change()
 
     def load_state_dict(self, state, source="state_dict"):
-        """Copy arrays in by name; missing, unexpected or wrongly shaped keys are reported by name."""
-        from hadamard_min.io.weights import match_state_dict
+        """Copy arrays in by name; missing, unexpected or wrongly shaped keys are reported by name, and so is
+        the first array that holds NaN or infinity once in the module's type (every model loads through here)."""
+        from hadamard_min.io.weights import check_finite, match_state_dict
         self._before_weights_change()
         expected = {name: tuple(p.shape) for name, p in self.named_parameters()}
         expected.update((name, tuple(b.shape)) for name, b in self.named_buffers())
         matched = match_state_dict(expected, state, source=source)
+        dtypes = {name: p.data.dtype for name, p in self.named_parameters()}
+        dtypes.update((name, b.dtype) for name, b in self.named_buffers())
+        with numpy.errstate(over="ignore", invalid="ignore"):  # a float64 beyond float32 becomes inf: refused below
+            cast = {name: array.astype(dtypes[name]) for name, array in matched.items()}
+        check_finite(cast, source)
         for prefix, module in self.named_modules():
             for name, child in module.__dict__.get("_children", {}).items():
                 if isinstance(child, Parameter):
-                    child.data = to_device(matched[prefix + name].astype(child.dtype))
+                    child.data = to_device(cast[prefix + name])
             for name in module.__dict__.get("_buffer_names", []):
-                old = getattr(module, name)
-                object.__setattr__(module, name, to_device(matched[prefix + name].astype(old.dtype)))
+                object.__setattr__(module, name, to_device(cast[prefix + name]))
         return self
 
     def train(self, mode=True):

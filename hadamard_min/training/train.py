@@ -25,7 +25,7 @@ from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import is_int
 from hadamard_min.io.model_files import save_model, write_manifest
 from hadamard_min.io.npz import load_npz_metadata, save_weights
-from hadamard_min.io.weights import check_finite, load_weights
+from hadamard_min.io.weights import load_weights
 from hadamard_min.nn.optim import Adam, clip_grad_norm
 from hadamard_min.progress import Progress
 
@@ -189,8 +189,9 @@ def save_checkpoint(path, model, optimizer, epoch, history):
                  metadata)
 
 
-def resume(path, model, optimizer):
-    """Load weights and Adam state from a checkpoint; returns (epochs done, history)."""
+def resume(path, model, optimizer, epochs):
+    """Load weights and Adam state from a checkpoint of a run of ``epochs`` epochs on the data ``model`` was
+    built from (the same vocabulary and answers); returns (epochs done, history)."""
     arrays = load_weights(path)
     metadata = load_npz_metadata(path)
     epoch, history = metadata.get("epoch"), metadata.get("history", [])
@@ -198,8 +199,15 @@ def resume(path, model, optimizer):
             isinstance(h, dict) and isinstance(h.get("seconds"), int | float) for h in history)):
         raise WeightsError(f"{path} is not a checkpoint of hadamard-train (its epoch count or history is missing); "
                            f"start again without --resume")
-    weights = check_finite({k: v for k, v in arrays.items() if not k.startswith("adam.")}, path)
-    model.load_state_dict(weights, source=str(path))
+    if not epoch <= epochs or len(history) != epoch:
+        raise WeightsError(f"{path} says {str(epoch)[:20]} epochs are done (its history lists {len(history)}), "
+                           f"but the run has {epochs}; the checkpoint is corrupt or of another run: start again "
+                           f"without --resume, or give the --epochs it was started with")
+    for key, ours in (("vocab", model.vocab.to_list()), ("answers", list(model.answers))):
+        if metadata.get(key) != ours:
+            raise WeightsError(f"{path} was trained with another {'vocabulary' if key == 'vocab' else 'answer list'} "
+                               f"than the data's (other data or --limit-images); start again without --resume")
+    model.load_state_dict({k: v for k, v in arrays.items() if not k.startswith("adam.")}, source=str(path))
     optimizer.load_state({k: v for k, v in arrays.items() if k.startswith("adam.")}, source=str(path))
     return epoch, history
 
@@ -215,7 +223,7 @@ def train(out_path, config=None, settings=None, resume_from=None, command="", da
     model = build_model({**DEFAULT_CONFIG, **(config or {})}, train_data, settings.seed)
     optimizer = Adam(model.parameters(), lr=settings.lr)
     checkpoint = checkpoint_path(out_path)
-    first_epoch, history = (resume(resume_from, model, optimizer) if resume_from else (0, []))
+    first_epoch, history = (resume(resume_from, model, optimizer, settings.epochs) if resume_from else (0, []))
     answer_ids = numpy.array([train_data.answer_list.index(a) for a in train_data.answers])
     print(f"training on {len(train_data)} questions / {len(train_data.images)} images, "
           f"{model.num_parameters():,} parameters, device {get_xp().__name__}", file=sys.stderr)

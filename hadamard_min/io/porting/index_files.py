@@ -25,7 +25,7 @@ PICKLES = (".pickle", ".pkl")
 
 def _load(path):
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise PortError(f"file not found: {path}")
     data = read_bounded(path)
     if path.suffix in PICKLES:
@@ -36,14 +36,17 @@ def _load(path):
 
 
 def _as_id(key):
-    """An integer id from an int or a string of ASCII digits (at most 18), else None."""
+    """An integer id from an int or a string of ASCII digits in canonical form (at most 18, no leading zero:
+    "01" next to "1" would name one id twice), else None."""
     if isinstance(key, int) and not isinstance(key, bool):
         return key
-    return int(key) if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 18 else None
+    canonical = isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 18 and str(int(key)) == key
+    return int(key) if canonical else None
 
 
 def _names_by_id(mapping, path, kind):
     """{id: name} or {name: id} → (names in id order, first id)."""
+    given = mapping
     numbers = all(_as_id(value) is not None and not isinstance(value, str) for value in mapping.values())
     if numbers and all(_as_id(key) is not None for key in mapping):
         key, value = next(iter(mapping.items()))
@@ -53,7 +56,11 @@ def _names_by_id(mapping, path, kind):
         mapping = {value: key for key, value in mapping.items()}          # {name: id} → {id: name}
     ids = {_as_id(key): name for key, name in mapping.items()}
     if None in ids or not all(isinstance(name, str) for name in ids.values()):
-        raise PortError(f"{path}: expected a dict of id → name or name → id (ids are integers)")
+        raise PortError(f"{path}: expected a dict of id → name or name → id (ids are integers without leading "
+                        f"zeros)")
+    if len(ids) != len(mapping) or (numbers and len(mapping) != len(given)):
+        raise PortError(f"{path}: two {kind} share one id ({len(given)} entries, {len(ids)} ids); each id must "
+                        f"name one {kind[:-1]}")
     first = min(ids)
     if sorted(ids) != list(range(first, first + len(ids))):
         raise PortError(f"{path}: ids must run without gaps from {first}; {len(ids)} names but largest id "

@@ -26,7 +26,7 @@ from hadamard_min.io.porting.common import PortError
 from hadamard_min.io.porting.resnet_files import resnet_state
 from hadamard_min.io.porting.torch7_mlb import DEFAULT_SIZES, port_torch7_mlb
 from hadamard_min.io.porting.vqa_pytorch import port_vqa_pytorch
-from hadamard_min.io.weights import WeightsError, check_finite, load_weights
+from hadamard_min.io.weights import WeightsError, load_weights
 from hadamard_min.models.vqa import build_vqa_model
 
 PRESETS = {"mlb-vqa": {"image_size": 448, "crop": True, "max_length": 26}}
@@ -54,7 +54,7 @@ def check_files(preset, **paths):
     problems = []
     for name in needed:
         path = paths.get(name)
-        if path is None or not Path(path).is_file():
+        if path is None or not Path(path).exists():
             state = "not given" if path is None else f"no such file {path}"
             problems.append(f"--{name} ({state}): {WHERE[name]}")
     if problems:
@@ -95,8 +95,7 @@ def build_preset(name, resnet, mlb, vocab, answers=None, mlb_sizes=None):
     if "fc.weight" not in arrays:  # a features-only file: keep the (unused) classifier as built
         arrays.update({"fc.weight": to_numpy(model.backbone.fc.weight.data),
                        "fc.bias": to_numpy(model.backbone.fc.bias.data)})
-    model.backbone.load_state_dict(check_finite(arrays, resnet), source=str(resnet))
-    check_finite(ported.state, ported.source)
+    model.backbone.load_state_dict(arrays, source=str(resnet))
     model.encoder.load_state_dict(_under(ported.state, "encoder."), source=ported.source)
     model.mlb.load_state_dict(_under(ported.state, "mlb."), source=ported.source)
     return model.eval()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_DEPTH, Budget, check_tree, element_count, file_size, plain_children
+from hadamard_min.io.limits import MAX_DEPTH, Budget, check_tree, element_count, file_size, open_regular, plain_children
 
 NIL, NUMBER, STRING, TABLE, TORCH, BOOLEAN = range(6)
 _ELEMENT_TYPES = {"Double": "<f8", "Float": "<f4", "Half": "<f2", "Long": "<i8", "Int": "<i4",
@@ -182,7 +182,7 @@ def read_t7(path):
     """The object stored in a binary Torch7 file (see the module docstring for what each type becomes)."""
     try:
         file_size(path)
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             data = file.read()
     except OSError as error:
         raise T7Error(f"{path}: cannot read the file ({error.strerror or error})") from None
@@ -196,16 +196,22 @@ def read_t7(path):
     return result
 
 
-def module_parameters(obj):
+def module_parameters(obj, source="the file"):
     """The parameter arrays of an ``nn`` module in Torch7's ``module:parameters()`` order.
 
-    A container (a module with a ``modules`` list) gives its children's parameters in order; any other
-    module gives its ``weight`` then its ``bias``, those it has (``nn.LinearNoBias`` has no bias).
+    A container (a module with a ``modules`` table, numbered) gives its children's parameters in order; any
+    other module gives its ``weight`` then its ``bias``, those it has (``nn.LinearNoBias`` has no bias).
     """
     if not isinstance(obj, TorchObject):
         return []
     children = obj.get("modules")  # no cycles, at most MAX_DEPTH deep: read_t7 checked
-    if isinstance(children, list | dict):
-        children = children if isinstance(children, list) else [children[k] for k in sorted(children)]
-        return [array for child in children for array in module_parameters(child)]
+    if isinstance(children, dict):
+        named = [key for key in children if not isinstance(key, int | float) or isinstance(key, bool)]
+        if named:
+            raise T7Error(f"{source}: a module's modules table has keys that are not numbers "
+                          f"({', '.join(repr(key)[:30] for key in named[:3])}); Torch7's containers number their "
+                          f"children: the file is corrupt or crafted")
+        children = [children[key] for key in sorted(children)]
+    if isinstance(children, list):
+        return [array for child in children for array in module_parameters(child, source)]
     return [obj.get(name) for name in ("weight", "bias") if isinstance(obj.get(name), numpy.ndarray)]

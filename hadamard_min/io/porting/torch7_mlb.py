@@ -123,7 +123,7 @@ def port_torch7_mlb(path, vocab_path, answers_path=None, visual_dim=2048, **size
 def read_lookup_t7(path):
     """The word table (V+1, D) of ``lookup_2k.t7`` (an nn.LookupTableMaskZero, or a bare 2-D tensor)."""
     obj = read_t7(path)
-    tables = [obj] if isinstance(obj, numpy.ndarray) else module_parameters(obj)
+    tables = [obj] if isinstance(obj, numpy.ndarray) else module_parameters(obj, path)
     if len(tables) != 1 or tables[0].ndim != 2:
         found = ", ".join(str(table.shape) for table in tables) or "no parameters"
         raise PortError(f"{path}: expected a lookup table with one 2-D weight (V+1, D), found {found}")
@@ -136,7 +136,7 @@ def read_gru_t7(path):
     Accepts the plain rnn GRU (6 parameters, as ``train.lua`` expects) and the Bayesian one (9).
     """
     obj = read_t7(path)
-    params = module_parameters(obj) if isinstance(obj, TorchObject) else []
+    params = module_parameters(obj, path) if isinstance(obj, TorchObject) else []
     shapes = [tuple(p.shape) for p in params]
     if len(params) not in (6, 9) or len(shapes[-1]) != 2 or len(shapes[0]) != 2:
         raise PortError(f"{path}: expected an rnn GRU module with 6 or 9 parameters, found {len(params)} "

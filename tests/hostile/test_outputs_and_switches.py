@@ -1,0 +1,86 @@
+"""A command's outputs are all written or none (a --json or --save-arrays that cannot be written leaves no
+figure and no maps behind), an error on a file that refuses to be replaced names that file and not the hidden
+temporary one, and the environment's switches read alike: blank means the default for HADAMARD_FAST as for
+HADAMARD_DEVICE, and a --device given wins over HADAMARD_DEVICE.
+"""
+import contextlib
+import subprocess
+
+import pytest
+from hostile_helpers import run_main, snapshot
+
+from hadamard_min.cli.explain import main as explain_main
+from hadamard_min.cli.port import main as port_main
+from hadamard_min.fast import switch
+from hadamard_min.io import atomic
+from hadamard_min.io.npz import save_weights
+
+QUESTION = ["--question", "what shape is in the image?"]
+
+
+@contextlib.contextmanager
+def immutable(path):
+    """``path`` made immutable (``chattr +i``) meanwhile; the test is skipped where that is not possible."""
+    try:
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+    except FileNotFoundError:
+        pytest.skip("chattr is not installed")
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is refused here: {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_an_immutable_destination_is_named_not_the_hidden_temporary_file(tmp_path, capsys):
+    save_weights(tmp_path / "w.npz", {"w": [1.0, 2.0]})
+    (tmp_path / "out.npz").write_bytes(b"old")
+    with immutable(tmp_path / "out.npz"):
+        outcome = run_main(port_main, [tmp_path / "w.npz", tmp_path / "out.npz", "--force"], capsys)
+        line = outcome.one_line_error(str(tmp_path / "out.npz"))
+    assert ".tmp" not in line and (tmp_path / "out.npz").read_bytes() == b"old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.npz", "w.npz"]
+
+
+def test_a_json_that_cannot_be_written_leaves_no_figure_and_no_maps(tmp_path, capsys, photo):
+    (tmp_path / "out.json").write_text("old")
+    before = snapshot(tmp_path)
+    with immutable(tmp_path / "out.json"):
+        outcome = run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png",
+                                          "--json", tmp_path / "out.json", "--save-arrays", tmp_path / "e.npz"],
+                           capsys)
+        outcome.one_line_error("out.json", "immutable")
+    assert snapshot(tmp_path) == before
+
+
+def test_outputs_written_together_are_all_in_place_or_none(tmp_path):
+    with pytest.raises(RuntimeError), atomic.together():
+        atomic.write_text(tmp_path / "a.txt", "a")
+        raise RuntimeError("the second output failed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic.together():
+        atomic.write_text(tmp_path / "a.txt", "a")
+        assert not (tmp_path / "a.txt").exists()  # staged, not yet in place
+        atomic.write_text(tmp_path / "b.txt", "b")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_a_blank_hadamard_fast_is_the_default_as_a_blank_hadamard_device_is(tmp_path, capsys, photo, monkeypatch,
+                                                                            value):
+    monkeypatch.setattr(switch, "_enabled", None)
+    monkeypatch.setenv("HADAMARD_FAST", value)
+    monkeypatch.setenv("HADAMARD_DEVICE", value)
+    run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png"], capsys).success()
+    assert switch.enabled() is True
+
+
+def test_a_device_given_wins_over_a_bad_hadamard_device(tmp_path, capsys, photo, monkeypatch):
+    monkeypatch.setenv("HADAMARD_DEVICE", "tpu")
+    run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png", "--device", "cpu"],
+             capsys).success()
+    outcome = run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "other.png"], capsys)
+    outcome.one_line_error("HADAMARD_DEVICE")
+    assert not (tmp_path / "other.png").exists()
+

@@ -1,0 +1,113 @@
+"""Ctrl-C and SIGTERM at the edges of a command: while Python imports the package (the first part of a second)
+and after the work has returned. Each console command starts in ``hadamard_min_launch``, which installs the
+handlers before anything heavy is imported and keeps them to the end: a signal is status 130 and one line, or,
+once the work has returned, the work's own status; never death by the signal, never a traceback.
+
+The commands run as their console scripts do (``from hadamard_min_launch import port; sys.exit(port())``);
+signals are sent at random times, a few per run, so that a regression shows up as a failure, not as a hang.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy
+import pytest
+from hostile_helpers import ROOT
+
+import hadamard_min_launch
+from hadamard_min.io.npz import save_weights
+from hadamard_min.io.weights import load_weights
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+# What pip's console script does, with a first line that tells the test Python runs: the test waits for it.
+CONSOLE = ("import os, sys\n{prelude}\nos.write(2, b'started\\n')\n"
+           "from hadamard_min_launch import {command}\nsys.exit({command}())")
+# After the work: an exit handler that says so and then takes a moment (as the interpreter's own clean-up can).
+SLOW_EXIT = "import atexit, time\natexit.register(lambda: (os.write(2, b'exiting\\n'), time.sleep(0.5)))"
+
+
+def start(command, args, cwd, prelude=""):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1", "NO_COLOR": "1"}
+    child = subprocess.Popen([sys.executable, "-c", CONSOLE.format(prelude=prelude, command=command),
+                              *map(str, args)], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stderr.readline() == b"started\n"
+    return child
+
+
+@pytest.fixture
+def port_job(tmp_path):
+    save_weights(tmp_path / "w.npz", {"a": numpy.arange(6, dtype=numpy.float32).reshape(2, 3)})
+    return tmp_path, ["w.npz", "out.npz"]
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_a_signal_while_the_package_is_imported_is_status_130_and_one_line(port_job, trial):
+    folder, args = port_job
+    signum = (signal.SIGTERM, signal.SIGINT)[trial % 2]
+    delay = random.Random().uniform(0.03, 0.6)  # importing the package takes about this long
+    child = start("port", args, folder)
+    time.sleep(delay)
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=120)
+    err = err.decode(errors="replace")
+    assert child.returncode in (0, 130), (signum, delay, child.returncode, err)
+    assert "Traceback" not in err, err
+    if child.returncode == 130:
+        assert err.strip().splitlines()[-1] == "hadamard-port: interrupted", err
+    else:  # the work was done before the signal came
+        assert b"wrote 1 tensors" in out
+    if (folder / "out.npz").exists():  # written whole or not at all
+        assert load_weights(folder / "out.npz")["a"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_after_the_work_has_returned_leaves_the_works_status(port_job, signum):
+    folder, args = port_job
+    child = start("port", args, folder, prelude=SLOW_EXIT)
+    assert child.stderr.readline() == b"exiting\n"
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0 and b"wrote 1 tensors" in out, (child.returncode, err)
+    assert b"Traceback" not in err and load_weights(folder / "out.npz")["a"].shape == (2, 3)
+
+
+def test_the_handlers_are_installed_before_the_command_is_imported(monkeypatch, capsys):
+    seen = {}
+
+    def importing(name):
+        seen["handlers"] = [signal.getsignal(signum) for signum in hadamard_min_launch.SIGNALS]
+        raise KeyboardInterrupt  # Ctrl-C while importing
+
+    monkeypatch.setattr(hadamard_min_launch.importlib, "import_module", importing)
+    handlers = [signal.getsignal(signum) for signum in hadamard_min_launch.SIGNALS]
+    try:
+        assert hadamard_min_launch.explain() == 130
+    finally:
+        for signum, handler in zip(hadamard_min_launch.SIGNALS, handlers):
+            signal.signal(signum, handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, hadamard_min_launch.SIGNALS)
+    assert seen["handlers"] == [hadamard_min_launch._interrupt] * 2
+    assert capsys.readouterr().err.strip() == "hadamard-explain: interrupted"
+
+
+def test_every_console_command_starts_in_the_launcher():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib comes with Python 3.11")
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for name, target in scripts.items():
+        module, function = target.split(":")
+        assert module == "hadamard_min_launch", name
+        assert callable(getattr(hadamard_min_launch, function)), name
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_after_another_command_printed_its_version_leaves_status_0(tmp_path, signum):
+    child = start("explain", ["--version"], tmp_path, prelude=SLOW_EXIT)
+    assert child.stderr.readline() == b"exiting\n"
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0 and out.startswith(b"hadamard-explain "), (child.returncode, err)
+    assert b"Traceback" not in err
