@@ -164,9 +164,9 @@ def _bicubic(image, width, height, box=None):
     """Bicubic resize of ``box`` = (left, top, right, bottom), in pixels, of the uint8 HWC ``image`` (default:
     all of it) to ``width × height``.
 
-    Only the pixels the kernel reads are copied, and the two passes are made one at a time: rows first (an
-    intermediate of ``width`` × the rows read), or columns first where that one would be over
-    ``MAX_RESIZE_PIXELS`` and the other smaller (a tall image); never in an order Pillow picks.
+    Only the pixels the kernel reads are copied. Pillow resizes in two passes, rows or columns first, with one
+    intermediate between them; where either order's would be over ``MAX_RESIZE_PIXELS`` (a long thin image),
+    the passes are made one at a time, in the order whose intermediate is smaller.
     """
     if width * height > MAX_PIXELS:
         raise ImageError(f"resizing to {width}×{height} = {width * height:,} pixels: more than the "
@@ -177,7 +177,9 @@ def _bicubic(image, width, height, box=None):
     y0, y1 = _span(top, bottom, height, rows)
     part = Image.fromarray(numpy.ascontiguousarray(image[y0:y1, x0:x1]))
     (left, right), (top, bottom) = (left - x0, right - x0), (top - y0, bottom - y0)
-    if width * (y1 - y0) <= max(MAX_RESIZE_PIXELS, (x1 - x0) * height):  # rows first
+    if max(width * (y1 - y0), (x1 - x0) * height) <= MAX_RESIZE_PIXELS:  # either order is small: Pillow's
+        return numpy.asarray(_pass(part, (width, height), (left, top, right, bottom)))
+    if width * (y1 - y0) <= (x1 - x0) * height:  # rows first
         part = _pass(part, (width, y1 - y0), (left, 0, right, y1 - y0))
         return numpy.asarray(_pass(part, (width, height), (0, top, width, bottom)))
     part = _pass(part, (x1 - x0, height), (0, top, x1 - x0, bottom))  # columns first
@@ -220,15 +222,17 @@ def center_crop(image, size):
 def crop_resized(image, shorter, size):
     """``center_crop(resize_shorter_side(image, shorter), size)``, resizing only the part the crop shows.
 
-    The crop's window in the resized image, mapped back to the input (a scale of ``H / H'`` and ``W / W'``
-    on each axis), is the box that is resized: the same picture, up to rounding, in memory bounded by
-    ``size × size`` and the input, whatever the aspect ratio.
+    A resized image over ``MAX_RESIZE_PIXELS`` is never made: the crop's window in it, mapped back to the
+    input (a scale of ``H / H'`` and ``W / W'`` on each axis), is the box that is resized, the same picture
+    up to rounding, in memory bounded by ``size × size`` and the input, whatever the aspect ratio.
     """
     image = load_image(image)
     if size > shorter:
         raise ImageError(f"cannot crop {size}×{size} from an image whose shorter side is {shorter}")
     rows, columns = image.shape[:2]
     height, width = _shorter_side_shape(rows, columns, shorter)
+    if height * width <= MAX_RESIZE_PIXELS:  # small enough to resize whole: exactly the crop of the whole
+        return center_crop(_bicubic(image, width, height), size)
     top, left = (height - size) // 2, (width - size) // 2
     box = (left * columns / width, top * rows / height, (left + size) * columns / width,
            (top + size) * rows / height)
