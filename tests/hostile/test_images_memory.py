@@ -4,15 +4,14 @@ first would make 8,960,000×448 pixels (16 GB). An 8192² PNG listed under twelv
 be held twelve times. Each case runs in a child under a 3 GB address-space limit (RLIMIT_AS) and must finish
 with its normal exit status."""
 import json
-import struct
 import subprocess
 import sys
 import tracemalloc
-import zlib
 
 import numpy
 import pytest
 from hostile_helpers import ROOT, run_child, run_main
+from image_files import blank_png
 from PIL import Image
 
 from hadamard_min.cli.explain import main as explain
@@ -26,18 +25,6 @@ from hadamard_min.models.vqa import VQAModel, build_vqa_model
 CAP = {"RLIMIT_AS": 3 << 30}
 SHAPES = {"20000x1": (20000, 1), "1x20000": (1, 20000), "200000x1": (200000, 1), "1x200000": (1, 200000)}
 QUESTION = "what shape is it?"
-
-
-def blank_png(path, width, height):
-    """A valid black RGB PNG of ``width × height``, a few hundred bytes per megapixel (written row by row)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    compressor, row, idat = zlib.compressobj(9), bytes(1 + 3 * width), []
-    idat += [compressor.compress(row) for _ in range(height)]
-    idat.append(compressor.flush())
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", b"".join(idat)) + chunk(b"IEND", b""))
-    return path
 
 
 def capped(code, *args):
