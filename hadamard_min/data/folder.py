@@ -4,7 +4,7 @@
       questions.jsonl       one JSON object per line:
                               {"image": "kitchen.jpg", "question": "what is on the table?", "answer": "cup"}
                             "answer" is optional (without answers, accuracy is not measured)
-      kitchen.jpg, …        the images, any format Pillow reads; paths relative to DIR
+      kitchen.jpg, …        the images: PNG, JPEG, GIF, BMP, TIFF, WebP or PPM; paths relative to DIR
       masks/kitchen.png     optional: the object each question about that image is about, one mask per
                             image, named as the image with the extension .png, the image's size, non-black
                             pixels = object
