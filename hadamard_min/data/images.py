@@ -165,8 +165,9 @@ def _bicubic(image, width, height, box=None):
     all of it) to ``width × height``.
 
     Only the pixels the kernel reads are copied. Pillow resizes in two passes, rows or columns first, with one
-    intermediate between them; where either order's would be over ``MAX_RESIZE_PIXELS`` (a long thin image),
-    the passes are made one at a time, in the order whose intermediate is smaller.
+    intermediate between them; where one order's would be over ``MAX_RESIZE_PIXELS`` (a long thin image), the
+    passes are made one at a time, in the order whose intermediate is smaller: under that bound for every
+    output up to 1024 × 1024 (a network's input), as the input has at most ``MAX_PIXELS`` = 2¹⁰ · 2¹⁶ pixels.
     """
     if width * height > MAX_PIXELS:
         raise ImageError(f"resizing to {width}×{height} = {width * height:,} pixels: more than the "
