@@ -103,7 +103,7 @@ def evaluate(model, data, settings=None, progress=None):
         rows = numpy.arange(first, min(first + settings.batch, len(indices)))
         batch = [int(q) for q in indices[rows]]
         pixels, questions = network_pixels(model, data, batch), [data.questions[q] for q in batch]
-        sanity_pixels += list(pixels[:max(0, settings.sanity_examples - first)])  # the first ones, kept
+        sanity_pixels += list(pixels[:max(0, settings.sanity_examples - first)].copy())  # the first ones, kept
         ids, lengths = model.encode_questions(questions)
         answers = [model.answers[a] for a in answer_probabilities(model, pixels, ids, lengths)[0]]
         correct.extend(answer == data.answers[q] for answer, q in zip(answers, batch) if data.answers[q] is not None)
