@@ -4,11 +4,13 @@ import numpy
 import pytest
 from PIL import Image
 
+from hadamard_min.data import images
 from hadamard_min.data.images import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ImageError,
     center_crop,
+    crop_resized,
     deprocess,
     load_image,
     normalize,
@@ -210,3 +212,18 @@ def test_deprocess_inverts_normalize():
     numpy.testing.assert_array_equal(deprocess(normalize(image, mean=(0.5,) * 3, std=(0.25,) * 3),
                                                mean=(0.5,) * 3, std=(0.25,) * 3), image)
     assert deprocess(numpy.full((3, 2, 2), 100.0)).tolist() == numpy.full((2, 2, 3), 255).tolist()
+
+
+@pytest.mark.parametrize("shape", [(37, 300), (300, 37), (64, 65), (5, 2000), (2000, 5)])
+def test_a_crop_resized_from_its_box_is_the_crop_of_the_whole_resize(monkeypatch, shape):
+    """Past MAX_RESIZE_PIXELS only the crop's box is resized (in passes made one at a time): the same picture as
+    resizing the whole image and cropping its centre, within 2 levels on a smooth image (the box's float32
+    rounding in Pillow and another pass order), so the crop is neither moved nor scaled."""
+    rows, columns = numpy.mgrid[0:shape[0], 0:shape[1]]
+    image = numpy.stack([127 + 120 * numpy.sin(columns / 7 + rows / 11), 127 + 120 * numpy.cos(rows / 5),
+                         columns * 255 / (shape[1] - 1)], axis=2).round().astype(numpy.uint8)
+    whole = center_crop(resize_shorter_side(image, 24), 24).astype(int)
+    monkeypatch.setattr(images, "MAX_RESIZE_PIXELS", 0)
+    boxed = crop_resized(image, 24, 24).astype(int)
+    assert boxed.shape == (24, 24, 3) and numpy.abs(boxed - whole).max() <= 2
+    assert numpy.abs(boxed[:, 1:] - whole[:, :-1]).max() > 2 or numpy.abs(boxed[1:] - whole[:-1]).max() > 2

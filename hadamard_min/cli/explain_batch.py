@@ -5,7 +5,8 @@ a relative image path is read from the folder of PAIRS.jsonl; blank lines are sk
 empty; its parent must exist) receives one figure per pair, ``NNNN.png`` after the pair's line number,
 and ``results.jsonl``: one JSON line per pair, in the file's order, with what ``--json`` writes for one
 pair, or ``{"line": N, "error": …}`` for a line that could not be explained (not JSON, a missing key,
-an unreadable image, a question the model cannot read). Each such line is also reported on stderr,
+an unreadable image, a question the model cannot read, an image too large for the memory left). Each
+such line is also reported on stderr, in one line (what it quotes with its control characters escaped),
 and skipped; the others are explained. Exit status 0: every pair explained; 1: some lines failed.
 """
 import json
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from hadamard_min.cli.errors import USER_ERRORS, UsageError
 from hadamard_min.cli.explain_options import explain_pairs, save_figure
+from hadamard_min.explain.terminal import printable
 from hadamard_min.io.atomic import utf8_safe, write_text
 from hadamard_min.io.limits import byte_lines, parse_json
 from hadamard_min.progress import in_chunks
@@ -31,9 +33,10 @@ def run_batch(args, model, prog="hadamard-explain"):
             image_path, question = parse_line(line, args.batch.parent)
             image = model.prepare_image(image_path)[0]          # kept at the network's size only
             model.encode_questions([question])                  # a question the model cannot read fails here
-        except USER_ERRORS as error:
-            records[number] = {"line": number, "error": str(error)}
-            print(f"{prog}: {args.batch.name} line {number}: {error}; skipped", file=sys.stderr)
+        except (*USER_ERRORS, MemoryError) as error:
+            message = str(error) if not isinstance(error, MemoryError) else "not enough memory for this image"
+            records[number] = {"line": number, "error": message}
+            print(printable(f"{prog}: {args.batch.name} line {number}: {message}; skipped"), file=sys.stderr)
             continue
         records[number] = {"line": number, "image": str(image_path)}
         pairs.append((number, image, question))

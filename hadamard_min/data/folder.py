@@ -4,7 +4,7 @@
       questions.jsonl       one JSON object per line:
                               {"image": "kitchen.jpg", "question": "what is on the table?", "answer": "cup"}
                             "answer" is optional (without answers, accuracy is not measured)
-      kitchen.jpg, …        the images, any format Pillow reads; paths relative to DIR
+      kitchen.jpg, …        the images: PNG, JPEG, GIF, BMP, TIFF, WebP or PPM; paths relative to DIR
       masks/kitchen.png     optional: the object each question about that image is about, one mask per
                             image, named as the image with the extension .png, the image's size, non-black
                             pixels = object
@@ -13,7 +13,12 @@ The metrics that need the object (pointing game, mass in mask) run on the images
 are skipped, with a note in the report, when none has one. Deletion paints pixels with the most common
 colour of the image's border, as for the built-in data. Every line is checked when the folder is read:
 a bad line stops the evaluation with its line number, so that the numbers are about the whole file.
+Every image and mask is decoded then, one at a time, and not kept: ``images[k]`` and ``masks[k]`` read
+their file again when asked for, so a listing of many large images holds one at a time. Spellings of one
+file (``a.png``, ``./a.png``, ``sub/../a.png``) are one image.
 """
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +37,9 @@ MASKS = "masks"
 class FolderData:
     """The folder in memory; ``images[image_index[i]]`` is the image of question ``i``."""
     name: str
-    images: list           # uint8 (H, W, 3) per image, sizes may differ
+    images: Sequence       # uint8 (H, W, 3) per image, sizes may differ (read when asked for)
     image_paths: list      # relative to the folder
-    masks: list            # bool (H, W) per image, or None where the image has no mask
+    masks: Sequence        # bool (H, W) per image, or None where the image has no mask (read when asked for)
     questions: list
     answers: list          # str, or None where the line gives no answer
     image_index: numpy.ndarray
@@ -59,24 +64,48 @@ def load_folder(folder):
     if not listing.is_file():
         raise DataError(f"{folder} has no {QUESTIONS}: give a folder with images and a {QUESTIONS} "
                         f'of {{"image": …, "question": …, "answer": …}} lines')
-    rows = {}
+    rows, paths = {}, []
     questions, answers, image_index = [], [], []
     for number, line in byte_lines(listing):
         image, question, answer = _parse(line, f"{listing} line {number}")
-        if image not in rows:
-            rows[image] = len(rows)
+        key = _same_file(folder / image)
+        if key not in rows:
+            rows[key] = len(paths)
+            paths.append(image)
         questions.append(question)
         answers.append(answer)
-        image_index.append(rows[image])
+        image_index.append(rows[key])
     if not questions:
         raise DataError(f"{listing} holds no questions")
-    paths = list(rows)
-    images = [load_image(folder / path) for path in paths]
-    masks = [_mask(folder, path, image) for path, image in zip(paths, images)]
-    mask_files = [_mask_path(folder, path) for path, mask in zip(paths, masks) if mask is not None]
-    return FolderData(name=folder.resolve().name, images=images, image_paths=paths, masks=masks,
+    mask_files = [_mask_path(folder, path) for path in paths]
+    for path, mask_file in zip(paths, mask_files):  # each decoded once, now, and let go
+        shape = load_image(folder / path).shape[:2]
+        if mask_file.is_file():
+            _check_mask(_read_mask(mask_file), shape, mask_file, path)
+    masked = [mask_file for mask_file in mask_files if mask_file.is_file()]
+    return FolderData(name=folder.resolve().name, image_paths=paths,
+                      images=OnDemand(lambda k: load_image(folder / paths[k]), len(paths)),
+                      masks=OnDemand(lambda k: _read_mask(mask_files[k]) if mask_files[k].is_file() else None,
+                                     len(paths)),
                       questions=questions, answers=answers, image_index=numpy.asarray(image_index, dtype=numpy.int64),
-                      files=(listing, *(folder / path for path in paths), *mask_files))
+                      files=(listing, *(folder / path for path in paths), *masked))
+
+
+class OnDemand(Sequence):
+    """``items[k] = read(k)``, read each time it is asked for (an int, or a slice: a list)."""
+
+    def __init__(self, read, count):
+        self.read, self.count = read, count
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self.read(i) for i in range(*k.indices(self.count))]
+        if not -self.count <= k < self.count:
+            raise IndexError(f"index {k} out of range for {self.count} items")
+        return self.read(k % self.count)
 
 
 def _parse(data, where):
@@ -95,17 +124,24 @@ def _parse(data, where):
     return line["image"], line["question"], answer
 
 
+def _same_file(path):
+    """The same key for every spelling of one file (links followed), the path itself if it cannot be resolved."""
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):  # a NUL in the name: refused when the image is read
+        return str(path)
+
+
 def _mask_path(folder, path):
     return folder / MASKS / Path(path).with_suffix(".png")
 
 
-def _mask(folder, path, image):
-    """The image's mask as bool (H, W), or None when ``masks/`` has none for it."""
-    mask_path = _mask_path(folder, path)
-    if not mask_path.is_file():
-        return None
-    mask = load_image(mask_path).max(axis=2) > 0
-    if mask.shape != image.shape[:2]:
+def _read_mask(mask_path):
+    """A mask file as bool (H, W): its non-black pixels."""
+    return load_image(mask_path).max(axis=2) > 0
+
+
+def _check_mask(mask, shape, mask_path, path):
+    if mask.shape != shape:
         raise DataError(f"{mask_path} is {mask.shape[0]}×{mask.shape[1]} but its image {path} is "
-                        f"{image.shape[0]}×{image.shape[1]}: a mask must have its image's size")
-    return mask
+                        f"{shape[0]}×{shape[1]}: a mask must have its image's size")

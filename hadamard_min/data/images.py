@@ -7,11 +7,18 @@ The ResNet preprocessing (as in the original MLB code):
 
 Small models (easy-VQA, 64×64 images) skip the crop and resize the whole image (:func:`resize_exact`).
 
-A file is an untrusted input: its size in pixels is read from the header and refused above
+A file is an untrusted input. It is opened only as one of ``FORMATS``, each decoded by Pillow's own code:
+no other format is tried, so a PostScript, EPS or PDF file (whatever its name) never reaches Ghostscript
+or any program outside Python. Its size in pixels is read from the header and refused above
 ``MAX_PIXELS`` before anything is decoded, and any failure of the decoder (a truncated or crafted file,
 Pillow's decompression-bomb check) is an :class:`ImageError` that names the file. Pillow's warnings about
 odd files are not printed; the file either decodes or is refused.
+
+A resize holds only the part of the image its output shows (the crop's preimage, the filter's support
+around it) and no intermediate over ``MAX_RESIZE_PIXELS``: a 20000×1 image costs its own pixels, not the
+5,120,000×256 that resizing its shorter side to 256 first would make.
 """
+import math
 import warnings
 from pathlib import Path
 
@@ -19,11 +26,15 @@ import numpy
 from PIL import Image
 
 MAX_PIXELS = 8192 * 8192  # the largest image read: 64 Mpx (Pillow itself warns from 89 Mpx)
+MAX_RESIZE_PIXELS = 1 << 24  # the largest intermediate of a resize: 16 Mpx (64 MB)
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # the only formats opened (Pillow's names)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+_REDUCING_GAP = 64.0  # see _pass
+_BICUBIC_SUPPORT = 2.0  # Pillow's bicubic kernel is zero beyond ±2 input pixels (± 2·scale when shrinking)
 
 
 class ImageError(ValueError):
@@ -32,6 +43,9 @@ class ImageError(ValueError):
 
 def load_image(source):
     """RGB uint8 array (H, W, 3) from a path, a ``PIL.Image`` or a uint8 array (H, W, 3) or (H, W).
+
+    A file must be one of ``FORMATS`` (PNG, JPEG, GIF, BMP, TIFF, WebP, PPM), and so must a PIL image
+    opened from a file (convert any other first: ``image.convert("RGB")``).
 
     Conversions: grayscale and palette images become gray/palette RGB; 16-bit images (``I;16``, ``I``)
     are scaled to 8 bits by ``round(v / 257)`` (65535 → 255, no clipping of the range); CMYK uses
@@ -43,11 +57,17 @@ def load_image(source):
         return _load_path(Path(source))
     if isinstance(source, Image.Image):
         name = getattr(source, "filename", "") or "<PIL image>"
+        if source.format not in (None, *FORMATS, "MPO"):  # MPO: a camera's JPEG, opened by the JPEG decoder
+            raise ImageError(f"image {name} is {source.format}, not a format read here ({_FORMAT_NAMES}): "
+                             f"convert it first, image.convert('RGB')")
         return _decoded_rgb(source, name)
     if isinstance(source, numpy.ndarray):
         return _checked_array(source)
     raise ImageError(f"cannot use a {type(source).__name__} as an image: pass a file path, a PIL image "
                      f"or a uint8 array")
+
+
+_FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF, WebP or PPM"
 
 
 def _load_path(path):
@@ -57,16 +77,25 @@ def _load_path(path):
         warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(path)
+            img = Image.open(path, formats=_readable_formats())  # no other format is tried
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageError(f"image {path} is too large to read ({exc}); scale it down first") from None
         except MemoryError:
             raise
+        except Image.UnidentifiedImageError:
+            raise ImageError(f"cannot read image {path}: not an image file or truncated (the formats read: "
+                             f"{_FORMAT_NAMES})") from None
         except Exception as exc:  # a decoder's failure on an untrusted file: the file's fault
             raise ImageError(f"cannot read image {path}: not an image file or truncated "
                              f"({type(exc).__name__}: {exc})") from None
         with img:
             return _decoded_rgb(img, path)
+
+
+def _readable_formats():
+    """``FORMATS`` that this Pillow reads (one built without WebP has no WEBP decoder)."""
+    Image.init()
+    return [name for name in FORMATS if name in Image.OPEN]
 
 
 def _decoded_rgb(img, name):
@@ -86,16 +115,30 @@ def _decoded_rgb(img, name):
 
 
 def _to_rgb(img):
+    """RGB uint8 of a decoded image, in integers, a band of rows at a time: at most a few bytes per pixel
+    beyond the image itself, whatever its mode."""
     if img.mode in _SIXTEEN_BIT_MODES:
-        values = numpy.clip(numpy.asarray(img, dtype=numpy.float64), 0, 65535)
-        gray = numpy.rint(values / 257.0).astype(numpy.uint8)
+        values = numpy.asarray(img)  # uint16, or int32 for "I"
+        gray = numpy.empty(values.shape, numpy.uint8)
+        for rows in _bands(values.shape):  # round(v / 257) = (v + 128) // 257: 257 is odd, never a tie
+            gray[rows] = (numpy.clip(values[rows], 0, 65535).astype(numpy.int32) + 128) // 257
         return numpy.repeat(gray[:, :, None], 3, axis=2)
     if img.mode in _ALPHA_MODES or "transparency" in img.info:
-        # round((rgb·a + 255·(255 − a)) / 255) in 16-bit integers: the sum is at most 255², never a tie
-        rgba = numpy.asarray(img.convert("RGBA"), dtype=numpy.uint16)
-        alpha = rgba[:, :, 3:]
-        return ((rgba[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255).astype(numpy.uint8)
-    return numpy.asarray(img.convert("RGB"), dtype=numpy.uint8).copy()
+        rgba = numpy.asarray(img.convert("RGBA"))
+        rgb = numpy.empty(rgba.shape[:2] + (3,), numpy.uint8)
+        for rows in _bands(rgba.shape):
+            # round((rgb·a + 255·(255 − a)) / 255) in 16-bit integers: the sum is at most 255², never a tie
+            band = rgba[rows].astype(numpy.uint16)
+            alpha = band[:, :, 3:]
+            rgb[rows] = (band[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255
+        return rgb
+    return numpy.array(img if img.mode == "RGB" else img.convert("RGB"), dtype=numpy.uint8)
+
+
+def _bands(shape, pixels=1 << 20):
+    """Slices of the rows of an image of ``shape`` (H, W, …), about ``pixels`` pixels each (at least one row)."""
+    step = max(1, pixels // max(1, shape[1]))
+    return [slice(start, start + step) for start in range(0, shape[0], step)]
 
 
 def _checked_array(array):
@@ -111,16 +154,61 @@ def _checked_array(array):
     return numpy.ascontiguousarray(array)
 
 
-def _resize(image, width, height):
-    return numpy.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
+def _span(start, stop, count, length):
+    """The input pixels ``[lo, hi)`` that a bicubic resize of ``[start, stop)`` to ``count`` pixels reads."""
+    reach = _BICUBIC_SUPPORT * max((stop - start) / count, 1.0) + 1
+    return max(0, math.floor(start - reach)), min(length, math.ceil(stop + reach))
+
+
+def _bicubic(image, width, height, box=None):
+    """Bicubic resize of ``box`` = (left, top, right, bottom), in pixels, of the uint8 HWC ``image`` (default:
+    all of it) to ``width × height``.
+
+    Only the pixels the kernel reads are copied. Pillow resizes in two passes, rows or columns first, with one
+    intermediate between them; where one order's would be over ``MAX_RESIZE_PIXELS`` (a long thin image), the
+    passes are made one at a time, in the order whose intermediate is smaller: under that bound for every
+    output up to 1024 × 1024 (a network's input), as the input has at most ``MAX_PIXELS`` = 2¹⁰ · 2¹⁶ pixels.
+    """
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"resizing to {width}×{height} = {width * height:,} pixels: more than the "
+                         f"{MAX_PIXELS:,} an image may have")
+    rows, columns = image.shape[:2]
+    left, top, right, bottom = box or (0, 0, columns, rows)
+    x0, x1 = _span(left, right, width, columns)
+    y0, y1 = _span(top, bottom, height, rows)
+    part = Image.fromarray(numpy.ascontiguousarray(image[y0:y1, x0:x1]))
+    (left, right), (top, bottom) = (left - x0, right - x0), (top - y0, bottom - y0)
+    if max(width * (y1 - y0), (x1 - x0) * height) <= MAX_RESIZE_PIXELS:  # either order is small: Pillow's
+        return numpy.asarray(_pass(part, (width, height), (left, top, right, bottom)))
+    if width * (y1 - y0) <= (x1 - x0) * height:  # rows first
+        part = _pass(part, (width, y1 - y0), (left, 0, right, y1 - y0))
+        return numpy.asarray(_pass(part, (width, height), (0, top, width, bottom)))
+    part = _pass(part, (x1 - x0, height), (0, top, x1 - x0, bottom))  # columns first
+    return numpy.asarray(_pass(part, (width, height), (left, 0, right, height)))
+
+
+def _pass(image, size, box):
+    """One pass of :func:`_bicubic` (``box`` spans all of ``image`` on the other axis). Pillow's table of
+    kernel weights grows with the ratio (4·ratio + 1 weights per output pixel): a ratio over 2 × _REDUCING_GAP
+    first averages blocks of ``⌊ratio / _REDUCING_GAP⌋`` pixels (``Image.reduce``)."""
+    return image.resize(size, Image.Resampling.BICUBIC, box=box, reducing_gap=_REDUCING_GAP)
+
+
+def _shorter_side_shape(height, width, size):
+    """``(H', W')`` of an image resized so that its shorter side is ``size`` (the aspect ratio kept, rounded)."""
+    scale = size / min(height, width)
+    return max(size, round(height * scale)), max(size, round(width * scale))
 
 
 def resize_shorter_side(image, size):
-    """Bicubic resize so that the shorter side is ``size``; the aspect ratio is kept (rounded)."""
+    """Bicubic resize so that the shorter side is ``size``; the aspect ratio is kept (rounded).
+
+    The whole resized image: refused above ``MAX_PIXELS`` (a 20000×1 image to 256 would be 5,120,000×256);
+    the network's picture comes from :func:`crop_resized`, which resizes only its crop.
+    """
     image = load_image(image)
-    height, width = image.shape[:2]
-    scale = size / min(height, width)
-    return _resize(image, max(size, round(width * scale)), max(size, round(height * scale)))
+    height, width = _shorter_side_shape(*image.shape[:2], size)
+    return _bicubic(image, width, height)
 
 
 def center_crop(image, size):
@@ -132,12 +220,32 @@ def center_crop(image, size):
     return image[top:top + size, left:left + size]
 
 
+def crop_resized(image, shorter, size):
+    """``center_crop(resize_shorter_side(image, shorter), size)``, resizing only the part the crop shows.
+
+    A resized image over ``MAX_RESIZE_PIXELS`` is never made: the crop's window in it, mapped back to the
+    input (a scale of ``H / H'`` and ``W / W'`` on each axis), is the box that is resized, the same picture
+    up to rounding, in memory bounded by ``size × size`` and the input, whatever the aspect ratio.
+    """
+    image = load_image(image)
+    if size > shorter:
+        raise ImageError(f"cannot crop {size}×{size} from an image whose shorter side is {shorter}")
+    rows, columns = image.shape[:2]
+    height, width = _shorter_side_shape(rows, columns, shorter)
+    if height * width <= MAX_RESIZE_PIXELS:  # small enough to resize whole: exactly the crop of the whole
+        return center_crop(_bicubic(image, width, height), size)
+    top, left = (height - size) // 2, (width - size) // 2
+    box = (left * columns / width, top * rows / height, (left + size) * columns / width,
+           (top + size) * rows / height)
+    return _bicubic(image, size, size, box)
+
+
 def resize_exact(image, size):
     """Bicubic resize of the whole image to ``size × size`` (no crop; the aspect ratio may change)."""
     image = load_image(image)
     if image.shape[:2] == (size, size):
         return image
-    return _resize(image, size, size)
+    return _bicubic(image, size, size)
 
 
 def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
@@ -151,10 +259,10 @@ def fit(image, size, crop=True):
     """The uint8 (size, size, 3) picture the network sees, from anything :func:`load_image` accepts.
 
     ``crop=True``: shorter side to ``size`` (bicubic), then the centre ``size × size`` (the paper's
-    pipeline at 448). ``crop=False``: the whole image resized to ``size × size`` (:func:`resize_exact`).
+    pipeline at 448; :func:`crop_resized`). ``crop=False``: the whole image resized to ``size × size``
+    (:func:`resize_exact`).
     """
-    image = load_image(image)
-    return center_crop(resize_shorter_side(image, size), size) if crop else resize_exact(image, size)
+    return crop_resized(image, size, size) if crop else resize_exact(image, size)
 
 
 def preprocess(image, size=448, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop=True):

@@ -96,13 +96,14 @@ def evaluate(model, data, settings=None, progress=None):
     methods = visual_methods(model)
     two_shape = getattr(data, "referent", None) is not None
     partners = grounding.partner_questions(data, indices) if two_shape else None
-    values, figure, curves, correct = Values(), [], defaultdict(list), []
+    values, figure, curves, correct, sanity_pixels = Values(), [], defaultdict(list), [], []
     rng_maps, rng_delete, rng_text = (numpy.random.default_rng([seed, k]) for k in (2, 3, 4))
     examples = Progress(len(indices), "examples", sink=progress)
     for first in range(0, len(indices), settings.batch):
         rows = numpy.arange(first, min(first + settings.batch, len(indices)))
         batch = [int(q) for q in indices[rows]]
         pixels, questions = network_pixels(model, data, batch), [data.questions[q] for q in batch]
+        sanity_pixels += list(pixels[:max(0, settings.sanity_examples - first)].copy())  # the first ones, kept
         ids, lengths = model.encode_questions(questions)
         answers = [model.answers[a] for a in answer_probabilities(model, pixels, ids, lengths)[0]]
         correct.extend(answer == data.answers[q] for answer, q in zip(answers, batch) if data.answers[q] is not None)
@@ -122,7 +123,7 @@ def evaluate(model, data, settings=None, progress=None):
     sanity_batch = [int(q) for q in indices[:settings.sanity_examples]]
     steps = Progress(len(cascade(model)), "sanity check", sink=progress)
     sanity = sanity_check(
-        model, network_pixels(model, data, sanity_batch), [data.questions[q] for q in sanity_batch],
+        model, numpy.stack(sanity_pixels), [data.questions[q] for q in sanity_batch],
         {**{name: ("visual", f) for name, f in methods.items() if name not in FLOORS},
          **{f"text: {name}": ("text", f) for name, f in TEXT_METHODS.items() if name != "uniform"}},
         seed=seed, progress=lambda number, _, step: steps.update(number, randomised=step))
@@ -153,8 +154,11 @@ def notes(values, correct):
 
 
 def network_pixels(model, data, questions):
-    """uint8 (B, S, S, 3): the image of each question index as the network sees it."""
-    return numpy.stack([model.prepare_image(data.images[data.image_index[q]])[0] for q in questions])
+    """uint8 (B, S, S, 3): the image of each question index as the network sees it; each image is read once
+    (a folder's images are read from their files when asked for, :mod:`data.folder`)."""
+    rows = [int(data.image_index[q]) for q in questions]
+    seen = {row: model.prepare_image(data.images[row])[0] for row in dict.fromkeys(rows)}
+    return numpy.stack([seen[row] for row in rows])
 
 
 def object_masks(model, data, batch, pixels):

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy
 
 from hadamard_min import ops
-from hadamard_min.data.images import center_crop, normalize, resize_shorter_side
+from hadamard_min.data.images import crop_resized, normalize
 from hadamard_min.io.weights import WeightsError, load_weights
 from hadamard_min.nn.functional import conv_bn
 from hadamard_min.nn.layers import BatchNorm2d, Conv2d, Linear
@@ -136,7 +136,7 @@ class EfficientNetLite(Module):
     def prepare_image(self, image):
         """``(pixels, x)``: the uint8 (224, 224, 3) picture the network sees (shorter side to 256, bicubic,
         centre crop) and its float32 input (3, 224, 224), (pixel − 127) / 128."""
-        pixels = center_crop(resize_shorter_side(image, RESIZE), SIZE)
+        pixels = crop_resized(image, RESIZE, SIZE)
         return pixels, normalize(pixels, MEAN, STD)
 
 
