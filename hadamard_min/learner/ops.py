@@ -146,7 +146,8 @@ class LearnerRun:
         for u in self.usage:
             where = f"{u.op.exercise}.py: {u.op.name}"
             if u.state == "yours":
-                lines.append(f"  yours      {u.op.title:44} {where}  (ran {u.calls}×)")
+                ran = f"ran {u.calls}×" if u.calls else "not reached in this run"
+                lines.append(f"  yours      {u.op.title:44} {where}  ({ran})")
             else:
                 lines.append(f"  package's  {u.op.title:44} {where}  ({u.why})")
         return "\n".join(lines)
