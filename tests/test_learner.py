@@ -5,6 +5,7 @@ after the block.
 The folder of solutions is built as a learner's would look: each stub file, with its blanks filled from
 ``lessons/exercises/solutions/`` by the graders' own ``grading.fill`` at import.
 """
+import os
 import shutil
 import subprocess
 import sys
@@ -111,3 +112,13 @@ def test_a_wrong_rule_of_the_learner_shows_in_the_comparison(solved, tmp_path, m
     result = compare(folder, model=model)
     assert "ReLU rules (guided backprop, eq. 2)" in result.run.learners_ops()
     assert result.grad_v_difference > 1e-2, result.table()
+
+
+def test_lesson_06_runs_on_the_learners_ops(solved, tmp_path):
+    lesson = ROOT / "lessons" / "06_explanation_step_by_step.py"
+    env = {**os.environ, "HADAMARD_LEARNER": str(solved), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, str(lesson), "--out", str(tmp_path)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert f"ops: yours from {solved}" in result.stdout
+    assert result.stdout.count("  yours      ") == len(OPS) and "not reached" not in result.stdout
