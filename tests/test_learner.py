@@ -15,7 +15,7 @@ import numpy
 import pytest
 
 from hadamard_min.learner.capstone import compare
-from hadamard_min.learner.ops import OPS, LearnerFolderError, learner
+from hadamard_min.learner.ops import OPS, LearnerError, learner
 from hadamard_min.models.mlb import MLB
 from hadamard_min.ops import conv, elementwise
 from hadamard_min.ops.relu import ReLU
@@ -87,7 +87,7 @@ def test_a_missing_exercise_file_and_a_broken_one_are_named(tmp_path):
         pass
     assert {u.state for u in run.usage} == {"missing"}
     (tmp_path / "ex02_unbroadcast.py").write_text("def unbroadcast(grad, shape)\n")
-    with pytest.raises(LearnerFolderError, match=r"ex02_unbroadcast\.py cannot be imported: SyntaxError"):
+    with pytest.raises(LearnerError, match=r"ex02_unbroadcast\.py cannot be imported: SyntaxError"):
         with learner(tmp_path):
             pass
 

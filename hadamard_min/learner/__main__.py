@@ -6,7 +6,7 @@ from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.explain_options import save_figure
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.learner.capstone import EXAMPLE_IMAGE, compare
-from hadamard_min.learner.ops import LearnerFolderError
+from hadamard_min.learner.ops import LearnerError
 
 PROG = "python -m hadamard_min.learner"
 
@@ -26,7 +26,7 @@ def main(argv=None):
 
     def work():
         if args.out.suffix.lower() != ".png":
-            raise LearnerFolderError(f"--out must be a .png file, not {args.out.name}")
+            raise LearnerError(f"--out must be a .png file, not {args.out.name}")
         check_outputs({"--out": args.out})
         result = compare(args.folder)
         print(result.run.report())
@@ -35,7 +35,7 @@ def main(argv=None):
         print(f"wrote {args.out}")
         return 0 if result.same_answers else 1
 
-    return run(work, PROG, extra_errors=(LearnerFolderError,))
+    return run(work, PROG, extra_errors=(LearnerError,))
 
 
 if __name__ == "__main__":

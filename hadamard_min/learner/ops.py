@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy
 
-from hadamard_min.core.backend import array_module
+from hadamard_min.core.backend import array_module, get_device
 from hadamard_min.explain import hadamard, methods
 from hadamard_min.fast.switch import fast
 from hadamard_min.models.mlb import MLB, MLBOutput
@@ -29,8 +29,8 @@ from hadamard_min.ops import conv, elementwise, linalg, nn
 from hadamard_min.ops.relu import ReLU, rule_for_backward
 
 
-class LearnerFolderError(ValueError):
-    """The learner's folder is missing, or one of its exercise files cannot be imported."""
+class LearnerError(ValueError):
+    """The learner's folder is missing, an exercise file in it cannot be imported, or the device is a GPU."""
 
 
 # --------------------------------------------------------------------------- adapters
@@ -183,7 +183,7 @@ def load_exercise(path):
     try:
         spec.loader.exec_module(module)
     except Exception as error:
-        raise LearnerFolderError(f"{path} cannot be imported: {type(error).__name__}: {error}") from error
+        raise LearnerError(f"{path} cannot be imported: {type(error).__name__}: {error}") from error
     finally:
         sys.modules.pop(name, None)
     return module
@@ -237,7 +237,9 @@ def learner(folder):
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise LearnerFolderError(f"{folder} is not a folder of exercises (ex02_unbroadcast.py, …)")
+        raise LearnerError(f"{folder} is not a folder of exercises (ex02_unbroadcast.py, …)")
+    if get_device() != "cpu":
+        raise LearnerError("learner mode runs on the CPU (the exercises compute with NumPy): set_device('cpu')")
     plan = _plan(folder)
     saved = {site: vars(site[0])[site[1]] for _, replacements in plan for site in replacements}
     try:
