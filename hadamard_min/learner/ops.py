@@ -154,7 +154,8 @@ class LearnerRun:
 
 
 def _is_blank(error):
-    return isinstance(error, NotImplementedError) and str(error).lower().startswith("exercise")
+    """A stub not written yet: its ``NotImplementedError`` names the exercise ("exercise N: …")."""
+    return isinstance(error, NotImplementedError) and "exercise" in str(error).lower()
 
 
 def _counted(usage, mine, package):
