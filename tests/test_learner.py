@@ -66,6 +66,14 @@ def test_every_reference_solution_explains_as_the_package(solved, model):
     assert result.z_difference <= 1e-4, result.table()
 
 
+def test_in_float64_the_solutions_agree_with_the_package_to_rounding(solved):
+    from hadamard_min.io.model_files import load_model
+    result = compare(solved, model=load_model().astype(numpy.float64))
+    assert result.yours.grad_v.dtype == numpy.float64 and result.same_answers
+    assert result.grad_v_difference <= 1e-12, result.table()
+    assert result.z_difference <= 1e-12, result.table()
+
+
 def test_blank_stubs_fall_back_to_the_package(blank, model):
     result = compare(blank, model=model)
     assert [u.state for u in result.run.usage] == ["blank"] * len(OPS), result.run.report()
