@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy
 import pytest
 
+from hadamard_min.io.model_files import load_model
 from hadamard_min.learner.capstone import compare
 from hadamard_min.learner.ops import OPS, LearnerError, learner
 from hadamard_min.models.mlb import MLB
@@ -52,7 +53,6 @@ def blank(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model():
-    from hadamard_min.io.model_files import load_model
     return load_model()
 
 
@@ -67,7 +67,6 @@ def test_every_reference_solution_explains_as_the_package(solved, model):
 
 
 def test_in_float64_the_solutions_agree_with_the_package_to_rounding(solved):
-    from hadamard_min.io.model_files import load_model
     result = compare(solved, model=load_model().astype(numpy.float64))
     assert result.yours.grad_v.dtype == numpy.float64 and result.same_answers
     assert result.grad_v_difference <= 1e-12, result.table()

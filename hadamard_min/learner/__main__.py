@@ -4,6 +4,7 @@ from pathlib import Path
 
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.explain_options import save_figure
+from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.learner.capstone import EXAMPLE_IMAGE, compare
 from hadamard_min.learner.ops import LearnerError
@@ -14,11 +15,12 @@ PROG = "python -m hadamard_min.learner"
 def parser():
     parser = Parser(prog=PROG, description="Explain the shipped example with the ops you wrote in the exercises "
                                            "and compare with the package's: answers, ∇v, token z-scores; "
-                                           "draw the paper's Figure 2 from your run.")
+                                           "draw the paper's Figure 2 from your run.",
+                    formatter_class=HelpFormatter)
     parser.add_argument("folder", type=Path, help="your exercises' folder (ex02_unbroadcast.py, …)")
     parser.add_argument("--out", type=Path, default=Path("figure2_yours.png"),
                         help="the figure drawn from your run (PNG); default: figure2_yours.png")
-    return parser
+    return add_version(parser)
 
 
 def main(argv=None):
