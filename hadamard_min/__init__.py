@@ -14,6 +14,7 @@ from hadamard_min.explain.result import Explanation
 from hadamard_min.fast.switch import fast  # hm.fast(False): the switch (the package is hadamard_min.fast.*)
 from hadamard_min.io.model_files import load_model
 from hadamard_min.io.weights import load_weights
+from hadamard_min.learner.ops import learner  # hm.learner(DIR): the learner's ops (package: hadamard_min.learner.*)
 from hadamard_min.models import ResNet, resnet152
 from hadamard_min.ops.relu import deconvnet, guided_backprop, relu_rule
 
@@ -36,6 +37,7 @@ __all__ = [
     "get_xp",
     "gradcheck",
     "guided_backprop",
+    "learner",
     "load_model",
     "load_weights",
     "no_grad",

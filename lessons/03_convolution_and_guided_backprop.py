@@ -1,4 +1,4 @@
-"""Lesson 3: convolution as im2col + matmul, and why guided backprop is not a gradient.
+"""Lesson 3: convolution as im2col + matmul, max pooling, and why guided backprop is not a gradient.
 
 Part 1. A convolution slides a kh×kw filter over the image. *im2col* (``hadamard_min/ops/conv.py``, used
 here as the engine uses it) copies every window into one column of a matrix, so all outputs come out of a
@@ -9,6 +9,14 @@ single matrix product:
 Its backward is two more matrix products and *col2im*, which adds each column back where it came
 from (a pixel covered by several windows collects several contributions).
 
+A word on the name: this sum reads x[y + i, x + j], the filter laid on the image as it is. Mathematics
+calls that *cross-correlation*; a convolution proper flips the filter and reads x[y − i, x − j]. Deep
+learning (PyTorch's ``conv2d``, this package's ``Conv2d``) says "convolution" for the cross-correlation,
+and so do these lessons: a learned filter does not care, it is learned already flipped.
+
+Part 1b. Max pooling (ResNet's stem, and exercise 6): each output is the largest value of its window, and
+its backward routes dy to the one pixel that won, nowhere else.
+
 Part 2. Guided backprop (Springenberg et al. 2015) changes ReLU's backward from dy·[x > 0] to
 dy·[x > 0]·[dy > 0]: negative signals are dropped at every ReLU. The result is a sharper picture but
 the derivative of nothing, so finite differences, which measure the true gradient, disagree with it;
@@ -16,6 +24,7 @@ the only check for guided backprop is its closed-form rule.
 Run:  python lessons/03_convolution_and_guided_backprop.py
 (after ``pip install -e .``, or with ``PYTHONPATH=.``).
 """
+import _lesson
 import numpy
 
 from hadamard_min import Tensor, guided_backprop, ops
@@ -48,7 +57,7 @@ def convolution(rng, rows):
     print("  " + numpy.array2string(cols, prefix="  "))
     by_matmul = (kernel.reshape(1, -1) @ cols).reshape(1, out_h, out_w)
     engine = ops.conv2d(Tensor(image[None]), Tensor(kernel)).data[0]
-    print("W @ cols, reshaped to 2×2, is the convolution:")
+    print("W @ cols, reshaped to 2×2, is the convolution (strictly the cross-correlation: the filter is not flipped):")
     print("  " + numpy.array2string(by_matmul[0], prefix="  "))
     rows.append(("conv: W @ cols vs loops", by_matmul, convolve_by_definition(image, kernel)))
     rows.append(("conv: engine vs W @ cols", engine, by_matmul))
@@ -71,6 +80,31 @@ def convolution(rng, rows):
     print(report)
     for check in report.checks:
         rows.append((f"conv backward input {check.index}", check.max_abs_error, 0.0))
+
+
+def max_pool(rng, rows):
+    x = rng.permutation(16).astype(float).reshape(1, 1, 4, 4)   # distinct values: no ties, one winner each
+    print("\npart 1b: max pooling, 2×2 windows, stride 2, on")
+    print("  " + numpy.array2string(x[0, 0], prefix="  "))
+    xt = Tensor(x, requires_grad=True)
+    y = ops.max_pool2d(xt, 2)
+    print("  y = the largest value of each window:\n  " + numpy.array2string(y.data[0, 0], prefix="  "))
+    _lesson.predict("with dy = [[1, 2], [3, 4]], which pixels of ∂L/∂x are not zero, and what do they hold?")
+    dy = numpy.arange(1.0, 5.0).reshape(1, 1, 2, 2)
+    y.backward(dy)
+    print("  ∂L/∂x: each window's dy lands on its maximum, zero elsewhere:\n  "
+          + numpy.array2string(xt.grad[0, 0], prefix="  "))
+    by_hand = numpy.zeros_like(x)
+    for wy in range(2):
+        for wx in range(2):
+            window = x[0, 0, 2 * wy:2 * wy + 2, 2 * wx:2 * wx + 2]
+            i, j = numpy.unravel_index(window.argmax(), window.shape)
+            by_hand[0, 0, 2 * wy + i, 2 * wx + j] += dy[0, 0, wy, wx]
+    rows.append(("max-pool ∂L/∂x vs routed by hand", xt.grad, by_hand))
+    report = gradcheck(lambda a: ops.max_pool2d(a, 3, stride=2, padding=1), rng.normal(size=(1, 2, 5, 6)))
+    print("  against central differences (3×3 windows, stride 2, padding 1, 5×6: overlapping, H ≠ W):\n"
+          + str(report))
+    rows.append(("max-pool backward", report.checks[0].max_abs_error, 0.0))
 
 
 def toy_network(x, w1, w2, v):
@@ -126,16 +160,18 @@ def guided(rng, rows):
 
 
 def main():
+    _lesson.start(__doc__)
     rng = numpy.random.default_rng(3)
     rows = []
     convolution(rng, rows)
+    max_pool(rng, rows)
     guided(rng, rows)
 
-    print(f"\n{'comparison':<28} {'max |difference|':>17}  expected")
+    print(f"\n{'comparison':<33} {'max |difference|':>17}  expected")
     for name, ours, reference in rows:
         error = float(numpy.abs(numpy.asarray(ours) - numpy.asarray(reference)).max())
         should_differ = name == "guided vs finite diff"
-        print(f"{name:<28} {error:17.3e}  {'large: not a gradient' if should_differ else 'tiny'}")
+        print(f"{name:<33} {error:17.3e}  {'large: not a gradient' if should_differ else 'tiny'}")
         if should_differ == (error < 1e-6):
             raise SystemExit(f"unexpected result for {name!r}: {error:.3e}")
 

@@ -32,12 +32,14 @@ edges, whatever the upper layers learned. That is the picture to remember before
 map, the paper's ∇v included, as "what the network looked at".
 
 Run:  python lessons/04_resnet152_guided_backprop.py [--out DIR]
-(after ``pip install -e .``, or with ``PYTHONPATH=.``); the figures go to DIR (default: lesson04/).
+(after ``pip install -e .``, or with ``PYTHONPATH=.``); the figures go to DIR (default: lessons/output/lesson04/,
+beside the lessons, never the folder you run it from).
 """
 import argparse
 import copy
 from pathlib import Path
 
+import _lesson
 import numpy
 
 from hadamard_min import Tensor, no_grad
@@ -52,6 +54,7 @@ from hadamard_min.models import resnet152
 from hadamard_min.models.efficientnet import LITE0_STAGES, efficientnet_lite0, lite0_weights_file
 from hadamard_min.models.resnet import calibrate_batchnorm
 
+OUTPUT = Path(__file__).resolve().parent / "output" / "lesson04"
 TORCHVISION_PARAMETERS = 60_192_808   # torchvision.models.resnet152(): sum(p.numel() for p in parameters())
 TORCHVISION_GMACS_224 = 11.51         # torchvision's documented "GFLOPS" of resnet152 (multiply-adds)
 PARITY_SIZE = 96                      # ResNet-152's parity is checked on a 96×96 image (any size works)
@@ -190,9 +193,10 @@ def sanity_part(model, x, target, out, rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="ResNet-152: size, weight porting; guided backprop on a trained "
                                                  "network and its sanity check.")
-    parser.add_argument("--out", type=Path, default=Path("lesson04"),
-                        help="folder for the figures, created if missing (default: lesson04)")
+    parser.add_argument("--out", type=Path, default=OUTPUT,
+                        help="folder for the figures, created if missing (default: lessons/output/lesson04)")
     args = parser.parse_args(argv)
+    _lesson.start(__doc__)
     import easy_vqa
     paths = easy_vqa.get_test_image_paths()
     image = preprocess(paths[sorted(paths)[4]], size=PARITY_SIZE)
@@ -212,6 +216,7 @@ def main(argv=None):
         args.out.mkdir(parents=True, exist_ok=True)
         x, target = trained_part(trained, args.out, rows)
         sanity_part(trained, x, target, args.out, rows)
+        print(f"\nthe figures are in {args.out.resolve()}")
     report(rows)
 
 

@@ -27,6 +27,7 @@ Run:  python lessons/06_explanation_step_by_step.py [--out DIR]   (default DIR: 
 import argparse
 from pathlib import Path
 
+import _lesson
 import numpy
 
 from hadamard_min import Tensor, no_grad, ops
@@ -72,12 +73,16 @@ def step_forward(model):
                               ("features", out.features, "ResNet's grid (bold F)"), ("Q", out.Q, ""),
                               ("V", out.V, ""), ("F", out.F, "F = Q ∘ V")):
         print(f"   {name:<9} {value.shape!s:<14} {note}")
+    words = lengths[0]
+    print(f"   q has {q.shape[1]} rows (the model's max_length) for a question of {words} words: the rows after\n"
+          f"   the last word are padding, which the GRU skips (it keeps its state there: h ← m∘h_new + (1 − m)∘h,\n"
+          f"   m = [t < {words}]). So padding gets no gradient, and ∇q below keeps the {words} real rows only.")
     return out, I, q, lengths
 
 
 def step_fixed_f(out, rows):
     print("\n2. the deviation loss at V, F fixed and not")
-    print("   ▶ predict, then run: with F left in the graph, which coordinates of ∂L/∂V shrink, which grow?")
+    _lesson.predict("with F left in the graph, which coordinates of ∂L/∂V shrink, which grow?")
     Q, V0 = out.Q.data, out.V.data
     for fix_f, by_hand in ((True, V0 - Q * V0), (False, (V0 - Q * V0) * (1 - Q))):
         V = Tensor(V0, requires_grad=True)
@@ -90,12 +95,15 @@ def step_fixed_f(out, rows):
 
 
 def step_gradients(model, lengths, out, I, q, rows):
-    print("\n3. eq. 2-3 as vector-Jacobian products: L_q first (graph kept), then L_v; F fixed")
+    print("\n3. eq. 2-3 as vector-Jacobian products: L_q first (graph kept), then L_v; F fixed; and here with\n"
+          "   *plain* gradients at the ResNet's ReLUs (guided=False), not eq. 2's guided rule: a plain gradient is\n"
+          "   a derivative, so central differences can check it below. Step 5 turns guided backprop on.")
     F0 = out.F.data
     with model.frozen():
-        grad_v, grad_q = deviation_gradients(out, I, q, guided=False)
-    grad_q = grad_q[0, : lengths[0]]
-    print(f"   ∇v {grad_v[0].shape}, ∇q {grad_q.shape}")
+        grad_v, grad_q_padded = deviation_gradients(out, I, q, guided=False)
+    grad_q = grad_q_padded[0, : lengths[0]]
+    print(f"   ∇v {grad_v[0].shape}; ∇q {grad_q_padded[0].shape} trimmed to the {lengths[0]} words: {grad_q.shape}")
+    rows.append(("∇q on the padding rows vs 0", grad_q_padded[0, lengths[0]:], 0.0))
     e = explain(model, toy_image(), QUESTION, guided=False)
     rows.append(("∇v: steps here vs explain", grad_v[0], e.grad_v))
     rows.append(("∇q: steps here vs explain", grad_q, e.grad_q))
@@ -131,8 +139,7 @@ def step_gru(model, q, lengths, out, grad_q, rows):
 
 def step_sign_and_guided(model, rows):
     print("\n5. guided backprop, and the sign of the authors' code (it pushed F − V instead of V − F)")
-    print("   ▶ predict, then run: flipping the sign of the start negates a plain gradient; does it negate a "
-          "guided one?")
+    _lesson.predict("flipping the sign of the start negates a plain gradient; does it negate a guided one?")
     maps = {(guided, sign): explain(model, toy_image(), QUESTION, guided=guided, sign=sign).grad_v
             for guided in (False, True) for sign in ("paper", "code")}
 
@@ -142,8 +149,9 @@ def step_sign_and_guided(model, rows):
     print(f"   entries exactly zero: plain {numpy.mean(maps[False, 'paper'] == 0):.0%}, "
           f"guided {numpy.mean(maps[True, 'paper'] == 0):.0%}; correlation(plain, guided) = "
           f"{corr(maps[False, 'paper'], maps[True, 'paper']):+.3f}")
-    print(f"   code sign: plain maps negate exactly; guided ones do not (a ReLU passes only positive signals):"
-          f" correlation(code, −paper) = {corr(maps[True, 'code'], -maps[True, 'paper']):+.3f}")
+    print(f"   code sign: plain maps negate exactly; guided ones do not (a ReLU passes only positive signals):\n"
+          f"   the guided maps of the two signs correlate {corr(maps[True, 'code'], maps[True, 'paper']):+.3f}, "
+          f"where a negation would give −1.")
     rows.append(("code sign vs −paper, plain", maps[False, "code"], -maps[False, "paper"]))
 
 
@@ -180,6 +188,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUTPUT, help="folder for the figure (default: lessons/output)")
     args = parser.parse_args(argv)
+    _lesson.start(__doc__)
     model, rows = toy_model(), []
     out, I, q, lengths = step_forward(model)
     step_fixed_f(out, rows)

@@ -18,6 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
+import _lesson
 import numpy
 from matplotlib import colormaps
 
@@ -51,6 +52,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="200 images, 3 epochs of batches of 8 images")
     parser.add_argument("--out", type=Path, default=OUTPUT, help="folder for the model and the figure")
     args = parser.parse_args()
+    _lesson.start(__doc__)
     images, epochs, extra = (200, 3, ["--batch-images", "8", "--lr", "3e-3"]) if args.quick else (0, 4, [])
     args.out.mkdir(parents=True, exist_ok=True)
     model_file = args.out / "lesson07.npz"
@@ -60,7 +62,7 @@ def main():
     image, question, truth = test.images[test.image_index[k]], test.questions[k], test.answers[k]
     mask = background_mask(image)
     print(f"watching: '{question}' (true answer: {truth}); the shape covers {mask.mean():.0%} of the image")
-    print("▶ predict, then run: after one epoch, where does α look? When does the answer come right?\n")
+    _lesson.predict("after one epoch, where does α look? When does the answer come right?")
 
     results, table = [], []
     for epoch in range(1, epochs + 1):

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _lesson
+
 from hadamard_min.data.easyvqa import load_easy_vqa
 from hadamard_min.evaluate import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
 from hadamard_min.explain.baselines import visual_methods
@@ -111,8 +113,7 @@ def sanity(results):
     print("\nsanity check (Adebayo et al. 2018): Spearman ρ with the trained model's map after randomising the\n"
           "weights, from the output down. A map that does not change when the network is destroyed does not\n"
           "explain the network (lesson 04 saw guided backprop draw the shape from random weights).")
-    print("  ▶ predict, then run: when only the classifier P_o is randomised, how much does the Hadamard map "
-          "change?")
+    _lesson.predict("when only the classifier P_o is randomised, how much does the Hadamard map change?")
     print("  steps: " + ", ".join(f"{k} = {step}" for k, step in enumerate(steps, 1)))
     print("  " + " " * 22 + "".join(f"{k:>7}" for k in range(1, len(steps) + 1)))
     for name in ("hadamard", "saliency", "guided backprop", "grad-cam", "text: hadamard"):
@@ -145,6 +146,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="6 examples, 3 for the sanity check (a smoke run)")
     parser.add_argument("--weights", type=Path, default=None, help="model file (default: the shipped one)")
     args = parser.parse_args(argv)
+    _lesson.start(__doc__)
     model = model_for_the_lesson(args.weights)
     examples = 6 if args.quick else 32
     settings = EvaluationSettings(examples=examples, seed=0, sanity_examples=3 if args.quick else 8)

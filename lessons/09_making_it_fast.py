@@ -1,4 +1,4 @@
-"""Lesson 9: making it fast, without changing the answer: Winograd F(2×2, 3×3), batch-norm folding, one switch.
+"""Lesson 9: making it fast, without changing the answer: Winograd, batch-norm folding, one switch.
 
 The reference ops (``hadamard_min/ops/``) are the definition; the fast path (``hadamard_min/fast/``) computes
 the same numbers with less work, and ``hadamard_min/nn/functional.py`` is the one place that picks between
@@ -7,6 +7,8 @@ turns it off) and, for folding and Winograd, only for a model frozen by ``model.
 
 Part 1 derives Winograd's F(2, 3) from four products, reads off its matrices Bᵀ, G, Aᵀ, nests it into
 F(2×2, 3×3) and checks it on one 4×4 tile against the direct correlation (16 multiplications instead of 36).
+The CPU path runs its bigger sibling F(4×4, 3×3) (36 for 144) where a layer has at most 128 input channels,
+and F(2×2, 3×3) above (``fast/winograd.py``).
 Part 2 folds a batch norm into the convolution before it and checks the result. Part 3 times ResNet-152's
 explain pass (forward, then guided backward to the pixels) on both paths and checks that they agree.
 
@@ -16,12 +18,14 @@ explain pass (forward, then guided backward to the pixels) on both paths and che
 import argparse
 import time
 
+import _lesson
 import numpy
 
 import hadamard_min as hm
 from hadamard_min import Tensor, guided_backprop, ops
 from hadamard_min.fast import winograd
 from hadamard_min.fast.frozen import fold_conv_bn
+from hadamard_min.fast.winograd import output_tile as winograd_tile
 from hadamard_min.models import ResNet
 from hadamard_min.models.resnet import calibrate_batchnorm
 from hadamard_min.nn.layers import BatchNorm2d, Conv2d
@@ -130,21 +134,25 @@ def relative(a, b):
 
 
 def winograd_share(model, size):
-    """The share of multiply-adds in 3×3 stride-1 convolutions (those Winograd takes), from the conv shapes."""
+    """The shares of multiply-adds in the 3×3 stride-1 convolutions, those Winograd takes, from the conv shapes:
+    (F(4×4, 3×3): at most 128 input channels, F(2×2, 3×3): more), as ``winograd.output_tile`` picks on a CPU."""
     def side(h, stride):                                  # output side of a 1×1, or padded 3×3, convolution
         return (h - 1) // stride + 1
 
     stem = side(size, 2)
-    macs = {True: 0, False: model.conv1.weight.size * stem * stem}
+    macs = {4: 0, 2: 0, None: model.conv1.weight.size * stem * stem}
     h = side(stem, 2)                                     # after the 3×3/2 max-pool
     for block in model.blocks():
         h2 = side(h, block.conv2.stride)
         convs = [(block.conv1, h), (block.conv2, h2), (block.conv3, h2)]
         convs += [(block.downsample[0], h2)] if block.downsample is not None else []
         for conv, out in convs:
-            macs[conv.kernel_size == 3 and conv.stride == 1] += conv.weight.size * out * out
+            winograd = conv.kernel_size == 3 and conv.stride == 1
+            tile = winograd_tile(conv.weight.shape[1], fused=False) if winograd else None
+            macs[tile] += conv.weight.size * out * out
         h = h2
-    return macs[True] / (macs[True] + macs[False])
+    total = sum(macs.values())
+    return macs[4] / total, macs[2] / total
 
 
 def whole_network(layers, size, runs, rows):
@@ -156,18 +164,21 @@ def whole_network(layers, size, runs, rows):
     calibrate_batchnorm(model, rng.standard_normal((2, 3, size, size)).astype(numpy.float32))
     model.freeze()                                       # eval, no parameter gradients: folding may happen
     x = rng.standard_normal((1, 3, size, size)).astype(numpy.float32)
-    print("  ▶ predict, then run: how much faster is the fast path, and how far apart are the two answers?")
+    _lesson.predict("how much faster is the fast path, and how far apart are the two answers?")
     timings = timed(model, x, runs)
     results = {path: result for path, (_, _, result) in timings.items()}
     for path, (wall, cpu, _) in timings.items():
         print(f"  {path:<9} {wall:7.3f} s, CPU {cpu:7.3f} s   (inside with hm.fast({path == 'fast'}):)")
-    share = winograd_share(model, size)
+    share4, share2 = winograd_share(model, size)
     wall, cpu = (timings["reference"][k] / timings["fast"][k] for k in (0, 1))
-    bound = 1 / (1 - share + share / 2.25)
+    bound = 1 / (1 - share4 - share2 + share4 / 4 + share2 / 2.25)
     print(f"  speed-up {wall:.2f}× in time, {cpu:.2f}× in CPU seconds (the fairer measure on a busy machine).\n"
-          f"  Winograd does 2.25× fewer multiplications in the 3×3 stride-1 convolutions, {share:.0%} of the\n"
-          f"  multiply-adds here: at best 1/(1 − {share:.2f} + {share:.2f}/2.25) = {bound:.2f}× from them; folding "
-          f"saves a pass\n  per batch norm. Small images gain less (each op has a fixed cost).")
+          f"  On a CPU the 3×3 stride-1 convolutions run as Winograd F(4×4, 3×3) up to 128 input channels (36\n"
+          f"  products per 16 outputs: 4× fewer multiplications; here {share4:.0%} of the multiply-adds) and as the\n"
+          f"  F(2×2, 3×3) of part 1 above (2.25× fewer; here {share2:.0%}), whose filters would take too much\n"
+          f"  memory at 36 components. At best 1/(1 − {share4:.2f} − {share2:.2f} + {share4:.2f}/4 + {share2:.2f}/2.25)"
+          f" = {bound:.2f}× from them;\n  folding saves a pass per batch norm. Small images gain less (each op has "
+          f"a fixed cost).\n")
 
     state = model.state_dict()                           # the same network in float64: the yardstick
     model64 = ResNet(layers, rng=numpy.random.default_rng(1))
@@ -190,6 +201,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="ResNet-50 at 112×112 instead of ResNet-152 at 448")
     args = parser.parse_args(argv)
+    _lesson.start(__doc__)
+    print("This lesson runs both paths side by side: each timing below says which (with hm.fast(True/False)).")
     rng = numpy.random.default_rng(9)
     rows = []
     B_T, G, A_T = winograd_1d(rng, rows)

@@ -268,3 +268,16 @@ def test_eq10_and_eq11_by_hand():
                                   rtol=1e-14)
     numpy.testing.assert_array_equal(token_z_scores([2.5, 2.5]), [0.0, 0.0])
     numpy.testing.assert_array_equal(token_z_scores([7.0]), [0.0])
+
+
+def test_equal_non_zero_values_stand_out_nowhere():
+    # [0.1, 0.1, 0.1] has σ = 1.4e-17 in floating point, not 0: an exact test would give z = −1 for each
+    assert numpy.std([0.1, 0.1, 0.1]) > 0
+    numpy.testing.assert_array_equal(token_z_scores([0.1, 0.1, 0.1]), [0.0, 0.0, 0.0])
+    numpy.testing.assert_array_equal(normalise_pixel_map(numpy.full((3, 4, 5), 0.1)), numpy.zeros((3, 4, 5)))
+    numpy.testing.assert_array_equal(token_z_scores(numpy.full(7, -3.3e-5)), numpy.zeros(7))
+    # a real spread as small as one float32 step still counts
+    near = numpy.float32(0.1)
+    scores = [float(near), float(numpy.nextafter(near, numpy.float32(1))), float(near)]
+    numpy.testing.assert_allclose(token_z_scores(scores), [-1 / numpy.sqrt(2), numpy.sqrt(2), -1 / numpy.sqrt(2)],
+                                  rtol=1e-6)

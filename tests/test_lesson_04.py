@@ -28,7 +28,8 @@ def test_lesson_04_writes_its_figures_into_its_output_folder(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     result = subprocess.run([sys.executable, str(LESSON), "--out", str(out)], cwd=here, env=env,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300,
+                            stdin=subprocess.DEVNULL)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert sorted(os.listdir(out)) == sorted(FIGURES)
     assert os.listdir(here) == []

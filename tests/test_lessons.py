@@ -32,6 +32,8 @@ LESSON_OPTIONS = {
 
 def test_lessons_are_found():
     assert LESSONS, f"no lessons found in {ROOT / 'lessons'}"
+    uses_the_package = [p.name for p in LESSONS if "hadamard_min" in p.read_text(encoding="utf-8")]
+    assert all("import _lesson" in (ROOT / "lessons" / name).read_text(encoding="utf-8") for name in uses_the_package)
     assert set(LESSON_OPTIONS) <= {p.name for p in LESSONS}, "LESSON_OPTIONS names a lesson that does not exist"
 
 
@@ -44,9 +46,15 @@ def test_lesson_runs(lesson, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     command = [sys.executable, str(lesson), *options.get("args", []), *(["--out", str(out)] if options.get("out")
                                                                         else [])]
-    result = subprocess.run(command, cwd=here, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    env.pop("HADAMARD_FAST", None)   # the lesson's own default: the reference ops
+    env.pop("HADAMARD_LEARNER", None)
+    result = subprocess.run(command, cwd=here, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+                            stdin=subprocess.DEVNULL)   # no terminal: the ▶ predict prompts must not wait
     assert result.returncode == 0, f"{lesson.name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     assert result.stdout.strip(), f"{lesson.name} printed nothing"
+    if "import _lesson" in lesson.read_text(encoding="utf-8"):
+        assert "ops: the reference ops of hadamard_min/ops/" in result.stdout and "BLAS threads: 1" in result.stdout, \
+            f"{lesson.name} did not say it runs the reference ops on one thread:\n{result.stdout[:500]}"
     assert not any(here.iterdir()), f"{lesson.name} wrote into the folder it was run from: {list(here.iterdir())}"
     if options.get("figures_need") == "imagenet" and not _imagenet_weights_installed():
         assert "Parts 3 and 4 need the trained network" in result.stdout, f"{lesson.name} did not say why it " \

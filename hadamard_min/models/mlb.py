@@ -6,8 +6,8 @@ Inputs: the question vector q (B, N) and the visual feature grid F (B, M, S, S),
     eq. 4   α   = softmax( P_αᵀ ( σ(U_qᵀ q · 1ᵀ) ∘ σ(V_Fᵀ Fᵀ) ) )        α ∈ R^{G × S²}, softmax per glimpse
     eq. 5   v̂   = ‖_g Σ_s α_{g,s} F_s                                   G attended vectors of the raw features
     eq. 6   Q   = σ(W_qᵀ q),   V = ‖_g σ(V_{v,g}ᵀ v̂_g),   F = Q ∘ V      each (B, G·J)
-    eq. 7   p(a | q, F) = softmax(P_oᵀ F)                               (the logits P_oᵀ F are returned)
-    eq. 8   â   = argmax_a p(a | q, F)
+    eq. 7   p(a | q, image) = softmax(P_oᵀ F)      F = Q ∘ V of eq. 6 (the logits P_oᵀ F are returned)
+    eq. 8   â   = argmax_a p(a | q, image)
 
 Parameter names follow vqa.pytorch's ``MLBAtt`` so that a port is a renaming-free copy: the 1×1
 convolutions ``conv_v_att`` (V_F) and ``conv_att`` (P_α) are written as linear maps over the channel

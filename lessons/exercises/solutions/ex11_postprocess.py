@@ -5,7 +5,9 @@ import numpy
 def normalise_pixel_map(grad_v):
     grad = numpy.asarray(grad_v, dtype=numpy.float64)
     sigma = grad.std()
-    return numpy.zeros_like(grad) if sigma == 0 else (grad - grad.mean()) / sigma
+    if sigma <= 1e-12 * numpy.abs(grad).max(initial=0):   # all equal, up to rounding
+        return numpy.zeros_like(grad)
+    return (grad - grad.mean()) / sigma
 
 
 def token_scores(grad_q):
@@ -15,4 +17,6 @@ def token_scores(grad_q):
 def token_z_scores(scores):
     scores = numpy.asarray(scores, dtype=numpy.float64)
     sigma = scores.std()
-    return numpy.zeros_like(scores) if sigma == 0 else (scores - scores.mean()) / sigma
+    if sigma <= 1e-12 * numpy.abs(scores).max(initial=0):   # all equal, up to rounding
+        return numpy.zeros_like(scores)
+    return (scores - scores.mean()) / sigma

@@ -1,0 +1,44 @@
+"""``python -m hadamard_min.learner DIR``: the shipped model's explanation on the learner's ops (the capstone)."""
+import sys
+from pathlib import Path
+
+from hadamard_min.cli.errors import Parser, run
+from hadamard_min.cli.explain_options import save_figure
+from hadamard_min.cli.parsing import HelpFormatter, add_version
+from hadamard_min.io.atomic import check_outputs
+from hadamard_min.learner.capstone import EXAMPLE_IMAGE, compare
+from hadamard_min.learner.ops import LearnerError
+
+PROG = "python -m hadamard_min.learner"
+
+
+def parser():
+    parser = Parser(prog=PROG, description="Explain the shipped example with the ops you wrote in the exercises "
+                                           "and compare with the package's: answers, ∇v, token z-scores; "
+                                           "draw the paper's Figure 2 from your run.",
+                    formatter_class=HelpFormatter)
+    parser.add_argument("folder", type=Path, help="your exercises' folder (ex02_unbroadcast.py, …)")
+    parser.add_argument("--out", type=Path, default=Path("figure2_yours.png"),
+                        help="the figure drawn from your run (PNG); default: figure2_yours.png")
+    return add_version(parser)
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+
+    def work():
+        if args.out.suffix.lower() != ".png":
+            raise LearnerError(f"--out must be a .png file, not {args.out.name}")
+        check_outputs({"--out": args.out})
+        result = compare(args.folder)
+        print(result.run.report())
+        print(result.table())
+        save_figure(args.out, result.yours, EXAMPLE_IMAGE.name + " (your ops)")
+        print(f"wrote {args.out}")
+        return 0 if result.same_answers else 1
+
+    return run(work, PROG, extra_errors=(LearnerError,))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

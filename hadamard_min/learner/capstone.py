@@ -1,0 +1,74 @@
+"""The capstone: the shipped model explains its example on the learner's ops, next to the package's own.
+
+    python -m hadamard_min.learner DIR [--out FILE.png]
+
+Both runs take the reference path (the fast path off), float32, on the same machine, so the only difference
+is the learner's code: the answers must be the same, ∇v equal to float32 rounding (the learner's sums may
+run in another order), and the token z-scores alike. The figure (the paper's Figure 2) is drawn from the
+learner's run: ∇v, eq. 9 and eq. 11 as the learner computed them.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy
+
+from hadamard_min.explain.hadamard import explain
+from hadamard_min.explain.result import Explanation
+from hadamard_min.fast.switch import fast
+from hadamard_min.io.model_files import load_model
+from hadamard_min.learner.ops import LearnerRun, learner
+
+EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "example.png"
+EXAMPLE_QUESTION = EXAMPLE_IMAGE.with_suffix(".txt")
+
+
+@dataclass
+class Comparison:
+    """The package's explanation, the learner's, and how far apart they are."""
+    package: Explanation
+    yours: Explanation
+    run: LearnerRun
+
+    @property
+    def same_answers(self):
+        """The same answer and the same ranked top answers."""
+        return ([a for a, _ in self.package.top_k] == [a for a, _ in self.yours.top_k]
+                and self.package.answer == self.yours.answer)
+
+    @property
+    def grad_v_difference(self):
+        """max |Δ∇v| / max |∇v| (the package's ∇v as the scale)."""
+        scale = numpy.abs(self.package.grad_v).max()
+        difference = numpy.abs(numpy.asarray(self.yours.grad_v, numpy.float64) - self.package.grad_v).max()
+        return float(difference / scale) if scale > 0 else float(difference)
+
+    @property
+    def z_difference(self):
+        """max |Δz| over the question's tokens (eq. 11)."""
+        return float(numpy.abs(numpy.asarray(self.yours.token_z) - self.package.token_z).max())
+
+    def table(self):
+        """The comparison as lines of text."""
+        rows = [f"question: {self.package.question}",
+                f"answer:   package {self.package.answer!r} ({self.package.probability:.4f}), "
+                f"yours {self.yours.answer!r} ({self.yours.probability:.4f})  "
+                f"{'same' if self.same_answers else 'DIFFERENT'} (top {len(self.package.top_k)} too)",
+                f"∇v:       max |Δ∇v| / max |∇v| = {self.grad_v_difference:.2e}",
+                "tokens:   " + "  ".join(f"{t} {zp:+.3f}/{zy:+.3f}" for t, zp, zy in
+                                         zip(self.package.tokens, self.package.token_z, self.yours.token_z)),
+                f"          (z-score: package/yours; max |Δz| = {self.z_difference:.2e})"]
+        return "\n".join(rows)
+
+
+def compare(folder, model=None, image=EXAMPLE_IMAGE, question=None):
+    """Explain ``question`` about ``image`` with the package's ops and with the learner's from ``folder``.
+
+    Defaults: the shipped model and its example. Returns a :class:`Comparison`.
+    """
+    model = model or load_model()
+    question = question or EXAMPLE_QUESTION.read_text(encoding="utf-8").strip()
+    with fast(False):
+        package = explain(model, image, question)
+    with learner(folder) as run:
+        yours = explain(model, image, question)
+    return Comparison(package, yours, run)

@@ -1,0 +1,49 @@
+"""What every lesson does first, in one place: imported before NumPy by each lesson (``import _lesson``).
+
+- One BLAS thread (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` = 1 unless set): a
+  lesson's runtime does not depend on how busy the machine is (two threads that wait on each other at every
+  matrix product on a loaded machine made lesson 07 eight times slower).
+- The reference ops, the code the lessons read (``HADAMARD_FAST=0`` unless set; lesson 09 switches the
+  fast path on and off itself to compare them).
+- ``HADAMARD_LEARNER=DIR``: the ops you wrote in the exercises in place of the package's (``hm.learner``).
+- ``predict(question, answer)``: the lesson asks, you think, then it answers.
+"""
+import atexit
+import contextlib
+import os
+import sys
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+os.environ.setdefault("HADAMARD_FAST", "0")
+
+_learner_block = contextlib.ExitStack()
+
+
+def start(doc):
+    """Print the lesson's title (its docstring's first line) and which ops it runs; under ``HADAMARD_LEARNER``
+    enter learner mode (its report is printed at the end)."""
+    from hadamard_min.fast.switch import enabled
+    from hadamard_min.learner.ops import environment_folder, learner
+
+    print(doc.strip().splitlines()[0])
+    folder = environment_folder()
+    if folder is not None:
+        run = _learner_block.enter_context(learner(folder))
+        atexit.register(lambda: (print("\n" + run.report()), _learner_block.close()))
+        print(f"ops: yours from {folder} where written, else the reference ops (HADAMARD_LEARNER)")
+    elif enabled():
+        print("ops: the fast path (HADAMARD_FAST=1), not the reference ops the lesson reads")
+    else:
+        print("ops: the reference ops of hadamard_min/ops/, the code the lesson reads (HADAMARD_FAST=0; "
+              f"BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']})")
+    print()
+
+
+def predict(question):
+    """Ask the learner to predict; wait for Enter on a terminal, else leave a visible gap before the answer."""
+    print(f"  ▶ predict: {question}")
+    if sys.stdin is not None and sys.stdin.isatty():
+        input("    (think it over, then press Enter to run it) ")
+    else:
+        print("    (not a terminal, so no pause: think before reading on)\n")

@@ -1,0 +1,131 @@
+"""Learner mode: with every reference solution the shipped model's explanation is the package's, every op
+listed as the learner's; with blank stubs every op falls back to the package's; the package's ops are back
+after the block.
+
+The folder of solutions is built as a learner's would look: each stub file, with its blanks filled from
+``lessons/exercises/solutions/`` by the graders' own ``grading.fill`` at import.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+
+from hadamard_min.io.model_files import load_model
+from hadamard_min.learner.capstone import compare
+from hadamard_min.learner.ops import OPS, LearnerError, learner
+from hadamard_min.models.mlb import MLB
+from hadamard_min.ops import conv, elementwise
+from hadamard_min.ops.relu import ReLU
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = ROOT / "lessons" / "exercises"
+NAMES = sorted({op.exercise for op in OPS})
+FILL = """
+
+# ---- the blanks above filled from the reference solution, as the graders do (HADAMARD_SOLUTIONS=1)
+import sys as _sys
+_sys.path.insert(0, {exercises!r})
+import grading as _grading
+_grading.fill(_sys.modules[__name__], _grading._import(_grading.HERE / "solutions" / "{name}.py", "solution_{name}"))
+"""
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("solved")
+    for name in NAMES:
+        stub = (EXERCISES / f"{name}.py").read_text(encoding="utf-8")
+        (folder / f"{name}.py").write_text(stub + FILL.format(exercises=str(EXERCISES), name=name), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def blank(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("blank")
+    for name in NAMES:
+        shutil.copy(EXERCISES / f"{name}.py", folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def test_every_reference_solution_explains_as_the_package(solved, model):
+    result = compare(solved, model=model)
+    assert [u.state for u in result.run.usage] == ["yours"] * len(OPS), result.run.report()
+    assert all(u.calls > 0 for u in result.run.usage), result.run.report()
+    assert result.same_answers, result.table()
+    assert result.grad_v_difference <= 1e-5, result.table()
+    assert numpy.abs(result.package.grad_v).max() > 0 and result.yours.grad_v.dtype == numpy.float32
+    assert result.z_difference <= 1e-4, result.table()
+
+
+def test_in_float64_the_solutions_agree_with_the_package_to_rounding(solved):
+    result = compare(solved, model=load_model().astype(numpy.float64))
+    assert result.yours.grad_v.dtype == numpy.float64 and result.same_answers
+    assert result.grad_v_difference <= 1e-12, result.table()
+    assert result.z_difference <= 1e-12, result.table()
+
+
+def test_blank_stubs_fall_back_to_the_package(blank, model):
+    result = compare(blank, model=model)
+    assert [u.state for u in result.run.usage] == ["blank"] * len(OPS), result.run.report()
+    assert all(u.op.title in result.run.report() for u in result.run.usage)
+    assert result.same_answers
+    numpy.testing.assert_array_equal(result.yours.grad_v, result.package.grad_v)   # the very same code ran
+
+
+def test_the_package_ops_are_back_after_the_block(solved):
+    before = (ReLU.backward, elementwise.unbroadcast, vars(conv.Conv2d)["col2im"], MLB.forward)
+    with learner(solved) as run:
+        assert ReLU.backward is not before[0] and elementwise.unbroadcast is not before[1]
+    assert (ReLU.backward, elementwise.unbroadcast, vars(conv.Conv2d)["col2im"], MLB.forward) == before
+    assert run.learners_ops() == [op.title for op in OPS]
+
+
+def test_a_missing_exercise_file_and_a_broken_one_are_named(tmp_path):
+    with learner(tmp_path) as run:
+        pass
+    assert {u.state for u in run.usage} == {"missing"}
+    (tmp_path / "ex02_unbroadcast.py").write_text("def unbroadcast(grad, shape)\n")
+    with pytest.raises(LearnerError, match=r"ex02_unbroadcast\.py cannot be imported: SyntaxError"):
+        with learner(tmp_path):
+            pass
+
+
+def test_the_capstone_command_reports_and_draws(solved, tmp_path):
+    figure = tmp_path / "mine.png"
+    result = subprocess.run([sys.executable, "-m", "hadamard_min.learner", str(solved), "--out", str(figure)],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "yours      ReLU rules" in result.stdout and "same" in result.stdout
+    assert figure.stat().st_size > 0
+    bad = subprocess.run([sys.executable, "-m", "hadamard_min.learner", str(tmp_path / "nowhere")],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not a folder" in bad.stderr
+
+
+def test_a_wrong_rule_of_the_learner_shows_in_the_comparison(solved, tmp_path, model):
+    folder = tmp_path / "wrong"
+    shutil.copytree(solved, folder)
+    with open(folder / "ex07_relu_rules.py", "a", encoding="utf-8") as stub:   # guided written as the gradient
+        stub.write("\n\ndef relu_backward(dy, mask, rule):\n    return dy * mask\n")
+    result = compare(folder, model=model)
+    assert "ReLU rules (guided backprop, eq. 2)" in result.run.learners_ops()
+    assert result.grad_v_difference > 1e-2, result.table()
+
+
+def test_lesson_06_runs_on_the_learners_ops(solved, tmp_path):
+    lesson = ROOT / "lessons" / "06_explanation_step_by_step.py"
+    env = {**os.environ, "HADAMARD_LEARNER": str(solved), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, str(lesson), "--out", str(tmp_path)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert f"ops: yours from {solved}" in result.stdout
+    assert result.stdout.count("  yours      ") == len(OPS) and "not reached" not in result.stdout
