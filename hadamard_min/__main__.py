@@ -6,15 +6,8 @@ name, ``hadamard-explain``); ``python -m hadamard_min explain --help`` is ``hada
 import importlib
 import sys
 
-# The console scripts of pyproject.toml's [project.scripts]: name → module whose main() runs it.
-COMMANDS = {
-    "explain": "hadamard_min.cli.explain",
-    "train": "hadamard_min.cli.train",
-    "port": "hadamard_min.cli.port",
-    "bench": "hadamard_min.cli.bench",
-    "evaluate": "hadamard_min.cli.evaluate",
-    "saliency": "hadamard_min.cli.saliency",
-}
+# The console scripts of pyproject.toml's [project.scripts]: hadamard-NAME runs hadamard_min.cli.NAME's main().
+COMMANDS = ("explain", "train", "port", "bench", "evaluate", "saliency")
 USAGE = (f"usage: python -m hadamard_min COMMAND [OPTIONS]\n"
          f"commands: {', '.join(COMMANDS)} (each has --help)\n"
          f"example: python -m hadamard_min explain --image my.png --question \"what color is the shape?\"\n")
@@ -30,7 +23,7 @@ def main(argv=None):
         sys.stderr.write(f"python -m hadamard_min: error: unknown command {argv[0]!r}; one of "
                          f"{', '.join(COMMANDS)}\n")
         return 2
-    return importlib.import_module(COMMANDS[name]).main(argv[1:])
+    return importlib.import_module(f"hadamard_min.cli.{name}").main(argv[1:])
 
 
 if __name__ == "__main__":
