@@ -104,18 +104,22 @@ def cases(strategy, *examples, count=10):
 
 
 @contextlib.contextmanager
-def running(what):
+def running(what, hint=""):
     """An error your code raises (an IndexError, a shape mismatch) becomes an ExerciseFailure that names the
-    case, the error and the line of your file where it happened."""
+    case, the error and the line of your file where it happened; a gradient of the wrong shape or count,
+    which the engine stops, is named by the engine."""
     try:
         yield
     except (NotImplementedError, ExerciseFailure):
         raise
+    except BackwardError as error:
+        raise ExerciseFailure(_join(f"{what}: {error}", _hint(hint))) from None
     except Exception as error:
         frames = traceback.extract_tb(error.__traceback__)
         mine = [f for f in frames if Path(f.filename).name.startswith("ex")] or frames[-1:]
         line = f"\n  at {Path(mine[-1].filename).name}:{mine[-1].lineno}: {mine[-1].line}" if mine else ""
-        raise ExerciseFailure(f"{what}: your code raised {type(error).__name__}: {error}{line}") from None
+        raise ExerciseFailure(_join(f"{what}: your code raised {type(error).__name__}: {error}{line}",
+                                    _hint(hint))) from None
 
 
 def check_gradient(what, fn, *inputs, hint="", names=None, **options):
@@ -123,11 +127,8 @@ def check_gradient(what, fn, *inputs, hint="", names=None, **options):
 
     ``names``: what each input is (``("question", "features")``), said in the message.
     """
-    try:
-        with running(what):
-            report = gradcheck(fn, *inputs, raise_on_failure=False, **options)
-    except BackwardError as error:  # a wrong count or shape of gradients, named by the engine
-        raise ExerciseFailure(_join(f"{what}: {error}", _hint(hint))) from None
+    with running(what, hint):
+        report = gradcheck(fn, *inputs, raise_on_failure=False, **options)
     for check in report.checks:
         if not check.passed:
             name = f" ({names[check.index]})" if names else ""
@@ -140,10 +141,11 @@ def check_gradient(what, fn, *inputs, hint="", names=None, **options):
     return report
 
 
-def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9):
+def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9, diagnose=None):
     """``got`` ≈ ``expected`` element by element, else an ExerciseFailure naming the worst element.
 
     ``context``: {name: array of the same shape} printed at that element (the input x, the signal dy, …).
+    ``diagnose(got, expected)``: what this exercise's mistake looks like ("" when it does not know).
     """
     if got is None:
         raise ExerciseFailure(f"{what}: got None (a missing return?)")
@@ -162,7 +164,8 @@ def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9):
     if context:
         message += "; there " + ", ".join(f"{name} = {numpy.asarray(v).reshape(-1)[k]:.6g}"
                                           for name, v in context.items())
-    raise ExerciseFailure(_join(message, diagnosis(got, expected), _hint(hint)))
+    raise ExerciseFailure(_join(message, diagnosis(got, expected), diagnose(got, expected) if diagnose else "",
+                                _hint(hint)))
 
 
 def diagnosis(got, expected):
@@ -192,7 +195,7 @@ def _hint(hint):
     """The hint on the formula at the second level only; at the first, how to ask for it."""
     if not hint:
         return ""
-    return f"hint on the formula: {hint}" if hints_wanted() else "(a hint on the formula: --hints or HADAMARD_HINTS=1)"
+    return f"hint (formula): {hint}" if hints_wanted() else "(a hint on the formula: --hints or HADAMARD_HINTS=1)"
 
 
 def _join(*parts):

@@ -11,6 +11,15 @@ SIZES = st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(2, 6), st.in
 EQUAL = st.sampled_from([0.1, 0.25, 1e-7, 3.0])
 
 
+def per_channel(got, grad_v):
+    """A diagnosis: the map standardised one colour channel at a time."""
+    del grad_v
+    means, sigmas = got.mean(axis=(1, 2)), got.std(axis=(1, 2))
+    if got.shape[1] * got.shape[2] > 1 and numpy.allclose(means, 0, atol=1e-9) and numpy.allclose(sigmas, 1):
+        return "each colour channel of yours has mean 0 and σ 1 on its own: μ and σ were taken per channel"
+    return ""
+
+
 def grade(ex):
     @cases(SIZES, (6, 5, 5, 4), (2, 7, 3, 2))
     def check(sizes):
@@ -20,7 +29,7 @@ def grade(ex):
         with running(f"normalise_pixel_map of ∇v (3, {h}, {w})"):
             got = ex.normalise_pixel_map(grad_v)
         compare(f"eq. 9 ∇̂v of ∇v (3, {h}, {w}) (element = (colour, row, column))", got,
-                postprocess.normalise_pixel_map(grad_v), context={"∇v": grad_v},
+                postprocess.normalise_pixel_map(grad_v), context={"∇v": grad_v}, diagnose=per_channel,
                 hint="one μ and σ over the whole gradient, all channels at once (μ(∇v) in eq. 9 has no channel "
                      "index), not one per channel; population σ (numpy's std)")
         grad_q = rng.normal(size=(rho, d))
