@@ -61,18 +61,23 @@ def test_start_fills_an_empty_folder_and_refuses_anything_else(tmp_path, capsys)
 
 
 def test_grade_runs_pytest_on_the_copy(tmp_path, capfd, monkeypatch):
+    """An answer written in the copy is graded there; the package's stubs are not touched."""
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     monkeypatch.delenv("HADAMARD_SOLUTIONS", raising=False)
+    package = {path: path.read_bytes() for path in exercises.exercise_files(exercises.SOURCE)}
     copy = tmp_path / "mine"
     assert exercises.main(["start", str(copy)]) == 0
     answer(copy, "ex02_unbroadcast")
+    with open(copy / "ex04_matmul.py", "a", encoding="utf-8") as stub:   # a wrong answer: da's sign
+        stub.write("\n\nMatMul.backward = lambda self, dy: (-(dy @ self.saved[1].swapaxes(-1, -2)), "
+                   "self.saved[0].swapaxes(-1, -2) @ dy)\n")
+    assert exercises.main(["grade", "2", "--dir", str(copy)]) == 0
     monkeypatch.chdir(copy)   # --dir defaults to the current folder
-    assert exercises.main(["grade", "--hints"]) == 1
+    assert exercises.main(["grade", "4", "--hints"]) == 1
     printed = capfd.readouterr().out
-    assert "10 failed, 1 passed" in printed and "hints on the formula" in printed, printed
-    assert "NotImplementedError: exercise 4: write MatMul.backward" in printed, printed
-    blank = exercises.SOURCE / "ex02_unbroadcast.py"
-    assert 'raise NotImplementedError("exercise 2: ' in blank.read_text(encoding="utf-8")   # the package's is blank
+    assert "1 passed" in printed and "1 failed" in printed and "the sign is flipped" in printed, printed
+    assert "hint (formula): ∂L/∂a = dy @ bᵀ" in printed, printed
+    assert package == {path: path.read_bytes() for path in exercises.exercise_files(exercises.SOURCE)}
 
 
 def test_grade_says_in_one_line_what_is_missing(tmp_path, capsys, monkeypatch):
