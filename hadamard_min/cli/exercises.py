@@ -1,7 +1,7 @@
 """``hadamard-exercises``: the eleven exercises in a folder of the learner's own, and their grading.
 
     hadamard-exercises start DIR                      copy the blank stubs and their graders into DIR
-    hadamard-exercises grade [N] [--dir DIR] [--hints]  grade them (all, or exercise N) with pytest
+    hadamard-exercises grade [N ...] [--dir DIR] [--hints]  grade them (all, or exercises N …) with pytest
 
 The learner writes in the copy, so the package's stubs stay blank and the project's own tests do not
 depend on how far a learner got. The stubs travel with the package (pyproject.toml maps the checkout's
@@ -50,8 +50,8 @@ def parser():
                                 description="Grade the exercises in DIR with pytest: a blank stub fails with "
                                             "what to write, a wrong answer with the element, the value expected "
                                             "and the value got.")
-    grade.add_argument("number", metavar="N", nargs="?", type=integer(1, COUNT),
-                       help=f"the exercise to grade, 1 to {COUNT} (default: all)")
+    grade.add_argument("numbers", metavar="N", nargs="*", type=integer(1, COUNT),
+                       help=f"the exercises to grade, 1 to {COUNT} (default: all)")
     grade.add_argument("--dir", type=Path, default=Path("."), help="the folder made by 'start'")
     grade.add_argument("--hints", action="store_true", help="a failure also gives the hint on the formula")
     return parser
@@ -81,16 +81,20 @@ def start(folder):
     return 0
 
 
-def grade(folder, number, hints):
-    """Run pytest on the graders in ``folder`` (exercise ``number`` only, if given); pytest's status."""
+def grade(folder, numbers, hints):
+    """Run pytest on the graders in ``folder`` (exercises ``numbers`` only, if any); pytest's status."""
     missing = [name for name in ("pytest", "hypothesis") if importlib.util.find_spec(name) is None]
     if missing:
         raise UsageError(f"grading needs {' and '.join(missing)}: pip install pytest hypothesis")
     if not all((folder / name).is_file() for name in SHARED[:2]) or not exercise_files(folder):
         raise UsageError(f"{folder} holds no exercises (make a copy with: {PROG} start DIR)")
-    tests = sorted(folder.glob("test_ex[0-9][0-9]_*.py" if number is None else f"test_ex{number:02d}_*.py"))
-    if not tests:
-        raise UsageError(f"{folder} has no grader for exercise {number}")
+    patterns = [f"test_ex{number:02d}_*.py" for number in sorted(set(numbers))] or ["test_ex[0-9][0-9]_*.py"]
+    tests = []
+    for pattern in patterns:
+        found = sorted(folder.glob(pattern))
+        if not found:
+            raise UsageError(f"{folder} has no grader {pattern}")
+        tests += found
     command = [sys.executable, "-m", "pytest", *map(str, tests), "--rootdir", str(folder), "-p", "no:cacheprovider",
                *(["--hints"] if hints else [])]
     return subprocess.run(command, check=False).returncode
@@ -100,7 +104,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     if args.command == "start":
         return run(lambda: start(args.dir), PROG)
-    return run(lambda: grade(args.dir, args.number, args.hints), PROG)
+    return run(lambda: grade(args.dir, args.numbers, args.hints), PROG)
 
 
 if __name__ == "__main__":
