@@ -1,5 +1,5 @@
 """The exercises grade honestly: a blank stub fails with its NotImplementedError and gives no formula away,
-the reference solution passes, and every plausible wrong answer in tests/exercise_mutants.py fails with a
+the reference solution passes, and every plausible wrong answer in tests/exercise_mutants/ fails with a
 message that names what is wrong; the hint on the formula comes only at the second level.
 
 These tests read the repository's stubs only where they must (the blank-stub checks) and skip a stub that
@@ -12,8 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-
-from tests.exercise_mutants import MUTANTS
+from exercise_mutants import MUTANTS
 
 pytest.importorskip("hypothesis", reason="the exercises' graders draw their cases with Hypothesis")
 
