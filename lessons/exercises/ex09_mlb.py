@@ -16,6 +16,7 @@ to ``question`` and ``features``):
     Q, V, F (B, G·J)      eq. 6 (eq. 5 in between gives the G attended vectors v̂_g, (B, G, M))
     logits (B, K)         eq. 7 before its softmax (eq. 8 takes their argmax)
 Read eq. 4-7 in the paper and write them with the ops below; the model is in eval mode (no dropout).
+Lesson 05 runs the same equations step by step: write yours first, then read it to compare.
 Useful: ops.tanh, ops.reshape, ops.transpose, ops.softmax(x, axis), ops.matmul, ops.concatenate, x[:, g].
 
 Check:  hadamard-exercises grade 9      (in the folder made by ``hadamard-exercises start DIR``)
