@@ -90,7 +90,7 @@ def _import(path, name):
 
 
 # --------------------------------------------------------------------------- checks
-def cases(strategy, *examples, count=10):
+def cases(strategy, *examples, count=40):
     """Decorate ``check(case)``: it runs on each of ``examples`` first, then on ``count`` cases drawn from
     ``strategy``; the first failure is reported, shrunk by Hypothesis to a small case. The draws are the
     same on every run, so a failure comes back until it is fixed."""
