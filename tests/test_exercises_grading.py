@@ -192,7 +192,9 @@ def test_a_wrong_answer_fails_naming_what_is_wrong(grading, name, mutant, words)
     assert "hint (formula):" not in message, message     # the first level never gives the formula
 
 
-def test_every_exercise_has_wrong_answers_checked_and_the_issue_s_five_are_among_them():
+def test_every_exercise_has_wrong_answers_checked_and_the_five_once_accepted_are_among_them():
+    """The five wrong answers the earlier graders accepted (distinct test values, only b broadcast, square
+    inputs and kernels, forward values only) are among those checked."""
     assert {name for name, _, _ in MUTANTS} == set(NAMES)
     named = {mutant.__name__ for _, mutant, _ in MUTANTS}
     assert {"ex01_visited_keyed_on_data", "ex04_no_unbroadcast_on_a", "ex05_kh_kw_and_ho_wo_swapped",
