@@ -65,3 +65,7 @@ def evaluate():
 
 def saliency():
     return launch("saliency", "hadamard-saliency")
+
+
+def exercises():
+    return launch("exercises", "hadamard-exercises")

@@ -1,13 +1,13 @@
 """``python -m hadamard_min COMMAND [OPTIONS]``: the console scripts without their launchers on the PATH.
 
-COMMAND is ``explain``, ``train``, ``port``, ``bench``, ``evaluate`` or ``saliency`` (or the script's full
-name, ``hadamard-explain``); ``python -m hadamard_min explain --help`` is ``hadamard-explain --help``.
+COMMAND is ``explain``, ``train``, ``port``, ``bench``, ``evaluate``, ``saliency`` or ``exercises`` (or the
+script's full name, ``hadamard-explain``); ``python -m hadamard_min explain --help`` is ``hadamard-explain --help``.
 """
 import importlib
 import sys
 
 # The console scripts of pyproject.toml's [project.scripts]: hadamard-NAME runs hadamard_min.cli.NAME's main().
-COMMANDS = ("explain", "train", "port", "bench", "evaluate", "saliency")
+COMMANDS = ("explain", "train", "port", "bench", "evaluate", "saliency", "exercises")
 USAGE = (f"usage: python -m hadamard_min COMMAND [OPTIONS]\n"
          f"commands: {', '.join(COMMANDS)} (each has --help)\n"
          f"example: python -m hadamard_min explain --image my.png --question \"what color is the shape?\"\n")

@@ -1,6 +1,7 @@
 """The wheel carries every package and the shipped models, and ``load_model`` finds them wherever it runs.
 
-The folder weights/ of the checkout is the package ``hadamard_min.shipped`` of the wheel (pyproject.toml).
+The folder weights/ of the checkout is the package ``hadamard_min.shipped`` of the wheel (pyproject.toml), and
+lessons/exercises/ is ``hadamard_min.exercises`` (``hadamard-exercises start`` copies it).
 .ci/run builds the wheel, installs it in a fresh virtual environment and runs ``hadamard-explain`` there.
 """
 import os
@@ -29,12 +30,13 @@ def pyproject():
 def test_every_package_folder_is_in_the_wheel():
     packages = sorted(".".join(path.parent.relative_to(ROOT).parts)
                       for path in (ROOT / "hadamard_min").rglob("__init__.py"))
-    assert sorted(pyproject()["packages"]) == sorted([*packages, "hadamard_min.shipped"])
+    assert sorted(pyproject()["packages"]) == sorted([*packages, "hadamard_min.shipped", "hadamard_min.exercises",
+                                                      "hadamard_min.exercises.solutions"])
 
 
 def test_the_shipped_models_are_the_package_data_of_hadamard_min_shipped():
     settings = pyproject()
-    assert settings["package-dir"] == {"hadamard_min.shipped": "weights"}
+    assert settings["package-dir"] == {"hadamard_min.shipped": "weights", "hadamard_min.exercises": "lessons/exercises"}
     patterns = settings["package-data"]["hadamard_min.shipped"]
     shipped = sorted(path.name for pattern in patterns for path in (ROOT / "weights").glob(pattern))
     assert shipped == ["easyvqa_mlb.json", "easyvqa_mlb.npz", "twoshape_mlb.json", "twoshape_mlb.npz"]

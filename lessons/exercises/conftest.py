@@ -1,20 +1,33 @@
 """Exercises report like a teacher: an unwritten stub or a wrong answer is its message, not a traceback.
 
 A stub raises ``NotImplementedError("exercise N: …")``; a wrong answer raises ``grading.ExerciseFailure``
-with the element, the values and a hint. For those two the report is the message alone (any other error,
-a typo in your code say, keeps its full traceback, which points at your line).
+with the element, the values and what the mistake looks like (an error your code raises is named with
+your line). For those two the report is the message alone. ``--hints`` adds the hint on the formula
+(the same as ``HADAMARD_HINTS=1``).
 """
+import os
+
 import pytest
-from grading import ExerciseFailure, solutions_wanted
+from grading import ExerciseFailure, hints_wanted, solutions_wanted
+
+
+def pytest_addoption(parser):
+    parser.addoption("--hints", action="store_true", help="exercises: a failure also gives the hint on the formula")
+
+
+def pytest_configure(config):
+    if config.getoption("hints"):
+        os.environ["HADAMARD_HINTS"] = "1"
 
 
 def pytest_report_header(config):
     try:
-        solutions = solutions_wanted()
+        solutions, hints = solutions_wanted(), hints_wanted()
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
-    return ("grading the reference solutions (HADAMARD_SOLUTIONS=1)" if solutions
-            else "grading your exercises (HADAMARD_SOLUTIONS=1 grades the reference solutions)")
+    graded = ("grading the reference solutions (HADAMARD_SOLUTIONS=1)" if solutions
+              else "grading your exercises (HADAMARD_SOLUTIONS=1 grades the reference solutions)")
+    return graded + ("; hints on the formula" if hints else "; hints on the formula: --hints")
 
 
 @pytest.hookimpl(hookwrapper=True)

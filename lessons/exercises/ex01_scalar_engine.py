@@ -4,14 +4,15 @@ A ``Value`` holds a number ``data``, its gradient ``grad`` (∂root/∂value, fi
 was made: its ``parents`` and, for each parent, the local derivative ∂value/∂parent, which the op that made
 it recorded (``local``). Lesson 01 walked such a graph by hand; here you write the walk.
 
-1. ``topological_order(root)``: every Value that ``root`` depends on, each exactly once and after all of its
-   parents. Without recursion: use an explicit stack (a chain of 10,000 ops must not overflow Python's
-   stack; ResNet-152 is hundreds of ops deep).
-2. ``Value.backward()``: root.grad = 1, then visit the order from the root back and, for each value and
-   each of its parents, ``parent.grad += local · value.grad``. ``+=``: a value used twice adds up both
-   contributions; the order makes sure a value's grad is complete before it is passed on.
+1. ``topological_order(root)`` → a list: every Value that ``root`` depends on (``root`` included), each
+   exactly once, each after all of its parents. Two different Values may hold the same number. A chain of
+   10,000 ops must not overflow Python's stack (ResNet-152 is hundreds of ops deep).
+2. ``Value.backward()``: fill ``grad`` of every Value the root depends on with ∂root/∂value, the way
+   lesson 01 did by hand (the chain rule, which every gradient of the paper from eq. 1 on is made of).
+   Ask yourself: what happens to a value used twice, and in which order must the values be visited so
+   that a grad is complete before it is passed on?
 
-Check:  python -m pytest lessons/exercises/test_ex01_scalar_engine.py
+Check:  hadamard-exercises grade 1      (in a copy made by ``hadamard-exercises start DIR``)
 """
 import math
 
@@ -52,8 +53,8 @@ class Value:
 
     def backward(self):
         """Fill ``grad`` of every value this one depends on with ∂self/∂value."""
-        raise NotImplementedError("exercise 1: Value.backward — self.grad = 1, then for each value of "
-                                  "reversed(topological_order(self)): parent.grad += local · value.grad")
+        raise NotImplementedError("exercise 1: write Value.backward: the grad of every value this one depends on, "
+                                  "from this one's")
 
 
 def as_value(x):
@@ -62,5 +63,5 @@ def as_value(x):
 
 def topological_order(root):
     """Every Value ``root`` depends on (root included), each once and after its parents; no recursion."""
-    raise NotImplementedError("exercise 1: topological_order — each Value once, after its parents, with an "
-                              "explicit stack instead of recursion")
+    raise NotImplementedError("exercise 1: write topological_order: every Value root depends on, each once and "
+                              "after its parents")

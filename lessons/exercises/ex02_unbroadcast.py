@@ -1,28 +1,29 @@
 """Exercise 2: the backward of broadcasting, in Add and in Mul (the Hadamard product).
 
-NumPy broadcasts a (3, 1) array against a (1, 4) one to (3, 4): the (3, 1) input is *reused* along axis 1,
-so, as in lesson 01, its gradient adds up every use: it is dy summed over the axes that were broadcast.
+NumPy broadcasts a (3, 1) array against a (1, 4) one to (3, 4), and a (4,) array against a (2, 3, 4) one
+to (2, 3, 4): the smaller input is *reused*, along the axes it has as 1 and along the leading axes it
+lacks. Lesson 02 showed what reuse means for a gradient (lesson 01 saw it for a number used twice).
 
-``unbroadcast(grad, shape)`` turns a gradient of the broadcast shape back into one of ``shape``:
-  1. sum over the leading axes that ``shape`` does not have ((2, 3, 4) → (4,): sum over axes 0 and 1);
-  2. sum, keeping the axis, over every axis where ``shape`` has 1 and ``grad`` does not.
+``unbroadcast(grad, shape)``: ``grad`` has the broadcast shape (the output's); return the gradient of the
+input of shape ``shape``. Either input of Add or Mul (eq. 6's Q ∘ V) may be the broadcast one, over one
+axis or several.
 
 Add and Mul below are complete and call it. A gradient of the wrong shape is stopped by the engine with
 a ``GradientShapeError`` that names the op, the input and both shapes.
 
-Check:  python -m pytest lessons/exercises/test_ex02_unbroadcast.py
+Check:  hadamard-exercises grade 2      (in the folder made by ``hadamard-exercises start DIR``)
 """
 from hadamard_min.core.function import Function
 
 
 def unbroadcast(grad, shape):
-    """Sum ``grad`` back to ``shape``: the backward of NumPy broadcasting."""
-    raise NotImplementedError("exercise 2: unbroadcast — sum over the leading extra axes, then (keepdims) "
-                              "over the axes where shape has 1")
+    """``grad`` (the broadcast shape) brought back to ``shape``: the backward of NumPy broadcasting."""
+    raise NotImplementedError("exercise 2: write unbroadcast: the gradient of the input of shape `shape` from `grad`, "
+                              "the gradient of the broadcast output")
 
 
 class Add(Function):
-    """y = a + b;  da = dy,  db = dy, each summed back to its input's shape."""
+    """y = a + b."""
 
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
@@ -33,7 +34,7 @@ class Add(Function):
 
 
 class Mul(Function):
-    """y = a ∘ b;  da = dy ∘ b,  db = dy ∘ a, each summed back to its input's shape."""
+    """y = a ∘ b, the Hadamard product."""
 
     def forward(self, a, b):
         self.save(a, b)

@@ -1,14 +1,16 @@
-"""Exercise 3: the backward of tanh (the σ of the paper) and of softmax (the attention α of eq. 4).
+"""Exercise 3: the backward of tanh (the σ of eq. 4-6) and of softmax (the attention α of eq. 4).
 
 Each op is a class: ``forward`` works on arrays and saves what ``backward`` needs; ``backward`` gets
-dy = ∂L/∂y and returns a tuple with ∂L/∂x.
+dy = ∂L/∂y (the shape of y) and returns a tuple with ∂L/∂x (the shape of x).
 
-  tanh:     y = tanh x                        dx = dy · (1 − y²)          (y is saved: no second tanh)
-  softmax:  y = eˣ / Σ eˣ along ``axis``        dx = y ∘ (dy − Σ_axis dy ∘ y)   (keepdims, so it broadcasts)
+  Tanh:     y = tanh x, elementwise, any shape. Use the saved output y: no second tanh.
+  Softmax:  y = exp(x) / (the sum of exp(x) along ``self.axis``), any shape, any axis (negative too).
+            Every output along the axis depends on every input along it: work out ∂y_i/∂x_j first
+            (two cases, i = j and i ≠ j), then what L's gradient becomes, without building the Jacobian.
 
-The softmax rule is the Jacobian diag(y) − y yᵀ applied to dy without ever building it.
+Lesson 02 derives gradients like these and checks them by central differences; the grader does the same.
 
-Check:  python -m pytest lessons/exercises/test_ex03_tanh_softmax.py
+Check:  hadamard-exercises grade 3      (in the folder made by ``hadamard-exercises start DIR``)
 """
 import numpy
 
@@ -16,7 +18,7 @@ from hadamard_min.core.function import Function
 
 
 class Tanh(Function):
-    """y = tanh x;  dx = dy · (1 − y²)."""
+    """y = tanh x."""
 
     def forward(self, x):
         y = numpy.tanh(x)
@@ -24,11 +26,11 @@ class Tanh(Function):
         return y
 
     def backward(self, dy):
-        raise NotImplementedError("exercise 3: Tanh.backward — (dy · (1 − y²),) with y = self.saved[0]")
+        raise NotImplementedError("exercise 3: write Tanh.backward: the tuple (∂L/∂x,) from dy and the saved output y")
 
 
 class Softmax(Function):
-    """y = eˣ / Σ eˣ along ``self.axis``;  dx = y ∘ (dy − Σ_axis dy ∘ y)."""
+    """y = exp(x), normalised to sum to 1 along ``self.axis``."""
 
     def forward(self, x):
         e = numpy.exp(x - x.max(axis=self.axis, keepdims=True))
@@ -37,5 +39,5 @@ class Softmax(Function):
         return y
 
     def backward(self, dy):
-        raise NotImplementedError("exercise 3: Softmax.backward — (y ∘ (dy − Σ_axis dy ∘ y),), the sum with "
-                                  "keepdims=True")
+        raise NotImplementedError("exercise 3: write Softmax.backward: the tuple (∂L/∂x,) from dy and the saved output "
+                                  "y, along self.axis")

@@ -1,26 +1,26 @@
 """Exercise 4: the backward of the matrix product, the workhorse of every layer.
 
-y = a @ b with a (…, n, k) and b (…, k, m), batched over the leading axes (which broadcast like NumPy's).
-For L with ∂L/∂y = dy:
+y = a @ b with a (…, n, k) and b (…, k, m), batched over the leading axes, which broadcast like NumPy's:
+a (2, 1, n, k) @ b (3, k, m) gives y (2, 3, n, m), and either side may lack batch axes or have 1s there.
+Given dy = ∂L/∂y (the shape of y), return (∂L/∂a, ∂L/∂b), each of its input's shape.
 
-    ∂L/∂a = dy @ bᵀ        ∂L/∂b = aᵀ @ dy          (ᵀ swaps the last two axes: ``x.swapaxes(-1, -2)``)
+Write each element of y as a sum over k, find which elements of a and b it touches, and turn that into two
+matrix products; the shapes tell which factor goes on which side. For the batch axes, remember exercise 2
+(``unbroadcast`` is given here). Every layer of the model (eq. 4-7's U, V, W, P) is such a product.
 
-Check the shapes: dy is (n, m), bᵀ is (m, k), so dy @ bᵀ is (n, k), the shape of a. When the batch axes
-were broadcast (a (2, n, k) times b (k, m)), sum back with ``unbroadcast`` (exercise 2, given here).
-
-Check:  python -m pytest lessons/exercises/test_ex04_matmul.py
+Check:  hadamard-exercises grade 4      (in the folder made by ``hadamard-exercises start DIR``)
 """
 from hadamard_min.core.function import Function
 from hadamard_min.ops.elementwise import unbroadcast  # noqa: F401  (you will need it)
 
 
 class MatMul(Function):
-    """y = a @ b;  da = dy bᵀ,  db = aᵀ dy (summed back over broadcast batch axes)."""
+    """y = a @ b, batched and broadcast over the leading axes."""
 
     def forward(self, a, b):
         self.save(a, b)
         return a @ b
 
     def backward(self, dy):
-        raise NotImplementedError("exercise 4: MatMul.backward — (unbroadcast(dy @ bᵀ, a.shape), "
-                                  "unbroadcast(aᵀ @ dy, b.shape)) with ᵀ = .swapaxes(-1, -2)")
+        raise NotImplementedError("exercise 4: write MatMul.backward: (∂L/∂a, ∂L/∂b) from dy and the saved a, b, each "
+                                  "of its input's shape")

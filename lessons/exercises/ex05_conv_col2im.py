@@ -1,20 +1,17 @@
 """Exercise 5: the backward of a convolution, through col2im.
 
-The forward (lesson 03) copies every kh×kw window of the zero-padded input into the columns
+The forward (lesson 03; like every deep-learning library it computes a cross-correlation and calls it a
+convolution) copies every kh×kw window of the zero-padded input xpad (N, C, H + 2p, W + 2p) into columns
 
-    cols[n, c, i, j, y, x] = xpad[n, c, s·y + i, s·x + j]          (``im2col``, given)
+    cols[n, c, i, j, y, x] = xpad[n, c, s·y + i, s·x + j]          (``im2col``, given; Ho × Wo windows)
 
-and multiplies them by the filters. Going back, the gradient of the columns, dcols = Wᵀ @ dy, has to go
-back to where each entry was copied from. One pixel was copied into several windows, so its gradient is
-the *sum* of those entries: that is ``col2im``, the adjoint of im2col.
+and multiplies them by the filters. The backward gets dcols = ∂L/∂cols of the same shape
+(N, C, kh, kw, Ho, Wo) and must return dx = ∂L/∂x of ``shape`` (N, C, H, W): that is ``col2im``, the
+adjoint of im2col. Ask: which entries of cols are copies of one pixel, and what is the gradient of a
+value that was copied several times? H and W may differ, and so may kh and kw; the stride s and padding p
+are any the forward accepts. ResNet's every layer (the image side of eq. 2's ∂V/∂I) goes back this way.
 
-Write ``col2im(dcols, shape, kh, kw, stride, padding)`` → dx of ``shape`` (N, C, H, W):
-  1. start from zeros of the padded shape (N, C, H + 2p, W + 2p);
-  2. for each kernel offset (i, j): add dcols[:, :, i, j] (an Ho×Wo grid) into the pixels that window
-     offset read, rows i, i + s, …, i + s·(Ho − 1) and columns j, j + s, …  (a strided slice, ``+=``);
-  3. cut the padding off.
-
-Check:  python -m pytest lessons/exercises/test_ex05_conv_col2im.py
+Check:  hadamard-exercises grade 5      (in the folder made by ``hadamard-exercises start DIR``)
 """
 import numpy
 
@@ -23,9 +20,9 @@ from hadamard_min.ops.conv import im2col, output_size
 
 
 def col2im(dcols, shape, kh, kw, stride, padding):
-    """The adjoint of im2col: each entry of ``dcols`` (N, C, kh, kw, Ho, Wo) added back to its pixel."""
-    raise NotImplementedError("exercise 5: col2im — zeros of the padded shape, then for each (i, j): "
-                              "dxpad[:, :, i:i + s·Ho:s, j:j + s·Wo:s] += dcols[:, :, i, j]; cut the padding")
+    """dx (``shape`` = (N, C, H, W)) from ``dcols`` (N, C, kh, kw, Ho, Wo): the adjoint of im2col."""
+    raise NotImplementedError("exercise 5: write col2im: dx of shape (N, C, H, W) from dcols (N, C, kh, kw, Ho, Wo), "
+                              "the adjoint of im2col")
 
 
 class Conv2d(Function):

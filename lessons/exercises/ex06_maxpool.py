@@ -1,15 +1,16 @@
 """Exercise 6: the backward of max pooling (ResNet's stem).
 
-y[n, c, y, x] = the largest value in the k×k window at (s·y, s·x) of the (−∞-padded) input. The forward
-keeps, for each output, which of the k·k window positions won: ``self.argmax`` (N, C, Ho, Wo), with
-position a = i·k + j for row offset i and column offset j.
+y[n, c, y, x] = the largest value in the k×k window at (s·y, s·x) of the input padded with −∞ to
+(N, C, H + 2p, W + 2p). The forward keeps, for each output, which of the k·k window positions won:
+``self.argmax`` (N, C, Ho, Wo), with position a = i·k + j for row offset i and column offset j, and the
+input's shape ``self.x_shape`` (N, C, H, W); H and W may differ.
 
-Only the winner moved the output, so the gradient goes there, and nowhere else:
-    dxpad[n, c, s·y + i, s·x + j] += dy[n, c, y, x]   where argmax[n, c, y, x] == i·k + j
-Windows overlap when s < k: a pixel that wins two windows collects both (``+=``). Cut the padding off.
-(Where two values tie for the maximum there is no derivative; the tests use inputs without ties.)
+Write ``backward(dy)``: dy is (N, C, Ho, Wo); return (dx,) with dx of the input's shape. Ask: which input
+did each output depend on, and how much? What if the stride is smaller than k and windows overlap?
+(Where two values tie for the maximum there is no derivative; the grader uses inputs without ties.)
+ResNet's stem (``models/resnet.py``: 3×3, stride 2, padding 1) uses it; lesson 04 runs it in ResNet-152.
 
-Check:  python -m pytest lessons/exercises/test_ex06_maxpool.py
+Check:  hadamard-exercises grade 6      (in the folder made by ``hadamard-exercises start DIR``)
 """
 import numpy
 
@@ -18,7 +19,7 @@ from hadamard_min.ops.conv import output_size, pad2d
 
 
 class MaxPool2d(Function):
-    """y = max over each k×k window (stride s, padding p with −∞);  dx = dy routed to the arg-max."""
+    """y = max over each k×k window (stride s, padding p with −∞)."""
 
     def forward(self, x):
         k, s, p = self.kernel, self.stride, self.padding
@@ -32,5 +33,5 @@ class MaxPool2d(Function):
         return windows.max(axis=-1)
 
     def backward(self, dy):
-        raise NotImplementedError("exercise 6: MaxPool2d.backward — zeros of the padded shape; for each "
-                                  "window position (i, j) add dy · [argmax == i·k + j] at its strided slice")
+        raise NotImplementedError("exercise 6: write MaxPool2d.backward: (dx,) of the input's shape from dy (N, C, Ho, "
+                                  "Wo) and self.argmax")

@@ -1,23 +1,24 @@
 """Exercise 7: ReLU's three backward rules, the switch on which the paper's ∇v turns.
 
-    y = max(x, 0), and the forward keeps the mask [x > 0].
+y = max(x, 0), elementwise, any shape; the forward keeps the boolean mask [x > 0] (the shape of x).
+Write ``relu_backward(dy, mask, rule)`` → dx (the shape of dy) for three rules:
 
-    "gradient":   dx = dy · [x > 0]             the true derivative
-    "guided":     dx = dy · [x > 0] · [dy > 0]  guided backprop (Springenberg et al. 2015), eq. 2 of the paper
-    "deconvnet":  dx = dy · [dy > 0]            Zeiler & Fergus 2014: blind to the forward input
+    "gradient"    the true derivative of ReLU
+    "guided"      guided backpropagation (Springenberg et al. 2015), the rule eq. 2's ∇v is computed with
+    "deconvnet"   the deconvnet's rule (Zeiler & Fergus 2014)
 
-Only the first is a derivative: the tests check it by central differences and the other two against the
-package's ReLU under ``relu_rule(...)`` (their closed forms).
+Lesson 03 states the three and shows what each draws. Only the first is a derivative: the grader checks it
+by central differences and the other two against the package's ReLU under ``relu_rule(...)``.
 
-Check:  python -m pytest lessons/exercises/test_ex07_relu_rules.py
+Check:  hadamard-exercises grade 7      (in the folder made by ``hadamard-exercises start DIR``)
 """
 from hadamard_min.core.function import Function
 
 
 def relu_backward(dy, mask, rule):
     """dx for ``rule`` in ("gradient", "guided", "deconvnet"), from dy and the forward's mask [x > 0]."""
-    raise NotImplementedError("exercise 7: relu_backward — gradient dy·[x > 0], guided dy·[x > 0]·[dy > 0], "
-                              "deconvnet dy·[dy > 0]")
+    raise NotImplementedError("exercise 7: write relu_backward: dx from dy and the forward's mask [x > 0], for the "
+                              "rule 'gradient', 'guided' or 'deconvnet'")
 
 
 class ReLU(Function):

@@ -12,16 +12,15 @@ One step, PyTorch's form (rows of the weights in the order [r | z | n], W_i* (H,
     n  = tanh(x W_inᵀ + b_in + r ∘ g)                     candidate
     h' = (1 − z) ∘ n + z ∘ h
 
-Write ``GRUCell.backward(dh')`` → (dx, dh), the weights held fixed. From h' back:
-    dn = dh' ∘ (1 − z),   dz = dh' ∘ (h − n),   dh = dh' ∘ z            (the direct path)
-    da_n = dn ∘ (1 − n²)             (through tanh);   dr = da_n ∘ g,   dg = da_n ∘ r
-    da_z = dz ∘ z(1 − z),  da_r = dr ∘ r(1 − r)       (through the sigmoids)
-    dx = [da_r | da_z | da_n] @ W_ih,    dh += [da_r | da_z | dg] @ W_hh
+Write ``GRUCell.backward(dh')`` → (dx, dh), the weights held fixed: dh' is (B, H), dx (B, D), dh (B, H).
+The forward saved h, r, z, g, n. Draw the step as a graph (lesson 01's way) and walk it back from h';
+mind that h reaches h' along more than one path, and that each gate is a sigmoid of a sum of two linear
+maps. Lesson 06 shows ∇q, the gradient this step is part of.
 
-The tests chain your step over a question and compare ∇q with the package's GRU (``models/question.py``),
+The grader chains your step over questions and compares ∇q with the package's GRU (``models/question.py``),
 whose backward is the engine's walk through the unrolled steps.
 
-Check:  python -m pytest lessons/exercises/test_ex08_gru_cell.py
+Check:  hadamard-exercises grade 8      (in the folder made by ``hadamard-exercises start DIR``)
 """
 import numpy
 
@@ -47,5 +46,5 @@ class GRUCell(Function):
         return (1 - z) * n + z * h
 
     def backward(self, dh_new):
-        raise NotImplementedError("exercise 8: GRUCell.backward — (dx, dh): dn, dz and the direct dh' ∘ z first, "
-                                  "then through tanh and the sigmoids, then @ w_ih and @ w_hh")
+        raise NotImplementedError("exercise 8: write GRUCell.backward: (dx, dh) from dh' and the saved h, r, z, g, n, "
+                                  "the weights fixed")

@@ -1,29 +1,30 @@
 """Exercise 11: from raw gradients to what a person sees, eq. 9-11.
 
-    eq. 9   ∇̂v(i,j) = (∇v(i,j) − μ(∇v)) / σ(∇v)            ∇v (3, H, W): every channel value of every pixel
-    eq. 10  ∇̂q(i)   = Σ_d |∇q(i,d)|                         ∇q (ρ, D): one score per token
-    eq. 11  z_i     = (∇̂q(i) − μ(∇̂q)) / σ(∇̂q)               the scores as z-scores over the question
+    eq. 9    normalise_pixel_map(∇v): ∇v (3, H, W) → ∇̂v (3, H, W), what the heat map draws
+    eq. 10   token_scores(∇q): ∇q (ρ, D), one word vector's gradient per row → one score per token (ρ,)
+    eq. 11   token_z_scores(scores): (ρ,) → (ρ,), the scores as z-scores over the question
 
-μ and σ are the mean and the population standard deviation (NumPy's ``std``). In eq. 9 they are taken over
-the whole gradient, all channels and pixels at once: eq. 9 writes μ(∇v) with no channel index, and the
-authors' code did this, although the paper's text says "normalized (channel-wise)". When σ = 0 (nothing
-stands out: a constant gradient, a one-word question) return zeros.
+Read eq. 9-11 in the paper; lesson 06 runs them on a real explanation. Two things the paper leaves open:
+σ is the population standard deviation (NumPy's ``std``); and eq. 9 as printed has no channel index on
+μ(∇v) and σ(∇v), while its text says "normalized (channel-wise)": the authors' code followed the equation,
+and so does the package. When nothing stands out (all values equal, a one-word question) return zeros;
+mind that the σ of equal floats computed in floating point need not be exactly 0.
 
-Check:  python -m pytest lessons/exercises/test_ex11_postprocess.py
+Check:  hadamard-exercises grade 11     (in the folder made by ``hadamard-exercises start DIR``)
 """
 import numpy  # noqa: F401  (you will need it)
 
 
 def normalise_pixel_map(grad_v):
-    """eq. 9: (∇v − μ) / σ with one μ and σ over the whole (3, H, W) gradient; zeros when σ = 0."""
-    raise NotImplementedError("exercise 11: normalise_pixel_map — (g − g.mean()) / g.std(), zeros if std is 0")
+    """eq. 9: ∇̂v (3, H, W) from ∇v (3, H, W); zeros when nothing stands out."""
+    raise NotImplementedError("exercise 11: write normalise_pixel_map: eq. 9's ∇̂v (3, H, W) from ∇v (3, H, W)")
 
 
 def token_scores(grad_q):
-    """eq. 10: Σ_d |∇q(i, d)| for each token, from ∇q (ρ, D)."""
-    raise NotImplementedError("exercise 11: token_scores — the sum of |∇q| over the word-vector axis")
+    """eq. 10: one score per token (ρ,) from ∇q (ρ, D)."""
+    raise NotImplementedError("exercise 11: write token_scores: eq. 10's score per token (ρ,) from ∇q (ρ, D)")
 
 
 def token_z_scores(scores):
-    """eq. 11: (s − μ) / σ over the question's tokens; zeros when σ = 0."""
-    raise NotImplementedError("exercise 11: token_z_scores — (s − s.mean()) / s.std(), zeros if std is 0")
+    """eq. 11: the z-scores (ρ,) of the scores (ρ,) over the question; zeros when nothing stands out."""
+    raise NotImplementedError("exercise 11: write token_z_scores: eq. 11's z-scores (ρ,) from the token scores (ρ,)")

@@ -1,21 +1,30 @@
 """Grading of the exercises: load a stub (or the stub with its blanks filled from ``solutions/``), check it,
-and fail with a message that teaches: which element, the value expected and the value got, and a hint.
+and fail with a message that teaches: which element, the value expected and the value got.
 
     load("ex03_tanh_softmax")          the stub as you edited it (HADAMARD_SOLUTIONS=1: filled from solutions/)
     check_gradient(what, fn, *inputs)  your backward against central differences (hadamard_min.gradcheck)
     compare(what, got, expected)       your result against the package's, element by element
+    running(what)                      an error your code raises, named with the case and your line
+    cases(strategy, *examples)         a check run on the examples, then on cases Hypothesis draws
+
+Hints come in two steps: a failure names the element, the values and what the pattern of the mistake
+suggests (a flipped sign, a constant factor, zeros); the hint on the formula comes only with
+``HADAMARD_HINTS=1`` (or ``--hints`` on the pytest command line), so you can first look for it yourself.
 
 A solution file holds only what a learner writes: a function replaces the stub's function of that name, a
 class lends its methods to the stub's class of that name. Each is re-bound to the stub's namespace, so it
 runs exactly as if it had been typed into the stub.
 """
+import contextlib
 import importlib.util
 import os
+import traceback
 import types
 from fractions import Fraction
 from pathlib import Path
 
 import numpy
+from hypothesis import HealthCheck, example, given, settings
 
 from hadamard_min.core.gradcheck import gradcheck
 from hadamard_min.core.tensor import BackwardError
@@ -27,18 +36,29 @@ class ExerciseFailure(AssertionError):
     """An exercise's answer is wrong; the message says where, by how much, and what the cause may be."""
 
 
+def _switch(name, meaning):
+    value = os.environ.get(name, "0").strip()
+    if value not in ("0", "1"):
+        raise ValueError(f"{name} must be 0 or 1 ({meaning}), not {value!r}")
+    return value == "1"
+
+
 def solutions_wanted():
     """HADAMARD_SOLUTIONS=1: grade the reference solutions; unset or 0: grade the stubs as edited."""
-    value = os.environ.get("HADAMARD_SOLUTIONS", "0").strip()
-    if value not in ("0", "1"):
-        raise ValueError(f"HADAMARD_SOLUTIONS must be 0 (grade your stubs) or 1 (the solutions), not {value!r}")
-    return value == "1"
+    return _switch("HADAMARD_SOLUTIONS", "1: grade the reference solutions instead of your stubs")
+
+
+def hints_wanted():
+    """HADAMARD_HINTS=1 (or pytest's ``--hints``): a failure also gives the hint on the formula."""
+    return _switch("HADAMARD_HINTS", "1: a failure also gives the hint on the formula")
 
 
 def load(name, solutions=None):
     """A fresh copy of exercise ``name`` (e.g. "ex03_tanh_softmax"); with ``solutions``, its blanks filled."""
     module = _import(HERE / f"{name}.py", f"exercise_{name}")
     if solutions if solutions is not None else solutions_wanted():
+        if not (HERE / "solutions").is_dir():
+            raise ValueError(f"HADAMARD_SOLUTIONS=1: no folder solutions/ in {HERE} (a learner's copy has none)")
         fill(module, _import(HERE / "solutions" / f"{name}.py", f"solution_{name}"))
     return module
 
@@ -70,32 +90,68 @@ def _import(path, name):
 
 
 # --------------------------------------------------------------------------- checks
-def check_gradient(what, fn, *inputs, hint="", **options):
-    """``fn``'s backward against central differences in float64; an ExerciseFailure at the worst element."""
+def cases(strategy, *examples, count=40):
+    """Decorate ``check(case)``: it runs on each of ``examples`` first, then on ``count`` cases drawn from
+    ``strategy``; the first failure is reported, shrunk by Hypothesis to a small case. The draws are the
+    same on every run, so a failure comes back until it is fixed."""
+    def decorate(check):
+        run = given(strategy)(check)
+        for case in reversed(examples):
+            run = example(case)(run)
+        return settings(max_examples=count, deadline=None, database=None, derandomize=True, print_blob=False,
+                        report_multiple_bugs=False, suppress_health_check=list(HealthCheck))(run)
+    return decorate
+
+
+@contextlib.contextmanager
+def running(what, hint=""):
+    """An error your code raises (an IndexError, a shape mismatch) becomes an ExerciseFailure that names the
+    case, the error and the line of your file where it happened; a gradient of the wrong shape or count,
+    which the engine stops, is named by the engine."""
     try:
+        yield
+    except (NotImplementedError, ExerciseFailure):
+        raise
+    except BackwardError as error:
+        raise ExerciseFailure(_join(f"{what}: {error}", _hint(hint))) from None
+    except Exception as error:
+        frames = traceback.extract_tb(error.__traceback__)
+        mine = [f for f in frames if Path(f.filename).name.startswith("ex")] or frames[-1:]
+        line = f"\n  at {Path(mine[-1].filename).name}:{mine[-1].lineno}: {mine[-1].line}" if mine else ""
+        raise ExerciseFailure(_join(f"{what}: your code raised {type(error).__name__}: {error}{line}",
+                                    _hint(hint))) from None
+
+
+def check_gradient(what, fn, *inputs, hint="", names=None, **options):
+    """``fn``'s backward against central differences in float64; an ExerciseFailure at the worst element.
+
+    ``names``: what each input is (``("question", "features")``), said in the message.
+    """
+    with running(what, hint):
         report = gradcheck(fn, *inputs, raise_on_failure=False, **options)
-    except BackwardError as error:  # a wrong count or shape of gradients, named by the engine
-        raise ExerciseFailure(_join(f"{what}: {error}", hint)) from None
     for check in report.checks:
         if not check.passed:
-            at = f"input {check.index}, {check.worst}"
+            name = f" ({names[check.index]})" if names else ""
+            at = f"input {check.index}{name}, {check.worst}"
             there = f"; the input there is {check.value:.6g}" if check.value is not None else ""
             message = (f"{what}: wrong at {at}: expected {check.numeric:.6g} (central differences), "
                        f"got {check.analytic:.6g}{there}")
-            raise ExerciseFailure(_join(message, check.kink, diagnosis(check.analytic, check.numeric), hint))
+            raise ExerciseFailure(_join(message, check.kink, diagnosis(check.analytic, check.numeric),
+                                        _hint(hint)))
     return report
 
 
-def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9):
+def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9, diagnose=None):
     """``got`` ≈ ``expected`` element by element, else an ExerciseFailure naming the worst element.
 
     ``context``: {name: array of the same shape} printed at that element (the input x, the signal dy, …).
+    ``diagnose(got, expected)``: what this exercise's mistake looks like ("" when it does not know).
     """
     if got is None:
-        raise ExerciseFailure(_join(f"{what}: got None (a missing return?)", hint))
+        raise ExerciseFailure(f"{what}: got None (a missing return?)")
     got, expected = numpy.asarray(got, dtype=numpy.float64), numpy.asarray(expected, dtype=numpy.float64)
     if got.shape != expected.shape:
-        raise ExerciseFailure(_join(f"{what}: shape {got.shape}, expected {expected.shape}", hint))
+        raise ExerciseFailure(_join(f"{what}: shape {got.shape}, expected {expected.shape}", _hint(hint)))
     excess = numpy.abs(got - expected) - (atol + rtol * numpy.abs(expected))
     excess = numpy.where(numpy.isnan(excess), numpy.inf, excess)
     if excess.size == 0 or excess.max() <= 0:
@@ -108,7 +164,8 @@ def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9):
     if context:
         message += "; there " + ", ".join(f"{name} = {numpy.asarray(v).reshape(-1)[k]:.6g}"
                                           for name, v in context.items())
-    raise ExerciseFailure(_join(message, diagnosis(got, expected), hint))
+    raise ExerciseFailure(_join(message, diagnosis(got, expected), diagnose(got, expected) if diagnose else "",
+                                _hint(hint)))
 
 
 def diagnosis(got, expected):
@@ -132,6 +189,13 @@ def diagnosis(got, expected):
     if got.size > 1 or (abs(simple.numerator) <= 8 and abs(ratio - simple) < 1e-6 * abs(ratio)):
         return f"hint: got = {ratio:.6g} × expected {scope}: a constant factor is off (a mean for a sum? a 2?)"
     return ""
+
+
+def _hint(hint):
+    """The hint on the formula at the second level only; at the first, how to ask for it."""
+    if not hint:
+        return ""
+    return f"hint (formula): {hint}" if hints_wanted() else "(a hint on the formula: --hints or HADAMARD_HINTS=1)"
 
 
 def _join(*parts):

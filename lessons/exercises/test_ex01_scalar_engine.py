@@ -1,8 +1,13 @@
-"""Grades exercise 1: the scalar engine's gradients against central differences, its order, and depth."""
+"""Grades exercise 1: the order (each value once, after its parents, values with equal numbers kept
+apart), the gradients against central differences on numbers Hypothesis draws (repeats included), and a
+chain of 10,000 ops."""
 import math
 import sys
 
-from grading import ExerciseFailure, compare, load
+from grading import ExerciseFailure, cases, compare, load, running
+from hypothesis import strategies as st
+
+NUMBERS = st.sampled_from([-1.5, -0.5, 0.5, 0.7, 1.3])   # few values: equal numbers in different Values
 
 
 def central(f, args, k, h=1e-6):
@@ -23,39 +28,61 @@ def diamond(x, y):
     return u * (u.exp() if hasattr(u, "exp") else math.exp(u)) + y
 
 
-FUNCTIONS = [("f = (a·b + c)·tanh a", "abc", lesson_one, (0.7, -1.3, 0.4)),
-             ("g = u·exp(u) + y, u = x·y", "xy", diamond, (0.3, -0.8))]
+FUNCTIONS = [("f = (a·b + c)·tanh a", "abc", lesson_one), ("g = u·exp(u) + y, u = x·y", "xy", diamond)]
 
 
 def grade(ex):
-    for name, variables, f, args in FUNCTIONS:
-        values = [ex.Value(v) for v in args]
-        f(*values).backward()
-        for k, value in enumerate(values):
-            compare(f"∂{name[0]}/∂{variables[k]} of {name}", value.grad, central(f, args, k),
-                    hint="a value used twice adds (+=) both contributions, and reaches its parents only once "
-                         "its own grad is complete (reversed topological order)", rtol=1e-6)
     check_order(ex)
+    check_gradients(ex)
     check_depth(ex)
 
 
 def check_order(ex):
-    x, y = ex.Value(0.5), ex.Value(-1.5)
-    u = x * y
-    root = u * u.tanh() + x
-    order = ex.topological_order(root)
+    @cases(st.tuples(NUMBERS, NUMBERS), (0.5, 0.5))
+    def check(numbers):
+        x, y = ex.Value(numbers[0]), ex.Value(numbers[1])
+        u = x * y
+        root = u * u.tanh() + x
+        with running(f"topological_order of u·tanh(u) + x, u = x·y, x = {x.data}, y = {y.data}"):
+            order = ex.topological_order(root)
+        check_is_an_order(order, root)
+    check()
+
+
+def check_is_an_order(order, root):
     if len({id(v) for v in order}) != len(order):
-        raise ExerciseFailure("topological_order: a value appears twice (keep a set of visited values)")
+        raise ExerciseFailure("topological_order: a value appears twice (each Value goes into the order once)")
     position = {id(v): i for i, v in enumerate(order)}
     for value in order:
         for parent in value.parents:
             if id(parent) not in position:
-                raise ExerciseFailure(f"topological_order: {parent!r}, a parent of {value!r}, is missing")
+                twin = any(v.data == parent.data for v in order)
+                raise ExerciseFailure(
+                    f"topological_order: {parent!r}, a parent of {value!r}, is missing"
+                    + ("; another Value in the order holds the same number: two Values with equal data are "
+                       "still two different nodes (what does your visited set recognise them by?)" if twin else ""))
             if position[id(parent)] > position[id(value)]:
                 raise ExerciseFailure(f"topological_order: {value!r} comes before its parent {parent!r} "
                                       f"(a value goes into the order only after all of its parents)")
-    if order[-1] is not root:
+    if not order or order[-1] is not root:
         raise ExerciseFailure("topological_order: the root must come last (it depends on everything)")
+
+
+def check_gradients(ex):
+    @cases(st.tuples(NUMBERS, NUMBERS, NUMBERS), (0.7, -1.3, 0.4), (0.5, 0.5, 0.5))
+    def check(numbers):
+        for name, variables, f in FUNCTIONS:
+            args = numbers[:len(variables)]
+            values = [ex.Value(v) for v in args]
+            with running(f"Value.backward of {name} at {args}"):
+                f(*values).backward()
+            for k, value in enumerate(values):
+                compare(f"∂{name[0]}/∂{variables[k]} of {name} at {', '.join(map(str, args))}", value.grad,
+                        central(f, args, k), rtol=1e-6,
+                        hint="a value used twice adds (+=) both contributions, local · value.grad into each "
+                             "parent, and reaches its parents only once its own grad is complete: visit "
+                             "reversed(topological_order(root)) after root.grad = 1")
+    check()
 
 
 def check_depth(ex):

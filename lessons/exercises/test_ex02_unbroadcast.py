@@ -1,17 +1,23 @@
-"""Grades exercise 2: Add and Mul with broadcasting, against central differences."""
+"""Grades exercise 2: Add and Mul against central differences, on pairs of shapes Hypothesis draws that
+broadcast on either side and over several leading axes."""
 import numpy
-from grading import check_gradient, load
+from grading import cases, check_gradient, load
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
-SHAPES = [((3, 1), (1, 4)), ((2, 3, 4), (4,)), ((2, 1, 4), (3, 1)), ((3,), (2, 3)), ((2, 3), (2, 3))]
+PAIRS = mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=4, min_side=1, max_side=3)
 
 
 def grade(ex):
-    rng = numpy.random.default_rng(2)
-    for a_shape, b_shape in SHAPES:
+    @cases(PAIRS.map(lambda drawn: drawn.input_shapes), ((3, 1), (1, 4)), ((2, 3, 4), (4,)), ((3,), (2, 2, 3)))
+    def check(shapes):
+        a_shape, b_shape = shapes
+        rng = numpy.random.default_rng(2)
         a, b = rng.uniform(0.5, 1.5, a_shape), rng.uniform(-1.5, -0.5, b_shape)
         for op in (ex.Add, ex.Mul):
-            check_gradient(f"{op.__name__} of {a_shape} and {b_shape}", op.apply, a, b,
-                           hint="an input reused along an axis gets the sum of dy over that axis")
+            check_gradient(f"{op.__name__} of a {a_shape} and b {b_shape}", op.apply, a, b, names=("a", "b"),
+                           hint="an input reused along an axis gets the sum of dy over that axis: sum over the "
+                                "leading axes it lacks, then, with keepdims=True, over the axes where it has 1")
+    check()
 
 
 def test_exercise_02():

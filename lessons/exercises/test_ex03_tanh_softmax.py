@@ -1,16 +1,36 @@
-"""Grades exercise 3: tanh and softmax backward against central differences."""
+"""Grades exercise 3: tanh and softmax backward against central differences, on shapes (and softmax axes,
+negative ones too) that Hypothesis draws."""
 import numpy
-from grading import check_gradient, load
+from grading import cases, check_gradient, load
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
+
+SHAPES = array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
+
+
+@st.composite
+def shape_and_axis(draw):
+    shape = draw(SHAPES)
+    return shape, draw(st.integers(-len(shape), len(shape) - 1))
 
 
 def grade(ex):
-    rng = numpy.random.default_rng(3)
-    check_gradient("Tanh.backward", ex.Tanh.apply, rng.normal(size=(3, 4)),
-                   hint="dx = dy · (1 − y²), with the saved output y")
-    for axis, shape in ((-1, (3, 5)), (0, (4, 3)), (1, (2, 6, 2))):
-        check_gradient(f"Softmax.backward along axis {axis} of {shape}", lambda x, axis=axis: ex.Softmax.apply(
-            x, axis=axis), rng.normal(size=shape) * 2, hint="dx = y ∘ (dy − Σ_axis dy ∘ y): sum along the "
-                                                             "softmax's own axis, with keepdims=True")
+    @cases(SHAPES, (3, 4))
+    def check_tanh(shape):
+        x = numpy.random.default_rng(3).normal(size=shape)
+        check_gradient(f"Tanh.backward on x {shape}", ex.Tanh.apply, x,
+                       hint="dx = dy · (1 − y²), with the saved output y")
+
+    @cases(shape_and_axis(), ((3, 5), -1), ((4, 3), 0), ((2, 6, 2), 1))
+    def check_softmax(case):
+        shape, axis = case
+        x = numpy.random.default_rng(3).normal(size=shape) * 2
+        check_gradient(f"Softmax.backward along axis {axis} of x {shape}",
+                       lambda t: ex.Softmax.apply(t, axis=axis), x,
+                       hint="dx = y ∘ (dy − Σ_axis dy ∘ y): the Jacobian diag(y) − y yᵀ applied to dy; the sum runs "
+                            "along the softmax's own axis, with keepdims=True")
+    check_tanh()
+    check_softmax()
 
 
 def test_exercise_03():

@@ -1,25 +1,42 @@
 """Grades exercise 5: col2im against the package's, then the convolution's backward against central
-differences (stride 1 and 2, with padding, so windows overlap and reach into the padding)."""
+differences, on cases Hypothesis draws: H ≠ W, kh ≠ kw, strides 1-3, padding 0-2, batches of 1-2."""
 import numpy
-from grading import check_gradient, compare, load
+from grading import cases, check_gradient, compare, load, running
+from hypothesis import strategies as st
 
 from hadamard_min.ops import conv
 
+HINT = ("a pixel read by several windows collects all of their entries: start from zeros of the padded shape; "
+        "for each offset (i, j), add (+=) dcols[:, :, i, j] into dxpad[:, :, i:i + s·Ho:s, j:j + s·Wo:s]; then cut "
+        "the padding off")
+
+
+@st.composite
+def convolutions(draw):
+    """(N, C, H, W, kh, kw, stride, padding) with at least one window."""
+    kh, kw, padding = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    h, w = draw(st.integers(max(1, kh - 2 * padding), 6)), draw(st.integers(max(1, kw - 2 * padding), 6))
+    return draw(st.integers(1, 2)), draw(st.integers(1, 2)), h, w, kh, kw, draw(st.integers(1, 3)), padding
+
 
 def grade(ex):
-    rng = numpy.random.default_rng(5)
-    for stride, padding in ((1, 1), (2, 1), (1, 0)):
-        x = rng.normal(size=(2, 2, 5, 5))
-        out = conv.output_size(5, 3, stride, padding)
-        dcols = rng.normal(size=(2, 2, 3, 3, out, out))
-        compare(f"col2im (3×3, stride {stride}, padding {padding})",
-                ex.col2im(dcols, x.shape, 3, 3, stride, padding),
-                conv.col2im(dcols, x.shape, 3, 3, stride, padding),
-                hint="a pixel read by several windows collects all of their entries: add (+=) each window's "
-                     "grid at its strided slice of the padded input, then cut the padding off")
-        check_gradient(f"Conv2d.backward (stride {stride}, padding {padding})",
-                       lambda a, w, s=stride, p=padding: ex.Conv2d.apply(a, w, stride=s, padding=p),
-                       x, rng.normal(size=(3, 2, 3, 3)))
+    @cases(convolutions(), (2, 2, 5, 5, 3, 3, 1, 1), (1, 2, 4, 6, 2, 3, 1, 0), (2, 1, 5, 4, 3, 2, 2, 1))
+    def check(case):
+        n, c, h, w, kh, kw, stride, padding = case
+        out_h, out_w = conv.output_size(h, kh, stride, padding), conv.output_size(w, kw, stride, padding)
+        what = (f"col2im for x ({n}, {c}, {h}, {w}), kernel kh × kw = {kh} × {kw}, stride {stride}, padding "
+                f"{padding} (Ho × Wo = {out_h} × {out_w})")
+        rng = numpy.random.default_rng(5)
+        dcols = rng.normal(size=(n, c, kh, kw, out_h, out_w))
+        with running(what, HINT):
+            got = ex.col2im(dcols, (n, c, h, w), kh, kw, stride, padding)
+        compare(what + "; element = (n, c, row, column)", got, conv.col2im(dcols, (n, c, h, w), kh, kw, stride,
+                                                                             padding), hint=HINT)
+        check_gradient(f"Conv2d.backward (through your col2im) for x ({n}, {c}, {h}, {w}), weight (2, {c}, {kh}, "
+                       f"{kw}), stride {stride}, padding {padding}",
+                       lambda a, weight: ex.Conv2d.apply(a, weight, stride=stride, padding=padding),
+                       rng.normal(size=(n, c, h, w)), rng.normal(size=(2, c, kh, kw)), names=("x", "weight"))
+    check()
 
 
 def test_exercise_05():

@@ -1,28 +1,36 @@
-"""Grades exercise 7: the gradient rule by central differences, guided and deconvnet against the package."""
+"""Grades exercise 7: the gradient rule by central differences, guided and deconvnet against the package,
+on shapes Hypothesis draws, with x and dy of both signs (away from the kink at 0)."""
 import numpy
-from grading import check_gradient, compare, load
+from grading import cases, check_gradient, compare, load
+from hypothesis.extra.numpy import array_shapes
 
 from hadamard_min import Tensor, ops, relu_rule
 
-HINTS = {"gradient": "the derivative passes dy where x > 0 and 0 elsewhere",
-         "guided": "guided passes dy only where x > 0 AND dy > 0",
-         "deconvnet": "deconvnet passes dy where dy > 0, whatever x was"}
+HINTS = {"gradient": "the derivative passes dy where x > 0 and 0 elsewhere: dy · [x > 0]",
+         "guided": "guided passes dy only where x > 0 AND dy > 0: dy · [x > 0] · [dy > 0]",
+         "deconvnet": "deconvnet passes dy where dy > 0, whatever x was: dy · [dy > 0]"}
+
+
+def signed(rng, shape):
+    return rng.choice([-1, 1], size=shape) * rng.uniform(0.1, 1.0, shape)
 
 
 def grade(ex):
-    rng = numpy.random.default_rng(7)
-    x = rng.choice([-1, 1], size=(4, 5)) * rng.uniform(0.1, 1.0, (4, 5))   # away from the kink at 0
-    check_gradient("relu_backward, rule 'gradient'", lambda t: ex.ReLU.apply(t, rule="gradient"), x,
-                   hint=HINTS["gradient"])
-    dy = rng.choice([-1, 1], size=(4, 5)) * rng.uniform(0.1, 1.0, (4, 5))
-    for rule in ("guided", "deconvnet"):
-        ours = Tensor(x, requires_grad=True)
-        ex.ReLU.apply(ours, rule=rule).backward(dy)
-        package = Tensor(x, requires_grad=True)
-        with relu_rule(rule):
-            ops.relu(package).backward(dy)
-        compare(f"relu_backward, rule {rule!r}", ours.grad, package.grad, hint=HINTS[rule],
-                context={"x": x, "dy": dy})
+    @cases(array_shapes(min_dims=1, max_dims=4, max_side=4), (4, 5))
+    def check(shape):
+        rng = numpy.random.default_rng(7)
+        x, dy = signed(rng, shape), signed(rng, shape)
+        check_gradient(f"relu_backward, rule 'gradient', on x {shape}", lambda t: ex.ReLU.apply(t, rule="gradient"),
+                       x, names=("x",), hint=HINTS["gradient"])
+        for rule in ("guided", "deconvnet"):
+            ours = Tensor(x, requires_grad=True)
+            ex.ReLU.apply(ours, rule=rule).backward(dy)
+            package = Tensor(x, requires_grad=True)
+            with relu_rule(rule):
+                ops.relu(package).backward(dy)
+            compare(f"relu_backward, rule {rule!r}, on x {shape}", ours.grad, package.grad, hint=HINTS[rule],
+                    context={"x": x, "dy": dy})
+    check()
 
 
 def test_exercise_07():

@@ -1,27 +1,63 @@
-"""Grades exercise 11: eq. 9-11 against the package's post-processing (explain/postprocess.py)."""
+"""Grades exercise 11: eq. 9-11 against the package's post-processing (explain/postprocess.py), on sizes
+Hypothesis draws (H ≠ W, questions of 1-6 tokens), and zeros where nothing stands out (equal values whose
+floating-point σ is not exactly 0)."""
 import numpy
-from grading import compare, load
+from grading import cases, compare, load, running
+from hypothesis import strategies as st
 
 from hadamard_min.explain import postprocess
 
+SIZES = st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(2, 6), st.integers(1, 5))   # H, W, ρ, D
+EQUAL = st.sampled_from([0.1, 0.25, 1e-7, 3.0])
+
+
+def per_channel(got, grad_v):
+    """A diagnosis: the map standardised one colour channel at a time."""
+    del grad_v
+    means, sigmas = got.mean(axis=(1, 2)), got.std(axis=(1, 2))
+    if got.shape[1] * got.shape[2] > 1 and numpy.allclose(means, 0, atol=1e-9) and numpy.allclose(sigmas, 1):
+        return "each colour channel of yours has mean 0 and σ 1 on its own: μ and σ were taken per channel"
+    return ""
+
 
 def grade(ex):
-    rng = numpy.random.default_rng(12)
-    grad_v = rng.normal(size=(3, 6, 5)) * numpy.array([1.0, 3.0, 0.2])[:, None, None] + 0.5
-    compare("eq. 9 ∇̂v (element = (colour, row, column))", ex.normalise_pixel_map(grad_v),
-            postprocess.normalise_pixel_map(grad_v), context={"∇v": grad_v},
-            hint="one μ and σ over the whole gradient, all channels at once (μ(∇v) in eq. 9 has no channel "
-                 "index), not one per channel; population σ (numpy's std)")
-    compare("eq. 9 on a constant ∇v", ex.normalise_pixel_map(numpy.full((3, 2, 2), 0.25)), numpy.zeros((3, 2, 2)),
-            hint="σ = 0: nothing stands out, return zeros")
-    grad_q = rng.normal(size=(5, 4))
-    scores = postprocess.token_scores(grad_q)
-    compare("eq. 10 token scores (element = (token,))", ex.token_scores(grad_q), scores,
-            hint="absolute values first, then the sum over the D entries of each word vector (axis 1)")
-    compare("eq. 11 z-scores (element = (token,))", ex.token_z_scores(scores), postprocess.token_z_scores(scores),
-            context={"score": scores}, hint="z = (s − mean) / std over the question's tokens")
-    compare("eq. 11 for a one-word question", ex.token_z_scores(numpy.array([0.7])), numpy.zeros(1),
-            hint="σ = 0: nothing stands out, return zeros")
+    @cases(SIZES, (6, 5, 5, 4), (2, 7, 3, 2))
+    def check(sizes):
+        h, w, rho, d = sizes
+        rng = numpy.random.default_rng(12)
+        grad_v = rng.normal(size=(3, h, w)) * numpy.array([1.0, 3.0, 0.2])[:, None, None] + 0.5
+        with running(f"normalise_pixel_map of ∇v (3, {h}, {w})"):
+            got = ex.normalise_pixel_map(grad_v)
+        compare(f"eq. 9 ∇̂v of ∇v (3, {h}, {w}) (element = (colour, row, column))", got,
+                postprocess.normalise_pixel_map(grad_v), context={"∇v": grad_v}, diagnose=per_channel,
+                hint="one μ and σ over the whole gradient, all channels at once (μ(∇v) in eq. 9 has no channel "
+                     "index), not one per channel; population σ (numpy's std)")
+        grad_q = rng.normal(size=(rho, d))
+        scores = postprocess.token_scores(grad_q)
+        with running(f"token_scores of ∇q ({rho}, {d})"):
+            got = ex.token_scores(grad_q)
+        compare(f"eq. 10 token scores of ∇q ({rho}, {d}) (element = (token,))", got, scores,
+                hint="absolute values first, then the sum over the D entries of each word vector (axis 1)")
+        with running(f"token_z_scores of {rho} scores"):
+            got = ex.token_z_scores(scores)
+        compare(f"eq. 11 z-scores of {rho} tokens (element = (token,))", got, postprocess.token_z_scores(scores),
+                context={"score": scores}, hint="z = (s − mean) / std over the question's tokens (population std)")
+
+    @cases(st.tuples(EQUAL, st.integers(1, 5)), (0.1, 3), (0.7, 1))
+    def check_nothing_stands_out(case):
+        value, count = case
+        with running(f"token_z_scores of {count} equal scores {value}"):
+            got = ex.token_z_scores(numpy.full(count, value))
+        compare(f"eq. 11 for {count} equal scores {value} (σ in floating point: "
+                f"{numpy.full(count, value).std():.2g})", got, numpy.zeros(count),
+                hint="σ is 0 up to rounding: nothing stands out, return zeros; test σ against the size of the "
+                     "values (σ ≤ 1e-12 · max |s|), not σ == 0")
+        with running(f"normalise_pixel_map of a constant ∇v = {value}"):
+            got = ex.normalise_pixel_map(numpy.full((3, 2, count), value))
+        compare(f"eq. 9 on a constant ∇v (3, 2, {count}) = {value}", got, numpy.zeros((3, 2, count)),
+                hint="σ is 0 up to rounding: nothing stands out, return zeros")
+    check()
+    check_nothing_stands_out()
 
 
 def test_exercise_11():

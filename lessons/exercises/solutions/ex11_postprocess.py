@@ -2,12 +2,18 @@
 import numpy
 
 
+def standardise(values):
+    """(x − μ) / σ over all of ``values``; zeros where σ is rounding noise against the values' size (equal
+    floats: the σ of [0.1, 0.1, 0.1] is 1.4e-17, not 0)."""
+    values = numpy.asarray(values, dtype=numpy.float64)
+    sigma = values.std()
+    if sigma <= 1e-12 * numpy.abs(values).max(initial=0.0):
+        return numpy.zeros_like(values)
+    return (values - values.mean()) / sigma
+
+
 def normalise_pixel_map(grad_v):
-    grad = numpy.asarray(grad_v, dtype=numpy.float64)
-    sigma = grad.std()
-    if sigma <= 1e-12 * numpy.abs(grad).max(initial=0):   # all equal, up to rounding
-        return numpy.zeros_like(grad)
-    return (grad - grad.mean()) / sigma
+    return standardise(grad_v)
 
 
 def token_scores(grad_q):
@@ -15,8 +21,4 @@ def token_scores(grad_q):
 
 
 def token_z_scores(scores):
-    scores = numpy.asarray(scores, dtype=numpy.float64)
-    sigma = scores.std()
-    if sigma <= 1e-12 * numpy.abs(scores).max(initial=0):   # all equal, up to rounding
-        return numpy.zeros_like(scores)
-    return (scores - scores.mean()) / sigma
+    return standardise(scores)

@@ -1,0 +1,111 @@
+"""``hadamard-exercises``: the eleven exercises in a folder of the learner's own, and their grading.
+
+    hadamard-exercises start DIR                      copy the blank stubs and their graders into DIR
+    hadamard-exercises grade [N ...] [--dir DIR] [--hints]  grade them (all, or exercises N …) with pytest
+
+The learner writes in the copy, so the package's stubs stay blank and the project's own tests do not
+depend on how far a learner got. The stubs travel with the package (pyproject.toml maps the checkout's
+lessons/exercises/ to ``hadamard_min.exercises``); the reference solutions are not copied.
+"""
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from hadamard_min.cli.checks import integer
+from hadamard_min.cli.errors import Parser, UsageError, run
+from hadamard_min.cli.parsing import HelpFormatter, add_version
+
+PROG = "hadamard-exercises"
+# The stubs are the folder lessons/exercises/ in a checkout or an editable install, hadamard_min/exercises/
+# in a wheel (the same files).
+_PACKAGE = Path(__file__).resolve().parent.parent
+SOURCE = _PACKAGE / "exercises" if (_PACKAGE / "exercises").is_dir() else _PACKAGE.parent / "lessons" / "exercises"
+SHARED = ("grading.py", "conftest.py", "README.md")   # what every exercise's grader needs besides its files
+COUNT = 11
+
+
+def exercise_files(folder):
+    """The stubs and graders in ``folder``: exNN_*.py and test_exNN_*.py, sorted."""
+    return sorted([*folder.glob("ex[0-9][0-9]_*.py"), *folder.glob("test_ex[0-9][0-9]_*.py")])
+
+
+def parser():
+    parser = Parser(prog=PROG, formatter_class=HelpFormatter,
+                    description="The exercises (a scalar engine, the backward of broadcasting, tanh, softmax, "
+                                "matmul, col2im, max-pool, ReLU's rules, a GRU step, MLB, eq. 2-3 and eq. 9-11) "
+                                "in a folder of your own, and their grading.")
+    add_version(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{start,grade}",
+                                     parser_class=Parser)
+    start = commands.add_parser("start", help="copy the blank stubs and their graders into DIR",
+                                description="Copy the blank stubs and their graders into DIR, a new folder or an "
+                                            "empty one (DIR's parent must exist). Write your answers there.")
+    start.add_argument("dir", metavar="DIR", type=Path, help="the folder to create")
+    grade = commands.add_parser("grade", help="grade the exercises in DIR (needs pytest and hypothesis)",
+                                formatter_class=HelpFormatter,
+                                description="Grade the exercises in DIR with pytest: a blank stub fails with "
+                                            "what to write, a wrong answer with the element, the value expected "
+                                            "and the value got.")
+    grade.add_argument("numbers", metavar="N", nargs="*", type=integer(1, COUNT),
+                       help=f"the exercises to grade, 1 to {COUNT} (default: all)")
+    grade.add_argument("--dir", type=Path, default=Path("."), help="the folder made by 'start'")
+    grade.add_argument("--hints", action="store_true", help="a failure also gives the hint on the formula")
+    return parser
+
+
+def start(folder):
+    """Copy the stubs and graders into ``folder`` in one step: a temporary sibling renamed to it."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file, not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise UsageError(f"{folder} is not empty: nothing copied (give a new or empty folder)")
+    if not folder.parent.is_dir():
+        raise UsageError(f"folder {folder.parent} does not exist (create it first)")
+    files = exercise_files(SOURCE)
+    if len(files) != 2 * COUNT:
+        raise UsageError(f"the package's exercises are incomplete in {SOURCE} (reinstall hadamard-min)")
+    temporary = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        temporary.mkdir()
+        for path in [*files, *(SOURCE / name for name in SHARED)]:
+            shutil.copyfile(path, temporary / path.name)
+        os.rename(temporary, folder)   # replaces an empty folder in one step
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    print(f"copied {COUNT} exercises and their graders into {folder}\n"
+          f"write in its exNN_*.py files, then:  {PROG} grade --dir {folder}   (or grade N for one; --hints)")
+    return 0
+
+
+def grade(folder, numbers, hints):
+    """Run pytest on the graders in ``folder`` (exercises ``numbers`` only, if any); pytest's status."""
+    missing = [name for name in ("pytest", "hypothesis") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"grading needs {' and '.join(missing)}: pip install pytest hypothesis")
+    if not all((folder / name).is_file() for name in SHARED[:2]) or not exercise_files(folder):
+        raise UsageError(f"{folder} holds no exercises (make a copy with: {PROG} start DIR)")
+    patterns = [f"test_ex{number:02d}_*.py" for number in sorted(set(numbers))] or ["test_ex[0-9][0-9]_*.py"]
+    tests = []
+    for pattern in patterns:
+        found = sorted(folder.glob(pattern))
+        if not found:
+            raise UsageError(f"{folder} has no grader {pattern}")
+        tests += found
+    command = [sys.executable, "-m", "pytest", *map(str, tests), "--rootdir", str(folder), "-p", "no:cacheprovider",
+               *(["--hints"] if hints else [])]
+    return subprocess.run(command, check=False).returncode
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if args.command == "start":
+        return run(lambda: start(args.dir), PROG)
+    return run(lambda: grade(args.dir, args.numbers, args.hints), PROG)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

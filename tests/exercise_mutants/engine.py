@@ -1,0 +1,125 @@
+"""Wrong answers to exercises 1-4: the scalar engine, unbroadcast, tanh and softmax, the matrix product."""
+
+
+# --------------------------------------------------------------------------- exercise 1: the scalar engine
+def ex01_assign_instead_of_add(ex):
+    def backward(self):
+        self.grad = 1.0
+        for value in reversed(ex.topological_order(self)):
+            for parent, local in zip(value.parents, value.local):
+                parent.grad = local * value.grad   # = instead of +=
+    ex.Value.backward = backward
+
+
+def ex01_recursive_order(ex):
+    def topological_order(root, order=None, seen=None):
+        order, seen = ([], set()) if order is None else (order, seen)
+        if id(root) not in seen:
+            seen.add(id(root))
+            for parent in root.parents:
+                topological_order(parent, order, seen)
+            order.append(root)
+        return order
+    ex.topological_order = topological_order
+
+
+def ex01_visited_keyed_on_data(ex):
+    def topological_order(root):
+        order, visited, stack = [], set(), [(root, False)]
+        while stack:
+            value, parents_done = stack.pop()
+            if parents_done:
+                order.append(value)
+            elif value.data not in visited:   # two Values with equal numbers are taken for one
+                visited.add(value.data)
+                stack.append((value, True))
+                stack.extend((parent, False) for parent in value.parents)
+        return order
+    ex.topological_order = topological_order
+
+
+def ex01_no_visited_set(ex):
+    def topological_order(root):
+        order, stack = [], [(root, False)]
+        while stack:
+            value, parents_done = stack.pop()
+            if parents_done:
+                order.append(value)
+            else:
+                stack.append((value, True))
+                stack.extend((parent, False) for parent in value.parents)
+        return order
+    ex.topological_order = topological_order
+
+
+def ex01_not_reversed(ex):
+    def backward(self):
+        self.grad = 1.0
+        for value in ex.topological_order(self):   # from the leaves up: grads passed on before complete
+            for parent, local in zip(value.parents, value.local):
+                parent.grad += local * value.grad
+    ex.Value.backward = backward
+
+
+# --------------------------------------------------------------------------- exercise 2: unbroadcast
+def ex02_mean_instead_of_sum(ex):
+    def unbroadcast(grad, shape):
+        while grad.ndim > len(shape):
+            grad = grad.mean(axis=0)
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        return grad.mean(axis=axes, keepdims=True) if axes else grad
+    ex.unbroadcast = unbroadcast
+
+
+def ex02_no_sum(ex):
+    ex.unbroadcast = lambda grad, shape: grad
+
+
+def ex02_one_leading_axis_only(ex):
+    def unbroadcast(grad, shape):
+        if grad.ndim > len(shape):   # if for while: a second missing leading axis stays
+            grad = grad.sum(axis=0)
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        return grad.sum(axis=axes, keepdims=True) if axes else grad
+    ex.unbroadcast = unbroadcast
+
+
+def ex02_no_keepdims(ex):
+    def unbroadcast(grad, shape):
+        while grad.ndim > len(shape):
+            grad = grad.sum(axis=0)
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        return grad.sum(axis=axes) if axes else grad
+    ex.unbroadcast = unbroadcast
+
+
+# --------------------------------------------------------------------------- exercise 3: tanh, softmax
+def ex03_tanh_sign(ex):
+    ex.Tanh.backward = lambda self, dy: (dy * (self.saved[0] ** 2 - 1),)
+
+
+def ex03_softmax_without_the_sum(ex):
+    ex.Softmax.backward = lambda self, dy: (self.saved[0] * dy,)
+
+
+def ex03_softmax_sum_along_the_last_axis(ex):
+    def backward(self, dy):
+        (y,) = self.saved
+        return (y * (dy - (dy * y).sum(axis=-1, keepdims=True)),)   # not self.axis
+    ex.Softmax.backward = backward
+
+
+# --------------------------------------------------------------------------- exercise 4: matmul
+def ex04_sign_of_da(ex):
+    def backward(self, dy):
+        a, b = self.saved
+        da = -(dy @ b.swapaxes(-1, -2))
+        return ex.unbroadcast(da, a.shape), ex.unbroadcast(a.swapaxes(-1, -2) @ dy, b.shape)
+    ex.MatMul.backward = backward
+
+
+def ex04_no_unbroadcast_on_a(ex):
+    def backward(self, dy):
+        a, b = self.saved
+        return dy @ b.swapaxes(-1, -2), ex.unbroadcast(a.swapaxes(-1, -2) @ dy, b.shape)   # only b broadcast?
+    ex.MatMul.backward = backward

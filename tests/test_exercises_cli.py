@@ -1,0 +1,95 @@
+"""``hadamard-exercises``: the learner works on a copy of the stubs, which the package carries, and grades it;
+the repository's stubs stay blank whatever the learner writes."""
+import importlib.util
+import os
+
+import pytest
+
+import hadamard_min
+from hadamard_min.cli import exercises
+
+pytest.importorskip("hypothesis", reason="grading needs Hypothesis")
+
+
+def main(argv, capsys):
+    """The command's status and what it printed."""
+    code = exercises.main(argv)
+    return code, capsys.readouterr()
+
+
+def answer(copy, name):
+    """Answer exercise ``name`` in ``copy`` as a learner might: the reference solution's definitions appended
+    (a later definition replaces the stub's; a class's methods are set on the stub's class)."""
+    solution = (exercises.SOURCE / "solutions" / f"{name}.py").read_text(encoding="utf-8")
+    with open(copy / f"{name}.py", "a", encoding="utf-8") as stub:
+        stub.write("\n\n" + solution)
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        exercises.main(["--version"])
+    printed = capsys.readouterr().out.strip()
+    assert stopped.value.code == 0 and printed == f"hadamard-exercises {hadamard_min.__version__}"
+    for argv in (["--help"], ["start", "--help"], ["grade", "--help"]):
+        with pytest.raises(SystemExit) as stopped:
+            exercises.main(argv)
+        assert stopped.value.code == 0 and "(default: None)" not in capsys.readouterr().out
+
+
+def test_start_copies_the_blank_stubs_and_graders_but_not_the_solutions(tmp_path, capsys):
+    code, printed = main(["start", str(tmp_path / "mine")], capsys)
+    assert code == 0 and "hadamard-exercises grade --dir" in printed.out
+    copied = sorted(path.name for path in (tmp_path / "mine").iterdir())
+    expected = sorted(path.name for path in exercises.exercise_files(exercises.SOURCE))
+    assert copied == sorted([*expected, "README.md", "conftest.py", "grading.py"]) and len(expected) == 22
+    for name in expected:
+        assert (tmp_path / "mine" / name).read_bytes() == (exercises.SOURCE / name).read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]   # no temporary folder left
+
+
+def test_start_fills_an_empty_folder_and_refuses_anything_else(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["start", str(tmp_path / "empty")], capsys)[0] == 0
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "ex01_scalar_engine.py").write_text("my answers")
+    (tmp_path / "file").write_text("x")
+    for target, words in (("used", "is not empty"), ("file", "is a file"), ("missing/mine", "does not exist")):
+        code, printed = main(["start", str(tmp_path / target)], capsys)
+        assert code == 2 and printed.err.count("\n") == 1 and words in printed.err, printed.err
+    assert (tmp_path / "used" / "ex01_scalar_engine.py").read_text() == "my answers"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file", "used"]
+
+
+def test_grade_runs_pytest_on_the_copy(tmp_path, capfd, monkeypatch):
+    """An answer written in the copy is graded there; the package's stubs are not touched."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.delenv("HADAMARD_SOLUTIONS", raising=False)
+    package = {path: path.read_bytes() for path in exercises.exercise_files(exercises.SOURCE)}
+    copy = tmp_path / "mine"
+    assert exercises.main(["start", str(copy)]) == 0
+    answer(copy, "ex02_unbroadcast")
+    with open(copy / "ex04_matmul.py", "a", encoding="utf-8") as stub:   # a wrong answer: da's sign
+        stub.write("\n\nMatMul.backward = lambda self, dy: (-(dy @ self.saved[1].swapaxes(-1, -2)), "
+                   "self.saved[0].swapaxes(-1, -2) @ dy)\n")
+    monkeypatch.chdir(copy)   # --dir defaults to the current folder
+    assert exercises.main(["grade", "2", "4", "--hints"]) == 1
+    printed = capfd.readouterr().out
+    assert "1 passed" in printed and "1 failed" in printed and "the sign is flipped" in printed, printed
+    assert "hint (formula): ∂L/∂a = dy @ bᵀ" in printed, printed
+    assert package == {path: path.read_bytes() for path in exercises.exercise_files(exercises.SOURCE)}
+
+
+def test_grade_says_in_one_line_what_is_missing(tmp_path, capsys, monkeypatch):
+    code, printed = main(["grade", "--dir", str(tmp_path)], capsys)
+    assert code == 2 and "holds no exercises" in printed.err and "hadamard-exercises start" in printed.err
+    main(["start", str(tmp_path / "mine")], capsys)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pytest" else real(name, *a))
+    code, printed = main(["grade", "--dir", str(tmp_path / "mine")], capsys)
+    assert code == 2 and printed.err.strip() == "hadamard-exercises: error: grading needs pytest: pip install " \
+                                               "pytest hypothesis"
+
+
+def test_the_package_finds_the_stubs_in_a_checkout():
+    assert exercises.SOURCE.name == "exercises" and (exercises.SOURCE / "grading.py").is_file()
+    assert os.path.isdir(exercises.SOURCE / "solutions")
