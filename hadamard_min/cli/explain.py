@@ -88,7 +88,7 @@ def _inputs(args, image, shipped):
 
 def _explain(args):
     from hadamard_min.cli.explain_batch import run_batch
-    from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
+    from hadamard_min.explain.maps import clipped, pixel_map_to_rgb, save_map_at_image
     from hadamard_min.explain.terminal import printable, terminal_tokens
     from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
     from hadamard_min.io.porting import preset_model
@@ -113,7 +113,7 @@ def _explain(args):
     if not all(numpy.isfinite(values).all() for values in arrays):
         raise WeightsError("the model's output is not a number (NaN or infinity): its weights are broken; "
                            "restore or retrain them")
-    explain_options.save_figure(args.out, result, image.name)
+    explain_options.save_figure(args.out, result, image.name, args.outlier_perc)
     report = sys.stderr if args.json == "-" else sys.stdout  # stdout carries the JSON alone
     print(f"question: {terminal_tokens(result.tokens, result.token_z, color=report.isatty())}", file=report)
     print(f"answer:   {printable(result.answer)} (p = {result.probability:.3f})", file=report)
@@ -121,6 +121,9 @@ def _explain(args):
     if result.method != "hadamard":
         print(f"method:   {result.method}" + (f", explaining “{printable(result.target)}”" if result.target else ""),
               file=report)
+    if result.image.shape[:2] != (result.framing.input_size,) * 2:
+        print(f"note: {result.framing.note()}; the maps are brought back to {result.image.shape[1]}×"
+              f"{result.image.shape[0]} bilinearly", file=report)
     if result.unknown_words:
         print(f"note: words the model never saw in training were read as <unk>: "
               f"{', '.join(map(printable, result.unknown_words))}",
@@ -132,10 +135,11 @@ def _explain(args):
         if result.pixel_map is None:  # Grad-CAM and attention have no gradient at the pixels
             del maps["pixel_map"]
         else:
-            save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
-        save_map_png(maps["heatmap"], result.heatmap, normalize=True)
+            save_map_at_image(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map).transpose(2, 0, 1),
+                              result.framing)
+        save_map_at_image(maps["heatmap"], clipped(result.heatmap, args.outlier_perc), result.framing)
         for g, alpha in enumerate(result.alpha, 1):
-            save_map_png(maps[f"alpha{g}"], alpha, normalize=True)
+            save_map_at_image(maps[f"alpha{g}"], clipped(alpha, args.outlier_perc), result.framing)
         text = json_text({**result.to_json(), "image": str(image), "figure": str(args.out),
                           "maps": {name: str(path) for name, path in maps.items()}})
         if args.json == "-":
