@@ -10,7 +10,7 @@ from hadamard_min import Explanation
 from hadamard_min.cli.explain import EXAMPLE_IMAGE, main
 from hadamard_min.explain.methods import METHODS
 
-ARRAY_KEYS = {"grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image"}
+ARRAY_KEYS = {"grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image", "input_image"}
 
 
 def one_line_error(capsys, *words):

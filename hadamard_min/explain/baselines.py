@@ -112,7 +112,7 @@ def grad_cam_of(g):
     """Grad-CAM (B, H, W) from the :class:`AnswerGradients` of one backward pass."""
     weights = g.feature_grad.mean(axis=(2, 3))                                 # w (B, M)
     cam = numpy.maximum(numpy.einsum("bm,bmij->bij", weights, g.features), 0.0)
-    return to_image(cam, Framing.whole(*g.image.shape[2:])).astype(numpy.float64)  # bilinear, (B, H, W)
+    return to_image(cam, Framing.whole(*g.image.shape[2:]), dtype=numpy.float64)  # bilinear, (B, H, W)
 
 
 def attention_maps(model, images, questions):

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import numpy
 
 from hadamard_min.data.images import center_crop, load_image, normalize, resize_exact, resize_shorter_side
+from hadamard_min.explain.arguments import ExplainArgumentError
 
 FITS = ("stretch", "pad", "crop")
 
 
-class FitError(ValueError):
+class FitError(ExplainArgumentError):
     """An unknown fit (a user error)."""
 
 
@@ -108,24 +109,25 @@ def resampling_matrix(cells, start, stop, extent, count):
     t = u - low
     low = low.astype(numpy.int64)
     rows = numpy.arange(count)
-    matrix = numpy.zeros((count, cells), numpy.float32)
+    matrix = numpy.zeros((count, cells))
     numpy.add.at(matrix, (rows, numpy.clip(low, 0, cells - 1)), 1.0 - t)
     numpy.add.at(matrix, (rows, numpy.clip(low + 1, 0, cells - 1)), t)
     matrix[(u < -0.5) | (u > cells - 0.5)] = 0.0                             # outside what the network saw
     return matrix
 
 
-def to_image(values, framing, size=None, rows=None):
+def to_image(values, framing, size=None, rows=None, dtype=numpy.float32):
     """A map on the network's grid, (h, w) or (C, h, w), brought to the image: float32 (…, H, W).
 
     ``size`` (H', W') draws it at another resolution of the whole image (a figure's panel); ``rows`` (a
-    slice) computes only those output rows, to bound memory on a large image.
+    slice) computes only those output rows, to bound memory on a large image; ``dtype`` float64 where
+    the map is a result compared to 1e-10 rather than a picture.
     """
-    values = numpy.asarray(values, dtype=numpy.float32)
+    values = numpy.asarray(values, dtype=dtype)
     height, width = size or framing.image_size
     left, top, right, bottom = framing.box
-    ry = resampling_matrix(values.shape[-2], top, bottom, framing.image_size[0], height)
-    rx = resampling_matrix(values.shape[-1], left, right, framing.image_size[1], width)
+    ry = resampling_matrix(values.shape[-2], top, bottom, framing.image_size[0], height).astype(dtype)
+    rx = resampling_matrix(values.shape[-1], left, right, framing.image_size[1], width).astype(dtype)
     if rows is not None:
         ry = ry[rows]
     return ry @ values @ rx.T
