@@ -248,7 +248,12 @@ def _draw_grid_panel(ax, array, kind):
 
 
 def save_grid_figure(path, rows):
-    """A grid of panels for reports, each row under its own title; returns the path.
+    """:func:`grid_figure` saved as a PNG; returns the path."""
+    return save_figure(grid_figure(rows), path)
+
+
+def grid_figure(rows):
+    """A grid of panels for reports, each row under its own title (a Figure).
 
     rows: [(row_title, [(panel_title, array, kind), ...]), ...] with kind "image" (an (H, W, 3) picture,
     uint8 or floats in [0, 1], or an (H, W) grayscale), "heatmap" (an (H, W) magnitude, ``magma`` clipped
@@ -274,4 +279,4 @@ def save_grid_figure(path, rows):
             panel_title, array, kind = row[c]
             _draw_grid_panel(ax, array, kind)
             panels.finish(ax, panel_title)
-    return save_figure(fig, path)
+    return fig
