@@ -10,7 +10,7 @@ from PIL import Image
 from references import tiny_float64_model
 
 import hadamard_min as hm
-from hadamard_min.explain.figure import DPI, ExplanationFigure, figure_png, grid_figure, save_grid_figure
+from hadamard_min.explain.figure import NOTEBOOK_DPI, ExplanationFigure, figure_png, grid_figure, save_grid_figure
 from hadamard_min.explain.maps import FigureInputError, clipped, outlier_threshold
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -43,7 +43,8 @@ def test_the_explanation_figure_has_its_panels_colour_bars_and_the_images_aspect
     assert "74×50, model saw 16×16 (stretch)" in panels[0].get_xlabel()
     assert panels[-1].images[0].get_array().shape[:2] == (405, 600)  # resampled to the panel, not 16×16
     png = Image.open(io.BytesIO(figure._repr_png_()))
-    assert abs(png.size[0] - figure.get_figwidth() * DPI) <= 1 and abs(png.size[1] - figure.get_figheight() * DPI) <= 1
+    assert abs(png.size[0] - figure.get_figwidth() * NOTEBOOK_DPI) <= 1 and \
+        abs(png.size[1] - figure.get_figheight() * NOTEBOOK_DPI) <= 1
 
 
 def test_the_docs_figure_is_drawn_as_the_code_draws_it_now():

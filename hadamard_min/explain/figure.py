@@ -49,21 +49,22 @@ Z_LABEL_PT = 7          # z-score under each token
 TOKEN_LINE_IN = 0.5     # one line of tokens (box + z below)
 BAR_IN = 0.45           # the row of colour bars under the map panels
 DPI = 150
+NOTEBOOK_DPI = 100      # a notebook shows the figure about a cell wide: 100 dpi is enough and a third the size
 
 
 class ExplanationFigure(Figure):
     """A Figure that a notebook displays by itself (``_repr_png_``), whatever pyplot's backend."""
 
     def _repr_png_(self):
-        return figure_png(self)
+        return figure_png(self, NOTEBOOK_DPI)
 
 
-def figure_png(figure):
-    """The PNG bytes of a Figure (at the figure's DPI), in memory."""
+def figure_png(figure, dpi=DPI):
+    """The PNG bytes of a Figure, in memory."""
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)
     with _missing_glyphs_blank():
-        figure.savefig(buffer, format="png", dpi=DPI)
+        figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 

@@ -55,7 +55,7 @@ class Framing:
             return f"{seen}: the image as given"
         if height == width:
             return f"{seen}: the {width}×{height} image resized"
-        how = {"stretch": "stretched to a square (aspect ratio changed; --fit pad keeps it)",
+        how = {"stretch": "stretched to a square (aspect ratio changed; the pad fit keeps it)",
                "pad": "padded to a square with the mean colour, then resized",
                "crop": "resized and centre-cropped to a square (the ends of the longer side unseen)"}[self.fit]
         return f"{seen}: the {width}×{height} image {how}"

@@ -48,7 +48,7 @@ def colour_bar(fig, cax, low, high, cmap, label, ax=None):
     else:
         bar = fig.colorbar(mappable, cax=cax, orientation="horizontal")
     bar.ax.tick_params(labelsize=6, length=2, pad=1)
-    bar.set_label(label, fontsize=7, labelpad=1)
+    bar.set_label(label, fontsize=7, labelpad=1 if cax is not None else 4)
     return bar
 
 

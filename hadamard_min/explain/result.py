@@ -87,7 +87,7 @@ class Explanation:
     def _repr_png_(self):
         from hadamard_min.explain import figure, notebook
 
-        return figure.figure_png(notebook.plot_explanation(self))
+        return figure.figure_png(notebook.plot_explanation(self), figure.NOTEBOOK_DPI)
 
     def _repr_html_(self):
         from hadamard_min.explain import notebook
