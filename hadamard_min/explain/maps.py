@@ -25,7 +25,7 @@ MAGNITUDE_CMAP = "magma"
 SIGNED_CMAP = "RdBu_r"
 OUTLIER_PERC = 2.0
 OVERLAY_ALPHA = 0.75
-MAP_ROWS = 1024  # rows resampled at a time when a map is written at the image's size
+MAP_ROWS = 256  # rows resampled at a time when a map is written at the image's size
 
 
 class FigureInputError(ValueError):

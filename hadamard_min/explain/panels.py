@@ -53,8 +53,10 @@ def colour_bar(fig, cax, low, high, cmap, label, ax=None):
 
 
 def image_panel(ax, image, framing):
+    """The image as given: its own pixels when it fits the panel, resampled to DISPLAY_PX when larger."""
     height, width = framing.image_size
-    ax.imshow(image, extent=(0, width, height, 0), interpolation="antialiased")
+    shown = image if max(height, width) <= DISPLAY_PX else display_image(image, display_size(framing))
+    ax.imshow(shown, extent=(0, width, height, 0), interpolation="antialiased")
     finish(ax, "input", f"{width}×{height}, model saw {framing.input_size}×{framing.input_size} ({framing.fit})")
 
 
