@@ -7,10 +7,10 @@ from hadamard_min.core.function import Function, no_grad
 from hadamard_min.core.gradcheck import GradcheckError, gradcheck
 from hadamard_min.core.tensor import BackwardError, Tensor
 from hadamard_min.explain.arguments import ExplainArgumentError
-from hadamard_min.explain.hadamard import explain, explain_batch
-from hadamard_min.explain.methods import explain_with
-from hadamard_min.explain.notebook import overlay, plot_explanation
+from hadamard_min.explain.methods import explain, explain_batch, explain_with
+from hadamard_min.explain.notebook import example, overlay, plot_explanation
 from hadamard_min.explain.result import Explanation
+from hadamard_min.explain.stacked import Stacked, stack
 from hadamard_min.fast.switch import fast  # hm.fast(False): the switch (the package is hadamard_min.fast.*)
 from hadamard_min.io.model_files import load_model
 from hadamard_min.io.weights import load_weights
@@ -26,9 +26,11 @@ __all__ = [
     "Function",
     "GradcheckError",
     "ResNet",
+    "Stacked",
     "Tensor",
     "__version__",
     "deconvnet",
+    "example",
     "explain",
     "explain_batch",
     "explain_with",
@@ -47,6 +49,7 @@ __all__ = [
     "relu_rule",
     "resnet152",
     "set_device",
+    "stack",
     "to_device",
     "to_numpy",
 ]

@@ -34,7 +34,8 @@ from hadamard_min import Tensor, no_grad, ops
 from hadamard_min.data.easyvqa import background_mask
 from hadamard_min.data.text import Vocabulary
 from hadamard_min.explain.figure import save_explanation_figure
-from hadamard_min.explain.hadamard import deviation_gradients, explain
+from hadamard_min.explain.hadamard import deviation_gradients
+from hadamard_min.explain.methods import explain
 from hadamard_min.explain.postprocess import normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.io.model_files import load_model
 from hadamard_min.models.vqa import build_vqa_model

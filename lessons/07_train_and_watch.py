@@ -24,8 +24,9 @@ from matplotlib import colormaps
 
 from hadamard_min.cli.train import main as train_main
 from hadamard_min.data.easyvqa import background_mask, load_easy_vqa
-from hadamard_min.explain.figure import save_grid_figure, upsample_nearest
-from hadamard_min.explain.hadamard import explain
+from hadamard_min.explain.figure import save_grid_figure
+from hadamard_min.explain.maps import upsample_nearest
+from hadamard_min.explain.methods import explain
 from hadamard_min.io.model_files import load_model, manifest_path
 
 OUTPUT = Path(__file__).resolve().parent / "output"

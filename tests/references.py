@@ -31,3 +31,19 @@ def tiny_float64_model(config=None, words=WORDS, answers=ANSWERS):
     in eval mode."""
     model = build_vqa_model(config or CONFIG, Vocabulary(words), answers, rng=numpy.random.default_rng(0))
     return randomize_batchnorm(model.astype(numpy.float64), numpy.random.default_rng(1)).eval()
+
+
+def bilinear(grid, height, width):
+    """Bilinear upsampling pixel by pixel at half-pixel centres (as torch's align_corners=False), float64."""
+    out = numpy.zeros((height, width))
+    rows, cols = grid.shape
+    for y in range(height):
+        for x in range(width):
+            v = min(max((y + 0.5) * rows / height - 0.5, 0.0), rows - 1)
+            u = min(max((x + 0.5) * cols / width - 0.5, 0.0), cols - 1)
+            y0, x0 = int(v), int(u)
+            y1, x1 = min(y0 + 1, rows - 1), min(x0 + 1, cols - 1)
+            t, s = v - y0, u - x0
+            out[y, x] = ((1 - t) * ((1 - s) * grid[y0, x0] + s * grid[y0, x1])
+                         + t * ((1 - s) * grid[y1, x0] + s * grid[y1, x1]))
+    return out

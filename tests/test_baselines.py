@@ -1,7 +1,7 @@
 """The comparison methods on a small random float64 model: shapes, finite differences, Grad-CAM by hand."""
 import numpy
 import pytest
-from references import IMAGES, QUESTIONS, tiny_float64_model
+from references import IMAGES, QUESTIONS, bilinear, tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.explain.baselines import (
@@ -18,7 +18,7 @@ from hadamard_min.explain.baselines import (
     saliency,
     visual_methods,
 )
-from hadamard_min.explain.hadamard import explain_batch
+from hadamard_min.explain.methods import explain_batch
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,8 @@ def test_word_gradient_equals_central_differences_and_feeds_both_text_scores(mod
 
 
 def test_grad_cam_against_a_hand_computation(model):
-    """∂y/∂A by central differences through the MLB alone, then w = spatial mean, ReLU(Σ w A), upsampled."""
+    """∂y/∂A by central differences through the MLB alone, then w = spatial mean, ReLU(Σ w A), upsampled
+    bilinearly."""
     cams = grad_cam(model, IMAGES, QUESTIONS)
     for b in range(2):
         image, words, lengths = base_point(model, b)
@@ -107,9 +108,8 @@ def test_grad_cam_against_a_hand_computation(model):
                 grad[index] = (logits(features + step)[answer] - logits(features - step)[answer]) / 2e-6
         weights = grad[0].mean(axis=(1, 2))
         cam = numpy.maximum((weights[:, None, None] * features[0]).sum(axis=0), 0)       # (S, S)
-        block = 16 // cam.shape[0]
-        numpy.testing.assert_allclose(cams[b], numpy.kron(cam, numpy.ones((block, block))), rtol=1e-5,
-                                      atol=1e-10)
+        numpy.testing.assert_allclose(cams[b], bilinear(cam, 16, 16), rtol=1e-5, atol=1e-10)
+
 
 
 def test_attention_maps_are_the_alphas_upsampled_in_blocks(model):

@@ -5,8 +5,7 @@ from references import ANSWERS, IMAGES, QUESTIONS, tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.explain import baselines
-from hadamard_min.explain.hadamard import explain_batch
-from hadamard_min.explain.methods import METHODS, MethodError, explain_with
+from hadamard_min.explain.methods import METHODS, MethodError, explain_batch, explain_with
 from hadamard_min.explain.postprocess import gradient_heatmap, token_scores, token_z_scores
 
 

@@ -10,7 +10,7 @@ import pytest
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image
-from references import tiny_float64_model
+from references import bilinear, tiny_float64_model
 
 import hadamard_min as hm
 from hadamard_min.explain.figure import FigureInputError, token_color
@@ -40,10 +40,11 @@ def test_plot_explanation_is_a_figure_with_the_papers_panels(explanation, model)
     figure = hm.plot_explanation(explanation)
     assert isinstance(figure, Figure)
     titles = [ax.get_title() for ax in figure.axes]
-    assert titles[:5] == ["input", "α1", "α2", "∇v (RGB)", "∇v heat-map"]
+    assert titles[:6] == ["input", "α1 (eq. 4)", "α2 (eq. 4)", "∇v (RGB)", "∇v signed (Σ RGB)",
+                          "|∇v| over the image"]
     cam = hm.explain_with(model, IMAGES[:1], QUESTIONS[:1], method="gradcam")[0]
     titles = [ax.get_title() for ax in hm.plot_explanation(cam).axes]
-    assert "Grad-CAM heat-map" in titles and not any("RGB" in t for t in titles)  # no gradient at the pixels
+    assert "|Grad-CAM| over the image" in titles and not any("RGB" in t for t in titles)  # no gradient at the pixels
 
 
 def test_png_view_and_the_save_load_round_trip(explanation, tmp_path):
@@ -103,15 +104,18 @@ def test_html_escapes_tokens_and_answer(explanation):
 
 
 def test_overlay_by_hand():
+    """At the image's size: the map bilinear, scaled by its maximum (outlier_perc=0), blended where strong."""
     image = numpy.random.default_rng(0).integers(0, 256, (4, 6, 3), dtype=numpy.uint8)
-    heat = numpy.array([[0.0, 2.0, 4.0], [4.0, 2.0, 0.0]])          # 2×3 grid → 2×2 blocks on 4×6
-    out = hm.overlay(image, heat, alpha=0.25)
+    heat = numpy.array([[0.0, 2.0, 4.0], [4.0, 2.0, 0.0]])          # a 2×3 grid on a 4×6 image
+    out = hm.overlay(image, heat, alpha=0.25, outlier_perc=0)
     assert out.dtype == numpy.uint8 and out.shape == (4, 6, 3)
-    grey = image.astype(float) @ (0.299, 0.587, 0.114)
-    unit = numpy.kron(heat / 4.0, numpy.ones((2, 2)))
-    expected = 0.75 * grey[..., None] + 0.25 * 255 * colormaps["jet"](unit)[..., :3]
-    numpy.testing.assert_array_equal(out, numpy.rint(expected).astype(numpy.uint8))
-    numpy.testing.assert_array_equal(hm.overlay(image, heat, alpha=0.0, grey=False), image)
+    unit = bilinear(heat / 4.0, 4, 6)
+    weight = 0.25 * unit[..., None]
+    expected = (1 - weight) * image + weight * 255 * colormaps["magma"](unit)[..., :3]
+    numpy.testing.assert_allclose(out, numpy.rint(expected), atol=1)  # the blend is float32: ±1 at a .5 tie
+    assert numpy.abs(out.astype(int) - numpy.rint(expected)).mean() < 0.1
+    numpy.testing.assert_array_equal(hm.overlay(image, heat, alpha=0.0), image)
+    numpy.testing.assert_array_equal(hm.overlay(image, numpy.zeros((2, 3))), image)  # no map: the image as it is
     gradient = numpy.random.default_rng(1).normal(size=(3, 4, 6))  # a (3, H, W) gradient: Σ_c |·|
     numpy.testing.assert_array_equal(hm.overlay(image, gradient), hm.overlay(image, numpy.abs(gradient).sum(0)))
     assert hm.overlay(image[..., 0], heat).shape == (4, 6, 3)

@@ -4,7 +4,7 @@ import numpy
 import pytest
 from references import tiny_float64_model
 
-from hadamard_min.explain.hadamard import explain_batch
+from hadamard_min.explain.methods import explain_batch
 from hadamard_min.oracle.torch_models import closed_form_relu
 from hadamard_min.oracle.torch_vqa import torch_vqa
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy
 import pytest
 
-from hadamard_min.explain.hadamard import explain_batch
+from hadamard_min.explain.methods import explain_batch
 from hadamard_min.io.model_files import load_model
 from hadamard_min.oracle.torch_vqa import torch_vqa
 

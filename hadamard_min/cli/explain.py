@@ -124,7 +124,7 @@ def _explain(args):
         del maps["pixel_map"]
     with together():  # every output written whole before the first is put in place: all of them or none
         if figure:
-            explain_options.save_figure(figure, result, image.name)
+            explain_options.save_figure(figure, result, image.name, args.outlier_perc)
         if args.save_arrays:
             result.save(args.save_arrays)
         if args.json:
@@ -137,6 +137,9 @@ def _explain(args):
     if result.method != "hadamard":
         print(f"method:   {result.method}" + (f", explaining “{printable(result.target)}”" if result.target else ""),
               file=report)
+    if result.image.shape[:2] != (result.framing.input_size,) * 2:  # a note: stderr, like the one below
+        print(f"note: {result.framing.note()}; the maps are brought back to {result.image.shape[1]}×"
+              f"{result.image.shape[0]} bilinearly", file=sys.stderr)
     if result.unknown_words:  # a warning: stderr, whatever stdout carries
         print(f"note: words the model never saw in training were read as <unk>: "
               f"{', '.join(map(printable, result.unknown_words))}", file=sys.stderr)
@@ -164,14 +167,14 @@ def _holds(stream, text):
 
 def _write_maps_and_json(args, result, image, figure, maps):
     """The maps next to the figure and, unless it goes to stdout, the --json file; returns the JSON text."""
-    from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png
+    from hadamard_min.explain.maps import clipped, pixel_map_to_rgb, save_map_at_image
 
     if "pixel_map" in maps:
-        save_map_png(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map))
-    if maps:
-        save_map_png(maps["heatmap"], result.heatmap, normalize=True)
+        save_map_at_image(maps["pixel_map"], pixel_map_to_rgb(result.pixel_map).transpose(2, 0, 1), result.framing)
+    if maps:  # each map at the image's own size, bilinearly
+        save_map_at_image(maps["heatmap"], clipped(result.heatmap, args.outlier_perc), result.framing)
         for g, alpha in enumerate(result.alpha, 1):
-            save_map_png(maps[f"alpha{g}"], alpha, normalize=True)
+            save_map_at_image(maps[f"alpha{g}"], clipped(alpha, args.outlier_perc), result.framing)
     data = {**result.to_json(), "image": str(image), "figure": str(figure) if figure else None,
             "maps": {name: str(path) for name, path in maps.items()}}
     if args.json == "-":

@@ -45,7 +45,7 @@ def run_batch(args, model, prog="hadamard-explain"):
         results = explain_pairs(args, model, [image for _, image, _ in chunk], [q for _, _, q in chunk])
         for (number, _, _), result in zip(chunk, results):
             figure = f"{number:04d}.png"
-            save_figure(args.out_dir / figure, result, Path(records[number]["image"]).name)
+            save_figure(args.out_dir / figure, result, Path(records[number]["image"]).name, args.outlier_perc)
             records[number].update(result.to_json(), figure=figure)
     write_text(args.out_dir / RESULTS, "".join(utf8_safe(json.dumps(records[number], ensure_ascii=False)) + "\n"
                                               for number, _ in lines))

@@ -2,9 +2,11 @@
 from pathlib import Path
 
 from hadamard_min.cli.errors import UsageError
-from hadamard_min.explain.figure import save_explanation_figure
+from hadamard_min.explain.figure import save_figure as save_figure_png
+from hadamard_min.explain.framing import FITS
+from hadamard_min.explain.maps import OUTLIER_PERC
 from hadamard_min.explain.methods import ANSWER_METHODS, METHODS, MethodError, explain_with
-from hadamard_min.explain.notebook import MAP_LABELS
+from hadamard_min.explain.notebook import plot_explanation
 from hadamard_min.explain.saved import check_destination
 
 
@@ -18,6 +20,14 @@ def add_arguments(parser):
     parser.add_argument("--save-arrays", type=Path, metavar="FILE.npz",
                         help="also save ∇v, ∇q, pixel map, heat-map, α, token scores, z-scores and the image as "
                              "NumPy arrays (Explanation.load reads them back)")
+    parser.add_argument("--fit", choices=FITS, default=None,
+                        help="how the image becomes the model's square input: stretch (the whole image, aspect "
+                             "ratio changed), pad (kept, a margin of the mean colour added) or crop (kept, the "
+                             "centre square); default: the model's own (the easy-VQA model stretches). The maps "
+                             "are brought back to the image's own size bilinearly")
+    parser.add_argument("--outlier-perc", type=float, default=OUTLIER_PERC, metavar="P",
+                        help=f"clip each map's scale where its largest values make up P %% of its mass, as "
+                             f"Captum's outlier_perc (0: scale by the maximum); default: {OUTLIER_PERC:g}")
     batch = parser.add_argument_group("batch mode (many pairs from a file)")
     batch.add_argument("--batch", type=Path, metavar="PAIRS.jsonl",
                        help='explain every line {"image": PATH, "question": TEXT} of a JSON Lines file (image '
@@ -35,6 +45,8 @@ def check(args, image_path):
                                           ("--json", args.json), ("--save-arrays", args.save_arrays)) if value]
         if given:
             raise UsageError(f"--batch reads images and questions from {args.batch.name}; drop {', '.join(given)}")
+    if not 0 <= args.outlier_perc < 100:
+        raise UsageError(f"--outlier-perc must lie in [0, 100), not {args.outlier_perc:g}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {args.batch_size}")
     if args.save_arrays is not None:
@@ -63,16 +75,14 @@ def method_options(args):
 def explain_pairs(args, model, images, questions, progress=False):
     """Explanations of the pairs by the chosen method, ``--batch-size`` at a time."""
     return explain_with(model, images, questions, method=args.method, answer=args.answer, top_k=args.top_k,
-                        batch_size=args.batch_size, progress=progress, **method_options(args))
+                        batch_size=args.batch_size, progress=progress, fit=args.fit, **method_options(args))
 
 
-def save_figure(path, result, image_name):
+def save_figure(path, result, image_name, outlier_perc=OUTLIER_PERC):
     """The figure of ``result`` at ``path`` (PNG, written atomically), titled by the image and question."""
     title = f"{image_name}: {result.question}"
     if result.target is not None:
         title += f"   ({result.method} of “{result.target}”)"
     elif result.method != "hadamard":
         title += f"   ({result.method})"
-    return save_explanation_figure(path, result.image, result.alpha, result.pixel_map, result.tokens,
-                                   result.token_z, result.answer, result.probability, top_k=result.top_k,
-                                   heatmap=result.heatmap, title=title, map_label=MAP_LABELS[result.method])
+    return save_figure_png(plot_explanation(result, title=title, outlier_perc=outlier_perc), path)

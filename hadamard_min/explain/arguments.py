@@ -1,8 +1,9 @@
 """The Python API's arguments checked where they come in, before any of them reaches the network.
 
-    explain(model, image, question)             one image (a path, a PIL image or a uint8 array), one string
-    explain_batch(model, images, questions)     a list (or tuple) of images and a list of strings, as long
-    explain_with(model, images, questions, method=…, answer=…)
+    explain(model, image, question, method=…, answer=…)           one image (a path, a PIL image or a uint8
+                                                                  array), one string, one answer
+    explain_batch(model, images, questions, method=…, answer=…)   a list (or tuple) of images and a list of
+                                                                  strings, as long; one answer or one per pair
     plot_explanation(explanation)               an Explanation (Explanation.load(path) reads a saved one)
 
 Anything else raises :class:`ExplainArgumentError`, whose message names the argument, what was given and
@@ -20,7 +21,7 @@ from hadamard_min.models.vqa import VQAModel
 
 SIGNS = ("paper", "code")
 FIGURE_FIELDS = ("question", "tokens", "token_z", "answer", "probability", "top_k", "image", "alpha", "pixel_map",
-                 "heatmap", "method", "target")
+                 "heatmap", "method", "target", "input_image", "framing")
 
 
 class ExplainArgumentError(ValueError):

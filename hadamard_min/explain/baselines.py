@@ -10,9 +10,9 @@ the batch (the model is frozen, so examples do not interact):
     saliency          ∂y/∂I                                        (Simonyan et al. 2014)
     guided backprop   ∂y/∂I with every ReLU passing dy·[x > 0]·[dy > 0]   (Springenberg et al. 2015)
     Grad-CAM          ReLU(Σ_k w_k A_k),  w_k = mean_{i,j} ∂y/∂A_k(i,j),  A = the backbone's last map
-                      (Selvaraju et al. 2017), upsampled nearest to H × W
+                      (Selvaraju et al. 2017), upsampled bilinearly to H × W (as Grad-CAM's authors)
     attention         α_g (eq. 4) upsampled nearest to H × W, each glimpse and their mean
-    hadamard          ∇v of eq. 2 from :func:`explain_batch`: F fixed and guided (the paper), F not fixed,
+    hadamard          ∇v of eq. 2 from :func:`explain_hadamard`: F fixed and guided (the paper), F not fixed,
                       or plain gradients through the ReLUs
     floors            a uniform random map (seeded) and a centred Gaussian blob: maps that know nothing
 
@@ -26,8 +26,9 @@ import numpy
 
 from hadamard_min.core.backend import to_device, to_numpy
 from hadamard_min.core.function import no_grad
-from hadamard_min.explain.figure import upsample_nearest
-from hadamard_min.explain.hadamard import explain_batch
+from hadamard_min.explain.framing import Framing, to_image
+from hadamard_min.explain.hadamard import explain_hadamard
+from hadamard_min.explain.maps import upsample_nearest
 from hadamard_min.ops.relu import relu_rule
 
 
@@ -111,7 +112,7 @@ def grad_cam_of(g):
     """Grad-CAM (B, H, W) from the :class:`AnswerGradients` of one backward pass."""
     weights = g.feature_grad.mean(axis=(2, 3))                                 # w (B, M)
     cam = numpy.maximum(numpy.einsum("bm,bmij->bij", weights, g.features), 0.0)
-    return upsample(cam, *g.image.shape[2:])
+    return to_image(cam, Framing.whole(*g.image.shape[2:]), dtype=numpy.float64)  # bilinear, (B, H, W)
 
 
 def attention_maps(model, images, questions):
@@ -140,7 +141,7 @@ def attention_mean(model, images, questions, rng=None):
 def hadamard_variant(fix_f=True, guided=True):
     """The visual method ∇v of eq. 2 (B, 3, H, W) with the given options of :func:`explain_batch`."""
     def method(model, images, questions, rng=None):
-        explanations = explain_batch(model, list(images), questions, fix_f=fix_f, guided=guided)
+        explanations = explain_hadamard(model, list(images), questions, fix_f=fix_f, guided=guided)
         return numpy.stack([e.grad_v for e in explanations]).astype(numpy.float64)
     method.__doc__ = f"∇v of eq. 2 with fix_f={fix_f}, guided={guided}, (B, 3, H, W)."
     return method
@@ -188,7 +189,7 @@ def visual_methods(model):
 def hadamard_tokens(model, images, questions, rng=None):
     """z-scores of eq. 11 per question (ρ_b,)."""
     return [numpy.asarray(e.token_z, dtype=numpy.float64)
-            for e in explain_batch(model, list(images), questions)]
+            for e in explain_hadamard(model, list(images), questions)]
 
 
 def gradient_tokens(model, images, questions, rng=None):

@@ -4,7 +4,7 @@
     guided     ∂y/∂x with every ReLU(6) passing dy·[x>0]·[dy>0]   (Springenberg et al. 2015)
     deconvnet  every ReLU(6) passing dy·[dy>0], blind to x        (Zeiler & Fergus 2014)
     gradcam    ReLU(Σ_c w_c A_c), w_c = mean_{i,j} ∂y/∂A_c(i,j), A = the last feature map
-               (Selvaraju et al. 2017), upsampled nearest to the input's size
+               (Selvaraju et al. 2017), upsampled bilinearly to the input's size
 
 The three gradient methods differ only in the rule of the activations' backward (``ops/relu.py``);
 Grad-CAM uses the plain gradient, at the features instead of the pixels. The model must have
@@ -19,7 +19,7 @@ import numpy
 from hadamard_min.core.backend import to_device, to_numpy
 from hadamard_min.core.function import no_grad
 from hadamard_min.core.tensor import Tensor
-from hadamard_min.explain.figure import upsample_nearest
+from hadamard_min.explain.framing import Framing, to_image
 from hadamard_min.ops.relu import relu_rule
 
 METHODS = ("guided", "gradient", "deconvnet", "gradcam")
@@ -78,10 +78,10 @@ def saliency_maps(model, x, target, methods=METHODS):
 
 
 def _grad_cam(features, size):
-    """ReLU(Σ_c w_c A_c) with w_c the mean of ∂y/∂A_c, upsampled nearest to ``size``."""
+    """ReLU(Σ_c w_c A_c) with w_c the mean of ∂y/∂A_c, upsampled bilinearly to ``size``."""
     maps, grads = to_numpy(features.data[0]).astype(numpy.float64), to_numpy(features.grad[0]).astype(numpy.float64)
     cam = numpy.maximum(numpy.einsum("c,cij->ij", grads.mean(axis=(1, 2)), maps), 0.0)
-    return upsample_nearest(cam, *size)
+    return to_image(cam, Framing.whole(*size), dtype=numpy.float64)
 
 
 def saliency(model, x, target, method="guided"):

@@ -1,24 +1,28 @@
 """Figures of the explanation, drawn like Figure 2 of the paper, and grids of maps for reports.
 
-One row per example:
+One row per example, every panel the whole image as the user gave it (its own size and aspect ratio):
 
-    input image | α_1 | … | α_G | ∇v as RGB | ∇v as heat-map
+    input image | α_1 | … | α_G | ∇v as RGB | ∇v signed | |∇v| over the image
     question, each token coloured by its z-score (eq. 11)        answer (p), top-k, z colour bar
 
-* α_g (S×S) is upsampled nearest-neighbour to the image (each cell a block of H/S × W/S pixels) and
-  drawn semi-transparent (colormap ``jet``) over it, min-max normalised per glimpse.
-* ∇v as RGB is the paper's picture (:func:`maps.pixel_map_to_rgb`).
-* ∇v as heat-map: h = Σ_c |pixel_map_c|, min-max normalised, drawn over the image.
-* Overlays sit on a grey copy of the image so that the map's colours are not mixed with the picture's.
+* The maps live on the network's grid and come back to the image bilinearly (:mod:`explain.framing`); the
+  input panel's note says what the network saw (e.g. "741×500, model saw 64×64 (stretch)").
+* α_g and the heat-map h = Σ_c |∇v| are magnitudes: ``magma`` blended over the image where they are strong
+  (the image keeps its colours elsewhere), clipped at Captum's outlier threshold (``outlier_perc``, default
+  2 %), each with a colour bar of its values (:mod:`explain.panels`).
+* ∇v as RGB is the paper's picture (:func:`maps.pixel_map_to_rgb`); ∇v signed is Σ_c ∇̂v on ``RdBu_r``
+  centred at 0, clipped the same way.
 * Token colours: :mod:`terminal`'s ``RdBu_r`` on [−limit, +limit] (red = high z, blue = low z).
 
-Everything draws on a private ``matplotlib.figure.Figure`` with the Agg canvas, so no display is needed
-and the caller's pyplot backend is never touched. Text is drawn as it is, except what cannot be (a lone
-surrogate, left by a file name or argument that is not UTF-8, becomes U+FFFD); a glyph missing from the
-font is left blank without a warning. Files are written atomically (:mod:`hadamard_min.io.atomic`); a
-missing parent folder is an error, not created silently: a typo in an output path should not scatter folders.
+Everything draws on a private :class:`ExplanationFigure` (a ``matplotlib.figure.Figure`` with the Agg
+canvas that a notebook shows as PNG without ``%matplotlib``), so no display is needed and the caller's
+pyplot backend is never touched. Text is drawn as it is, except what cannot be (a lone surrogate, left by a
+file name or argument that is not UTF-8, becomes U+FFFD); a glyph missing from the font is left blank
+without a warning. Files are written atomically (:mod:`hadamard_min.io.atomic`); a missing parent folder is
+an error, not created silently: a typo in an output path should not scatter folders.
 """
 import contextlib
+import io
 import warnings
 
 import numpy
@@ -29,11 +33,11 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import text_to_path
 
-from hadamard_min.explain.maps import MAP_CMAP, FigureInputError, normalised, pixel_map_to_rgb, upsample_nearest
+from hadamard_min.explain import panels
+from hadamard_min.explain.framing import Framing
+from hadamard_min.explain.maps import MAGNITUDE_CMAP, OUTLIER_PERC, FigureInputError, clipped, pixel_map_to_rgb
 from hadamard_min.explain.terminal import TOKEN_CMAP, check_tokens, format_z, text_on, token_color
 from hadamard_min.io.atomic import utf8_safe, write_atomically
-
-OVERLAY_ALPHA = 0.5
 
 PANEL_IN = 2.0          # panel width, inches
 GAP_IN = 0.15           # between panels
@@ -43,10 +47,28 @@ TOKEN_PAD = 0.25        # box padding, in units of the font size
 TOKEN_GAP_PT = 5.0      # space between token slots
 Z_LABEL_PT = 7          # z-score under each token
 TOKEN_LINE_IN = 0.5     # one line of tokens (box + z below)
+BAR_IN = 0.45           # the row of colour bars under the map panels
 DPI = 150
+NOTEBOOK_DPI = 100      # a notebook shows the figure about a cell wide: 100 dpi is enough and a third the size
 
 
-def _check_explanation(image, alpha, pixel_map):
+class ExplanationFigure(Figure):
+    """A Figure that a notebook displays by itself (``_repr_png_``), whatever pyplot's backend."""
+
+    def _repr_png_(self):
+        return figure_png(self, NOTEBOOK_DPI)
+
+
+def figure_png(figure, dpi=DPI):
+    """The PNG bytes of a Figure, in memory."""
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure)
+    with _missing_glyphs_blank():
+        figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def _check_explanation(image, alpha, pixel_map, heatmap):
     image = numpy.asarray(image)
     if image.dtype != numpy.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise FigureInputError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
@@ -56,10 +78,16 @@ def _check_explanation(image, alpha, pixel_map):
     if alpha.ndim != 3 or alpha.shape[0] < 1:
         raise FigureInputError(f"alpha must have shape (G, S, S), got {alpha.shape}")
     pixel_map = None if pixel_map is None else numpy.asarray(pixel_map, dtype=numpy.float64)
-    if pixel_map is not None and pixel_map.shape != (3, *image.shape[:2]):
-        raise FigureInputError(f"pixel_map must be (3, {image.shape[0]}, {image.shape[1]}) like the image, "
-                               f"got {pixel_map.shape}")
-    return image, alpha, pixel_map
+    if pixel_map is not None and (pixel_map.ndim != 3 or pixel_map.shape[0] != 3 or
+                                  pixel_map.shape[1] != pixel_map.shape[2]):
+        raise FigureInputError(f"pixel_map must be (3, S, S) on the network's square grid, got {pixel_map.shape}")
+    if heatmap is None and pixel_map is None:
+        raise FigureInputError("give a heatmap where there is no pixel_map")
+    heat = numpy.abs(pixel_map).sum(axis=0) if heatmap is None else numpy.asarray(heatmap, dtype=float)
+    if heat.ndim != 2 or (pixel_map is not None and heat.shape != pixel_map.shape[1:]):
+        raise FigureInputError(f"heatmap must be (h, w) on the pixel_map's grid "
+                               f"{None if pixel_map is None else pixel_map.shape[1:]}, got {heat.shape}")
+    return image, alpha, pixel_map, heat
 
 
 def _wrap(widths, line_width, gap):
@@ -89,7 +117,7 @@ def _text_width_pt(text, size, weight="normal"):
     return width
 
 
-def _save_figure(fig, path):
+def save_figure(fig, path):
     FigureCanvasAgg(fig)
 
     def write(stream):
@@ -99,54 +127,36 @@ def _save_figure(fig, path):
     return write_atomically(path, write)
 
 
-def _overlay(ax, image, heat, title, note=None):
-    """``heat`` in [0, 1] drawn semi-transparent over a grey copy of the image (colours stay readable)."""
-    ax.imshow(image.astype(numpy.float64) @ (0.299, 0.587, 0.114), cmap="gray", vmin=0.0, vmax=255.0)
-    ax.imshow(heat, cmap=MAP_CMAP, alpha=OVERLAY_ALPHA, vmin=0.0, vmax=1.0)
-    _finish_panel(ax, title, note)
-
-
-def _finish_panel(ax, title, note=None):
-    """A panel's title and note as plain text: a file name's ``$`` is no formula, a byte not UTF-8 is U+FFFD."""
-    ax.set_title(utf8_safe(title), fontsize=11, parse_math=False)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if note:
-        ax.set_xlabel(utf8_safe(note), fontsize=8, color="0.3", parse_math=False)
-
-
 def save_explanation_figure(path, *args, **kwargs):
     """:func:`explanation_figure` saved as a PNG; returns the path.
 
     A missing output folder raises :class:`OutputFolderError` (a FileNotFoundError).
     """
-    return _save_figure(explanation_figure(*args, **kwargs), path)
+    return save_figure(explanation_figure(*args, **kwargs), path)
 
 
 def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probability, top_k=None, title=None,
-                       heatmap=None, z_limit=2.0, map_label="∇v"):
-    """One explanation drawn like the paper's Figure 2: a ``matplotlib.figure.Figure`` (Agg canvas).
+                       heatmap=None, z_limit=2.0, map_label="∇v", framing=None, outlier_perc=OUTLIER_PERC):
+    """One explanation drawn like the paper's Figure 2: an :class:`ExplanationFigure` (Agg canvas).
 
-    image: uint8 (H, W, 3) as fed to the model; alpha: (G, S, S) attention maps ((S, S) means G = 1);
-    pixel_map: (3, H, W) standardised gradient (eq. 9); tokens / token_z: the question's tokens and their
-    z-scores (eq. 11); answer / probability: the prediction; top_k: optional [(answer, probability), ...];
-    heatmap: optional (H, W) map for the last panel (default Σ_c |pixel_map_c|); z_limit: the colour
-    scale's ±limit; map_label: the map's name in the panel titles. ``pixel_map=None`` (a method with no
-    gradient at the pixels, given a ``heatmap``) leaves out the RGB panel.
-    Any number of tokens fits: they wrap onto as many lines as needed and the figure grows.
+    image: uint8 (H, W, 3) as the user gave it; alpha: (G, S', S') attention maps ((S', S') means G = 1);
+    pixel_map: (3, S, S) standardised gradient (eq. 9) on the network's grid; tokens / token_z: the
+    question's tokens and their z-scores (eq. 11); answer / probability: the prediction; top_k: optional
+    [(answer, probability), ...]; heatmap: optional (S, S) map for the last panel (default Σ_c
+    |pixel_map_c|); z_limit: the token colour scale's ±limit; map_label: the map's name in the panel
+    titles; framing: where the network's square lies on the image (:class:`framing.Framing`; default: the
+    whole image, stretched); outlier_perc: the maps' clipping (:func:`maps.outlier_threshold`).
+    ``pixel_map=None`` (a method with no gradient at the pixels, given a ``heatmap``) leaves out the RGB
+    and signed panels. Any number of tokens fits: they wrap onto as many lines as needed.
     """
-    image, alpha, pixel_map = _check_explanation(image, alpha, pixel_map)
+    image, alpha, pixel_map, heat = _check_explanation(image, alpha, pixel_map, heatmap)
     check_tokens(tokens, token_z)
     height, width = image.shape[:2]
-    if heatmap is None and pixel_map is None:
-        raise FigureInputError("give a heatmap where there is no pixel_map")
-    heat = numpy.abs(pixel_map).sum(axis=0) if heatmap is None else numpy.asarray(heatmap, dtype=float)
-    if heat.shape != (height, width):
-        raise FigureInputError(f"heatmap must be ({height}, {width}) like the image, got {heat.shape}")
+    framing = framing or Framing.whole(height, width, heat.shape[0])
 
-    n_panels = 1 + alpha.shape[0] + (1 if pixel_map is None else 2)
+    n_panels = 1 + alpha.shape[0] + (1 if pixel_map is None else 3)
     fig_w = max(2 * MARGIN_IN + n_panels * PANEL_IN + (n_panels - 1) * GAP_IN, 7.0)
-    panel_h = PANEL_IN * height / width
+    panel_h = min(max(PANEL_IN * height / width, 0.4), 2.5 * PANEL_IN)
     # a token's slot: its box, or its z label below if that is wider
     token_widths = [max(_text_width_pt(t, TOKEN_PT) + 2 * TOKEN_PAD * TOKEN_PT,
                         _text_width_pt(format_z(z), Z_LABEL_PT) + 4.0) for t, z in zip(tokens, token_z)]
@@ -155,10 +165,10 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
     top_k_lines = _wrap([_text_width_pt(t + "  · ", 10) for t in top_k_text], (fig_w - 2 * MARGIN_IN) * 72.0
                         - 40.0, 0.0)
 
-    heights = [MARGIN_IN, 0.4 if title else 0.0, 0.3, panel_h, 0.35,
+    heights = [MARGIN_IN, 0.4 if title else 0.0, 0.3, panel_h, 0.35 + BAR_IN,
                0.3 + TOKEN_LINE_IN * len(token_lines), 0.55, 0.28 * len(top_k_lines), MARGIN_IN]
     fig_h = sum(heights)
-    fig = Figure(figsize=(fig_w, fig_h), dpi=DPI, facecolor="white")
+    fig = ExplanationFigure(figsize=(fig_w, fig_h), dpi=DPI, facecolor="white")
 
     def y_of(inches_from_top):
         return 1.0 - inches_from_top / fig_h
@@ -167,19 +177,24 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
         fig.text(0.5, y_of(MARGIN_IN + 0.2), utf8_safe(title), ha="center", va="center", fontsize=13, weight="bold",
                  parse_math=False)
     top = sum(heights[:3])
-    axes = [fig.add_axes(((MARGIN_IN + i * (PANEL_IN + GAP_IN)) / fig_w, y_of(top + panel_h),
-                          PANEL_IN / fig_w, panel_h / fig_h)) for i in range(n_panels)]
-    axes[0].imshow(image)
-    _finish_panel(axes[0], "input", f"{height}×{width}")
+
+    def left(i):
+        return (MARGIN_IN + i * (PANEL_IN + GAP_IN)) / fig_w
+
+    axes = [fig.add_axes((left(i), y_of(top + panel_h), PANEL_IN / fig_w, panel_h / fig_h)) for i in range(n_panels)]
+    bars = [fig.add_axes((left(i) + 0.1 * PANEL_IN / fig_w, y_of(top + panel_h + 0.35 + 0.12),
+                          0.8 * PANEL_IN / fig_w, 0.08 / fig_h)) for i in range(1, n_panels)]
+    panels.image_panel(axes[0], image, framing)
     for g, glimpse in enumerate(alpha):
-        upsampled = upsample_nearest(normalised(glimpse), height, width)
-        _overlay(axes[1 + g], image, upsampled, f"α{g + 1}",
-                 f"{glimpse.shape[0]}×{glimpse.shape[1]}, max {glimpse.max():.3f}")
+        panels.magnitude_panel(axes[1 + g], bars[g], image, glimpse, framing, f"α{g + 1} (eq. 4)",
+                               f"{glimpse.shape[0]}×{glimpse.shape[1]} cells, max {glimpse.max():.3f}", outlier_perc)
     if pixel_map is not None:
-        axes[-2].imshow(pixel_map_to_rgb(pixel_map))
-        _finish_panel(axes[-2], f"{map_label} (RGB)", "±3σ → [0, 1]")
-    _overlay(axes[-1], image, normalised(heat), f"{map_label} heat-map",
-             f"Σ |{map_label}| over RGB, min-max" if pixel_map is not None else "min-max")
+        bars[-3].set_axis_off()
+        panels.rgb_panel(axes[-3], pixel_map_to_rgb(pixel_map), framing, f"{map_label} (RGB)")
+        panels.signed_panel(axes[-2], bars[-2], pixel_map.sum(axis=0), framing, f"{map_label} signed (Σ RGB)",
+                            outlier_perc)
+    panels.magnitude_panel(axes[-1], bars[-1], image, heat, framing, f"|{map_label}| over the image",
+                           "Σ |·| over RGB" if pixel_map is not None else None, outlier_perc)
 
     y = top + panel_h + heights[4]
     _draw_tokens(fig, tokens, token_z, token_widths, token_lines, fig_w, y_of, y, z_limit)
@@ -228,38 +243,41 @@ def _draw_grid_panel(ax, array, kind):
     if kind == "image":
         ax.imshow(array, cmap="gray" if array.ndim == 2 else None)
     elif kind == "heatmap":
-        ax.imshow(normalised(array), cmap=MAP_CMAP, vmin=0.0, vmax=1.0)
+        ax.imshow(clipped(array), cmap=MAGNITUDE_CMAP, vmin=0.0, vmax=1.0)
     else:
         ax.imshow(pixel_map_to_rgb(array))
 
 
 def save_grid_figure(path, rows):
-    """A grid of panels for reports; returns the path.
+    """:func:`grid_figure` saved as a PNG; returns the path."""
+    return save_figure(grid_figure(rows), path)
+
+
+def grid_figure(rows):
+    """A grid of panels for reports, each row under its own title (a Figure).
 
     rows: [(row_title, [(panel_title, array, kind), ...]), ...] with kind "image" (an (H, W, 3) picture,
-    uint8 or floats in [0, 1], or an (H, W) grayscale), "heatmap" (an (H, W) map, min-max normalised,
-    ``jet``) or "rgb" (a standardised (3, H, W) gradient drawn by :func:`pixel_map_to_rgb`). Rows may
-    hold different numbers of panels.
+    uint8 or floats in [0, 1], or an (H, W) grayscale), "heatmap" (an (H, W) magnitude, ``magma`` clipped
+    at :data:`maps.OUTLIER_PERC`) or "rgb" (a standardised (3, H, W) gradient drawn by
+    :func:`pixel_map_to_rgb`). Rows may hold different numbers of panels.
     """
-    if not rows or not any(panels for _, panels in rows):
+    if not rows or not any(row for _, row in rows):
         raise FigureInputError("a grid needs at least one row with one panel")
-    for _, panels in rows:
-        for panel_title, _, kind in panels:
+    for _, row in rows:
+        for panel_title, _, kind in row:
             if kind not in _GRID_KINDS:
                 raise FigureInputError(f"panel {panel_title!r} has kind {kind!r}: use one of {_GRID_KINDS}")
-    n_cols = max(len(panels) for _, panels in rows)
-    fig = Figure(figsize=(1.2 + 2.0 * n_cols, 0.3 + 2.3 * len(rows)), dpi=DPI, facecolor="white")
-    grid = fig.add_gridspec(len(rows), n_cols, left=1.1 / (1.2 + 2.0 * n_cols), right=0.98, top=0.93,
-                            bottom=0.03, wspace=0.08, hspace=0.25)
-    for r, (row_title, panels) in enumerate(rows):
-        for c in range(n_cols):
-            ax = fig.add_subplot(grid[r, c])
-            if c >= len(panels):
+    n_cols = max(len(row) for _, row in rows)
+    fig = Figure(figsize=(0.3 + 2.0 * n_cols, 0.2 + 2.6 * len(rows)), dpi=DPI, facecolor="white")
+    for subfigure, (row_title, row) in zip(numpy.atleast_1d(fig.subfigures(len(rows), 1)), rows):
+        subfigure.suptitle(utf8_safe(row_title), x=0.02, ha="left", fontsize=11, weight="bold", parse_math=False)
+        axes = subfigure.subplots(1, n_cols, squeeze=False)[0]
+        subfigure.subplots_adjust(left=0.02, right=0.98, top=0.8, bottom=0.04, wspace=0.08)
+        for c, ax in enumerate(axes):
+            if c >= len(row):
                 ax.set_axis_off()
                 continue
-            panel_title, array, kind = panels[c]
+            panel_title, array, kind = row[c]
             _draw_grid_panel(ax, array, kind)
-            _finish_panel(ax, panel_title)
-            if c == 0:
-                ax.set_ylabel(utf8_safe(row_title), fontsize=11, parse_math=False)
-    return _save_figure(fig, path)
+            panels.finish(ax, panel_title)
+    return fig

@@ -31,7 +31,7 @@ import numpy
 
 from hadamard_min.core.backend import to_numpy
 from hadamard_min.data.text import tokenize
-from hadamard_min.explain.arguments import check_image, check_model, check_options, check_pairs, check_question
+from hadamard_min.explain.framing import frame
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.explain.result import Explanation
 from hadamard_min.ops.relu import relu_rule
@@ -58,30 +58,24 @@ def deviation_gradients(out, I, q, fix_f=True, sign="paper", guided=True):
     return I.grad, grad_q
 
 
-def explain_batch(model, images, questions, fix_f=True, sign="paper", guided=True, top_k=5, batch_size=64,
-                  progress=None):
-    """Explain many (image, question) pairs, ``batch_size`` at a time; a list of Explanation, in order.
+def explain_hadamard(model, images, questions, fix_f=True, sign="paper", guided=True, top_k=5, batch_size=64,
+                     progress=None, fit=None):
+    """The Hadamard explanation of each (image, question) pair, ``batch_size`` at a time; a list of
+    :class:`Explanation`, in order (the arguments already checked by :func:`methods.explain_batch`).
 
     Each chunk is one forward and two backward passes (memory grows with ``batch_size``); examples do
-    not interact, so the chunking does not change the result. ``images``: anything
-    ``images.load_image`` takes, one per question. A question without words or longer than the model
-    reads raises ``text.QuestionError``; unknown words are read as ``<unk>`` and listed in
-    ``Explanation.unknown_words``. ``progress``: a bar on stderr when there is more than one chunk
-    (None), always (True) or never (False). Arguments of another kind raise
-    ``arguments.ExplainArgumentError``.
+    not interact, so the chunking does not change the result. Each image goes to the network's square as
+    ``fit`` says (:mod:`explain.framing`); the Explanation keeps it as given.
     """
-    check_model(model)
-    images, questions = check_pairs(images, questions)
-    check_options(top_k, batch_size, progress, fix_f, sign, guided)
     results = []
     for part in in_chunks(len(questions), batch_size, "explain", progress):
-        results += _explain_chunk(model, images[part], questions[part], fix_f, sign, guided, top_k)
+        results += _explain_chunk(model, images[part], questions[part], fix_f, sign, guided, top_k, fit)
     return results
 
 
-def _explain_chunk(model, images, questions, fix_f, sign, guided, top_k):
+def _explain_chunk(model, images, questions, fix_f, sign, guided, top_k, fit):
     tokens = [tokenize(question) for question in questions]
-    pixels, inputs = zip(*(model.prepare_image(image) for image in images))
+    given, pixels, inputs, framings = zip(*(frame(model, image, fit) for image in images))
     with model.frozen():
         out, I, q, lengths = model.forward_from_leaves(numpy.stack(inputs), questions)  # I: images, q: words
         grad_v, grad_q = deviation_gradients(out, I, q, fix_f, sign, guided)
@@ -98,14 +92,7 @@ def _explain_chunk(model, images, questions, fix_f, sign, guided, top_k):
             top_k=[(model.answers[k], float(probabilities[b, k])) for k in ranked],
             token_scores=scores, token_z=token_z_scores(scores), grad_v=grad_v[b],
             grad_q=grad_q[b, : lengths[b]], pixel_map=normalise_pixel_map(grad_v[b]),
-            heatmap=gradient_heatmap(grad_v[b]), alpha=alpha[b], image=pixels[b],
-            unknown_words=model.vocab.unknown_words(tokens[b]), options=dict(options)))
+            heatmap=gradient_heatmap(grad_v[b]), alpha=alpha[b], image=given[b],
+            unknown_words=model.vocab.unknown_words(tokens[b]), options=dict(options), input_image=pixels[b],
+            framing=framings[b]))
     return results
-
-
-def explain(model, image, question, fix_f=True, sign="paper", guided=True, top_k=5):
-    """Explain the model's answer to ``question`` about ``image`` (eq. 2-3 and 9-11): an Explanation."""
-    check_model(model)
-    check_image(image)
-    check_question(question)
-    return explain_batch(model, [image], [question], fix_f=fix_f, sign=sign, guided=guided, top_k=top_k)[0]

@@ -1,16 +1,31 @@
-"""Maps as pictures: the standardised gradient as RGB, nearest-neighbour upsampling, maps saved as PNG.
+"""Maps as pictures: the standardised gradient as RGB, clipped scales, colour maps, blends, maps saved as PNG.
 
 * ∇v as RGB is the paper's picture: the standardised gradient (eq. 9, mean 0 and std 1 per channel)
   mapped linearly so that ±``spread`` standard deviations span [0, 1] (:func:`pixel_map_to_rgb`).
-* α_g (S×S) is upsampled nearest-neighbour to the image (each cell a block of H/S × W/S pixels).
+* A magnitude (a heat-map, α_g) is drawn with the one-hue ``magma`` (black → purple → yellow, perceptually
+  uniform), a signed map with the diverging ``RdBu_r`` centred at 0 (blue < 0 < red).
+* Scales are clipped as Captum's ``visualize_image_attr(outlier_perc=2)``: the largest values that make up
+  ``outlier_perc`` % of the map's total |mass| all get the full colour, so that a few pixels do not
+  decide the scale of all others (:func:`outlier_threshold`). ``outlier_perc=0`` scales by the maximum.
+* A map over an image is blended where it is strong only: weight w = alpha · m per pixel (m in [0, 1]),
+  out = (1 − w) · image + w · colour(m), so the image keeps its own colours where the map is weak.
 * A map is saved as an 8-bit PNG, written atomically (:mod:`hadamard_min.io.atomic`).
+
+Nothing here imports matplotlib until a colour map is needed (``import hadamard_min`` stays light).
 """
+import numbers
+
 import numpy
 from PIL import Image
 
+from hadamard_min.explain.framing import to_image
 from hadamard_min.io.atomic import write_atomically
 
-MAP_CMAP = "jet"
+MAGNITUDE_CMAP = "magma"
+SIGNED_CMAP = "RdBu_r"
+OUTLIER_PERC = 2.0
+OVERLAY_ALPHA = 0.75
+MAP_ROWS = 256  # rows resampled at a time when a map is written at the image's size
 
 
 class FigureInputError(ValueError):
@@ -39,6 +54,44 @@ def upsample_nearest(grid, height, width):
     rows = numpy.arange(height) * grid.shape[0] // height
     cols = numpy.arange(width) * grid.shape[1] // width
     return grid[rows[:, None], cols[None, :]]
+
+
+def check_outlier_perc(outlier_perc):
+    if not isinstance(outlier_perc, numbers.Real) or isinstance(outlier_perc, bool) or not 0 <= outlier_perc < 100:
+        raise FigureInputError(f"outlier_perc must be a number in [0, 100), not {outlier_perc!r:.40}")
+
+
+def outlier_threshold(values, outlier_perc=OUTLIER_PERC):
+    """Captum's scale t for |values|: the smallest |v| at which the cumulative sum of the sorted |values|
+    reaches (100 − outlier_perc) % of their total. Values at or above t are shown at full colour; a zero
+    map gives t = 0."""
+    check_outlier_perc(outlier_perc)
+    ordered = numpy.sort(numpy.abs(numpy.asarray(values, dtype=numpy.float64)), axis=None)
+    sums = numpy.cumsum(ordered)
+    if ordered.size == 0 or sums[-1] <= 0:
+        return 0.0
+    return float(ordered[numpy.argmax(sums >= sums[-1] * (100.0 - outlier_perc) / 100.0)])
+
+
+def clipped(values, outlier_perc=OUTLIER_PERC, signed=False):
+    """``values / t`` clipped to [0, 1] (a magnitude) or [−1, 1] (``signed``), t = :func:`outlier_threshold`;
+    float32. A zero map stays zero."""
+    threshold = outlier_threshold(values, outlier_perc)
+    values = numpy.asarray(values, dtype=numpy.float32)
+    if threshold == 0:
+        return numpy.zeros_like(values)
+    return numpy.clip(values / numpy.float32(threshold), -1.0 if signed else 0.0, 1.0)
+
+
+def blend(image, strength, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP):
+    """uint8 (H, W, 3): ``strength`` (H, W) in [0, 1] coloured by ``cmap`` over ``image`` (uint8 (H, W, 3)),
+    weight alpha · strength per pixel (the image shows through where the map is weak)."""
+    from matplotlib import colormaps
+
+    weight = (numpy.float32(alpha) * strength)[..., None]
+    colours = 255.0 * colormaps[cmap](strength, bytes=False)[..., :3].astype(numpy.float32)
+    mixed = (1.0 - weight) * image.astype(numpy.float32) + weight * colours
+    return numpy.clip(numpy.rint(mixed), 0, 255).astype(numpy.uint8)
 
 
 def normalised(values):
@@ -81,3 +134,20 @@ def save_map_png(path, array, normalize=False):
         raise FigureInputError(f"a map must be (H, W), (1, H, W), (3, H, W) or (H, W, 3), got {array.shape}")
     image = Image.fromarray(_to_uint8(array, normalize))
     return write_atomically(path, lambda stream: image.save(stream, format="PNG"))
+
+
+def save_map_at_image(path, values, framing):
+    """A map in [0, 1] on the network's grid, (h, w) or (3, h, w), saved as an 8-bit PNG at the image's size.
+
+    Each pixel is the bilinear value at the image pixel (:func:`framing.to_image`), written as round(255·x);
+    rows are resampled ``MAP_ROWS`` at a time, so a 64-megapixel image never holds a float map at full size.
+    Returns the path.
+    """
+    values = numpy.asarray(values, dtype=numpy.float32)
+    height, width = framing.image_size
+    out = numpy.empty((height, width, 3) if values.ndim == 3 else (height, width), numpy.uint8)
+    for top in range(0, height, MAP_ROWS):
+        strip = to_image(values, framing, rows=slice(top, top + MAP_ROWS))
+        strip = strip.transpose(1, 2, 0) if values.ndim == 3 else strip
+        out[top:top + MAP_ROWS] = numpy.rint(255.0 * numpy.clip(strip, 0.0, 1.0))
+    return save_map_png(path, out)

@@ -18,8 +18,17 @@ from hadamard_min.core.backend import to_numpy
 from hadamard_min.core.function import no_grad
 from hadamard_min.data.text import tokenize
 from hadamard_min.explain import baselines
-from hadamard_min.explain.arguments import ExplainArgumentError, check_model, check_options, check_pairs, shown
-from hadamard_min.explain.hadamard import explain_batch
+from hadamard_min.explain.arguments import (
+    ExplainArgumentError,
+    check_image,
+    check_model,
+    check_options,
+    check_pairs,
+    check_question,
+    shown,
+)
+from hadamard_min.explain.framing import check_fit, frame
+from hadamard_min.explain.hadamard import explain_hadamard
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.explain.result import Explanation
 from hadamard_min.progress import in_chunks
@@ -33,50 +42,81 @@ class MethodError(ExplainArgumentError):
     """An unknown method, or an answer given to a method that explains none (a user error)."""
 
 
-def explain_with(model, images, questions, method="hadamard", answer=None, top_k=5, batch_size=64,
-                 progress=None, **options):
+def explain_batch(model, images, questions, method="hadamard", answer=None, top_k=5, batch_size=64, progress=None,
+                  fit=None, **options):
     """Explain each (image, question) pair with ``method``; a list of :class:`Explanation`, in order.
 
-    ``answer``: for a gradient method, the answer to explain (a string of ``model.answers``) instead of
-    the model's own; ``options``: ``fix_f``, ``sign`` and ``guided`` of :func:`explain_batch` (hadamard
-    only). ``batch_size`` pairs go through the network at a time; ``progress`` as in :func:`explain_batch`.
-    Arguments it cannot use raise ``arguments.ExplainArgumentError`` (:class:`MethodError` is one).
+    ``images``: paths, PIL images or uint8 arrays, one per question (any size: each is brought to the
+    network's square as ``fit`` says, "stretch", "pad" or "crop", default the model's own, and kept as
+    given; :mod:`explain.framing`). ``answer``: for a gradient method, the answer to explain (a string of
+    ``model.answers``), one for every pair or a list with one per pair; default the model's own.
+    ``options``: ``fix_f``, ``sign`` and ``guided`` of the Hadamard explanation (hadamard only).
+    ``batch_size`` pairs go through the network at a time; ``progress``: a bar on stderr when there is more
+    than one chunk (None), always (True) or never (False). A question without words or longer than the
+    model reads raises ``text.QuestionError``; unknown words are read as ``<unk>`` and listed in
+    ``Explanation.unknown_words``. Arguments it cannot use raise ``arguments.ExplainArgumentError``
+    (:class:`MethodError` is one).
     """
     check_model(model)
-    check_method(model, method, answer, options)
     images, questions = check_pairs(images, questions)
+    answers = check_method(model, method, answer, options, len(questions))
     check_options(top_k, batch_size, progress, **options)
+    check_fit(fit)
     if method == "hadamard":
-        return explain_batch(model, images, questions, top_k=top_k, batch_size=batch_size, progress=progress,
-                             **options)
+        return explain_hadamard(model, images, questions, top_k=top_k, batch_size=batch_size, progress=progress,
+                                fit=fit, **options)
     results = []
     for part in in_chunks(len(questions), batch_size, method, progress):
-        pixels = [model.prepare_image(image)[0] for image in images[part]]
-        results += _baseline(model, pixels, list(questions[part]), method, answer, top_k)
+        framed = [frame(model, image, fit) for image in images[part]]
+        results += _baseline(model, framed, list(questions[part]), method, answers[part], top_k)
     return results
 
 
-def check_method(model, method, answer, options):
-    """Raise :class:`MethodError` for an unknown method, answer or option."""
+def explain(model, image, question, method="hadamard", answer=None, top_k=5, fit=None, **options):
+    """Explain the model's answer to ``question`` about ``image`` with ``method``: one :class:`Explanation`.
+
+    The same arguments as :func:`explain_batch` for one pair, e.g.
+    ``explain(model, image, question, method="gradcam", answer="no")``.
+    """
+    check_model(model)
+    check_image(image)
+    check_question(question)
+    return explain_batch(model, [image], [question], method=method, answer=answer, top_k=top_k, fit=fit,
+                         **options)[0]
+
+
+explain_with = explain_batch  # the name this function had before explain_batch took ``method=``
+
+
+def check_method(model, method, answer, options, count=1):
+    """The answer to explain for each of ``count`` pairs (a list; None: the model's own); :class:`MethodError`
+    for an unknown method, answer or option."""
     if not isinstance(method, str) or method not in METHODS:
         raise MethodError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    if answer is not None and not isinstance(answer, str):
-        raise MethodError(f"answer must be None or a string of model.answers, not {shown(answer)}")
+    answers = list(answer) if isinstance(answer, (list, tuple)) else [answer] * count
+    if isinstance(answer, (list, tuple)) and len(answers) != count:
+        raise MethodError(f"answer: {len(answers)} answers for {count} pairs; give one answer, or one per pair")
+    for given in answers:
+        if not isinstance(given, str) and (given is not None or isinstance(answer, (list, tuple))):
+            raise MethodError(f"answer must be None, a string of model.answers or a list of them, not {shown(answer)}")
     if answer is not None and method not in ANSWER_METHODS:
         raise MethodError(f"--answer names the answer a gradient method explains ({', '.join(ANSWER_METHODS)}); "
                           f"{method} explains no particular answer")
-    if answer is not None and answer not in model.answers:
-        listed = ", ".join(model.answers[:20]) + (", …" if len(model.answers) > 20 else "")
-        raise MethodError(f"the model has no answer {answer!r}; its answers: {listed}")
+    for given in answers:
+        if given is not None and given not in model.answers:
+            listed = ", ".join(model.answers[:20]) + (", …" if len(model.answers) > 20 else "")
+            raise MethodError(f"the model has no answer {given!r}; its answers: {listed}")
     unknown = sorted(set(options) - set(HADAMARD_OPTIONS))
     if unknown:
         raise MethodError(f"unknown option {', '.join(unknown)}: the options are {', '.join(HADAMARD_OPTIONS)}")
     if options and method != "hadamard":
         raise MethodError(f"{', '.join(sorted(options))}: only for the hadamard method, not for {method}")
+    return answers
 
 
-def _baseline(model, pixels, questions, method, answer, top_k):
+def _baseline(model, framed, questions, method, answers, top_k):
     """Explanations of one chunk by a baseline: one forward (and for gradients one backward) pass."""
+    given, pixels, _, framings = zip(*framed)
     lengths = model.encode_questions(questions)[1]
     if method == "attention":
         probabilities, alpha = _forward(model, pixels, questions)
@@ -84,7 +124,7 @@ def _baseline(model, pixels, questions, method, answer, top_k):
         grads, words, targets = [None] * len(pixels), [None] * len(pixels), [None] * len(pixels)
         scores = [numpy.full(n, numpy.nan) for n in lengths]
     else:
-        chosen = None if answer is None else [model.answers.index(answer)] * len(questions)
+        chosen = None if answers[0] is None else [model.answers.index(a) for a in answers]
         g = baselines.answer_gradients(model, pixels, questions, "guided" if method == "guided" else "gradient",
                                        chosen)
         probabilities, alpha, targets = g.probabilities, g.alpha, [model.answers[a] for a in g.answers]
@@ -104,8 +144,9 @@ def _baseline(model, pixels, questions, method, answer, top_k):
             top_k=[(model.answers[k], float(probabilities[b, k])) for k in ranked], token_scores=scores[b],
             token_z=z, grad_v=grads[b], grad_q=words[b],
             pixel_map=None if grads[b] is None else normalise_pixel_map(grads[b]), heatmap=heat[b],
-            alpha=alpha[b], image=pixels[b], unknown_words=model.vocab.unknown_words(tokens),
-            options={"top_k": top_k}, method=method, target=targets[b]))
+            alpha=alpha[b], image=given[b], unknown_words=model.vocab.unknown_words(tokens),
+            options={"top_k": top_k}, method=method, target=targets[b], input_image=pixels[b],
+            framing=framings[b]))
     return results
 
 

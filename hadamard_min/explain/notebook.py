@@ -1,57 +1,81 @@
 """The explanation where people look at it: a Figure to show, PNG and HTML for a notebook, a reusable overlay.
 
-    fig = hm.plot_explanation(e)          the Figure-2 figure as a matplotlib Figure (pyplot untouched)
-    e                                      in a notebook: the coloured question and the figure
-    hm.overlay(e.image, e.heatmap)         uint8 (H, W, 3): a map blended over the image, e.g. for PIL
+    image, question = hm.example()          the shipped example, wherever the package is installed
+    fig = hm.plot_explanation(e)            the Figure-2 figure; in a notebook ``fig`` shows itself (PNG)
+    hm.plot_explanation(e, ax=ax)           the heat-map over the image, into your own axes
+    e                                        in a notebook: the coloured question and the figure
+    hm.overlay(e.image, e.heatmap)           uint8 (H, W, 3) at the image's size: the map over the image
 
 A notebook shows an :class:`Explanation` through ``_repr_mimebundle_``: the figure as PNG and, as HTML,
 the question with each token on its z-score colour (as in the figure and the terminal; hover for the
-z-score) above the same PNG, both from one drawing.
+z-score) above the same PNG, both from one drawing; ``print(e)`` is one line. A Figure from
+:func:`plot_explanation` displays itself (``_repr_png_``) with no ``%matplotlib`` magic, and pyplot's
+backend is never set: matplotlib is imported when something is drawn, not by ``import hadamard_min``.
 """
 import base64
 import html
-import io
+import importlib.resources
 import numbers
 
 import numpy
-from matplotlib import colormaps
 
+from hadamard_min.data.images import load_image
 from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
-from hadamard_min.explain.figure import DPI, OVERLAY_ALPHA, explanation_figure
-from hadamard_min.explain.maps import MAP_CMAP, FigureInputError, normalised, upsample_nearest
-from hadamard_min.explain.terminal import format_z, text_on, token_color
+from hadamard_min.explain.framing import Framing, to_image
+from hadamard_min.explain.maps import (
+    MAGNITUDE_CMAP,
+    OUTLIER_PERC,
+    OVERLAY_ALPHA,
+    FigureInputError,
+    blend,
+    check_outlier_perc,
+    clipped,
+)
 
 MAP_LABELS = {"hadamard": "∇v", "saliency": "∂y/∂I", "guided": "guided ∂y/∂I", "gradcam": "Grad-CAM",
               "attention": "mean α"}  # each method's map as the figure's panels name it
+OVERLAY_ROWS = 256  # rows blended at a time: a 64-megapixel overlay never holds float maps at full size
 
 
-def plot_explanation(explanation, title=None, z_limit=2.0):
+def example():
+    """``(image, question)``: the shipped easy-VQA example as a uint8 (H, W, 3) array and its question."""
+    assets = importlib.resources.files("hadamard_min") / "assets"
+    with importlib.resources.as_file(assets / "example.png") as path:
+        image = load_image(path)
+    return image, (assets / "example.txt").read_text(encoding="utf-8").strip()
+
+
+def plot_explanation(explanation, title=None, z_limit=2.0, ax=None, outlier_perc=OUTLIER_PERC):
     """The paper's Figure 2 for one :class:`Explanation`, as a ``matplotlib.figure.Figure``.
 
-    Panels: the input, each α_g, the map as RGB (gradient methods) and as a heat-map; below, the question
-    coloured by token z-score, the answer and the top answers. ``title`` defaults to the question (and,
-    for a gradient baseline, the method and the answer it explains). Anything but an Explanation raises
-    ``arguments.ExplainArgumentError``.
+    Panels: the image as given, each α_g, the map as RGB and signed (gradient methods) and its magnitude
+    over the image, every map brought back to the image's size bilinearly, clipped at ``outlier_perc`` %
+    (Captum's ``outlier_perc``, default 2; 0 scales by the maximum) and with a colour bar; below, the question
+    coloured by token z-score, the answer and the top answers. ``title`` defaults to the question (and, for
+    a gradient baseline, the method and the answer it explains). With ``ax`` (a matplotlib Axes), the
+    magnitude over the image is drawn into it, with a colour bar beside it, and ``ax`` is returned.
+    Anything but an Explanation raises ``arguments.ExplainArgumentError``.
     """
+    from hadamard_min.explain import figure, panels
+
     check_explanation(explanation, z_limit, title)
+    check_outlier_perc(outlier_perc)
     e = explanation
+    label = MAP_LABELS.get(e.method, e.method)
+    if ax is not None:
+        return panels.plot_into(ax, e, e.framing, label, outlier_perc)
     if title is None:
         title = e.question if e.target is None else f"{e.method} of “{e.target}”: {e.question}"
-    return explanation_figure(e.image, e.alpha, e.pixel_map, e.tokens, e.token_z, e.answer, e.probability,
-                              top_k=e.top_k, title=title, heatmap=e.heatmap, z_limit=z_limit,
-                              map_label=MAP_LABELS.get(e.method, e.method))
-
-
-def figure_png(figure):
-    """The PNG bytes of a Figure (at the figure's DPI), in memory."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
+    return figure.explanation_figure(e.image, e.alpha, e.pixel_map, e.tokens, e.token_z, e.answer, e.probability,
+                                     top_k=e.top_k, title=title, heatmap=e.heatmap, z_limit=z_limit,
+                                     map_label=label, framing=e.framing, outlier_perc=outlier_perc)
 
 
 def question_html(explanation, z_limit=2.0):
     """The question as HTML: one span per token on its z-score colour (title: the z), then the answer."""
     e = explanation
+    from hadamard_min.explain.terminal import format_z, text_on, token_color
+
     spans = []
     for token, z in zip(e.tokens, e.token_z):
         background = token_color(z, z_limit)
@@ -68,24 +92,27 @@ def html_view(explanation, png):
     return f'{question_html(explanation)}<img src="data:image/png;base64,{image}" style="max-width:100%">'
 
 
-def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAP_CMAP, grey=True):
-    """A map drawn over an image: uint8 (H, W, 3), as the figure's heat-map and α panels draw it.
+def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP, outlier_perc=OUTLIER_PERC, framing=None):
+    """A map drawn over an image at the image's size: uint8 (H, W, 3), as the figure draws it.
 
-        out = round((1 − alpha) · base + alpha · 255 · cmap(h))
+        m = clip(h / t, 0, 1),  w = alpha · m,  out = round((1 − w) · image + w · 255 · cmap(m))
 
-    image: uint8 (H, W, 3) or (H, W); base: its luminance 0.299 R + 0.587 G + 0.114 B in all three
-    channels (``grey=True``, so the map's colours stay readable) or the image itself. heatmap: (h, w), or
-    (C, h, w) of which Σ_c |·| is taken (a gradient); min-max scaled to [0, 1] (a constant map gives 0)
-    and upsampled nearest neighbour to H × W when its size differs (an S × S attention grid).
+    image: uint8 (H, W, 3) or (H, W), any size. heatmap: (h, w), or (C, h, w) of which Σ_c |·| is taken
+    (a gradient), on any grid: it is brought to H × W bilinearly (:func:`framing.to_image`; ``framing``,
+    e.g. ``e.framing``, places a padded or cropped network input, default the whole image). t is the map's
+    outlier threshold (:func:`maps.outlier_threshold`, ``outlier_perc`` % of its mass clipped). Where the
+    map is weak the image keeps its own colours.
     """
     image = numpy.asarray(image)
     if image.dtype != numpy.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise FigureInputError(f"image must be uint8 (H, W, 3) or (H, W), got {image.dtype} {image.shape}")
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
         raise FigureInputError(f"alpha must lie in [0, 1], not {alpha}")
+    from matplotlib import colormaps
+
     if not isinstance(cmap, str) or cmap not in colormaps:
-        raise ExplainArgumentError(f"cmap must be the name of a matplotlib colormap (e.g. {MAP_CMAP!r}, 'viridis'), "
-                                   f"not {shown(cmap)}")
+        raise ExplainArgumentError(f"cmap must be the name of a matplotlib colormap (e.g. {MAGNITUDE_CMAP!r}, "
+                                   f"'viridis'), not {shown(cmap)}")
     try:
         heat = None if isinstance(heatmap, str | bytes) else numpy.asarray(heatmap)
     except (ValueError, TypeError):  # a ragged list
@@ -99,9 +126,12 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAP_CMAP, grey=True):
     if heat.ndim != 2 or heat.size == 0 or not numpy.isfinite(heat).all():
         raise FigureInputError(f"heatmap must be a finite (h, w) or (C, h, w) map, got shape {heat.shape}")
     rgb = numpy.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
-    base = rgb.astype(numpy.float64)
-    if grey:
-        base = numpy.repeat((base @ (0.299, 0.587, 0.114))[..., None], 3, axis=2)
-    heat = upsample_nearest(normalised(heat), *rgb.shape[:2])
-    colours = 255.0 * colormaps[cmap](heat)[..., :3]
-    return numpy.clip(numpy.rint((1.0 - alpha) * base + alpha * colours), 0, 255).astype(numpy.uint8)
+    framing = framing or Framing.whole(*rgb.shape[:2], heat.shape[0])
+    if framing.image_size != rgb.shape[:2]:
+        raise FigureInputError(f"framing is for a {framing.image_size} image, not {rgb.shape[:2]}")
+    strength = clipped(heat, outlier_perc)
+    out = numpy.empty_like(rgb)
+    for top in range(0, rgb.shape[0], OVERLAY_ROWS):
+        rows = slice(top, top + OVERLAY_ROWS)
+        out[rows] = blend(rgb[rows], numpy.clip(to_image(strength, framing, rows=rows), 0, 1), alpha, cmap)
+    return out

@@ -1,13 +1,20 @@
-"""``Explanation``: one (image, question) pair explained, every array as NumPy."""
+"""``Explanation``: one (image, question) pair explained, every array as NumPy.
+
+The image is kept as the user gave it (``image``, H × W); the network saw ``input_image`` (S × S), made
+from it as ``framing`` says (stretched, padded or cropped: :mod:`explain.framing`). The maps live where they
+were computed, on the network's grid (∇v, pixel_map, heatmap: S × S; α: S' × S'); ``e.at_image(map)``
+brings any of them back to the image's size (bilinear, float32), as the figures and ``hm.overlay`` do.
+"""
 import math
 from dataclasses import dataclass, field
 
 import numpy
 
-from hadamard_min.explain import notebook, saved
+from hadamard_min.explain import saved
+from hadamard_min.explain.framing import Framing, to_image
 
 
-@dataclass
+@dataclass(repr=False)
 class Explanation:
     """One (image, question) pair explained. Arrays are NumPy, float64 unless said otherwise."""
     question: str
@@ -17,16 +24,36 @@ class Explanation:
     top_k: list             # [(answer, probability)], most probable first
     token_scores: object    # (ρ,)   eq. 10
     token_z: object         # (ρ,)   eq. 11
-    grad_v: object          # (3, H, W)  ∇v of eq. 2, raw (model dtype); a baseline's ∂y/∂I or None
+    grad_v: object          # (3, S, S)  ∇v of eq. 2, raw (model dtype); a baseline's ∂y/∂I or None
     grad_q: object          # (ρ, D)     ∇q of eq. 3 at the real tokens, raw (model dtype); ∂y/∂q or None
-    pixel_map: object       # (3, H, W)  ∇̂v of eq. 9 (None where grad_v is None)
-    heatmap: object         # (H, W)     Σ_c |∇v| scaled to [0, 1] (gradient_heatmap)
-    alpha: object           # (G, S, S)  the attention maps of eq. 4
-    image: object           # uint8 (H, W, 3), the image as fed to the network
+    pixel_map: object       # (3, S, S)  ∇̂v of eq. 9 (None where grad_v is None)
+    heatmap: object         # (S, S)     Σ_c |∇v| scaled to [0, 1] (gradient_heatmap)
+    alpha: object           # (G, S', S') the attention maps of eq. 4
+    image: object           # uint8 (H, W, 3), the image as the user gave it
     unknown_words: list = field(default_factory=list)  # tokens read as <unk>
     options: dict = field(default_factory=dict)        # fix_f, sign, guided, top_k
     method: str = "hadamard"                           # or a baseline of explain.methods
     target: str = None                                 # the answer a gradient baseline explains
+    input_image: object = None                         # uint8 (S, S, 3), what the network saw (default: image)
+    framing: Framing = None                            # image → input_image (default: the whole image)
+
+    def __post_init__(self):
+        if self.input_image is None:
+            self.input_image = self.image
+        if self.framing is None:
+            self.framing = Framing.whole(*self.image.shape[:2], self.input_image.shape[0])
+
+    def at_image(self, values, size=None):
+        """A map on the network's grid ((h, w) or (C, h, w): ``heatmap``, ``pixel_map``, ``alpha[g]``) at the
+        image's own size (H, W), or at ``size``: float32, bilinear (:func:`framing.to_image`)."""
+        return to_image(values, self.framing, size)
+
+    def __repr__(self):
+        height, width = self.image.shape[:2]
+        side = self.framing.input_size
+        target = "" if self.target is None else f", explaining {self.target!r}"
+        return (f"Explanation({self.method}{target}: {self.question!r} → {self.answer!r} (p = {self.probability:.3f}); "
+                f"image {width}×{height}, the model saw {side}×{side})")
 
     def to_json(self):
         """The non-image parts as plain JSON types (the arrays ∇v, ∇q, maps and image are left out)."""
@@ -36,7 +63,7 @@ class Explanation:
                 "token_scores": [_number(s) for s in self.token_scores],
                 "token_z": [_number(z) for z in self.token_z], "method": self.method, "target": self.target,
                 "unknown_words": list(self.unknown_words), "options": dict(self.options),
-                "alpha": numpy.asarray(self.alpha, dtype=numpy.float64).tolist(),
+                "alpha": numpy.asarray(self.alpha, dtype=numpy.float64).tolist(), "framing": self.framing.to_json(),
                 "shapes": {name: list(getattr(self, name).shape) for name in ("grad_v", "grad_q")
                            if getattr(self, name) is not None}}
 
@@ -50,14 +77,21 @@ class Explanation:
         return cls(**saved.load_explanation_fields(path))
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        """A notebook's view, drawn once: the figure (PNG) and the coloured question above it (HTML)."""
+        """A notebook's view, drawn once: the figure (PNG), the coloured question above it (HTML), the
+        one-line repr as text."""
+        from hadamard_min.explain import notebook
+
         png = self._repr_png_()
-        return {"image/png": png, "text/html": notebook.html_view(self, png)}
+        return {"image/png": png, "text/html": notebook.html_view(self, png), "text/plain": repr(self)}
 
     def _repr_png_(self):
-        return notebook.figure_png(notebook.plot_explanation(self))
+        from hadamard_min.explain import figure, notebook
+
+        return figure.figure_png(notebook.plot_explanation(self), figure.NOTEBOOK_DPI)
 
     def _repr_html_(self):
+        from hadamard_min.explain import notebook
+
         return notebook.html_view(self, self._repr_png_())
 
 

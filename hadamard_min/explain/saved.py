@@ -2,12 +2,14 @@
 
 Arrays (NumPy .npy members, read back with ``allow_pickle=False``):
 
-    grad_v (3, H, W)   ∇v of eq. 2, or a baseline's ∂y/∂I         (absent for Grad-CAM and attention)
+    grad_v (3, S, S)   ∇v of eq. 2, or a baseline's ∂y/∂I         (absent for Grad-CAM and attention)
     grad_q (ρ, D)      ∇q of eq. 3, or ∂y/∂q                      (absent for attention)
-    pixel_map (3, H, W), heatmap (H, W), alpha (G, S, S), token_scores (ρ,), token_z (ρ,), image uint8 (H, W, 3)
+    pixel_map (3, S, S), heatmap (S, S), alpha (G, S', S'), token_scores (ρ,), token_z (ρ,),
+    image uint8 (H, W, 3) as given, input_image uint8 (S, S, 3) as the network saw it
 
 and the JSON entry ``__explanation__``: question, tokens, answer, probability, top_k, unknown_words,
-options, method and target. The file is written atomically (:func:`io.weights.save_weights`).
+options, method, target and framing (a file without input_image and framing, written before they
+existed, reads as an image the network saw as it is). The file is written atomically (:func:`io.weights.save_weights`).
 """
 import math
 import os
@@ -15,12 +17,13 @@ import os
 import numpy
 
 from hadamard_min.explain.arguments import ExplainArgumentError, shown
+from hadamard_min.explain.framing import Framing, check_fit
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
 
-ARRAYS = ("grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image")
-OPTIONAL = ("grad_v", "grad_q", "pixel_map")
+ARRAYS = ("grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image", "input_image")
+OPTIONAL = ("grad_v", "grad_q", "pixel_map", "input_image")
 TEXT = ("question", "tokens", "answer", "probability", "top_k", "unknown_words", "options", "method", "target")
 FORMAT = 1
 
@@ -54,6 +57,7 @@ def save_explanation(explanation, path):
     text = {name: getattr(explanation, name) for name in TEXT}
     text["top_k"] = [[answer, float(p)] for answer, p in explanation.top_k]
     text["probability"] = float(explanation.probability)
+    text["framing"] = explanation.framing.to_json()
     save_weights(path, arrays, metadata={"explanation": {"format": FORMAT, **text}})
     return path
 
@@ -78,6 +82,7 @@ def load_explanation_fields(path):
     fields.update({name: arrays.get(name) for name in ARRAYS})
     _check_arrays(path, fields)
     _check_shapes(path, fields)
+    fields["framing"] = _framing(path, text.get("framing"), fields)
     return fields
 
 
@@ -134,11 +139,31 @@ def _check_arrays(path, fields):
             raise ExplanationFileError(f"{path}: {name} holds values that are not finite")
 
 
+def _framing(path, data, fields):
+    """The file's Framing, checked against its image and input image (None: the whole image)."""
+    if data is None:
+        return None
+    try:
+        framing = Framing.from_json(data)
+        check_fit(framing.fit)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ExplanationFileError(f"{path}: framing is not a valid framing ({error})") from None
+    seen = fields["input_image"] if fields["input_image"] is not None else fields["image"]
+    left, top, right, bottom = framing.box
+    if framing.image_size != fields["image"].shape[:2] or framing.input_size != seen.shape[0] or \
+            not all(map(math.isfinite, framing.box)) or right <= left or bottom <= top:
+        raise ExplanationFileError(f"{path}: framing {data!r:.120} does not fit the image {fields['image'].shape}")
+    return framing
+
+
 def _check_shapes(path, fields):
-    image, rho = fields["image"], len(fields["tokens"])
-    if image.dtype != numpy.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ExplanationFileError(f"{path}: image must be uint8 (H, W, 3), not {image.dtype} {image.shape}")
-    height, width = image.shape[:2]
+    rho = len(fields["tokens"])
+    for name in ("image", "input_image"):
+        image = fields[name]
+        if image is not None and (image.dtype != numpy.uint8 or image.ndim != 3 or image.shape[2] != 3):
+            raise ExplanationFileError(f"{path}: {name} must be uint8 (H, W, 3), not {image.dtype} {image.shape}")
+    seen = fields["input_image"] if fields["input_image"] is not None else fields["image"]
+    height, width = seen.shape[:2]
     expected = {"heatmap": (height, width), "pixel_map": (3, height, width), "grad_v": (3, height, width),
                 "token_scores": (rho,), "token_z": (rho,)}
     for name, shape in expected.items():

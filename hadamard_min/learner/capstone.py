@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy
 
-from hadamard_min.explain.hadamard import explain
+from hadamard_min.explain.methods import explain
 from hadamard_min.explain.result import Explanation
 from hadamard_min.fast.switch import fast
 from hadamard_min.io.model_files import load_model

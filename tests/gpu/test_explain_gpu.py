@@ -14,7 +14,7 @@ from PIL import Image
 
 from hadamard_min.data.easyvqa import DataError, load_easy_vqa
 from hadamard_min.data.text import Vocabulary
-from hadamard_min.explain.hadamard import explain_batch
+from hadamard_min.explain.methods import explain_batch
 from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, save_model
 from hadamard_min.models.vqa import build_vqa_model
 from hadamard_min.training.train import DEFAULT_CONFIG

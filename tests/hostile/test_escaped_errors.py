@@ -19,7 +19,7 @@ from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.port import main as port_main
 from hadamard_min.cli.saliency import main as saliency_main
 from hadamard_min.explain.arguments import ExplainArgumentError
-from hadamard_min.explain.hadamard import explain
+from hadamard_min.explain.methods import explain
 from hadamard_min.explain.notebook import overlay
 from hadamard_min.explain.result import Explanation
 from hadamard_min.io.errors import WeightsError

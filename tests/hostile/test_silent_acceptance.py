@@ -13,7 +13,7 @@ from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.port import main as port_main
 from hadamard_min.cli.train import main as train_main
 from hadamard_min.data.text import QuestionError
-from hadamard_min.explain.hadamard import explain
+from hadamard_min.explain.methods import explain
 from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
 from hadamard_min.io.porting import PortError, read_names
 

@@ -1,0 +1,133 @@
+"""How a user's image became the network's square input, and how every map goes back to the image.
+
+The network sees S × S pixels (64 for the easy-VQA model, 448 for ResNet-152). An image of any other shape
+is brought to that square by one of three fits:
+
+    stretch   the whole image resized to S × S (bicubic): nothing lost, the aspect ratio changed
+    pad       the image centred on a square of side max(H, W) filled with the model's mean colour
+              (0 after normalisation), then resized to S × S: the aspect ratio kept, a margin added
+    crop      the shorter side resized to S (bicubic), the centre S × S kept: the aspect ratio kept,
+              the ends of the longer side never seen (the paper's 448 preprocessing)
+
+The default is the model's own (``model.crop``: crop, otherwise stretch). Each fit is one box: the square the
+network saw, (left, top, right, bottom) in the image's pixel coordinates (beyond the image for pad, inside
+it for crop). A map on the network's grid (∇v, the heat-map, an α_g of S' × S' cells) comes back to the
+image by bilinear interpolation at pixel centres (as ``torch.nn.functional.interpolate(mode="bilinear",
+align_corners=False)``): image pixel x has centre X = x + ½, network coordinate u = (X − left)·S/(right −
+left) − ½, and takes (1 − t)·m[⌊u⌋] + t·m[⌊u⌋ + 1] with t = u − ⌊u⌋ (indices clamped to the grid). Along each
+axis that is one matrix with two non-zeros a row, so a map (C, S, S) becomes Ry · m · Rxᵀ (C, H, W) in
+float32. Pixels the network never saw (outside the box: crop) get 0.
+"""
+from dataclasses import dataclass
+
+import numpy
+
+from hadamard_min.data.images import center_crop, load_image, normalize, resize_exact, resize_shorter_side
+from hadamard_min.explain.arguments import ExplainArgumentError
+
+FITS = ("stretch", "pad", "crop")
+
+
+class FitError(ExplainArgumentError):
+    """An unknown fit (a user error)."""
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where the network's square lies on the image: ``fit``, ``box`` (left, top, right, bottom) in image pixels,
+    the image's (H, W) and the network input's side S."""
+    fit: str
+    box: tuple
+    image_size: tuple
+    input_size: int
+
+    @classmethod
+    def whole(cls, height, width, input_size=None):
+        """The whole image is the network's input (stretched where it is not square)."""
+        return cls("stretch", (0.0, 0.0, float(width), float(height)), (int(height), int(width)),
+                   int(input_size or max(height, width)))
+
+    def note(self):
+        """One line on what the network saw, e.g. 'the model saw 64×64: the 741×500 image stretched to a square'."""
+        height, width = self.image_size
+        seen = f"the model saw {self.input_size}×{self.input_size}"
+        if (height, width) == (self.input_size, self.input_size):
+            return f"{seen}: the image as given"
+        if height == width:
+            return f"{seen}: the {width}×{height} image resized"
+        how = {"stretch": "stretched to a square (aspect ratio changed; the pad fit keeps it)",
+               "pad": "padded to a square with the mean colour, then resized",
+               "crop": "resized and centre-cropped to a square (the ends of the longer side unseen)"}[self.fit]
+        return f"{seen}: the {width}×{height} image {how}"
+
+    def to_json(self):
+        return {"fit": self.fit, "box": [float(b) for b in self.box], "image_size": list(self.image_size),
+                "input_size": self.input_size}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(str(data["fit"]), tuple(float(b) for b in data["box"]),
+                   tuple(int(s) for s in data["image_size"]), int(data["input_size"]))
+
+
+def check_fit(fit):
+    if fit is not None and (not isinstance(fit, str) or fit not in FITS):
+        raise FitError(f"fit must be None (the model's own) or one of {', '.join(FITS)}, not {fit!r:.60}")
+
+
+def frame(model, image, fit=None):
+    """``(image, pixels, x, framing)``: the image as given (uint8 H×W×3), what the network sees (uint8 S×S×3),
+    its normalised float input (3, S, S) and the :class:`Framing` between them."""
+    check_fit(fit)
+    image = load_image(image)
+    fit = fit or ("crop" if model.crop else "stretch")
+    size, (height, width) = model.image_size, image.shape[:2]
+    if fit == "stretch":
+        pixels, box = resize_exact(image, size), (0.0, 0.0, float(width), float(height))
+    elif fit == "pad":
+        side = max(height, width)
+        top, left = (side - height) // 2, (side - width) // 2
+        square = numpy.empty((side, side, 3), numpy.uint8)
+        square[...] = numpy.rint(255 * numpy.asarray(model.mean)).astype(numpy.uint8)
+        square[top:top + height, left:left + width] = image
+        pixels, box = resize_exact(square, size), (-left, -top, side - left, side - top)
+    else:
+        resized = resize_shorter_side(image, size)
+        sy, sx = resized.shape[0] / height, resized.shape[1] / width
+        top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
+        pixels, box = center_crop(resized, size), (left / sx, top / sy, (left + size) / sx, (top + size) / sy)
+    x = normalize(pixels, model.mean, model.std).astype(model.dtype)
+    return image, pixels, x, Framing(fit, tuple(float(b) for b in box), (height, width), size)
+
+
+def resampling_matrix(cells, start, stop, extent, count):
+    """R (count, cells): row i samples a grid of ``cells`` cells spanning [start, stop) of an axis of length
+    ``extent`` at the centre of output pixel i of ``count`` across the whole axis (bilinear, half-pixel)."""
+    centres = (numpy.arange(count) + 0.5) * extent / count                  # X, in image pixels
+    u = (centres - start) * cells / (stop - start) - 0.5                     # the grid coordinate
+    low = numpy.floor(u)
+    t = u - low
+    low = low.astype(numpy.int64)
+    rows = numpy.arange(count)
+    matrix = numpy.zeros((count, cells))
+    numpy.add.at(matrix, (rows, numpy.clip(low, 0, cells - 1)), 1.0 - t)
+    numpy.add.at(matrix, (rows, numpy.clip(low + 1, 0, cells - 1)), t)
+    matrix[(u < -0.5) | (u > cells - 0.5)] = 0.0                             # outside what the network saw
+    return matrix
+
+
+def to_image(values, framing, size=None, rows=None, dtype=numpy.float32):
+    """A map on the network's grid, (h, w) or (C, h, w), brought to the image: float32 (…, H, W).
+
+    ``size`` (H', W') draws it at another resolution of the whole image (a figure's panel); ``rows`` (a
+    slice) computes only those output rows, to bound memory on a large image; ``dtype`` float64 where
+    the map is a result compared to 1e-10 rather than a picture.
+    """
+    values = numpy.asarray(values, dtype=dtype)
+    height, width = size or framing.image_size
+    left, top, right, bottom = framing.box
+    ry = resampling_matrix(values.shape[-2], top, bottom, framing.image_size[0], height).astype(dtype)
+    rx = resampling_matrix(values.shape[-1], left, right, framing.image_size[1], width).astype(dtype)
+    if rows is not None:
+        ry = ry[rows]
+    return ry @ values @ rx.T

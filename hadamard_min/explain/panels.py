@@ -1,0 +1,105 @@
+"""One panel of an explanation's figure: the image as given, a map over it with its colour bar, the signed map.
+
+Every panel shows the whole image as the user gave it, at its own aspect ratio. A map lives on the network's
+grid (S × S, or the S' × S' attention cells); it is brought to the panel by :func:`framing.to_image`
+(bilinear) at a display resolution of at most ``DISPLAY_PX`` pixels on the longer side (a 64-megapixel
+photograph is not resampled at full size to fill a 300-pixel panel), and drawn over the image with
+:func:`maps.blend`. Scales are clipped as :func:`maps.outlier_threshold` says; each map's colour bar
+shows the values its colours stand for, and the note under the panel says how it was scaled.
+"""
+import numpy
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from PIL import Image
+
+from hadamard_min.explain.framing import to_image
+from hadamard_min.explain.maps import MAGNITUDE_CMAP, SIGNED_CMAP, blend, outlier_threshold
+from hadamard_min.io.atomic import utf8_safe
+
+DISPLAY_PX = 600  # the longest side a map is resampled to for a figure (2 × a 2-inch panel at 150 dpi)
+
+
+def display_size(framing):
+    """(h, w) of a panel's pixels: the image's size scaled so that the longer side is DISPLAY_PX."""
+    height, width = framing.image_size
+    scale = DISPLAY_PX / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def display_image(image, size):
+    """The image resampled to ``size`` (h, w) for blending (Lanczos: antialiased when it shrinks)."""
+    if image.shape[:2] == size:
+        return image
+    return numpy.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.Resampling.LANCZOS))
+
+
+def finish(ax, title, note=None):
+    """A panel's title and note as plain text: a file name's ``$`` is no formula, a byte not UTF-8 is U+FFFD."""
+    ax.set_title(utf8_safe(title), fontsize=10, parse_math=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if note:
+        ax.set_xlabel(utf8_safe(note), fontsize=7, color="0.3", parse_math=False)
+
+
+def colour_bar(fig, cax, low, high, cmap, label, ax=None):
+    """A colour bar of ``cmap`` over [low, high] in ``cax`` (horizontal), or beside ``ax``."""
+    mappable = ScalarMappable(Normalize(low, high), cmap)
+    if cax is None:
+        bar = fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.03)
+    else:
+        bar = fig.colorbar(mappable, cax=cax, orientation="horizontal")
+    bar.ax.tick_params(labelsize=6, length=2, pad=1)
+    bar.set_label(label, fontsize=7, labelpad=1 if cax is not None else 4)
+    return bar
+
+
+def image_panel(ax, image, framing):
+    """The image as given: its own pixels when it fits the panel, resampled to DISPLAY_PX when larger."""
+    height, width = framing.image_size
+    shown = image if max(height, width) <= DISPLAY_PX else display_image(image, display_size(framing))
+    ax.imshow(shown, extent=(0, width, height, 0), interpolation="antialiased")
+    finish(ax, "input", f"{width}×{height}, model saw {framing.input_size}×{framing.input_size} ({framing.fit})")
+
+
+def magnitude_panel(ax, cax, image, values, framing, title, note, outlier_perc):
+    """A non-negative map over the image: magma, clipped at its outlier threshold t, colour bar 0 … t."""
+    size = display_size(framing)
+    threshold = outlier_threshold(values, outlier_perc)
+    shown = to_image(values, framing, size)
+    strength = numpy.zeros_like(shown) if threshold == 0 else numpy.clip(shown / numpy.float32(threshold), 0, 1)
+    height, width = framing.image_size
+    ax.imshow(blend(display_image(image, size), strength), extent=(0, width, height, 0))
+    finish(ax, title, note)
+    colour_bar(ax.figure, cax, 0.0, threshold or 1.0, MAGNITUDE_CMAP, _scale_label(outlier_perc), ax=ax)
+
+
+def signed_panel(ax, cax, values, framing, title, outlier_perc):
+    """A signed map alone: RdBu_r centred at 0, ±t with t its outlier threshold of |values|."""
+    threshold = outlier_threshold(values, outlier_perc) or 1.0
+    height, width = framing.image_size
+    ax.imshow(to_image(values, framing, display_size(framing)), cmap=SIGNED_CMAP, vmin=-threshold,
+              vmax=threshold, extent=(0, width, height, 0))
+    finish(ax, title, "blue < 0 < red")
+    colour_bar(ax.figure, cax, -threshold, threshold, SIGNED_CMAP, _scale_label(outlier_perc), ax=ax)
+
+
+def rgb_panel(ax, rgb, framing, title):
+    """The paper's picture of ∇v, an (S, S, 3) RGB array on the network's grid, placed on the image."""
+    size = display_size(framing)
+    height, width = framing.image_size
+    ax.imshow(numpy.clip(to_image(rgb.transpose(2, 0, 1), framing, size), 0, 1).transpose(1, 2, 0),
+              extent=(0, width, height, 0))
+    finish(ax, title, "±3σ → [0, 1] per channel")
+
+
+def _scale_label(outlier_perc):
+    return f"top {outlier_perc:g} % of mass clipped" if outlier_perc else "scaled to the maximum"
+
+
+def plot_into(ax, explanation, framing, map_label, outlier_perc):
+    """The heat-map over the image in a user's ``ax``, titled by the map and the answer, colour bar beside."""
+    e = explanation
+    magnitude_panel(ax, None, e.image, e.heatmap, framing, f"{map_label} · {e.answer} (p = {e.probability:.2f})",
+                    None, outlier_perc)
+    return ax
