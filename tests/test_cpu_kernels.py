@@ -2,27 +2,26 @@
 
 Each kernel is tested equal to its NumPy form, and through it to the reference op, by the fast path's own
 tests (``tests/conftest.py``'s ``cpu_forms`` runs them both ways). Here: the one decision point
-(``fast/compiled.py``), a whole frozen network's explain pass equal bit for bit with and without the kernels,
-and the kernels' results the same on one thread as on two.
+(``fast/compiled.py``), and a whole frozen network's explain pass equal bit for bit with and without them.
 """
 import numpy
 import pytest
 from test_resnet import small_resnet
 
 from hadamard_min import Tensor, guided_backprop
-from hadamard_min.fast import compiled, switch
+from hadamard_min.fast import compiled, switch, winograd
 
 numba = pytest.importorskip("numba", reason="the fused CPU kernels need the extra .[fast] (Numba)")
 
 
-def explain_pass(model, x):
-    """(logits, guided input gradient) of a frozen ResNet: every fused kernel runs (ReLU, max-pool, the
-    strided stem over phase planes, Winograd F(4×4) tiles) forward and backward."""
+def explain_pass(model, x, u):
+    """(logits, guided input gradient) of a frozen ResNet (its ReLUs, Winograd F(4×4) tiles), and a Winograd
+    F(2×2) convolution of x with the filters whose transform is ``u``: every fused kernel runs."""
     xt = Tensor(x, requires_grad=True)
     with guided_backprop():
         logits = model(xt)
         logits.backward(numpy.ones_like(logits.data))
-    return logits.data, xt.grad
+    return logits.data, xt.grad, winograd.convolve(x, u)
 
 
 def test_the_decision_point_takes_numpy_floats_only_and_follows_the_switch():
@@ -48,37 +47,20 @@ def test_a_bad_hadamard_numba_value_is_one_clear_error(monkeypatch):
 def test_the_explain_pass_is_the_numpy_forms_bit_for_bit_and_every_kernel_runs(rng, monkeypatch, dtype):
     model = small_resnet(rng, dtype, layers=(1, 2), width=8).freeze()
     x = rng.standard_normal((2, 3, 37, 30)).astype(dtype)
+    u = winograd.filters(rng.standard_normal((4, 3, 3, 3)).astype(dtype), tile=2)
     kernels, called = compiled.cpu(x), set()
     def spy(name, kernel):
-        def counted(*args):
+        def counted(*args, **keywords):
             called.add(name)
-            return kernel(*args)
+            return kernel(*args, **keywords)
         return counted
 
-    for name in ("relu_forward", "relu_backward", "max_pool", "max_pool_backward", "im2col_phases",
-                 "col2im_phases", "gather_tiles", "scatter_tiles"):
+    for name in kernels.__all__:
         monkeypatch.setattr(kernels, name, spy(name, getattr(kernels, name)))
-    fused = explain_pass(model, x)
-    assert len(called) == 8, called
+    fused = explain_pass(model, x, u)
+    assert called == set(kernels.__all__), called
     with switch.numba_kernels(False):
-        numpy_forms = explain_pass(model, x)
+        numpy_forms = explain_pass(model, x, u)
     for a, b in zip(fused, numpy_forms):
         assert a.dtype == dtype
-        numpy.testing.assert_array_equal(a, b)
-
-
-def test_results_do_not_change_with_the_number_of_threads(rng):
-    """Every output element is computed by one thread in a fixed order: one thread or two, the same bits."""
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("Numba runs on one thread here (NUMBA_NUM_THREADS=1)")
-    model = small_resnet(rng, numpy.float32, layers=(1, 2), width=8).freeze()
-    x = rng.standard_normal((3, 3, 33, 33)).astype(numpy.float32)
-    previous, results = numba.get_num_threads(), []
-    try:
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
-            results.append(explain_pass(model, x))
-    finally:
-        numba.set_num_threads(previous)
-    for a, b in zip(*results):
         numpy.testing.assert_array_equal(a, b)

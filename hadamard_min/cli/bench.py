@@ -44,8 +44,7 @@ class Worker:
     def __init__(self, side, args, folder, weights):
         self.side, self.gradient_path = side, os.path.join(folder, f"{side}.npy")
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
-                   MKL_NUM_THREADS=str(args.threads), NUMBA_NUM_THREADS=str(args.threads), CUPY_TF32="0",
-                   NVIDIA_TF32_OVERRIDE="0")
+                   MKL_NUM_THREADS=str(args.threads), CUPY_TF32="0", NVIDIA_TF32_OVERRIDE="0")
         command = [sys.executable, "-m", "hadamard_min.cli.bench", "--worker", side, "--size", str(args.size),
                    "--batch", str(args.batch[0]), "--depth", str(args.depth), "--device", args.device,
                    "--threads", str(args.threads), "--seed", str(args.seed), "--questions", str(args.questions),

@@ -1,12 +1,11 @@
 """Which fused CPU kernels compute on an array: the one place that decides (the GPU's: ``cuda_kernels.fused``).
 
-``cpu(array)`` is the namespace of the Numba kernels (``cpu_kernels.py``, ``cpu_winograd.py``) for a NumPy
+``cpu(array)`` is the module of the Numba kernels (``cpu_kernels.py``) for a NumPy
 float32 or float64 array when Numba is installed (the extra ``.[fast]``) and ``HADAMARD_NUMBA`` is not 0
 (``switch.py``); otherwise None, and the NumPy fast forms run, as they do without the extra. Importing this
 module imports no Numba.
 """
 import functools
-import types
 
 import numpy
 
@@ -16,11 +15,10 @@ from hadamard_min.fast.switch import numba_enabled
 @functools.cache
 def _kernels():
     try:
-        from hadamard_min.fast import cpu_kernels, cpu_winograd
+        from hadamard_min.fast import cpu_kernels
     except ImportError:  # no Numba: the NumPy forms
         return None
-    names = {name: getattr(module, name) for module in (cpu_kernels, cpu_winograd) for name in module.__all__}
-    return types.SimpleNamespace(**names)
+    return cpu_kernels
 
 
 def available():

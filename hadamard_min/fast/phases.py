@@ -13,7 +13,7 @@ zeros backward.
 import numpy
 
 from hadamard_min.core.backend import array_module
-from hadamard_min.fast import compiled, cuda_kernels
+from hadamard_min.fast import cuda_kernels
 from hadamard_min.fast.fused import FusedConv2d
 from hadamard_min.ops.conv import MaxPool2d, output_size, tie_tolerance
 
@@ -86,10 +86,7 @@ class Phases:
 
 
 def im2col(x, phases):
-    """The columns (N, C·k², out_h·width) of x on the extended grid: k² contiguous copies (with Numba: one
-    pass from x, no planes)."""
-    if cpu := compiled.cpu(x):
-        return cpu.im2col_phases(x, phases.kernel, phases.stride, phases.padding, phases.width, phases.length)
+    """The columns (N, C·k², out_h·width) of x on the extended grid: k² contiguous copies."""
     xp = array_module(x)
     n, c = phases.shape[:2]
     planes = phases.split(x)
@@ -100,11 +97,7 @@ def im2col(x, phases):
 
 
 def col2im(cols, phases):
-    """The adjoint of ``im2col``: (N, C·k², out_h·width) → (N, C, H, W), k² contiguous additions (with Numba:
-    each input gathers its columns in one pass)."""
-    if cpu := compiled.cpu(cols):
-        return cpu.col2im_phases(cols, phases.shape, phases.kernel, phases.stride, phases.padding, phases.rows,
-                                 phases.width)
+    """The adjoint of ``im2col``: (N, C·k², out_h·width) → (N, C, H, W), k² contiguous additions."""
     xp = array_module(cols)
     n, c = phases.shape[:2]
     s = phases.stride
@@ -225,18 +218,10 @@ class FastMaxPool2d(MaxPool2d):
         if x.size == 0 or self.kernel ** 2 > 256:  # nothing to pool, or offsets past a byte: the reference
             return super().forward(x)
         self.phases = Phases(x.shape, self.kernel, self.stride, self.padding)
-        self.cpu = compiled.cpu(x)  # with Numba: one pass each way, the window read straight from x
-        if self.cpu:
-            y, self.index = self.cpu.max_pool(x, tie_tolerance(x), self.kernel, self.stride, self.padding,
-                                              self.phases.out_h, self.phases.out_w)
-            return y
         y, self.index = max_pool(x, self.phases)
         return y
 
     def backward(self, dy):
         if self.phases is None:
             return super().backward(dy)
-        if self.cpu:
-            return (self.cpu.max_pool_backward(dy, self.index, self.phases.shape, self.kernel, self.stride,
-                                               self.padding),)
         return (max_pool_backward(dy, self.index, self.phases),)

@@ -97,12 +97,10 @@ def turned_filters(weight, tile=2):
 def inputs(x, b_t=B_T):
     """V = Bᵀ d B for each 4×4 tile d of x padded by 1 (tiles step by 2): (N, C, H, W) → (16, N, C, tiles).
 
-    On a GPU: one kernel (``kernels.winograd_inputs``), one tile a thread; on the CPU with Numba one pass.
+    On a GPU: one kernel (``kernels.winograd_inputs``), one tile a thread.
     """
     if kernels.fused(x):
         return kernels.winograd_inputs(x, b_t)
-    if cpu := compiled.cpu(x):
-        return cpu.winograd_inputs(x, b_t)
     xp = array_module(x)
     n, c, h, w = x.shape
     th, tw = _tiles(h), _tiles(w)
@@ -125,7 +123,7 @@ def outputs(m, h, w, a_t=A_T):
     if kernels.fused(m):
         return kernels.winograd_outputs(m, h, w, a_t)
     if cpu := compiled.cpu(m):
-        return cpu.winograd_outputs(m, h, w, a_t)
+        return cpu.winograd_outputs(m, h, w, turned=a_t == A_T_TURNED)
     xp = array_module(m)
     _, n, o, _ = m.shape
     th, tw = _tiles(h), _tiles(w)
@@ -175,8 +173,6 @@ def untile_by_product(m, h, w, bias=None, tile=4):
         m[-1] = bias.reshape(1, o, 1)
         product = xp.concatenate([product, xp.ones((len(product), 1), dtype=m.dtype)], axis=1)
     y = (product @ m.reshape(len(m), -1)).reshape(tile, tile, n, o, th, tw)
-    if cpu := compiled.cpu(y):  # with Numba: put side by side and cropped in one pass
-        return cpu.scatter_tiles(y, h, w)
     y = xp.ascontiguousarray(y.transpose(2, 3, 4, 0, 5, 1)).reshape(n, o, tile * th, tile * tw)
     return y if (tile * th, tile * tw) == (h, w) else xp.ascontiguousarray(y[:, :, :h, :w])
 
