@@ -7,18 +7,19 @@ tests check both (``tests/conftest.py``'s ``cpu_forms`` runs the fast path's tes
     kernel            computes                                                       instead of
     relu_forward      y = max(x, 0) and the mask [x > 0] packed into bits              3 passes
     relu_backward     dy·m | max(dy, 0)·m | max(dy, 0), the mask unpacked on the fly   2–3 passes
+    winograd_inputs   Bᵀ d B for every F(2×2) tile, a plane at a time                   pad + 10 passes
     winograd_outputs  Aᵀ M A for every F(2×2) tile, written into the cropped output    8–9 passes + crop
     gather_tiles      the 6×6 tiles of F(4×4) as the columns of D, padding included    pad + strided copy
 
 Only the kernels that beat their NumPy form on one core are here: a kernel each for the max-pool, the
-phase-plane columns, the F(2×2) input transform and the F(4×4) scatter ran 1.3–2.3× slower than NumPy's
+phase-plane columns and the F(4×4) scatter ran 1.3–1.8× slower than NumPy's
 passes, which already run near the memory bandwidth. Compiled code is cached on disk beside this file
 (``cache=True``): the first call in a fresh install compiles (seconds), later processes load it.
 """
 import numpy
 from numba import njit
 
-__all__ = ["gather_tiles", "relu_backward", "relu_forward", "winograd_outputs"]
+__all__ = ["gather_tiles", "relu_backward", "relu_forward", "winograd_inputs", "winograd_outputs"]
 KERNEL_OPTIONS = {"cache": True, "nogil": True}  # compiled code kept on disk; the GIL let go
 RULE_CODES = {"gradient": 0, "guided": 1, "deconvnet": 2}
 
@@ -77,6 +78,45 @@ def relu_backward(dy, mask, rule):
 
 
 # --------------------------------------------------------------------------- Winograd
+@njit(**KERNEL_OPTIONS)
+def _b_t(d0, d1, d2, d3):
+    """The rows of Bᵀ applied to four values, each summed as ``winograd._combine`` sums it."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+@njit(**KERNEL_OPTIONS)
+def _inputs(x, turned, v):
+    n, c, h, w = x.shape
+    th, tw = (h + 1) // 2, (w + 1) // 2
+    order = (3, 1, 2, 0) if turned else (0, 1, 2, 3)         # P Bᵀ: the rows of Bᵀ renumbered
+    pad = numpy.zeros((2 * th + 2, 2 * tw + 2), dtype=x.dtype)  # one plane padded by 1 (its border stays 0)
+    plane_v = numpy.empty((16, th * tw), dtype=x.dtype)       # one plane's V, then copied out row by row
+    for plane in range(n * c):
+        i, ch = plane // c, plane % c
+        pad[1:h + 1, 1:w + 1] = x[i, ch]
+        for ty in range(th):
+            for tx in range(tw):
+                y0, x0 = 2 * ty, 2 * tx
+                c0 = _b_t(pad[y0, x0], pad[y0 + 1, x0], pad[y0 + 2, x0], pad[y0 + 3, x0])  # Bᵀ d, by column
+                c1 = _b_t(pad[y0, x0 + 1], pad[y0 + 1, x0 + 1], pad[y0 + 2, x0 + 1], pad[y0 + 3, x0 + 1])
+                c2 = _b_t(pad[y0, x0 + 2], pad[y0 + 1, x0 + 2], pad[y0 + 2, x0 + 2], pad[y0 + 3, x0 + 2])
+                c3 = _b_t(pad[y0, x0 + 3], pad[y0 + 1, x0 + 3], pad[y0 + 2, x0 + 3], pad[y0 + 3, x0 + 3])
+                for a in range(4):                              # (Bᵀ d) B: then the columns
+                    row = _b_t(c0[a], c1[a], c2[a], c3[a])
+                    for b in range(4):
+                        plane_v[order[a] * 4 + order[b], ty * tw + tx] = row[b]
+        for k in range(16):
+            v[k, i, ch] = plane_v[k]
+
+
+def winograd_inputs(x, turned):
+    """V of ``winograd.inputs`` for Bᵀ or P Bᵀ (``turned``): (N, C, H, W) → (16, N, C, tiles), one pass."""
+    n, c, h, w = x.shape
+    v = numpy.empty((16, n, c, ((h + 1) // 2) * ((w + 1) // 2)), dtype=x.dtype)
+    _inputs(numpy.ascontiguousarray(x), turned, v)
+    return v
+
+
 @njit(**KERNEL_OPTIONS)
 def _a_t(m0, m1, m2, m3, turned):
     """The rows of Aᵀ (or of Aᵀ P, ``turned``) applied to four values, in ``winograd._combine``'s order."""

@@ -97,10 +97,12 @@ def turned_filters(weight, tile=2):
 def inputs(x, b_t=B_T):
     """V = Bᵀ d B for each 4×4 tile d of x padded by 1 (tiles step by 2): (N, C, H, W) → (16, N, C, tiles).
 
-    On a GPU: one kernel (``kernels.winograd_inputs``), one tile a thread.
+    On a GPU: one kernel (``kernels.winograd_inputs``), one tile a thread; on the CPU with Numba one pass.
     """
     if kernels.fused(x):
         return kernels.winograd_inputs(x, b_t)
+    if cpu := compiled.cpu(x):
+        return cpu.winograd_inputs(x, turned=b_t == B_T_TURNED)
     xp = array_module(x)
     n, c, h, w = x.shape
     th, tw = _tiles(h), _tiles(w)
