@@ -4,7 +4,7 @@
 
 writes OUT/report.md, OUT/results.json, OUT/examples.png, OUT/deletion_curves.png, OUT/sanity_check.png,
 shows progress on stderr and prints the main tables on stdout. The same seed gives the same numbers.
-``--quick`` takes a first look: 32 questions and the sanity check on 8, about a tenth of the default's time.
+``--quick`` takes a first look: 32 questions and the sanity check on 8 (wide intervals).
 """
 import shlex
 import sys
@@ -19,7 +19,7 @@ from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, eval
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, manifest_path, sha256_of
 
-QUICK = EvaluationSettings(examples=32, sanity_examples=8)  # --quick: about a tenth of the default's time
+QUICK = EvaluationSettings(examples=32, sanity_examples=8)  # --quick: a first look
 DATA_SETS = {"easy-vqa": ("easy-VQA", SHIPPED_MODEL),
              "two-shape": ("two-shape", SHIPPED_TWO_SHAPE_MODEL)}
 
