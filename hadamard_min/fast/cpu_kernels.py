@@ -61,12 +61,12 @@ def relu_forward(x):
 def _relu_backward(dy, mask, rule, one, zero, dx):
     n = dy.size
     for byte in range((n + 7) // 8):
-        bits = mask[byte]
-        for i in range(8 * byte, min(8 * byte + 8, n)):
-            d = dy[i] if rule == 0 else max(dy[i], zero)   # max(dy, 0) but for the gradient
+        bits, first = mask[byte], 8 * byte
+        for bit in range(8 if first + 8 <= n else n - first):
+            d = dy[first + bit] if rule == 0 else max(dy[first + bit], zero)  # max(dy, 0) but for the gradient
             if rule != 2:
-                d = d * (one if (bits >> (7 - i % 8)) & 1 else zero)
-            dx[i] = d
+                d = d * (one if (bits >> (7 - bit)) & 1 else zero)
+            dx[first + bit] = d
 
 
 def relu_backward(dy, mask, rule):
