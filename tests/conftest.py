@@ -26,3 +26,17 @@ def torch():
 @pytest.fixture
 def rng():
     return numpy.random.default_rng(1234)
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def cpu_forms(request):
+    """Runs a test twice: the fast forms as NumPy code, then as the fused Numba kernels (``fast/compiled.py``).
+    Without Numba the second run skips, except under HADAMARD_REQUIRE_NUMBA=1 (CI's run with the extra
+    ``.[fast]``), where a missing Numba is a failure, so those tests cannot pass by skipping."""
+    from hadamard_min.fast import compiled, switch
+    if request.param == "numba" and not compiled.available():
+        if os.environ.get("HADAMARD_REQUIRE_NUMBA") == "1":
+            pytest.fail("Numba is required here (HADAMARD_REQUIRE_NUMBA=1): pip install '.[fast]'")
+        pytest.skip("Numba is not installed (pip install '.[fast]' for the fused CPU kernels)")
+    with switch.numba_kernels(request.param == "numba"):
+        yield request.param

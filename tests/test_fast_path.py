@@ -27,6 +27,8 @@ from hadamard_min.io.model_files import load_model
 from hadamard_min.models import ResNet
 from hadamard_min.nn.layers import BatchNorm2d, Conv2d
 
+pytestmark = pytest.mark.usefixtures("cpu_forms")  # each test with the NumPy forms and the Numba kernels
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "hadamard_min" / "assets" / "example.png"
 

@@ -18,6 +18,8 @@ from hadamard_min.fast.fused import FusedConv2d, FusedReLU
 from hadamard_min.ops import conv
 from hadamard_min.ops.relu import RULES, ReLU
 
+pytestmark = pytest.mark.usefixtures("cpu_forms")  # each test with the NumPy forms and the Numba kernels
+
 ROWS = {"B_T": winograd.B_T, "B_T_TURNED": winograd.B_T_TURNED, "A_T": winograd.A_T,
         "A_T_TURNED": winograd.A_T_TURNED}
 CONVOLUTIONS = [(2, 3, 9, 8, 7, 2, 3), (1, 2, 5, 6, 3, 2, 1), (2, 2, 4, 5, 3, 1, 1), (1, 3, 7, 7, 1, 2, 0),

@@ -11,6 +11,8 @@ from hadamard_min.fast.phases import FastMaxPool2d
 from hadamard_min.io.model_files import load_model
 from hadamard_min.models import resnet
 
+pytestmark = pytest.mark.usefixtures("cpu_forms")  # each test with the NumPy forms and the Numba kernels
+
 
 def pool_both(x, dy, kernel=3, stride=2, padding=1):
     """[(y, dx)] of the fast form and of the reference op."""

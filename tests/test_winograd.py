@@ -8,6 +8,8 @@ from hadamard_min.core.gradcheck import gradcheck
 from hadamard_min.fast import winograd
 from hadamard_min.ops.conv import im2col
 
+pytestmark = pytest.mark.usefixtures("cpu_forms")  # each test with the NumPy forms and the Numba kernels
+
 SHAPES = [(1, 3, 4, 6, 6), (2, 2, 3, 5, 7), (1, 4, 2, 1, 1), (2, 1, 1, 2, 3), (1, 5, 6, 9, 4)]
 
 

@@ -80,7 +80,7 @@ class Worker:
         self.result |= self._read()
         self.process.wait()
         self.result["gradient"] = numpy.load(self.gradient_path)
-        for key in ("forward", "explain"):
+        for key in ("forward", "explain", "forward_cpu", "explain_cpu"):  # wall and CPU time (all threads)
             if key in self.result:
                 self.result[key] = self.result[key][warmup:]
         return self.result

@@ -38,7 +38,8 @@ def report(args, ours, theirs):
         lines.append(f"device: {ours['device']}; TF32: ours {ours['tf32']}{torch_tf32}; "
                      f"NVIDIA_TF32_OVERRIDE=0 on both")
     lines.append(f"{'':28}{'ours':>12}{'torch':>12}{'ours/torch':>12}    (fastest run: ours, torch)")
-    for label, key in (("forward", "forward"), ("forward + guided backward", "explain")):
+    for label, key in (("forward", "forward"), ("forward + guided backward", "explain"),
+                       ("  the same, CPU time", "explain_cpu")):  # all threads' CPU seconds: loaded machines
         lines.append(_time_row(label, ours[key], theirs[key] if theirs else None))
     memory = [("peak RSS", "peak_rss"), ("RSS before the runs", "rss_before_run")]
     if args.device == "gpu":

@@ -268,10 +268,10 @@ def serve(args):
         times = {}
         for key, step in side.steps.items():
             side.sync()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             gradient = step()
             side.sync()
-            times[key] = time.perf_counter() - start
+            times[key], times[f"{key}_cpu"] = time.perf_counter() - start, time.process_time() - cpu
         print(json.dumps(times), flush=True)
     _save_array(args.gradient_out, side.to_host(gradient))
     del gradient

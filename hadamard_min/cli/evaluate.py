@@ -4,6 +4,7 @@
 
 writes OUT/report.md, OUT/results.json, OUT/examples.png, OUT/deletion_curves.png, OUT/sanity_check.png,
 shows progress on stderr and prints the main tables on stdout. The same seed gives the same numbers.
+``--quick`` takes a first look: 32 questions and the sanity check on 8 (wide intervals).
 """
 import shlex
 import sys
@@ -18,6 +19,7 @@ from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, eval
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, manifest_path, sha256_of
 
+QUICK = EvaluationSettings(examples=32, sanity_examples=8)  # --quick: a first look
 DATA_SETS = {"easy-vqa": ("easy-VQA", SHIPPED_MODEL),
              "two-shape": ("two-shape", SHIPPED_TWO_SHAPE_MODEL)}
 
@@ -36,8 +38,12 @@ def parser():
     p.add_argument("--data", default="easy-vqa", metavar="easy-vqa|two-shape|DIR",
                    help="test data set, or your own: a folder DIR with images, questions.jsonl "
                         '({"image", "question", "answer"} lines) and optional masks/ (see hadamard_min.data.folder)')
-    p.add_argument("--examples", type=integer(1, 1_000_000), default=DEFAULT_EXAMPLES,
-                   help="test questions to evaluate (the default takes a few minutes on 2 CPU cores)")
+    p.add_argument("--examples", type=integer(1, 1_000_000), default=None,
+                   help=f"test questions to evaluate (default {DEFAULT_EXAMPLES}, a few minutes on 2 CPU cores; "
+                        f"{QUICK.examples} with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"a first look: {QUICK.examples} questions (unless --examples) and the sanity check on "
+                        f"{QUICK.sanity_examples}; wide intervals, for a number that matters run without it")
     p.add_argument("--seed", type=SEED, default=0,
                    help="seed of the sample, the random floor and the bootstrap")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder")
@@ -75,11 +81,20 @@ def command_line(args):
     """The command that reproduces the numbers (the output folder and device do not change them)."""
     weights = [] if args.weights is None else ["--weights", str(args.weights)]
     return "hadamard-evaluate " + shlex.join([*weights, "--data", args.data, "--examples", str(args.examples),
-                                              "--seed", str(args.seed)])
+                                              "--seed", str(args.seed), *(["--quick"] if args.quick else [])])
+
+
+def settings(args):
+    """The evaluation's settings: ``--examples`` (its default, or --quick's) and --quick's smaller sanity check."""
+    if args.examples is None:
+        args.examples = QUICK.examples if args.quick else DEFAULT_EXAMPLES
+    sanity = QUICK.sanity_examples if args.quick else EvaluationSettings.sanity_examples
+    return EvaluationSettings(examples=args.examples, seed=args.seed, sanity_examples=sanity)
 
 
 def _evaluate(args):
     use_device(args.device)
+    chosen = settings(args)
     data_name, shipped = DATA_SETS.get(args.data, (Path(args.data).resolve().name, SHIPPED_MODEL))
     weights = args.weights or shipped
     model = load_model(weights)
@@ -87,7 +102,7 @@ def _evaluate(args):
     prepare_out(args.out, args.force, weights, getattr(data, "files", ()))
     started = time.perf_counter()
     print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
-    results, figure = evaluate(model, data, EvaluationSettings(examples=args.examples, seed=args.seed))
+    results, figure = evaluate(model, data, chosen)
     for note in results["notes"]:
         print(f"note: {note}", file=sys.stderr)
     results["settings"]["data_name"] = data_name

@@ -7,6 +7,8 @@
     elementwise.py   ReLU in two passes without casts, its mask kept as bits
     fused.py         ReLU and im2col/col2im as single CUDA kernels on a GPU
     cuda_kernels.py  those kernels' CUDA sources
+    compiled.py      whether an array goes through the fused CPU kernels (Numba, the extra ``.[fast]``)
+    cpu_kernels.py   ReLU, the F(2×2) output transform and the F(4×4) tile gather, one pass each
 
 Which form runs is decided in one place, ``hadamard_min/nn/functional.py``, by this switch and by whether
 the model is frozen (``Module.freeze()``), never by a gradient flag or an array's properties. Every fast

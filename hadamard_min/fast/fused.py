@@ -1,10 +1,11 @@
 """Reference ops with their array work done by fused CUDA kernels on a GPU (the same numbers, fewer launches).
 
 Each class subclasses its reference op and changes only how the arrays are computed: by a kernel for CuPy
-float arrays (``cuda_kernels.fused``). Otherwise ``FusedReLU`` takes the fewer-pass forms of
-``fast/elementwise.py`` and ``FusedConv2d`` *is* the reference op.
+float arrays (``cuda_kernels.fused``). Otherwise ``FusedReLU`` takes the one-pass Numba kernels where they
+are installed (``compiled.cpu``), else the fewer-pass forms of ``fast/elementwise.py``, and ``FusedConv2d``
+*is* the reference op.
 """
-from hadamard_min.fast import cuda_kernels, elementwise
+from hadamard_min.fast import compiled, cuda_kernels, elementwise
 from hadamard_min.ops.conv import Conv2d, col2im, im2col
 from hadamard_min.ops.relu import ReLU, current_relu_rule, rule_for_backward
 
@@ -14,14 +15,18 @@ class FusedReLU(ReLU):
 
     def forward(self, x):
         self.rule = current_relu_rule()
-        y, mask = (cuda_kernels if cuda_kernels.fused(x) else elementwise).relu_forward(x)
+        y, mask = _forms(x).relu_forward(x)
         self.save(mask)
         return y
 
     def backward(self, dy):
         (mask,) = self.saved
-        forms = cuda_kernels if cuda_kernels.fused(dy) else elementwise
-        return (forms.relu_backward(dy, mask, rule_for_backward(self.rule)),)
+        return (_forms(dy).relu_backward(dy, mask, rule_for_backward(self.rule)),)
+
+
+def _forms(array):
+    """Where a ReLU's arrays are computed: CUDA kernels, Numba kernels or NumPy (the mask is packed alike)."""
+    return cuda_kernels if cuda_kernels.fused(array) else compiled.cpu(array) or elementwise
 
 
 def fused_im2col(x, kh, kw, stride, padding, out_h, out_w):

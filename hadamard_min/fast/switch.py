@@ -1,4 +1,5 @@
-"""The one switch of the fast path: on by default, off with ``HADAMARD_FAST=0`` or ``with fast(False):``."""
+"""The one switch of the fast path: on by default, off with ``HADAMARD_FAST=0`` or ``with fast(False):``; and
+within it, whether the fast forms run as fused Numba kernels where Numba is installed (``HADAMARD_NUMBA``)."""
 import contextlib
 import os
 
@@ -30,3 +31,28 @@ def fast(flag=True):
         yield
     finally:
         _enabled = previous
+
+
+_numba = None  # None: not decided yet (read HADAMARD_NUMBA on first use)
+
+
+def numba_enabled():
+    """Whether the fast forms may run as fused Numba kernels where installed (``HADAMARD_NUMBA``, default 1)."""
+    global _numba
+    if _numba is None:
+        value = os.environ.get("HADAMARD_NUMBA", "1").strip()
+        if value not in ("0", "1"):
+            raise FastSwitchError(f"HADAMARD_NUMBA must be 0 (NumPy fast forms) or 1 (Numba kernels), not {value!r}")
+        _numba = value == "1"
+    return _numba
+
+
+@contextlib.contextmanager
+def numba_kernels(flag=True):
+    """Inside this block the fast forms run as Numba kernels where installed (True) or as NumPy code (False)."""
+    global _numba
+    previous, _numba = numba_enabled(), bool(flag)
+    try:
+        yield
+    finally:
+        _numba = previous

@@ -30,6 +30,7 @@ import numpy
 
 from hadamard_min.core.backend import array_module
 from hadamard_min.core.function import Function
+from hadamard_min.fast import compiled
 from hadamard_min.fast import cuda_kernels as kernels
 
 B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))      # Bᵀ: 4×4 input tile
@@ -96,10 +97,12 @@ def turned_filters(weight, tile=2):
 def inputs(x, b_t=B_T):
     """V = Bᵀ d B for each 4×4 tile d of x padded by 1 (tiles step by 2): (N, C, H, W) → (16, N, C, tiles).
 
-    On a GPU: one kernel (``kernels.winograd_inputs``), one tile a thread.
+    On a GPU: one kernel (``kernels.winograd_inputs``), one tile a thread; on the CPU with Numba one pass.
     """
     if kernels.fused(x):
         return kernels.winograd_inputs(x, b_t)
+    if cpu := compiled.cpu(x):
+        return cpu.winograd_inputs(x, turned=b_t == B_T_TURNED)
     xp = array_module(x)
     n, c, h, w = x.shape
     th, tw = _tiles(h), _tiles(w)
@@ -117,10 +120,12 @@ def inputs(x, b_t=B_T):
 def outputs(m, h, w, a_t=A_T):
     """Y = Aᵀ M A per tile, the 2×2 blocks put side by side and cropped: (16, N, O, tiles) → (N, O, h, w).
 
-    On a GPU: one kernel (``kernels.winograd_outputs``), one tile a thread.
+    On a GPU: one kernel (``kernels.winograd_outputs``), one tile a thread; on the CPU with Numba one pass.
     """
     if kernels.fused(m):
         return kernels.winograd_outputs(m, h, w, a_t)
+    if cpu := compiled.cpu(m):
+        return cpu.winograd_outputs(m, h, w, turned=a_t == A_T_TURNED)
     xp = array_module(m)
     _, n, o, _ = m.shape
     th, tw = _tiles(h), _tiles(w)
@@ -136,16 +141,23 @@ def outputs(m, h, w, a_t=A_T):
 
 
 def tiles_by_product(x, tile=4):
-    """V = (Bᵀ ⊗ Bᵀ) D: every 6×6 tile of x padded by 1 (tiles step by 4) a column of D, (36, N, C, tiles)."""
+    """V = (Bᵀ ⊗ Bᵀ) D: every 6×6 tile of x padded by 1 (tiles step by 4) a column of D, (36, N, C, tiles).
+
+    With Numba D is gathered in one pass (``cpu_winograd.gather_tiles``), else padded and copied.
+    """
     xp = array_module(x)
     n, c, h, w = x.shape
     th, tw, t = -(-h // tile), -(-w // tile), tile + 2
-    xpad = xp.zeros((n, c, tile * th + 2, tile * tw + 2), dtype=x.dtype)
-    xpad[:, :, 1:1 + h, 1:1 + w] = x
-    sn, sc, sh, sw = xpad.strides
-    d = xp.lib.stride_tricks.as_strided(xpad, (t, t, n, c, th, tw), (sh, sw, sn, sc, tile * sh, tile * sw))
+    if cpu := compiled.cpu(x):
+        d = cpu.gather_tiles(x, tile)
+    else:
+        xpad = xp.zeros((n, c, tile * th + 2, tile * tw + 2), dtype=x.dtype)
+        xpad[:, :, 1:1 + h, 1:1 + w] = x
+        sn, sc, sh, sw = xpad.strides
+        d = xp.ascontiguousarray(
+            xp.lib.stride_tricks.as_strided(xpad, (t, t, n, c, th, tw), (sh, sw, sn, sc, tile * sh, tile * sw)))
     b_t = xp.asarray(B_T4, dtype=x.dtype)
-    return (xp.kron(b_t, b_t) @ xp.ascontiguousarray(d).reshape(t * t, -1)).reshape(t * t, n, c, th * tw)
+    return (xp.kron(b_t, b_t) @ d.reshape(t * t, -1)).reshape(t * t, n, c, th * tw)
 
 
 def untile_by_product(m, h, w, bias=None, tile=4):

@@ -1,0 +1,174 @@
+"""Fused CPU kernels (Numba, the optional extra ``.[fast]``): an op's array work in one pass over memory.
+
+The NumPy fast forms (``fast/elementwise.py``, ``fast/winograd.py``) are the definition: each kernel here
+computes the same numbers in the same order of operations, so the two agree to the last bit, and the same
+tests check both (``tests/conftest.py``'s ``cpu_forms`` runs the fast path's tests each way).
+
+    kernel            computes                                                       instead of
+    relu_forward      y = max(x, 0) and the mask [x > 0] packed into bits              3 passes
+    relu_backward     dy·m | max(dy, 0)·m | max(dy, 0), the mask unpacked on the fly   2–3 passes
+    winograd_inputs   Bᵀ d B for every F(2×2) tile, a plane at a time                   pad + 10 passes
+    winograd_outputs  Aᵀ M A for every F(2×2) tile, written into the cropped output    8–9 passes + crop
+    gather_tiles      the 6×6 tiles of F(4×4) as the columns of D, padding included    pad + strided copy
+
+Only the kernels that beat their NumPy form on one core are here: a kernel each for the max-pool, the
+phase-plane columns and the F(4×4) scatter ran 1.3–1.8× slower than NumPy's
+passes, which already run near the memory bandwidth. Compiled code is cached on disk beside this file
+(``cache=True``): the first call in a fresh install compiles (seconds), later processes load it.
+"""
+import numpy
+from numba import njit
+
+__all__ = ["gather_tiles", "relu_backward", "relu_forward", "winograd_inputs", "winograd_outputs"]
+KERNEL_OPTIONS = {"cache": True, "nogil": True}  # compiled code kept on disk; the GIL let go
+RULE_CODES = {"gradient": 0, "guided": 1, "deconvnet": 2}
+
+
+def units(array):
+    """(1, 0) in ``array``'s dtype: a kernel's arithmetic then stays in that dtype, as NumPy's does."""
+    return array.dtype.type(1), array.dtype.type(0)
+
+
+# --------------------------------------------------------------------------- ReLU
+@njit(**KERNEL_OPTIONS)
+def _relu_forward(x, zero, y, mask):
+    n = x.size
+    for byte in range(n // 8):
+        bits = 0
+        for bit in range(8):
+            v = x[8 * byte + bit]
+            y[8 * byte + bit] = max(v, zero)                # max(x, 0): a NaN passes
+            bits |= (v > zero) << (7 - bit)
+        mask[byte] = bits
+    if n % 8:
+        bits = 0
+        for i in range(n - n % 8, n):
+            y[i] = max(x[i], zero)
+            bits |= (x[i] > zero) << (7 - i % 8)
+        mask[n // 8] = bits
+
+
+def relu_forward(x):
+    """(y, mask) of ``elementwise.relu_forward``: one pass, the mask packed as ``numpy.packbits`` packs it."""
+    x = numpy.ascontiguousarray(x)
+    y = numpy.empty_like(x)
+    mask = numpy.empty((x.size + 7) // 8, dtype=numpy.uint8)
+    _relu_forward(x.reshape(-1), units(x)[1], y.reshape(-1), mask)
+    return y, mask
+
+
+@njit(**KERNEL_OPTIONS)
+def _relu_backward(dy, mask, rule, one, zero, dx):
+    n = dy.size
+    for byte in range((n + 7) // 8):
+        bits, first = mask[byte], 8 * byte
+        for bit in range(8 if first + 8 <= n else n - first):
+            d = dy[first + bit] if rule == 0 else max(dy[first + bit], zero)  # max(dy, 0) but for the gradient
+            if rule != 2:
+                d = d * (one if (bits >> (7 - bit)) & 1 else zero)
+            dx[first + bit] = d
+
+
+def relu_backward(dy, mask, rule):
+    """dx of ``elementwise.relu_backward`` for ``rule``, in one pass."""
+    dy = numpy.ascontiguousarray(dy)
+    dx = numpy.empty_like(dy)
+    _relu_backward(dy.reshape(-1), mask, RULE_CODES[rule], *units(dy), dx.reshape(-1))
+    return dx
+
+
+# --------------------------------------------------------------------------- Winograd
+@njit(**KERNEL_OPTIONS)
+def _b_t(d0, d1, d2, d3):
+    """The rows of Bᵀ applied to four values, each summed as ``winograd._combine`` sums it."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+@njit(**KERNEL_OPTIONS)
+def _inputs(x, turned, v):
+    n, c, h, w = x.shape
+    th, tw = (h + 1) // 2, (w + 1) // 2
+    order = (3, 1, 2, 0) if turned else (0, 1, 2, 3)         # P Bᵀ: the rows of Bᵀ renumbered
+    pad = numpy.zeros((2 * th + 2, 2 * tw + 2), dtype=x.dtype)  # one plane padded by 1 (its border stays 0)
+    plane_v = numpy.empty((16, th * tw), dtype=x.dtype)       # one plane's V, then copied out row by row
+    for plane in range(n * c):
+        i, ch = plane // c, plane % c
+        pad[1:h + 1, 1:w + 1] = x[i, ch]
+        for ty in range(th):
+            for tx in range(tw):
+                y0, x0 = 2 * ty, 2 * tx
+                c0 = _b_t(pad[y0, x0], pad[y0 + 1, x0], pad[y0 + 2, x0], pad[y0 + 3, x0])  # Bᵀ d, by column
+                c1 = _b_t(pad[y0, x0 + 1], pad[y0 + 1, x0 + 1], pad[y0 + 2, x0 + 1], pad[y0 + 3, x0 + 1])
+                c2 = _b_t(pad[y0, x0 + 2], pad[y0 + 1, x0 + 2], pad[y0 + 2, x0 + 2], pad[y0 + 3, x0 + 2])
+                c3 = _b_t(pad[y0, x0 + 3], pad[y0 + 1, x0 + 3], pad[y0 + 2, x0 + 3], pad[y0 + 3, x0 + 3])
+                for a in range(4):                              # (Bᵀ d) B: then the columns
+                    row = _b_t(c0[a], c1[a], c2[a], c3[a])
+                    for b in range(4):
+                        plane_v[order[a] * 4 + order[b], ty * tw + tx] = row[b]
+        for k in range(16):
+            v[k, i, ch] = plane_v[k]
+
+
+def winograd_inputs(x, turned):
+    """V of ``winograd.inputs`` for Bᵀ or P Bᵀ (``turned``): (N, C, H, W) → (16, N, C, tiles), one pass."""
+    n, c, h, w = x.shape
+    v = numpy.empty((16, n, c, ((h + 1) // 2) * ((w + 1) // 2)), dtype=x.dtype)
+    _inputs(numpy.ascontiguousarray(x), turned, v)
+    return v
+
+
+@njit(**KERNEL_OPTIONS)
+def _a_t(m0, m1, m2, m3, turned):
+    """The rows of Aᵀ (or of Aᵀ P, ``turned``) applied to four values, in ``winograd._combine``'s order."""
+    if turned:
+        return (m1 + m2) + m3, (m1 - m0) - m2
+    return (m0 + m1) + m2, (m1 - m2) - m3
+
+
+@njit(**KERNEL_OPTIONS)
+def _outputs(m, turned, y):
+    n, o, h, w = y.shape
+    tw = (w + 1) // 2
+    r = numpy.empty((2, 4), dtype=m.dtype)
+    for plane in range(n * o):
+        i, ch = plane // o, plane % o
+        for tile in range(m.shape[3]):
+            ty, tx = tile // tw, tile % tw
+            for b in range(4):                              # Aᵀ M
+                r[0, b], r[1, b] = _a_t(m[b, i, ch, tile], m[4 + b, i, ch, tile], m[8 + b, i, ch, tile],
+                                        m[12 + b, i, ch, tile], turned)
+            for row in range(2):                            # (Aᵀ M) A, cropped to h × w
+                out = _a_t(r[row, 0], r[row, 1], r[row, 2], r[row, 3], turned)
+                for col in range(2):
+                    if 2 * ty + row < h and 2 * tx + col < w:
+                        y[i, ch, 2 * ty + row, 2 * tx + col] = out[col]
+
+
+def winograd_outputs(m, h, w, turned):
+    """Y of ``winograd.outputs`` for Aᵀ or Aᵀ P (``turned``): (16, N, O, tiles) → (N, O, h, w), one pass."""
+    y = numpy.empty((m.shape[1], m.shape[2], h, w), dtype=m.dtype)
+    _outputs(numpy.ascontiguousarray(m), turned, y)
+    return y
+
+
+@njit(**KERNEL_OPTIONS)
+def _gather_tiles(x, tile, zero, d):
+    n, c, h, w = x.shape
+    size, th, tw = tile + 2, d.shape[3], d.shape[4]
+    for plane in range(n * c):
+        i, ch = plane // c, plane % c
+        for r in range(size):
+            for q in range(size):
+                for ty in range(th):
+                    row = tile * ty + r - 1
+                    for tx in range(tw):
+                        col = tile * tx + q - 1
+                        d[r * size + q, i, ch, ty, tx] = x[i, ch, row, col] if 0 <= row < h and 0 <= col < w else zero
+
+
+def gather_tiles(x, tile):
+    """D of ``winograd.tiles_by_product``: every (m+2)² tile of x padded by 1 a column, (tile², N, C, th, tw)."""
+    n, c, h, w = x.shape
+    d = numpy.empty(((tile + 2) ** 2, n, c, -(-h // tile), -(-w // tile)), dtype=x.dtype)
+    _gather_tiles(numpy.ascontiguousarray(x), tile, units(x)[1], d)
+    return d
