@@ -242,7 +242,7 @@ def test_preset_runs_end_to_end_on_a_real_image(tmp_path, rng, capsys):
     assert explain_main(argv) == 0                            # hadamard-explain --preset mlb-vqa …
     result = json.loads((tmp_path / "result.json").read_text())
     assert numpy.asarray(result["alpha"]).shape == (2, 14, 14) and result["shapes"]["grad_v"] == [3, 448, 448]
-    assert Image.open(result["maps"]["pixel_map"]).size == (448, 448)
+    assert Image.open(result["maps"]["pixel_map"]).size == Image.open(image).size  # back at the image's size
     assert result["answer"] in ANSWERS and result["tokens"] == ["what", "color", "is", "the", "shape"]
     assert len(result["top_k"]) == 3 and result["options"]["sign"] == "code"
     assert (tmp_path / "figure.png").stat().st_size > 10_000
