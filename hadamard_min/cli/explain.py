@@ -94,7 +94,8 @@ def _inputs(args, image, shipped):
 
 def _explain(args):
     from hadamard_min.cli.explain_batch import run_batch
-    from hadamard_min.explain.terminal import printable, terminal_tokens, use_color
+    from hadamard_min.escapes import printable
+    from hadamard_min.explain.terminal import terminal_tokens, use_color
     from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
     from hadamard_min.io.porting import preset_model
 

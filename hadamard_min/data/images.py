@@ -101,6 +101,8 @@ def _readable_formats():
 def _decoded_rgb(img, name):
     """Check the size, decode fully (so truncation is detected now, not later) and convert to RGB uint8."""
     width, height = img.size
+    if width == 0 or height == 0:  # a PIL image can be 0×0 (Image.new); a file that says so is refused as well
+        raise ImageError(f"image {name} is empty ({width}×{height} pixels)")
     if width * height > MAX_PIXELS:
         raise ImageError(f"image {name} has {width}×{height} = {width * height:,} pixels, more than the "
                          f"{MAX_PIXELS:,} read at most; scale it down first")
