@@ -9,6 +9,7 @@ from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, integer, question_text
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.explain.methods import MethodError
+from hadamard_min.explain.saved import MAX_TOP_K
 from hadamard_min.io.atomic import check_outputs, json_text, together, write_text
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.porting.preset import add_preset_arguments
@@ -48,7 +49,7 @@ def parser():
     parser.add_argument("--sign", choices=("paper", "code"), default="paper",
                         help="paper (default): push V − F as eq. 2-3 write it; code: F − V as the authors' script did")
     parser.add_argument("--plain", action="store_true", help="plain gradients through the ReLUs, not guided backprop")
-    parser.add_argument("--top-k", type=integer(1, 10_000), default=5, help="how many answers to list; default: 5")
+    parser.add_argument("--top-k", type=integer(1, MAX_TOP_K), default=5, help="how many answers to list; default: 5")
     return add_version(add_preset_arguments(explain_options.add_arguments(parser)))
 
 

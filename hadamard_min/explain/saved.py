@@ -8,6 +8,11 @@ Arrays (NumPy .npy members, read back with ``allow_pickle=False``):
 
 and the JSON entry ``__explanation__``: question, tokens, answer, probability, top_k, unknown_words,
 options, method and target. The file is written atomically (:func:`io.weights.save_weights`).
+
+What a figure draws grows with the counts (a few milliseconds per token and per listed answer, tens per α
+map), so they are bounded where a file could make them anything: at most as many tokens and glimpses as a
+model may have (``max_length`` ≤ 1024, ``glimpses`` ≤ 64, :mod:`models.config`) and ``MAX_TOP_K`` answers
+listed (``hadamard-explain --top-k``'s bound); an explanation beyond them is neither saved nor loaded.
 """
 import math
 import os
@@ -18,11 +23,13 @@ from hadamard_min.explain.arguments import ExplainArgumentError, shown
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
+from hadamard_min.models.config import BOUNDS
 
 ARRAYS = ("grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image")
 OPTIONAL = ("grad_v", "grad_q", "pixel_map")
 TEXT = ("question", "tokens", "answer", "probability", "top_k", "unknown_words", "options", "method", "target")
 FORMAT = 1
+MAX_TOP_K = 10_000  # answers an explanation lists at most
 
 
 class ExplanationFileError(WeightsError):
@@ -50,6 +57,9 @@ def save_explanation(explanation, path):
     """Write ``explanation`` to ``path`` (.npz, see :func:`check_destination`); returns the path."""
     _check_path(path, "save")
     check_destination(path)
+    too_many = _too_many(explanation.tokens, explanation.top_k, explanation.alpha)
+    if too_many:
+        raise ExplainArgumentError(f"this explanation {too_many}; it cannot be saved (nothing was written)")
     arrays = {name: getattr(explanation, name) for name in ARRAYS if getattr(explanation, name) is not None}
     text = {name: getattr(explanation, name) for name in TEXT}
     text["top_k"] = [[answer, float(p)] for answer, p in explanation.top_k]
@@ -78,7 +88,19 @@ def load_explanation_fields(path):
     fields.update({name: arrays.get(name) for name in ARRAYS})
     _check_arrays(path, fields)
     _check_shapes(path, fields)
+    too_many = _too_many(fields["tokens"], fields["top_k"], fields["alpha"])
+    if too_many:
+        raise ExplanationFileError(f"{path}: the explanation {too_many}; the file is corrupt or crafted")
     return fields
+
+
+def _too_many(tokens, top_k, alpha):
+    """What is beyond the bounds of the module's docstring (None when nothing is)."""
+    counts = (("tokens", len(tokens), BOUNDS["max_length"][1]), ("α maps", len(alpha), BOUNDS["glimpses"][1]),
+              ("answers in top_k", len(top_k), MAX_TOP_K))
+    beyond = [f"has {count:,} {what}, more than the {limit:,} an explanation may hold" for what, count, limit
+              in counts if count > limit]
+    return " and ".join(beyond) or None
 
 
 def _is_explanation(path):
