@@ -74,3 +74,18 @@ def test_a_fifo_named_as_the_image_is_refused_at_once(tmp_path, capsys):
     run_main(explain, ["--image", tmp_path / "pipe.png", *QUESTION, "--out", tmp_path / "out.png"],
              capsys).one_line_error("pipe.png")
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("target", ["example", "exercise"])
+def test_the_learners_figure_never_replaces_what_the_run_reads(tmp_path, capsys, target):
+    """--out a link to the shipped example image the run explains, or to one of the learner's exercise files
+    (a link, so that a regression replaces the link, not the package's image)."""
+    from hadamard_min.learner.capstone import EXAMPLE_IMAGE
+
+    exercise = tmp_path / "ex02_unbroadcast.py"
+    exercise.write_text("# my exercise\n")
+    out = tmp_path / "figure.png"
+    out.symlink_to(EXAMPLE_IMAGE if target == "example" else exercise)
+    before = out.read_bytes()
+    run_main(learner, [tmp_path, "--out", out], capsys).one_line_error("--out", "the same file as the input")
+    assert out.is_symlink() and out.read_bytes() == before
