@@ -89,3 +89,39 @@ def test_the_learners_figure_never_replaces_what_the_run_reads(tmp_path, capsys,
     before = out.read_bytes()
     run_main(learner, [tmp_path, "--out", out], capsys).one_line_error("--out", "the same file as the input")
     assert out.is_symlink() and out.read_bytes() == before
+
+
+def test_an_image_swapped_for_a_pipe_after_its_check_is_refused_unread(tmp_path, monkeypatch):
+    """The image's type was checked by name (``is_file``) and the file then opened by name again: a pipe put in
+    its place meanwhile was read. Here the name check is made to pass for a pipe, whose writer sends a PNG."""
+    import pathlib
+    import threading
+    import time
+
+    pipe = tmp_path / "swapped.png"
+    os.mkfifo(pipe)
+    Image.new("RGB", (8, 8)).save(tmp_path / "real.png")
+    png = (tmp_path / "real.png").read_bytes()
+
+    def writer():  # opens the pipe's other end once a reader is there, for at most 0.5 s
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            try:
+                handle = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: no reader yet
+                time.sleep(0.01)
+                continue
+            os.set_blocking(handle, True)
+            try:
+                os.write(handle, png)
+            except OSError:  # the reader went away unread: what should happen
+                pass
+            os.close(handle)
+            return
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    monkeypatch.setattr(pathlib.Path, "is_file", lambda self: True)  # the file was regular when checked
+    with pytest.raises(ImageError, match="not a regular file"):
+        load_image(pipe)
+    thread.join(3)
