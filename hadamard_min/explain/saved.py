@@ -10,8 +10,9 @@ and the JSON entry ``__explanation__``: question, tokens, answer, probability, t
 options, method and target. The file is written atomically (:func:`io.weights.save_weights`).
 
 What a figure draws grows with the counts (a few milliseconds per token and per listed answer, tens per α
-map), so they are bounded where a file could make them anything: at most as many tokens and glimpses as a
-model may have (``max_length`` ≤ 1024, ``glimpses`` ≤ 64, :mod:`models.config`) and ``MAX_TOP_K`` answers
+map, a gigabyte for a 2048 × 2048 image), so they are bounded where a file could make them anything: at most
+as many tokens, glimpses and pixels as a model may have (``max_length`` ≤ 1024, ``glimpses`` ≤ 64, the image
+and the α grids at most ``image_size`` ≤ 1024 on a side, :mod:`models.config`) and ``MAX_TOP_K`` answers
 listed (``hadamard-explain --top-k``'s bound); an explanation beyond them is neither saved nor loaded.
 """
 import math
@@ -57,7 +58,7 @@ def save_explanation(explanation, path):
     """Write ``explanation`` to ``path`` (.npz, see :func:`check_destination`); returns the path."""
     _check_path(path, "save")
     check_destination(path)
-    too_many = _too_many(explanation.tokens, explanation.top_k, explanation.alpha)
+    too_many = _too_many(explanation.tokens, explanation.top_k, explanation.alpha, explanation.image)
     if too_many:
         raise ExplainArgumentError(f"this explanation {too_many}; it cannot be saved (nothing was written)")
     arrays = {name: getattr(explanation, name) for name in ARRAYS if getattr(explanation, name) is not None}
@@ -88,16 +89,19 @@ def load_explanation_fields(path):
     fields.update({name: arrays.get(name) for name in ARRAYS})
     _check_arrays(path, fields)
     _check_shapes(path, fields)
-    too_many = _too_many(fields["tokens"], fields["top_k"], fields["alpha"])
+    too_many = _too_many(fields["tokens"], fields["top_k"], fields["alpha"], fields["image"])
     if too_many:
         raise ExplanationFileError(f"{path}: the explanation {too_many}; the file is corrupt or crafted")
     return fields
 
 
-def _too_many(tokens, top_k, alpha):
+def _too_many(tokens, top_k, alpha, image):
     """What is beyond the bounds of the module's docstring (None when nothing is)."""
-    counts = (("tokens", len(tokens), BOUNDS["max_length"][1]), ("α maps", len(alpha), BOUNDS["glimpses"][1]),
-              ("answers in top_k", len(top_k), MAX_TOP_K))
+    side, alpha, image = BOUNDS["image_size"][1], numpy.shape(alpha) or (0,), numpy.shape(image)
+    counts = (("tokens", len(tokens), BOUNDS["max_length"][1]), ("α maps", alpha[0], BOUNDS["glimpses"][1]),
+              ("answers in top_k", len(top_k), MAX_TOP_K),
+              ("pixels on a side of its image", max(image[:2], default=0), side),
+              ("cells on a side of its α maps", max(alpha[1:], default=0), side))
     beyond = [f"has {count:,} {what}, more than the {limit:,} an explanation may hold" for what, count, limit
               in counts if count > limit]
     return " and ".join(beyond) or None

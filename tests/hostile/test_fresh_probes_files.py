@@ -1,6 +1,7 @@
 """A fresh pass of hostile inputs, files: a saved explanation whose counts no model gives (its figure costs a
-few milliseconds per token and per listed answer, tens per α map: a 32 MiB JSON of a million tokens kept
-``plot_explanation`` busy for an hour) is refused when loaded, and such an explanation is not saved either."""
+few milliseconds per token and per listed answer, tens per α map, a gigabyte for a 2048² image: a 32 MiB JSON
+of a million tokens kept ``plot_explanation`` busy for an hour) is refused when loaded, and such an explanation
+is not saved either."""
 import dataclasses
 import time
 
@@ -33,6 +34,11 @@ def _crafted(saved, path, arrays=None, text=None):
     return path
 
 
+def _image(height, width):
+    return {"image": numpy.zeros((height, width, 3), numpy.uint8), "heatmap": numpy.zeros((height, width)),
+            "pixel_map": numpy.zeros((3, height, width)), "grad_v": numpy.zeros((3, height, width))}
+
+
 def _tokens(count, width):
     return ({"token_scores": numpy.zeros(count, numpy.float32), "token_z": numpy.zeros(count, numpy.float32),
              "grad_q": numpy.zeros((count, width), numpy.float32)}, {"tokens": ["a"] * count})
@@ -42,7 +48,9 @@ def _tokens(count, width):
     (lambda width: ({"alpha": numpy.zeros((65, 2, 2), numpy.float32)}, None), "65 α maps"),
     (lambda width: _tokens(1025, width), "1,025 tokens"),
     (lambda width: (None, {"top_k": [["circle", 0.1]] * 10_001}), "10,001 answers"),
-], ids=["glimpses", "tokens", "top_k"])
+    (lambda width: (_image(1, 1025), None), "1,025 pixels on a side"),
+    (lambda width: ({"alpha": numpy.zeros((2, 1025, 1025), numpy.float32)}, None), "1,025 cells on a side"),
+], ids=["glimpses", "tokens", "top_k", "image", "alpha grid"])
 def test_a_saved_explanation_with_more_than_any_model_gives_is_refused_at_once(saved, tmp_path, crafted, words):
     arrays, text = crafted(load_weights(saved)["grad_q"].shape[1])
     path = _crafted(saved, tmp_path / "crafted.npz", arrays, text)
@@ -53,9 +61,9 @@ def test_a_saved_explanation_with_more_than_any_model_gives_is_refused_at_once(s
 
 
 def test_the_largest_counts_a_model_gives_still_load(saved, tmp_path):
-    """Pinned: 64 glimpses, 1024 tokens and 10,000 answers are within the bounds."""
+    """Pinned: 64 glimpses, 1024 tokens, 10,000 answers and a 1024-pixel side are within the bounds."""
     arrays, text = _tokens(1024, load_weights(saved)["grad_q"].shape[1])
-    arrays["alpha"] = numpy.zeros((64, 2, 2), numpy.float32)
+    arrays |= {**_image(1024, 3), "alpha": numpy.zeros((64, 2, 2), numpy.float32)}
     loaded = Explanation.load(_crafted(saved, tmp_path / "largest.npz", arrays,
                                        {**text, "top_k": [["circle", 0.1]] * 10_000}))
     assert (len(loaded.tokens), len(loaded.alpha), len(loaded.top_k)) == (1024, 64, 10_000)
