@@ -1,5 +1,5 @@
 """A fresh pass of hostile inputs, files: a saved explanation whose counts no model gives (its figure costs a
-few milliseconds per token and per listed answer, tens per α map, a gigabyte for a 2048² image: a 32 MiB JSON
+few milliseconds per token and per listed answer, tens per α map, a gigabyte for 2048² maps: a 32 MiB JSON
 of a million tokens kept ``plot_explanation`` busy for an hour) is refused when loaded, and such an explanation
 is not saved either."""
 import dataclasses
@@ -48,9 +48,9 @@ def _tokens(count, width):
     (lambda width: ({"alpha": numpy.zeros((65, 2, 2), numpy.float32)}, None), "65 α maps"),
     (lambda width: _tokens(1025, width), "1,025 tokens"),
     (lambda width: (None, {"top_k": [["circle", 0.1]] * 10_001}), "10,001 answers"),
-    (lambda width: (_image(1, 1025), None), "1,025 pixels on a side"),
+    (lambda width: (_image(1, 1025), None), "1,025 pixels on a side of its maps"),
     (lambda width: ({"alpha": numpy.zeros((2, 1025, 1025), numpy.float32)}, None), "1,025 cells on a side"),
-], ids=["glimpses", "tokens", "top_k", "image", "alpha grid"])
+], ids=["glimpses", "tokens", "top_k", "maps", "alpha grid"])
 def test_a_saved_explanation_with_more_than_any_model_gives_is_refused_at_once(saved, tmp_path, crafted, words):
     arrays, text = crafted(load_weights(saved)["grad_q"].shape[1])
     path = _crafted(saved, tmp_path / "crafted.npz", arrays, text)
