@@ -9,8 +9,8 @@ import numpy
 import pytest
 from hostile_helpers import write_photo
 
+import hadamard_min as hm
 from hadamard_min.explain.arguments import ExplainArgumentError
-from hadamard_min.explain.hadamard import explain
 from hadamard_min.explain.result import Explanation
 from hadamard_min.explain.saved import ExplanationFileError
 from hadamard_min.io.model_files import load_model
@@ -23,14 +23,18 @@ def saved(tmp_path_factory):
     """An explanation of the shipped model, saved: its path."""
     folder = tmp_path_factory.mktemp("saved")
     path = folder / "e.npz"
-    explain(load_model(), write_photo(folder / "p.png"), "what shape is it?").save(path)
+    hm.explain(load_model(), write_photo(folder / "p.png"), "what shape is it?").save(path)
     return path
 
 
 def _crafted(saved, path, arrays=None, text=None):
-    """``saved`` rewritten with some of its arrays and JSON fields replaced, as a crafted file would be."""
-    fields = load_npz_metadata(saved)["explanation"]
-    save_weights(path, {**load_weights(saved), **(arrays or {})}, metadata={"explanation": {**fields, **(text or {})}})
+    """``saved`` rewritten with some of its arrays and JSON fields replaced, as a crafted file would be (a new
+    image: as the network saw it, without a separate input image and its framing)."""
+    fields, stored = load_npz_metadata(saved)["explanation"], load_weights(saved)
+    if arrays and "image" in arrays:
+        stored.pop("input_image", None)
+        fields = {name: value for name, value in fields.items() if name != "framing"}
+    save_weights(path, {**stored, **(arrays or {})}, metadata={"explanation": {**fields, **(text or {})}})
     return path
 
 
