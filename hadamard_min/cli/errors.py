@@ -3,9 +3,10 @@
 :class:`Parser` is argparse with its errors in that form too (no usage block), and :func:`run` wraps a
 command's work: a user error (a bad file, path, argument or device, a full disk, too little memory for the
 input, a bad ``HADAMARD_DEVICE`` (unless ``--device`` is given) or ``HADAMARD_FAST``, checked first) is one
-line, Ctrl-C or SIGTERM status 130 after every temporary file is gone, and whatever the command prints to stdout
-cannot fail on a name that is not UTF-8 (it is escaped). A standard stream that was closed when the command
-started is read as /dev/null (what it would have shown is lost, the exit status is not), except that a
+line, with each character that would drive the terminal or break the line (an ESC or a newline in a file's
+name) escaped; Ctrl-C or SIGTERM status 130 after every temporary file is gone; and whatever the command prints
+to stdout cannot fail on a name that is not UTF-8 (it is escaped). A standard stream that was closed when the
+command started is read as /dev/null (what it would have shown is lost, the exit status is not), except that a
 command whose product goes to stdout (``--json -``) is refused in one line when stdout is closed.
 """
 import argparse
@@ -18,6 +19,7 @@ from hadamard_min.core.backend import DeviceError, environment_device
 from hadamard_min.data.easyvqa import DataError
 from hadamard_min.data.images import ImageError
 from hadamard_min.data.text import QuestionError, VocabularyError
+from hadamard_min.escapes import printable
 from hadamard_min.fast import FastSwitchError
 from hadamard_min.fast.switch import enabled as fast_path_enabled
 from hadamard_min.io.errors import WeightsError
@@ -49,7 +51,7 @@ class Parser(argparse.ArgumentParser):
         return super().parse_args(args, namespace)
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 
 def _interrupt(signum, frame):
@@ -105,7 +107,7 @@ def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
             fast_path_enabled()  # and a bad HADAMARD_FAST
             return main()
         except (*USER_ERRORS, *extra_errors, MemoryError) as error:
-            print(f"{prog}: error: {' '.join(_message(error).split())}", file=sys.stderr)
+            print(f"{prog}: error: {printable(' '.join(_message(error).split()))}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print(f"\n{prog}: interrupted", file=sys.stderr)

@@ -9,6 +9,7 @@ from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, integer, question_text
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.explain.methods import MethodError
+from hadamard_min.explain.saved import MAX_TOP_K
 from hadamard_min.io.atomic import check_outputs, json_text, together, write_text
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.porting.preset import add_preset_arguments
@@ -48,7 +49,7 @@ def parser():
     parser.add_argument("--sign", choices=("paper", "code"), default="paper",
                         help="paper (default): push V − F as eq. 2-3 write it; code: F − V as the authors' script did")
     parser.add_argument("--plain", action="store_true", help="plain gradients through the ReLUs, not guided backprop")
-    parser.add_argument("--top-k", type=integer(1, 10_000), default=5, help="how many answers to list; default: 5")
+    parser.add_argument("--top-k", type=integer(1, MAX_TOP_K), default=5, help="how many answers to list; default: 5")
     return add_version(add_preset_arguments(explain_options.add_arguments(parser)))
 
 
@@ -94,7 +95,8 @@ def _inputs(args, image, shipped):
 
 def _explain(args):
     from hadamard_min.cli.explain_batch import run_batch
-    from hadamard_min.explain.terminal import printable, terminal_tokens, use_color
+    from hadamard_min.escapes import printable
+    from hadamard_min.explain.terminal import terminal_tokens, use_color
     from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
     from hadamard_min.io.porting import preset_model
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hadamard_min.cli.errors import USER_ERRORS, UsageError
 from hadamard_min.cli.explain_options import explain_pairs, save_figure
-from hadamard_min.explain.terminal import printable
+from hadamard_min.escapes import printable
 from hadamard_min.io.atomic import utf8_safe, write_text
 from hadamard_min.io.limits import byte_lines, parse_json
 from hadamard_min.progress import in_chunks

@@ -118,6 +118,8 @@ def _parse(data, where):
     for key in ("image", "question"):
         if not isinstance(line.get(key), str) or not line[key].strip():
             raise DataError(f'{where}: "{key}" is missing or not a non-empty string')
+    if Path(line["image"]).name in ("", ".", ".."):  # "/", ".", "a/..": no file name, so no mask name either
+        raise DataError(f'{where}: "image" is {line["image"]!r:.80}, a folder, not an image file')
     answer = line.get("answer")
     if answer is not None and not isinstance(answer, str):
         raise DataError(f'{where}: "answer" must be a string')

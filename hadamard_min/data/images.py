@@ -7,10 +7,11 @@ The ResNet preprocessing (as in the original MLB code):
 
 Small models (easy-VQA, 64×64 images) skip the crop and resize the whole image (:func:`resize_exact`).
 
-A file is an untrusted input. It is opened only as one of ``FORMATS``, each decoded by Pillow's own code:
-no other format is tried, so a PostScript, EPS or PDF file (whatever its name) never reaches Ghostscript
-or any program outside Python. Its size in pixels is read from the header and refused above
-``MAX_PIXELS`` before anything is decoded, and any failure of the decoder (a truncated or crafted file,
+A file is an untrusted input. What is opened must be a regular file, checked before a byte is read (a pipe
+swapped in for the file is refused, not waited on). It is opened only as one of ``FORMATS``, each decoded by
+Pillow's own code: no other format is tried, so a PostScript, EPS or PDF file (whatever its name) never
+reaches Ghostscript or any program outside Python. Its size in pixels is read from the header and refused
+above ``MAX_PIXELS`` before anything is decoded, and any failure of the decoder (a truncated or crafted file,
 Pillow's decompression-bomb check) is an :class:`ImageError` that names the file. Pillow's warnings about
 odd files are not printed; the file either decodes or is refused.
 
@@ -24,6 +25,9 @@ from pathlib import Path
 
 import numpy
 from PIL import Image
+
+from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.limits import open_regular
 
 MAX_PIXELS = 8192 * 8192  # the largest image read: 64 Mpx (Pillow itself warns from 89 Mpx)
 MAX_RESIZE_PIXELS = 1 << 24  # the largest intermediate of a resize: 16 Mpx (64 MB)
@@ -73,11 +77,15 @@ _FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF, WebP or PPM"
 def _load_path(path):
     if not path.is_file():
         raise ImageError(f"image not found: {path}")
-    with warnings.catch_warnings():
+    try:  # the type of what is opened, checked before a byte is read (the path may have changed since)
+        file = open_regular(path)
+    except WeightsError as error:
+        raise ImageError(f"image {error}") from None
+    with file, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(path, formats=_readable_formats())  # no other format is tried
+            img = Image.open(file, formats=_readable_formats())  # no other format is tried
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageError(f"image {path} is too large to read ({exc}); scale it down first") from None
         except MemoryError:
@@ -101,6 +109,8 @@ def _readable_formats():
 def _decoded_rgb(img, name):
     """Check the size, decode fully (so truncation is detected now, not later) and convert to RGB uint8."""
     width, height = img.size
+    if width == 0 or height == 0:  # a PIL image can be 0×0 (Image.new); a file that says so is refused as well
+        raise ImageError(f"image {name} is empty ({width}×{height} pixels)")
     if width * height > MAX_PIXELS:
         raise ImageError(f"image {name} has {width}×{height} = {width * height:,} pixels, more than the "
                          f"{MAX_PIXELS:,} read at most; scale it down first")

@@ -21,11 +21,13 @@ from hadamard_min.explain.framing import Framing, check_fit
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
+from hadamard_min.models.config import BOUNDS
 
 ARRAYS = ("grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image", "input_image")
 OPTIONAL = ("grad_v", "grad_q", "pixel_map", "input_image")
 TEXT = ("question", "tokens", "answer", "probability", "top_k", "unknown_words", "options", "method", "target")
 FORMAT = 1
+MAX_TOP_K = 10_000  # answers an explanation lists at most
 
 
 class ExplanationFileError(WeightsError):
@@ -53,6 +55,9 @@ def save_explanation(explanation, path):
     """Write ``explanation`` to ``path`` (.npz, see :func:`check_destination`); returns the path."""
     _check_path(path, "save")
     check_destination(path)
+    too_many = _too_many(explanation.tokens, explanation.top_k, explanation.alpha, explanation.heatmap)
+    if too_many:
+        raise ExplainArgumentError(f"this explanation {too_many}; it cannot be saved (nothing was written)")
     arrays = {name: getattr(explanation, name) for name in ARRAYS if getattr(explanation, name) is not None}
     text = {name: getattr(explanation, name) for name in TEXT}
     text["top_k"] = [[answer, float(p)] for answer, p in explanation.top_k]
@@ -80,10 +85,32 @@ def load_explanation_fields(path):
     _check_text(path, fields)
     fields["top_k"] = [(answer, float(p)) for answer, p in text["top_k"]]
     fields.update({name: arrays.get(name) for name in ARRAYS})
+    too_many = _too_many(fields["tokens"], fields["top_k"], fields["alpha"], fields["heatmap"])
+    if too_many:
+        raise ExplanationFileError(f"{path}: the explanation {too_many}; the file is corrupt or crafted")
     _check_arrays(path, fields)
     _check_shapes(path, fields)
     fields["framing"] = _framing(path, text.get("framing"), fields)
     return fields
+
+
+def _too_many(tokens, top_k, alpha, heatmap):
+    """What is beyond the bounds below (None when nothing is), in words.
+
+    What a figure draws grows with these counts (a few milliseconds per token and per listed answer, tens per
+    α map, a gigabyte for maps 2048 pixels on a side), so they are bounded where a file could make them
+    anything: at most as many tokens, glimpses and pixels as a model may have (``max_length`` ≤ 1024,
+    ``glimpses`` ≤ 64, the maps and the α grids at most ``image_size`` ≤ 1024 on a side, :mod:`models.config`)
+    and ``MAX_TOP_K`` answers listed (``hadamard-explain --top-k``'s bound); an explanation beyond them is
+    neither saved nor loaded."""
+    side, alpha, heatmap = BOUNDS["image_size"][1], numpy.shape(alpha) or (0,), numpy.shape(heatmap)
+    counts = (("tokens", len(tokens), BOUNDS["max_length"][1]), ("α maps", alpha[0], BOUNDS["glimpses"][1]),
+              ("answers in top_k", len(top_k), MAX_TOP_K),
+              ("pixels on a side of its maps", max(heatmap, default=0), side),
+              ("cells on a side of its α maps", max(alpha[1:], default=0), side))
+    beyond = [f"has {count:,} {what}, more than the {limit:,} an explanation may hold" for what, count, limit
+              in counts if count > limit]
+    return " and ".join(beyond) or None
 
 
 def _is_explanation(path):

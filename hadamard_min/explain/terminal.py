@@ -9,6 +9,7 @@ import os
 
 from matplotlib import colormaps
 
+from hadamard_min.escapes import printable
 from hadamard_min.explain.maps import FigureInputError
 from hadamard_min.progress import is_terminal
 
@@ -32,12 +33,6 @@ def text_on(rgb):
     """Black or white, whichever reads better on the background ``rgb`` (relative luminance)."""
     luminance = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
     return (0.0, 0.0, 0.0) if luminance > 0.45 else (1.0, 1.0, 1.0)
-
-
-def printable(text):
-    """``text`` with each character that is not printable (an ESC that would drive the terminal, a newline)
-    written as its escape, ``\x1b``: a model file's answers and a question reach the terminal as text only."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
 
 
 def format_z(z):

@@ -110,6 +110,8 @@ def load_model(path=None, verify=True):
 
     if path is not None and not isinstance(path, str | os.PathLike):
         raise ModelFileError(f"load_model takes a model file's path (str or pathlib.Path), not {type(path).__name__}")
+    if not isinstance(verify, bool):  # verify="no" is a true value: it would verify while saying it does not
+        raise ModelFileError(f"load_model's verify must be True or False, not {type(verify).__name__} {verify!r:.40}")
     path = Path(path) if path is not None else SHIPPED_MODEL
     if not path.exists():
         hint = ("the shipped model is missing: restore it (`git checkout weights/` in a checkout, reinstall "

@@ -6,8 +6,9 @@ from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.explain_options import save_figure
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.io.atomic import check_outputs
-from hadamard_min.learner.capstone import EXAMPLE_IMAGE, compare
-from hadamard_min.learner.ops import LearnerError
+from hadamard_min.io.model_files import SHIPPED_MODEL, manifest_path
+from hadamard_min.learner.capstone import EXAMPLE_IMAGE, EXAMPLE_QUESTION, compare
+from hadamard_min.learner.ops import OPS, LearnerError
 
 PROG = "python -m hadamard_min.learner"
 
@@ -29,7 +30,7 @@ def main(argv=None):
     def work():
         if args.out.suffix.lower() != ".png":
             raise LearnerError(f"--out must be a .png file, not {args.out.name}")
-        check_outputs({"--out": args.out})
+        check_outputs({"--out": args.out}, _inputs(args.folder))
         result = compare(args.folder)
         print(result.run.report())
         print(result.table())
@@ -38,6 +39,13 @@ def main(argv=None):
         return 0 if result.same_answers else 1
 
     return run(work, PROG, extra_errors=(LearnerError,))
+
+
+def _inputs(folder):
+    """What the run reads, which --out may not replace: the shipped example and model, the exercises."""
+    inputs = {"the shipped example image": EXAMPLE_IMAGE, "the shipped example's question": EXAMPLE_QUESTION,
+              "the shipped model": SHIPPED_MODEL, "the shipped model's manifest": manifest_path(SHIPPED_MODEL)}
+    return inputs | {f"the exercise {op.exercise}.py": folder / f"{op.exercise}.py" for op in OPS}
 
 
 if __name__ == "__main__":

@@ -236,6 +236,9 @@ def learner(folder):
 
     Yields a :class:`LearnerRun` whose ``report()`` lists which ops were the learner's.
     """
+    if not isinstance(folder, str | os.PathLike):
+        raise LearnerError(f"learner takes the path of a folder of exercises (str or pathlib.Path), not "
+                           f"{type(folder).__name__}")
     folder = Path(folder)
     if not folder.is_dir():
         raise LearnerError(f"{folder} is not a folder of exercises (ex02_unbroadcast.py, …)")
