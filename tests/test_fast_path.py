@@ -259,3 +259,12 @@ def test_hadamard_fast_0_on_the_command_line_gives_the_same_answer(tmp_path):
     assert fast["answer"] == reference["answer"]
     assert abs(fast["probability"] - reference["probability"]) < 1e-4
     numpy.testing.assert_allclose(fast["token_z"], reference["token_z"], atol=1e-3)
+
+
+@pytest.mark.parametrize("flag", ["x", "0", None, 2, [True]])
+def test_the_switch_takes_true_or_false_only(flag):
+    with pytest.raises(switch.FastSwitchError, match=r"fast\(flag\) takes True or False"):
+        with switch.fast(flag):
+            pass
+    with switch.fast(numpy.bool_(False)):
+        assert not switch.enabled()

@@ -4,10 +4,27 @@ import contextlib
 import os
 
 _enabled = None  # None: not decided yet (read HADAMARD_FAST on first use)
+_numba = None  # None: not decided yet (read HADAMARD_NUMBA on first use)
 
 
 class FastSwitchError(ValueError):
-    """``HADAMARD_FAST`` holds something other than 0 or 1."""
+    """``HADAMARD_FAST`` or ``HADAMARD_NUMBA`` holds something other than 0 or 1, or a switch was given a
+    value other than True or False."""
+
+
+def _read(variable, off, on):
+    """The environment ``variable`` as a bool: 0 is ``off``, 1 (or unset, or blank) is ``on``."""
+    value = os.environ.get(variable, "").strip() or "1"
+    if value not in ("0", "1"):
+        raise FastSwitchError(f"{variable} must be 0 ({off}) or 1 ({on}), not {value!r}")
+    return value == "1"
+
+
+def _flag(flag, name):
+    """``flag`` as a switch's setting: True or False (numpy's bools too), nothing else."""
+    if flag not in (True, False) or isinstance(flag, str | bytes):
+        raise FastSwitchError(f"{name}(flag) takes True or False, not {flag!r}")
+    return bool(flag)
 
 
 def enabled():
@@ -15,10 +32,7 @@ def enabled():
     ``HADAMARD_DEVICE``; read the first time)."""
     global _enabled
     if _enabled is None:
-        value = os.environ.get("HADAMARD_FAST", "").strip() or "1"
-        if value not in ("0", "1"):
-            raise FastSwitchError(f"HADAMARD_FAST must be 0 (reference ops only) or 1 (fast path), not {value!r}")
-        _enabled = value == "1"
+        _enabled = _read("HADAMARD_FAST", "reference ops only", "fast path")
     return _enabled
 
 
@@ -26,24 +40,18 @@ def enabled():
 def fast(flag=True):
     """Inside this block the fast path is on (``fast()``) or off (``fast(False)``: reference ops only)."""
     global _enabled
-    previous, _enabled = enabled(), bool(flag)
+    previous, _enabled = enabled(), _flag(flag, "fast")
     try:
         yield
     finally:
         _enabled = previous
 
 
-_numba = None  # None: not decided yet (read HADAMARD_NUMBA on first use)
-
-
 def numba_enabled():
     """Whether the fast forms may run as fused Numba kernels where installed (``HADAMARD_NUMBA``, default 1)."""
     global _numba
     if _numba is None:
-        value = os.environ.get("HADAMARD_NUMBA", "1").strip()
-        if value not in ("0", "1"):
-            raise FastSwitchError(f"HADAMARD_NUMBA must be 0 (NumPy fast forms) or 1 (Numba kernels), not {value!r}")
-        _numba = value == "1"
+        _numba = _read("HADAMARD_NUMBA", "NumPy fast forms", "Numba kernels")
     return _numba
 
 
@@ -51,7 +59,7 @@ def numba_enabled():
 def numba_kernels(flag=True):
     """Inside this block the fast forms run as Numba kernels where installed (True) or as NumPy code (False)."""
     global _numba
-    previous, _numba = numba_enabled(), bool(flag)
+    previous, _numba = numba_enabled(), _flag(flag, "numba_kernels")
     try:
         yield
     finally:
