@@ -14,6 +14,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+# hadamard-train's arguments for a run of 3 epochs stopped after 1 (the stopped_run fixture; --resume drops
+# --stop-after, STOPPED_RUN[2:4])
+STOPPED_RUN = ["--epochs", "3", "--stop-after", "1", "--limit-images", "4", "--batch-images", "4"]
 
 
 @dataclass

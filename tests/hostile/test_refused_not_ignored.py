@@ -8,7 +8,7 @@ import json
 import numpy
 import pytest
 from crafted import safetensors
-from hostile_helpers import run_child, run_main, sha256
+from hostile_helpers import STOPPED_RUN, run_main, sha256
 
 from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.port import main as port_main
@@ -23,8 +23,6 @@ from hadamard_min.io.safetensors import load_safetensors
 from hadamard_min.io.weights import load_weights
 from hadamard_min.models.efficientnet import EfficientNetLite
 from hadamard_min.models.resnet import ResNet
-
-RUN = ["--epochs", "3", "--stop-after", "1", "--limit-images", "4", "--batch-images", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +61,6 @@ def test_hadamard_explain_refuses_a_model_with_an_infinite_batch_norm_variance(t
     assert not (tmp_path / "o.png").exists()
 
 
-@pytest.fixture(scope="module")
-def stopped_run(tmp_path_factory):
-    """A run of 3 epochs stopped after 1: its model, manifest and checkpoint."""
-    folder = tmp_path_factory.mktemp("run")
-    outcome = run_child(["hadamard_min.cli.train", "--out", "model.npz", *RUN], folder)
-    assert outcome.code == 0, outcome.err
-    return folder
-
-
 def crafted_checkpoint(stopped_run, folder, **changes):
     """The stopped run's checkpoint in ``folder`` with its metadata changed; returns the checkpoint's path."""
     metadata = load_npz_metadata(stopped_run / "model.checkpoint.npz")
@@ -92,7 +81,8 @@ def crafted_checkpoint(stopped_run, folder, **changes):
 def test_a_checkpoint_that_does_not_fit_the_run_is_refused(stopped_run, tmp_path, capsys, changes, words):
     checkpoint = crafted_checkpoint(stopped_run, tmp_path, **changes)
     before = sha256(checkpoint)
-    outcome = run_main(train_main, ["--out", tmp_path / "model.npz", *RUN[:2], *RUN[4:], "--resume"], capsys)
+    outcome = run_main(train_main, ["--out", tmp_path / "model.npz", *STOPPED_RUN[:2], *STOPPED_RUN[4:], "--resume"],
+                       capsys)
     outcome.last_line_error("model.checkpoint.npz", *words)
     assert sha256(checkpoint) == before and not (tmp_path / "model.npz").exists()
 

@@ -5,7 +5,7 @@ import os
 
 import numpy
 import pytest
-from hostile_helpers import run_child, run_main, sha256, write_photo
+from hostile_helpers import STOPPED_RUN, run_child, run_main, sha256, write_photo
 
 from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.train import main as train_main
@@ -17,22 +17,12 @@ from hadamard_min.io.porting.resnet_files import resnet_state
 from hadamard_min.io.weights import load_weights
 from hadamard_min.models.resnet import ResNet
 
-RUN = ["--epochs", "3", "--stop-after", "1", "--limit-images", "4", "--batch-images", "4"]
-
-
-@pytest.fixture(scope="module")
-def stopped_run(tmp_path_factory):
-    """A run of 3 epochs stopped after 1: its model, manifest and checkpoint."""
-    folder = tmp_path_factory.mktemp("run")
-    outcome = run_child(["hadamard_min.cli.train", "--out", "model.npz", *RUN], folder)
-    assert outcome.code == 0, outcome.err
-    return folder
-
 
 def test_resume_continues_a_run_that_stop_after_ended(stopped_run, tmp_path, capsys):
     for name in ("model.npz", "model.json", "model.checkpoint.npz"):
         (tmp_path / name).write_bytes((stopped_run / name).read_bytes())
-    outcome = run_main(train_main, ["--out", tmp_path / "model.npz", *RUN[:2], *RUN[4:], "--resume"], capsys)
+    outcome = run_main(train_main, ["--out", tmp_path / "model.npz", *STOPPED_RUN[:2], *STOPPED_RUN[4:], "--resume"],
+                       capsys)
     outcome.success()
     assert [h["epoch"] for h in json.loads((tmp_path / "model.json").read_text())["history"]] == [1, 2, 3]
 
@@ -58,7 +48,8 @@ def test_a_crafted_checkpoint_is_one_line_and_left_as_it_was(stopped_run, tmp_pa
     CHANGES[change](arrays)
     save_weights(checkpoint, arrays, load_npz_metadata(stopped_run / "model.checkpoint.npz"))
     before = sha256(checkpoint)
-    outcome = run_main(train_main, ["--out", tmp_path / "model.npz", *RUN[:2], *RUN[4:], "--resume"], capsys)
+    outcome = run_main(train_main, ["--out", tmp_path / "model.npz", *STOPPED_RUN[:2], *STOPPED_RUN[4:], "--resume"],
+                       capsys)
     outcome.one_line_error("model.checkpoint.npz")
     assert sha256(checkpoint) == before
 
