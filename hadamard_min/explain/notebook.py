@@ -22,7 +22,7 @@ from hadamard_min.explain.maps import MAP_CMAP, FigureInputError, normalised, up
 from hadamard_min.explain.terminal import format_z, text_on, token_color
 
 MAP_LABELS = {"hadamard": "∇v", "saliency": "∂y/∂I", "guided": "guided ∂y/∂I", "gradcam": "Grad-CAM",
-              "attention": "mean α"}  # each method's map as the figure's panels name it
+              "grounded": "|∇v^α| ∘ mean α", "attention": "mean α"}  # each method's map as the figure's panels name it
 
 
 def plot_explanation(explanation, title=None, z_limit=2.0):
