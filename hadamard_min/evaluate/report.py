@@ -71,9 +71,9 @@ TABLES = {
         pair counts when the map's mass is mostly on the named shape under both questions (referent share
         above 0.5 twice): the map switched with the question. A map that does not change with the question
         scores 0 (its mass cannot lie mostly on both shapes); the random floor about 1/4. Shapes differ:
-        pairs of the test split. Shapes share a colour or a kind: generated scenes asked "is there a {color} {shape}?" about each shape, the two questions
-        one word apart (the kind when the colours match, the colour when the kinds match), so attention
-        cannot win by colour alone.""")),
+        pairs of the test split. Shapes share a colour or a kind: generated scenes asked "is there a {color}
+        {shape}?" about each shape, the two questions one word apart (the kind when the colours match, the
+        colour when the kinds match), so attention cannot win by colour alone.""")),
     "named word missed": ("Where the words miss (eq. 10-11 and the gradients)", _paragraph("""
         Over questions that name a colour or a shape: the share where the top token (ties: the first) is
         not a named word, and for those misses the share whose winner is the question's last word and the
