@@ -1,6 +1,8 @@
 """EfficientNet-Lite0 against plain torch in float64 on every shipped photograph: how far float32 gets.
 
-    python -m hadamard_min.oracle.photo_parity        (needs the [imagenet] and [parity] extras)
+    python -m hadamard_min.oracle.photo_parity [PHOTO ...]    (needs the [imagenet] and [parity] extras)
+
+PHOTO: image files to use instead of the shipped photographs (e.g. more of scikit-image's samples).
 
 Per photograph, for the model's top class: the relative error (max |ours − ref| / max |ref|) of our float32
 logits and guided input gradient against the float64 torch network on the same weights, and the same
@@ -8,6 +10,9 @@ error of torch's own float32 guided gradient. A guided gradient is discontinuous
 (dy·[0 < x < 6]): where an input lies within float32 rounding of 0 or 6 the two precisions can take
 different branches, so any float32 implementation, torch's included, can be far from float64 there.
 """
+import sys
+from pathlib import Path
+
 import numpy
 
 from hadamard_min.core.function import no_grad
@@ -30,15 +35,16 @@ def torch_guided(torch, forward, x, target, dtype):
     return logits.detach().double().numpy()[0], image.grad.double().numpy()[0]
 
 
-def main():
+def main(argv=None):
     import torch
+    photos = {Path(p).stem: Path(p) for p in (sys.argv[1:] if argv is None else argv)} or PHOTOS
     state = load_weights(lite0_weights_file())
     model = efficientnet_lite0()
     in64 = torch_efficientnet_lite(torch, state, LITE0_STAGES, "guided")
     in32 = torch_efficientnet_lite(torch, state, LITE0_STAGES, "guided", dtype=torch.float32)
     print(f"{'photograph':<12}{'class':>6}{'logits':>10}{'guided':>10}{'torch f32 guided':>18}   (relative to float64)")
     worst = [0.0, 0.0, 0.0]
-    for name, path in PHOTOS.items():
+    for name, path in photos.items():
         x = model.prepare_image(path)[1]
         with no_grad():
             logits = model(Tensor(x[None])).numpy()[0]
