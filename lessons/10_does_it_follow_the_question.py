@@ -138,10 +138,10 @@ def main():
     show_one_image(model, image, masks, questions)
     check_by_hand(model, image, questions[0])
     switch_rates(model, data, pairs)
-    print("\nThe paper's map and guided backprop keep most of their mass where they had it; the attention\n"
-          "moves but is coarse; the grounded map keeps the gradient's detail and moves with α. Whether its\n"
-          "lead over α2 is larger than chance is what the paired intervals above (and the two-shape report,\n"
-          "docs/evaluation/two-shape/report.md) decide.")
+    print("\nMost maps switch on most pairs: a switch only asks for more than half of the mass on the named\n"
+          "shape. The referent shares say how much more: the paper's map and guided backprop keep a large\n"
+          "part of their mass on the other shape, the grounded map the least; whether its lead over α2 is\n"
+          "larger than chance is what the paired intervals above (and docs/evaluation/two-shape) decide.")
 
 
 if __name__ == "__main__":
