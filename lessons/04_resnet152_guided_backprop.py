@@ -26,10 +26,10 @@ so its map depends on the class only.
 Part 4. The sanity check (Adebayo et al. 2018, "Sanity checks for saliency maps"). Replace the
 trained weights by random ones, from the classifier down to the stem, one stage at a time, and
 compare each map with the trained network's (Spearman ρ of Σ_c |map_c|). The plain gradient
-changes at once: it depends on what the network learned. Guided backprop hardly changes until the
-randomisation reaches the lower stages: with [dy > 0] at every ReLU it mostly redraws the image's
-edges, whatever the upper layers learned. That is the picture to remember before reading a guided
-map, the paper's ∇v included, as "what the network looked at".
+changes at once: it depends on what the network learned. Guided backprop survives the classifier,
+the head and the last stage (ρ ≈ 1), then fades stage by stage (ρ 0.83 after stage 6, 0.70 after
+stage 5 of 7): with [dy > 0] at every ReLU it mostly redraws the image's edges. That is the picture
+to remember before reading a guided map, the paper's ∇v included, as "what the network looked at".
 
 Run:  python lessons/04_resnet152_guided_backprop.py [--out DIR]
 (after ``pip install -e .``, or with ``PYTHONPATH=.``); the figures go to DIR (default: lessons/output/lesson04/,

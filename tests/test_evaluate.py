@@ -61,7 +61,7 @@ def test_cli_writes_the_report_and_numbers_within_their_ranges(model_file, tmp_p
     results = json.loads((out / "results.json").read_text())
     tables = results["tables"]
     assert set(tables) == {"pointing", "mass", "attention agreement", "deletion", "tokens", "word classes",
-                           "text deletion"}
+                           "text deletion", "deletion and insertion", "named word missed"}
     assert tables["attention agreement"]["attention (mean)"]["ρ_s with attention (mean)"]["mean"] == 1.0
     assert len(results["examples"]) == 4
     for table, column in [("pointing", "score"), ("mass", "score"), ("deletion", "auc"),
@@ -108,6 +108,10 @@ def test_two_shape_run_adds_question_dependence(model_file, tmp_path):
     for column in ("referent share", "pointing: referent", "pointing: other"):
         assert all(0.0 <= v <= 1.0 for v in referent["hadamard"][column]["values"])
     assert referent["centre blob"]["movement"]["mean"] == 0.0  # a map that ignores the question never moves
+    assert referent["hadamard"]["Δ vs hadamard"]["mean"] == 0.0
+    switch = results["tables"]["referent switch"]
+    assert switch["centre blob"]["shapes share a colour or a kind"]["mean"] == 0.0  # it cannot switch
+    assert all(len(row[column]["values"]) == 4 for row in switch.values() for column in row)
 
 
 # ------------------------------------------------------------------------------------------ faithfulness

@@ -27,6 +27,7 @@ LESSON_OPTIONS = {
     "07_train_and_watch.py": {"args": ["--quick"], "out": True},
     "08_reading_the_report.py": {"args": ["--quick"]},
     "09_making_it_fast.py": {"args": ["--quick"]},
+    "10_does_it_follow_the_question.py": {"args": ["--quick"]},
 }
 
 

@@ -27,6 +27,7 @@ def test_each_method_gives_the_baselines_map_and_the_models_answer(model, method
         "saliency": [gradient_heatmap(m) for m in baselines.saliency(model, IMAGES, QUESTIONS)],
         "guided": [gradient_heatmap(m) for m in baselines.guided_backprop(model, IMAGES, QUESTIONS)],
         "gradcam": unit(baselines.grad_cam(model, IMAGES, QUESTIONS)),
+        "grounded": unit(baselines.VISUAL_METHODS["grounded"](model, IMAGES, QUESTIONS)),
         "attention": unit(baselines.attention_mean(model, IMAGES, QUESTIONS)),
     }[method]
     for b, e in enumerate(results):

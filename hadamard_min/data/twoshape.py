@@ -44,11 +44,19 @@ def _draw(draw, shape, box, color):
         draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=color)
 
 
-def _scene(rng):
-    """Two shapes in the left and right (or top and bottom) halves, so they never overlap."""
+def _scene(rng, share=None):
+    """Two shapes in the left and right (or top and bottom) halves, so they never overlap.
+
+    They differ in kind and colour; ``share`` = "color" or "shape" gives the second the first's colour
+    or kind instead (the counterfactual test's harder scenes; the draws are the same either way).
+    """
     background = tuple(int(v) for v in rng.integers(225, 256, 3))
     kinds = rng.choice(len(SHAPES), 2, replace=False)
     colors = rng.choice(len(COLORS), 2, replace=False)
+    if share == "color":
+        colors[1] = colors[0]
+    elif share == "shape":
+        kinds[1] = kinds[0]
     vertical = rng.random() < 0.5
     image = Image.new("RGB", (SIZE, SIZE), background)
     masks, names = [], []
@@ -113,3 +121,20 @@ def load_two_shape(split, seed=0):
         answer_ids=numpy.array([ANSWERS.index(q[2]) for q in chosen], dtype=numpy.int64),
         shape_masks=masks[keep], shape_names=[names[i] for i in keep],
         referent=numpy.array([q[3] for q in chosen], dtype=numpy.int64))
+
+
+def shared_pairs(count, seed=0):
+    """``count`` scenes whose two shapes share a colour (even i) or a kind (odd i), each asked about both.
+
+    Returns ``(images uint8 (N, 64, 64, 3), masks bool (N, 2, 64, 64), pairs)``, ``pairs[i]`` the questions
+    "is there a {color} {shape}?" about shape 0 and about shape 1: one word apart, the word that tells the
+    two shapes apart (the kind when they share a colour, the colour when they share a kind).
+    """
+    rng = numpy.random.default_rng([seed, 2])
+    images, masks, pairs = [], [], []
+    for i in range(count):
+        image, shape_masks, names = _scene(rng, "color" if i % 2 == 0 else "shape")
+        images.append(image)
+        masks.append(shape_masks)
+        pairs.append(tuple(f"is there a {color} {shape}?" for color, shape in names))
+    return numpy.stack(images), numpy.stack(masks), pairs

@@ -3,8 +3,11 @@
     baselines     the Hadamard explanation and the methods it is compared with, one format for all
     metrics       pointing game, mass in mask, token scores, Spearman ρ, deletion, bootstrap intervals
     faithfulness  deletion of the top pixels / the top token, through the model
+    insertion     deletion and insertion over 0 … 100 % under three named fills (Petsiuk et al. 2018)
     sanity        cascading model randomisation (Adebayo et al. 2018)
     grounding     named words, negations, and the two-shape referent scores
+    counterfactual  one image asked about each of its shapes: the referent switch, two variants
+    words         where the token scores miss the named word, and which word wins
     run           everything over a seeded sample of test questions
     report        report.md, figures and results.json;  ``python -m hadamard_min.evaluate`` is the CLI
 """

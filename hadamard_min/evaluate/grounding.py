@@ -24,6 +24,7 @@ from hadamard_min.data.easyvqa import COLORS
 from hadamard_min.data.text import tokenize
 from hadamard_min.data.twoshape import SHAPES
 from hadamard_min.evaluate.metrics import magnitude, spearman
+from hadamard_min.explain.maps import upsample_nearest
 
 NAMED_WORDS = frozenset(COLORS) | frozenset(SHAPES)
 NEGATIONS = frozenset({"not", "no"})
@@ -57,6 +58,11 @@ def class_means(tokens, z):
         if members:
             means[name] = float(z[members].mean())
     return means
+
+
+def fit_mask(mask, height, width):
+    """A mask at the network's input size (nearest neighbour when the data's size differs)."""
+    return mask if mask.shape == (height, width) else upsample_nearest(mask, height, width)
 
 
 def referent_mass(saliency_map, shape_masks, referent):

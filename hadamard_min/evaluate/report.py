@@ -34,11 +34,19 @@ TABLES = {
         The paper's first claim: the Hadamard map looks like the attention maps α_g. Spearman ρ between
         Σ_c|map| and the mean of the α_g upsampled to the image, per example (1: the same order of pixels,
         0: unrelated). The attention row is 1 by construction; the floors show what no relation scores.""")),
-    "deletion": ("Deletion (faithfulness)", _paragraph("""
+    "deletion": ("Deletion, 1–50 %, background-colour fill (faithfulness)", _paragraph("""
         The top k % of pixels by the map (k = 1 … 50) are painted with the background colour and the
         probability of the model's answer is read again; AUC is the mean of that curve from k = 0 to 50 (the
         area divided by 50). Lower is better: the answer rests on what the map found. Δ vs random is the
-        paired difference with the random map on the same examples; below 0 beats the floor.""")),
+        paired difference with the random map on the same examples; below 0 beats the floor. One fill
+        only: see the next table for 0–100 % under three fills, and insertion.""")),
+    "deletion and insertion": ("Deletion and insertion, 0–100 %, three fills (Petsiuk et al. 2018)", _paragraph("""
+        Deletion: the top k % of pixels by the map (k = 0, 10, …, 100) are replaced by the fill's pixels;
+        insertion: the fill gets the top k % of the image's pixels back. AUC is the mean probability of the
+        model's answer (on the untouched image) over k ∈ [0, 100] %. Deletion: lower is better; insertion:
+        higher is better. Fills: the background colour (the border's most common colour), the
+        normalisation's zero (the colour round(255·mean), input 0 after normalisation), a blurred image
+        (Gaussian, radius H/16). A ranking that holds under one fill only is a statement about that fill.""")),
     "tokens": ("Token grounding", _paragraph("""
         Named word on top: over questions that name a colour or a shape, the share where a named word has
         the top score (ties share). Rank of not/no: on negated questions, the rank of the negation among the
@@ -56,12 +64,30 @@ TABLES = {
         m = Σ_c|map| (0.5: no preference). Pointing: share of the map's peak on the referent / on the other
         shape. Movement: 1 − Spearman ρ between the maps of two questions of the same template about the two
         shapes of one image (0: the map ignores the question; two unrelated maps, like two draws of the
-        random floor, score 1).""")),
+        random floor, score 1). Δ vs hadamard, Δ vs attention α2: paired differences of the referent share
+        on the same questions.""")),
+    "referent switch": ("Counterfactual questions: the referent switch (two shapes)", _paragraph("""
+        One image asked about each of its two shapes (the same template, only the named shape changes). A
+        pair counts when the map's mass is mostly on the named shape under both questions (referent share
+        above 0.5 twice): the map switched with the question. A map that does not change with the question
+        scores 0 (its mass cannot lie mostly on both shapes); the random floor about 1/4. Shapes differ:
+        pairs of the test split. Shapes share a colour or a kind: generated scenes asked "is there a {color}
+        {shape}?" about each shape, the two questions one word apart (the kind when the colours match, the
+        colour when the kinds match), so attention cannot win by colour alone.""")),
+    "named word missed": ("Where the words miss (eq. 10-11 and the gradients)", _paragraph("""
+        Over questions that name a colour or a shape: the share where the top token (ties: the first) is
+        not a named word, and for those misses the share whose winner is the question's last word and the
+        share of each word class among the winners. The GRU reads left to right and the question vector is
+        its last state, so ∂Q/∂x_t reaches word t through the later steps, each multiplying by the update
+        gate or the candidate's Jacobian: a late word has a short path, an early one a long, damped path,
+        whatever it means. A high "last word" share is that tilt.""")),
 }
 MAIN_VISUAL = [("pointing", "score", "pointing"), ("mass", "score", "mass in mask"),
                ("attention agreement", "ρ_s with attention (mean)", "ρ with attention"),
-               ("deletion", "auc", "deletion AUC ↓"), ("deletion", "Δ vs random", "Δ AUC vs random ↓")]
-MAIN_TWO_SHAPE = [("referent", "referent share", "referent share"), ("referent", "movement", "movement")]
+               ("deletion", "auc", "deletion AUC, bg 1–50 % ↓"), ("deletion", "Δ vs random", "Δ AUC vs random ↓")]
+MAIN_TWO_SHAPE = [("referent", "referent share", "referent share"), ("referent", "movement", "movement"),
+                  ("referent switch", "shapes differ", "switch"),
+                  ("referent switch", "shapes share a colour or a kind", "switch, shared colour or kind")]
 MAIN_TEXT = [("tokens", "named word on top", "named word on top"),
              ("word classes", "shape nouns", "z of shape nouns"),
              ("tokens", "rank of not/no", "rank of not/no ↓"),

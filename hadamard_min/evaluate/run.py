@@ -13,8 +13,10 @@ import numpy
 
 from hadamard_min.data.easyvqa import background_mask
 from hadamard_min.data.text import tokenize
-from hadamard_min.evaluate import grounding
+from hadamard_min.evaluate import grounding, words
+from hadamard_min.evaluate.counterfactual import referent_switch
 from hadamard_min.evaluate.faithfulness import answer_probabilities, deletion_curves, text_deletion
+from hadamard_min.evaluate.insertion import FULL_PERCENTS, add_deletion_insertion
 from hadamard_min.evaluate.metrics import (
     DELETION_PERCENTS,
     bootstrap_ci,
@@ -57,11 +59,6 @@ def choose_examples(data, count, seed):
     return rng.choice(len(data), size=min(count, len(data)), replace=False)
 
 
-def fit(mask, height, width):
-    """A mask at the network's input size (nearest neighbour when the data's size differs)."""
-    return mask if mask.shape == (height, width) else upsample_nearest(mask, height, width)
-
-
 def summarise(values, seed):
     """The bootstrap summary of per-example values, with the values themselves (the raw numbers)."""
     return {**bootstrap_ci(values, seed=seed), "values": [float(v) for v in values]}
@@ -97,7 +94,8 @@ def evaluate(model, data, settings=None, progress=None):
     two_shape = getattr(data, "referent", None) is not None
     partners = grounding.partner_questions(data, indices) if two_shape else None
     values, figure, curves, correct, sanity_pixels = Values(), [], defaultdict(list), [], []
-    rng_maps, rng_delete, rng_text = (numpy.random.default_rng([seed, k]) for k in (2, 3, 4))
+    full_curves = defaultdict(lambda: defaultdict(list))
+    rng_maps, rng_delete, rng_text, rng_full = (numpy.random.default_rng([seed, k]) for k in (2, 3, 4, 8))
     examples = Progress(len(indices), "examples", sink=progress)
     for first in range(0, len(indices), settings.batch):
         rows = numpy.arange(first, min(first + settings.batch, len(indices)))
@@ -109,6 +107,8 @@ def evaluate(model, data, settings=None, progress=None):
         correct.extend(answer == data.answers[q] for answer, q in zip(answers, batch) if data.answers[q] is not None)
         maps = visual_metrics(model, pixels, questions, object_masks(model, data, batch, pixels), methods,
                               rng_maps, rng_delete, values, curves)
+        for name in methods:
+            add_deletion_insertion(model, pixels, questions, maps[name], rng_full, values, name, full_curves)
         if two_shape:
             for name, method in methods.items():
                 question_dependence(model, data, batch, partners[rows], pixels, maps[name], method, rng_maps,
@@ -120,6 +120,11 @@ def evaluate(model, data, settings=None, progress=None):
         examples.update(int(rows[-1]) + 1)
     examples.close()
     add_paired_differences(values, "deletion", "auc", "random")
+    if two_shape:
+        referent_switch(model, data, methods, len(indices), seed, values)
+        for baseline in ("hadamard", "attention α2"):
+            if baseline in values.values["referent"]:
+                add_paired_differences(values, "referent", "referent share", baseline)
     sanity_batch = [int(q) for q in indices[:settings.sanity_examples]]
     steps = Progress(len(cascade(model)), "sanity check", sink=progress)
     sanity = sanity_check(
@@ -130,13 +135,15 @@ def evaluate(model, data, settings=None, progress=None):
     steps.close()
     results = {
         "settings": {**asdict(settings), "data": getattr(data, "split", ""), "two_shape": two_shape,
-                     "deletion_percents": list(DELETION_PERCENTS)},
+                     "deletion_percents": list(DELETION_PERCENTS), "full_percents": list(FULL_PERCENTS)},
         "examples": [{"index": int(q), "question": data.questions[q], "answer": data.answers[q]}
                      for q in indices],
         "accuracy": bootstrap_ci(numpy.asarray(correct, dtype=float), seed=seed),
         "notes": notes(values, correct),
         "tables": values.summary(seed),
         "deletion_curves": {name: numpy.mean(c, axis=0).tolist() for name, c in curves.items()},
+        "full_curves": {curve: {name: numpy.mean(c, axis=0).tolist() for name, c in rows.items()}
+                        for curve, rows in full_curves.items()},
         "sanity": {"steps": sanity["steps"], "examples": len(sanity_batch),
                    "scores": {name: [summarise(step, seed) for step in per_step]
                               for name, per_step in sanity["scores"].items()}}}
@@ -207,6 +214,7 @@ def text_metrics(model, pixels, questions, rng, values):
                 values.add("word classes", name, word_class, [mean])
         values.add("tokens", name, "named word on top",
                    [top_token_credit(s, n) for s, n in zip(scores, named) if n])
+        words.add_misses(values, name, tokens, scores, named)
         values.add("tokens", name, "rank of not/no",
                    [token_rank(s, k) for s, k in zip(scores, negation) if k is not None])
         to_unk, to_random = text_deletion(model, pixels, questions, scores, rng)
@@ -223,7 +231,7 @@ def question_dependence(model, data, batch, partners, pixels, maps, method, rng,
         if referent < 0:
             continue
         masks = data.shape_masks[data.image_index[q]]
-        masks = numpy.stack([fit(m, *pixels.shape[1:3]) for m in masks])
+        masks = numpy.stack([grounding.fit_mask(m, *pixels.shape[1:3]) for m in masks])
         values.add("referent", name, "referent share", [grounding.referent_share(maps[i], masks, referent)])
         on_referent, on_other = grounding.referent_pointing(maps[i], masks, referent)
         values.add("referent", name, "pointing: referent", [on_referent])

@@ -14,6 +14,8 @@ the batch (the model is frozen, so examples do not interact):
     attention         α_g (eq. 4) upsampled nearest to H × W, each glimpse and their mean
     hadamard          ∇v of eq. 2 from :func:`explain_hadamard`: F fixed and guided (the paper), F not fixed,
                       or plain gradients through the ReLUs
+    grounded          Σ_c |∇v^α| ∘ ᾱ: ∇v with α held, times the mean attention (:mod:`explain.grounded`);
+                      and its alternatives: the last glimpse's α, α not held (|∇v| ∘ ᾱ), ∇v^α alone
     floors            a uniform random map (seeded) and a centred Gaussian blob: maps that know nothing
 
     text: hadamard    z-scores of Σ_d |∇q(i,d)| (eq. 10-11)
@@ -27,6 +29,7 @@ import numpy
 from hadamard_min.core.backend import to_device, to_numpy
 from hadamard_min.core.function import no_grad
 from hadamard_min.explain.framing import Framing, to_image
+from hadamard_min.explain.grounded import grounded_gradients, grounded_maps
 from hadamard_min.explain.hadamard import explain_hadamard
 from hadamard_min.explain.maps import upsample_nearest
 from hadamard_min.ops.relu import relu_rule
@@ -147,6 +150,15 @@ def hadamard_variant(fix_f=True, guided=True):
     return method
 
 
+def grounded_variant(hold_alpha=True, glimpse=None, weighted=True):
+    """The visual method Σ_c |∇v^α| ∘ α↑ (B, H, W), or ∇v^α itself (B, 3, H, W) when not ``weighted``."""
+    def method(model, images, questions, rng=None):
+        g = grounded_gradients(model, network_inputs(model, images), questions, hold_alpha)
+        return grounded_maps(g.image, g.alpha, glimpse) if weighted else g.image
+    method.__doc__ = f"grounded map, α held={hold_alpha}, glimpse={glimpse}, weighted by α={weighted}."
+    return method
+
+
 def random_map(model, images, questions, rng):
     """Uniform noise in [0, 1) (B, H, W) from ``rng``: the floor every method should beat."""
     return rng.random((len(images), *input_size(model, images)))
@@ -166,6 +178,10 @@ VISUAL_METHODS = {
     "hadamard, F not fixed": hadamard_variant(fix_f=False, guided=True),
     "hadamard, not guided": hadamard_variant(fix_f=True, guided=False),
     "attention (mean)": attention_mean,
+    "grounded": grounded_variant(),
+    "grounded, last glimpse": grounded_variant(glimpse=-1),
+    "grounded, α not held": grounded_variant(hold_alpha=False),
+    "∇v with α held": grounded_variant(weighted=False),
     "saliency": saliency,
     "guided backprop": guided_backprop,
     "grad-cam": grad_cam,

@@ -5,10 +5,12 @@
     guided      ∂y/∂I, guided ReLUs                       z of Σ_d |∂y/∂q|              y = logit of an answer
     saliency    ∂y/∂I                                     z of Σ_d |∂y/∂q|              y = logit of an answer
     gradcam     ReLU(Σ_k w_k A_k), w_k = mean ∂y/∂A_k      z of Σ_d |∂y/∂q|              y = logit of an answer
+    grounded    Σ_c |∇v^α| ∘ ᾱ (∇v with α held, × mean α)  z of Σ_d |∇q| (eq. 10-11)  the joint F = Q ∘ V
     attention   the mean of the α_g (eq. 4)               none (grey, n/a)             —
 
 The gradient methods explain the model's top answer, or the answer named by ``answer=``; the Hadamard
-explanation and attention depend on no answer, so they take none. The maps are those of
+explanation, the grounded map (:mod:`explain.grounded`) and attention depend on no answer, so they take
+none. The maps are those of
 :mod:`explain.baselines` (where the evaluation compares them); the heat-map is |map| summed over colour
 channels and scaled to [0, 1], the RGB panel the standardised gradient (eq. 9) where there is one.
 """
@@ -28,12 +30,13 @@ from hadamard_min.explain.arguments import (
     shown,
 )
 from hadamard_min.explain.framing import check_fit, frame
+from hadamard_min.explain.grounded import grounded_gradients, grounded_maps
 from hadamard_min.explain.hadamard import explain_hadamard
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.explain.result import Explanation
 from hadamard_min.progress import in_chunks
 
-METHODS = ("hadamard", "guided", "saliency", "gradcam", "attention")
+METHODS = ("hadamard", "guided", "saliency", "gradcam", "grounded", "attention")
 ANSWER_METHODS = ("guided", "saliency", "gradcam")  # the methods that explain one answer's logit
 HADAMARD_OPTIONS = ("fix_f", "sign", "guided")       # explain_batch's options, for the hadamard method only
 
@@ -123,6 +126,12 @@ def _baseline(model, framed, questions, method, answers, top_k):
         heat = [_unit(m) for m in baselines.upsample(alpha.mean(axis=1), *pixels[0].shape[:2])]
         grads, words, targets = [None] * len(pixels), [None] * len(pixels), [None] * len(pixels)
         scores = [numpy.full(n, numpy.nan) for n in lengths]
+    elif method == "grounded":
+        g = grounded_gradients(model, baselines.network_inputs(model, pixels), questions)
+        probabilities, alpha, targets = g.probabilities, g.alpha, [None] * len(pixels)
+        words, grads = [g.words[b, :n] for b, n in enumerate(lengths)], list(g.image)
+        scores = [token_scores(w) for w in words]
+        heat = [_unit(m) for m in grounded_maps(g.image, g.alpha)]
     else:
         chosen = None if answers[0] is None else [model.answers.index(a) for a in answers]
         g = baselines.answer_gradients(model, pixels, questions, "guided" if method == "guided" else "gradient",

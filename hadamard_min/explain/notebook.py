@@ -33,7 +33,7 @@ from hadamard_min.explain.maps import (
 )
 
 MAP_LABELS = {"hadamard": "∇v", "saliency": "∂y/∂I", "guided": "guided ∂y/∂I", "gradcam": "Grad-CAM",
-              "attention": "mean α"}  # each method's map as the figure's panels name it
+              "grounded": "|∇v^α| ∘ mean α", "attention": "mean α"}  # each method's map as the panels name it
 OVERLAY_ROWS = 256  # rows blended at a time: a 64-megapixel overlay never holds float maps at full size
 
 

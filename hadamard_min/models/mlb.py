@@ -86,14 +86,25 @@ class MLB(Module):
         scores = self.conv_att(joint)                                      # P_αᵀ (…)           (B, S², G)
         return ops.transpose(ops.softmax(scores, axis=1), (0, 2, 1))       # softmax over S²    (B, G, S²)
 
-    def forward(self, q, features):
-        """q (B, N), features (B, M, S, S) → :class:`MLBOutput`."""
+    @staticmethod
+    def grid(features):
+        """The feature map (B, M, S, S) read as S² vectors F_s: (B, S², M)."""
         batch, channels, size, _ = features.shape
-        grid = ops.transpose(ops.reshape(features, (batch, channels, size * size)), (0, 2, 1))  # F (B, S², M)
-        alpha = self.attention(q, grid)
+        return ops.transpose(ops.reshape(features, (batch, channels, size * size)), (0, 2, 1))
+
+    def visual(self, alpha, grid):
+        """eq. 5-6: (v̂ (B, G, M), V (B, G·J)) from α (B, G, S²) and the grid F (B, S², M)."""
         attended = ops.matmul(alpha, grid)                                 # eq. 5: Σ_s α_{g,s} F_s  (B, G, M)
         V = ops.concatenate([ops.tanh(linear(self._drop(attended[:, g])))  # eq. 6: σ(V_{v,g}ᵀ v̂_g), ‖_g
                              for g, linear in enumerate(self.list_linear_v_fusion)], axis=1)
+        return attended, V
+
+    def forward(self, q, features):
+        """q (B, N), features (B, M, S, S) → :class:`MLBOutput`."""
+        batch, _, size, _ = features.shape
+        grid = self.grid(features)                                         # F (B, S², M)
+        alpha = self.attention(q, grid)
+        attended, V = self.visual(alpha, grid)
         Q = ops.tanh(self.linear_q_fusion(self._drop(q)))                  # eq. 6: σ(W_qᵀ q)
         F = Q * V                                                          # eq. 6: the Hadamard product
         joint = ops.tanh(F) if self.tanh_before_classifier else F

@@ -1,0 +1,63 @@
+"""EfficientNet-Lite0 against plain torch in float64 on every shipped photograph: how far float32 gets.
+
+    python -m hadamard_min.oracle.photo_parity [PHOTO ...]    (needs the [imagenet] and [parity] extras)
+
+PHOTO: image files to use instead of the shipped photographs (e.g. more of scikit-image's samples).
+
+Per photograph, for the model's top class: the relative error (max |ours − ref| / max |ref|) of our float32
+logits and guided input gradient against the float64 torch network on the same weights, and the same
+error of torch's own float32 guided gradient. A guided gradient is discontinuous at every ReLU6 kink
+(dy·[0 < x < 6]): where an input lies within float32 rounding of 0 or 6 the two precisions can take
+different branches, so any float32 implementation, torch's included, can be far from float64 there.
+"""
+import sys
+from pathlib import Path
+
+import numpy
+
+from hadamard_min.core.function import no_grad
+from hadamard_min.core.tensor import Tensor
+from hadamard_min.data.imagenet import PHOTOS
+from hadamard_min.explain.classifier import saliency
+from hadamard_min.io.weights import load_weights
+from hadamard_min.models.efficientnet import LITE0_STAGES, efficientnet_lite0, lite0_weights_file
+from hadamard_min.oracle.torch_efficientnet import torch_efficientnet_lite
+
+
+def relative_error(ours, reference):
+    return float(numpy.abs(ours - reference).max() / numpy.abs(reference).max())
+
+
+def torch_guided(torch, forward, x, target, dtype):
+    image = torch.tensor(x[None], dtype=dtype, requires_grad=True)
+    logits = forward(image)
+    logits[0, target].backward()
+    return logits.detach().double().numpy()[0], image.grad.double().numpy()[0]
+
+
+def main(argv=None):
+    import torch
+    photos = {Path(p).stem: Path(p) for p in (sys.argv[1:] if argv is None else argv)} or PHOTOS
+    state = load_weights(lite0_weights_file())
+    model = efficientnet_lite0()
+    in64 = torch_efficientnet_lite(torch, state, LITE0_STAGES, "guided")
+    in32 = torch_efficientnet_lite(torch, state, LITE0_STAGES, "guided", dtype=torch.float32)
+    print(f"{'photograph':<12}{'class':>6}{'logits':>10}{'guided':>10}{'torch f32 guided':>18}   (relative to float64)")
+    worst = [0.0, 0.0, 0.0]
+    for name, path in photos.items():
+        x = model.prepare_image(path)[1]
+        with no_grad():
+            logits = model(Tensor(x[None])).numpy()[0]
+        target = int(logits.argmax())
+        reference_logits, reference = torch_guided(torch, in64, x.astype(numpy.float64), target, torch.float64)
+        _, theirs32 = torch_guided(torch, in32, x, target, torch.float32)
+        errors = (relative_error(logits, reference_logits),
+                  relative_error(saliency(model, x, target, "guided"), reference),
+                  relative_error(theirs32, reference))
+        worst = [max(w, e) for w, e in zip(worst, errors)]
+        print(f"{name:<12}{target:>6}" + "".join(f"{e:>{w}.1e}" for e, w in zip(errors, (10, 10, 18))))
+    print(f"{'largest':<18}" + "".join(f"{e:>{w}.1e}" for e, w in zip(worst, (10, 10, 18))))
+
+
+if __name__ == "__main__":
+    main()
