@@ -32,7 +32,6 @@ from hadamard_min.evaluate.metrics import (
 from hadamard_min.evaluate.sanity import cascade, sanity_check
 from hadamard_min.explain.baselines import FLOORS, TEXT_METHODS, visual_methods
 from hadamard_min.explain.hadamard import token_z_scores
-from hadamard_min.explain.maps import upsample_nearest
 from hadamard_min.progress import Progress
 
 DEFAULT_EXAMPLES = 300
