@@ -7,7 +7,8 @@ from hadamard_min import Tensor, no_grad
 from hadamard_min.evaluate.sanity import sanity_check
 from hadamard_min.explain import baselines
 from hadamard_min.explain.grounded import grounded_gradients, grounded_maps, held_attention_output
-from hadamard_min.explain.hadamard import deviation_gradients, explain_batch
+from hadamard_min.explain.hadamard import deviation_gradients
+from hadamard_min.explain.methods import explain_batch
 
 
 @pytest.fixture(scope="module")
