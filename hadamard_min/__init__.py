@@ -7,7 +7,7 @@ from hadamard_min.core.function import Function, no_grad
 from hadamard_min.core.gradcheck import GradcheckError, gradcheck
 from hadamard_min.core.tensor import BackwardError, Tensor
 from hadamard_min.explain.arguments import ExplainArgumentError
-from hadamard_min.explain.methods import explain, explain_batch, explain_with
+from hadamard_min.explain.methods import explain, explain_batch
 from hadamard_min.explain.notebook import example, overlay, plot_explanation
 from hadamard_min.explain.result import Explanation
 from hadamard_min.explain.stacked import Stacked, stack
@@ -33,7 +33,6 @@ __all__ = [
     "example",
     "explain",
     "explain_batch",
-    "explain_with",
     "fast",
     "get_device",
     "get_xp",

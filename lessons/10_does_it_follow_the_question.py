@@ -27,6 +27,7 @@ Run:  python lessons/10_does_it_follow_the_question.py [--quick] [--pairs N]
 """
 import argparse
 
+import _lesson  # one BLAS thread and the reference ops, before NumPy is imported
 import numpy
 
 from hadamard_min import ops
@@ -38,7 +39,7 @@ from hadamard_min.evaluate.metrics import bootstrap_ci
 from hadamard_min.explain import baselines
 from hadamard_min.explain.grounded import grounded_gradients
 from hadamard_min.explain.maps import upsample_nearest
-from hadamard_min.explain.methods import explain_with
+from hadamard_min.explain.methods import explain_batch
 from hadamard_min.io.model_files import SHIPPED_TWO_SHAPE_MODEL, load_model
 from hadamard_min.ops.relu import relu_rule
 
@@ -61,9 +62,9 @@ def show_one_image(model, image, masks, questions):
     print(f"  {'':<22}" + "".join(f"{q:>32}" for q in questions))
     rows = {}
     for label, method in METHODS.items():
-        explanations = explain_with(model, [image, image], questions, method=method)
+        explanations = explain_batch(model, [image, image], questions, method=method)
         rows[label] = [grounding.referent_share(e.heatmap, masks, k) for k, e in enumerate(explanations)]
-    alpha = explain_with(model, [image, image], questions, method="attention")
+    alpha = explain_batch(model, [image, image], questions, method="attention")
     rows["attention α2"] = [grounding.referent_share(upsample_nearest(e.alpha[-1], 64, 64), masks, k)
                             for k, e in enumerate(alpha)]
     for label, shares in rows.items():
@@ -132,6 +133,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="16 pairs of each kind instead of 100")
     parser.add_argument("--pairs", type=int, default=None, help="pairs of each kind (default 100, --quick 16)")
     args = parser.parse_args()
+    _lesson.start(__doc__)
     pairs = args.pairs or (16 if args.quick else 100)
     model, data = load_model(SHIPPED_TWO_SHAPE_MODEL), load_two_shape("test")
     image, masks, questions = one_image(data)

@@ -35,7 +35,7 @@ def saved(model, tmp_path_factory):
     (lambda m: hm.explain(m, None, QUESTION), r"image must be a file path.* NoneType"),
     (lambda m: hm.explain(m, IMAGE, None), r"question must be a string, not NoneType"),
     (lambda m: hm.explain(m, IMAGE, [QUESTION]), r"question must be a string, not list"),
-    (lambda m: hm.explain_with(None, [IMAGE], [QUESTION]), r"model must be a VQA model"),
+    (lambda m: hm.explain_batch(None, [IMAGE], [QUESTION]), r"model must be a VQA model"),
 ])
 def test_wrong_model_image_or_question_is_named(model, call, words):
     with pytest.raises(ExplainArgumentError, match=words):
@@ -49,8 +49,8 @@ def test_wrong_model_image_or_question_is_named(model, call, words):
     (lambda m: hm.explain_batch(m, [IMAGE], QUESTION), r"questions must be a list of strings, not str .*hm.explain"),
     (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION, 5]), r"questions\[1\] must be a string, not int 5"),
     (lambda m: hm.explain_batch(m, [IMAGE, 7], [QUESTION] * 2), r"images\[1\] must be a file path"),
-    (lambda m: hm.explain_with(m, IMAGE, QUESTION, method="saliency"), r"questions must be a list of strings"),
-    (lambda m: hm.explain_with(m, "x.png", [QUESTION], method="saliency"), r"images must be a list .* str"),
+    (lambda m: hm.explain_batch(m, IMAGE, QUESTION, method="saliency"), r"questions must be a list of strings"),
+    (lambda m: hm.explain_batch(m, "x.png", [QUESTION], method="saliency"), r"images must be a list .* str"),
 ])
 def test_a_string_or_generator_is_not_read_as_a_list(model, call, words):
     with pytest.raises(ExplainArgumentError, match=words):
@@ -67,11 +67,11 @@ def test_a_string_or_generator_is_not_read_as_a_list(model, call, words):
     (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], batch_size=0), r"batch_size .* int 0"),
     (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], batch_size=-1), r"batch_size .* int -1"),
     (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], progress="yes"), r"progress must be None, True or False"),
-    (lambda m: hm.explain_with(m, [IMAGE], [], method="attention"), r"1 images and 0 questions"),
-    (lambda m: hm.explain_with(m, [IMAGE], [QUESTION], top_k=0, method="gradcam"), r"top_k"),
-    (lambda m: hm.explain_with(m, [IMAGE], [QUESTION], method=None), r"unknown method None"),
-    (lambda m: hm.explain_with(m, [IMAGE], [QUESTION], method="gradcam", answer=5), r"answer must be .* int 5"),
-    (lambda m: hm.explain_with(m, [IMAGE], [QUESTION], fixf=False), r"unknown option fixf"),
+    (lambda m: hm.explain_batch(m, [IMAGE], [], method="attention"), r"1 images and 0 questions"),
+    (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], top_k=0, method="gradcam"), r"top_k"),
+    (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], method=None), r"unknown method None"),
+    (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], method="gradcam", answer=5), r"answer must be .* int 5"),
+    (lambda m: hm.explain_batch(m, [IMAGE], [QUESTION], fixf=False), r"unknown option fixf"),
 ])
 def test_out_of_range_options_raise_the_packages_error(model, call, words):
     with pytest.raises(ExplainArgumentError, match=words):
@@ -85,7 +85,7 @@ def test_method_errors_are_argument_errors():
 def test_the_documented_forms_still_work(model):
     stacked = numpy.stack([IMAGE, IMAGE])
     assert len(hm.explain_batch(model, stacked, (QUESTION, "is there a circle"), batch_size=1)) == 2
-    assert len(hm.explain_with(model, [IMAGE], [QUESTION], method="attention")) == 1
+    assert len(hm.explain_batch(model, [IMAGE], [QUESTION], method="attention")) == 1
 
 
 @pytest.mark.parametrize("value, words", [

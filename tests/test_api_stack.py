@@ -19,7 +19,6 @@ def test_explain_takes_method_and_answer(model):
     assert e.method == "gradcam" and e.target == "no"
     batch = hm.explain_batch(model, list(IMAGES[:2]), QUESTIONS[:2], method="gradcam", answer="no")
     numpy.testing.assert_allclose(batch[0].heatmap, e.heatmap, rtol=1e-10, atol=1e-14)  # float64 either way
-    assert hm.explain_with is hm.explain_batch
 
 
 def test_one_answer_per_pair(model):
@@ -86,3 +85,10 @@ def test_captum_and_quantus_take_the_stacked_arrays(model):
     scores = quantus.Sparseness(disable_warnings=True)(model=None, x_batch=x, y_batch=numpy.zeros(len(x), int),
                                                        a_batch=s.maps, channel_first=True)
     assert len(scores) == 2 and all(0 <= score <= 1 for score in scores)
+
+
+def test_the_grounded_map_is_stacked_as_its_weighted_heatmap(model):
+    many = hm.explain_batch(model, list(IMAGES[:2]), QUESTIONS[:2], method="grounded")
+    s = hm.stack(many)
+    assert s.maps.shape == (2, 1, *many[0].heatmap.shape)
+    numpy.testing.assert_allclose(s.maps[:, 0], numpy.stack([e.heatmap for e in many]), rtol=1e-6)

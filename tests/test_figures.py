@@ -91,3 +91,11 @@ def test_grid_rows_are_titled_above_not_rotated(tmp_path):
     assert [subfigure.get_suptitle() for subfigure in figure.subfigs] == ["class: tabby cat"]
     assert not any(ax.get_ylabel() for ax in figure.axes)
     assert Image.open(save_grid_figure(tmp_path / "g.png", rows)).size[0] > 300
+
+
+def test_the_grounded_maps_panels_say_what_they_show(model):
+    e = hm.explain(model, PHOTO, "What color is the circle?", method="grounded")
+    panels, _ = panels_and_bars(hm.plot_explanation(e))
+    titles = [ax.get_title() for ax in panels]
+    assert titles[-3:] == ["∇v^α (RGB)", "∇v^α signed (Σ RGB)", "|∇v^α| ∘ mean α over the image"]
+    assert panels[-1].get_xlabel() == ""  # weighted by ᾱ: not "Σ |·| over RGB"

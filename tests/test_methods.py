@@ -1,11 +1,11 @@
-"""The methods a user picks (explain_with / --method): each map is the baseline's, and a chosen answer is explained."""
+"""The methods a user picks (method= / --method): each map is the baseline's, and a chosen answer is explained."""
 import numpy
 import pytest
 from references import ANSWERS, IMAGES, QUESTIONS, tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.explain import baselines
-from hadamard_min.explain.methods import METHODS, MethodError, explain_batch, explain_with
+from hadamard_min.explain.methods import METHODS, MethodError, explain_batch
 from hadamard_min.explain.postprocess import gradient_heatmap, token_scores, token_z_scores
 
 
@@ -20,7 +20,7 @@ def unit(maps):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_each_method_gives_the_baselines_map_and_the_models_answer(model, method):
-    results = explain_with(model, IMAGES, QUESTIONS, method=method)
+    results = explain_batch(model, IMAGES, QUESTIONS, method=method)
     probabilities = baselines.answer_gradients(model, IMAGES, QUESTIONS).probabilities
     expected_heat = {
         "hadamard": [e.heatmap for e in explain_batch(model, IMAGES, QUESTIONS)],
@@ -41,7 +41,7 @@ def test_each_method_gives_the_baselines_map_and_the_models_answer(model, method
 
 def test_gradient_methods_score_tokens_by_the_answer_gradient(model):
     g = baselines.answer_gradients(model, IMAGES, QUESTIONS)
-    for b, e in enumerate(explain_with(model, IMAGES, QUESTIONS, method="saliency")):
+    for b, e in enumerate(explain_batch(model, IMAGES, QUESTIONS, method="saliency")):
         words = g.words[b, :len(e.tokens)]
         numpy.testing.assert_allclose(e.grad_q, words, rtol=1e-12)
         numpy.testing.assert_allclose(e.token_z, token_z_scores(token_scores(words)), rtol=1e-12)
@@ -55,8 +55,8 @@ def logit(model, image, words, lengths, answer):
 
 @pytest.mark.parametrize("method", ["saliency", "guided", "gradcam"])
 def test_a_chosen_answer_is_explained_instead_of_the_top_one(model, method):
-    chosen = [e for e in explain_with(model, IMAGES, QUESTIONS, method=method, answer="no")]
-    top = explain_with(model, IMAGES, QUESTIONS, method=method)
+    chosen = [e for e in explain_batch(model, IMAGES, QUESTIONS, method=method, answer="no")]
+    top = explain_batch(model, IMAGES, QUESTIONS, method=method)
     assert all(e.target == "no" != t.target for e, t in zip(chosen, top))
     assert all(e.answer == t.answer for e, t in zip(chosen, top))    # the model's answer is still reported
     assert not numpy.allclose(chosen[0].heatmap, top[0].heatmap)
@@ -86,7 +86,7 @@ def test_saliency_of_a_chosen_answer_equals_central_differences_of_its_logit(mod
 ])
 def test_method_errors(model, kwargs, words):
     with pytest.raises(MethodError, match=words):
-        explain_with(model, IMAGES, QUESTIONS, **kwargs)
+        explain_batch(model, IMAGES, QUESTIONS, **kwargs)
 
 
 def test_answer_indices_are_checked(model):

@@ -42,7 +42,7 @@ def test_plot_explanation_is_a_figure_with_the_papers_panels(explanation, model)
     titles = [ax.get_title() for ax in figure.axes]
     assert titles[:6] == ["input", "α1 (eq. 4)", "α2 (eq. 4)", "∇v (RGB)", "∇v signed (Σ RGB)",
                           "|∇v| over the image"]
-    cam = hm.explain_with(model, IMAGES[:1], QUESTIONS[:1], method="gradcam")[0]
+    cam = hm.explain_batch(model, IMAGES[:1], QUESTIONS[:1], method="gradcam")[0]
     titles = [ax.get_title() for ax in hm.plot_explanation(cam).axes]
     assert "|Grad-CAM| over the image" in titles and not any("RGB" in t for t in titles)  # no gradient at the pixels
 
@@ -64,7 +64,7 @@ def test_png_view_and_the_save_load_round_trip(explanation, tmp_path):
 
 
 def test_a_baseline_without_pixel_gradients_round_trips_too(model, tmp_path):
-    attention = hm.explain_with(model, IMAGES[:1], QUESTIONS[:1], method="attention")[0]
+    attention = hm.explain_batch(model, IMAGES[:1], QUESTIONS[:1], method="attention")[0]
     loaded = hm.Explanation.load(attention.save(tmp_path / "a.npz"))
     assert loaded.grad_v is None and loaded.pixel_map is None and loaded.grad_q is None
     assert numpy.isnan(loaded.token_z).all() and loaded.method == "attention"

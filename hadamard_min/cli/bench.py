@@ -173,7 +173,7 @@ def parse_args(argv):
 def main(argv=None):
     """``hadamard-bench [--size 448] [--batch 1 16] [--runs 5] [--depth 152] [--device cpu|gpu] ...``."""
     args = parse_args(argv)
-    return run(lambda: _bench(args), "hadamard-bench", extra_errors=(BenchError,))
+    return run(lambda: _bench(args), "hadamard-bench", extra_errors=(BenchError,), device=args.device)
 
 
 def _bench(args):

@@ -5,7 +5,7 @@ from hadamard_min.cli.errors import UsageError
 from hadamard_min.explain.figure import save_figure as save_figure_png
 from hadamard_min.explain.framing import FITS
 from hadamard_min.explain.maps import OUTLIER_PERC
-from hadamard_min.explain.methods import ANSWER_METHODS, METHODS, MethodError, explain_with
+from hadamard_min.explain.methods import ANSWER_METHODS, METHODS, MethodError, explain_batch
 from hadamard_min.explain.notebook import plot_explanation
 from hadamard_min.explain.saved import check_destination
 
@@ -14,7 +14,8 @@ def add_arguments(parser):
     """--method, --answer, --save-arrays, and the batch mode's --batch, --out-dir and --batch-size."""
     parser.add_argument("--method", choices=METHODS, default="hadamard",
                         help="hadamard: the paper's explanation (default); guided: guided backprop; saliency: "
-                             "the plain gradient; gradcam: Grad-CAM; attention: the mean of the α maps")
+                             "the plain gradient; gradcam: Grad-CAM; grounded: Σ_c |∇v^α| ∘ mean α, the paper's map "
+                             "where the question looks; attention: the mean of the α maps")
     parser.add_argument("--answer", metavar="A",
                         help=f"the answer to explain ({', '.join(ANSWER_METHODS)}); default: the model's own")
     parser.add_argument("--save-arrays", type=Path, metavar="FILE.npz",
@@ -62,7 +63,7 @@ def check(args, image_path):
 
 
 def method_options(args):
-    """The hadamard options (F fixed, sign, guided) for :func:`explain_with`; refused for other methods."""
+    """The hadamard options (F fixed, sign, guided) for :func:`explain_batch`; refused for other methods."""
     if args.method == "hadamard":
         return {"fix_f": args.fix_f, "sign": args.sign, "guided": not args.plain}
     changed = [flag for flag, on in (("--no-fix-f", not args.fix_f), ("--sign", args.sign != "paper"),
@@ -74,7 +75,7 @@ def method_options(args):
 
 def explain_pairs(args, model, images, questions, progress=False):
     """Explanations of the pairs by the chosen method, ``--batch-size`` at a time."""
-    return explain_with(model, images, questions, method=args.method, answer=args.answer, top_k=args.top_k,
+    return explain_batch(model, images, questions, method=args.method, answer=args.answer, top_k=args.top_k,
                         batch_size=args.batch_size, progress=progress, fit=args.fit, **method_options(args))
 
 

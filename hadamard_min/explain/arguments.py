@@ -79,7 +79,7 @@ def check_pairs(images, questions):
 
 
 def check_options(top_k=5, batch_size=64, progress=None, fix_f=True, sign="paper", guided=True):
-    """The keyword options shared by explain, explain_batch and explain_with."""
+    """The keyword options shared by explain and explain_batch."""
     for name, value in (("top_k", top_k), ("batch_size", batch_size)):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ExplainArgumentError(f"{name} must be a whole number at least 1, not {shown(value)}")

@@ -136,7 +136,8 @@ def save_explanation_figure(path, *args, **kwargs):
 
 
 def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probability, top_k=None, title=None,
-                       heatmap=None, z_limit=2.0, map_label="∇v", framing=None, outlier_perc=OUTLIER_PERC):
+                       heatmap=None, z_limit=2.0, map_label="∇v", framing=None, outlier_perc=OUTLIER_PERC,
+                       heat_label=None):
     """One explanation drawn like the paper's Figure 2: an :class:`ExplanationFigure` (Agg canvas).
 
     image: uint8 (H, W, 3) as the user gave it; alpha: (G, S', S') attention maps ((S', S') means G = 1);
@@ -145,7 +146,8 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
     [(answer, probability), ...]; heatmap: optional (S, S) map for the last panel (default Σ_c
     |pixel_map_c|); z_limit: the token colour scale's ±limit; map_label: the map's name in the panel
     titles; framing: where the network's square lies on the image (:class:`framing.Framing`; default: the
-    whole image, stretched); outlier_perc: the maps' clipping (:func:`maps.outlier_threshold`).
+    whole image, stretched); outlier_perc: the maps' clipping (:func:`maps.outlier_threshold`); heat_label:
+    the last panel's name when ``heatmap`` is not Σ_c |map| (default ``|map_label|``).
     ``pixel_map=None`` (a method with no gradient at the pixels, given a ``heatmap``) leaves out the RGB
     and signed panels. Any number of tokens fits: they wrap onto as many lines as needed.
     """
@@ -193,8 +195,9 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
         panels.rgb_panel(axes[-3], pixel_map_to_rgb(pixel_map), framing, f"{map_label} (RGB)")
         panels.signed_panel(axes[-2], bars[-2], pixel_map.sum(axis=0), framing, f"{map_label} signed (Σ RGB)",
                             outlier_perc)
-    panels.magnitude_panel(axes[-1], bars[-1], image, heat, framing, f"|{map_label}| over the image",
-                           "Σ |·| over RGB" if pixel_map is not None else None, outlier_perc)
+    panels.magnitude_panel(axes[-1], bars[-1], image, heat, framing,
+                           f"{heat_label or f'|{map_label}|'} over the image",
+                           "Σ |·| over RGB" if pixel_map is not None and heat_label is None else None, outlier_perc)
 
     y = top + panel_h + heights[4]
     _draw_tokens(fig, tokens, token_z, token_widths, token_lines, fig_w, y_of, y, z_limit)

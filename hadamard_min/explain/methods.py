@@ -88,9 +88,6 @@ def explain(model, image, question, method="hadamard", answer=None, top_k=5, fit
                          **options)[0]
 
 
-explain_with = explain_batch  # the name this function had before explain_batch took ``method=``
-
-
 def check_method(model, method, answer, options, count=1):
     """The answer to explain for each of ``count`` pairs (a list; None: the model's own); :class:`MethodError`
     for an unknown method, answer or option."""

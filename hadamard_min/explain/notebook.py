@@ -33,7 +33,8 @@ from hadamard_min.explain.maps import (
 )
 
 MAP_LABELS = {"hadamard": "∇v", "saliency": "∂y/∂I", "guided": "guided ∂y/∂I", "gradcam": "Grad-CAM",
-              "grounded": "|∇v^α| ∘ mean α", "attention": "mean α"}  # each method's map as the panels name it
+              "grounded": "∇v^α", "attention": "mean α"}  # each method's map as the panels name it
+HEAT_LABELS = {"grounded": "|∇v^α| ∘ mean α"}  # a heat-map that is not Σ_c |map|: its own name
 OVERLAY_ROWS = 256  # rows blended at a time: a 64-megapixel overlay never holds float maps at full size
 
 
@@ -63,12 +64,13 @@ def plot_explanation(explanation, title=None, z_limit=2.0, ax=None, outlier_perc
     e = explanation
     label = MAP_LABELS.get(e.method, e.method)
     if ax is not None:
-        return panels.plot_into(ax, e, e.framing, label, outlier_perc)
+        return panels.plot_into(ax, e, e.framing, HEAT_LABELS.get(e.method, label), outlier_perc)
     if title is None:
         title = e.question if e.target is None else f"{e.method} of “{e.target}”: {e.question}"
     return figure.explanation_figure(e.image, e.alpha, e.pixel_map, e.tokens, e.token_z, e.answer, e.probability,
                                      top_k=e.top_k, title=title, heatmap=e.heatmap, z_limit=z_limit,
-                                     map_label=label, framing=e.framing, outlier_perc=outlier_perc)
+                                     map_label=label, framing=e.framing, outlier_perc=outlier_perc,
+                                     heat_label=HEAT_LABELS.get(e.method))
 
 
 def question_html(explanation, z_limit=2.0):

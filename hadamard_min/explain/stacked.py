@@ -2,8 +2,8 @@
 
     s = hm.stack(hm.explain_batch(model, images, questions, method="saliency"))
     s.maps          float32 (N, C, S, S)  the attribution at the network's input: the raw gradient ∇v (or
-                                          ∂y/∂I) for a gradient method (C = 3), the heat-map for Grad-CAM
-                                          and attention (C = 1)
+                                          ∂y/∂I) for a gradient method (C = 3), the heat-map for Grad-CAM,
+                                          the grounded map and attention (C = 1)
     s.inputs        uint8 (N, S, S, 3)    what the network saw (the images after the fit)
     s.token_scores  float32 (N, T)        eq. 10's scores, T = the longest question; 0 after a question's end
     s.token_z       float32 (N, T)        eq. 11's z-scores, 0 after a question's end (NaN where a method
@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy
 
 from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
+
+WEIGHTED = ("grounded",)  # methods whose map is a weighted heat-map, not their gradient: stacked as the heat-map
 
 
 @dataclass
@@ -62,7 +64,8 @@ def stack(explanations):
     if len(methods) > 1 or len(sizes) > 1:
         raise ExplainArgumentError(f"stack explanations of one model and one method, not methods {methods} "
                                    f"and network inputs {sizes}")
-    maps = numpy.stack([e.heatmap[None] if e.grad_v is None else e.grad_v for e in explanations])
+    maps = numpy.stack([e.heatmap[None] if e.grad_v is None or e.method in WEIGHTED else e.grad_v
+                        for e in explanations])
     longest = max(len(e.tokens) for e in explanations)
     mask = numpy.zeros((len(explanations), longest), bool)
     scores, z = numpy.zeros(mask.shape, numpy.float32), numpy.zeros(mask.shape, numpy.float32)

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 from hostile_helpers import run_main, snapshot
 
+from hadamard_min.cli.bench import main as bench_main
 from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.port import main as port_main
 from hadamard_min.fast import switch
@@ -84,3 +85,10 @@ def test_a_device_given_wins_over_a_bad_hadamard_device(tmp_path, capsys, photo,
     outcome.one_line_error("HADAMARD_DEVICE")
     assert not (tmp_path / "other.png").exists()
 
+
+
+def test_the_bench_takes_its_device_too(capsys, monkeypatch):
+    monkeypatch.setenv("HADAMARD_DEVICE", "tpu")
+    small = ["--no-torch", "--size", "32", "--depth", "50", "--runs", "1", "--warmup", "0"]
+    run_main(bench_main, [*small, "--device", "cpu"], capsys).success()
+    run_main(bench_main, small, capsys).one_line_error("HADAMARD_DEVICE")
