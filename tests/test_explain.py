@@ -8,7 +8,7 @@ from references import tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.data.text import QuestionError
-from hadamard_min.explain.hadamard import (
+from hadamard_min.explain.postprocess import (
     gradient_heatmap,
     normalise_pixel_map,
     token_scores,

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from hadamard_min import Explanation
-from hadamard_min.cli.explain import EXAMPLE_IMAGE, main
+from hadamard_min.cli.explain import main
+from hadamard_min.data.example import EXAMPLE_IMAGE
 from hadamard_min.explain.methods import METHODS
 
 ARRAY_KEYS = {"grad_v", "grad_q", "pixel_map", "heatmap", "alpha", "token_scores", "token_z", "image", "input_image"}

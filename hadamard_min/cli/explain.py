@@ -8,14 +8,13 @@ from hadamard_min.cli import explain_options
 from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, integer, question_text, use_device
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
+from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
 from hadamard_min.explain.methods import MethodError
 from hadamard_min.explain.saved import MAX_TOP_K
 from hadamard_min.io.atomic import check_outputs, json_text, together, write_text
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.porting.preset import add_preset_arguments
 
-EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "example.png"
-EXAMPLE_QUESTION_FILE = EXAMPLE_IMAGE.with_suffix(".txt")
 DEFAULT_FIGURE = Path("explanation.png")
 PRESET_FILES = ("resnet", "mlb", "vocab", "answers", "mlb_sizes")
 
@@ -102,7 +101,7 @@ def _explain(args):
 
     check_arguments(args)
     image = args.image if args.image is not None else EXAMPLE_IMAGE
-    question = args.question if args.question is not None else EXAMPLE_QUESTION_FILE.read_text().strip()
+    question = args.question if args.question is not None else example_question()
     explain_options.check(args, image)
     if args.batch is not None:
         use_device(args.device)

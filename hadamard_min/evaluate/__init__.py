@@ -1,6 +1,6 @@
-"""Does the explanation explain? Baselines, metrics, faithfulness, sanity checks and question dependence.
+"""Does the explanation explain? Metrics, faithfulness, sanity checks and question dependence, for the
+methods of ``explain.baselines`` (the Hadamard explanation and those it is compared with).
 
-    baselines     the Hadamard explanation and the methods it is compared with, one format for all
     metrics       pointing game, mass in mask, token scores, Spearman ρ, deletion, bootstrap intervals
     faithfulness  deletion of the top pixels / the top token, through the model
     insertion     deletion and insertion over 0 … 100 % under three named fills (Petsiuk et al. 2018)
@@ -9,7 +9,7 @@
     counterfactual  one image asked about each of its shapes: the referent switch, two variants
     words         where the token scores miss the named word, and which word wins
     run           everything over a seeded sample of test questions
-    report        report.md, figures and results.json;  ``python -m hadamard_min.evaluate`` is the CLI
+    report        report.md, figures and results.json; ``hadamard-evaluate`` (``cli/evaluate.py``) is the command
 """
 from hadamard_min.evaluate.metrics import (
     bootstrap_ci,

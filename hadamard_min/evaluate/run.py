@@ -31,7 +31,7 @@ from hadamard_min.evaluate.metrics import (
 )
 from hadamard_min.evaluate.sanity import cascade, sanity_check
 from hadamard_min.explain.baselines import FLOORS, TEXT_METHODS, visual_methods
-from hadamard_min.explain.hadamard import token_z_scores
+from hadamard_min.explain.postprocess import token_z_scores
 from hadamard_min.progress import Progress
 
 DEFAULT_EXAMPLES = 300

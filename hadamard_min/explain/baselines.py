@@ -142,7 +142,7 @@ def attention_mean(model, images, questions, rng=None):
 
 
 def hadamard_variant(fix_f=True, guided=True):
-    """The visual method ∇v of eq. 2 (B, 3, H, W) with the given options of :func:`explain_batch`."""
+    """The visual method ∇v of eq. 2 (B, 3, H, W) with the given options of :func:`explain_hadamard`."""
     def method(model, images, questions, rng=None):
         explanations = explain_hadamard(model, list(images), questions, fix_f=fix_f, guided=guided)
         return numpy.stack([e.grad_v for e in explanations]).astype(numpy.float64)

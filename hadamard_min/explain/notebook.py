@@ -14,11 +14,11 @@ backend is never set: matplotlib is imported when something is drawn, not by ``i
 """
 import base64
 import html
-import importlib.resources
 import numbers
 
 import numpy
 
+from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
 from hadamard_min.data.images import load_image
 from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
 from hadamard_min.explain.framing import Framing, to_image
@@ -40,10 +40,7 @@ OVERLAY_ROWS = 256  # rows blended at a time: a 64-megapixel overlay never holds
 
 def example():
     """``(image, question)``: the shipped easy-VQA example as a uint8 (H, W, 3) array and its question."""
-    assets = importlib.resources.files("hadamard_min") / "assets"
-    with importlib.resources.as_file(assets / "example.png") as path:
-        image = load_image(path)
-    return image, (assets / "example.txt").read_text(encoding="utf-8").strip()
+    return load_image(EXAMPLE_IMAGE), example_question()
 
 
 def plot_explanation(explanation, title=None, z_limit=2.0, ax=None, outlier_perc=OUTLIER_PERC):

@@ -5,9 +5,10 @@ from pathlib import Path
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.explain_options import save_figure
 from hadamard_min.cli.parsing import HelpFormatter, add_version
+from hadamard_min.data.example import EXAMPLE_IMAGE, EXAMPLE_QUESTION
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.model_files import SHIPPED_MODEL, manifest_path
-from hadamard_min.learner.capstone import EXAMPLE_IMAGE, EXAMPLE_QUESTION, compare
+from hadamard_min.learner.capstone import compare
 from hadamard_min.learner.ops import OPS, LearnerError
 
 PROG = "python -m hadamard_min.learner"

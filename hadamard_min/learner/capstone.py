@@ -8,18 +8,15 @@ run in another order), and the token z-scores alike. The figure (the paper's Fig
 learner's run: ∇v, eq. 9 and eq. 11 as the learner computed them.
 """
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy
 
+from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
 from hadamard_min.explain.methods import explain
 from hadamard_min.explain.result import Explanation
 from hadamard_min.fast.switch import fast
 from hadamard_min.io.model_files import load_model
 from hadamard_min.learner.ops import LearnerRun, learner
-
-EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "example.png"
-EXAMPLE_QUESTION = EXAMPLE_IMAGE.with_suffix(".txt")
 
 
 @dataclass
@@ -66,7 +63,7 @@ def compare(folder, model=None, image=EXAMPLE_IMAGE, question=None):
     Defaults: the shipped model and its example. Returns a :class:`Comparison`.
     """
     model = model or load_model()
-    question = question or EXAMPLE_QUESTION.read_text(encoding="utf-8").strip()
+    question = question or example_question()
     with fast(False):
         package = explain(model, image, question)
     with learner(folder) as run:

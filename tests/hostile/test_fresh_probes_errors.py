@@ -80,7 +80,7 @@ def test_a_fifo_named_as_the_image_is_refused_at_once(tmp_path, capsys):
 def test_the_learners_figure_never_replaces_what_the_run_reads(tmp_path, capsys, target):
     """--out a link to the shipped example image the run explains, or to one of the learner's exercise files
     (a link, so that a regression replaces the link, not the package's image)."""
-    from hadamard_min.learner.capstone import EXAMPLE_IMAGE
+    from hadamard_min.data.example import EXAMPLE_IMAGE
 
     exercise = tmp_path / "ex02_unbroadcast.py"
     exercise.write_text("# my exercise\n")
