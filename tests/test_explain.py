@@ -8,13 +8,13 @@ from references import tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
 from hadamard_min.data.text import QuestionError
+from hadamard_min.explain.methods import explain, explain_batch
 from hadamard_min.explain.postprocess import (
     gradient_heatmap,
     normalise_pixel_map,
     token_scores,
     token_z_scores,
 )
-from hadamard_min.explain.methods import explain, explain_batch
 from hadamard_min.oracle.torch_models import closed_form_relu
 
 WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a"]
