@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from hadamard_min.core.backend import get_device
 
-MIN_PARALLEL = 128  # examples: from this batch size on, workers=None uses every core
+MIN_PARALLEL = 64   # examples: from this batch size on, workers=None uses every core
 _job = None         # (function, shared) of this worker process, set once by _start
 
 
