@@ -58,9 +58,12 @@ def map_chunks(function, shared, chunks, workers=1):
     except BrokenProcessPool as error:  # a worker was killed (by the kernel, out of memory, say)
         raise MemoryError("a worker process ended abruptly (out of memory?); try --workers 1") from error
     finally:  # done, an error, Ctrl-C or the caller stopped reading: no worker outlives this
+        workers = list((pool._processes or {}).values())  # the executor has no public way to stop them
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in list((pool._processes or {}).values()):  # the executor has no public way to stop them
+        for process in workers:
             process.terminate()
+        for process in workers:
+            process.join()
 
 
 def _start(function, shared):
