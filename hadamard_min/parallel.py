@@ -58,12 +58,9 @@ def map_chunks(function, shared, chunks, workers=1):
     except BrokenProcessPool as error:  # a worker was killed (by the kernel, out of memory, say)
         raise MemoryError("a worker process ended abruptly (out of memory?); try --workers 1") from error
     finally:  # done, an error, Ctrl-C or the caller stopped reading: no worker outlives this
-        workers = list((pool._processes or {}).values())  # the executor has no public way to stop them
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in workers:
+        for process in list((pool._processes or {}).values()):  # the executor has no public way to stop them
             process.terminate()
-        for process in workers:
-            process.join()
+        pool.shutdown(wait=True, cancel_futures=True)  # its manager sees them end, and reaps them
 
 
 def _start(function, shared):
