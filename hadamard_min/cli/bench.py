@@ -48,7 +48,8 @@ class Worker:
         command = [sys.executable, "-m", "hadamard_min.cli.bench", "--worker", side, "--size", str(args.size),
                    "--batch", str(args.batch[0]), "--depth", str(args.depth), "--device", args.device,
                    "--threads", str(args.threads), "--seed", str(args.seed), "--questions", str(args.questions),
-                   "--explain-batch", str(args.explain_batch), "--gradient-out", self.gradient_path]
+                   "--explain-batch", str(args.explain_batch), "--workers", str(args.workers),
+                   "--gradient-out", self.gradient_path]
         command += ["--weights", weights] if weights else []
         command += ["--reference"] if args.reference else []
         command += ["--explain-rate"] if args.explain_rate else []
@@ -151,6 +152,9 @@ def parse_args(argv):
                         help="--explain-rate: test questions (512)")
     parser.add_argument("--explain-batch", type=integer(1, 4096), default=64,
                         help="--explain-rate: questions per batch (64)")
+    parser.add_argument("--workers", type=integer(1, 1024), default=1,
+                        help="--explain-rate: processes that share our side's batches, each with one BLAS "
+                             "thread (1: one process with --threads)")
     parser.add_argument("--profile", action="store_true",
                         help="time our side only, then profile --runs more passes (or --explain-rate runs) op "
                              "by op: each op's time beside its own floor (its matrix products at the SGEMM rate, "
@@ -165,6 +169,8 @@ def parse_args(argv):
             args.device = environment_device()
         except DeviceError as error:
             parser.error(str(error))
+    if args.profile and args.workers > 1:
+        parser.error("--profile times the ops of one process: leave out --workers")
     if args.profile and args.device != "cpu":
         parser.error("--profile times the ops on the CPU: leave out --device gpu")
     return args

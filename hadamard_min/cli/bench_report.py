@@ -66,7 +66,8 @@ def explain_rate_report(args, ours, theirs):
     count = ours["questions"]
     lines = [f"explanations (eq. 2-3: forward, ∇q, guided ∇v) with the shipped easy-VQA model, first {count} test "
              f"questions, {args.explain_batch} per batch, {args.device}, medians of {args.runs} runs, sides in turn",
-             f"threads: ours {ours['threads']} ({ours['library']}, {ours['path']} path)"
+             f"threads: ours {ours['threads']} ({ours['library']}, {ours['path']} path"
+             + (f"; {ours['workers']} worker processes, one BLAS thread each)" if ours.get("workers", 1) > 1 else ")")
              + (f", torch {theirs['threads']} ({theirs['library']})" if theirs else "")]
     rates = {name: count / numpy.median(side["explain"]) for name, side in (("ours", ours), ("torch", theirs))
              if side}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from hadamard_min.cli.bench_workload import DEPTHS, GEMM_SHAPE, BenchError, bench_input, one_hot
+from hadamard_min.cli.bench_workload import DEPTHS, GEMM_SHAPE, BenchError, bench_input, explain_rate_batch, one_hot
 from hadamard_min.io.atomic import write_atomically
 
 
@@ -78,22 +78,20 @@ def our_side(args):
 
 
 def our_explain_rate(args):
-    """eq. 2-3 (``explain.hadamard.deviation_gradients``) with the shipped model over easy-VQA's test set."""
-    from hadamard_min import fast, set_device
+    """eq. 2-3 (``explain.hadamard.deviation_gradients``) with the shipped model over easy-VQA's test set,
+    the batches shared among ``--workers`` processes (:mod:`hadamard_min.parallel`)."""
+    from hadamard_min import set_device
     from hadamard_min.core.backend import to_numpy
-    from hadamard_min.explain.hadamard import deviation_gradients
     from hadamard_min.io.model_files import load_model
+    from hadamard_min.parallel import map_chunks
 
     set_device(args.device)
     model = load_model()  # after set_device: its arrays live on that device
     batches = _easy_vqa_batches(args, model)
+    job = (model, batches, not args.reference)
 
-    def explain():
-        with fast(not args.reference), model.frozen():
-            for inputs, _, _, questions in batches:
-                out, I, q, _ = model.forward_from_leaves(inputs, questions)
-                grad_v, _ = deviation_gradients(out, I, q)
-        return grad_v
+    def explain():  # ∇v of every batch, the last one kept
+        return list(map_chunks(explain_rate_batch, job, range(len(batches)), args.workers))[-1]
 
     facts = _our_facts(args) | {"questions": sum(len(batch[3]) for batch in batches)}
     return _our_device(args, Side({"explain": explain}, to_numpy, facts))
@@ -101,7 +99,7 @@ def our_explain_rate(args):
 
 def _our_facts(args):
     threads, library = blas_threads()
-    return {"threads": threads or args.threads, "library": library,
+    return {"threads": threads or args.threads, "library": library, "workers": getattr(args, "workers", 1),
             "path": "reference" if args.reference else "fast"}
 
 

@@ -1,5 +1,6 @@
 """What ``hadamard-bench`` times, shared by its driver and its two worker processes (ours and PyTorch's):
-the ResNet depths, the input and the seed of the explained class, and the pass's arithmetic.
+the ResNet depths, the input and the seed of the explained class, and the pass's arithmetic; and one batch of
+``--explain-rate``.
 
 The explain pass of a frozen ResNet is its forward pass and the backward of one class score to the pixels,
 with no weight gradients: each convolution runs once forward and once backward to its input, the same
@@ -66,3 +67,15 @@ def explain_flops(layers, size, batch, tile=None):
         else:
             total += 2 * o * c * k * k * ho * wo
     return 2 * batch * total  # forward and backward alike
+
+
+def explain_rate_batch(job, index):
+    """∇v (eq. 2) of the batch ``index`` of ``--explain-rate``, here or in a worker process."""
+    from hadamard_min import fast
+    from hadamard_min.explain.hadamard import deviation_gradients
+
+    model, batches, fast_path = job
+    inputs, _, _, questions = batches[index]
+    with fast(fast_path), model.frozen():
+        out, I, q, _ = model.forward_from_leaves(inputs, questions)
+        return deviation_gradients(out, I, q)[0]

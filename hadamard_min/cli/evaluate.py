@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, use_device
 from hadamard_min.cli.errors import Parser, run
-from hadamard_min.cli.parsing import HelpFormatter, add_version
+from hadamard_min.cli.parsing import HelpFormatter, add_version, add_workers
 from hadamard_min.evaluate.report import REPORT_FILES, main_tables, write_report
 from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
 from hadamard_min.io.atomic import check_outputs
@@ -49,6 +49,7 @@ def parser():
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty OUT")
     p.add_argument("--device", choices=DEVICES, default=None, help=DEVICE_HELP)
+    add_workers(p, "the batches of questions")
     return add_version(p)
 
 
@@ -102,7 +103,7 @@ def _evaluate(args):
     prepare_out(args.out, args.force, weights, getattr(data, "files", ()))
     started = time.perf_counter()
     print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
-    results, figure = evaluate(model, data, chosen)
+    results, figure = evaluate(model, data, chosen, workers=args.workers)
     for note in results["notes"]:
         print(f"note: {note}", file=sys.stderr)
     results["settings"]["data_name"] = data_name

@@ -8,6 +8,7 @@ pair, or ``{"line": N, "error": …}`` for a line that could not be explained (n
 an unreadable image, a question the model cannot read, an image too large for the memory left). Each
 such line is also reported on stderr, in one line (what it quotes with its control characters escaped),
 and skipped; the others are explained. Exit status 0: every pair explained; 1: some lines failed.
+``--workers N`` processes share the chunks of ``--batch-size`` pairs, figures included (:mod:`hadamard_min.parallel`).
 """
 import json
 import sys
@@ -18,6 +19,7 @@ from hadamard_min.cli.explain_options import explain_pairs, save_figure
 from hadamard_min.escapes import printable
 from hadamard_min.io.atomic import utf8_safe, write_text
 from hadamard_min.io.limits import byte_lines, parse_json
+from hadamard_min.parallel import map_chunks, worker_count
 from hadamard_min.progress import in_chunks
 
 RESULTS = "results.jsonl"
@@ -39,20 +41,31 @@ def run_batch(args, model, prog="hadamard-explain"):
             print(printable(f"{prog}: {args.batch.name} line {number}: {message}; skipped"), file=sys.stderr)
             continue
         records[number] = {"line": number, "image": str(image_path)}
-        pairs.append((number, image, question))
-    for part in in_chunks(len(pairs), args.batch_size, "explain", show=bool(pairs)):
-        chunk = pairs[part]
-        results = explain_pairs(args, model, [image for _, image, _ in chunk], [q for _, _, q in chunk])
-        for (number, _, _), result in zip(chunk, results):
-            figure = f"{number:04d}.png"
-            save_figure(args.out_dir / figure, result, Path(records[number]["image"]).name, args.outlier_perc)
-            records[number].update(result.to_json(), figure=figure)
+        pairs.append((number, image, question, Path(image_path).name))
+    chunks = [pairs[part] for part in in_chunks(len(pairs), args.batch_size, "", False)]
+    explained = map_chunks(explain_chunk, (args, model), chunks, worker_count(args.workers, len(pairs)))
+    for _, done in zip(in_chunks(len(pairs), args.batch_size, "explain", show=bool(pairs)), explained):
+        for number, record in done:
+            records[number].update(record)
     write_text(args.out_dir / RESULTS, "".join(utf8_safe(json.dumps(records[number], ensure_ascii=False)) + "\n"
                                               for number, _ in lines))
     failed = len(lines) - len(pairs)
     print(f"explained {len(pairs)} of {len(lines)} pairs into {args.out_dir}/ ({RESULTS} and one figure each)"
           + (f"; {failed} failed, reported above" if failed else ""))
     return 1 if failed else 0
+
+
+def explain_chunk(job, chunk):
+    """Explain one chunk of ``(line number, image, question, image name)`` and save each figure; the records
+    ``[(line number, what results.jsonl says)]`` (in a worker process of :mod:`hadamard_min.parallel`, or here)."""
+    args, model = job
+    results = explain_pairs(args, model, [image for _, image, _, _ in chunk], [q for _, _, q, _ in chunk])
+    records = []
+    for (number, _, _, name), result in zip(chunk, results):
+        figure = f"{number:04d}.png"
+        save_figure(args.out_dir / figure, result, name, args.outlier_perc)
+        records.append((number, {**result.to_json(), "figure": figure}))
+    return records
 
 
 def read_lines(path):

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from hadamard_min.cli.errors import UsageError
+from hadamard_min.cli.parsing import add_workers
 from hadamard_min.explain.figure import save_figure as save_figure_png
 from hadamard_min.explain.framing import FITS
 from hadamard_min.explain.maps import OUTLIER_PERC
@@ -36,6 +37,7 @@ def add_arguments(parser):
     batch.add_argument("--out-dir", type=Path, default=Path("explanations"), metavar="DIR",
                        help="--batch: a new or empty folder for results.jsonl and one figure per line")
     batch.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass")
+    add_workers(batch, "the chunks of --batch-size pairs")
     return parser
 
 
@@ -74,9 +76,11 @@ def method_options(args):
 
 
 def explain_pairs(args, model, images, questions, progress=False):
-    """Explanations of the pairs by the chosen method, ``--batch-size`` at a time."""
+    """Explanations of the pairs by the chosen method, ``--batch-size`` at a time, in this process (the batch
+    mode shares its chunks among processes itself)."""
     return explain_batch(model, images, questions, method=args.method, answer=args.answer, top_k=args.top_k,
-                        batch_size=args.batch_size, progress=progress, fit=args.fit, **method_options(args))
+                         batch_size=args.batch_size, progress=progress, fit=args.fit, workers=1,
+                         **method_options(args))
 
 
 def save_figure(path, result, image_name, outlier_perc=OUTLIER_PERC):

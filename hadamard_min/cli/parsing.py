@@ -1,4 +1,4 @@
-"""What every command's parser shares: ``--version``, and help that shows each default once.
+"""What the commands' parsers share: ``--version``, ``--workers``, and help that shows each default once.
 
 argparse's ``ArgumentDefaultsHelpFormatter`` appends "(default: …)" to every option, so flags read
 "(default: False)", options without a default "(default: None)", and options whose help already names
@@ -8,6 +8,8 @@ import argparse
 import re
 
 from hadamard_min import __version__
+from hadamard_min.cli.checks import integer
+from hadamard_min.parallel import MIN_PARALLEL
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -25,4 +27,12 @@ def add_version(parser):
     """``--version``: print "PROG VERSION" and exit; returns the parser."""
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                         help="print the version and exit")
+    return parser
+
+
+def add_workers(parser, work):
+    """``--workers N``: the processes that share ``work`` (:mod:`hadamard_min.parallel`); returns the parser."""
+    parser.add_argument("--workers", type=integer(1, 1024), default=None, metavar="N",
+                        help=f"processes that share {work}; the results do not depend on it (default: every "
+                             f"core from {MIN_PARALLEL} examples on, else 1)")
     return parser

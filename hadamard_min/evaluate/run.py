@@ -32,6 +32,7 @@ from hadamard_min.evaluate.metrics import (
 from hadamard_min.evaluate.sanity import cascade, sanity_check
 from hadamard_min.explain.baselines import FLOORS, TEXT_METHODS, visual_methods
 from hadamard_min.explain.postprocess import token_z_scores
+from hadamard_min.parallel import map_chunks, worker_count
 from hadamard_min.progress import Progress
 
 DEFAULT_EXAMPLES = 300
@@ -72,16 +73,29 @@ class Values:
     def add(self, table, row, column, values):
         self.values[table][row][column].extend(float(v) for v in values)
 
+    def plain(self):
+        """The values as nested dicts (which a worker process can send back)."""
+        return {table: {row: dict(columns) for row, columns in rows.items()} for table, rows in self.values.items()}
+
+    def merge(self, plain):
+        """Add the values of :meth:`plain` after these."""
+        for table, rows in plain.items():
+            for row, columns in rows.items():
+                for column, values in columns.items():
+                    self.add(table, row, column, values)
+
     def summary(self, seed):
         return {table: {row: {column: summarise(v, seed) for column, v in columns.items()}
                         for row, columns in rows.items()} for table, rows in self.values.items()}
 
 
-def evaluate(model, data, settings=None, progress=None):
+def evaluate(model, data, settings=None, progress=None, workers=None):
     """Every metric of every method on ``settings.examples`` questions of ``data``.
 
     ``progress``: None shows a :class:`Progress` on stderr; a callable receives its lines instead
-    (``lambda line: None`` for silence).
+    (``lambda line: None`` for silence). ``workers``: the processes that share the batches
+    (:mod:`hadamard_min.parallel`; None: every core from ``parallel.MIN_PARALLEL`` examples on); the numbers
+    do not depend on it.
 
     Returns ``(results, figure)``: the numbers as a JSON-ready dict, and for the first few examples the
     image, question, answer and every method's map (arrays, for :func:`report.save_example_grid`).
@@ -92,31 +106,22 @@ def evaluate(model, data, settings=None, progress=None):
     methods = visual_methods(model)
     two_shape = getattr(data, "referent", None) is not None
     partners = grounding.partner_questions(data, indices) if two_shape else None
-    values, figure, curves, correct, sanity_pixels = Values(), [], defaultdict(list), [], []
+    values, figure, curves, correct = Values(), [], defaultdict(list), []
     full_curves = defaultdict(lambda: defaultdict(list))
-    rng_maps, rng_delete, rng_text, rng_full = (numpy.random.default_rng([seed, k]) for k in (2, 3, 4, 8))
+    workers = worker_count(workers, len(indices))
+    starts = range(0, len(indices), settings.batch)
+    job = (model, data, settings, indices, methods, partners)
     examples = Progress(len(indices), "examples", sink=progress)
-    for first in range(0, len(indices), settings.batch):
-        rows = numpy.arange(first, min(first + settings.batch, len(indices)))
-        batch = [int(q) for q in indices[rows]]
-        pixels, questions = network_pixels(model, data, batch), [data.questions[q] for q in batch]
-        sanity_pixels += list(pixels[:max(0, settings.sanity_examples - first)].copy())  # the first ones, kept
-        ids, lengths = model.encode_questions(questions)
-        answers = [model.answers[a] for a in answer_probabilities(model, pixels, ids, lengths)[0]]
-        correct.extend(answer == data.answers[q] for answer, q in zip(answers, batch) if data.answers[q] is not None)
-        maps = visual_metrics(model, pixels, questions, object_masks(model, data, batch, pixels), methods,
-                              rng_maps, rng_delete, values, curves)
-        for name in methods:
-            add_deletion_insertion(model, pixels, questions, maps[name], rng_full, values, name, full_curves)
-        if two_shape:
-            for name, method in methods.items():
-                question_dependence(model, data, batch, partners[rows], pixels, maps[name], method, rng_maps,
-                                    values, name)
-        text_metrics(model, pixels, questions, rng_text, values)
-        figure += [{"index": batch[i], "question": questions[i], "answer": answers[i], "image": pixels[i],
-                    "maps": {name: maps[name][i] for name in methods}}
-                   for i in range(min(settings.figure_examples - len(figure), len(batch)))]
-        examples.update(int(rows[-1]) + 1)
+    for first, part in zip(starts, map_chunks(evaluate_batch, job, starts, workers)):
+        values.merge(part["values"])
+        for name, rows in part["curves"].items():
+            curves[name].extend(rows)
+        for curve, rows in part["full_curves"].items():
+            for name, curve_rows in rows.items():
+                full_curves[curve][name].extend(curve_rows)
+        correct += part["correct"]
+        figure += part["figure"]
+        examples.update(min(first + settings.batch, len(indices)))
     examples.close()
     add_paired_differences(values, "deletion", "auc", "random")
     if two_shape:
@@ -127,10 +132,10 @@ def evaluate(model, data, settings=None, progress=None):
     sanity_batch = [int(q) for q in indices[:settings.sanity_examples]]
     steps = Progress(len(cascade(model)), "sanity check", sink=progress)
     sanity = sanity_check(
-        model, numpy.stack(sanity_pixels), [data.questions[q] for q in sanity_batch],
+        model, network_pixels(model, data, sanity_batch), [data.questions[q] for q in sanity_batch],
         {**{name: ("visual", f) for name, f in methods.items() if name not in FLOORS},
          **{f"text: {name}": ("text", f) for name, f in TEXT_METHODS.items() if name != "uniform"}},
-        seed=seed, progress=lambda number, _, step: steps.update(number, randomised=step))
+        seed=seed, progress=lambda number, _, step: steps.update(number, randomised=step), workers=workers)
     steps.close()
     results = {
         "settings": {**asdict(settings), "data": getattr(data, "split", ""), "two_shape": two_shape,
@@ -147,6 +152,37 @@ def evaluate(model, data, settings=None, progress=None):
                    "scores": {name: [summarise(step, seed) for step in per_step]
                               for name, per_step in sanity["scores"].items()}}}
     return results, figure
+
+
+def evaluate_batch(job, first):
+    """The metrics of the batch of examples that starts at ``first``, as plain data: ``{"values": …,
+    "curves": …, "full_curves": …, "correct": …, "figure": …}``. Its random choices come from generators
+    seeded by the seed, their purpose and ``first``, so a batch gives the same numbers in any process and in
+    any order."""
+    model, data, settings, indices, methods, partners = job
+    rows = numpy.arange(first, min(first + settings.batch, len(indices)))
+    rng_maps, rng_delete, rng_text, rng_full = (numpy.random.default_rng([settings.seed, k, first])
+                                                for k in (2, 3, 4, 8))
+    values, curves, full_curves = Values(), defaultdict(list), defaultdict(lambda: defaultdict(list))
+    batch = [int(q) for q in indices[rows]]
+    pixels, questions = network_pixels(model, data, batch), [data.questions[q] for q in batch]
+    ids, lengths = model.encode_questions(questions)
+    answers = [model.answers[a] for a in answer_probabilities(model, pixels, ids, lengths)[0]]
+    correct = [answer == data.answers[q] for answer, q in zip(answers, batch) if data.answers[q] is not None]
+    maps = visual_metrics(model, pixels, questions, object_masks(model, data, batch, pixels), methods,
+                          rng_maps, rng_delete, values, curves)
+    for name in methods:
+        add_deletion_insertion(model, pixels, questions, maps[name], rng_full, values, name, full_curves)
+    if partners is not None:
+        for name, method in methods.items():
+            question_dependence(model, data, batch, partners[rows], pixels, maps[name], method, rng_maps,
+                                values, name)
+    text_metrics(model, pixels, questions, rng_text, values)
+    figure = [{"index": batch[i], "question": questions[i], "answer": answers[i], "image": pixels[i],
+               "maps": {name: maps[name][i] for name in methods}}
+              for i in range(max(0, min(settings.figure_examples - first, len(batch))))]
+    return {"values": values.plain(), "curves": dict(curves), "correct": correct, "figure": figure,
+            "full_curves": {curve: dict(rows) for curve, rows in full_curves.items()}}
 
 
 def notes(values, correct):

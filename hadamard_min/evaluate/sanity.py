@@ -18,6 +18,7 @@ import numpy
 
 from hadamard_min.core.backend import to_device
 from hadamard_min.evaluate.metrics import magnitude, spearman
+from hadamard_min.parallel import map_chunks
 
 
 def cascade(model):
@@ -54,23 +55,36 @@ def similarity(original, randomised, kind):
     return [spearman(a, b) for a, b in zip(original, randomised)]
 
 
-def sanity_check(model, images, questions, methods, seed=0, progress=None):
+def sanity_check(model, images, questions, methods, seed=0, progress=None, workers=1):
     """Cascading randomisation: ``{"steps": [...], "scores": {method: [[ρ_s per example] per step]}}``.
 
     ``methods`` maps a name to ``(kind, function)`` with kind "visual" or "text" and function a registry
-    entry of :mod:`baselines`. The model itself is not changed (the cascade runs on a copy).
+    entry of :mod:`baselines`. The model itself is not changed (the cascade runs on copies). ``workers``
+    processes share the steps (:mod:`hadamard_min.parallel`); the scores do not depend on it.
     """
-    rng = numpy.random.default_rng([seed, 7])
-    originals = {name: function(model, images, questions, numpy.random.default_rng(seed))
-                 for name, (kind, function) in methods.items()}
-    copy_of_model = copy.deepcopy(model)
     steps = cascade(model)
+    outputs = map_chunks(outputs_after, (model, images, questions, methods, seed, steps), range(len(steps) + 1),
+                         workers)
+    originals = next(outputs)
     scores = {name: [] for name in methods}
-    for number, (step, prefixes) in enumerate(steps, 1):
-        randomise(copy_of_model, prefixes, rng)
-        for name, (kind, function) in methods.items():
-            randomised = function(copy_of_model, images, questions, numpy.random.default_rng(seed))
-            scores[name].append(similarity(originals[name], randomised, kind))
+    for number, randomised in enumerate(outputs, 1):
+        for name, (kind, _) in methods.items():
+            scores[name].append(similarity(originals[name], randomised[name], kind))
         if progress:
-            progress(number, len(steps), step)
+            progress(number, len(steps), steps[number - 1][0])
     return {"steps": [step for step, _ in steps], "scores": scores}
+
+
+def outputs_after(job, count):
+    """Every method's output with the first ``count`` steps of the cascade randomised (0: the trained model).
+
+    Each step draws from one generator in the cascade's order, so step ``count`` replays the draws of the
+    steps before it: any process computes the same randomised model.
+    """
+    model, images, questions, methods, seed, steps = job
+    if count:
+        model, rng = copy.deepcopy(model), numpy.random.default_rng([seed, 7])
+        for _, prefixes in steps[:count]:
+            randomise(model, prefixes, rng)
+    return {name: function(model, images, questions, numpy.random.default_rng(seed))
+            for name, (_, function) in methods.items()}

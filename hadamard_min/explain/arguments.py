@@ -78,9 +78,9 @@ def check_pairs(images, questions):
     return list(images), list(questions)
 
 
-def check_options(top_k=5, batch_size=64, progress=None, fix_f=True, sign="paper", guided=True):
-    """The keyword options shared by explain and explain_batch."""
-    for name, value in (("top_k", top_k), ("batch_size", batch_size)):
+def check_options(top_k=5, batch_size=64, progress=None, fix_f=True, sign="paper", guided=True, workers=1):
+    """The keyword options shared by explain and explain_batch (``workers``: None or ≥ 1)."""
+    for name, value in (("top_k", top_k), ("batch_size", batch_size), ("workers", 1 if workers is None else workers)):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ExplainArgumentError(f"{name} must be a whole number at least 1, not {shown(value)}")
     for name, value in (("fix_f", fix_f), ("guided", guided)):

@@ -34,6 +34,7 @@ from hadamard_min.explain.grounded import grounded_gradients, grounded_maps
 from hadamard_min.explain.hadamard import explain_hadamard
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.explain.result import Explanation
+from hadamard_min.parallel import map_chunks, worker_count
 from hadamard_min.progress import in_chunks
 
 METHODS = ("hadamard", "guided", "saliency", "gradcam", "grounded", "attention")
@@ -46,7 +47,7 @@ class MethodError(ExplainArgumentError):
 
 
 def explain_batch(model, images, questions, method="hadamard", answer=None, top_k=5, batch_size=64, progress=None,
-                  fit=None, **options):
+                  fit=None, workers=None, **options):
     """Explain each (image, question) pair with ``method``; a list of :class:`Explanation`, in order.
 
     ``images``: paths, PIL images or uint8 arrays, one per question (any size: each is brought to the
@@ -58,20 +59,21 @@ def explain_batch(model, images, questions, method="hadamard", answer=None, top_
     than one chunk (None), always (True) or never (False). A question without words or longer than the
     model reads raises ``text.QuestionError``; unknown words are read as ``<unk>`` and listed in
     ``Explanation.unknown_words``. Arguments it cannot use raise ``arguments.ExplainArgumentError``
-    (:class:`MethodError` is one).
+    (:class:`MethodError` is one). ``workers``: the processes that share the chunks (:mod:`hadamard_min.parallel`;
+    None: every core from ``parallel.MIN_PARALLEL`` pairs on, else one); the results do not depend on it.
     """
     check_model(model)
     images, questions = check_pairs(images, questions)
     answers = check_method(model, method, answer, options, len(questions))
-    check_options(top_k, batch_size, progress, **options)
+    check_options(top_k, batch_size, progress, workers=workers, **options)
     check_fit(fit)
-    if method == "hadamard":
-        return explain_hadamard(model, images, questions, top_k=top_k, batch_size=batch_size, progress=progress,
-                                fit=fit, **options)
+    count = len(questions)
+    chunks = [(images[part], questions[part], answers[part]) for part in in_chunks(count, batch_size, "", False)]
+    explained = map_chunks(_explain_chunk, (model, method, top_k, fit, options), chunks,
+                           worker_count(workers, count))
     results = []
-    for part in in_chunks(len(questions), batch_size, method, progress):
-        framed = [frame(model, image, fit) for image in images[part]]
-        results += _baseline(model, framed, list(questions[part]), method, answers[part], top_k)
+    for _, chunk in zip(in_chunks(count, batch_size, method, progress), explained):
+        results += chunk
     return results
 
 
@@ -112,6 +114,16 @@ def check_method(model, method, answer, options, count=1):
     if options and method != "hadamard":
         raise MethodError(f"{', '.join(sorted(options))}: only for the hadamard method, not for {method}")
     return answers
+
+
+def _explain_chunk(job, chunk):
+    """The explanations of one chunk ``(images, questions, answers)``: one forward and backward pass."""
+    model, method, top_k, fit, options = job
+    images, questions, answers = chunk
+    if method == "hadamard":
+        return explain_hadamard(model, images, questions, top_k=top_k, batch_size=len(questions), progress=False,
+                                fit=fit, **options)
+    return _baseline(model, [frame(model, image, fit) for image in images], list(questions), method, answers, top_k)
 
 
 def _baseline(model, framed, questions, method, answers, top_k):

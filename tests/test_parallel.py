@@ -1,0 +1,151 @@
+"""Batch work in worker processes (hadamard_min/parallel.py): the same results with 1 and 2 workers, errors and
+Ctrl-C as in one process, and --workers on the commands.
+
+The examples of a batch do not interact and a batch is cut into the same chunks whatever the worker count, so
+each example is computed the same way with 1 or 2 workers: the results are compared bit for bit.
+"""
+import json
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
+import numpy
+import pytest
+
+from hadamard_min.cli.evaluate import main as evaluate_main
+from hadamard_min.cli.explain import main as explain_main
+from hadamard_min.data.easyvqa import load_easy_vqa
+from hadamard_min.data.text import Vocabulary
+from hadamard_min.data.twoshape import ANSWERS
+from hadamard_min.evaluate.run import EvaluationSettings, evaluate
+from hadamard_min.explain.arguments import ExplainArgumentError
+from hadamard_min.explain.methods import explain_batch
+from hadamard_min.io.model_files import load_model
+from hadamard_min.models.vqa import build_vqa_model
+from hadamard_min.parallel import MIN_PARALLEL, cores, map_chunks, worker_count
+
+pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                                reason="worker processes are forked (Linux)")
+TINY = {"backbone": {"layers": [1], "width": 4}, "image_size": 64, "word_dim": 4, "question_dim": 8,
+        "joint_dim": 4, "glimpses": 2, "max_length": 12}
+QUESTIONS = ["what color is the shape?", "is there a circle?", "what shape is not blue?", "is it red?",
+             "what is the shape?", "is there a green triangle?"]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    rng = numpy.random.default_rng(5)
+    return [rng.integers(0, 256, (64, 64, 3), dtype=numpy.uint8) for _ in QUESTIONS], list(QUESTIONS)
+
+
+def fields(explanation):
+    """What an explanation computed: its arrays, answers and scores."""
+    return (explanation.grad_v, explanation.grad_q, explanation.heatmap, explanation.alpha, explanation.token_scores,
+            explanation.top_k, explanation.target)
+
+
+@pytest.mark.parametrize("method", ["hadamard", "gradcam"])
+def test_explanations_with_two_workers_equal_those_of_one(shipped, pairs, method):
+    images, questions = pairs
+    one = explain_batch(shipped, images, questions, method=method, batch_size=2, workers=1)
+    two = explain_batch(shipped, images, questions, method=method, batch_size=2, workers=2)
+    assert [e.question for e in two] == questions
+    for a, b in zip(one, two):
+        for x, y in zip(fields(a), fields(b)):
+            if isinstance(x, numpy.ndarray) or isinstance(y, numpy.ndarray):
+                assert numpy.array_equal(x, y)
+            else:
+                assert x == y
+    assert len({e.answer for e in two}) > 1 or len({float(e.heatmap.sum()) for e in two}) == len(two)
+
+
+def test_the_evaluation_numbers_do_not_depend_on_the_workers():
+    data = load_easy_vqa("test")
+    model = build_vqa_model(TINY, Vocabulary.build(data.questions), ANSWERS, rng=numpy.random.default_rng(0)).eval()
+    settings = EvaluationSettings(examples=7, batch=3, sanity_examples=4, figure_examples=4)  # 3 batches
+    runs = [evaluate(model, data, settings, progress=lambda line: None, workers=w) for w in (1, 2)]
+    (results_1, figure_1), (results_2, figure_2) = runs
+    assert json.dumps(results_1) == json.dumps(results_2)
+    assert len(results_1["tables"]["deletion"]["hadamard"]["auc"]["values"]) == 7
+    assert [f["index"] for f in figure_1] == [f["index"] for f in figure_2] == [e["index"] for e in
+                                                                                results_1["examples"][:4]]
+    for a, b in zip(figure_1, figure_2):
+        assert all(numpy.array_equal(a["maps"][name], b["maps"][name]) for name in a["maps"])
+
+
+def test_the_batch_command_writes_the_same_with_two_workers_and_skips_a_bad_line(tmp_path, pairs, capsys):
+    from PIL import Image
+
+    images, questions = pairs
+    lines = []
+    for k, (image, question) in enumerate(zip(images[:4], questions)):
+        Image.fromarray(image).save(tmp_path / f"{k}.png")
+        lines.append(json.dumps({"image": f"{k}.png", "question": question}))
+    lines.insert(2, json.dumps({"image": "missing.png", "question": "is it red?"}))
+    (tmp_path / "pairs.jsonl").write_text("\n".join(lines) + "\n")
+    outputs = []
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        status = explain_main(["--batch", str(tmp_path / "pairs.jsonl"), "--out-dir", str(out), "--batch-size", "2",
+                               "--workers", str(workers)])
+        errors = [line for line in capsys.readouterr().err.splitlines() if "line 3" in line]
+        assert status == 1 and len(errors) == 1 and "skipped" in errors[0]
+        assert sorted(p.name for p in out.iterdir()) == ["0001.png", "0002.png", "0004.png", "0005.png",
+                                                         "results.jsonl"]
+        outputs.append((out / "results.jsonl").read_text().replace(str(out), "OUT"))
+    assert outputs[0] == outputs[1]
+    assert '"error"' in outputs[0].splitlines()[2]
+
+
+def fail_on_two(shared, chunk):
+    if chunk == 2:
+        raise ValueError(f"chunk {chunk} of {shared}")
+    return chunk * 10
+
+
+def sleep_then_return(shared, chunk):
+    time.sleep(shared)
+    return chunk
+
+
+def test_an_error_in_a_worker_is_raised_here_as_itself():
+    assert list(map_chunks(fail_on_two, "job", [0, 1], workers=2)) == [0, 10]
+    with pytest.raises(ValueError, match="chunk 2 of job"):
+        list(map_chunks(fail_on_two, "job", [0, 1, 2, 3], workers=2))
+    assert not multiprocessing.active_children()
+
+
+def test_ctrl_c_while_waiting_stops_every_worker():
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        list(map_chunks(sleep_then_return, 5.0, range(4), workers=2))
+    assert time.monotonic() - started < 4  # not waiting for the workers' chunks to end
+    deadline = time.monotonic() + 3
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not multiprocessing.active_children()
+
+
+def test_small_batches_stay_in_one_process_and_large_ones_use_every_core():
+    assert worker_count(None, MIN_PARALLEL - 1) == 1
+    assert worker_count(None, MIN_PARALLEL) == cores()
+    assert worker_count(3, 1) == 3
+
+
+def test_a_bad_worker_count_is_refused(shipped, pairs, capsys, tmp_path):
+    images, questions = pairs
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ExplainArgumentError, match="workers"):
+            explain_batch(shipped, images[:1], questions[:1], workers=bad)
+    with pytest.raises(SystemExit) as stop:
+        evaluate_main(["--workers", "0", "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2 and "--workers" in capsys.readouterr().err
