@@ -204,7 +204,7 @@ def _pass(image, size, box):
     return image.resize(size, Image.Resampling.BICUBIC, box=box, reducing_gap=_REDUCING_GAP)
 
 
-def _shorter_side_shape(height, width, size):
+def shorter_side_shape(height, width, size):
     """``(H', W')`` of an image resized so that its shorter side is ``size`` (the aspect ratio kept, rounded)."""
     scale = size / min(height, width)
     return max(size, round(height * scale)), max(size, round(width * scale))
@@ -217,7 +217,7 @@ def resize_shorter_side(image, size):
     the network's picture comes from :func:`crop_resized`, which resizes only its crop.
     """
     image = load_image(image)
-    height, width = _shorter_side_shape(*image.shape[:2], size)
+    height, width = shorter_side_shape(*image.shape[:2], size)
     return _bicubic(image, width, height)
 
 
@@ -241,7 +241,7 @@ def crop_resized(image, shorter, size):
     if size > shorter:
         raise ImageError(f"cannot crop {size}×{size} from an image whose shorter side is {shorter}")
     rows, columns = image.shape[:2]
-    height, width = _shorter_side_shape(rows, columns, shorter)
+    height, width = shorter_side_shape(rows, columns, shorter)
     if height * width <= MAX_RESIZE_PIXELS:  # small enough to resize whole: exactly the crop of the whole
         return center_crop(_bicubic(image, width, height), size)
     top, left = (height - size) // 2, (width - size) // 2
@@ -250,12 +250,14 @@ def crop_resized(image, shorter, size):
     return _bicubic(image, size, size, box)
 
 
-def resize_exact(image, size):
-    """Bicubic resize of the whole image to ``size × size`` (no crop; the aspect ratio may change)."""
+def resize_exact(image, size, width=None):
+    """Bicubic resize of the whole image to ``size × size``, or ``size × width`` (no crop; the aspect ratio may
+    change)."""
     image = load_image(image)
-    if image.shape[:2] == (size, size):
+    width = size if width is None else width
+    if image.shape[:2] == (size, width):
         return image
-    return _bicubic(image, size, size)
+    return _bicubic(image, width, size)
 
 
 def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):

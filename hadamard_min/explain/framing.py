@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from hadamard_min.data.images import center_crop, load_image, normalize, resize_exact, resize_shorter_side
+from hadamard_min.data.images import crop_resized, load_image, normalize, resize_exact, shorter_side_shape
 from hadamard_min.explain.arguments import ExplainArgumentError
 
 FITS = ("stretch", "pad", "crop")
@@ -84,18 +84,20 @@ def frame(model, image, fit=None):
     size, (height, width) = model.image_size, image.shape[:2]
     if fit == "stretch":
         pixels, box = resize_exact(image, size), (0.0, 0.0, float(width), float(height))
-    elif fit == "pad":
-        side = max(height, width)
-        top, left = (side - height) // 2, (side - width) // 2
-        square = numpy.empty((side, side, 3), numpy.uint8)
-        square[...] = numpy.rint(255 * numpy.asarray(model.mean)).astype(numpy.uint8)
-        square[top:top + height, left:left + width] = image
-        pixels, box = resize_exact(square, size), (-left, -top, side - left, side - top)
-    else:
-        resized = resize_shorter_side(image, size)
-        sy, sx = resized.shape[0] / height, resized.shape[1] / width
-        top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
-        pixels, box = center_crop(resized, size), (left / sx, top / sy, (left + size) / sx, (top + size) / sy)
+    elif fit == "pad":  # the image resized into the square, the margin the model's mean colour: no image
+        scale = size / max(height, width)  # of the long side's square is made (a 20000×1 image stays cheap)
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        top, left = (size - h) // 2, (size - w) // 2
+        pixels = numpy.empty((size, size, 3), numpy.uint8)
+        pixels[...] = numpy.rint(255 * numpy.asarray(model.mean)).astype(numpy.uint8)
+        pixels[top:top + h, left:left + w] = resize_exact(image, h, w)
+        sy, sx = h / height, w / width
+        box = (-left / sx, -top / sy, (size - left) / sx, (size - top) / sy)
+    else:  # only the crop's window is resized (data.images.crop_resized: bounded whatever the aspect ratio)
+        rows, columns = shorter_side_shape(height, width, size)
+        sy, sx = rows / height, columns / width
+        top, left = (rows - size) // 2, (columns - size) // 2
+        pixels, box = crop_resized(image, size, size), (left / sx, top / sy, (left + size) / sx, (top + size) / sy)
     x = normalize(pixels, model.mean, model.std).astype(model.dtype)
     return image, pixels, x, Framing(fit, tuple(float(b) for b in box), (height, width), size)
 

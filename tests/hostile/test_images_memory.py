@@ -153,3 +153,22 @@ def test_a_folder_holds_one_image_at_a_time(tmp_path):
     assert held < one, held
     assert len(data.images) == 12 and data.images[5].shape == (512, 512, 3)
     assert data.image_paths == names
+
+
+EVERY_FIT = """
+import sys
+from types import SimpleNamespace
+from hadamard_min.explain.framing import frame
+model = SimpleNamespace(image_size=448, crop=True, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                        dtype="float32")  # all frame() reads of a model
+print([frame(model, sys.argv[1], fit)[1].shape[:2] for fit in ("stretch", "pad", "crop")])
+"""
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_fit_of_an_explanation_of_a_long_thin_image_fits_in_3_gb(tmp_path, shape):
+    """hm.explain's fits: padding a 200000×1 image to a square must not make the 200000² square first."""
+    path = blank_png(tmp_path / f"{shape}.png", *SHAPES[shape])
+    status, output = capped(EVERY_FIT, path)
+    assert status == 0, output
+    assert output.strip() == "[(448, 448), (448, 448), (448, 448)]", output
