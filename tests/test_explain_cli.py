@@ -118,6 +118,21 @@ def test_batch_all_good_exits_0_and_never_writes_into_a_full_folder(tmp_path, ca
     assert (out / "results.jsonl").read_bytes() == before
 
 
+def test_batch_takes_fit_and_refuses_out(tmp_path, capsys):
+    wide = tmp_path / "wide.png"
+    Image.open(EXAMPLE_IMAGE).convert("RGB").resize((128, 64)).save(wide)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"image": str(wide), "question": "what color is the shape?"}) + "\n")
+    for fit in ("stretch", "pad"):
+        assert main(["--batch", str(pairs), "--out-dir", str(tmp_path / fit), "--fit", fit]) == 0
+    stretched, padded = (json.loads((tmp_path / fit / "results.jsonl").read_text()) for fit in ("stretch", "pad"))
+    assert padded["framing"]["fit"] == "pad" and stretched["framing"]["fit"] == "stretch"
+    assert padded["token_z"] != stretched["token_z"]  # the model saw another picture
+    capsys.readouterr()
+    assert main(["--batch", str(pairs), "--out-dir", str(tmp_path / "x"), "--out", str(tmp_path / "x.png")]) == 2
+    one_line_error(capsys, "drop --out")
+
+
 def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme[readme.index("## Use it from Python"):]

@@ -9,6 +9,8 @@ an unreadable image, a question the model cannot read, an image too large for th
 such line is also reported on stderr, in one line (what it quotes with its control characters escaped),
 and skipped; the others are explained. Exit status 0: every pair explained; 1: some lines failed.
 ``--workers N`` processes share the chunks of ``--batch-size`` pairs, figures included (:mod:`hadamard_min.parallel`).
+Each image is kept only as the network sees it (``--fit`` applied), so a long batch of large photographs holds
+no more than their squares: its figures and maps are drawn at that size.
 """
 import json
 import sys
@@ -17,6 +19,7 @@ from pathlib import Path
 from hadamard_min.cli.errors import USER_ERRORS, UsageError
 from hadamard_min.cli.explain_options import explain_pairs, save_figure
 from hadamard_min.escapes import printable
+from hadamard_min.explain.framing import frame
 from hadamard_min.io.atomic import utf8_safe, write_text
 from hadamard_min.io.limits import byte_lines, parse_json
 from hadamard_min.parallel import map_chunks, worker_count
@@ -33,7 +36,7 @@ def run_batch(args, model, prog="hadamard-explain"):
     for number, line in lines:
         try:
             image_path, question = parse_line(line, args.batch.parent)
-            image = model.prepare_image(image_path)[0]          # kept at the network's size only
+            image = frame(model, image_path, args.fit)[1]       # --fit applied, kept at the network's size only
             model.encode_questions([question])                  # a question the model cannot read fails here
         except (*USER_ERRORS, MemoryError) as error:
             message = str(error) if not isinstance(error, MemoryError) else "not enough memory for this image"

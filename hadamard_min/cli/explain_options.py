@@ -45,7 +45,8 @@ def check(args, image_path):
     """Refuse options that do not fit together, before any work."""
     if args.batch is not None:
         given = [flag for flag, value in (("--image", args.image), ("--question", args.question),
-                                          ("--json", args.json), ("--save-arrays", args.save_arrays)) if value]
+                                          ("--json", args.json), ("--save-arrays", args.save_arrays),
+                                          ("--out", args.out)) if value]
         if given:
             raise UsageError(f"--batch reads images and questions from {args.batch.name}; drop {', '.join(given)}")
     if not 0 <= args.outlier_perc < 100:
