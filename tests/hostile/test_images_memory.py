@@ -14,13 +14,14 @@ from hostile_helpers import ROOT, run_child, run_main
 from image_files import blank_png
 from PIL import Image
 
+from hadamard_min.cli import explain_batch
 from hadamard_min.cli.explain import main as explain
 from hadamard_min.data.folder import load_folder
 from hadamard_min.data.text import Vocabulary
 from hadamard_min.io.model_files import save_model
 from hadamard_min.io.weights import save_weights
 from hadamard_min.models.efficientnet import EfficientNetLite
-from hadamard_min.models.vqa import VQAModel, build_vqa_model
+from hadamard_min.models.vqa import build_vqa_model
 
 CAP = {"RLIMIT_AS": 3 << 30}
 SHAPES = {"20000x1": (20000, 1), "1x20000": (1, 20000), "200000x1": (200000, 1), "1x200000": (1, 200000)}
@@ -103,13 +104,13 @@ def test_a_batch_with_a_long_thin_image_fits_in_3_gb(tmp_path, cropping_model, p
 
 def test_a_batch_line_out_of_memory_is_skipped_not_the_batch(tmp_path, capsys, cropping_model, photo, monkeypatch):
     blank_png(tmp_path / "huge.png", 64, 64)
-    prepare = VQAModel.prepare_image
+    framed = explain_batch.frame
 
-    def short_of_memory(model, image):
+    def short_of_memory(model, image, fit=None):
         if str(image).endswith("huge.png"):
             raise MemoryError
-        return prepare(model, image)
-    monkeypatch.setattr(VQAModel, "prepare_image", short_of_memory)
+        return framed(model, image, fit)
+    monkeypatch.setattr(explain_batch, "frame", short_of_memory)
     pairs = pairs_file(tmp_path, ["huge.png", "photo.png"])
     outcome = run_main(explain, ["--weights", cropping_model, "--batch", pairs, "--out-dir", tmp_path / "out"],
                        capsys)
