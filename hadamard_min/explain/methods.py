@@ -72,7 +72,7 @@ def explain_batch(model, images, questions, method="hadamard", answer=None, top_
     explained = map_chunks(_explain_chunk, (model, method, top_k, fit, options), chunks,
                            worker_count(workers, count))
     results = []
-    for _, chunk in zip(in_chunks(count, batch_size, method, progress), explained):
+    for _, chunk in zip(in_chunks(count, batch_size, "explain", progress), explained):
         results += chunk
     return results
 
