@@ -35,7 +35,7 @@ def test_the_decision_point_takes_numpy_floats_only_and_follows_the_switch():
 
 
 def test_a_bad_hadamard_numba_value_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr(switch, "_numba", None)
+    monkeypatch.setattr(switch.NUMBA, "value", None)
     monkeypatch.setenv("HADAMARD_NUMBA", "yes")
     with pytest.raises(switch.FastSwitchError, match="HADAMARD_NUMBA must be 0"):
         switch.numba_enabled()

@@ -60,13 +60,13 @@ def test_the_switch_defaults_to_on_and_the_block_restores_it():
 
 @pytest.mark.parametrize("value, expected", [("0", False), ("1", True), (" 1 ", True)])
 def test_the_environment_variable_sets_the_default(monkeypatch, value, expected):
-    monkeypatch.setattr(switch, "_enabled", None)
+    monkeypatch.setattr(switch.FAST, "value", None)
     monkeypatch.setenv("HADAMARD_FAST", value)
     assert switch.enabled() is expected
 
 
 def test_a_bad_environment_value_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(switch, "_enabled", None)
+    monkeypatch.setattr(switch.FAST, "value", None)
     monkeypatch.setenv("HADAMARD_FAST", "yes")
     with pytest.raises(switch.FastSwitchError, match="HADAMARD_FAST must be 0"):
         switch.enabled()

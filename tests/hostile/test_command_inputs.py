@@ -44,7 +44,7 @@ def test_a_bad_environment_is_one_line_before_any_work(tmp_path, capsys, monkeyp
     from hadamard_min.core import backend
     from hadamard_min.fast import switch
     monkeypatch.setattr(backend, "_device", None)
-    monkeypatch.setattr(switch, "_enabled", None)
+    monkeypatch.setattr(switch.FAST, "value", None)
     monkeypatch.setenv(variable, value)
     argv = {"evaluate": ["--examples", "2", "--out", tmp_path / "report"],
             "saliency": [photo, "--out", tmp_path / "s.png"],

@@ -70,7 +70,7 @@ def test_outputs_written_together_are_all_in_place_or_none(tmp_path):
 @pytest.mark.parametrize("value", ["", "  "])
 def test_a_blank_hadamard_fast_is_the_default_as_a_blank_hadamard_device_is(tmp_path, capsys, photo, monkeypatch,
                                                                             value):
-    monkeypatch.setattr(switch, "_enabled", None)
+    monkeypatch.setattr(switch.FAST, "value", None)
     monkeypatch.setenv("HADAMARD_FAST", value)
     monkeypatch.setenv("HADAMARD_DEVICE", value)
     run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png"], capsys).success()
