@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from hadamard_min.core.backend import get_device
+from hadamard_min.fast import compiled
 
 MIN_PARALLEL = 64   # examples: from this batch size on, workers=None uses every core
 _job = None         # (function, shared) of this worker process, set once by _start
@@ -51,6 +52,7 @@ def map_chunks(function, shared, chunks, workers=1):
         for chunk in chunks:
             yield function(shared, chunk)
         return
+    compiled.prepare()  # loaded once here, not in every worker
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start,
                                initargs=(function, shared))
     try:

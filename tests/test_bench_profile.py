@@ -90,3 +90,17 @@ def test_profile_is_for_the_cpu(capfd):
     assert stop.value.code == 2
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--profile" in err[0]
+
+
+@pytest.mark.parametrize(("options", "numba", "named"), [([], "0", "fast path, NumPy forms"),
+                                                         ([], "1", "fast path, Numba kernels"),
+                                                         (["--reference"], "1", "our reference ops")])
+def test_the_report_names_the_forms_that_ran(capfd, monkeypatch, options, numba, named):
+    """A figure with the extra and one without read alike: the report says which forms our side ran."""
+    if numba == "1":
+        pytest.importorskip("numba", reason="the Numba kernels need the extra .[fast]")
+    from hadamard_min.cli.bench import main
+    monkeypatch.setenv("HADAMARD_NUMBA", numba)
+    argv = ["--size", "32", "--depth", "50", "--runs", "1", "--warmup", "0", "--threads", "1", "--no-torch"]
+    assert main(argv + options) == 0
+    assert named in capfd.readouterr().out

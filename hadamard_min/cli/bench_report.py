@@ -29,7 +29,7 @@ def floors(args, ours, theirs):
 def report(args, ours, theirs):
     """The comparison table for the batch ``args.batch[0]`` (``theirs`` is None without torch)."""
     lines = [f"ResNet-{args.depth}, {args.size}×{args.size}, batch {args.batch[0]}, {args.device}, "
-             f"medians of {args.runs} runs after {args.warmup} warm-up, sides in turn (our {ours['path']} path)",
+             f"medians of {args.runs} runs after {args.warmup} warm-up, sides in turn (our {ours['path']})",
              f"threads: ours {ours['threads']} ({ours['library']})"
              + (f", torch {theirs['threads']} ({theirs['library']})" if theirs else "")]
     if args.device == "gpu":
@@ -66,7 +66,7 @@ def explain_rate_report(args, ours, theirs):
     count = ours["questions"]
     lines = [f"explanations (eq. 2-3: forward, ∇q, guided ∇v) with the shipped easy-VQA model, first {count} test "
              f"questions, {args.explain_batch} per batch, {args.device}, medians of {args.runs} runs, sides in turn",
-             f"threads: ours {ours['threads']} ({ours['library']}, {ours['path']} path"
+             f"threads: ours {ours['threads']} ({ours['library']}, {ours['path']}"
              + (f"; {ours['workers']} worker processes, one BLAS thread each)" if ours.get("workers", 1) > 1 else ")")
              + (f", torch {theirs['threads']} ({theirs['library']})" if theirs else "")]
     rates = {name: count / numpy.median(side["explain"]) for name, side in (("ours", ours), ("torch", theirs))

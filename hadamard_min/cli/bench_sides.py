@@ -98,9 +98,15 @@ def our_explain_rate(args):
 
 
 def _our_facts(args):
+    from hadamard_min.fast import compiled, switch
+
     threads, library = blas_threads()
+    if args.device == "gpu":
+        kernels = "CUDA kernels"
+    else:
+        kernels = "Numba kernels" if switch.numba_enabled() and compiled.available() else "NumPy forms"
     return {"threads": threads or args.threads, "library": library, "workers": getattr(args, "workers", 1),
-            "path": "reference" if args.reference else "fast"}
+            "path": "reference ops" if args.reference else f"fast path, {kernels}"}
 
 
 def _our_device(args, side):

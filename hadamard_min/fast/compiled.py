@@ -9,7 +9,7 @@ import functools
 
 import numpy
 
-from hadamard_min.fast.switch import numba_enabled
+from hadamard_min.fast.switch import enabled, numba_enabled
 
 
 @functools.cache
@@ -24,6 +24,13 @@ def _kernels():
 def available():
     """Whether the fused CPU kernels are installed (Numba imports)."""
     return _kernels() is not None
+
+
+def prepare(dtype=numpy.float32):
+    """Load the kernels' compiled code for ``dtype`` now, where they would run: a process forked after this
+    (``hadamard_min.parallel``'s workers) has it already instead of loading it again (0.3–0.4 s each)."""
+    if enabled() and numba_enabled() and available():
+        _kernels().load(dtype)
 
 
 def cpu(array):
