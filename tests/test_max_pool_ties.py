@@ -139,3 +139,24 @@ def test_the_shipped_models_explanation_of_flat_images_is_deaf_to_rounding(monke
     for b in range(len(rows)):
         scale = numpy.abs(plain[b]).max()
         assert numpy.abs(nudged[b] - plain[b]).max() <= 1e-4 * scale, rows[b]
+
+
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+def test_without_a_graph_the_fast_max_pool_gives_the_same_maxima_and_keeps_no_winners(rng, dtype, monkeypatch):
+    """Inference (``no_grad``, or an input that needs no gradient) finds no winning offsets: nothing is kept
+    for a backward that cannot come, and the maxima are the same bits, NaN and ties included."""
+    from hadamard_min.fast import phases
+    found, phases_max_pool = [], phases.max_pool
+    monkeypatch.setattr(phases, "max_pool", lambda *a, **k: found.append(phases_max_pool(*a, **k)) or found[-1])
+    x = rng.standard_normal((2, 3, 11, 10)).astype(dtype)
+    x[0, 0, :4, :4] = 1.5
+    x[1, 2, 3, 3] = numpy.nan
+    recorded = FastMaxPool2d.apply(Tensor(x, requires_grad=True), kernel=3, stride=2, padding=1)
+    with hm.no_grad():
+        plain = FastMaxPool2d.apply(Tensor(x, requires_grad=True), kernel=3, stride=2, padding=1)
+    frozen = FastMaxPool2d.apply(Tensor(x), kernel=3, stride=2, padding=1)
+    reference = ops.MaxPool2d.apply(Tensor(x), kernel=3, stride=2, padding=1)
+    assert [index is None for _, index in found] == [False, True, True]
+    for y in (plain, frozen):
+        numpy.testing.assert_array_equal(y.data, recorded.data)
+    numpy.testing.assert_array_equal(recorded.data, reference.data)

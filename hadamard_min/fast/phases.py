@@ -108,11 +108,12 @@ def col2im(cols, phases):
     return phases.merge(planes)
 
 
-def max_pool(x, phases):
+def max_pool(x, phases, index=True):
     """(y, index): the maximum over each window and the first offset k whose value is tied with it (uint8):
     within τ = ``ops.conv.tie_tolerance(x)``, as the reference op. The maxima first; then the offsets from
     the last to the first, index ← index − (index − k)·[v_k ≥ max − τ] in bytes (mod 256: k < 256), so that
-    the first tied one is left, and 0 where none is (a NaN's window, as the reference's arg-max)."""
+    the first tied one is left, and 0 where none is (a NaN's window, as the reference's arg-max).
+    ``index=False``: the maxima only (y, None), for a forward pass with no backward."""
     xp = array_module(x)
     n, c = phases.shape[:2]
     planes = phases.split(x, fill=-xp.inf)
@@ -120,6 +121,8 @@ def max_pool(x, phases):
     best = xp.full((n * c, phases.length), -xp.inf, dtype=x.dtype)
     for phase, start in offsets:
         xp.maximum(best, planes[phase, :, start:start + phases.length], out=best)
+    if not index:
+        return phases.crop(best).reshape(n, c, phases.out_h, phases.out_w), None
     tied = (best.reshape(n, c, -1) - tie_tolerance(x).reshape(n, 1, 1)).reshape(n * c, -1)
     index = xp.zeros(best.shape, dtype=numpy.uint8)
     hit, step = xp.empty(best.shape, dtype=bool), xp.empty(best.shape, dtype=numpy.uint8)
@@ -218,7 +221,7 @@ class FastMaxPool2d(MaxPool2d):
         if x.size == 0 or self.kernel ** 2 > 256:  # nothing to pool, or offsets past a byte: the reference
             return super().forward(x)
         self.phases = Phases(x.shape, self.kernel, self.stride, self.padding)
-        y, self.index = max_pool(x, self.phases)
+        y, self.index = max_pool(x, self.phases, index=self.record)  # no graph: no winners to keep
         return y
 
     def backward(self, dy):
