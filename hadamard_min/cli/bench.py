@@ -7,7 +7,9 @@ frozen ResNet at size×size, then the guided backward of one class score down to
 
 Each side lives in its own worker process (``cli/bench_sides.py``), so that each peak resident memory
 (``ru_maxrss``) is its own; both use the same number of threads. The driver below asks them for one run at
-a time, in turn (ours, torch, ours, ...), so that a machine whose speed drifts slows both alike, and reports
+a time, in turn (ours, torch, ours, ...), so that a machine whose speed drifts slows both alike, with a pause
+of ``SETTLE`` seconds before each run: a BLAS's idle threads spin for a while after their last product
+(OpenBLAS's about 0.1 s), and would take a core from the side that runs next. It reports
 medians, the median of the per-run ratios and each side's fastest run (the best estimate of its speed on a
 machine shared with other work), and how close each comes to the machine's floor (``cli/bench_report.py``).
 
@@ -26,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy
 
@@ -36,6 +39,8 @@ from hadamard_min.cli.checks import SEED, integer
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.parsing import add_version
 from hadamard_min.core.backend import DeviceError, environment_device
+
+SETTLE = 0.25  # seconds before each timed run: the other side's idle threads stop spinning
 
 
 class Worker:
@@ -106,6 +111,7 @@ def compare(args, with_torch):
                 workers.append(Worker("torch", args, folder, weights))
             for run in range(args.warmup + args.runs):
                 for worker in workers:
+                    time.sleep(SETTLE)
                     worker.run()
                 _progress(run, args, workers)
             results = [worker.finish(args.warmup) for worker in workers]
