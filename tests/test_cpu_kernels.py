@@ -64,3 +64,18 @@ def test_the_explain_pass_is_the_numpy_forms_bit_for_bit_and_every_kernel_runs(r
     for a, b in zip(fused, numpy_forms):
         assert a.dtype == dtype
         numpy.testing.assert_array_equal(a, b)
+
+
+def test_prepare_loads_the_kernels_only_where_they_would_run(monkeypatch):
+    """``compiled.prepare`` (called before workers are forked) loads nothing with HADAMARD_NUMBA=0 or the
+    fast path off, and every kernel for the dtype otherwise."""
+    loaded = []
+    monkeypatch.setattr(compiled._kernels(), "load", loaded.append)
+    with switch.numba_kernels(False):
+        compiled.prepare()
+    with switch.fast(False):
+        compiled.prepare()
+    assert loaded == []
+    compiled.prepare(numpy.float64)
+    assert loaded == [numpy.float64]
+
