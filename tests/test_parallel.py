@@ -123,7 +123,9 @@ def test_an_error_in_a_worker_is_raised_here_as_itself():
 
 
 def test_ctrl_c_while_waiting_stops_every_worker():
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    # to the main thread, where Ctrl-C's handler runs: sent to the process, the signal may land on another
+    # thread (this timer's, torch's) and leave the main one asleep until a worker's result wakes it
+    timer = threading.Timer(0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
     timer.start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
