@@ -123,13 +123,18 @@ def test_an_error_in_a_worker_is_raised_here_as_itself():
 
 
 def test_ctrl_c_while_waiting_stops_every_worker():
-    # to the main thread, where Ctrl-C's handler runs: sent to the process, the signal may land on another
-    # thread (this timer's, torch's) and leave the main one asleep until a worker's result wakes it
+    # Python's own Ctrl-C handler, whatever this process inherited: a test run started in the background of a
+    # non-interactive shell begins with SIGINT ignored, and Python then installs no handler of its own
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # sent to the main thread, where the handler runs, not to whichever thread the kernel picks
     timer = threading.Timer(0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
     timer.start()
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        list(map_chunks(sleep_then_return, 5.0, range(4), workers=2))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            list(map_chunks(sleep_then_return, 5.0, range(4), workers=2))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 4  # not waiting for the workers' chunks to end
     deadline = time.monotonic() + 3
     while multiprocessing.active_children() and time.monotonic() < deadline:
