@@ -183,3 +183,17 @@ def test_workers_start_with_the_compiled_kernels_loaded_by_the_parent():
     parent, workers = json.loads(done.stdout)
     assert parent not in {pid for pid, _ in workers}
     assert all(count >= 1 for _, counts in workers for count in counts), workers
+
+
+def blas_threads(shared, chunk):
+    from threadpoolctl import threadpool_info
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_each_worker_runs_one_blas_thread_and_this_process_gets_its_own_back():
+    """The limit is set around the fork, in this process, so the workers inherit it without setting it again."""
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="the BLAS limit needs threadpoolctl")
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads(None, None)
+        assert list(map_chunks(blas_threads, None, range(4), workers=2)) == [[1] * len(before)] * 4
+        assert blas_threads(None, None) == before
