@@ -79,3 +79,63 @@ def test_prepare_loads_the_kernels_only_where_they_would_run(monkeypatch):
     compiled.prepare(numpy.float64)
     assert loaded == [numpy.float64]
 
+
+def window_case(draw):
+    """(x, Phases) of a drawn max-pool or strided-convolution window: H ≠ W, strides 1–3, any padding < k,
+    values with ties, ±0, ±inf and NaN, float32 or float64."""
+    from hadamard_min.fast.phases import Phases
+    strategies = pytest.importorskip("hypothesis.strategies")
+    kernel = draw(strategies.integers(1, 5))
+    stride, padding = draw(strategies.integers(1, 3)), draw(strategies.integers(0, kernel - 1))
+    shape = (draw(strategies.integers(1, 2)), draw(strategies.integers(1, 3)),
+             draw(strategies.integers(kernel, 11)), draw(strategies.integers(kernel, 11)))
+    dtype = draw(strategies.sampled_from([numpy.float32, numpy.float64]))
+    rng = numpy.random.default_rng(draw(strategies.integers(0, 2 ** 32 - 1)))
+    values = numpy.array([0.0, -0.0, 1.5, -1.5, numpy.inf, -numpy.inf, numpy.nan])
+    x = numpy.where(rng.random(shape) < 0.3, rng.choice(values, shape), rng.standard_normal(shape))
+    return x.astype(dtype), Phases(shape, kernel, stride, padding)
+
+
+def test_the_window_kernels_are_the_numpy_forms_bit_for_bit_on_any_window():
+    """Max-pool (maxima, winners, routing) and col2im over drawn geometries: the same bits, NaN where NaN
+    (the kernels read and write without bounds checks, so a wrong plane size would show here too)."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hadamard_min.fast import phases as forms
+
+    @hypothesis.settings(max_examples=60, deadline=None, derandomize=True)
+    @hypothesis.given(hypothesis.strategies.data())
+    def check(data):
+        x, phases = window_case(data.draw)
+        dy = numpy.random.default_rng(1).standard_normal((*x.shape[:2], phases.out_h, phases.out_w)).astype(x.dtype)
+        dy.flat[0] = -0.0
+        cols = numpy.random.default_rng(2).standard_normal((x.shape[0], x.shape[1] * phases.kernel ** 2,
+                                                            phases.length)).astype(x.dtype)
+        results = {}
+        for form in ("numba", "numpy"):
+            with switch.numba_kernels(form == "numba"):
+                y, index = forms.max_pool(x, phases)
+                results[form] = (y, forms.max_pool(x, phases, index=False)[0], phases.crop(index),
+                                 forms.max_pool_backward(dy, index, phases), forms.col2im(cols, phases))
+        for k, (fused, numpy_form) in enumerate(zip(results["numba"], results["numpy"])):
+            assert fused.dtype == numpy_form.dtype and fused.shape == numpy_form.shape
+            numpy.testing.assert_array_equal(fused, numpy_form)
+            if k >= 3:  # the sums: ±0 alike too (a maximum of −0 and 0 may be either, as numpy.maximum's is)
+                signed = ~numpy.isnan(numpy_form)
+                assert numpy.array_equal(numpy.signbit(fused)[signed], numpy.signbit(numpy_form)[signed])
+
+    check()
+
+
+def test_load_warms_the_window_kernels_on_the_geometry_phases_gives():
+    """The kernels check no bounds: ``load``'s own window geometry must be ``Phases``'s for its input."""
+    from hadamard_min.fast.phases import Phases
+    kernels, seen = compiled._kernels(), []
+    real = kernels.col2im
+    def spy(cols, phases):
+        seen.append(phases)
+        return real(cols, phases)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels, "col2im", spy)
+        kernels.load(numpy.float32)
+    truth = Phases(seen[0].shape, seen[0].kernel, seen[0].stride, seen[0].padding)
+    assert vars(seen[0]) == {name: getattr(truth, name) for name in vars(seen[0])}

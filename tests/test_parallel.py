@@ -160,12 +160,14 @@ def test_a_bad_worker_count_is_refused(shipped, pairs, capsys, tmp_path):
 
 FRESH_PROCESS = """
 import json, os
-from hadamard_min.fast import cpu_kernels
+from hadamard_min.fast import cpu_kernels, cpu_windows
 from hadamard_min.parallel import map_chunks
 
 def loaded(shared, chunk):  # in a worker, before any work: the compiled code each kernel has
-    names = ("_relu_forward", "_relu_backward", "_inputs", "_outputs", "_gather_tiles")
-    return [os.getpid(), [len(getattr(cpu_kernels, name).overloads) for name in names]]
+    kernels = [(cpu_kernels, name) for name in ("_relu_forward", "_relu_backward", "_inputs", "_outputs",
+                                                "_gather_tiles")]
+    kernels += [(cpu_windows, name) for name in ("_max_pool", "_max_pool_backward", "_col2im")]
+    return [os.getpid(), [len(getattr(module, name).overloads) for module, name in kernels]]
 
 print(json.dumps([os.getpid(), list(map_chunks(loaded, None, range(4), workers=2))]))
 """
@@ -197,3 +199,4 @@ def test_each_worker_runs_one_blas_thread_and_this_process_gets_its_own_back():
         before = blas_threads(None, None)
         assert list(map_chunks(blas_threads, None, range(4), workers=2)) == [[1] * len(before)] * 4
         assert blas_threads(None, None) == before
+

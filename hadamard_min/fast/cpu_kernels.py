@@ -10,23 +10,29 @@ tests check both (``tests/conftest.py``'s ``cpu_forms`` runs the fast path's tes
     winograd_inputs   Bᵀ d B for every F(2×2) tile, a plane at a time                   pad + 10 passes
     winograd_outputs  Aᵀ M A for every F(2×2) tile, written into the cropped output    8–9 passes + crop
     gather_tiles      the 6×6 tiles of F(4×4) as the columns of D, padding included    pad + strided copy
+    max_pool          the window maxima and the first offset tied with each, a plane    k² + 4k² passes
+                      at a time over its phase planes (``cpu_windows.py``)
+    max_pool_backward dy routed to the winners in offset order, merged into dx          2k² passes + merge
+    col2im            a strided convolution's columns added up the same way               k² passes + merge
 
-Only the kernels that beat their NumPy form on one core are here: a kernel each for the max-pool, the
-phase-plane columns and the F(4×4) scatter ran 1.3–1.8× slower than NumPy's
-passes, which already run near the memory bandwidth. Compiled code is cached on disk beside this file
-(``cache=True``): the first call in a fresh install compiles (seconds), later processes load it.
+Only the kernels that beat their NumPy form on one core are here. Kernels that read each window straight
+from x (strided, no phase planes) for the max-pool and a strided convolution's columns ran 1.3–1.8× slower
+than NumPy's passes; those of ``cpu_windows.py`` split one plane at a time into its phase planes, in the
+cache, so that each offset is a contiguous loop the compiler vectorises. The im2col stays NumPy's: its
+copies run near the memory bandwidth. Compiled code is cached on disk beside this file (``cache=True``):
+the first call in a fresh install compiles (seconds), later processes load it.
 """
+import types
+
 import numpy
 from numba import njit
 
-__all__ = ["gather_tiles", "relu_backward", "relu_forward", "winograd_inputs", "winograd_outputs"]
-KERNEL_OPTIONS = {"cache": True, "nogil": True}  # compiled code kept on disk; the GIL let go
+from hadamard_min.fast.cpu_compile import KERNEL_OPTIONS, units
+from hadamard_min.fast.cpu_windows import col2im, max_pool, max_pool_backward
+
+__all__ = ["col2im", "gather_tiles", "max_pool", "max_pool_backward", "relu_backward", "relu_forward",
+           "winograd_inputs", "winograd_outputs"]
 RULE_CODES = {"gradient": 0, "guided": 1, "deconvnet": 2}
-
-
-def units(array):
-    """(1, 0) in ``array``'s dtype: a kernel's arithmetic then stays in that dtype, as NumPy's does."""
-    return array.dtype.type(1), array.dtype.type(0)
 
 
 # --------------------------------------------------------------------------- ReLU
@@ -181,3 +187,9 @@ def load(dtype):
     relu_backward(y, mask, "guided")
     winograd_outputs(winograd_inputs(x, False), 4, 4, False)
     gather_tiles(x, 4)
+    phases = types.SimpleNamespace(shape=x.shape, kernel=3, stride=2, padding=1, out_h=2, out_w=2, rows=4,
+                                   width=3, length=6)  # ``phases.Phases(x.shape, 3, 2, 1)``'s geometry
+    pooled, index = max_pool(x, numpy.zeros(1, dtype=dtype), phases)
+    max_pool(x, None, phases)
+    max_pool_backward(pooled, index, phases)
+    col2im(numpy.ones((1, 9, phases.length), dtype=dtype), phases)

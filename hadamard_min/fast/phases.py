@@ -13,7 +13,7 @@ zeros backward.
 import numpy
 
 from hadamard_min.core.backend import array_module
-from hadamard_min.fast import cuda_kernels
+from hadamard_min.fast import compiled, cuda_kernels
 from hadamard_min.fast.fused import FusedConv2d
 from hadamard_min.ops.conv import MaxPool2d, output_size, tie_tolerance
 
@@ -98,6 +98,8 @@ def im2col(x, phases):
 
 def col2im(cols, phases):
     """The adjoint of ``im2col``: (N, C·k², out_h·width) → (N, C, H, W), k² contiguous additions."""
+    if cpu := compiled.cpu(cols):
+        return cpu.col2im(cols, phases)
     xp = array_module(cols)
     n, c = phases.shape[:2]
     s = phases.stride
@@ -114,6 +116,8 @@ def max_pool(x, phases, index=True):
     the last to the first, index ← index − (index − k)·[v_k ≥ max − τ] in bytes (mod 256: k < 256), so that
     the first tied one is left, and 0 where none is (a NaN's window, as the reference's arg-max).
     ``index=False``: the maxima only (y, None), for a forward pass with no backward."""
+    if cpu := compiled.cpu(x):
+        return cpu.max_pool(x, tie_tolerance(x) if index else None, phases)
     xp = array_module(x)
     n, c = phases.shape[:2]
     planes = phases.split(x, fill=-xp.inf)
@@ -137,6 +141,8 @@ def max_pool(x, phases, index=True):
 
 def max_pool_backward(dy, index, phases):
     """dx: each output's dy added to the input at its window's winning offset, offsets in k order."""
+    if cpu := compiled.cpu(dy):
+        return cpu.max_pool_backward(dy, index, phases)
     xp = array_module(dy)
     n, c = phases.shape[:2]
     s = phases.stride

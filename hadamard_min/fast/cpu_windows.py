@@ -1,0 +1,135 @@
+"""The fused CPU kernels of windows over phase planes (``fast/phases.py``): the max-pool both ways and the
+adjoint of a strided convolution's columns, each a plane at a time.
+
+Each splits one (H, W) plane into its s² phase planes (``Phases.split``), small enough to stay in the cache,
+so that every window offset reads one contiguous range, a loop the compiler vectorises; then, backward,
+merges them into dx (``Phases.merge``). The additions are the NumPy forms', in the same offset order, so
+the numbers are the same to the last bit (``tests/test_max_pool_ties.py``, ``tests/test_kernels.py``).
+"""
+import numpy
+from numba import njit
+
+from hadamard_min.fast.cpu_compile import KERNEL_OPTIONS, units
+
+__all__ = ["col2im", "max_pool", "max_pool_backward"]
+
+
+@njit(**KERNEL_OPTIONS)
+def _split(x, s, p, width, planes):
+    """``phases.Phases.split`` of one (H, W) plane into ``planes`` (s², rows·width), which hold the fill."""
+    rows = planes.shape[1] // width
+    for a in range(s):
+        for b in range(s):
+            for r in range(rows):
+                y = s * r + a - p
+                if 0 <= y < x.shape[0]:
+                    for q in range(width):
+                        if 0 <= s * q + b - p < x.shape[1]:
+                            planes[a * s + b, r * width + q] = x[y, s * q + b - p]
+
+
+@njit(**KERNEL_OPTIONS)
+def _merge(planes, s, p, width, zero, dx):
+    """``phases.Phases.merge`` of one plane: dx (H, W) from ``planes``, 0 where no plane holds an input."""
+    rows = planes.shape[1] // width
+    dx[:] = zero
+    for a in range(s):
+        for b in range(s):
+            for r in range(rows):
+                y = s * r + a - p
+                if 0 <= y < dx.shape[0]:
+                    for q in range(width):
+                        if 0 <= s * q + b - p < dx.shape[1]:
+                            dx[y, s * q + b - p] = planes[a * s + b, r * width + q]
+
+
+@njit(**KERNEL_OPTIONS)
+def _offset(planes, k, kernel, s, width, length):
+    """The contiguous range of the phase planes that offset k = i·kernel + j reads (``Phases.offsets``)."""
+    i, j = k // kernel, k % kernel
+    start = (i // s) * width + j // s
+    return planes[(i % s) * s + j % s, start:start + length]
+
+
+@njit(**KERNEL_OPTIONS)
+def _max_pool(x, tau, kernel, s, p, width, lowest, planes, y, index):
+    n, c, out_h, out_w = y.shape
+    length = out_h * width
+    best, tied = numpy.empty(length, dtype=x.dtype), numpy.empty(length, dtype=x.dtype)
+    for plane in range(n * c):
+        i, ch = plane // c, plane % c
+        planes[:] = lowest
+        _split(x[i, ch], s, p, width, planes)
+        best[:] = lowest
+        for k in range(kernel * kernel):                        # running maxima, as numpy.maximum: a NaN stays
+            v = _offset(planes, k, kernel, s, width, length)
+            for t in range(length):
+                best[t] = best[t] if (best[t] >= v[t]) | (best[t] != best[t]) else v[t]
+        y[i, ch] = best.reshape(out_h, width)[:, :out_w]
+        if index.shape[0]:
+            found = index[plane]
+            found[:] = 0
+            for t in range(length):
+                tied[t] = best[t] - tau[i]
+            for k in range(kernel * kernel - 1, -1, -1):        # last to first: the first tied one is left
+                v = _offset(planes, k, kernel, s, width, length)
+                for t in range(length):
+                    found[t] = k if v[t] >= tied[t] else found[t]
+
+
+def max_pool(x, tau, phases):
+    """(y, index) of ``phases.max_pool``, the index on the same extended grid; ``tau`` None: (y, None)."""
+    x = numpy.ascontiguousarray(x)
+    n, c = x.shape[:2]
+    y = numpy.empty((n, c, phases.out_h, phases.out_w), dtype=x.dtype)
+    index = numpy.empty((n * c if tau is not None else 0, phases.length), dtype=numpy.uint8)
+    tau = numpy.zeros(n, dtype=x.dtype) if tau is None else numpy.ascontiguousarray(tau, dtype=x.dtype).reshape(n)
+    planes = numpy.empty((phases.stride ** 2, phases.rows * phases.width), dtype=x.dtype)
+    _max_pool(x, tau, phases.kernel, phases.stride, phases.padding, phases.width, x.dtype.type(-numpy.inf),
+              planes, y, index)
+    return y, (index if len(index) else None)
+
+
+@njit(**KERNEL_OPTIONS)
+def _max_pool_backward(dy, index, kernel, s, p, width, one, zero, planes, dx):
+    n, c, out_h, out_w = dy.shape
+    for plane in range(n * c):
+        i, ch = plane // c, plane % c
+        planes[:] = zero
+        for k in range(kernel * kernel):                        # offsets in k order, as the NumPy form adds
+            target = _offset(planes, k, kernel, s, width, out_h * width)
+            for oy in range(out_h):
+                for ox in range(width):                         # the extra columns add dy = 0, as there
+                    d = dy[i, ch, oy, ox] if ox < out_w else zero
+                    target[oy * width + ox] += d * (one if index[plane, oy * width + ox] == k else zero)
+        _merge(planes, s, p, width, zero, dx[i, ch])
+
+
+def max_pool_backward(dy, index, phases):
+    """dx of ``phases.max_pool_backward``: the same additions in the same order, a plane at a time."""
+    dx = numpy.empty(phases.shape, dtype=dy.dtype)
+    planes = numpy.empty((phases.stride ** 2, phases.rows * phases.width), dtype=dy.dtype)
+    _max_pool_backward(numpy.ascontiguousarray(dy), index, phases.kernel, phases.stride, phases.padding,
+                       phases.width, *units(dy), planes, dx)
+    return dx
+
+
+@njit(**KERNEL_OPTIONS)
+def _col2im(cols, kernel, s, p, width, zero, planes, dx):
+    for plane in range(cols.shape[0]):
+        planes[:] = zero
+        for k in range(kernel * kernel):                        # offsets in k order, as the NumPy form adds
+            target, column = _offset(planes, k, kernel, s, width, cols.shape[2]), cols[plane, k]
+            for t in range(cols.shape[2]):
+                target[t] += column[t]
+        _merge(planes, s, p, width, zero, dx[plane])
+
+
+def col2im(cols, phases):
+    """dx of ``phases.col2im``: (N, C·k², out_h·width) → (N, C, H, W), a plane at a time."""
+    n, c = phases.shape[:2]
+    dx = numpy.empty(phases.shape, dtype=cols.dtype)
+    planes = numpy.empty((phases.stride ** 2, phases.rows * phases.width), dtype=cols.dtype)
+    _col2im(numpy.ascontiguousarray(cols).reshape(n * c, phases.kernel ** 2, phases.length), phases.kernel,
+            phases.stride, phases.padding, phases.width, units(cols)[1], planes, dx.reshape(n * c, *phases.shape[2:]))
+    return dx
