@@ -44,6 +44,21 @@ def test_fan_out_accumulates():
     numpy.testing.assert_allclose(x.grad, 2 * x.data + 3, rtol=1e-15)
 
 
+def test_a_sum_of_many_uses_owns_its_array_and_changes_nothing_it_was_given():
+    """a used three times, its contributions the same array (Add's backward hands dy on to both inputs):
+    the sum is made in an array of its own before anything is added in place, so d root/da = 3k exactly,
+    and neither the caller's seed nor any contribution is changed."""
+    x = leaf([0.5, -1.0, 2.0])
+    a = x + 0.0
+    b = a + a                                  # b's backward: (dy, dy), one array twice
+    root = b + a                               # a: three contributions, aliasing each other
+    seed = numpy.array([1.0, -2.0, 4.0])
+    kept = seed.copy()
+    root.backward(seed)
+    numpy.testing.assert_array_equal(x.grad, 3 * kept)
+    numpy.testing.assert_array_equal(seed, kept)
+
+
 def test_residual_reuse_accumulates():
     """out = tanh(h) + h with h = w·x (a residual block): d out/dx = w (1 − tanh²(h) + 1)."""
     x, w = leaf([0.3, -0.7]), leaf([1.2, 0.4])

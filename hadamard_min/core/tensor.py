@@ -121,9 +121,10 @@ class Tensor:
         if grad.shape != self.shape:
             raise GradientShapeError(f"backward(grad): grad has shape {grad.shape}, the tensor has shape "
                                      f"{self.shape}")
-        grads = {id(self.node): grad}
+        grads, owned = {id(self.node): grad}, set()  # owned: the sums made here, which nothing else holds
         for node in reversed(topological_order(self)):
             dy = grads.pop(id(node), None)
+            owned.discard(id(node))
             if dy is None:
                 continue
             if node.freed:
@@ -139,8 +140,11 @@ class Tensor:
             for parent, dx in zip(fn.inputs, checked_gradients(fn, fn.backward(dy))):
                 if dx is None or not parent.requires_grad:
                     continue
-                if id(parent) in grads:  # fan-out: contributions add up (new array: dx may alias dy)
+                if id(parent) in owned and dx.dtype == grads[id(parent)].dtype:  # fan-out: they add up,
+                    grads[id(parent)] += dx                                    # in place in a sum of ours
+                elif id(parent) in grads:  # a new array the first time: either part may alias another
                     grads[id(parent)] = grads[id(parent)] + dx
+                    owned.add(id(parent))
                 else:
                     grads[id(parent)] = dx
             if not retain_graph:  # free what backward saved as soon as it has been used
