@@ -7,24 +7,33 @@ depend on ``workers`` (BLAS splits a product's rows and columns among its thread
 Processes, not threads: the engine's per-example work is mostly Python (building the graph holds the GIL),
 and gradient recording, the ReLU rule and ``model.frozen()`` are process-wide states that two threads would
 share. On Linux the workers are forked, so the model and the data reach them once, by the fork, and are not
-pickled; a chunk and its results travel by pickle. A worker ignores Ctrl-C (the command handles it and ends
-the workers); an error in a worker is raised again here, as itself.
+pickled; a chunk travels by pickle, and so does a result, but for its large arrays: a worker writes those to a
+file in memory (``/dev/shm``, in a folder of this call's) that this process reads and deletes as the result
+arrives, so that megabytes of gradients do not cross a pipe 64 KiB at a time (with two workers, 512
+explanations' 3 MiB a batch took 0.34 s against 0.31 s without the gradients). A worker ignores Ctrl-C (the
+command handles it and ends the workers); an error in a worker is raised again here, as itself.
 
 ``workers=None`` means: every core (``cores()``) for a batch of at least ``MIN_PARALLEL`` examples, else one.
 A small batch stays in this process, since starting a worker costs more than it saves.
 """
 import contextlib
+import mmap
 import multiprocessing
 import os
+import pickle
+import shutil
 import signal
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from hadamard_min.core.backend import get_device
 from hadamard_min.fast import compiled
 
-MIN_PARALLEL = 64   # examples: from this batch size on, workers=None uses every core
-_job = None         # (function, shared) of this worker process, set once by _start
+MIN_PARALLEL = 64       # examples: from this batch size on, workers=None uses every core
+FILE_BYTES = 64 << 10   # a result's arrays from this size on come back through a file (a pipe holds 64 KiB)
+ALIGN = 64              # bytes: where each array starts in that file, as a fresh array's memory would
+_job = None             # (function, shared, folder) of this worker process, set once by _start
 
 
 def cores():
@@ -54,8 +63,9 @@ def map_chunks(function, shared, chunks, workers=1):
             yield function(shared, chunk)
         return
     compiled.prepare()  # loaded once here, not in every worker
+    folder = tempfile.mkdtemp(prefix="hadamard-results-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start,
-                               initargs=(function, shared))
+                               initargs=(function, shared, folder))
     try:
         with _one_blas_thread():  # the workers are forked inside: each inherits one BLAS thread
             yield from pool.map(_run, chunks)
@@ -65,6 +75,7 @@ def map_chunks(function, shared, chunks, workers=1):
         for process in list((pool._processes or {}).values()):  # the executor has no public way to stop them
             process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)  # its manager sees them end, and reaps them
+        shutil.rmtree(folder, ignore_errors=True)      # the files of results nobody read
 
 
 def _one_blas_thread():
@@ -80,14 +91,64 @@ def _one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def _start(function, shared):
+def _start(function, shared, folder):
     """A worker's first code: Ctrl-C is the parent's to handle and SIGTERM ends it."""
     global _job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _job = (function, shared)
+    _job = (function, shared, folder)
 
 
 def _run(chunk):
-    function, shared = _job
-    return function(shared, chunk)
+    function, shared, folder = _job
+    return _ThroughFile(function(shared, chunk), folder)
+
+
+class _ThroughFile:
+    """A worker's result, pickled with its arrays' bytes out of band (pickle protocol 5) and, when they are
+    large, written to a file in ``folder``; unpickled here, where it arrives, as the result itself."""
+
+    def __init__(self, result, folder):
+        self.result, self.folder = result, folder
+
+    def __reduce__(self):
+        buffers = []
+        data = pickle.dumps(self.result, protocol=5, buffer_callback=buffers.append)
+        sizes = [buffer.raw().nbytes for buffer in buffers]
+        if sum(sizes) >= FILE_BYTES:
+            with contextlib.suppress(OSError):  # no room for the file: through the pipe, as any result
+                return _read, (data, _write(self.folder, buffers), sizes)
+        return _same, (self.result,)
+
+
+def _same(result):
+    return result
+
+
+def _write(folder, buffers):
+    """A new file in ``folder`` holding ``buffers`` one after the other, each from a multiple of ``ALIGN``."""
+    handle, path = tempfile.mkstemp(dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            for buffer in buffers:
+                file.write(buffer.raw())
+                file.write(bytes(-buffer.raw().nbytes % ALIGN))
+    except OSError:
+        os.unlink(path)
+        raise
+    return path
+
+
+def _read(data, path, sizes):
+    """The result whose arrays' bytes a worker wrote to ``path``: its arrays mapped from the file (copied on
+    write, so they are this process's own), which is deleted at once (the mapping keeps its pages)."""
+    try:
+        with open(path, "rb") as file:
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
+    finally:
+        os.unlink(path)
+    view, buffers, start = memoryview(mapped), [], 0
+    for size in sizes:
+        buffers.append(view[start:start + size])
+        start += size + -size % ALIGN
+    return pickle.loads(data, buffers=buffers)

@@ -200,3 +200,51 @@ def test_each_worker_runs_one_blas_thread_and_this_process_gets_its_own_back():
         assert list(map_chunks(blas_threads, None, range(4), workers=2)) == [[1] * len(before)] * 4
         assert blas_threads(None, None) == before
 
+
+def arrays_of(shared, chunk):
+    """A result of every kind that crosses back: large arrays (a file), a small one and non-arrays (the pipe),
+    a strided view, an empty array and mixed dtypes, drawn from ``chunk``."""
+    rng = numpy.random.default_rng(chunk)
+    big = rng.standard_normal((64, 3, 64, 64)).astype(numpy.float32)
+    return {"big": big, "view": big[:, ::2], "bytes": numpy.arange(3 + chunk, dtype=numpy.uint8),
+            "wide": rng.standard_normal(70_000), "empty": numpy.empty((0, 5)), "tag": f"chunk {chunk}",
+            "small": numpy.ones(7, dtype=numpy.int16) * chunk}
+
+
+def shared_folders():
+    return {name for name in os.listdir("/dev/shm") if name.startswith("hadamard-results-")} \
+        if os.path.isdir("/dev/shm") else set()
+
+
+def test_large_results_come_back_whole_writable_and_their_own_and_leave_no_file():
+    """Results are the same as in one process, bit for bit and dtype for dtype, each array writable and
+    its own (writing one changes no other), and the files the large ones came through are gone."""
+    before = shared_folders()
+    two = list(map_chunks(arrays_of, None, range(4), workers=2))
+    for chunk, result in enumerate(two):
+        expected = arrays_of(None, chunk)
+        assert result.keys() == expected.keys() and result["tag"] == expected["tag"]
+        for name in ("big", "view", "bytes", "wide", "empty", "small"):
+            assert result[name].dtype == expected[name].dtype
+            numpy.testing.assert_array_equal(result[name], expected[name])
+            assert result[name].flags.writeable
+        assert result["big"].ctypes.data % 64 == 0 and result["wide"].ctypes.data % 64 == 0
+    two[0]["big"][:] = 0
+    two[0]["wide"][:] = 0
+    numpy.testing.assert_array_equal(two[1]["big"], arrays_of(None, 1)["big"])
+    numpy.testing.assert_array_equal(two[0]["wide"], 0)
+    assert shared_folders() == before
+
+
+def test_results_take_the_pipe_when_no_file_can_be_written(monkeypatch):
+    """No room for the file (a full /dev/shm, say): the same results come back through the pipe."""
+    import hadamard_min.parallel as parallel
+
+    def full(*args, **keywords):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(parallel.tempfile, "mkstemp", full)  # the workers are forked with it
+    monkeypatch.setattr(parallel.tempfile, "mkdtemp", lambda **keywords: "/nonexistent-folder")
+    results = list(map_chunks(arrays_of, None, range(2), workers=2))
+    for chunk, result in enumerate(results):
+        numpy.testing.assert_array_equal(result["big"], arrays_of(None, chunk)["big"])
+        assert result["big"].flags.writeable
