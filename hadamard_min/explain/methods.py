@@ -60,8 +60,8 @@ def explain_batch(model, images, questions, method="hadamard", answer=None, top_
     model reads raises ``text.QuestionError``; unknown words are read as ``<unk>`` and listed in
     ``Explanation.unknown_words``. Arguments it cannot use raise ``arguments.ExplainArgumentError``
     (:class:`MethodError` is one). ``workers``: the processes that share the chunks (:mod:`hadamard_min.parallel`;
-    default 1, as a notebook's kernel has threads of its own that a fork does not copy; 2 took 0.63–0.69 s
-    against 0.82–0.83 s for 512 pairs of the shipped model on 2 cores; None: every core from
+    default 1, as a notebook's kernel has threads of its own that a fork does not copy; 2 took 0.50–0.51 s
+    against 0.73–0.74 s for 512 pairs of the shipped model on 2 cores; None: every core from
     ``parallel.MIN_PARALLEL`` pairs on, the commands' rule); the results do not depend on it.
     """
     check_model(model)
