@@ -15,32 +15,22 @@ __all__ = ["col2im", "max_pool", "max_pool_backward"]
 
 
 @njit(**KERNEL_OPTIONS)
-def _split(x, s, p, width, planes):
-    """``phases.Phases.split`` of one (H, W) plane into ``planes`` (s², rows·width), which hold the fill."""
+def _copy(image, s, p, width, planes, split):
+    """The values an (H, W) plane shares with its phase planes (s², rows·width): copied into the planes
+    (``split``: ``phases.Phases.split``, the planes holding the fill elsewhere) or back into the plane
+    (``Phases.merge``, the plane holding 0 where no phase plane holds it)."""
     rows = planes.shape[1] // width
     for a in range(s):
         for b in range(s):
             for r in range(rows):
                 y = s * r + a - p
-                if 0 <= y < x.shape[0]:
+                if 0 <= y < image.shape[0]:
                     for q in range(width):
-                        if 0 <= s * q + b - p < x.shape[1]:
-                            planes[a * s + b, r * width + q] = x[y, s * q + b - p]
-
-
-@njit(**KERNEL_OPTIONS)
-def _merge(planes, s, p, width, zero, dx):
-    """``phases.Phases.merge`` of one plane: dx (H, W) from ``planes``, 0 where no plane holds an input."""
-    rows = planes.shape[1] // width
-    dx[:] = zero
-    for a in range(s):
-        for b in range(s):
-            for r in range(rows):
-                y = s * r + a - p
-                if 0 <= y < dx.shape[0]:
-                    for q in range(width):
-                        if 0 <= s * q + b - p < dx.shape[1]:
-                            dx[y, s * q + b - p] = planes[a * s + b, r * width + q]
+                        if 0 <= s * q + b - p < image.shape[1]:
+                            if split:
+                                planes[a * s + b, r * width + q] = image[y, s * q + b - p]
+                            else:
+                                image[y, s * q + b - p] = planes[a * s + b, r * width + q]
 
 
 @njit(**KERNEL_OPTIONS)
@@ -59,7 +49,7 @@ def _max_pool(x, tau, kernel, s, p, width, lowest, planes, y, index):
     for plane in range(n * c):
         i, ch = plane // c, plane % c
         planes[:] = lowest
-        _split(x[i, ch], s, p, width, planes)
+        _copy(x[i, ch], s, p, width, planes, True)
         best[:] = lowest
         for k in range(kernel * kernel):                        # running maxima, as numpy.maximum: a NaN stays
             v = _offset(planes, k, kernel, s, width, length)
@@ -102,7 +92,8 @@ def _max_pool_backward(dy, index, kernel, s, p, width, one, zero, planes, dx):
                 for ox in range(width):                         # the extra columns add dy = 0, as there
                     d = dy[i, ch, oy, ox] if ox < out_w else zero
                     target[oy * width + ox] += d * (one if index[plane, oy * width + ox] == k else zero)
-        _merge(planes, s, p, width, zero, dx[i, ch])
+        dx[i, ch] = zero
+        _copy(dx[i, ch], s, p, width, planes, False)
 
 
 def max_pool_backward(dy, index, phases):
@@ -122,7 +113,8 @@ def _col2im(cols, kernel, s, p, width, zero, planes, dx):
             target, column = _offset(planes, k, kernel, s, width, cols.shape[2]), cols[plane, k]
             for t in range(cols.shape[2]):
                 target[t] += column[t]
-        _merge(planes, s, p, width, zero, dx[plane])
+        dx[plane] = zero
+        _copy(dx[plane], s, p, width, planes, False)
 
 
 def col2im(cols, phases):
