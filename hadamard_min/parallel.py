@@ -63,7 +63,7 @@ def map_chunks(function, shared, chunks, workers=1):
             yield function(shared, chunk)
         return
     compiled.prepare()  # loaded once here, not in every worker
-    folder = tempfile.mkdtemp(prefix="hadamard-results-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    folder = _results_folder()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start,
                                initargs=(function, shared, folder))
     try:
@@ -75,7 +75,8 @@ def map_chunks(function, shared, chunks, workers=1):
         for process in list((pool._processes or {}).values()):  # the executor has no public way to stop them
             process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)  # its manager sees them end, and reaps them
-        shutil.rmtree(folder, ignore_errors=True)      # the files of results nobody read
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)  # the files of results nobody read
 
 
 def _one_blas_thread():
@@ -89,6 +90,15 @@ def _one_blas_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
+
+
+def _results_folder():
+    """A new private folder in memory (``/dev/shm``, else the temporary folder) for the workers' large results,
+    or None where none can be made: they then come through the pipe."""
+    try:
+        return tempfile.mkdtemp(prefix="hadamard-results-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    except OSError:
+        return None
 
 
 def _start(function, shared, folder):
@@ -115,7 +125,7 @@ class _ThroughFile:
         buffers = []
         data = pickle.dumps(self.result, protocol=5, buffer_callback=buffers.append)
         sizes = [buffer.raw().nbytes for buffer in buffers]
-        if sum(sizes) >= FILE_BYTES:
+        if self.folder and sum(sizes) >= FILE_BYTES:
             with contextlib.suppress(OSError):  # no room for the file: through the pipe, as any result
                 return _read, (data, _write(self.folder, buffers), sizes)
         return _same, (self.result,)

@@ -237,14 +237,16 @@ def test_large_results_come_back_whole_writable_and_their_own_and_leave_no_file(
 
 
 def test_results_take_the_pipe_when_no_file_can_be_written(monkeypatch):
-    """No room for the file (a full /dev/shm, say): the same results come back through the pipe."""
+    """No room for the file (a full /dev/shm, say), or no folder for it: the same results come back through
+    the pipe."""
     import hadamard_min.parallel as parallel
 
     def full(*args, **keywords):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(parallel.tempfile, "mkstemp", full)  # the workers are forked with it
-    monkeypatch.setattr(parallel.tempfile, "mkdtemp", lambda **keywords: "/nonexistent-folder")
-    results = list(map_chunks(arrays_of, None, range(2), workers=2))
-    for chunk, result in enumerate(results):
-        numpy.testing.assert_array_equal(result["big"], arrays_of(None, chunk)["big"])
-        assert result["big"].flags.writeable
+    for made in (lambda **keywords: "/nonexistent-folder", full):  # a folder but no file, then not even it
+        monkeypatch.setattr(parallel.tempfile, "mkdtemp", made)
+        results = list(map_chunks(arrays_of, None, range(2), workers=2))
+        for chunk, result in enumerate(results):
+            numpy.testing.assert_array_equal(result["big"], arrays_of(None, chunk)["big"])
+            assert result["big"].flags.writeable
