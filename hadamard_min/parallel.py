@@ -9,9 +9,10 @@ and gradient recording, the ReLU rule and ``model.frozen()`` are process-wide st
 share. On Linux the workers are forked, so the model and the data reach them once, by the fork, and are not
 pickled; a chunk travels by pickle, and so does a result, but for its large arrays: a worker writes those to a
 file in memory (``/dev/shm``, in a folder of this call's) that this process maps and deletes as the result
-arrives, so that megabytes of gradients do not cross a pipe 64 KiB at a time (with two workers, 512
-explanations' 3 MiB a batch took 0.34 s against 0.31 s without the gradients). A worker ignores Ctrl-C (the
-command handles it and ends the workers); an error in a worker is raised again here, as itself.
+arrives, so that megabytes of gradients do not cross a pipe 64 KiB at a time, which kept this process busy on
+the cores the workers share (``hadamard-bench --explain-rate --workers 2`` prints its CPU time). A worker
+ignores Ctrl-C (the command handles it and ends the workers); an error in a worker is raised again here, as
+itself.
 
 ``workers=None`` means: every core (``cores()``) for a batch of at least ``MIN_PARALLEL`` examples, else one.
 A small batch stays in this process, since starting a worker costs more than it saves.

@@ -104,3 +104,17 @@ def test_the_report_names_the_forms_that_ran(capfd, monkeypatch, options, numba,
     argv = ["--size", "32", "--depth", "50", "--runs", "1", "--warmup", "0", "--threads", "1", "--no-torch"]
     assert main(argv + options) == 0
     assert named in capfd.readouterr().out
+
+
+def test_the_explanation_rate_report_gives_the_parents_cpu_time_only_with_workers():
+    """With worker processes the report says how much CPU the parent spent a run (receiving their results, on
+    the cores they share): the median of the counted runs; with one process there is no such line."""
+    from types import SimpleNamespace
+
+    from hadamard_min.cli.bench_report import explain_rate_report
+    args = SimpleNamespace(explain_batch=64, device="cpu", runs=3)
+    ours = {"questions": 512, "threads": 2, "library": "openblas", "path": "fast path", "workers": 2,
+            "explain": [0.30, 0.32, 0.40], "explain_cpu": [0.021, 0.019, 0.050]}
+    text = explain_rate_report(args, ours, None)
+    assert "1600.0 explanations/s" in text and "0.021 s of CPU a run in the parent process" in text
+    assert "of CPU a run" not in explain_rate_report(args, ours | {"workers": 1}, None)

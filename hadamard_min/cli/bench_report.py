@@ -72,6 +72,9 @@ def explain_rate_report(args, ours, theirs):
     rates = {name: count / numpy.median(side["explain"]) for name, side in (("ours", ours), ("torch", theirs))
              if side}
     lines += [f"{name:>6}: {rate:8.1f} explanations/s" for name, rate in rates.items()]
+    if ours.get("workers", 1) > 1:  # what receiving the workers' results costs the cores they share
+        lines.append(f"  ours: {numpy.median(ours['explain_cpu']):.3f} s of CPU a run in the parent process, "
+                     "beside its workers'")
     if theirs:
         lines.append(f"ours/torch: {rates['ours'] / rates['torch']:.2f}× the rate; ∇v agree to a relative error "
                      f"of {_relative_error(ours['gradient'], theirs['gradient']):.1e} (last batch, max-abs scaled)")

@@ -41,6 +41,11 @@ def _offset(planes, k, kernel, s, width, length):
     return planes[(i % s) * s + j % s, start:start + length]
 
 
+def _phase_planes(phases, dtype):
+    """The buffer a kernel splits each plane into: (s², rows·width) of ``phases``' geometry."""
+    return numpy.empty((phases.stride ** 2, phases.rows * phases.width), dtype=dtype)
+
+
 @njit(**KERNEL_OPTIONS)
 def _max_pool(x, tau, kernel, s, p, width, lowest, planes, y, index):
     n, c, out_h, out_w = y.shape
@@ -74,7 +79,7 @@ def max_pool(x, tau, phases):
     y = numpy.empty((n, c, phases.out_h, phases.out_w), dtype=x.dtype)
     index = numpy.empty((n * c if tau is not None else 0, phases.length), dtype=numpy.uint8)
     tau = numpy.zeros(n, dtype=x.dtype) if tau is None else numpy.ascontiguousarray(tau, dtype=x.dtype).reshape(n)
-    planes = numpy.empty((phases.stride ** 2, phases.rows * phases.width), dtype=x.dtype)
+    planes = _phase_planes(phases, x.dtype)
     _max_pool(x, tau, phases.kernel, phases.stride, phases.padding, phases.width, x.dtype.type(-numpy.inf),
               planes, y, index)
     return y, (index if len(index) else None)
@@ -99,7 +104,7 @@ def _max_pool_backward(dy, index, kernel, s, p, width, one, zero, planes, dx):
 def max_pool_backward(dy, index, phases):
     """dx of ``phases.max_pool_backward``: the same additions in the same order, a plane at a time."""
     dx = numpy.empty(phases.shape, dtype=dy.dtype)
-    planes = numpy.empty((phases.stride ** 2, phases.rows * phases.width), dtype=dy.dtype)
+    planes = _phase_planes(phases, dy.dtype)
     _max_pool_backward(numpy.ascontiguousarray(dy), index, phases.kernel, phases.stride, phases.padding,
                        phases.width, *units(dy), planes, dx)
     return dx
@@ -121,7 +126,7 @@ def col2im(cols, phases):
     """dx of ``phases.col2im``: (N, C·k², out_h·width) → (N, C, H, W), a plane at a time."""
     n, c = phases.shape[:2]
     dx = numpy.empty(phases.shape, dtype=cols.dtype)
-    planes = numpy.empty((phases.stride ** 2, phases.rows * phases.width), dtype=cols.dtype)
+    planes = _phase_planes(phases, cols.dtype)
     _col2im(numpy.ascontiguousarray(cols).reshape(n * c, phases.kernel ** 2, phases.length), phases.kernel,
             phases.stride, phases.padding, phases.width, units(cols)[1], planes, dx.reshape(n * c, *phases.shape[2:]))
     return dx
