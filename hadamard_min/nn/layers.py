@@ -5,6 +5,7 @@ import numpy
 
 from hadamard_min import ops
 from hadamard_min.core.backend import get_xp
+from hadamard_min.fast.frozen import unpark
 from hadamard_min.nn import functional
 from hadamard_min.nn.init import he_normal, uniform
 from hadamard_min.nn.module import Module, Parameter
@@ -42,6 +43,7 @@ class Conv2d(Module):
 
     def weights_may_change(self):
         self.inference_form = None
+        self.weight.data = unpark(self.weight.data)  # the filters, parked while frozen, back in memory
 
 
 class BatchNorm2d(Module):
