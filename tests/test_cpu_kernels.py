@@ -16,12 +16,14 @@ numba = pytest.importorskip("numba", reason="the fused CPU kernels need the extr
 
 def explain_pass(model, x, u):
     """(logits, guided input gradient) of a frozen ResNet (its ReLUs, Winograd F(4×4) tiles), and a Winograd
-    F(2×2) convolution of x with the filters whose transform is ``u``: every fused kernel runs."""
+    F(2×2) convolution of x with the filters whose transform is ``u``, then with the turned filters: every
+    fused kernel runs, both ways."""
     xt = Tensor(x, requires_grad=True)
     with guided_backprop():
         logits = model(xt)
         logits.backward(numpy.ones_like(logits.data))
-    return logits.data, xt.grad, winograd.convolve(x, u)
+    y = winograd.convolve(x, u)
+    return logits.data, xt.grad, y, winograd.convolve_turned(y, u)
 
 
 def test_the_decision_point_takes_numpy_floats_only_and_follows_the_switch():

@@ -8,7 +8,7 @@ tests check both (``tests/conftest.py``'s ``cpu_forms`` runs the fast path's tes
     relu_forward      y = max(x, 0) and the mask [x > 0] packed into bits              3 passes
     relu_backward     dy·m | max(dy, 0)·m | max(dy, 0), the mask unpacked on the fly   2–3 passes
     winograd_inputs   Bᵀ d B for every F(2×2) tile, a plane at a time                   pad + 10 passes
-    winograd_outputs  Aᵀ M A for every F(2×2) tile, written into the cropped output    8–9 passes + crop
+    winograd_outputs  Aᵀ M A for every F(2×2) tile, a row of tiles at a time, cropped  8–9 passes + crop
     gather_tiles      the 6×6 tiles of F(4×4) as the columns of D, padding included    pad + strided copy
     max_pool          the window maxima and the first offset tied with each, a plane    k² + 4k² passes
                       at a time over its phase planes (``cpu_windows.py``)
@@ -134,20 +134,22 @@ def _a_t(m0, m1, m2, m3, turned):
 @njit(**KERNEL_OPTIONS)
 def _outputs(m, turned, y):
     n, o, h, w = y.shape
-    tw = (w + 1) // 2
-    r = numpy.empty((2, 4), dtype=m.dtype)
+    th, tw = (h + 1) // 2, (w + 1) // 2
+    r = numpy.empty((2, 4, tw), dtype=m.dtype)               # Aᵀ M for one row of tiles
+    row = numpy.empty(2 * tw, dtype=m.dtype)                  # one row of the output, before the crop
     for plane in range(n * o):
         i, ch = plane // o, plane % o
-        for tile in range(m.shape[3]):
-            ty, tx = tile // tw, tile % tw
-            for b in range(4):                              # Aᵀ M
-                r[0, b], r[1, b] = _a_t(m[b, i, ch, tile], m[4 + b, i, ch, tile], m[8 + b, i, ch, tile],
-                                        m[12 + b, i, ch, tile], turned)
-            for row in range(2):                            # (Aᵀ M) A, cropped to h × w
-                out = _a_t(r[row, 0], r[row, 1], r[row, 2], r[row, 3], turned)
-                for col in range(2):
-                    if 2 * ty + row < h and 2 * tx + col < w:
-                        y[i, ch, 2 * ty + row, 2 * tx + col] = out[col]
+        for ty in range(th):
+            first = ty * tw
+            for b in range(4):                              # Aᵀ M: every tile of the row at once
+                for tx in range(tw):
+                    r[0, b, tx], r[1, b, tx] = _a_t(m[b, i, ch, first + tx], m[4 + b, i, ch, first + tx],
+                                                    m[8 + b, i, ch, first + tx], m[12 + b, i, ch, first + tx],
+                                                    turned)
+            for a in range(min(2, h - 2 * ty)):             # (Aᵀ M) A: a row of the output, cropped to w
+                for tx in range(tw):
+                    row[2 * tx], row[2 * tx + 1] = _a_t(r[a, 0, tx], r[a, 1, tx], r[a, 2, tx], r[a, 3, tx], turned)
+                y[i, ch, 2 * ty + a] = row[:w]
 
 
 def winograd_outputs(m, h, w, turned):
