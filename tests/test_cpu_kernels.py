@@ -141,3 +141,12 @@ def test_load_warms_the_window_kernels_on_the_geometry_phases_gives():
         kernels.load(numpy.float32)
     truth = Phases(seen[0].shape, seen[0].kernel, seen[0].stride, seen[0].padding)
     assert vars(seen[0]) == {name: getattr(truth, name) for name in vars(seen[0])}
+
+
+def test_the_output_kernel_refuses_tiles_that_do_not_cover_the_output():
+    """It reads the tiles by position without bounds checks: a count that does not match h × w is refused."""
+    kernels = compiled.cpu(numpy.zeros(1, dtype=numpy.float32))
+    m = numpy.zeros((16, 1, 1, 4), dtype=numpy.float32)
+    assert kernels.winograd_outputs(m, 4, 3, False).shape == (1, 1, 4, 3)
+    with pytest.raises(ValueError, match="4 tiles do not cover a 5×5 output"):
+        kernels.winograd_outputs(m, 5, 5, False)

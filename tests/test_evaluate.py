@@ -164,6 +164,22 @@ def test_randomise_replaces_only_the_named_groups_and_keeps_their_scale(model):
     assert steps[0] == "classifier" and steps[-1] == "backbone stem" and "GRU" in steps
 
 
+def test_randomise_drops_what_a_frozen_model_computed_from_its_weights(model, data):
+    import copy
+
+    import hadamard_min as hm
+    frozen_model = copy.deepcopy(model).freeze()
+    x = hm.Tensor(network_inputs(model, batch(data, 1)[0]))
+    with hm.no_grad():
+        before = frozen_model.backbone.features(x).data  # builds the inference forms from the trained weights
+        randomise(frozen_model, ["backbone."], numpy.random.default_rng(0))
+        after = frozen_model.backbone.features(x).data
+        with hm.fast(False):
+            unfolded = frozen_model.backbone.features(x).data
+    assert not numpy.allclose(after, before)
+    numpy.testing.assert_allclose(after, unfolded, rtol=1e-4, atol=1e-5 * numpy.abs(unfolded).max())
+
+
 def test_sanity_check_keeps_the_model_and_a_model_free_map_stays_at_one(model, data):
     images, questions = batch(data, 2)
     before = {name: p.data.copy() for name, p in model.named_parameters()}

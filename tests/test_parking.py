@@ -1,6 +1,9 @@
-"""Parked filters (``fast/frozen.py``): while a frozen model runs its inference forms, its convolutions' own
-filters wait in an unlinked temporary file, mapped read-only; every read still gives the same values, and
-anything that may change the weights brings them back into memory, writable."""
+"""Parked filters (``fast/frozen.py``): while a model frozen by ``freeze()`` runs its inference forms, its
+convolutions' own filters wait in an unlinked temporary file, mapped read-only; every read still gives the
+same values, and anything that may change the weights brings them back into memory, writable. Filters stay
+in memory where parking would save nothing or cost the process its open files."""
+import copy
+
 import numpy
 import pytest
 from test_fast_path import passes
@@ -52,15 +55,14 @@ def test_a_frozen_model_parks_its_filters_and_computes_the_same_bits(park_everyt
 
 @pytest.mark.parametrize("change", ["train", "unfreeze", "load", "astype", "frozen block"])
 def test_whatever_may_change_the_weights_brings_them_back_writable(park_everything, change):
-    if change == "frozen block":  # a model frozen only inside ``with model.frozen():``
-        model = small_resnet(numpy.random.default_rng(0), numpy.float64)
+    model, _ = frozen_and_run()
+    before = {name: numpy.array(array) for name, array in model.state_dict().items()}
+    if change == "frozen block":  # leaving ``with model.frozen():`` keeps a frozen model frozen
         with model.frozen():
             run(model, numpy.random.default_rng(1))
-            assert all(isinstance(c.weight.data, numpy.memmap) for c in convolutions(model))
-        before = {n: a.copy() for n, a in small_resnet(numpy.random.default_rng(0), numpy.float64).state_dict().items()}
+        assert all(isinstance(c.weight.data, numpy.memmap) for c in convolutions(model))
+        model.requires_grad_(True)
     else:
-        model, _ = frozen_and_run()
-        before = {name: numpy.array(array) for name, array in model.state_dict().items()}
         {"train": model.train, "unfreeze": lambda: model.requires_grad_(True), "astype": lambda: model.astype(
             numpy.float64), "load": lambda: model.load_state_dict(model.state_dict())}[change]()
     for conv in convolutions(model):
@@ -106,3 +108,56 @@ def test_a_parked_float32_model_saves_the_weights_it_was_given(park_everything, 
         x = Tensor(numpy.random.default_rng(2).standard_normal((1, 3, 16, 16)).astype(numpy.float32))
         with hm.fast(False):
             numpy.testing.assert_array_equal(model(x).data, again(x).data)
+
+
+def test_a_model_frozen_only_for_a_block_or_without_park_keeps_its_filters_in_memory(park_everything):
+    model = small_resnet(numpy.random.default_rng(0), numpy.float64)
+    with model.frozen():  # the block's end would bring them back at once
+        inside = run(model, numpy.random.default_rng(1))
+        assert all(type(c.weight.data) is numpy.ndarray for c in convolutions(model))
+    kept = small_resnet(numpy.random.default_rng(0), numpy.float64).freeze(park=False)
+    for ours, theirs in zip(run(kept, numpy.random.default_rng(1)), inside):
+        numpy.testing.assert_array_equal(ours, theirs)
+    assert all(type(c.weight.data) is numpy.ndarray for c in convolutions(kept))
+
+
+def test_a_temporary_folder_in_memory_parks_nothing(park_everything, monkeypatch):
+    monkeypatch.setattr(frozen, "file_system", lambda folder, mounts: "tmpfs")
+    model, _ = frozen_and_run()
+    assert all(type(c.weight.data) is numpy.ndarray for c in convolutions(model))
+
+
+def test_the_file_system_of_a_folder_is_that_of_the_longest_mount_point_above_it():
+    mounts = ("/dev/vda / ext4 rw 0 0\n"
+              "tmpfs /tmp tmpfs rw 0 0\n"
+              "/dev/vdb /tmp/disk ext4 rw 0 0\n"
+              "tmpfs /tmp/disk tmpfs rw 0 0\n"       # mounted over the one before: the later one counts
+              "/dev/vdc /tmpfiles xfs rw 0 0\n"
+              "/dev/vdd /my\\040files btrfs rw 0 0\n"
+              "broken line\n")
+    assert frozen.file_system("/tmp", mounts) == "tmpfs"
+    assert frozen.file_system("/tmp/x/y", mounts) == "tmpfs"
+    assert frozen.file_system("/tmpfiles/x", mounts) == "xfs"      # not inside /tmp
+    assert frozen.file_system("/tmp/disk/x", mounts) == "tmpfs"
+    assert frozen.file_system("/var/tmp", mounts) == "ext4"
+    assert frozen.file_system("/my files/t", mounts) == "btrfs"
+
+
+def test_parking_stops_once_open_files_reach_a_quarter_of_the_limit(park_everything, monkeypatch):
+    in_use = len(frozen.os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(frozen.resource, "getrlimit", lambda which: (4 * in_use, 4 * in_use))
+    model, _ = frozen_and_run()
+    assert all(type(c.weight.data) is numpy.ndarray for c in convolutions(model))
+    monkeypatch.setattr(frozen.resource, "getrlimit", lambda which: (4 * in_use + 4 * 5, 4 * in_use + 20))
+    model, _ = frozen_and_run()                       # room for about five
+    parked = sum(isinstance(c.weight.data, numpy.memmap) for c in convolutions(model))
+    assert 0 < parked < len(convolutions(model)) == 12
+
+
+def test_copies_and_a_users_own_maps_are_not_taken_for_parked_arrays(park_everything, tmp_path):
+    model, _ = frozen_and_run()
+    twin = copy.deepcopy(model)                       # its filters: copies in memory, of the memmap type
+    assert all(not frozen._is_parked(c.weight.data) for c in convolutions(twin))
+    mine = numpy.memmap(tmp_path / "mine.bin", dtype=numpy.float32, mode="w+", shape=(frozen.PARK_BYTES,))
+    assert frozen.unpark(mine) is mine                 # left on its file, writable
+    assert frozen._is_parked(frozen.park(twin.blocks()[0].conv1.weight.data))

@@ -39,6 +39,8 @@ def randomise(model, prefixes, rng):
     Returns the number of parameter tensors replaced.
     """
     count = 0
+    for _, module in model.named_modules():
+        module.weights_may_change()  # a frozen model's inference forms would keep the weights of before
     for name, parameter in model.named_parameters():
         if name.startswith(tuple(prefixes)):
             values = parameter.numpy().astype(numpy.float64)

@@ -154,6 +154,8 @@ def _outputs(m, turned, y):
 
 def winograd_outputs(m, h, w, turned):
     """Y of ``winograd.outputs`` for Aᵀ or Aᵀ P (``turned``): (16, N, O, tiles) → (N, O, h, w), one pass."""
+    if m.shape[3] != ((h + 1) // 2) * ((w + 1) // 2):  # the kernel reads tiles by position, unchecked
+        raise ValueError(f"{m.shape[3]} tiles do not cover a {h}×{w} output")
     y = numpy.empty((m.shape[1], m.shape[2], h, w), dtype=m.dtype)
     _outputs(numpy.ascontiguousarray(m), turned, y)
     return y

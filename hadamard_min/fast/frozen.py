@@ -13,14 +13,20 @@ The convolution layer that owns the weights owns its ``InferenceForm`` too: it i
 forward and dropped by ``Conv2d.weights_may_change()`` (training, unfreezing, loading, moving the model).
 
 Parked filters. While the form runs, the layer's own filters are only read again if the model is saved or
-unfrozen. So once the form is built, filters of at least ``PARK_BYTES`` move out of the process's memory into
-an unlinked temporary file (``$TMPDIR``), mapped read-only (``park``): the values are the same, any read still
-works, and the pages are the kernel's file cache, which it can drop and read back. On ResNet-152 this takes
-the filters' 222 MB out of the explain pass's peak memory. ``weights_may_change()`` brings them back into
-memory, writable (``unpark``). Arrays on a GPU, and any array where no temporary file can be written, stay
-where they are.
+unfrozen. So once the form of a model frozen by ``freeze()`` is built, filters of at least ``PARK_BYTES``
+move out of the process's memory into an unlinked temporary file (``$TMPDIR``), mapped read-only (``park``):
+the values are the same, any read still works (a frozen model's ``state_dict()`` then holds read-only
+arrays: copy one before changing it), and the pages are the kernel's file cache, which it can drop and read
+back. On ResNet-152 this takes the filters' 222 MB out of the explain pass's peak memory.
+``weights_may_change()`` brings them back into memory, writable (``unpark``). Filters stay where they are on
+a GPU, where the temporary folder is itself in memory (tmpfs: nothing would be saved), where no temporary
+file can be written, and once the process's open files reach a quarter of its limit (each map holds one).
 """
+import functools
+import os
+import resource
 import tempfile
+import weakref
 from dataclasses import dataclass
 
 import numpy
@@ -64,30 +70,70 @@ def inference_form(conv, bn):
             tile = winograd.output_tile(weight.shape[1], cuda_kernels.fused(weight))
             turned = winograd.turned_filters(weight, tile) if tile != 2 else None
             conv.inference_form = InferenceForm(None, bias, winograd.filters(weight, tile), turned)
-        conv.weight.data = park(conv.weight.data)
+        if conv.parks_filters:
+            conv.weight.data = park(conv.weight.data)
     return conv.inference_form
 
 
 PARK_BYTES = 1 << 16
+MEMORY_FILE_SYSTEMS = ("tmpfs", "ramfs")
+_parked = weakref.WeakValueDictionary()  # id → the arrays ``park`` made (a copy or a view of one is not parked)
 
 
 def park(array):
     """The values of a NumPy ``array`` of at least ``PARK_BYTES`` in an unlinked temporary file, mapped read-only
-    (``numpy.memmap``); the array itself where it is smaller, not NumPy's, or no file can be written."""
-    if not isinstance(array, numpy.ndarray) or isinstance(array, numpy.memmap) or array.nbytes < PARK_BYTES:
+    (``numpy.memmap``); the array itself where it is smaller, not NumPy's, already parked, or where the module's
+    docstring says filters stay."""
+    if not isinstance(array, numpy.ndarray) or array.nbytes < PARK_BYTES or _is_parked(array) or not _room():
         return array
     try:
         with tempfile.TemporaryFile() as file:  # unlinked: its space is freed with the last map
             numpy.ascontiguousarray(array).tofile(file)
             file.flush()
-            return numpy.memmap(file, dtype=array.dtype, mode="r", shape=array.shape)
+            parked = numpy.memmap(file, dtype=array.dtype, mode="r", shape=array.shape)
     except OSError:
         return array
+    _parked[id(parked)] = parked
+    return parked
 
 
 def unpark(array):
     """A parked array back in memory, writable (``park`` undone); any other array as it is."""
-    return numpy.array(array) if isinstance(array, numpy.memmap) else array
+    return numpy.array(array) if _is_parked(array) else array
+
+
+def _is_parked(array):
+    return _parked.get(id(array)) is array
+
+
+def _room():
+    """Whether a parked array saves memory and the process can spare the open file its map holds."""
+    try:
+        with open("/proc/self/mounts") as file:
+            mounts = file.read()
+        in_use = len(os.listdir("/proc/self/fd"))
+        folder = tempfile.gettempdir()
+    except OSError:  # not Linux, or no temporary folder: nothing is parked
+        return False
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    spare = limit == resource.RLIM_INFINITY or in_use < limit // 4
+    return spare and file_system(os.path.realpath(folder), mounts) not in MEMORY_FILE_SYSTEMS
+
+
+@functools.lru_cache(maxsize=8)
+def file_system(folder, mounts):
+    """The type of the file system that holds ``folder``, from the lines of ``/proc/self/mounts``: that of the
+    longest mount point above it (the last mounted where two are the same)."""
+    best, kind = "", None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = folder == point or folder.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
 
 
 def fast_convolution(stride):

@@ -26,6 +26,7 @@ class Parameter(Tensor):
 class Module:
     training = False
     is_frozen = False
+    parks_filters = False  # frozen by freeze(): the fast path may park the filters its inference forms replace
 
     def __setattr__(self, name, value):
         if isinstance(value, (Parameter, Module)):
@@ -117,10 +118,14 @@ class Module:
             p.requires_grad = flag
         return self
 
-    def freeze(self):
-        """Eval mode, no parameter gradients, and ``is_frozen``: ready for inference and explanations."""
+    def freeze(self, park=True):
+        """Eval mode, no parameter gradients, and ``is_frozen``: ready for inference and explanations.
+
+        ``park``: the convolutions' own filters, which the fast path's inference forms replace, wait in a
+        temporary file while the model stays frozen (``fast/frozen.py``); ``frozen()`` does not park them.
+        """
         self.eval().requires_grad_(False)
-        self._set_frozen(True)
+        self._set_frozen(True, park)
         return self
 
     @contextlib.contextmanager
@@ -128,7 +133,7 @@ class Module:
         """Frozen inside the block (``freeze()``); training mode and gradient flags as before afterwards."""
         was_training, was_frozen = self.training, self.is_frozen
         flags = [(p, p.requires_grad) for p in self.parameters()]
-        self.freeze()
+        self.freeze(park=was_frozen and self.parks_filters)  # the block's end would bring them back at once
         try:
             yield self
         finally:
@@ -140,9 +145,10 @@ class Module:
             for _, module in self.named_modules():
                 object.__setattr__(module, "training", was_training)
 
-    def _set_frozen(self, flag):
+    def _set_frozen(self, flag, park=False):
         for _, module in self.named_modules():
             object.__setattr__(module, "is_frozen", flag)
+            object.__setattr__(module, "parks_filters", flag and park)
 
     def to_current_device(self):
         """Move parameters and buffers to the device chosen by ``set_device``."""
