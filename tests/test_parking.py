@@ -3,6 +3,8 @@ convolutions' own filters wait in an unlinked temporary file, mapped read-only; 
 same values, and anything that may change the weights brings them back into memory, writable. Filters stay
 in memory where parking would save nothing or cost the process its open files."""
 import copy
+import resource
+import sys
 
 import numpy
 import pytest
@@ -145,10 +147,10 @@ def test_the_file_system_of_a_folder_is_that_of_the_longest_mount_point_above_it
 
 def test_parking_stops_once_open_files_reach_a_quarter_of_the_limit(park_everything, monkeypatch):
     in_use = len(frozen.os.listdir("/proc/self/fd"))
-    monkeypatch.setattr(frozen.resource, "getrlimit", lambda which: (4 * in_use, 4 * in_use))
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (4 * in_use, 4 * in_use))
     model, _ = frozen_and_run()
     assert all(type(c.weight.data) is numpy.ndarray for c in convolutions(model))
-    monkeypatch.setattr(frozen.resource, "getrlimit", lambda which: (4 * in_use + 4 * 5, 4 * in_use + 20))
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (4 * in_use + 4 * 5, 4 * in_use + 20))
     model, _ = frozen_and_run()                       # room for about five
     parked = sum(isinstance(c.weight.data, numpy.memmap) for c in convolutions(model))
     assert 0 < parked < len(convolutions(model)) == 12
@@ -161,3 +163,12 @@ def test_copies_and_a_users_own_maps_are_not_taken_for_parked_arrays(park_everyt
     mine = numpy.memmap(tmp_path / "mine.bin", dtype=numpy.float32, mode="w+", shape=(frozen.PARK_BYTES,))
     assert frozen.unpark(mine) is mine                 # left on its file, writable
     assert frozen._is_parked(frozen.park(twin.blocks()[0].conv1.weight.data))
+
+
+def test_without_the_unix_resource_module_nothing_is_parked_and_nothing_fails(park_everything, monkeypatch):
+    monkeypatch.setitem(sys.modules, "resource", None)  # as on Windows: ``import resource`` raises ImportError
+    model, results = frozen_and_run()
+    assert all(type(c.weight.data) is numpy.ndarray for c in convolutions(model))
+    monkeypatch.undo()
+    for ours, theirs in zip(results, frozen_and_run()[1]):
+        numpy.testing.assert_array_equal(ours, theirs)

@@ -24,7 +24,6 @@ file can be written, and once the process's open files reach a quarter of its li
 """
 import functools
 import os
-import resource
 import tempfile
 import weakref
 from dataclasses import dataclass
@@ -109,11 +108,12 @@ def _is_parked(array):
 def _room():
     """Whether a parked array saves memory and the process can spare the open file its map holds."""
     try:
+        import resource  # Unix only: the package itself imports on any system
         with open("/proc/self/mounts") as file:
             mounts = file.read()
         in_use = len(os.listdir("/proc/self/fd"))
         folder = tempfile.gettempdir()
-    except OSError:  # not Linux, or no temporary folder: nothing is parked
+    except (ImportError, OSError):  # not Linux, or no temporary folder: nothing is parked
         return False
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     spare = limit == resource.RLIM_INFINITY or in_use < limit // 4
