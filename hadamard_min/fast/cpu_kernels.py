@@ -7,7 +7,7 @@ tests check both (``tests/conftest.py``'s ``cpu_forms`` runs the fast path's tes
     kernel            computes                                                       instead of
     relu_forward      y = max(x, 0) and the mask [x > 0] packed into bits              3 passes
     relu_backward     dy·m | max(dy, 0)·m | max(dy, 0), the mask unpacked on the fly   2–3 passes
-    winograd_inputs   Bᵀ d B for every F(2×2) tile, a plane at a time                   pad + 10 passes
+    winograd_inputs   Bᵀ d B for every F(2×2) tile, a row of tiles at a time, into V    pad + 10 passes
     winograd_outputs  Aᵀ M A for every F(2×2) tile, a row of tiles at a time, cropped  8–9 passes + crop
     gather_tiles      the 6×6 tiles of F(4×4) as the columns of D, padding included    pad + strided copy
     max_pool          the window maxima and the first offset tied with each, a plane    k² + 4k² passes
@@ -96,23 +96,22 @@ def _inputs(x, turned, v):
     th, tw = (h + 1) // 2, (w + 1) // 2
     order = (3, 1, 2, 0) if turned else (0, 1, 2, 3)         # P Bᵀ: the rows of Bᵀ renumbered
     pad = numpy.zeros((2 * th + 2, 2 * tw + 2), dtype=x.dtype)  # one plane padded by 1 (its border stays 0)
-    plane_v = numpy.empty((16, th * tw), dtype=x.dtype)       # one plane's V, then copied out row by row
+    t = numpy.empty((4, 2 * tw + 2), dtype=x.dtype)            # Bᵀ d for one row of tiles
     for plane in range(n * c):
         i, ch = plane // c, plane % c
         pad[1:h + 1, 1:w + 1] = x[i, ch]
         for ty in range(th):
-            for tx in range(tw):
-                y0, x0 = 2 * ty, 2 * tx
-                c0 = _b_t(pad[y0, x0], pad[y0 + 1, x0], pad[y0 + 2, x0], pad[y0 + 3, x0])  # Bᵀ d, by column
-                c1 = _b_t(pad[y0, x0 + 1], pad[y0 + 1, x0 + 1], pad[y0 + 2, x0 + 1], pad[y0 + 3, x0 + 1])
-                c2 = _b_t(pad[y0, x0 + 2], pad[y0 + 1, x0 + 2], pad[y0 + 2, x0 + 2], pad[y0 + 3, x0 + 2])
-                c3 = _b_t(pad[y0, x0 + 3], pad[y0 + 1, x0 + 3], pad[y0 + 2, x0 + 3], pad[y0 + 3, x0 + 3])
-                for a in range(4):                              # (Bᵀ d) B: then the columns
-                    row = _b_t(c0[a], c1[a], c2[a], c3[a])
-                    for b in range(4):
-                        plane_v[order[a] * 4 + order[b], ty * tw + tx] = row[b]
-        for k in range(16):
-            v[k, i, ch] = plane_v[k]
+            y0, first = 2 * ty, ty * tw
+            for col in range(2 * tw + 2):                   # Bᵀ d: the four rows combined, every column
+                t[0, col], t[1, col], t[2, col], t[3, col] = _b_t(pad[y0, col], pad[y0 + 1, col],
+                                                                  pad[y0 + 2, col], pad[y0 + 3, col])
+            for a in range(4):                              # (Bᵀ d) B: then the columns, each tile's four
+                row = order[a] * 4
+                v0, v1 = v[row + order[0], i, ch], v[row + order[1], i, ch]
+                v2, v3 = v[row + order[2], i, ch], v[row + order[3], i, ch]
+                for tx in range(tw):
+                    v0[first + tx], v1[first + tx], v2[first + tx], v3[first + tx] = _b_t(
+                        t[a, 2 * tx], t[a, 2 * tx + 1], t[a, 2 * tx + 2], t[a, 2 * tx + 3])
 
 
 def winograd_inputs(x, turned):
