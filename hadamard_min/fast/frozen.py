@@ -22,7 +22,6 @@ back. On ResNet-152 this takes the filters' 222 MB out of the explain pass's pea
 a GPU, where the temporary folder is itself in memory (tmpfs: nothing would be saved), where no temporary
 file can be written, and once the process's open files reach a quarter of its limit (each map holds one).
 """
-import functools
 import os
 import tempfile
 import weakref
@@ -120,7 +119,6 @@ def _room():
     return spare and file_system(os.path.realpath(folder), mounts) not in MEMORY_FILE_SYSTEMS
 
 
-@functools.lru_cache(maxsize=8)
 def file_system(folder, mounts):
     """The type of the file system that holds ``folder``, from the lines of ``/proc/self/mounts``: that of the
     longest mount point above it (the last mounted where two are the same)."""
