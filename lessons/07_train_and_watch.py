@@ -54,6 +54,7 @@ def main():
     parser.add_argument("--out", type=Path, default=OUTPUT, help="folder for the model and the figure")
     args = parser.parse_args()
     _lesson.start(__doc__)
+    _lesson.needs_easy_vqa()
     images, epochs, extra = (200, 3, ["--batch-images", "8", "--lr", "3e-3"]) if args.quick else (0, 4, [])
     args.out.mkdir(parents=True, exist_ok=True)
     model_file = args.out / "lesson07.npz"

@@ -147,6 +147,7 @@ def main(argv=None):
     parser.add_argument("--weights", type=Path, default=None, help="model file (default: the shipped one)")
     args = parser.parse_args(argv)
     _lesson.start(__doc__)
+    _lesson.needs_easy_vqa()
     model = model_for_the_lesson(args.weights)
     examples = 6 if args.quick else 32
     settings = EvaluationSettings(examples=examples, seed=0, sanity_examples=3 if args.quick else 8)

@@ -7,6 +7,7 @@
   fast path on and off itself to compare them).
 - ``HADAMARD_LEARNER=DIR``: the ops you wrote in the exercises in place of the package's (``hm.learner``).
 - ``predict(question, answer)``: the lesson asks, you think, then it answers.
+- ``needs_easy_vqa()``: a lesson that reads the easy-VQA data set ends at once, in one line, without it.
 """
 import atexit
 import contextlib
@@ -38,6 +39,16 @@ def start(doc):
         print("ops: the reference ops of hadamard_min/ops/, the code the lesson reads (HADAMARD_FAST=0; "
               f"BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']})")
     print()
+
+
+def needs_easy_vqa():
+    """End the lesson before any work, with one line on stderr and status 2, where easy-VQA is not installed."""
+    try:
+        import easy_vqa  # noqa: F401
+    except ImportError:
+        print("this lesson reads the easy-VQA data set, which is not installed: pip install -e '.[data]' "
+              "(or pip install easy-vqa)", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def predict(question):

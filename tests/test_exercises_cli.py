@@ -76,6 +76,7 @@ def test_grade_runs_pytest_on_the_copy(tmp_path, capfd, monkeypatch):
     printed = capfd.readouterr().out
     assert "1 passed" in printed and "1 failed" in printed and "the sign is flipped" in printed, printed
     assert "hint (formula): ∂L/∂a = dy @ bᵀ" in printed, printed
+    assert "grading your exercises;" in printed and "HADAMARD_SOLUTIONS" not in printed, printed  # a copy has none
     assert package == {path: path.read_bytes() for path in exercises.exercise_files(exercises.SOURCE)}
 
 
@@ -88,6 +89,19 @@ def test_grade_says_in_one_line_what_is_missing(tmp_path, capsys, monkeypatch):
     code, printed = main(["grade", "--dir", str(tmp_path / "mine")], capsys)
     assert code == 2 and printed.err.strip() == "hadamard-exercises: error: grading needs pytest: pip install " \
                                                "pytest hypothesis"
+
+
+@pytest.mark.parametrize("switch, value, words", [("HADAMARD_SOLUTIONS", "1", "no folder solutions/"),
+                                                   ("HADAMARD_HINTS", "yes", "must be 0 or 1")])
+def test_grade_refuses_a_switch_it_cannot_follow_in_one_line(tmp_path, capfd, monkeypatch, switch, value, words):
+    """A learner's copy has no solutions/ to grade; a switch is 0 or 1. One line, status 2, nothing graded."""
+    monkeypatch.setenv(switch, value)
+    assert exercises.main(["start", str(tmp_path / "mine")]) == 0
+    capfd.readouterr()
+    assert exercises.main(["grade", "2", "--dir", str(tmp_path / "mine")]) == 2
+    printed = capfd.readouterr()
+    assert words in printed.err and printed.err.strip().count("\n") == 0, printed.err
+    assert "passed" not in printed.out and "failed" not in printed.out, printed.out
 
 
 def test_the_package_finds_the_stubs_in_a_checkout():

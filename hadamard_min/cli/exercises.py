@@ -26,6 +26,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 SOURCE = _PACKAGE / "exercises" if (_PACKAGE / "exercises").is_dir() else _PACKAGE.parent / "lessons" / "exercises"
 SHARED = ("grading.py", "conftest.py", "README.md")   # what every exercise's grader needs besides its files
 COUNT = 11
+PYTEST_USAGE_ERROR = 4
 
 
 def exercise_files(folder):
@@ -97,7 +98,8 @@ def grade(folder, numbers, hints):
         tests += found
     command = [sys.executable, "-m", "pytest", *map(str, tests), "--rootdir", str(folder), "-p", "no:cacheprovider",
                *(["--hints"] if hints else [])]
-    return subprocess.run(command, check=False).returncode
+    status = subprocess.run(command, check=False).returncode
+    return 2 if status == PYTEST_USAGE_ERROR else status   # its one line said why (e.g. a bad HADAMARD_HINTS)
 
 
 def main(argv=None):

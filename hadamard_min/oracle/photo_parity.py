@@ -9,12 +9,14 @@ logits and guided input gradient against the float64 torch network on the same w
 error of torch's own float32 guided gradient. A guided gradient is discontinuous at every ReLU6 kink
 (dy·[0 < x < 6]): where an input lies within float32 rounding of 0 or 6 the two precisions can take
 different branches, so any float32 implementation, torch's included, can be far from float64 there.
+Without torch or the weights, or given a file that is not an image, it says so in one line (status 2).
 """
 import sys
 from pathlib import Path
 
 import numpy
 
+from hadamard_min.cli.errors import UsageError, run
 from hadamard_min.core.function import no_grad
 from hadamard_min.core.tensor import Tensor
 from hadamard_min.data.imagenet import PHOTOS
@@ -36,7 +38,11 @@ def torch_guided(torch, forward, x, target, dtype):
 
 
 def main(argv=None):
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise UsageError("this comparison runs PyTorch, which is not installed: pip install 'hadamard-min[parity]'") \
+            from None
     photos = {Path(p).stem: Path(p) for p in (sys.argv[1:] if argv is None else argv)} or PHOTOS
     state = load_weights(lite0_weights_file())
     model = efficientnet_lite0()
@@ -60,4 +66,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main, "photo_parity"))

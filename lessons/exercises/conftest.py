@@ -8,7 +8,7 @@ your line). For those two the report is the message alone. ``--hints`` adds the 
 import os
 
 import pytest
-from grading import ExerciseFailure, hints_wanted, solutions_wanted
+from grading import SOLUTIONS, ExerciseFailure, hints_wanted, solutions_wanted
 
 
 def pytest_addoption(parser):
@@ -18,16 +18,20 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("hints"):
         os.environ["HADAMARD_HINTS"] = "1"
+    try:
+        solutions_wanted(), hints_wanted()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def pytest_report_header(config):
-    try:
-        solutions, hints = solutions_wanted(), hints_wanted()
-    except ValueError as error:
-        raise pytest.UsageError(str(error)) from None
-    graded = ("grading the reference solutions (HADAMARD_SOLUTIONS=1)" if solutions
-              else "grading your exercises (HADAMARD_SOLUTIONS=1 grades the reference solutions)")
-    return graded + ("; hints on the formula" if hints else "; hints on the formula: --hints")
+    """What is graded; HADAMARD_SOLUTIONS=1 is offered only where solutions/ is (a learner's copy has none)."""
+    if solutions_wanted():
+        graded = "grading the reference solutions (HADAMARD_SOLUTIONS=1)"
+    else:
+        graded = "grading your exercises" + (" (HADAMARD_SOLUTIONS=1 grades the reference solutions)"
+                                             if SOLUTIONS.is_dir() else "")
+    return graded + ("; hints on the formula" if hints_wanted() else "; hints on the formula: --hints")
 
 
 @pytest.hookimpl(hookwrapper=True)

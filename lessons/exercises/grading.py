@@ -30,6 +30,7 @@ from hadamard_min.core.gradcheck import gradcheck
 from hadamard_min.core.tensor import BackwardError
 
 HERE = Path(__file__).resolve().parent
+SOLUTIONS = HERE / "solutions"
 
 
 class ExerciseFailure(AssertionError):
@@ -44,8 +45,14 @@ def _switch(name, meaning):
 
 
 def solutions_wanted():
-    """HADAMARD_SOLUTIONS=1: grade the reference solutions; unset or 0: grade the stubs as edited."""
-    return _switch("HADAMARD_SOLUTIONS", "1: grade the reference solutions instead of your stubs")
+    """HADAMARD_SOLUTIONS=1: grade the reference solutions; unset or 0: grade the stubs as edited.
+
+    A ValueError where it is 1 and this folder has no solutions/ (a learner's copy)."""
+    wanted = _switch("HADAMARD_SOLUTIONS", "1: grade the reference solutions instead of your stubs")
+    if wanted and not SOLUTIONS.is_dir():
+        raise ValueError(f"HADAMARD_SOLUTIONS=1: no folder solutions/ in {HERE} (a copy made by "
+                         "'hadamard-exercises start' has none: unset it to grade your own answers)")
+    return wanted
 
 
 def hints_wanted():
@@ -57,9 +64,7 @@ def load(name, solutions=None):
     """A fresh copy of exercise ``name`` (e.g. "ex03_tanh_softmax"); with ``solutions``, its blanks filled."""
     module = _import(HERE / f"{name}.py", f"exercise_{name}")
     if solutions if solutions is not None else solutions_wanted():
-        if not (HERE / "solutions").is_dir():
-            raise ValueError(f"HADAMARD_SOLUTIONS=1: no folder solutions/ in {HERE} (a learner's copy has none)")
-        fill(module, _import(HERE / "solutions" / f"{name}.py", f"solution_{name}"))
+        fill(module, _import(SOLUTIONS / f"{name}.py", f"solution_{name}"))
     return module
 
 
