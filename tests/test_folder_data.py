@@ -98,6 +98,8 @@ def test_built_in_data_still_uses_the_background_masks():
     ("missing-image", "image not found"),
     ("mask-size", "must have its image's size"),
     ("empty", "holds no questions"),
+    ("punctuation", "line 2: the question is empty"),
+    ("too-long", "line 2: the question has 13 words but the model reads at most 12"),
 ])
 def test_bad_folders_are_one_line_errors_and_leave_nothing(model_file, tmp_path, case, words, capsys):
     folder = tmp_path / "data"
@@ -107,7 +109,8 @@ def test_bad_folders_are_one_line_errors_and_leave_nothing(model_file, tmp_path,
     text = {"no-listing": None, "not-json": first + "{oops\n", "no-question": '{"image": "red_circle.png"}\n',
             "answer-not-text": '{"image": "red_circle.png", "question": "what?", "answer": 3}\n',
             "missing-image": '{"image": "gone.png", "question": "what is it?"}\n', "mask-size": first,
-            "empty": "\n"}[case]
+            "empty": "\n", "punctuation": first + '{"image": "red_circle.png", "question": "?!?"}\n',
+            "too-long": first + json.dumps({"image": "red_circle.png", "question": "what " * 13}) + "\n"}[case]
     listing.unlink()
     if text is not None:
         listing.write_text(text)
@@ -117,3 +120,20 @@ def test_bad_folders_are_one_line_errors_and_leave_nothing(model_file, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0], err
     assert not (tmp_path / "report").exists()
+
+
+def test_a_report_never_replaces_an_input_that_shares_its_name(model_file, tmp_path, capsys):
+    """Two images called examples.png (the report's figure) in two subfolders, --out one of them, --force:
+    both are inputs, so the run is refused and neither is touched."""
+    folder = tmp_path / "data"
+    for sub, image in (("a", "red_circle.png"), ("b", "blue_rectangle.png")):
+        (folder / sub).mkdir(parents=True)
+        shutil.copy(EXAMPLE / image, folder / sub / "examples.png")
+    (folder / "questions.jsonl").write_text('{"image": "a/examples.png", "question": "what shape?"}\n'
+                                            '{"image": "b/examples.png", "question": "what color?"}\n')
+    before = {sub: (folder / sub / "examples.png").read_bytes() for sub in "ab"}
+    for sub in "ab":
+        assert run(model_file, folder, folder / sub, "--force") == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "same file as the input" in err[0] and f"{sub}/examples.png" in err[0], err
+    assert before == {sub: (folder / sub / "examples.png").read_bytes() for sub in "ab"}

@@ -8,7 +8,7 @@ import pytest
 from port_references import (
     skipthoughts_state,
 )
-from t7_writer import write_t7
+from t7_writer import _Writer, write_t7
 from test_port_mlb import ANSWERS, WORDS, fbresnet_style, relative_error, resnet_arrays
 
 from hadamard_min import ops
@@ -23,6 +23,7 @@ from hadamard_min.io.porting import (
     read_t7,
 )
 from hadamard_min.io.porting.resnet_files import resnet_state
+from hadamard_min.io.porting.torch7 import TABLE, TORCH
 from hadamard_min.io.weights import UnsafePickleError
 
 
@@ -49,6 +50,34 @@ def test_t7_reader_refuses_truncated_and_ascii_files(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- vocabulary files
+def _two_tensors_over_one_object(path, second_storage):
+    """A list of a 2×1000 FloatTensor over its own storage (object 3) and a 1500-element FloatTensor from the
+    second element of ``second_storage``: object 3 (that storage, as Torch7 shares one) or 2 (the tensor)."""
+    with open(path, "wb") as file:
+        writer = _Writer(file)
+        writer.raw("<i4", TABLE)
+        writer.new_index()                                           # object 1: the list
+        writer.raw("<i4", 2)
+        writer.write(1)
+        writer.tensor(numpy.arange(2000, dtype=numpy.float32).reshape(2, 1000), cuda=False)  # objects 2, 3
+        writer.write(2)
+        writer.torch_header("torch.FloatTensor")                    # object 4
+        writer.raw("<i4", 1)
+        writer.raw("<i8", 1500, 1, 2)                                # size, stride, offset (1-based)
+        writer.raw("<i4", TORCH, second_storage)                     # a reference to an object already read
+
+
+def test_a_tensor_views_only_a_storage_never_another_tensor(tmp_path):
+    """Tensors may share a storage (read once, referred to again); a reference to a *tensor* where a storage
+    belongs would cut whole rows of it and let the view run past its end, so it is refused."""
+    _two_tensors_over_one_object(tmp_path / "shared.t7", second_storage=3)
+    first, second = read_t7(tmp_path / "shared.t7")
+    assert second.tolist() == list(range(1, 1501)) and first.shape == (2, 1000)
+    _two_tensors_over_one_object(tmp_path / "crafted.t7", second_storage=2)
+    with pytest.raises(T7Error, match="without a valid storage"):
+        read_t7(tmp_path / "crafted.t7")
+
+
 def test_vocabulary_and_answer_files_in_every_published_form(tmp_path):
     forms = {"wid_to_word.pickle": pickle.dumps({i + 1: w for i, w in enumerate(WORDS)}),
              "word_to_wid.pkl": pickle.dumps({w: i + 1 for i, w in enumerate(WORDS)}),

@@ -74,7 +74,7 @@ def prepare_out(out, force, weights, data_files=()):
                               f"another --out")
     out.mkdir(parents=True, exist_ok=True)
     inputs = {"--weights": weights, "the model's manifest": manifest_path(weights)}
-    inputs |= {f"--data's {Path(path).name}": path for path in data_files}
+    inputs |= {f"--data's {path}": path for path in data_files}  # whole paths: two files may share a name
     check_outputs({f"--out's {name}": out / name for name in REPORT_FILES}, inputs)
 
 
@@ -100,6 +100,9 @@ def _evaluate(args):
     weights = args.weights or shipped
     model = load_model(weights)
     data = load_data(args.data)  # before the folder is made: bad data leaves nothing behind
+    if args.data not in DATA_SETS:
+        from hadamard_min.data.folder import check_question_lengths
+        check_question_lengths(data, model.max_length)
     prepare_out(args.out, args.force, weights, getattr(data, "files", ()))
     started = time.perf_counter()
     print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)

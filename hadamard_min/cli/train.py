@@ -56,9 +56,10 @@ def check_arguments(args):
     from hadamard_min.io.model_files import manifest_path
     from hadamard_min.training.train import checkpoint_path
 
-    out, checkpoint = args.out, checkpoint_path(args.out)
-    if out.suffix != ".npz":
-        raise UsageError(f"--out must end in .npz, not {out.name}")
+    out = args.out
+    if out.suffix != ".npz" or not out.stem:  # also ".", "/" and "": no file name at all
+        raise UsageError(f"--out must be a file name ending in .npz, not {str(out)!r}")
+    checkpoint = checkpoint_path(out)
     if args.resume and not checkpoint.exists():
         raise FileNotFoundError(f"nothing to resume: no checkpoint {checkpoint}")
     if not args.force and not args.resume:  # --resume continues the run that wrote them: it replaces them

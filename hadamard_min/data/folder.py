@@ -12,7 +12,8 @@
 The metrics that need the object (pointing game, mass in mask) run on the images that have a mask and
 are skipped, with a note in the report, when none has one. Deletion paints pixels with the most common
 colour of the image's border, as for the built-in data. Every line is checked when the folder is read:
-a bad line stops the evaluation with its line number, so that the numbers are about the whole file.
+a bad line stops the evaluation with its line number, so that the numbers are about the whole file (a
+question longer than the model reads is found once the model is known, ``check_question_lengths``).
 Every image and mask is decoded then, one at a time, and not kept: ``images[k]`` and ``masks[k]`` read
 their file again when asked for, so a listing of many large images holds one at a time. Spellings of one
 file (``a.png``, ``./a.png``, ``sub/../a.png``) are one image.
@@ -26,6 +27,7 @@ import numpy
 
 from hadamard_min.data.easyvqa import DataError
 from hadamard_min.data.images import fit, load_image
+from hadamard_min.data.text import QuestionError, tokenize
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import byte_lines, parse_json
 
@@ -45,6 +47,7 @@ class FolderData:
     image_index: numpy.ndarray
     split: str = ""
     files: tuple = ()      # every file read: the listing, the images, the masks (outputs must not be any)
+    lines: tuple = ()      # the listing's line number of each question
 
     def __len__(self):
         return len(self.questions)
@@ -65,9 +68,10 @@ def load_folder(folder):
         raise DataError(f"{folder} has no {QUESTIONS}: give a folder with images and a {QUESTIONS} "
                         f'of {{"image": …, "question": …, "answer": …}} lines')
     rows, paths = {}, []
-    questions, answers, image_index = [], [], []
+    questions, answers, image_index, lines = [], [], [], []
     for number, line in byte_lines(listing):
         image, question, answer = _parse(line, f"{listing} line {number}")
+        lines.append(number)
         key = _same_file(folder / image)
         if key not in rows:
             rows[key] = len(paths)
@@ -88,7 +92,7 @@ def load_folder(folder):
                       masks=OnDemand(lambda k: _read_mask(mask_files[k]) if mask_files[k].is_file() else None,
                                      len(paths)),
                       questions=questions, answers=answers, image_index=numpy.asarray(image_index, dtype=numpy.int64),
-                      files=(listing, *(folder / path for path in paths), *masked))
+                      files=(listing, *(folder / path for path in paths), *masked), lines=tuple(lines))
 
 
 class OnDemand(Sequence):
@@ -120,6 +124,10 @@ def _parse(data, where):
             raise DataError(f'{where}: "{key}" is missing or not a non-empty string')
     if Path(line["image"]).name in ("", ".", ".."):  # "/", ".", "a/..": no file name, so no mask name either
         raise DataError(f'{where}: "image" is {line["image"]!r:.80}, a folder, not an image file')
+    try:
+        tokenize(line["question"])   # words: a question of punctuation alone is refused here, with its line
+    except QuestionError as error:
+        raise DataError(f"{where}: {error}") from None
     answer = line.get("answer")
     if answer is not None and not isinstance(answer, str):
         raise DataError(f'{where}: "answer" must be a string')
@@ -147,3 +155,12 @@ def _check_mask(mask, shape, mask_path, path):
     if mask.shape != shape:
         raise DataError(f"{mask_path} is {mask.shape[0]}×{mask.shape[1]} but its image {path} is "
                         f"{shape[0]}×{shape[1]}: a mask must have its image's size")
+
+
+def check_question_lengths(data, max_length):
+    """Stop, naming the listing's line, at a question of more words than the model reads (``max_length``)."""
+    for k, question in enumerate(data.questions):
+        words = len(tokenize(question))
+        if words > max_length:
+            raise DataError(f"{data.files[0]} line {data.lines[k]}: the question has {words} words but the model "
+                            f"reads at most {max_length}")

@@ -6,6 +6,8 @@ import numpy
 from hadamard_min.core.backend import array_module
 from hadamard_min.io.errors import WeightsError
 
+MAX_STEPS = 2 ** 53  # the largest step count a checkpoint holds: every whole number up to it is exact in float64
+
 
 class Adam:
     """Adam (Kingma & Ba 2015). For each parameter θ with gradient g, at step t:
@@ -51,14 +53,16 @@ class Adam:
 
     def load_state(self, state, source="the checkpoint"):
         """The step count and both moments of ``state()``, each checked against the parameters first: t a
-        whole number ≥ 0, each moment of its parameter's shape, finite, the second ones ≥ 0."""
+        whole number from 0 to 2**53 (saved again as an int64), each moment of its parameter's shape, finite,
+        the second ones ≥ 0."""
         names = {"adam.t"} | {f"adam.{k}.{i}" for k in "mv" for i in range(len(self.parameters))}
         if set(state) != names:
             raise AdamStateError(f"{source}: Adam's state does not fit this model (missing "
                                  f"{sorted(names - set(state))[:3]}, unexpected {sorted(set(state) - names)[:3]})")
         t = numpy.asarray(state["adam.t"])
-        if t.shape != () or t.dtype.kind not in "iuf" or not numpy.isfinite(t) or t < 0 or t != int(t):
-            raise AdamStateError(f"{source}: Adam's step count is {t!r}, not a whole number ≥ 0")
+        if t.shape != () or t.dtype.kind not in "iuf" or not numpy.isfinite(t) or not 0 <= t <= MAX_STEPS \
+                or t != int(t):
+            raise AdamStateError(f"{source}: Adam's step count is {t!r}, not a whole number from 0 to 2**53")
         for i, p in enumerate(self.parameters):
             for k in "mv":
                 moment = numpy.asarray(state[f"adam.{k}.{i}"])

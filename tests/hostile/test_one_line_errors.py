@@ -132,6 +132,15 @@ def test_a_training_setting_out_of_range_is_one_line(tmp_path, capsys, argument)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("out", [".", "./", "/", "", ".npz", "folder/"])
+def test_a_training_out_without_a_file_name_is_one_line(tmp_path, capsys, monkeypatch, out):
+    """--out names a file NAME.npz; a folder, the root or nothing at all is refused before anything is read."""
+    monkeypatch.chdir(tmp_path)
+    outcome = run_main(train_main, ["--out", out, "--epochs", "1", "--limit-images", "4"], capsys)
+    outcome.one_line_error("--out must be a file name ending in .npz")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("argument", [["--seed", "-1"], ["--examples", "0"]])
 def test_an_evaluation_setting_out_of_range_is_one_line(tmp_path, capsys, argument):
     outcome = run_main(evaluate_main, ["--out", tmp_path / "report", "--examples", "2", *argument], capsys)

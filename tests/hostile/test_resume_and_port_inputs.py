@@ -33,6 +33,7 @@ CHANGES = {
     "a step count of three numbers": lambda a: a.update({"adam.t": numpy.zeros(3)}),
     "a negative step count": lambda a: a.update({"adam.t": numpy.array(-5)}),
     "a complex step count": lambda a: a.update({"adam.t": numpy.array(1 + 2j)}),
+    "a step count too large to save again": lambda a: a.update({"adam.t": numpy.array(1e300)}),
     "a moment of another shape": lambda a: a.update({"adam.m.0": numpy.zeros((2, 2), numpy.float32)}),
     "a NaN moment": lambda a: a["adam.m.1"].fill(numpy.nan),
     "a NaN weight": lambda a: a[next(k for k in a if not k.startswith("adam."))].fill(numpy.nan),
@@ -52,6 +53,23 @@ def test_a_crafted_checkpoint_is_one_line_and_left_as_it_was(stopped_run, tmp_pa
                        capsys)
     outcome.one_line_error("model.checkpoint.npz")
     assert sha256(checkpoint) == before
+
+
+@pytest.mark.parametrize("change", ["a bias of another length", "a mean of another length", "a complex mean"])
+def test_a_conv_bias_that_does_not_fit_its_batch_norm_is_a_port_error(change):
+    """fbresnet-style files: a convolution's bias is folded into the running mean after it, once both are
+    known to hold one real number per filter (a crafted pair broadcast, or warned about complex numbers)."""
+    arrays = ResNet((1,), width=2, num_classes=3, rng=numpy.random.default_rng(0)).state_dict()
+    filters = arrays["conv1.weight"].shape[0]
+    arrays["conv1.bias"] = numpy.zeros(filters + (change == "a bias of another length"), numpy.float32)
+    if change == "a mean of another length":
+        arrays["bn1.running_mean"] = numpy.zeros(1, numpy.float32)
+    elif change == "a complex mean":
+        arrays["bn1.running_mean"] = numpy.zeros(filters, numpy.complex64)
+    with pytest.raises(PortError, match="conv1"):
+        resnet_state(arrays, "resnet.npz")
+    arrays["conv1.bias"], arrays["bn1.running_mean"] = numpy.ones(filters), numpy.zeros(filters, numpy.float32)
+    assert resnet_state(arrays, "resnet.npz")[1]["bn1.running_mean"].tolist() == [-1.0] * filters  # it can pass
 
 
 @pytest.mark.parametrize("key", ["¹", "٣", "1" * 40, "12a"])

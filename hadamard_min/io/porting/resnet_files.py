@@ -38,6 +38,12 @@ def fold_conv_biases(arrays, source):
         if mean not in arrays:
             raise PortError(f"{source}: convolution {conv} has a bias but no batch norm {mean} after it; "
                             f"expected a ResNet state_dict (torchvision, timm or fbresnet152)")
+        filters = arrays[conv + ".weight"].shape[0]
+        for name in (bias_name, mean):  # checked before they are combined: a crafted pair could broadcast
+            value = numpy.asarray(arrays[name])
+            if value.shape != (filters,) or value.dtype.kind not in "fiu":
+                raise PortError(f"{source}: {name} holds {value.dtype}{value.shape}, not {filters} real numbers "
+                                f"(one per filter of {conv})")
         arrays[mean] = (arrays[mean] - arrays.pop(bias_name)).astype(numpy.float32)
     return arrays
 
