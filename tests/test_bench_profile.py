@@ -1,4 +1,6 @@
 """``hadamard-bench --profile``: the op profiler counts what it claims and leaves the ops as it found them."""
+import time
+
 import numpy
 import pytest
 
@@ -36,13 +38,32 @@ def test_rows_count_calls_flops_and_bytes_of_each_op():
     assert all(row[1] > 0 for row in profile.rows.values())
 
 
-def test_the_ops_are_restored_and_give_the_same_gradient():
+@pytest.mark.parametrize("repeat", [False, True])
+def test_the_ops_are_restored_and_give_the_same_gradient(repeat):
+    """Also when every call is made twice (the warm timings): the first call's result is the one kept."""
     before = {cls: dict(vars(cls)) for cls in (Function, Conv2d, ReLU, Add, WinogradConv2d)}
     plain = _conv_pass(numpy.random.default_rng(1))
-    with OpProfile():
+    with OpProfile(repeat) as profile:
         profiled = _conv_pass(numpy.random.default_rng(1))
     numpy.testing.assert_array_equal(profiled, plain)
     assert {cls: dict(vars(cls)) for cls in before} == before
+    assert (profile.repeated > 0) == repeat and profile.rows[("Conv2d 3×3/2", "forward")][0] == 1
+
+
+def test_a_repeated_call_is_timed_on_its_second_run():
+    """The warm time is that of the second call: an op whose first call sleeps shows only the second."""
+    class Once(Function):
+        calls = 0
+
+        def forward(self, x):
+            Once.calls += 1
+            time.sleep(0.05 if Once.calls == 1 else 0.0)
+            return x * 2
+
+    with OpProfile(repeat=True) as profile:
+        Once.apply(Tensor(numpy.ones(3)))
+    calls, seconds = profile.rows[("Once", "forward")][:2]
+    assert Once.calls == 2 and calls == 1 and seconds < 0.04 <= profile.repeated
 
 
 def test_a_failing_op_leaves_the_profile_usable():
@@ -69,8 +90,9 @@ def test_traffic_counts_only_new_outputs():
 
 
 def test_profile_passes_reports_a_median_per_row():
-    result = profile_passes(lambda: _conv_pass(numpy.random.default_rng(3)), 3)
-    assert len(result["passes"]) == 3
+    result = profile_passes(lambda: _conv_pass(numpy.random.default_rng(3)), 3, warm_passes=2)
+    assert len(result["passes"]) == 3 and len(result["warm_passes"]) == 2
+    assert all(len(row) == 7 and row[6] > 0 for row in result["rows"])   # each row's warm time
     labels = {(row[0], row[1]) for row in result["rows"]}
     assert ("Conv2d 3×3/2", "backward") in labels and ("Sum", "forward") in labels
 
@@ -81,6 +103,7 @@ def test_bench_profile_prints_the_table(capfd):
     assert main(argv) == 0
     out = capfd.readouterr().out
     assert "per-op profile" in out and "FusedConv2d 1×1/1" in out and "outside the ops" in out
+    assert "warm ms" in out and "every op as fast as it runs warm" in out
 
 
 def test_profile_is_for_the_cpu(capfd):

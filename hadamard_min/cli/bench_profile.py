@@ -15,6 +15,12 @@ the bandwidth is that of a large array copy, measured twice: on one core, as a N
 all the threads, as the machine could. "floor/time" near 1 is an op at its limit; above 1, its arrays were
 still in the cache, which is faster than the copy of an array far larger than the cache. The time outside
 every op (the graph walk, the sums of gradients that meet, wrapping arrays) is its own row.
+
+A floor from FLOPs and bytes may be out of reach (an SGEMM's rate depends on its shape; a transform reads
+each input more than once). "warm ms" is what the same calls take when each is made a second time at once,
+on the same arrays, in passes of their own (``repeat``): what the op achieves at best, its arrays in the
+cache, with nothing else in between. An op whose time is near its warm time can only go lower by doing
+less work or by a faster kernel (the SGEMM's), not by better use of the memory.
 """
 import concurrent.futures
 import math
@@ -87,8 +93,10 @@ def label(fn, arrays):
 class OpProfile:
     """Time every op's forward and backward while inside ``with OpProfile() as profile:`` (CPU arrays)."""
 
-    def __init__(self):
+    def __init__(self, repeat=False):
         self.rows = {}      # (label, direction) → [calls, seconds, GEMM FLOPs, bytes]
+        self.repeat = repeat  # each call made twice, the second timed instead (its "warm" time)
+        self.repeated = 0.0   # seconds spent in the first calls of repeated ones, not part of a pass's time
         self._depth = 0
         self._saved = []
 
@@ -106,9 +114,16 @@ class OpProfile:
             if profile._depth:
                 return method(fn, *args)
             profile._depth += 1
-            start = time.perf_counter()
             try:
-                result = method(fn, *args)
+                if profile.repeat:  # the first call untimed (its result kept), the second at once, timed
+                    start = time.perf_counter()
+                    result = method(fn, *args)
+                    profile.repeated += time.perf_counter() - start
+                    start = time.perf_counter()
+                    method(fn, *args)
+                else:
+                    start = time.perf_counter()
+                    result = method(fn, *args)
             finally:
                 profile._depth -= 1
             seconds = time.perf_counter() - start
@@ -137,22 +152,28 @@ class OpProfile:
         self._saved.clear()
 
 
-def profile_passes(step, passes):
-    """Run ``step`` ``passes`` times under :class:`OpProfile`: {"rows": [[label, direction, calls, median
-    seconds, GEMM FLOPs, bytes]], "passes": [seconds of each whole pass]}."""
-    times, per_pass = [], []
-    for _ in range(passes):
-        with OpProfile() as profile:
+def _median(per_pass, key):
+    return float(numpy.median([rows.get(key, [0, 0.0])[1] for rows in per_pass]))
+
+
+def profile_passes(step, passes, warm_passes=2):
+    """Run ``step`` ``passes`` times under :class:`OpProfile`, then ``warm_passes`` times with every call
+    repeated: {"rows": [[label, direction, calls, median seconds, GEMM FLOPs, bytes, median warm seconds]],
+    "passes": [seconds of each whole pass], "warm_passes": [the same of the repeated passes, second calls]}."""
+    times, per_pass, warm_times, warm_per_pass = [], [], [], []
+    for repeat in [False] * passes + [True] * warm_passes:
+        with OpProfile(repeat) as profile:
             start = time.perf_counter()
             step()
-            times.append(time.perf_counter() - start)
-        per_pass.append(profile.rows)
+            seconds = time.perf_counter() - start - profile.repeated
+        (warm_times if repeat else times).append(seconds)
+        (warm_per_pass if repeat else per_pass).append(profile.rows)
     rows = []
     for key in per_pass[-1]:
         calls, _, flops, nbytes = per_pass[-1][key]
-        seconds = float(numpy.median([rows_.get(key, [0, 0.0])[1] for rows_ in per_pass]))
-        rows.append([*key, calls, seconds, flops, nbytes])
-    return {"rows": rows, "passes": times}
+        warm = _median(warm_per_pass, key) if warm_per_pass else float("nan")
+        rows.append([*key, calls, _median(per_pass, key), flops, nbytes, warm])
+    return {"rows": rows, "passes": times, "warm_passes": warm_times}
 
 
 def copy_rate(threads, repeats=5):
@@ -178,22 +199,24 @@ def profile_report(result):
              f"floors at SGEMM {gemm / 1e9:.0f} GFLOP/s and a copy's {all_cores / 1e9:.1f} GB/s "
              f"({one_core / 1e9:.1f} GB/s on one core, as a NumPy ufunc runs)",
              f"{'op':34}{'dir':>9}{'calls':>7}{'ms':>9}{'share':>7}{'GFLOP':>8}{'MB':>8}"
-             f"{'floor ms':>10}{'floor/time':>11}{'1-core floor':>13}"]
+             f"{'floor ms':>10}{'floor/time':>11}{'1-core floor':>13}{'warm ms':>9}"]
     rows = sorted(profile["rows"], key=lambda row: -row[3])
     inside = sum(row[3] for row in rows)
-    floors = 0.0
-    for name, direction, calls, seconds, flops, nbytes in rows:
+    floors = warm = 0.0
+    for name, direction, calls, seconds, flops, nbytes, warm_seconds in rows:
         floor = max(flops / gemm, nbytes / all_cores)
         floors += floor
+        warm += warm_seconds
         core_floor = max(flops / gemm, nbytes / one_core)
         lines.append(f"{name[:34]:34}{direction:>9}{calls:>7}{seconds * 1e3:>9.1f}{seconds / total:>7.1%}"
                      f"{flops / 1e9:>8.1f}{nbytes / 1e6:>8.0f}{floor * 1e3:>10.1f}"
-                     f"{floor / max(seconds, 1e-12):>11.2f}{core_floor * 1e3:>13.1f}")
+                     f"{floor / max(seconds, 1e-12):>11.2f}{core_floor * 1e3:>13.1f}{warm_seconds * 1e3:>9.1f}")
     outside = max(total - inside, 0.0)
     lines.append(f"{'outside the ops (graph walk, sums)':34}{'':>16}{outside * 1e3:>9.1f}{outside / total:>7.1%}")
     matrix = sum(row[3] for row in rows if row[4])
     lines.append(f"ops with matrix products: {matrix * 1e3:.0f} ms; the rest: {(inside - matrix) * 1e3:.0f} ms; "
                  f"outside: {outside * 1e3:.0f} ms. The pass's floor (sum of the rows' floors): {floors:.3f} s = "
-                 f"{floors / total:.2f} of its time")
+                 f"{floors / total:.2f} of its time; every op as fast as it runs warm, the outside as it is: "
+                 f"{warm + outside:.3f} s = {(warm + outside) / total:.2f}")
     return "\n".join(lines)
 
