@@ -227,3 +227,47 @@ def test_a_crop_resized_from_its_box_is_the_crop_of_the_whole_resize(monkeypatch
     boxed = crop_resized(image, 24, 24).astype(int)
     assert boxed.shape == (24, 24, 3) and numpy.abs(boxed - whole).max() <= 2
     assert numpy.abs(boxed[:, 1:] - whole[:, :-1]).max() > 2 or numpy.abs(boxed[1:] - whole[:-1]).max() > 2
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")   # numpy.matrix's own
+def test_an_array_of_a_numpy_subclass_is_read_as_the_plain_array():
+    """numpy.matrix (always 2-D, its own indexing) crashed inside numpy.repeat; a masked array keeps its data."""
+    gray = numpy.arange(12, dtype=numpy.uint8).reshape(3, 4)
+    for array in (numpy.asmatrix(gray), numpy.ma.masked_array(gray, mask=gray > 5)):
+        rgb = load_image(array)
+        assert type(rgb) is numpy.ndarray and rgb.shape == (3, 4, 3)
+        numpy.testing.assert_array_equal(rgb[..., 1], gray)
+
+
+@pytest.mark.parametrize("shape", [(5, 6), (5, 6, 3)])
+def test_the_array_read_never_shares_the_callers_memory(shape):
+    given = numpy.full(shape, 7, numpy.uint8)
+    rgb = load_image(given)
+    given[...] = 0
+    assert rgb.min() == 7 and not numpy.shares_memory(rgb, given)
+
+
+def test_any_path_like_is_a_path_and_a_name_the_system_refuses_is_an_image_error(tmp_path):
+    Image.new("RGB", (3, 2), (1, 2, 3)).save(tmp_path / "a.png")
+
+    class PathLike:
+        def __fspath__(self):
+            return str(tmp_path / "a.png")
+
+    assert load_image(PathLike())[0, 0].tolist() == [1, 2, 3]
+    with pytest.raises(ImageError, match="File name too long"):
+        load_image(tmp_path / ("a" * 300 + ".png"))
+
+
+def test_a_floating_point_pil_image_is_refused_not_truncated():
+    """Mode F holds any floats (0..1, NaN, 300.7): no conversion to 0–255 is right for all, so none is made."""
+    image = Image.fromarray(numpy.linspace(0, 1, 16, dtype=numpy.float32).reshape(4, 4), mode="F")
+    with pytest.raises(ImageError, match="mode F"):
+        load_image(image)
+
+
+def test_premultiplied_la_is_composited_on_white():
+    """La stores L·a: on white that is the stored value + 255 − a (Pillow converts La to nothing else)."""
+    rgb = load_image(Image.new("La", (2, 2), (100, 128)))
+    assert rgb.shape == (2, 2, 3) and rgb[0, 0].tolist() == [227, 227, 227]
+    assert load_image(Image.new("La", (1, 1), (0, 0)))[0, 0].tolist() == [255, 255, 255]   # transparent: white

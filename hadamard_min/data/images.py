@@ -12,14 +12,15 @@ swapped in for the file is refused, not waited on). It is opened only as one of 
 Pillow's own code: no other format is tried, so a PostScript, EPS or PDF file (whatever its name) never
 reaches Ghostscript or any program outside Python. Its size in pixels is read from the header and refused
 above ``MAX_PIXELS`` before anything is decoded, and any failure of the decoder (a truncated or crafted file,
-Pillow's decompression-bomb check) is an :class:`ImageError` that names the file. Pillow's warnings about
-odd files are not printed; the file either decodes or is refused.
+Pillow's decompression-bomb check) is an :class:`ImageError` that names the file (Pillow's warnings are
+not printed: the file decodes or is refused).
 
 A resize holds only the part of the image its output shows (the crop's preimage, the filter's support
 around it) and no intermediate over ``MAX_RESIZE_PIXELS``: a 20000×1 image costs its own pixels, not the
 5,120,000×256 that resizing its shorter side to 256 first would make.
 """
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -36,7 +37,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
-_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "PA")  # and "La", L premultiplied by alpha (``_to_rgb``)
 _REDUCING_GAP = 64.0  # see _pass
 _BICUBIC_SUPPORT = 2.0  # Pillow's bicubic kernel is zero beyond ±2 input pixels (± 2·scale when shrinking)
 
@@ -55,24 +56,27 @@ def load_image(source):
     are scaled to 8 bits by ``round(v / 257)`` (65535 → 255, no clipping of the range); CMYK uses
     Pillow's conversion; transparent images (alpha channel or a palette/tRNS transparency) are
     composited **on white**, ``rgb · a + 255 · (1 − a)``, so transparent backgrounds look as viewers
-    show them.
+    show them. Floating-point images (mode ``F``) are refused: nothing says what their 0 and 255 are.
     """
-    if isinstance(source, (str, Path)):
-        return _load_path(Path(source))
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            return _load_path(Path(os.fsdecode(os.fspath(source))))
+        except OSError as error:  # a name the system refuses (too long, a NUL byte): no such image
+            raise ImageError(f"cannot read image {source}: {error.strerror or error}") from None
     if isinstance(source, Image.Image):
-        name = getattr(source, "filename", "") or "<PIL image>"
+        name = getattr(source, "filename", "") or IN_MEMORY
         if source.format not in (None, *FORMATS, "MPO"):  # MPO: a camera's JPEG, opened by the JPEG decoder
             raise ImageError(f"image {name} is {source.format}, not a format read here ({_FORMAT_NAMES}): "
                              f"convert it first, image.convert('RGB')")
         return _decoded_rgb(source, name)
-    if isinstance(source, numpy.ndarray):
-        return _checked_array(source)
+    if isinstance(source, numpy.ndarray):  # a subclass (numpy.matrix, a masked array) as the plain array
+        return _checked_array(numpy.asarray(source))
     raise ImageError(f"cannot use a {type(source).__name__} as an image: pass a file path, a PIL image "
                      f"or a uint8 array")
 
 
 _FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF, WebP or PPM"
-
+IN_MEMORY = "<PIL image>"  # the name of a PIL image that was not opened from a file
 
 def _load_path(path):
     if not path.is_file():
@@ -108,6 +112,9 @@ def _readable_formats():
 
 def _decoded_rgb(img, name):
     """Check the size, decode fully (so truncation is detected now, not later) and convert to RGB uint8."""
+    if img.mode == "F":
+        raise ImageError(f"image {name} holds floating-point pixels (PIL mode F), with no scale to read them "
+                         f"by: scale them to 0–255 first, Image.fromarray((array * 255).round().astype('uint8'))")
     width, height = img.size
     if width == 0 or height == 0:  # a PIL image can be 0×0 (Image.new); a file that says so is refused as well
         raise ImageError(f"image {name} is empty ({width}×{height} pixels)")
@@ -120,13 +127,17 @@ def _decoded_rgb(img, name):
     except MemoryError:
         raise
     except Exception as exc:
-        raise ImageError(f"cannot read image {name}: not an image file or truncated "
-                         f"({type(exc).__name__}: {exc})") from None
+        what = f"its mode {img.mode} does not convert to RGB" if name == IN_MEMORY else \
+            "not an image file or truncated"
+        raise ImageError(f"cannot read image {name}: {what} ({type(exc).__name__}: {exc})") from None
 
 
 def _to_rgb(img):
     """RGB uint8 of a decoded image, in integers, a band of rows at a time: at most a few bytes per pixel
     beyond the image itself, whatever its mode."""
+    if img.mode == "La":  # L premultiplied by alpha: L·a + 255·(1 − a) is the stored value + 255 − a
+        la = numpy.asarray(img).astype(numpy.int16)
+        return numpy.repeat(numpy.clip(la[:, :, :1] + 255 - la[:, :, 1:], 0, 255).astype(numpy.uint8), 3, axis=2)
     if img.mode in _SIXTEEN_BIT_MODES:
         values = numpy.asarray(img)  # uint16, or int32 for "I"
         gray = numpy.empty(values.shape, numpy.uint8)
@@ -161,7 +172,7 @@ def _checked_array(array):
         raise ImageError(f"an image array must have shape (H, W, 3) or (H, W), not {array.shape}")
     if min(array.shape[:2]) == 0:
         raise ImageError(f"the image array is empty (shape {array.shape})")
-    return numpy.ascontiguousarray(array)
+    return numpy.array(array, order="C")  # a copy: what is returned never shares the caller's memory
 
 
 def _span(start, stop, count, length):

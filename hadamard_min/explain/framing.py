@@ -18,12 +18,13 @@ left) − ½, and takes (1 − t)·m[⌊u⌋] + t·m[⌊u⌋ + 1] with t = u −
 axis that is one matrix with two non-zeros a row, so a map (C, S, S) becomes Ry · m · Rxᵀ (C, H, W) in
 float32. Pixels the network never saw (outside the box: crop) get 0.
 """
+import numbers
 from dataclasses import dataclass
 
 import numpy
 
-from hadamard_min.data.images import crop_resized, load_image, normalize, resize_exact, shorter_side_shape
-from hadamard_min.explain.arguments import ExplainArgumentError
+from hadamard_min.data.images import MAX_PIXELS, crop_resized, load_image, normalize, resize_exact, shorter_side_shape
+from hadamard_min.explain.arguments import ExplainArgumentError, shown
 
 FITS = ("stretch", "pad", "crop")
 
@@ -133,3 +134,24 @@ def to_image(values, framing, size=None, rows=None, dtype=numpy.float32):
     if rows is not None:
         ry = ry[rows]
     return ry @ values @ rx.T
+
+
+def checked_map(values, size=None):
+    """``values`` as a finite real array (h, w) or (C, h, w), and ``size`` None or (H', W') whole numbers ≥ 1 of
+    at most ``MAX_PIXELS`` pixels as a tuple: what :func:`to_image` can draw; ``ExplainArgumentError`` else."""
+    try:
+        array = None if isinstance(values, str | bytes) else numpy.asarray(values)
+    except (ValueError, TypeError):  # a ragged list
+        array = None
+    if array is None or array.dtype.kind not in "biuf" or array.ndim not in (2, 3) or 0 in array.shape \
+            or not numpy.isfinite(array).all():
+        raise ExplainArgumentError(f"a map must be a finite real array (h, w) or (C, h, w), e.g. e.heatmap, "
+                                   f"not {shown(values)}")
+    if size is None:
+        return array, None
+    if not (isinstance(size, tuple | list) and len(size) == 2 and all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in size)) \
+            or size[0] * size[1] > MAX_PIXELS:
+        raise ExplainArgumentError(f"size must be (height, width), whole numbers ≥ 1 of at most {MAX_PIXELS:,} "
+                                   f"pixels, not {shown(size)}")
+    return array, (int(size[0]), int(size[1]))

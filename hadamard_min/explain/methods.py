@@ -69,6 +69,9 @@ def explain_batch(model, images, questions, method="hadamard", answer=None, top_
     answers = check_method(model, method, answer, options, len(questions))
     check_options(top_k, batch_size, progress, workers=workers, **options)
     check_fit(fit)
+    # as plain Python values (a NumPy int or bool would not save as JSON), top_k no more than the answers
+    top_k = min(int(top_k), len(model.answers))
+    options = {name: bool(value) if isinstance(value, numpy.bool_) else value for name, value in options.items()}
     count = len(questions)
     chunks = [(images[part], questions[part], answers[part]) for part in in_chunks(count, batch_size, "", False)]
     explained = map_chunks(_explain_chunk, (model, method, top_k, fit, options), chunks,

@@ -61,6 +61,11 @@ def plot_explanation(explanation, title=None, z_limit=2.0, ax=None, outlier_perc
     e = explanation
     label = MAP_LABELS.get(e.method, e.method)
     if ax is not None:
+        from matplotlib.axes import Axes
+
+        if not isinstance(ax, Axes):
+            raise ExplainArgumentError(f"ax must be None or a matplotlib Axes (fig, ax = plt.subplots()), "
+                                       f"not {shown(ax)}")
         return panels.plot_into(ax, e, e.framing, HEAT_LABELS.get(e.method, label), outlier_perc)
     if title is None:
         title = e.question if e.target is None else f"{e.method} of “{e.target}”: {e.question}"
@@ -112,6 +117,8 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP, outlier_pe
     if not isinstance(cmap, str) or cmap not in colormaps:
         raise ExplainArgumentError(f"cmap must be the name of a matplotlib colormap (e.g. {MAGNITUDE_CMAP!r}, "
                                    f"'viridis'), not {shown(cmap)}")
+    if framing is not None and not isinstance(framing, Framing):
+        raise ExplainArgumentError(f"framing must be None or an explanation's e.framing, not {shown(framing)}")
     try:
         heat = None if isinstance(heatmap, str | bytes) else numpy.asarray(heatmap)
     except (ValueError, TypeError):  # a ragged list
@@ -120,10 +127,13 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP, outlier_pe
         raise ExplainArgumentError(f"heatmap must be an array of real numbers, (h, w) or (C, h, w), "
                                    f"not {shown(heatmap)}")
     heat = heat.astype(numpy.float64)
+    if heat.ndim not in (2, 3) or heat.size == 0 or not numpy.isfinite(heat).all():
+        raise FigureInputError(f"heatmap must be a finite (h, w) or (C, h, w) map, got shape {heat.shape}")
+    peak = numpy.abs(heat).max()
+    if peak > 0:  # the picture depends on h / t alone: scaled first, no value under- or overflows float32
+        heat = heat / peak
     if heat.ndim == 3:
         heat = numpy.abs(heat).sum(axis=0)
-    if heat.ndim != 2 or heat.size == 0 or not numpy.isfinite(heat).all():
-        raise FigureInputError(f"heatmap must be a finite (h, w) or (C, h, w) map, got shape {heat.shape}")
     rgb = numpy.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
     framing = framing or Framing.whole(*rgb.shape[:2], heat.shape[0])
     if framing.image_size != rgb.shape[:2]:

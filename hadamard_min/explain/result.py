@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from hadamard_min.explain import saved
-from hadamard_min.explain.framing import Framing, to_image
+from hadamard_min.explain.framing import Framing, checked_map, to_image
 
 
 @dataclass(repr=False)
@@ -46,6 +46,7 @@ class Explanation:
     def at_image(self, values, size=None):
         """A map on the network's grid ((h, w) or (C, h, w): ``heatmap``, ``pixel_map``, ``alpha[g]``) at the
         image's own size (H, W), or at ``size``: float32, bilinear (:func:`framing.to_image`)."""
+        values, size = checked_map(values, size)
         return to_image(values, self.framing, size)
 
     def __repr__(self):

@@ -75,10 +75,13 @@ def write_atomically(path, write):
     path = Path(path)
     _check_destination(path)
     temporary = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    handle = _open_unnamed(path.parent)
-    named = handle is None
-    if named:
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        handle = _open_unnamed(path.parent)
+        named = handle is None
+        if named:
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:  # e.g. a folder where no file can be made (/proc): name the destination
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from None
     try:
         with os.fdopen(handle, "wb" if named else "w+b") as stream:
             write(stream)

@@ -113,7 +113,13 @@ def load_model(path=None, verify=True):
     if not isinstance(verify, bool):  # verify="no" is a true value: it would verify while saying it does not
         raise ModelFileError(f"load_model's verify must be True or False, not {type(verify).__name__} {verify!r:.40}")
     path = Path(path) if path is not None else SHIPPED_MODEL
-    if not path.exists():
+    try:
+        exists, folder = path.exists(), path.is_dir() or not path.name  # "", "." and "/" name no file
+    except OSError as error:  # a name the system refuses (too long): there is no such model file
+        raise ModelFileError(f"cannot read model file {path}: {error.strerror or error}") from None
+    if folder:
+        raise ModelFileError(f"{str(path)!r} is a folder, not a model file (give the .npz file's path)")
+    if not exists:
         hint = ("the shipped model is missing: restore it (`git checkout weights/` in a checkout, reinstall "
                 "hadamard-min otherwise) or retrain with hadamard-train" if path.parent == WEIGHTS_FOLDER
                 else "check the path given with --weights")
