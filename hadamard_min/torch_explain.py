@@ -13,11 +13,14 @@ at every ``nn.ReLU`` and ``nn.ReLU6`` module of ``relus`` (ReLUs called as funct
 ``F.relu``, are not seen: make them modules). Meanwhile each such module computes y = min(max(x, 0), u)
 (u = ∞ for ReLU, 6 for ReLU6; ``inplace`` is ignored) and passes back
 
-    ∇q's pass (gradient):   dx = dy · [0 < x < u]
+    ∇q's pass (gradient):   dx = dy · [0 < x < u]            (torch's own rule)
     ∇v's pass (guided):     dx = dy · [0 < x < u] · [dy > 0]
 
-Then eq. 9-11 per example, by the functions of ``explain/postprocess.py``. Put the model in eval mode
-first (dropout and batch statistics would make F depend on the batch); no parameter gradient is touched.
+With ``guided=False`` no module is touched: both passes are the model's own gradients. A subclass of
+``nn.ReLU`` or ``nn.ReLU6`` with a ``forward`` of its own is refused there, as the rule above is not its
+gradient. Calls wait for one another while the modules are patched: two at once would undo each other's
+patches. Then eq. 9-11 per example, by the functions of ``explain/postprocess.py``. Put the model in eval
+mode first (dropout and batch statistics would make F depend on the batch); no parameter gradient is touched.
 
     net.eval()
     ids = torch.tensor([[4, 9, 2]])                              # a question's word ids
@@ -26,6 +29,8 @@ first (dropout and batch statistics would make F depend on the batch); no parame
     result.grad_v, result.grad_q                                 # ∇v (B, 3, H, W), ∇q (B, T, D): tensors
     result.pixel_map[0], result.token_z[0]                       # eq. 9 and eq. 11 of the first example
 """
+import operator
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +38,8 @@ import numpy
 import torch
 
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
+
+_PATCHING = threading.RLock()  # held while ReLU modules are patched; reentrant, so a nested call cannot hang
 
 
 @dataclass
@@ -83,53 +90,125 @@ def _rectifiers(relus):
     """The ``nn.ReLU`` and ``nn.ReLU6`` modules of ``relus`` (None: none), each with its upper bound u."""
     if relus is None:
         return []
-    found = [(m, None) for m in relus.modules() if isinstance(m, torch.nn.ReLU)]
-    return found + [(m, 6.0) for m in relus.modules() if isinstance(m, torch.nn.ReLU6)]
+    found = []
+    for name, module in relus.named_modules():
+        for kind, upper in ((torch.nn.ReLU, None), (torch.nn.ReLU6, 6.0)):
+            if not isinstance(module, kind):
+                continue
+            if type(module).forward is not kind.forward:  # computes something else than min(max(x, 0), u)
+                raise ValueError(f"relus' module {name or '(relus itself)'} ({type(module).__name__}) has a forward "
+                                 f"of its own: guided backprop needs plain nn.{kind.__name__}s; pass guided=False")
+            found.append((module, upper))
+    return found
 
 
-def _outputs(returned):
-    """Q, V, F from ``forward``'s result: a (Q, V, F, ...) sequence or a mapping with keys "Q", "V", "F"."""
+def _check_inputs(images, words):
+    """images (B, C, H, W) and words (B, T, D): finite floating-point tensors of one batch, no axis empty."""
+    for name, x, shape, kind in (("images", images, "(B, 3, H, W)", "images"),
+                                 ("words", words, "(B, T, D)", "word vectors such as net.embedding(ids), not ids")):
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            what = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+            raise TypeError(f"{name} must be a floating-point torch tensor {shape} of {kind} "
+                            f"(torch.from_numpy(array) for an array), not {what}")
+        if x.dim() != len(shape.split(",")) or x.numel() == 0:
+            raise ValueError(f"{name} must be a tensor {shape} with no empty axis, not of shape {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} hold NaN or infinite values: pass finite inputs")
+    if images.shape[0] != words.shape[0]:
+        raise ValueError(f"images and words must hold the same examples: {images.shape[0]} images, "
+                         f"{words.shape[0]} questions")
+
+
+def _lengths(lengths, batch, tokens):
+    """Each question's number of real tokens: ``batch`` whole numbers in 1..T (None: T each)."""
+    if lengths is None:
+        return [tokens] * batch
+    message = f"lengths must be {batch} whole numbers in 1..{tokens}, each question's real tokens"
+
+    def whole(n):  # a Python, NumPy or torch integer; a bool is not a count
+        if isinstance(n, (bool, numpy.bool_)) or getattr(n, "dtype", None) == torch.bool:
+            raise TypeError(message)
+        return operator.index(n)
+
+    try:
+        counts = [whole(n) for n in lengths]
+    except TypeError:
+        raise TypeError(f"{message}, not {lengths!r}") from None
+    if len(counts) != batch or not all(1 <= n <= tokens for n in counts):
+        raise ValueError(f"{message}, not {counts}")
+    return counts
+
+
+def _outputs(returned, batch):
+    """Q, V, F from ``forward``'s result: a (Q, V, F, ...) tuple or list, or a mapping with keys "Q", "V", "F"."""
     try:
         Q, V, F = ((returned["Q"], returned["V"], returned["F"]) if hasattr(returned, "keys")
-                   else tuple(returned)[:3])
-    except (KeyError, TypeError, ValueError) as error:
+                   else returned[:3] if isinstance(returned, (tuple, list)) else ())
+    except (KeyError, ValueError) as error:
         raise ValueError("forward must return (Q, V, F) or a mapping with keys 'Q', 'V' and 'F'") from error
-    if not all(isinstance(x, torch.Tensor) for x in (Q, V, F)) or not Q.shape == V.shape == F.shape:
-        raise ValueError("forward's Q, V and F must be tensors of one shape (B, d): F = Q ∘ V")
+    if not all(isinstance(x, torch.Tensor) and x.is_floating_point() for x in (Q, V, F)) \
+            or not Q.shape == V.shape == F.shape or Q.dim() == 0 or len(Q) != batch:
+        shapes = [tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__ for x in (Q, V, F)]
+        raise ValueError(f"forward's Q, V and F must be floating-point tensors of one shape (B, d), B = {batch} "
+                         f"as the inputs: F = Q ∘ V; got {shapes}")
+    product, F = (Q * V).detach(), F.detach()
+    if not (torch.isfinite(product).all() and torch.isfinite(F).all()):
+        raise ValueError("forward's Q, V or F hold NaN or infinite values")
+    # F computed another way (another dtype, a fused kernel) may differ from Q * V by rounding: √ε of the coarsest
+    tolerance = max(torch.finfo(x.dtype).eps for x in (Q, V, F)) ** 0.5
+    if not torch.allclose(F.to(product.dtype), product, rtol=tolerance, atol=tolerance * product.abs().max().item()):
+        raise ValueError("forward's F must be the Hadamard product Q ∘ V (eq. 6) of the Q and V it returns")
     return Q, V, F
+
+
+def _gradient(output, F, wrt, what):
+    """∂/∂wrt ½‖output − F₀‖² (eq. 2-3); refused where output has no gradient path back to wrt."""
+    grad = None
+    if output.requires_grad:
+        grad, = torch.autograd.grad(0.5 * ((output - F) ** 2).sum(), wrt, retain_graph=True, allow_unused=True)
+    if grad is None:
+        raise ValueError(f"forward's {what}: not detached, not under torch.no_grad")
+    return grad
 
 
 def explain_torch(forward, images, words, relus=None, lengths=None, guided=True):
     """∇v and ∇q (eq. 2-3, F held constant) and eq. 9-11 for a PyTorch model: a :class:`TorchExplanation`.
 
-    ``forward(I, q)`` runs the model on images I (B, 3, H, W) and word vectors q (B, T, D) and returns
-    (Q, V, F) or a mapping with "Q", "V" and "F" (other entries are kept in ``outputs``). ``images`` and
-    ``words`` are the inputs, copied into fresh leaf tensors. ``relus``: the ``nn.Module`` whose ``nn.ReLU``
-    and ``nn.ReLU6`` modules pass guided backprop's rule in the ∇v pass (``guided=False``: plain gradients).
-    ``lengths``: each question's number of real tokens (default T): eq. 10-11 score those only.
+    ``forward(I, q)`` runs the model on images I (B, 3, H, W) and word vectors q (B, T, D) and returns a tuple
+    (Q, V, F, ...) or a mapping with "Q", "V" and "F" (other entries are kept in ``outputs``), Q, V and F of
+    one shape (B, d) and F = Q ∘ V. ``images`` and ``words``: finite floating-point tensors, copied into fresh
+    leaf tensors. ``relus``: the ``nn.Module`` whose ``nn.ReLU`` and ``nn.ReLU6`` modules pass guided
+    backprop's rule in the ∇v pass (``guided=False``: plain gradients). ``lengths``: each question's number of
+    real tokens, B whole numbers in 1..T (default T): eq. 10-11 score those only. Inside ``torch.no_grad`` or
+    ``torch.inference_mode`` too.
     """
-    I = images.detach().clone().requires_grad_(True)
-    q = words.detach().clone().requires_grad_(True)
-    lengths = [q.shape[1]] * q.shape[0] if lengths is None else [int(n) for n in lengths]
-    current = _Pass()
-    modules = _rectifiers(relus)
-    own = [module.__dict__.get("forward") for module, _ in modules]  # a forward set on the instance, if any
-    for module, upper in modules:
-        module.forward = lambda x, upper=upper: _Rectifier.apply(x, upper, current)
-    try:
-        with torch.enable_grad():
+    _check_inputs(images, words)
+    if not isinstance(guided, bool):
+        raise TypeError(f"guided must be True or False, not {guided!r}")
+    if relus is not None and not isinstance(relus, torch.nn.Module):
+        raise TypeError(f"relus must be an nn.Module (the model) or None, not {type(relus).__name__}")
+    batch, tokens = words.shape[:2]
+    lengths = _lengths(lengths, batch, tokens)
+    modules = _rectifiers(relus) if guided else []      # plain gradients: the modules' own backward gives them
+    with _PATCHING, torch.inference_mode(False), torch.enable_grad():
+        I = images.detach().clone().requires_grad_(True)
+        q = words.detach().clone().requires_grad_(True)
+        current = _Pass()
+        own = [module.__dict__.get("forward") for module, _ in modules]  # a forward set on the instance, if any
+        for module, upper in modules:
+            module.forward = lambda x, upper=upper: _Rectifier.apply(x, upper, current)
+        try:
             returned = forward(I, q)
-            Q, V, F = _outputs(returned)
-            F = F.detach()                                                 # F held constant: F₀
-            grad_q, = torch.autograd.grad(0.5 * ((Q - F) ** 2).sum(), q, retain_graph=True)   # eq. 3
-            current.guided = guided
-            grad_v, = torch.autograd.grad(0.5 * ((V - F) ** 2).sum(), I)                      # eq. 2
-    finally:
-        for (module, _), forward_before in zip(modules, own):
-            if forward_before is None:
-                del module.forward                                         # the class's forward again
-            else:
-                module.forward = forward_before
+            Q, V, F = _outputs(returned, batch)                            # F held constant: F₀
+            grad_q = _gradient(Q, F, q, "Q must be computed from the word vectors q it is given")      # eq. 3
+            current.guided = True
+            grad_v = _gradient(V, F, I, "V must be computed from the images I it is given")            # eq. 2
+        finally:
+            for (module, _), forward_before in zip(modules, own):
+                if forward_before is None:
+                    del module.forward                                     # the class's forward again
+                else:
+                    module.forward = forward_before
     v, gq = (g.detach().cpu().to(torch.float64).numpy() for g in (grad_v, grad_q))  # eq. 9-11 in float64
     scores = [token_scores(gq[b, :n]) for b, n in enumerate(lengths)]                 # eq. 10
     return TorchExplanation(grad_v=grad_v, grad_q=grad_q,
