@@ -18,9 +18,10 @@ at every ``nn.ReLU`` and ``nn.ReLU6`` module of ``relus`` (ReLUs called as funct
 
 With ``guided=False`` no module is touched: both passes are the model's own gradients. A subclass of
 ``nn.ReLU`` or ``nn.ReLU6`` with a ``forward`` of its own is refused there, as the rule above is not its
-gradient. Calls wait for one another while the modules are patched: two at once would undo each other's
-patches. Then eq. 9-11 per example, by the functions of ``explain/postprocess.py``. Put the model in eval
-mode first (dropout and batch statistics would make F depend on the batch); no parameter gradient is touched.
+gradient. Calls wait for one another, from any thread: a module patched for one call would serve another,
+and two at once would undo each other's patches. Then eq. 9-11 per example, by the functions of
+``explain/postprocess.py``. Put the model in eval mode first (dropout and batch statistics would make F
+depend on the batch); no parameter gradient is touched, and no graph is kept once the call returns.
 
     net.eval()
     ids = torch.tensor([[4, 9, 2]])                              # a question's word ids
@@ -161,11 +162,13 @@ def _outputs(returned, batch):
     return Q, V, F
 
 
-def _gradient(output, F, wrt, what):
-    """∂/∂wrt ½‖output − F₀‖² (eq. 2-3); refused where output has no gradient path back to wrt."""
+def _gradient(output, F, wrt, what, retain_graph):
+    """∂/∂wrt ½‖output − F₀‖² (eq. 2-3); refused where output has no gradient path back to wrt. The graph is kept
+    only for a pass still to come (``retain_graph``): afterwards the model's saved activations are let go."""
     grad = None
     if output.requires_grad:
-        grad, = torch.autograd.grad(0.5 * ((output - F) ** 2).sum(), wrt, retain_graph=True, allow_unused=True)
+        grad, = torch.autograd.grad(0.5 * ((output - F) ** 2).sum(), wrt, retain_graph=retain_graph,
+                                    allow_unused=True)
     if grad is None:
         raise ValueError(f"forward's {what}: not detached, not under torch.no_grad")
     return grad
@@ -200,9 +203,9 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
         try:
             returned = forward(I, q)
             Q, V, F = _outputs(returned, batch)                            # F held constant: F₀
-            grad_q = _gradient(Q, F, q, "Q must be computed from the word vectors q it is given")      # eq. 3
+            grad_q = _gradient(Q, F, q, "Q must be computed from the word vectors q it is given", True)  # eq. 3
             current.guided = True
-            grad_v = _gradient(V, F, I, "V must be computed from the images I it is given")            # eq. 2
+            grad_v = _gradient(V, F, I, "V must be computed from the images I it is given", False)  # eq. 2
         finally:
             for (module, _), forward_before in zip(modules, own):
                 if forward_before is None:

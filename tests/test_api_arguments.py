@@ -194,7 +194,7 @@ def test_a_top_k_beyond_the_answers_is_all_the_answers_and_saves(model, tmp_path
                                           (numpy.ones((2, 2), complex), None), (numpy.ones((2, 2)), (-1, -1)),
                                           (numpy.ones((2, 2)), (2.5, 3.5)), (numpy.ones((2, 2)), 5),
                                           (numpy.ones((2, 2)), (2, 3, 4)), (numpy.ones((2, 2)), (True, 3)),
-                                          (numpy.ones((2, 2)), (10 ** 5, 10 ** 5))])
+                                          (numpy.ones((2, 2)), (10 ** 5, 10 ** 5)), (numpy.full((2, 2), 1e300), None)])
 def test_at_image_refuses_what_it_cannot_draw(explanation, values, size):
     with pytest.raises(ExplainArgumentError, match=r"map must be|size must be"):
         explanation.at_image(values, size=size)

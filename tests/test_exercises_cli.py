@@ -107,3 +107,15 @@ def test_grade_refuses_a_switch_it_cannot_follow_in_one_line(tmp_path, capfd, mo
 def test_the_package_finds_the_stubs_in_a_checkout():
     assert exercises.SOURCE.name == "exercises" and (exercises.SOURCE / "grading.py").is_file()
     assert os.path.isdir(exercises.SOURCE / "solutions")
+
+
+def test_a_copy_asked_for_its_solutions_says_it_has_none(tmp_path, monkeypatch):
+    """Also when the solutions are asked for by argument (load(name, solutions=True)), not by the switch."""
+    monkeypatch.delenv("HADAMARD_SOLUTIONS", raising=False)
+    assert exercises.main(["start", str(tmp_path / "mine")]) == 0
+    spec = importlib.util.spec_from_file_location("copied_grading", tmp_path / "mine" / "grading.py")
+    grading = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grading)
+    with pytest.raises(ValueError, match="no folder solutions/"):
+        grading.load("ex02_unbroadcast", solutions=True)
+    assert grading.load("ex02_unbroadcast", solutions=False).__name__ == "exercise_ex02_unbroadcast"

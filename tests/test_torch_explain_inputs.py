@@ -39,7 +39,7 @@ def state(net):
 
 
 def test_forward_must_return_a_tuple_or_a_mapping_of_q_v_f(torch):
-    """A lone tensor F would be unpacked row by row into Q, V and F (#15)."""
+    """A lone tensor F would be unpacked row by row into Q, V and F."""
     net, images, words = small(torch)
     for forward in (lambda I, q: net(I, q)[2], lambda I, q: (x for x in net(I, q)), lambda I, q: net(I, q)[:2]):
         with pytest.raises(ValueError, match="forward must return"):
@@ -47,7 +47,7 @@ def test_forward_must_return_a_tuple_or_a_mapping_of_q_v_f(torch):
 
 
 def test_f_must_be_the_hadamard_product_of_q_and_v(torch):
-    """Q + V, zeros or F = Q are refused (#16); F rounded to another dtype is accepted."""
+    """Q + V, zeros or F = Q are refused; F rounded to another dtype is accepted."""
     net, images, words = small(torch)
     for fuse in (torch.add, lambda Q, V: torch.zeros_like(Q), lambda Q, V: Q):
         with pytest.raises(ValueError, match="F must be the Hadamard product Q ∘ V"):
@@ -60,7 +60,7 @@ def test_f_must_be_the_hadamard_product_of_q_and_v(torch):
 
 
 def test_q_v_and_f_must_be_one_shape_with_the_inputs_batch(torch):
-    """Q[:1] of a batch of 2 gave example 1 a zero explanation; scalars were taken (#17)."""
+    """Q[:1] of a batch of 2 gave example 1 a zero explanation; scalars were taken."""
     net, images, words = small(torch)
     for cut in (lambda x: x[:1], lambda x: x.sum(), lambda x: x.detach().numpy()):
         with pytest.raises(ValueError, match=r"one shape \(B, d\), B = 2"):
@@ -86,7 +86,7 @@ def test_lengths_may_be_python_numpy_or_torch_integers(torch):
 
 
 def test_inputs_must_be_finite_floating_point_tensors_of_one_batch(torch):
-    """#19 and #20: each mistake is one error that names the input and what to pass."""
+    """Each mistake is one error that names the input and what to pass."""
     net, images, words = small(torch)
     cases = [(images.numpy(), words, TypeError, "images must be a floating-point torch tensor"),
              (images, words.numpy(), TypeError, r"torch.from_numpy\(array\) for an array\), not ndarray"),
@@ -124,7 +124,7 @@ def test_under_no_grad_or_inference_mode_it_explains_as_anywhere(torch):
 
 
 def test_relus_must_be_a_module_and_guided_a_bool(torch):
-    """relus=[net.relu] failed inside; guided="no" meant True (#19, #21)."""
+    """relus=[net.relu] failed inside; guided="no" meant True."""
     net, images, words = small(torch)
     with pytest.raises(TypeError, match=r"relus must be an nn.Module \(the model\) or None, not list"):
         explain(net, images, words, relus=[net.relu])
@@ -134,7 +134,7 @@ def test_relus_must_be_a_module_and_guided_a_bool(torch):
 
 
 def test_a_relu_with_a_forward_of_its_own_is_refused_for_guided_backprop(torch):
-    """Patching 2 relu(x) + 1 into a clamp would explain another network (#22); guided=False patches nothing."""
+    """Patching 2 relu(x) + 1 into a clamp would explain another network; guided=False patches nothing."""
     net, images, words = small(torch)
 
     class Shifted(torch.nn.ReLU):
@@ -174,7 +174,7 @@ def test_after_an_error_or_an_interrupt_the_model_is_as_it_was(torch):
 
 
 def test_two_threads_on_one_model_leave_it_as_it_was(torch):
-    """Unserialised, the second call kept the first's patch as the module's own forward and put it back (#23)."""
+    """Unserialised, the second call kept the first's patch as the module's own forward and put it back."""
     net, images, words = small(torch)
     alone = explain(net, images, words, relus=net)
 
@@ -211,3 +211,11 @@ def test_a_call_inside_forward_does_not_wait_for_itself(torch):
     thread.join(timeout=60)
     assert not thread.is_alive() and torch.equal(results[0].grad_v, inner[0].grad_v)
     assert [m for m in net.modules() if "forward" in m.__dict__] == []
+
+
+def test_the_result_keeps_no_graph(torch):
+    """Only the ∇q pass keeps the graph, for the ∇v pass after it: the model's saved activations are let go."""
+    net, images, words = small(torch)
+    result = explain(net, images, words, relus=net)
+    with pytest.raises(RuntimeError, match=r"second time|freed"):
+        result.outputs[1].sum().backward()

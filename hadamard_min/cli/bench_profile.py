@@ -91,7 +91,12 @@ def label(fn, arrays):
 
 
 class OpProfile:
-    """Time every op's forward and backward while inside ``with OpProfile() as profile:`` (CPU arrays)."""
+    """Time every op's forward and backward while inside ``with OpProfile() as profile:`` (CPU arrays).
+
+    ``repeat`` calls each op twice and keeps the first call's result: only for a pass whose ops give the same
+    answer twice and change no state (the explain pass of a frozen model in eval mode; batch norm in training
+    would update its running statistics twice, dropout would draw a second mask).
+    """
 
     def __init__(self, repeat=False):
         self.rows = {}      # (label, direction) → [calls, seconds, GEMM FLOPs, bytes]

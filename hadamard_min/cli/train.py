@@ -57,7 +57,7 @@ def check_arguments(args):
     from hadamard_min.training.train import checkpoint_path
 
     out = args.out
-    if out.suffix != ".npz" or not out.stem:  # also ".", "/" and "": no file name at all
+    if out.suffix != ".npz":  # also ".", "/" and "", which name no file at all
         raise UsageError(f"--out must be a file name ending in .npz, not {str(out)!r}")
     checkpoint = checkpoint_path(out)
     if args.resume and not checkpoint.exists():

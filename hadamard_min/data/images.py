@@ -64,7 +64,7 @@ def load_image(source):
         except OSError as error:  # a name the system refuses (too long, a NUL byte): no such image
             raise ImageError(f"cannot read image {source}: {error.strerror or error}") from None
     if isinstance(source, Image.Image):
-        name = getattr(source, "filename", "") or IN_MEMORY
+        name = getattr(source, "filename", "") or "<PIL image>"
         if source.format not in (None, *FORMATS, "MPO"):  # MPO: a camera's JPEG, opened by the JPEG decoder
             raise ImageError(f"image {name} is {source.format}, not a format read here ({_FORMAT_NAMES}): "
                              f"convert it first, image.convert('RGB')")
@@ -76,7 +76,6 @@ def load_image(source):
 
 
 _FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF, WebP or PPM"
-IN_MEMORY = "<PIL image>"  # the name of a PIL image that was not opened from a file
 
 def _load_path(path):
     if not path.is_file():
@@ -121,15 +120,15 @@ def _decoded_rgb(img, name):
     if width * height > MAX_PIXELS:
         raise ImageError(f"image {name} has {width}×{height} = {width * height:,} pixels, more than the "
                          f"{MAX_PIXELS:,} read at most; scale it down first")
+    failure = "not an image file or truncated"  # while decoding; then while converting
     try:
         img.load()
+        failure = f"its mode {img.mode} does not convert to RGB"
         return _to_rgb(img)
     except MemoryError:
         raise
     except Exception as exc:
-        what = f"its mode {img.mode} does not convert to RGB" if name == IN_MEMORY else \
-            "not an image file or truncated"
-        raise ImageError(f"cannot read image {name}: {what} ({type(exc).__name__}: {exc})") from None
+        raise ImageError(f"cannot read image {name}: {failure} ({type(exc).__name__}: {exc})") from None
 
 
 def _to_rgb(img):

@@ -136,17 +136,24 @@ def to_image(values, framing, size=None, rows=None, dtype=numpy.float32):
     return ry @ values @ rx.T
 
 
-def checked_map(values, size=None):
-    """``values`` as a finite real array (h, w) or (C, h, w), and ``size`` None or (H', W') whole numbers ≥ 1 of
-    at most ``MAX_PIXELS`` pixels as a tuple: what :func:`to_image` can draw; ``ExplainArgumentError`` else."""
+def real_array(values):
+    """``values`` as an array of real numbers (bool, int or float), or None (a string, a ragged list, complex)."""
     try:
         array = None if isinstance(values, str | bytes) else numpy.asarray(values)
     except (ValueError, TypeError):  # a ragged list
-        array = None
-    if array is None or array.dtype.kind not in "biuf" or array.ndim not in (2, 3) or 0 in array.shape \
-            or not numpy.isfinite(array).all():
-        raise ExplainArgumentError(f"a map must be a finite real array (h, w) or (C, h, w), e.g. e.heatmap, "
-                                   f"not {shown(values)}")
+        return None
+    return array if array is not None and array.dtype.kind in "biuf" else None
+
+
+def checked_map(values, size=None):
+    """``values`` as a real array (h, w) or (C, h, w) finite in float32, and ``size`` None or (H', W') whole
+    numbers ≥ 1 of at most ``MAX_PIXELS`` pixels as a tuple: what :func:`to_image` can draw (in float32);
+    ``ExplainArgumentError`` else."""
+    array = real_array(values)
+    if array is None or array.ndim not in (2, 3) or 0 in array.shape or not numpy.isfinite(array).all() \
+            or numpy.abs(array).max() > numpy.finfo(numpy.float32).max:
+        raise ExplainArgumentError(f"a map must be a real array (h, w) or (C, h, w), finite in float32, e.g. "
+                                   f"e.heatmap, not {shown(values)}")
     if size is None:
         return array, None
     if not (isinstance(size, tuple | list) and len(size) == 2 and all(

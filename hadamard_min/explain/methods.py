@@ -55,7 +55,8 @@ def explain_batch(model, images, questions, method="hadamard", answer=None, top_
     given; :mod:`explain.framing`). ``answer``: for a gradient method, the answer to explain (a string of
     ``model.answers``), one for every pair or a list with one per pair; default the model's own.
     ``options``: ``fix_f``, ``sign`` and ``guided`` of the Hadamard explanation (hadamard only).
-    ``batch_size`` pairs go through the network at a time; ``progress``: a bar on stderr when there is more
+    ``top_k``: the most probable answers listed (at most all of them). ``batch_size`` pairs go through the
+    network at a time; ``progress``: a bar on stderr when there is more
     than one chunk (None), always (True) or never (False). A question without words or longer than the
     model reads raises ``text.QuestionError``; unknown words are read as ``<unk>`` and listed in
     ``Explanation.unknown_words``. Arguments it cannot use raise ``arguments.ExplainArgumentError``

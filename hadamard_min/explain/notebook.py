@@ -21,7 +21,7 @@ import numpy
 from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
 from hadamard_min.data.images import load_image
 from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
-from hadamard_min.explain.framing import Framing, to_image
+from hadamard_min.explain.framing import Framing, real_array, to_image
 from hadamard_min.explain.maps import (
     MAGNITUDE_CMAP,
     OUTLIER_PERC,
@@ -119,11 +119,8 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP, outlier_pe
                                    f"'viridis'), not {shown(cmap)}")
     if framing is not None and not isinstance(framing, Framing):
         raise ExplainArgumentError(f"framing must be None or an explanation's e.framing, not {shown(framing)}")
-    try:
-        heat = None if isinstance(heatmap, str | bytes) else numpy.asarray(heatmap)
-    except (ValueError, TypeError):  # a ragged list
-        heat = None
-    if heat is None or heat.dtype.kind not in "biuf":
+    heat = real_array(heatmap)
+    if heat is None:
         raise ExplainArgumentError(f"heatmap must be an array of real numbers, (h, w) or (C, h, w), "
                                    f"not {shown(heatmap)}")
     heat = heat.astype(numpy.float64)

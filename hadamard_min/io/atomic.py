@@ -67,6 +67,11 @@ def _name(handle, temporary):
         os.close(folder)
 
 
+def _naming(error, path):
+    """``error`` (an OSError) as one that names ``path``, the file the user asked for."""
+    return OSError(error.errno, error.strerror or str(error), str(path))
+
+
 def write_atomically(path, write):
     """Call ``write(binary_stream)`` for a new version of ``path`` and put it in place in one step.
 
@@ -81,7 +86,7 @@ def write_atomically(path, write):
         if named:
             handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as error:  # e.g. a folder where no file can be made (/proc): name the destination
-        raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+        raise _naming(error, path) from None
     try:
         with os.fdopen(handle, "wb" if named else "w+b") as stream:
             write(stream)
@@ -98,7 +103,7 @@ def write_atomically(path, write):
         if named:
             temporary.unlink(missing_ok=True)
         if isinstance(error, OSError) and _ours(error, temporary):  # name the destination, never the hidden file
-            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+            raise _naming(error, path) from None
         raise
     return path
 
@@ -136,7 +141,7 @@ def together():
             for left, _ in staged[done:]:
                 left.unlink(missing_ok=True)
             if isinstance(error, OSError):
-                raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+                raise _naming(error, path) from None
             raise
 
 

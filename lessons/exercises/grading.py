@@ -49,10 +49,15 @@ def solutions_wanted():
 
     A ValueError where it is 1 and this folder has no solutions/ (a learner's copy)."""
     wanted = _switch("HADAMARD_SOLUTIONS", "1: grade the reference solutions instead of your stubs")
-    if wanted and not SOLUTIONS.is_dir():
+    if wanted:
+        _check_solutions()
+    return wanted
+
+
+def _check_solutions():
+    if not SOLUTIONS.is_dir():
         raise ValueError(f"HADAMARD_SOLUTIONS=1: no folder solutions/ in {HERE} (a copy made by "
                          "'hadamard-exercises start' has none: unset it to grade your own answers)")
-    return wanted
 
 
 def hints_wanted():
@@ -64,6 +69,7 @@ def load(name, solutions=None):
     """A fresh copy of exercise ``name`` (e.g. "ex03_tanh_softmax"); with ``solutions``, its blanks filled."""
     module = _import(HERE / f"{name}.py", f"exercise_{name}")
     if solutions if solutions is not None else solutions_wanted():
+        _check_solutions()
         fill(module, _import(SOLUTIONS / f"{name}.py", f"solution_{name}"))
     return module
 

@@ -69,7 +69,7 @@ class _Reader:
 
     def __init__(self, data, source):
         self.data, self.source, self.position, self.objects = memoryview(data), source, 0, {}
-        self.storages = set()  # id() of each array read as a Storage: the only objects a tensor may view
+        self.storages = {}  # id → each array read as a Storage (held here, so no other object takes its id)
         self.budget = Budget(source, len(data))
 
     def fail(self, what):
@@ -136,7 +136,7 @@ class _Reader:
         class_name = self.string() if version.startswith("V ") else version  # files older than "V 1"
         if (dtype := _element_type(class_name, "Storage")) is not None:
             array = self.take(self.int64(), dtype)
-            self.storages.add(id(array))  # kept alive by self.objects, so the id stays its own
+            self.storages[id(array)] = array
         elif (dtype := _element_type(class_name, "Tensor")) is not None:
             array = self.read_tensor(dtype, depth)
         else:
@@ -166,7 +166,7 @@ class _Reader:
         self.budget.spend(count * numpy.dtype(dtype).itemsize, f"a tensor of size {size}")
         if dims == 0 or 0 in size:
             return numpy.zeros(size if dims else (0,), dtype=numpy.dtype(dtype).newbyteorder("="))
-        if not isinstance(storage, numpy.ndarray) or id(storage) not in self.storages:  # e.g. another tensor
+        if not isinstance(storage, numpy.ndarray) or self.storages.get(id(storage)) is not storage:  # e.g. a tensor
             self.fail("a tensor without a valid storage")
         if storage.dtype != numpy.dtype(dtype):
             self.fail(f"a tensor of {numpy.dtype(dtype)} over a storage of {storage.dtype}")
