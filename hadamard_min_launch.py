@@ -4,8 +4,8 @@ Importing ``hadamard_min`` (NumPy, matplotlib, the models) takes a good part of 
 point is a function here, in a module outside the package that imports only ``signal`` and ``sys``: it installs
 the handlers, then imports its command and runs it, and keeps the handlers to the end. A SIGINT or SIGTERM
 while importing or working ends the command with one line and status 130 (files being written are removed,
-as :mod:`hadamard_min.io.atomic` does on any error); one that arrives after the work has returned is held
-until the process exits with the work's own status.
+as :mod:`hadamard_min.io.atomic` does on any error); one that arrives after the work has returned is
+ignored: the process exits with the work's own status.
 """
 import importlib
 import signal
@@ -20,20 +20,21 @@ def _interrupt(signum, frame):
 
 
 def _hold_signals():
-    """Hold further SIGINT/SIGTERM (blocked: the process ends with the status decided, not by the signal)."""
+    """Hold further SIGINT/SIGTERM: the process ends with the status decided, not by the signal. Blocked in
+    this thread and ignored: another thread (OpenBLAS's) would take a blocked signal, and Python puts the
+    default action back at exit, except where the handler is SIG_IGN."""
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-    else:
-        for signum in SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
-def launch(command, prog):
-    """Run ``hadamard_min.cli.<command>.main()`` with the handlers installed first; its exit status."""
+def launch(command, prog, argv=None):
+    """Run ``hadamard_min.cli.<command>.main(argv)`` with the handlers installed first; its exit status."""
     for signum in SIGNALS:
         signal.signal(signum, _interrupt)
     try:
-        return importlib.import_module(f"hadamard_min.cli.{command}").main()
+        return importlib.import_module(f"hadamard_min.cli.{command}").main(argv)
     except KeyboardInterrupt:
         _hold_signals()
         if sys.stderr is not None:

@@ -86,15 +86,37 @@ def test_device_is_described(module):
     assert "cpu (NumPy)" in device.help and "gpu (CuPy" in device.help and "HADAMARD_DEVICE" in device.help
 
 
-def test_python_dash_m_runs_every_console_script(capsys):
+@pytest.fixture
+def signals_restored():
+    """The launcher installs its handlers and holds the signals at the end: put this process's back."""
+    import signal
+
+    import hadamard_min_launch
+    handlers = [signal.getsignal(signum) for signum in hadamard_min_launch.SIGNALS]
+    yield
+    for signum, handler in zip(hadamard_min_launch.SIGNALS, handlers):
+        signal.signal(signum, handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, hadamard_min_launch.SIGNALS)
+
+
+def test_python_dash_m_runs_every_console_script(capsys, signals_restored):
+    """Through the console scripts' launcher (its signal handlers); no command, or an unknown one, in one line."""
+    import hadamard_min_launch
     scripts = pyproject_file()["project"]["scripts"]
     assert {f"hadamard-{name}": f"hadamard_min_launch:{name}" for name in runner.COMMANDS} == scripts
     code, printed = exit_with(runner.main, ["explain", "--version"], capsys)
     assert code == 0 and printed.out.strip() == f"hadamard-explain {hadamard_min.__version__}"
+    assert signal_handler() is hadamard_min_launch.signal.SIG_IGN   # held at the end, as the launcher does
     code, printed = exit_with(runner.main, ["hadamard-train", "--version"], capsys)
     assert code == 0 and printed.out.strip() == f"hadamard-train {hadamard_min.__version__}"
     assert runner.main(["nope"]) == 2 and "unknown command 'nope'" in capsys.readouterr().err
-    assert runner.main([]) == 2 and "usage: python -m hadamard_min COMMAND" in capsys.readouterr().err
+    assert runner.main([]) == 2 and capsys.readouterr().err.count("\n") == 1
+    assert runner.main(["--version"]) == 0 and capsys.readouterr().out == f"hadamard-min {hadamard_min.__version__}\n"
+
+
+def signal_handler():
+    import signal
+    return signal.getsignal(signal.SIGTERM)
 
 
 # --------------------------------------------------------------------------- colour
