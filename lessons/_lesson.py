@@ -25,12 +25,16 @@ def start(doc):
     """Print the lesson's title (its docstring's first line) and which ops it runs; under ``HADAMARD_LEARNER``
     enter learner mode (its report is printed at the end)."""
     from hadamard_min.fast.switch import enabled
-    from hadamard_min.learner.ops import environment_folder, learner
+    from hadamard_min.learner.ops import LearnerError, environment_folder, learner
 
     print(doc.strip().splitlines()[0])
     folder = environment_folder()
     if folder is not None:
-        run = _learner_block.enter_context(learner(folder))
+        try:
+            run = _learner_block.enter_context(learner(folder))
+        except LearnerError as error:  # no such folder, an exercise that cannot be imported: one line
+            print(f"HADAMARD_LEARNER: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
         atexit.register(lambda: (print("\n" + run.report()), _learner_block.close()))
         print(f"ops: yours from {folder} where written, else the reference ops (HADAMARD_LEARNER)")
     elif enabled():

@@ -129,3 +129,42 @@ def test_lesson_06_runs_on_the_learners_ops(solved, tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert f"ops: yours from {solved}" in result.stdout
     assert result.stdout.count("  yours      ") == len(OPS) and "not reached" not in result.stdout
+
+
+MISTAKES = {   # ex07_relu_rules.py as a learner may write it: what the capstone's one line must say
+    "raises": ("def relu_backward(dy, mask, rule):\n    raise ValueError('my bug')\n",
+               "the explanation failed (your ex07_relu_rules.py, line 2): ValueError: my bug"),
+    "wrong shape": ("def relu_backward(dy, mask, rule):\n    return dy[..., :1]\n", "GradientShapeError"),
+    "calls sys.exit": ("def relu_backward(dy, mask, rule):\n    raise SystemExit(0)\n", "called sys.exit(0)"),
+    "NaN": ("def relu_backward(dy, mask, rule):\n    return dy * float('nan')\n", "are not finite real numbers"),
+    "complex": ("def relu_backward(dy, mask, rule):\n    return dy * (1 + 0j)\n", "ComplexWarning"),
+    "exits at import": ("import sys\nsys.exit(0)\n", "cannot be imported: SystemExit"),
+}
+
+
+@pytest.mark.parametrize("mistake", [*MISTAKES, "a pixel map of another shape"])
+def test_a_learners_mistake_is_one_line_of_the_capstone(model, tmp_path, capsys, mistake):
+    """Whatever the learner's op raises or returns, the capstone says so in one line (status 2), draws nothing."""
+    from hadamard_min.learner.__main__ import main
+    if mistake == "a pixel map of another shape":  # eq. 9 as a (2, 2) map: found when the figure is drawn
+        name, code, words = "ex11_postprocess", ("import numpy\ndef normalise_pixel_map(grad_v):\n"
+                                                 "    return numpy.zeros((2, 2))\n"), "pixel_map must be (3, S, S)"
+    else:
+        name, (code, words) = "ex07_relu_rules", MISTAKES[mistake]
+    (tmp_path / f"{name}.py").write_text(code, encoding="utf-8")
+    assert main([str(tmp_path), "--out", str(tmp_path / "mine.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    assert not (tmp_path / "mine.png").exists()
+
+
+@pytest.mark.parametrize("folder", ["nowhere", "broken"])
+def test_a_lesson_on_a_learner_folder_it_cannot_use_says_so_in_one_line(tmp_path, folder):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "ex07_relu_rules.py").write_text("def relu_backward(dy\n", encoding="utf-8")
+    lesson = ROOT / "lessons" / "06_explanation_step_by_step.py"
+    env = {**os.environ, "HADAMARD_LEARNER": str(tmp_path / folder), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, str(lesson), "--out", str(tmp_path / "out")], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("HADAMARD_LEARNER: ")

@@ -7,7 +7,10 @@ is the learner's code: the answers must be the same, ∇v equal to float32 round
 run in another order), and the token z-scores alike. The figure (the paper's Figure 2) is drawn from the
 learner's run: ∇v, eq. 9 and eq. 11 as the learner computed them.
 """
+import traceback
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy
 
@@ -16,7 +19,9 @@ from hadamard_min.explain.methods import explain
 from hadamard_min.explain.result import Explanation
 from hadamard_min.fast.switch import fast
 from hadamard_min.io.model_files import load_model
-from hadamard_min.learner.ops import LearnerRun, learner
+from hadamard_min.learner.ops import LearnerError, LearnerRun, learner
+
+COMPLEX_WARNING = getattr(numpy, "exceptions", numpy).ComplexWarning  # NumPy ≥ 1.25 moved it
 
 
 @dataclass
@@ -66,6 +71,26 @@ def compare(folder, model=None, image=EXAMPLE_IMAGE, question=None):
     question = question or example_question()
     with fast(False):
         package = explain(model, image, question)
-    with learner(folder) as run:
-        yours = explain(model, image, question)
+    with learner(folder) as run, warnings.catch_warnings():
+        warnings.simplefilter("error", COMPLEX_WARNING)  # complex numbers from the learner's ops: said, not cast
+        try:
+            yours = explain(model, image, question)
+        except LearnerError:
+            raise
+        except Exception as error:  # the learner's code, or the engine on what it returned: said in one line
+            raise LearnerError(f"with your ops the explanation failed{_where(error, folder)}: "
+                               f"{type(error).__name__}: {error}") from None
+    grad_v = numpy.asarray(yours.grad_v)
+    bad = grad_v.size if grad_v.dtype.kind != "f" else int(grad_v.size - numpy.isfinite(grad_v).sum())
+    if bad:
+        raise LearnerError(f"with your ops {bad} of ∇v's {grad_v.size} values are not finite real numbers "
+                           f"({grad_v.dtype}): look at {', '.join(run.learners_ops()) or 'your ops'}")
     return Comparison(package, yours, run)
+
+
+def _where(error, folder):
+    """' (your ex07_relu_rules.py, line 3)': the last line of the learner's files that the error went through."""
+    folder = str(Path(folder).resolve())
+    mine = [frame for frame in traceback.extract_tb(error.__traceback__)
+            if str(Path(frame.filename).resolve()).startswith(folder)]
+    return f" (your {Path(mine[-1].filename).name}, line {mine[-1].lineno})" if mine else ""

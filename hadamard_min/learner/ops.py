@@ -168,6 +168,9 @@ def _counted(usage, mine, package):
                 if not _is_blank(error):
                     raise
                 usage.state, usage.why = "blank", f"still blank: {error}"
+            except SystemExit as error:  # the learner's code would end the whole run, silently
+                raise LearnerError(f"your {usage.op.name} ({usage.op.exercise}.py) called sys.exit"
+                                   f"({error.code!r})") from None
             else:
                 usage.calls += 1
                 return answer
@@ -183,8 +186,8 @@ def load_exercise(path):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
-        raise LearnerError(f"{path} cannot be imported: {type(error).__name__}: {error}") from error
+    except (Exception, SystemExit) as error:  # a syntax error, a failing line, sys.exit() at import
+        raise LearnerError(f"{path} cannot be imported: {type(error).__name__}: {error}") from None
     finally:
         sys.modules.pop(name, None)
     return module
