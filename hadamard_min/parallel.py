@@ -64,18 +64,20 @@ def map_chunks(function, shared, chunks, workers=1):
             yield function(shared, chunk)
         return
     compiled.prepare()  # loaded once here, not in every worker
-    folder = _results_folder()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start,
-                               initargs=(function, shared, folder))
-    try:
+    folder = pool = None
+    try:  # from the folder's making on: a Ctrl-C at any point leaves no folder and no worker
+        folder = _results_folder()
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start,
+                                   initargs=(function, shared, folder))
         with _one_blas_thread():  # the workers are forked inside: each inherits one BLAS thread
             yield from pool.map(_run, chunks)
     except BrokenProcessPool as error:  # a worker was killed (by the kernel, out of memory, say)
         raise MemoryError("a worker process ended abruptly (out of memory?); try --workers 1") from error
     finally:  # done, an error, Ctrl-C or the caller stopped reading: no worker outlives this
-        for process in list((pool._processes or {}).values()):  # the executor has no public way to stop them
-            process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)  # its manager sees them end, and reaps them
+        if pool is not None:
+            for process in list((pool._processes or {}).values()):  # the executor cannot stop them itself
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)  # its manager sees them end, and reaps them
         if folder:
             shutil.rmtree(folder, ignore_errors=True)  # the files of results nobody read
 

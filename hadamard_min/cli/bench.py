@@ -41,6 +41,7 @@ from hadamard_min.cli.parsing import add_version
 from hadamard_min.core.backend import DeviceError, environment_device
 
 SETTLE = 0.25  # seconds before each timed run: the other side's idle threads stop spinning
+STOP_WAIT = 10  # seconds a side has to stop (its workers, its files) before it is killed
 
 
 class Worker:
@@ -115,9 +116,14 @@ def compare(args, with_torch):
                     worker.run()
                 _progress(run, args, workers)
             results = [worker.finish(args.warmup) for worker in workers]
-        finally:
+        finally:  # stopped first (a side's own workers and files go with it), killed only if it hangs
             for worker in workers:
                 if worker.process.poll() is None:
+                    worker.process.terminate()
+            for worker in workers:
+                try:
+                    worker.process.wait(timeout=STOP_WAIT)
+                except subprocess.TimeoutExpired:
                     worker.process.kill()
     return results[0], (results[1] if with_torch else None)
 

@@ -113,3 +113,35 @@ def test_a_signal_after_another_command_printed_its_version_leaves_status_0(tmp_
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0 and out.startswith(b"hadamard-explain "), (child.returncode, err)
     assert b"Traceback" not in err
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the processes left in /proc")
+def test_a_stopped_bench_leaves_no_worker_and_no_file(tmp_path):
+    """SIGTERM to hadamard-bench while its side's two workers run: each side is stopped (its own workers end
+    and its result files go with it), not killed; nothing outlives the command."""
+    pytest.importorskip("easy_vqa", reason="the bench's explanations read easy-VQA (the data extra)")
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    before = set(os.listdir(shm)) if shm else set()
+    mark = str(random.randrange(10 ** 9))  # the seed: finds this test's processes among all
+    args = ["--explain-rate", "--workers", "2", "--questions", "2000", "--runs", "4", "--warmup", "0", "--no-torch",
+            "--seed", mark]
+    child = start("bench", args, tmp_path)
+    while b"run 1/4" not in (line := child.stderr.readline()):
+        assert line, "the bench ended before its first run"
+    time.sleep(0.5)  # within run 2, the workers busy
+    child.send_signal(signal.SIGTERM)
+    err = child.communicate(timeout=120)[1]
+    assert child.returncode == 130 and err.strip().splitlines()[-1] == b"hadamard-bench: interrupted", err
+    time.sleep(0.5)
+    alive = [pid for pid in os.listdir("/proc") if pid.isdigit() and f"\0--seed\0{mark}\0" in _cmdline(pid)]
+    assert alive == [], [_cmdline(pid) for pid in alive]
+    if shm:
+        assert {name for name in set(os.listdir(shm)) - before if name.startswith("hadamard-results-")} == set()
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", encoding="utf-8", errors="replace") as file:
+            return file.read()
+    except OSError:
+        return ""
