@@ -32,7 +32,7 @@ def check_arguments(args):
     if not args.destination.endswith(".npz"):
         raise UsageError(f"{args.destination}: the destination must end in .npz")
     check_outputs({"DST": args.destination}, {"SRC": args.source})
-    if os.path.exists(args.destination) and not args.force:
+    if os.path.lexists(args.destination) and not args.force:  # a link, even to nothing, is something of yours
         raise FileExistsError(f"{args.destination} already exists; pass --force to overwrite it")
 
 

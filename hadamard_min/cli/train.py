@@ -1,4 +1,5 @@
 """``hadamard-train``: train the VQA model on easy-VQA (or two-shape scenes) with the engine itself."""
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -64,9 +65,9 @@ def check_arguments(args):
         raise FileNotFoundError(f"nothing to resume: no checkpoint {checkpoint}")
     if not args.force and not args.resume:  # --resume continues the run that wrote them: it replaces them
         for path, what in ((out, "--out"), (manifest_path(out), "the manifest written next to --out")):
-            if path.exists():
+            if os.path.lexists(path):  # a link, even to nothing, is something of the user's
                 raise FileExistsError(f"{path} exists ({what}); pass --force to overwrite it, or choose another --out")
-        if checkpoint.exists() and not args.resume:
+        if os.path.lexists(checkpoint) and not args.resume:
             raise FileExistsError(f"{checkpoint} exists (an earlier run's checkpoint); pass --resume to continue "
                                   f"it, --force to start again over it, or choose another --out")
     check_outputs({"--out": out, "its manifest": manifest_path(out), "its checkpoint": checkpoint})

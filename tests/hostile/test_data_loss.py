@@ -88,6 +88,19 @@ def test_port_never_writes_through_a_link_to_its_source(tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", ["port", "train"])
+def test_a_link_to_nothing_where_an_output_goes_is_yours_too(tmp_path, capsys, command):
+    """A symbolic link whose target does not exist is still something of the user's: refused without --force
+    (it was replaced by a regular file)."""
+    source = tmp_path / "source.pth"
+    source.write_bytes(good_checkpoint())
+    (tmp_path / "out.npz").symlink_to(tmp_path / "elsewhere" / "nothing.npz")
+    argv = [source, tmp_path / "out.npz"] if command == "port" else ["--out", tmp_path / "out.npz", *QUICK_TRAINING]
+    outcome = run_main(port_main if command == "port" else train_main, argv, capsys)
+    outcome.one_line_error("out.npz", "--force")
+    assert (tmp_path / "out.npz").is_symlink() and os.readlink(tmp_path / "out.npz").endswith("nothing.npz")
+
+
 def faulty(tmp_path, fault, after):
     return {"HOSTILE_FOLDER": str(tmp_path), "HOSTILE_FAULT": fault, "HOSTILE_AFTER": str(after)}
 
