@@ -119,3 +119,42 @@ def test_a_copy_asked_for_its_solutions_says_it_has_none(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="no folder solutions/"):
         grading.load("ex02_unbroadcast", solutions=True)
     assert grading.load("ex02_unbroadcast", solutions=False).__name__ == "exercise_ex02_unbroadcast"
+
+
+def test_an_answer_that_ends_the_program_fails_its_own_exercise_only(tmp_path, capfd, monkeypatch):
+    """sys.exit() or raise KeyboardInterrupt in an answer stopped the whole grading; now the others run."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.delenv("HADAMARD_SOLUTIONS", raising=False)
+    copy = tmp_path / "mine"
+    assert exercises.main(["start", str(copy)]) == 0
+    with open(copy / "ex07_relu_rules.py", "a", encoding="utf-8") as stub:
+        stub.write("\n\ndef relu_backward(dy, mask, rule):\n    raise KeyboardInterrupt\n")
+    with open(copy / "ex08_gru_cell.py", "a", encoding="utf-8") as stub:
+        stub.write("\n\nimport sys\nsys.exit(3)\n")
+    capfd.readouterr()
+    assert exercises.main(["grade", "6", "7", "8", "9", "--dir", str(copy)]) == 1
+    printed = capfd.readouterr().out
+    assert "your code raised KeyboardInterrupt()" in printed and "your code raised SystemExit(3)" in printed
+    assert "4 failed" in printed and "test_exercise_09" in printed, printed
+
+
+def test_a_ctrl_c_still_stops_the_grading(tmp_path):
+    """The graders tell a Ctrl-C (SIGINT) from a KeyboardInterrupt that an answer raises."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    copy = tmp_path / "mine"
+    assert exercises.main(["start", str(copy)]) == 0
+    with open(copy / "ex02_unbroadcast.py", "a", encoding="utf-8") as stub:
+        stub.write("\n\nimport time\ndef unbroadcast(grad, shape):\n    time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-m", "pytest", str(copy / "test_ex02_unbroadcast.py"), "-p",
+                              "no:cacheprovider"], cwd=copy, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    time.sleep(3)   # collected, and inside the sleeping answer
+    started = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    out = child.communicate(timeout=60)[0]
+    assert time.monotonic() - started < 30 and "KeyboardInterrupt" in out and child.returncode == 2, out
+    assert "your code raised" not in out

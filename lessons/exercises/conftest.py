@@ -3,9 +3,12 @@
 A stub raises ``NotImplementedError("exercise N: …")``; a wrong answer raises ``grading.ExerciseFailure``
 with the element, the values and what the mistake looks like (an error your code raises is named with
 your line). For those two the report is the message alone. ``--hints`` adds the hint on the formula
-(the same as ``HADAMARD_HINTS=1``).
+(the same as ``HADAMARD_HINTS=1``). Code that tries to end the run (``sys.exit()``, ``raise KeyboardInterrupt``)
+fails its own exercise only; a Ctrl-C you press still stops the grading.
 """
+import functools
 import os
+import signal
 
 import pytest
 from grading import SOLUTIONS, ExerciseFailure, hints_wanted, solutions_wanted
@@ -15,6 +18,14 @@ def pytest_addoption(parser):
     parser.addoption("--hints", action="store_true", help="exercises: a failure also gives the hint on the formula")
 
 
+_ctrl_c = []  # a Ctrl-C pressed while grading (SIGINT's handler), told from a KeyboardInterrupt an answer raises
+
+
+def _on_ctrl_c(signum, frame):
+    _ctrl_c.append(signum)
+    raise KeyboardInterrupt
+
+
 def pytest_configure(config):
     if config.getoption("hints"):
         os.environ["HADAMARD_HINTS"] = "1"
@@ -22,6 +33,27 @@ def pytest_configure(config):
         solutions_wanted(), hints_wanted()
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.obj = _answers_only(item.obj)
+
+
+def _answers_only(test):
+    """``test`` with a SystemExit, or a KeyboardInterrupt no Ctrl-C caused, from the code it grades turned into a
+    failure of this exercise: the grading goes on to the others."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        try:
+            return test(*args, **kwargs)
+        except (KeyboardInterrupt, SystemExit) as error:
+            if isinstance(error, KeyboardInterrupt) and _ctrl_c:
+                raise
+            raise ExerciseFailure(f"your code raised {error!r}: an answer returns its value (or raises an "
+                                  f"error); it does not end the program") from None
+    return run
 
 
 def pytest_report_header(config):
