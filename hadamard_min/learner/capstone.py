@@ -90,7 +90,7 @@ def compare(folder, model=None, image=EXAMPLE_IMAGE, question=None):
 
 def _where(error, folder):
     """' (your ex07_relu_rules.py, line 3)': the last line of the learner's files that the error went through."""
-    folder = str(Path(folder).resolve())
+    folder = Path(folder).resolve()
     mine = [frame for frame in traceback.extract_tb(error.__traceback__)
-            if str(Path(frame.filename).resolve()).startswith(folder)]
+            if Path(frame.filename).resolve().is_relative_to(folder)]
     return f" (your {Path(mine[-1].filename).name}, line {mine[-1].lineno})" if mine else ""
