@@ -40,7 +40,7 @@ import torch
 
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
 
-_PATCHING = threading.RLock()  # held while ReLU modules are patched; reentrant, so a nested call cannot hang
+_PATCHING = threading.RLock()  # held for a whole call (its patches); reentrant, so a nested call cannot hang
 
 
 @dataclass

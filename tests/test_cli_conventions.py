@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from test_packaging import pyproject_file
 
 import hadamard_min
+import hadamard_min_launch
 from hadamard_min import __main__ as runner
 from hadamard_min.cli import bench, evaluate, explain, port, saliency, train
 from hadamard_min.cli.checks import question_text
@@ -89,9 +91,6 @@ def test_device_is_described(module):
 @pytest.fixture
 def signals_restored():
     """The launcher installs its handlers and holds the signals at the end: put this process's back."""
-    import signal
-
-    import hadamard_min_launch
     handlers = [signal.getsignal(signum) for signum in hadamard_min_launch.SIGNALS]
     yield
     for signum, handler in zip(hadamard_min_launch.SIGNALS, handlers):
@@ -101,22 +100,16 @@ def signals_restored():
 
 def test_python_dash_m_runs_every_console_script(capsys, signals_restored):
     """Through the console scripts' launcher (its signal handlers); no command, or an unknown one, in one line."""
-    import hadamard_min_launch
     scripts = pyproject_file()["project"]["scripts"]
     assert {f"hadamard-{name}": f"hadamard_min_launch:{name}" for name in runner.COMMANDS} == scripts
     code, printed = exit_with(runner.main, ["explain", "--version"], capsys)
     assert code == 0 and printed.out.strip() == f"hadamard-explain {hadamard_min.__version__}"
-    assert signal_handler() is hadamard_min_launch.signal.SIG_IGN   # held at the end, as the launcher does
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN   # held at the end, as the launcher does
     code, printed = exit_with(runner.main, ["hadamard-train", "--version"], capsys)
     assert code == 0 and printed.out.strip() == f"hadamard-train {hadamard_min.__version__}"
     assert runner.main(["nope"]) == 2 and "unknown command 'nope'" in capsys.readouterr().err
     assert runner.main([]) == 2 and capsys.readouterr().err.count("\n") == 1
     assert runner.main(["--version"]) == 0 and capsys.readouterr().out == f"hadamard-min {hadamard_min.__version__}\n"
-
-
-def signal_handler():
-    import signal
-    return signal.getsignal(signal.SIGTERM)
 
 
 # --------------------------------------------------------------------------- colour
