@@ -45,8 +45,14 @@ def test_a_bad_hadamard_numba_value_is_one_clear_error(monkeypatch):
     assert not switch.numba_enabled()
 
 
+F4_KERNELS = {"winograd4_inputs", "winograd4_outputs"}  # F(4×4)'s transforms: factored, not SGEMMs
+
+
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_the_explain_pass_is_the_numpy_forms_bit_for_bit_and_every_kernel_runs(rng, monkeypatch, dtype):
+    """Every 3×3 convolution as F(2×2) here: F(4×4)'s kernels sum in another order than the NumPy form's
+    SGEMMs (``cpu_winograd.py``), so they are checked against float64 below instead."""
+    monkeypatch.setattr(winograd, "output_tile", lambda channels, fused: 2)
     model = small_resnet(rng, dtype, layers=(1, 2), width=8).freeze()
     x = rng.standard_normal((2, 3, 37, 30)).astype(dtype)
     u = winograd.filters(rng.standard_normal((4, 3, 3, 3)).astype(dtype), tile=2)
@@ -60,12 +66,63 @@ def test_the_explain_pass_is_the_numpy_forms_bit_for_bit_and_every_kernel_runs(r
     for name in kernels.__all__:
         monkeypatch.setattr(kernels, name, spy(name, getattr(kernels, name)))
     fused = explain_pass(model, x, u)
-    assert called == set(kernels.__all__), called
+    assert called == set(kernels.__all__) - F4_KERNELS, called
     with switch.numba_kernels(False):
         numpy_forms = explain_pass(model, x, u)
     for a, b in zip(fused, numpy_forms):
         assert a.dtype == dtype
         numpy.testing.assert_array_equal(a, b)
+
+
+def rounding_bound(transform, values, eps):
+    """16 ε (|T| |values|): a bound on the rounding of ``transform`` @ ``values`` summed in any order."""
+    return 16 * eps * (numpy.abs(transform) @ numpy.abs(values.reshape(len(values), -1))).reshape(
+        (len(transform),) + values.shape[1:])
+
+
+def float64_tiles(x):
+    """D of the NumPy form, in float64: every 6×6 tile of x padded by 1 (stepping by 4), (36, N, C, tiles)."""
+    n, c, h, w = x.shape
+    th, tw = -(-h // 4), -(-w // 4)
+    xpad = numpy.zeros((n, c, 4 * th + 2, 4 * tw + 2))
+    xpad[:, :, 1:1 + h, 1:1 + w] = x
+    return numpy.stack([xpad[:, :, r:r + 4 * th:4, q:q + 4 * tw:4].reshape(n, c, th * tw)
+                        for r in range(6) for q in range(6)])
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_the_f4_kernels_are_the_transforms_to_rounding_on_any_shape(dtype):
+    """V = (Bᵀ ⊗ Bᵀ) D and Y = (Aᵀ ⊗ Aᵀ) M + b, in float64, against the kernels' factored passes on drawn
+    shapes: within a bound of their rounding. They read and write without bounds checks, so a wrong tile,
+    padding or crop would show as a difference of the values' own size."""
+    hypothesis = pytest.importorskip("hypothesis")
+    kernels, eps = compiled.cpu(numpy.zeros(1, dtype=dtype)), numpy.finfo(dtype).eps
+    b_t, a_t = numpy.kron(winograd.B_T4, winograd.B_T4), numpy.kron(winograd.A_T4, winograd.A_T4)
+    sizes = hypothesis.strategies.integers
+
+    @hypothesis.settings(max_examples=40, deadline=None, derandomize=True)
+    @hypothesis.given(n=sizes(1, 2), c=sizes(1, 3), h=sizes(1, 13), w=sizes(1, 13), seed=sizes(0, 2 ** 16))
+    def check(n, c, h, w, seed):
+        rng = numpy.random.default_rng(seed)
+        x = (rng.standard_normal((n, c, w, h)) * 10.0 ** rng.integers(-3, 4)).astype(dtype).transpose(0, 1, 3, 2)
+        d = float64_tiles(x)
+        v = kernels.winograd4_inputs(x)
+        assert v.dtype == dtype and v.shape == d.shape
+        exact = (b_t @ d.reshape(36, -1)).reshape(d.shape)
+        assert numpy.all(numpy.abs(v - exact) <= rounding_bound(b_t, d, eps))
+
+        m, bias = rng.standard_normal(d.shape).astype(dtype), rng.standard_normal(c).astype(dtype)
+        y = kernels.winograd4_outputs(m, h, w, bias)
+        assert y.dtype == dtype and y.shape == (n, c, h, w)
+        def as_image(tiles):  # (16, N, C, tiles) → (N, C, h, w), the 4×4 blocks side by side, cropped
+            blocks = tiles.reshape(4, 4, n, c, -(-h // 4), -(-w // 4)).transpose(2, 3, 4, 0, 5, 1)
+            return blocks.reshape(n, c, 4 * blocks.shape[2], 4 * blocks.shape[4])[:, :, :h, :w]
+        exact = as_image((a_t @ m.reshape(36, -1).astype(numpy.float64)).reshape(16, *m.shape[1:]))
+        exact += bias.reshape(1, c, 1, 1)
+        limit = as_image(rounding_bound(a_t, m.astype(numpy.float64), eps)) + 2 * eps * numpy.abs(exact)
+        assert numpy.all(numpy.abs(y - exact) <= limit)
+
+    check()
 
 
 def test_prepare_loads_the_kernels_only_where_they_would_run(monkeypatch):
@@ -150,3 +207,13 @@ def test_the_output_kernel_refuses_tiles_that_do_not_cover_the_output():
     assert kernels.winograd_outputs(m, 4, 3, False).shape == (1, 1, 4, 3)
     with pytest.raises(ValueError, match="4 tiles do not cover a 5×5 output"):
         kernels.winograd_outputs(m, 5, 5, False)
+
+
+def test_the_f4_output_kernel_refuses_a_product_that_is_not_f4s():
+    kernels = compiled.cpu(numpy.zeros(1, dtype=numpy.float32))
+    m = numpy.zeros((36, 1, 1, 4), dtype=numpy.float32)
+    assert kernels.winograd4_outputs(m, 8, 5).shape == (1, 1, 8, 5)
+    with pytest.raises(ValueError, match="36 components of 4 tiles are not F"):
+        kernels.winograd4_outputs(m, 9, 9)
+    with pytest.raises(ValueError, match="37 components"):
+        kernels.winograd4_outputs(numpy.zeros((37, 1, 1, 4), dtype=numpy.float32), 8, 5)

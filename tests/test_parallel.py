@@ -160,12 +160,12 @@ def test_a_bad_worker_count_is_refused(shipped, pairs, capsys, tmp_path):
 
 FRESH_PROCESS = """
 import json, os
-from hadamard_min.fast import cpu_kernels, cpu_windows
+from hadamard_min.fast import cpu_kernels, cpu_windows, cpu_winograd
 from hadamard_min.parallel import map_chunks
 
 def loaded(shared, chunk):  # in a worker, before any work: the compiled code each kernel has
-    kernels = [(cpu_kernels, name) for name in ("_relu_forward", "_relu_backward", "_inputs", "_outputs",
-                                                "_gather_tiles")]
+    kernels = [(cpu_kernels, name) for name in ("_relu_forward", "_relu_backward")]
+    kernels += [(cpu_winograd, name) for name in ("_inputs", "_outputs", "_inputs4", "_outputs4")]
     kernels += [(cpu_windows, name) for name in ("_max_pool", "_max_pool_backward", "_col2im")]
     return [os.getpid(), [len(getattr(module, name).overloads) for module, name in kernels]]
 

@@ -8,7 +8,8 @@
     fused.py         ReLU and im2col/col2im as single CUDA kernels on a GPU
     cuda_kernels.py  those kernels' CUDA sources
     compiled.py      whether an array goes through the fused CPU kernels (Numba, the extra ``.[fast]``)
-    cpu_kernels.py   ReLU, the Winograd transforms and the F(4×4) tile gather, one pass each
+    cpu_kernels.py   ReLU, one pass each way; the kernels' list, and the loading of them all
+    cpu_winograd.py  the Winograd tile transforms, F(2×2) and F(4×4), one pass each
     cpu_windows.py   the max-pool both ways and a strided convolution's col2im, a plane at a time
     cpu_compile.py   how those kernels are compiled (cached on disk, the GIL let go)
 

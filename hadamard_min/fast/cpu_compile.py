@@ -1,4 +1,5 @@
-"""How the fused CPU kernels (``cpu_kernels.py``, ``cpu_windows.py``) are compiled, and their constants."""
+"""How the fused CPU kernels (``cpu_kernels.py``, ``cpu_winograd.py``, ``cpu_windows.py``) are compiled, and
+their constants."""
 KERNEL_OPTIONS = {"cache": True, "nogil": True}  # compiled code kept on disk; the GIL let go
 
 

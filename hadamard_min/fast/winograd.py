@@ -23,8 +23,10 @@ F(4×4, 3×3) on the CPU (``output_tile`` picks it for maps of at most 128 chann
 The 6×6 tiles step by 4 and Bᵀ, G, Aᵀ hold 1/4, 1/6, 2, 4, 5, 8, so the transforms are matrix products:
 every tile's 36 values gathered as one column of D (36, tiles), V = (Bᵀ ⊗ Bᵀ) D and Y = (Aᵀ ⊗ Aᵀ) M, each
 one SGEMM, and the bias b rides along as a 37th row of M times a column of ones (the rows of Aᵀ ⊗ Aᵀ do not
-sum to one, so it cannot be folded into one component). Turning g maps the points 0, ±1, ±2 of this
-transform to others, so the backward keeps the transform of the turned filters, U′, as well.
+sum to one, so it cannot be folded into one component). With Numba the two transforms are instead one pass
+each, a tile's rows and then its columns (``cpu_winograd.py``), 3 to 5 terms a value rather than 36. Turning
+g maps the points 0, ±1, ±2 of this transform to others, so the backward keeps the transform of the turned
+filters, U′, as well.
 """
 import numpy
 
@@ -141,21 +143,15 @@ def outputs(m, h, w, a_t=A_T):
 
 
 def tiles_by_product(x, tile=4):
-    """V = (Bᵀ ⊗ Bᵀ) D: every 6×6 tile of x padded by 1 (tiles step by 4) a column of D, (36, N, C, tiles).
-
-    With Numba D is gathered in one pass (``cpu_winograd.gather_tiles``), else padded and copied.
-    """
+    """V = (Bᵀ ⊗ Bᵀ) D: every 6×6 tile of x padded by 1 (tiles step by 4) a column of D, (36, N, C, tiles)."""
     xp = array_module(x)
     n, c, h, w = x.shape
     th, tw, t = -(-h // tile), -(-w // tile), tile + 2
-    if cpu := compiled.cpu(x):
-        d = cpu.gather_tiles(x, tile)
-    else:
-        xpad = xp.zeros((n, c, tile * th + 2, tile * tw + 2), dtype=x.dtype)
-        xpad[:, :, 1:1 + h, 1:1 + w] = x
-        sn, sc, sh, sw = xpad.strides
-        d = xp.ascontiguousarray(
-            xp.lib.stride_tricks.as_strided(xpad, (t, t, n, c, th, tw), (sh, sw, sn, sc, tile * sh, tile * sw)))
+    xpad = xp.zeros((n, c, tile * th + 2, tile * tw + 2), dtype=x.dtype)
+    xpad[:, :, 1:1 + h, 1:1 + w] = x
+    sn, sc, sh, sw = xpad.strides
+    d = xp.ascontiguousarray(
+        xp.lib.stride_tricks.as_strided(xpad, (t, t, n, c, th, tw), (sh, sw, sn, sc, tile * sh, tile * sw)))
     b_t = xp.asarray(B_T4, dtype=x.dtype)
     return (xp.kron(b_t, b_t) @ d.reshape(t * t, -1)).reshape(t * t, n, c, th * tw)
 
@@ -186,6 +182,8 @@ def convolve(x, u, bias=None):
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
         return y
+    if cpu := compiled.cpu(x):  # F(4×4) with Numba: each transform one factored pass
+        return cpu.winograd4_outputs(u[:, None] @ cpu.winograd4_inputs(x), *x.shape[2:], bias)
     xp = array_module(x)
     v = tiles_by_product(x)
     m = xp.empty((len(u) + (bias is not None),) + v.shape[1:2] + u.shape[1:2] + v.shape[3:], dtype=x.dtype)
@@ -200,6 +198,8 @@ def convolve_turned(dy, u, turned=None):
     """
     if len(u) == 16:
         return outputs(u.transpose(0, 2, 1)[:, None] @ inputs(dy, B_T_TURNED), *dy.shape[2:], A_T_TURNED)
+    if cpu := compiled.cpu(dy):
+        return cpu.winograd4_outputs(turned[:, None] @ cpu.winograd4_inputs(dy), *dy.shape[2:])
     return untile_by_product(turned[:, None] @ tiles_by_product(dy), *dy.shape[2:])
 
 
