@@ -217,3 +217,14 @@ def test_the_f4_output_kernel_refuses_a_product_that_is_not_f4s():
         kernels.winograd4_outputs(m, 9, 9)
     with pytest.raises(ValueError, match="37 components"):
         kernels.winograd4_outputs(numpy.zeros((37, 1, 1, 4), dtype=numpy.float32), 8, 5)
+
+
+@pytest.mark.parametrize("tile, channels, size", [(2, 256, 28), (4, 64, 112)])
+def test_the_components_of_v_do_not_start_in_the_same_cache_sets(tile, channels, size):
+    """256 channels of 28×28 (F(2×2): 196 tiles) and 64 of 112×112 (F(4×4): 784) make components of 784 KiB,
+    a multiple of 4 KiB: V is allocated with a gap between them, and is still a view the products read."""
+    kernels = compiled.cpu(numpy.zeros(1, dtype=numpy.float32))
+    x = numpy.ones((1, channels, size, size), dtype=numpy.float32)
+    v = kernels.winograd_inputs(x, False) if tile == 2 else kernels.winograd4_inputs(x)
+    assert v.strides[0] % 4096 != 0 and v.strides[0] > v[0].nbytes
+    assert all(component.flags.c_contiguous for component in v)

@@ -19,6 +19,18 @@ from hadamard_min.fast.cpu_compile import KERNEL_OPTIONS, units
 __all__ = ["winograd4_inputs", "winograd4_outputs", "winograd_inputs", "winograd_outputs"]
 
 
+def _components(count, n, c, tiles, dtype):
+    """An empty V, (count, N, C, tiles), whose components start 64 bytes past a multiple of each other's size.
+
+    A kernel writes the components of every tile at once, ``count`` streams. Where C · tiles is a multiple of
+    1,024 floats (256 channels of 28×28 maps: 196 tiles), back to back they would all start in the same cache
+    sets and evict one another: the F(2×2) input transform of such a map took 0.60 ms instead of 0.39.
+    """
+    size = n * c * tiles
+    rows = numpy.empty((count, size + 64 // numpy.dtype(dtype).itemsize), dtype=dtype)
+    return rows[:, :size].reshape(count, n, c, tiles)  # a view: each component's (N, C, tiles) contiguous
+
+
 # --------------------------------------------------------------------------- F(2×2, 3×3)
 @njit(**KERNEL_OPTIONS)
 def _b_t(d0, d1, d2, d3):
@@ -53,7 +65,7 @@ def _inputs(x, turned, v):
 def winograd_inputs(x, turned):
     """V of ``winograd.inputs`` for Bᵀ or P Bᵀ (``turned``): (N, C, H, W) → (16, N, C, tiles), one pass."""
     n, c, h, w = x.shape
-    v = numpy.empty((16, n, c, ((h + 1) // 2) * ((w + 1) // 2)), dtype=x.dtype)
+    v = _components(16, n, c, ((h + 1) // 2) * ((w + 1) // 2), x.dtype)
     _inputs(numpy.ascontiguousarray(x), turned, v)
     return v
 
@@ -134,7 +146,7 @@ def _inputs4(x, one, v):
 def winograd4_inputs(x):
     """V of ``winograd.tiles_by_product``: (N, C, H, W) → (36, N, C, tiles), Bᵀ d B of every 6×6 tile."""
     n, c, h, w = x.shape
-    v = numpy.empty((36, n, c, ((h + 3) // 4) * ((w + 3) // 4)), dtype=x.dtype)
+    v = _components(36, n, c, ((h + 3) // 4) * ((w + 3) // 4), x.dtype)
     _inputs4(numpy.ascontiguousarray(x), units(x)[0], v)
     return v
 
