@@ -22,6 +22,8 @@ import numpy
 from hadamard_min.cli.bench_workload import DEPTHS, GEMM_SHAPE, BenchError, bench_input, explain_rate_batch, one_hot
 from hadamard_min.io.atomic import write_atomically
 
+CALIBRATION_SIZE = 224  # the smallest image the batch norms of the timed network are calibrated on
+
 
 @dataclass
 class Side:
@@ -56,7 +58,9 @@ def our_side(args):
     set_device(args.device)
     xp = get_xp()
     model = ResNet(DEPTHS[args.depth], rng=numpy.random.default_rng(args.seed))  # on the chosen device
-    calibrate_batchnorm(model, xp.asarray(bench_input(args.seed + 1, 1, args.size)))
+    # statistics of an image of at least CALIBRATION_SIZE: on a smaller one the last stages' maps have a
+    # pixel or four, whose variance is 0 or nearly, and the activations overflow float32 (NaN at 32×32)
+    calibrate_batchnorm(model, xp.asarray(bench_input(args.seed + 1, 1, max(args.size, CALIBRATION_SIZE))))
     if args.weights:
         from hadamard_min.io.weights import save_weights
         save_weights(args.weights, model.state_dict())
