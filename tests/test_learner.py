@@ -158,6 +158,22 @@ def test_a_learners_mistake_is_one_line_of_the_capstone(model, tmp_path, capsys,
     assert not (tmp_path / "mine.png").exists()
 
 
+def test_an_exercise_that_changes_the_working_folder_moves_neither_out_nor_the_folder(blank, tmp_path,
+                                                                                      monkeypatch):
+    """Relative paths are where they were when the command started: an exercise that calls os.chdir at import
+    (the first one the capstone imports) wrote the figure into its own folder, and the next exercises were
+    looked for there."""
+    from hadamard_min.learner.__main__ import main
+    shutil.copytree(blank, tmp_path / "mine")
+    (tmp_path / "elsewhere").mkdir()
+    first = tmp_path / "mine" / f"{OPS[0].exercise}.py"
+    first.write_text(f"import os\nos.chdir({str(tmp_path / 'elsewhere')!r})\n" + first.read_text(encoding="utf-8"),
+                     encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["mine", "--out", "figure.png"]) == 0
+    assert (tmp_path / "figure.png").stat().st_size > 0 and not (tmp_path / "elsewhere" / "figure.png").exists()
+
+
 @pytest.mark.parametrize("folder", ["nowhere", "broken"])
 def test_a_lesson_on_a_learner_folder_it_cannot_use_says_so_in_one_line(tmp_path, folder):
     (tmp_path / "broken").mkdir()

@@ -32,11 +32,12 @@ def main(argv=None):
     def work():
         if args.out.suffix.lower() != ".png":
             raise LearnerError(f"--out must be a .png file, not {args.out.name}")
-        check_outputs({"--out": args.out}, _inputs(args.folder))
-        result = compare(args.folder)
+        out, folder = args.out.absolute(), args.folder.absolute()  # where they are now: an exercise may chdir
+        check_outputs({"--out": out}, _inputs(folder))
+        result = compare(folder)
         print(result.run.report())
         print(result.table())
-        save_figure(args.out, result.yours, EXAMPLE_IMAGE.name + " (your ops)")
+        save_figure(out, result.yours, EXAMPLE_IMAGE.name + " (your ops)")
         print(f"wrote {args.out}")
         return 0 if result.same_answers else 1
 
