@@ -34,6 +34,7 @@ from hadamard_min.fast import compiled
 MIN_PARALLEL = 64       # examples: from this batch size on, workers=None uses every core
 FILE_BYTES = 64 << 10   # a result's arrays from this size on come back through a file (a pipe holds 64 KiB)
 ALIGN = 64              # bytes: where each array starts in that file, as a fresh array's memory would
+RESULTS_PREFIX = "hadamard-results-"  # then the pid of the process whose workers write in the folder
 _job = None             # (function, shared, folder) of this worker process, set once by _start
 
 
@@ -97,9 +98,11 @@ def _one_blas_thread():
 
 def _results_folder():
     """A new private folder in memory (``/dev/shm``, else the temporary folder) for the workers' large results,
-    or None where none can be made: they then come through the pipe."""
+    named after this process (``hadamard-results-PID-…``), or None where none can be made: they then come
+    through the pipe."""
     try:
-        return tempfile.mkdtemp(prefix="hadamard-results-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        return tempfile.mkdtemp(prefix=f"{RESULTS_PREFIX}{os.getpid()}-",
+                                dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     except OSError:
         return None
 

@@ -217,6 +217,9 @@ def test_the_f4_output_kernel_refuses_a_product_that_is_not_f4s():
         kernels.winograd4_outputs(m, 9, 9)
     with pytest.raises(ValueError, match="37 components"):
         kernels.winograd4_outputs(numpy.zeros((37, 1, 1, 4), dtype=numpy.float32), 8, 5)
+    with pytest.raises(ValueError, match="a bias of 2 values for 1 output channels"):  # read by position too
+        kernels.winograd4_outputs(m, 8, 5, numpy.ones(2, dtype=numpy.float32))
+    assert kernels.winograd4_outputs(m, 8, 5, numpy.ones((1, 1, 1, 1), dtype=numpy.float32)).max() == 1
 
 
 @pytest.mark.parametrize("tile, channels, size", [(2, 256, 28), (4, 64, 112)])

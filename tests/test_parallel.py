@@ -24,7 +24,7 @@ from hadamard_min.explain.arguments import ExplainArgumentError
 from hadamard_min.explain.methods import explain_batch
 from hadamard_min.io.model_files import load_model
 from hadamard_min.models.vqa import build_vqa_model
-from hadamard_min.parallel import MIN_PARALLEL, cores, map_chunks, worker_count
+from hadamard_min.parallel import MIN_PARALLEL, RESULTS_PREFIX, cores, map_chunks, worker_count
 
 pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
                                 reason="worker processes are forked (Linux)")
@@ -212,8 +212,9 @@ def arrays_of(shared, chunk):
 
 
 def shared_folders():
-    return {name for name in os.listdir("/dev/shm") if name.startswith("hadamard-results-")} \
-        if os.path.isdir("/dev/shm") else set()
+    """This process's results folders in /dev/shm (another process's, such as a second test run's, left out)."""
+    mine = f"{RESULTS_PREFIX}{os.getpid()}-"
+    return {name for name in os.listdir("/dev/shm") if name.startswith(mine)} if os.path.isdir("/dev/shm") else set()
 
 
 def test_large_results_come_back_whole_writable_and_their_own_and_leave_no_file():

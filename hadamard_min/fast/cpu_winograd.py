@@ -189,7 +189,9 @@ def winograd4_outputs(m, h, w, bias=None):
     """Y of ``winograd.untile_by_product``: (36, N, O, tiles) → (N, O, h, w), Aᵀ M A (+ b) of every tile."""
     if m.shape[0] != 36 or m.shape[3] != ((h + 3) // 4) * ((w + 3) // 4):  # read by position, unchecked
         raise ValueError(f"{m.shape[0]} components of {m.shape[3]} tiles are not F(4×4)'s for a {h}×{w} output")
+    bias = numpy.zeros(m.shape[2], dtype=m.dtype) if bias is None else numpy.asarray(bias, dtype=m.dtype).ravel()
+    if bias.shape != m.shape[2:3]:
+        raise ValueError(f"a bias of {bias.size} values for {m.shape[2]} output channels")
     y = numpy.empty((m.shape[1], m.shape[2], h, w), dtype=m.dtype)
-    bias = numpy.zeros(m.shape[2], dtype=m.dtype) if bias is None else numpy.asarray(bias, dtype=m.dtype)
-    _outputs4(numpy.ascontiguousarray(m), bias.reshape(-1), units(m)[0], y)
+    _outputs4(numpy.ascontiguousarray(m), bias, units(m)[0], y)
     return y

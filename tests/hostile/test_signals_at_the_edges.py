@@ -20,6 +20,7 @@ from hostile_helpers import ROOT
 import hadamard_min_launch
 from hadamard_min.io.npz import save_weights
 from hadamard_min.io.weights import load_weights
+from hadamard_min.parallel import RESULTS_PREFIX
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -129,14 +130,21 @@ def test_a_stopped_bench_leaves_no_worker_and_no_file(tmp_path):
     while b"run 1/4" not in (line := child.stderr.readline()):
         assert line, "the bench ended before its first run"
     time.sleep(0.5)  # within run 2, the workers busy
+    ours = [pid for pid in os.listdir("/proc") if pid.isdigit() and f"\0--seed\0{mark}\0" in _cmdline(pid)]
+    if shm:  # the side's folder for its workers' results is named after it
+        deadline = time.monotonic() + 5
+        while not any(name.startswith(f"{RESULTS_PREFIX}{pid}-") for pid in ours for name in os.listdir(shm)):
+            assert time.monotonic() < deadline, (ours, os.listdir(shm))
+            time.sleep(0.005)
     child.send_signal(signal.SIGTERM)
     err = child.communicate(timeout=120)[1]
     assert child.returncode == 130 and err.strip().splitlines()[-1] == b"hadamard-bench: interrupted", err
     time.sleep(0.5)
     alive = [pid for pid in os.listdir("/proc") if pid.isdigit() and f"\0--seed\0{mark}\0" in _cmdline(pid)]
     assert alive == [], [_cmdline(pid) for pid in alive]
-    if shm:
-        assert {name for name in set(os.listdir(shm)) - before if name.startswith("hadamard-results-")} == set()
+    if shm:  # the folders of this bench's processes (another test run's may come and go meanwhile)
+        left = {name for name in set(os.listdir(shm)) - before if name.startswith(RESULTS_PREFIX)}
+        assert not {name for name in left if name.split("-")[2] in ours}, left
 
 
 def _cmdline(pid):
