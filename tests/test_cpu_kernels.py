@@ -15,9 +15,9 @@ numba = pytest.importorskip("numba", reason="the fused CPU kernels need the extr
 
 
 def explain_pass(model, x, u):
-    """(logits, guided input gradient) of a frozen ResNet (its ReLUs, Winograd F(4×4) tiles), and a Winograd
-    F(2×2) convolution of x with the filters whose transform is ``u``, then with the turned filters: every
-    fused kernel runs, both ways."""
+    """(logits, guided input gradient) of a frozen ResNet (its ReLUs, max-pool, strided and Winograd
+    convolutions), and a Winograd F(2×2) convolution of x with the filters whose transform is ``u``, then with
+    the turned filters: every fused kernel but F(4×4)'s runs, both ways."""
     xt = Tensor(x, requires_grad=True)
     with guided_backprop():
         logits = model(xt)
@@ -205,8 +205,30 @@ def test_the_output_kernel_refuses_tiles_that_do_not_cover_the_output():
     kernels = compiled.cpu(numpy.zeros(1, dtype=numpy.float32))
     m = numpy.zeros((16, 1, 1, 4), dtype=numpy.float32)
     assert kernels.winograd_outputs(m, 4, 3, False).shape == (1, 1, 4, 3)
-    with pytest.raises(ValueError, match="4 tiles do not cover a 5×5 output"):
+    with pytest.raises(ValueError, match="16 components of 4 tiles are not F"):
         kernels.winograd_outputs(m, 5, 5, False)
+    with pytest.raises(ValueError, match="4 components of 4 tiles"):  # read by position too
+        kernels.winograd_outputs(m[:4], 4, 3, False)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_the_f4_convolutions_run_on_the_f4_kernels(rng, monkeypatch, dtype):
+    """``convolve`` and ``convolve_turned`` with F(4×4)'s 36 components go through both kernels, and give the
+    NumPy form's convolution to rounding, in the input's dtype."""
+    kernels, called = compiled.cpu(numpy.zeros(1, dtype=dtype)), []
+    for name in F4_KERNELS:
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *args, real=real, name=name, **keywords: (
+            called.append(name), real(*args, **keywords))[1])
+    x, weight = rng.standard_normal((2, 3, 9, 6)).astype(dtype), rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    u, turned, bias = winograd.filters(weight, 4), winograd.turned_filters(weight, 4), rng.standard_normal(4)
+    results = [winograd.convolve(x, u, bias), winograd.convolve_turned(x[:, :1].repeat(4, 1), u, turned)]
+    assert sorted(called) == sorted([*F4_KERNELS, *F4_KERNELS])
+    with switch.numba_kernels(False):
+        numpy_forms = [winograd.convolve(x, u, bias), winograd.convolve_turned(x[:, :1].repeat(4, 1), u, turned)]
+    for fused, numpy_form in zip(results, numpy_forms):
+        assert fused.dtype == numpy_form.dtype == dtype
+        numpy.testing.assert_allclose(fused, numpy_form, rtol=0, atol=1e3 * numpy.finfo(dtype).eps)
 
 
 def test_the_f4_output_kernel_refuses_a_product_that_is_not_f4s():

@@ -5,11 +5,12 @@ the host, a peak-memory probe for the device (None on the CPU) and facts for the
 one up, measures its SGEMM rate, then times its steps once per "run" line of standard input and answers
 each with a JSON line; the driver (``cli/bench.py``) asks the two workers in turn.
 
-Ours builds the network (batch norms calibrated on a random image, as a trained network's standardise
-their inputs) and writes its weights to a .npz; PyTorch's reads them into the oracle's copy of the same
-network (``oracle/torch_models.py``). With ``--explain-rate`` the step is instead one pass of eq. 2-3 over
-the first test questions of easy-VQA with the shipped model, in batches (``oracle/torch_vqa.py`` on torch's side).
+Ours builds the network (batch norms calibrated on a random image, as a trained network's standardise their
+inputs) and writes its weights to a .npz; PyTorch's reads them into the oracle's copy of the same network
+(``oracle/torch_models.py``). With ``--explain-rate`` the step is one pass of eq. 2-3 over the first test
+questions of easy-VQA with the shipped model, in batches (``oracle/torch_vqa.py`` on torch's side).
 """
+import functools
 import json
 import os
 import resource
@@ -22,7 +23,7 @@ import numpy
 from hadamard_min.cli.bench_workload import DEPTHS, GEMM_SHAPE, BenchError, bench_input, explain_rate_batch, one_hot
 from hadamard_min.io.atomic import write_atomically
 
-CALIBRATION_SIZE = 224  # the smallest image the batch norms of the timed network are calibrated on
+CALIBRATION_SIZE = 224  # the batch norms' image at least: at 32 px the last map is 1 pixel, its variance 0 (NaN)
 
 
 @dataclass
@@ -58,8 +59,6 @@ def our_side(args):
     set_device(args.device)
     xp = get_xp()
     model = ResNet(DEPTHS[args.depth], rng=numpy.random.default_rng(args.seed))  # on the chosen device
-    # statistics of an image of at least CALIBRATION_SIZE: on a smaller one the last stages' maps have a
-    # pixel or four, whose variance is 0 or nearly, and the activations overflow float32 (NaN at 32×32)
     calibrate_batchnorm(model, xp.asarray(bench_input(args.seed + 1, 1, max(args.size, CALIBRATION_SIZE))))
     if args.weights:
         from hadamard_min.io.weights import save_weights
@@ -281,7 +280,7 @@ def serve(args):
             side.sync()
             times[key], times[f"{key}_cpu"] = time.perf_counter() - start, time.process_time() - cpu
         print(json.dumps(times), flush=True)
-    _save_array(args.gradient_out, side.to_host(gradient))
+    write_atomically(args.gradient_out, functools.partial(numpy.save, arr=side.to_host(gradient)))
     del gradient
     if args.profile:  # after the timed runs, so that the profiler's cost is in none of them
         from hadamard_min.cli.bench_profile import copy_rate, profile_passes
@@ -289,10 +288,6 @@ def serve(args):
                        "copy_rates": [copy_rate(1), copy_rate(args.threads)]}
     device_peak = side.peak(list(side.steps.values())[-1]) if side.peak else None  # one more, untimed pass
     print(json.dumps(side.facts | {"peak_rss": _peak_rss_bytes(), "device_peak": device_peak}), flush=True)
-
-
-def _save_array(path, array):
-    write_atomically(path, lambda stream: numpy.save(stream, array))
 
 
 def _peak_rss_bytes():

@@ -9,6 +9,7 @@ exception is F(4×4)'s transforms, which the NumPy form computes as SGEMMs (``cp
     relu_forward       y = max(x, 0) and the mask [x > 0] packed into bits             3 passes
     relu_backward      dy·m | max(dy, 0)·m | max(dy, 0), the mask unpacked on the fly  2–3 passes
     winograd_inputs    Bᵀ d B for every F(2×2) tile, a row of tiles at a time, into V   pad + 10 passes
+                       (``cpu_winograd.py``, as the next three)
     winograd_outputs   Aᵀ M A for every F(2×2) tile, a row of tiles at a time, cropped 8–9 passes + crop
     winograd4_inputs   Bᵀ d B for every F(4×4) tile, rows then columns, into V          pad, gather, SGEMM
     winograd4_outputs  Aᵀ M A + b for every F(4×4) tile, rows then columns, cropped    SGEMM + scatter

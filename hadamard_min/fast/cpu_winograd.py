@@ -24,7 +24,7 @@ def _components(count, n, c, tiles, dtype):
 
     A kernel writes the components of every tile at once, ``count`` streams. Where C · tiles is a multiple of
     1,024 floats (256 channels of 28×28 maps: 196 tiles), back to back they would all start in the same cache
-    sets and evict one another: the F(2×2) input transform of such a map took 0.60 ms instead of 0.39.
+    sets and evict one another: the F(2×2) input transform of such a map took 0.60 ms instead of 0.42.
     """
     size = n * c * tiles
     rows = numpy.empty((count, size + 64 // numpy.dtype(dtype).itemsize), dtype=dtype)
@@ -101,8 +101,8 @@ def _outputs(m, turned, y):
 
 def winograd_outputs(m, h, w, turned):
     """Y of ``winograd.outputs`` for Aᵀ or Aᵀ P (``turned``): (16, N, O, tiles) → (N, O, h, w), one pass."""
-    if m.shape[3] != ((h + 1) // 2) * ((w + 1) // 2):  # the kernel reads tiles by position, unchecked
-        raise ValueError(f"{m.shape[3]} tiles do not cover a {h}×{w} output")
+    if m.shape[0] != 16 or m.shape[3] != ((h + 1) // 2) * ((w + 1) // 2):  # read by position, unchecked
+        raise ValueError(f"{m.shape[0]} components of {m.shape[3]} tiles are not F(2×2)'s for a {h}×{w} output")
     y = numpy.empty((m.shape[1], m.shape[2], h, w), dtype=m.dtype)
     _outputs(numpy.ascontiguousarray(m), turned, y)
     return y

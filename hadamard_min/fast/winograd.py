@@ -182,13 +182,12 @@ def convolve(x, u, bias=None):
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
         return y
-    if cpu := compiled.cpu(x):  # F(4×4) with Numba: each transform one factored pass
-        return cpu.winograd4_outputs(u[:, None] @ cpu.winograd4_inputs(x), *x.shape[2:], bias)
-    xp = array_module(x)
-    v = tiles_by_product(x)
-    m = xp.empty((len(u) + (bias is not None),) + v.shape[1:2] + u.shape[1:2] + v.shape[3:], dtype=x.dtype)
+    xp, cpu = array_module(x), compiled.cpu(x)  # F(4×4) with Numba: each transform one factored pass
+    v = cpu.winograd4_inputs(x) if cpu else tiles_by_product(x)
+    m = xp.empty((len(u) + (bias is not None and not cpu),) + v.shape[1:2] + u.shape[1:2] + v.shape[3:],
+                 dtype=x.dtype)
     xp.matmul(u[:, None], v, out=m[:len(u)])
-    return untile_by_product(m, *x.shape[2:], bias)
+    return cpu.winograd4_outputs(m, *x.shape[2:], bias) if cpu else untile_by_product(m, *x.shape[2:], bias)
 
 
 def convolve_turned(dy, u, turned=None):
