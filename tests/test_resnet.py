@@ -99,11 +99,9 @@ def test_bench_runs_our_side_alone(capfd):
 def test_the_bench_network_is_well_scaled_at_its_smallest_sizes(size):
     """At 32×32 the last stage's map is one pixel: batch norms calibrated on it divided by a zero variance and
     the guided gradient was NaN (ResNet-50: 6e24). They are calibrated on a larger image instead."""
-    import types
-
+    from hadamard_min.cli.bench import parse_args
     from hadamard_min.cli.bench_sides import our_side
-    args = types.SimpleNamespace(device="cpu", depth=50, seed=0, size=size, batch=[1], weights=None,
-                                 reference=False)
+    args = parse_args(["--size", str(size), "--depth", "50", "--threads", "1", "--device", "cpu"])
     gradient = our_side(args).steps["explain"]()
     assert gradient.shape == (1, 3, size, size)
     assert numpy.isfinite(gradient).all() and 0 < numpy.abs(gradient).max() < 1e3

@@ -146,7 +146,10 @@ def parse_args(argv):
     parser.add_argument("--batch", type=integer(1, 4096), nargs="+", default=[1],
                         help="images per pass; several sizes are compared one after another (default 1)")
     parser.add_argument("--runs", type=integer(1, 10_000), default=5, help="counted runs (default 5)")
-    parser.add_argument("--warmup", type=integer(0, 10_000), default=1, help="runs not counted, first (default 1)")
+    parser.add_argument("--warmup", type=integer(0, 10_000), default=1,
+                        help="runs not counted, first (default 1): the first run also builds the frozen "
+                             "network's inference forms and loads (or compiles) the Numba kernels, which "
+                             "--warmup 0 counts")
     parser.add_argument("--depth", type=int, default=152, choices=sorted(DEPTHS), help="ResNet depth")
     parser.add_argument("--device", choices=("cpu", "gpu"), default=None,
                         help="cpu (NumPy) or gpu (CuPy; torch then uses CUDA when it can); default: "
