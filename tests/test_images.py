@@ -97,6 +97,20 @@ def test_sixteen_bit_is_scaled_not_clipped(tmp_path, dtype, suffix):
         assert_rgb(loaded, numpy.repeat(gray[:, :, None], 3, axis=2))
 
 
+def test_arrays_with_one_two_or_four_channels_read_as_the_pil_image_of_their_mode(tmp_path):
+    """(H, W, 1) is gray, (H, W, 2) gray with alpha, (H, W, 4) RGBA: each as its PIL image (LA, RGBA composited
+    on white), as NumPy's view of an image file of those modes gives them (they were refused)."""
+    rng = numpy.random.default_rng(0)
+    for channels, mode in [(1, "L"), (2, "LA"), (4, "RGBA")]:
+        array = rng.integers(0, 256, (5, 7, channels), dtype=numpy.uint8)
+        image = Image.fromarray(array[:, :, 0] if channels == 1 else array)
+        assert image.mode == mode
+        image.save(tmp_path / f"{mode}.png")
+        assert_rgb(load_image(array), load_image(tmp_path / f"{mode}.png"))
+    rgba = numpy.array([[[200, 0, 0, 128], [10, 20, 30, 0], [1, 2, 3, 255]]], dtype=numpy.uint8)
+    assert_rgb(load_image(rgba), numpy.array([[[227, 127, 127], [255, 255, 255], [1, 2, 3]]], dtype=numpy.uint8))
+
+
 def test_arrays():
     gray = numpy.arange(12, dtype=numpy.uint8).reshape(3, 4)
     assert_rgb(load_image(gray), numpy.repeat(gray[:, :, None], 3, axis=2))
@@ -104,10 +118,12 @@ def test_arrays():
     assert_rgb(load_image(rgb[:, ::-1]), rgb[:, ::-1])
     with pytest.raises(ImageError, match="must be uint8"):
         load_image(rgb.astype(numpy.float32))
-    with pytest.raises(ImageError, match=r"\(H, W, 3\)"):
-        load_image(numpy.zeros((3, 4, 4), dtype=numpy.uint8))
-    with pytest.raises(ImageError, match=r"\(H, W, 3\)"):
+    with pytest.raises(ImageError, match=r"\(H, W, 1–4\), not \(3, 4, 5\): channels go last"):
+        load_image(numpy.zeros((3, 4, 5), dtype=numpy.uint8))
+    with pytest.raises(ImageError, match=r"\(H, W, 1–4\), not \(2, 3, 4, 3\)$"):
         load_image(numpy.zeros((2, 3, 4, 3), dtype=numpy.uint8))
+    with pytest.raises(ImageError, match="empty"):
+        load_image(numpy.zeros((0, 4, 4), dtype=numpy.uint8))
     with pytest.raises(ImageError, match="empty"):
         load_image(numpy.zeros((0, 4), dtype=numpy.uint8))
     with pytest.raises(ImageError, match="cannot use a list"):

@@ -47,7 +47,7 @@ class ImageError(ValueError):
 
 
 def load_image(source):
-    """RGB uint8 array (H, W, 3) from a path, a ``PIL.Image`` or a uint8 array (H, W, 3) or (H, W).
+    """RGB uint8 array (H, W, 3) from a path, a ``PIL.Image`` or a uint8 array (H, W[, 1–4 channels]).
 
     A file must be one of ``FORMATS`` (PNG, JPEG, GIF, BMP, TIFF, WebP, PPM), and so must a PIL image
     opened from a file (convert any other first: ``image.convert("RGB")``).
@@ -87,8 +87,9 @@ def _load_path(path):
     with file, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        Image.init()  # every plugin registered, then only FORMATS this Pillow reads (one without WebP has none)
         try:
-            img = Image.open(file, formats=_readable_formats())  # no other format is tried
+            img = Image.open(file, formats=[name for name in FORMATS if name in Image.OPEN])  # no other is tried
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageError(f"image {path} is too large to read ({exc}); scale it down first") from None
         except MemoryError:
@@ -101,12 +102,6 @@ def _load_path(path):
                              f"({type(exc).__name__}: {exc})") from None
         with img:
             return _decoded_rgb(img, path)
-
-
-def _readable_formats():
-    """``FORMATS`` that this Pillow reads (one built without WebP has no WEBP decoder)."""
-    Image.init()
-    return [name for name in FORMATS if name in Image.OPEN]
 
 
 def _decoded_rgb(img, name):
@@ -165,12 +160,15 @@ def _checked_array(array):
     if array.dtype != numpy.uint8:
         raise ImageError(f"an image array must be uint8, not {array.dtype}: convert with "
                          f"(array * 255).round().astype('uint8') or load the file instead")
-    if array.ndim == 2:
-        array = numpy.repeat(array[:, :, None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise ImageError(f"an image array must have shape (H, W, 3) or (H, W), not {array.shape}")
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):  # gray
+        array = numpy.repeat(array.reshape(array.shape[:2] + (1,)), 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (2, 3, 4):
+        last = ": channels go last, array.transpose(1, 2, 0)" if array.ndim == 3 and array.shape[0] in (3, 4) else ""
+        raise ImageError(f"an image array must have shape (H, W) or (H, W, 1–4), not {array.shape}{last}")
     if min(array.shape[:2]) == 0:
         raise ImageError(f"the image array is empty (shape {array.shape})")
+    if array.shape[2] != 3:  # gray or RGB with alpha: composited on white, as a PIL image's
+        return _to_rgb(Image.fromarray(numpy.ascontiguousarray(array)))
     return numpy.array(array, order="C")  # a copy: what is returned never shares the caller's memory
 
 
