@@ -105,7 +105,7 @@ def _checked_metadata(path, metadata):
 def load_model(path=None, verify=True):
     """Load a VQA model file (default: the shipped easy-VQA model), checking its sha256 when it has a manifest."""
     from hadamard_min.data.text import Vocabulary, VocabularyError
-    from hadamard_min.models.config import ModelConfigError
+    from hadamard_min.models.config import ModelConfigError, check_config
     from hadamard_min.models.vqa import build_vqa_model
 
     if path is not None and not isinstance(path, str | os.PathLike):
@@ -127,11 +127,17 @@ def load_model(path=None, verify=True):
     if verify:
         verify_sha256(path, required=path.resolve() in (SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL))
     metadata = _checked_metadata(path, load_npz_metadata(path))
-    try:
-        model = build_vqa_model(metadata["config"], Vocabulary.from_list(metadata["vocab"]), metadata["answers"])
-    except (ModelConfigError, VocabularyError) as error:
-        raise ModelFileError(f"{path}: {error}") from None
     # a training checkpoint also holds Adam's state, which a model does not load
     state = {k: v for k, v in load_weights(path).items() if not k.startswith("adam.")}
+    try:
+        vocab = Vocabulary.from_list(metadata["vocab"])
+        declared = check_config(metadata["config"], len(vocab), len(metadata["answers"]))
+        held = sum(array.size for array in state.values())
+        if held < declared:  # checked before the model is built: a small file cannot make it allocate gigabytes
+            raise ModelFileError(f"{path}: its config describes {declared:,} parameters but the file holds "
+                                 f"{held:,} numbers; it is corrupt or its weights are not this config's")
+        model = build_vqa_model(metadata["config"], vocab, metadata["answers"])
+    except (ModelConfigError, VocabularyError) as error:
+        raise ModelFileError(f"{path}: {error}") from None
     model.load_state_dict(state, source=str(path))
     return model.eval()

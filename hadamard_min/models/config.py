@@ -71,7 +71,8 @@ def check_backbone(backbone):
 
 
 def check_config(config, num_words, num_answers):
-    """Refuse (ModelConfigError) a config that is malformed, out of ``BOUNDS`` or over ``MAX_PARAMETERS``."""
+    """Refuse (ModelConfigError) a config that is malformed, out of ``BOUNDS`` or over ``MAX_PARAMETERS``; return
+    the number of parameters the config describes (what a model file of it must hold at least)."""
     if not isinstance(config, dict):
         raise ModelConfigError(f"the model config is a {type(config).__name__}, not a JSON object")
     missing = [key for key in REQUIRED_KEYS if key not in config]
@@ -104,3 +105,4 @@ def check_config(config, num_words, num_answers):
         raise ModelConfigError(f"the model config describes {parameters:,} parameters ({parameters * 4 / 2**30:.1f} "
                                f"GiB of float32), more than the {MAX_PARAMETERS:,} built at most; it is not a "
                                f"config for this program")
+    return parameters

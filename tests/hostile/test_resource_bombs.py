@@ -1,11 +1,12 @@
 """Class 2, resources: a small file may not allocate gigabytes, run for minutes or recurse without end.
 
 Every file here is small (bytes to a few MB) and declares far more: a 5 GiB .npz entry, a 3 GiB torch
-storage, a zero-stride 30000² tensor, a model of width 10⁷, 2⁴⁰ shared references, an element count that
-overflows int64, a structure that contains itself or nests 10,000 deep (ten times Python's recursion
-limit: deeper is the same probe, only slower to build), a header of 20,001 tensors. All are read in one child
-process under a 2 GiB address-space limit (RLIMIT_AS), each under a 20 s alarm: every reader must refuse
-its file with its own one-line error, quickly, never by running out of memory.
+storage, a zero-stride 30000² tensor, a model of width 10⁷, a model config within the parameter bound over
+a file of one number, 2⁴⁰ shared references, an element count that overflows int64, a structure that
+contains itself or nests 10,000 deep (ten times Python's recursion limit: deeper is the same probe, only
+slower to build), a header of 20,001 tensors. All are read in one child process under a 2 GiB address-space
+limit (RLIMIT_AS), each under a 20 s alarm: every reader must refuse its file with its own one-line error,
+quickly, never by running out of memory.
 """
 import json
 import struct
@@ -124,6 +125,8 @@ def build_probes(folder):
         {f"w{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(20_001)}))
     files["model of width 10^7"] = ("model", model_with(folder, "wide", backbone={"width": 10_000_000}))
     files["model of joint size 10^6"] = ("model", model_with(folder, "joint", joint_dim=1_000_000))
+    files["model of 432 million parameters in 4 KB"] = ("model", model_with(  # within MAX_PARAMETERS
+        folder, "declared", word_dim=1, question_dim=12_000, joint_dim=1, attention_dim=1))
     return files
 
 
@@ -151,7 +154,7 @@ PROBES = ["5 GiB npz entry in 5 MB.npz", "npz header declaring 3.6 GB over 100 b
           "2000 tensors on the same 1 MiB.safetensors", "dict holding itself.pth", "dicts 10000 deep.pth",
           "tables 10000 deep.t7", "list holding itself.pickle", "lists 10000 deep.pickle",
           "lists 10000 deep.json", "3 million lines.txt", "20001 empty tensors.safetensors",
-          "model of width 10^7", "model of joint size 10^6"]
+          "model of width 10^7", "model of joint size 10^6", "model of 432 million parameters in 4 KB"]
 
 
 @pytest.mark.parametrize("name", PROBES)
