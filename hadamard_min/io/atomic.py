@@ -6,7 +6,8 @@ under a temporary name and renames it over the destination, which ``os.replace``
 file system has no ``O_TMPFILE`` the file is a hidden ``.NAME.PID.RANDOM.tmp``, removed on any error. A
 reader sees the old file or the new one, never a part; a hard link to the old file keeps the old content.
 Inside ``with together():`` the files a command writes are all written whole before the first is put in place:
-a failure on the last (a full disk, a folder that cannot be written) leaves none of them.
+a failure on the last (a full disk, a folder that cannot be written) leaves none of them; until then they stay
+without a name, so a process killed meanwhile (even by SIGKILL) leaves nothing.
 
 :func:`check_outputs` is asked before a command writes anything: no output may be, or link to (same inode,
 ``os.path.samefile``), an input or another output, be a folder, or lie in a folder that does not exist.
@@ -36,8 +37,24 @@ class OutputClashError(FileExistsError):
 def _check_destination(path):
     if path.is_dir():
         raise OutputClashError(f"cannot write {path}: it is a folder; give a file name")
+    if path.exists() and not path.is_file():  # a device, a pipe, a socket: a rename would put a file there
+        raise OutputClashError(f"cannot write {path}: it is {_kind(path)}, not a file, and would be replaced; "
+                               f"give a file name (nothing was written)")
     if not path.parent.is_dir():
         raise OutputFolderError(f"cannot write {path}: folder {path.parent} does not exist (create it first)")
+
+
+def _kind(path):
+    import stat
+    mode = os.stat(path).st_mode
+    return ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a pipe" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+
+
+def _temporary(path):
+    """The hidden name a new version of ``path`` takes before the rename: its name cut to 100 bytes, so that
+    any name the file system allows leaves room for the process id and a random part."""
+    return path.parent / f".{os.fsdecode(os.fsencode(path.name)[:100])}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
 
 
 def _open_unnamed(folder):
@@ -79,7 +96,7 @@ def write_atomically(path, write):
     """
     path = Path(path)
     _check_destination(path)
-    temporary = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    temporary = _temporary(path)
     try:
         handle = _open_unnamed(path.parent)
         named = handle is None
@@ -92,11 +109,14 @@ def write_atomically(path, write):
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
+            if not named and _staged is not None:  # inside together(): named and put in place with the others
+                _staged.append((os.dup(stream.fileno()), temporary, path))
+                return path
             if not named:
                 named = True  # from here on a file may exist under the temporary name
                 _name(stream.fileno(), temporary)
-        if _staged is not None:  # inside together(): put in place with the others
-            _staged.append((temporary, path))
+        if _staged is not None:
+            _staged.append((None, temporary, path))
             return path
         os.replace(temporary, path)
     except BaseException as error:
@@ -108,7 +128,7 @@ def write_atomically(path, write):
     return path
 
 
-_staged = None  # inside together(): [(temporary, destination)] written whole, not yet in place
+_staged = None  # inside together(): [(unnamed file or None, temporary, destination)] written whole, not in place
 
 
 @contextlib.contextmanager
@@ -122,27 +142,27 @@ def together():
     _staged = staged = []
     try:
         yield
-    except BaseException:
-        for temporary, _ in staged:
-            temporary.unlink(missing_ok=True)
-        raise
+        stuck = next((path for _, _, path in staged if _immutable(path)), None)
+        if stuck is not None:  # known before any is put in place
+            raise PermissionError(errno.EPERM, "the file is immutable or append-only (chattr), so it cannot be "
+                                               "replaced; nothing was written", str(stuck))
+        for done, (handle, temporary, path) in enumerate(staged):
+            try:
+                if handle is not None:  # named only now, at once before its rename
+                    _name(handle, temporary)
+                os.replace(temporary, path)
+            except OSError as error:
+                raise _naming(error, path) from None
+            finally:
+                staged[done] = (None, temporary, path)
+                if handle is not None:
+                    os.close(handle)
     finally:
         _staged = None
-    stuck = next((path for _, path in staged if _immutable(path)), None)
-    if stuck is not None:  # known before any is put in place
-        for temporary, _ in staged:
+        for handle, temporary, _ in staged:  # after an error nothing of the block is left (put in place: no-op)
+            if handle is not None:
+                os.close(handle)
             temporary.unlink(missing_ok=True)
-        raise PermissionError(errno.EPERM, "the file is immutable or append-only (chattr), so it cannot be replaced; "
-                                           "nothing was written", str(stuck))
-    for done, (temporary, path) in enumerate(staged):
-        try:
-            os.replace(temporary, path)
-        except BaseException as error:
-            for left, _ in staged[done:]:
-                left.unlink(missing_ok=True)
-            if isinstance(error, OSError):
-                raise _naming(error, path) from None
-            raise
 
 
 def _immutable(path):

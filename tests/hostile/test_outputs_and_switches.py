@@ -1,9 +1,12 @@
 """A command's outputs are all written or none (a --json or --save-arrays that cannot be written leaves no
 figure and no maps behind), an error on a file that refuses to be replaced names that file and not the hidden
 temporary one, and the environment's switches read alike: blank means the default for HADAMARD_FAST as for
-HADAMARD_DEVICE, and a --device given wins over HADAMARD_DEVICE.
+HADAMARD_DEVICE, and a --device given wins over HADAMARD_DEVICE. An output is never put where a device or
+a pipe is, and a long name the file system allows is not refused for its hidden temporary's sake.
 """
 import contextlib
+import os
+import stat
 import subprocess
 
 import pytest
@@ -65,6 +68,48 @@ def test_outputs_written_together_are_all_in_place_or_none(tmp_path):
         assert not (tmp_path / "a.txt").exists()  # staged, not yet in place
         atomic.write_text(tmp_path / "b.txt", "b")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_outputs_written_together_have_no_name_until_all_are_written(tmp_path):
+    """A process killed (SIGKILL) inside the block, while a later output is still being made, leaves nothing."""
+    probe = atomic._open_unnamed(tmp_path)
+    if probe is None:
+        pytest.skip("this file system makes no unnamed files (O_TMPFILE)")
+    os.close(probe)
+    with atomic.together():
+        atomic.write_text(tmp_path / "a.txt", "a")
+        assert list(tmp_path.iterdir()) == []  # not even under a hidden name
+        atomic.write_text(tmp_path / "b.txt", "b")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+    assert (tmp_path / "a.txt").read_text() == "a"
+
+
+@pytest.mark.parametrize("length", [236, 255])
+def test_any_name_the_file_system_allows_can_be_written(tmp_path, length):
+    name = "a" * (length - 4) + ".txt"
+    atomic.write_text(tmp_path / name, "x")
+    with atomic.together():
+        atomic.write_text(tmp_path / ("b" * (length - 4) + ".txt"), "y")
+    assert (tmp_path / name).read_text() == "x" and len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device"])
+def test_a_device_or_a_pipe_is_not_replaced_by_a_file(tmp_path, capsys, photo, kind):
+    target = tmp_path / "out.json"
+    if kind == "pipe":
+        os.mkfifo(target)
+    else:
+        try:
+            os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # as /dev/null
+        except PermissionError:
+            pytest.skip("making a device needs root")
+    before = sorted(path.name for path in tmp_path.iterdir())
+    outcome = run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png",
+                                      "--json", target], capsys)
+    outcome.one_line_error(str(target), f"a {kind}")
+    assert not stat.S_ISREG(os.lstat(target).st_mode) and sorted(p.name for p in tmp_path.iterdir()) == before
+    with pytest.raises(atomic.OutputClashError, match=f"a {kind}"):
+        atomic.write_text(target, "x")
 
 
 @pytest.mark.parametrize("value", ["", "  "])
