@@ -39,6 +39,21 @@ def test_stretch_is_torch_bilinear_at_half_pixel_centres():
     numpy.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
+def test_a_long_thin_image_costs_its_own_pixels_not_a_dense_resampling_matrix():
+    import tracemalloc
+    grid = numpy.random.default_rng(1).random((64, 64))
+    tracemalloc.start()
+    try:
+        strip = to_image(grid, Framing.whole(1, 1_000_000, 64))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert strip.shape == (1, 1_000_000) and peak < 120 * 2 ** 20, peak  # R would be 1e6 × 64 float64: 512 MB
+    row = (grid[31] + grid[32]) / 2  # the one output row's centre, 31.5 on the grid
+    expected = numpy.interp((numpy.arange(1_000_000) + 0.5) * 64 / 1_000_000 - 0.5, numpy.arange(64), row)
+    numpy.testing.assert_allclose(strip[0], expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("fit", FITS)
 def test_every_fit_maps_a_network_pixel_back_to_the_image_pixel_it_came_from(model, fit):
     """A ramp u(i, j) = j on the network's grid comes back as each image pixel's network column."""

@@ -103,20 +103,29 @@ def frame(model, image, fit=None):
     return image, pixels, x, Framing(fit, tuple(float(b) for b in box), (height, width), size)
 
 
-def resampling_matrix(cells, start, stop, extent, count):
-    """R (count, cells): row i samples a grid of ``cells`` cells spanning [start, stop) of an axis of length
-    ``extent`` at the centre of output pixel i of ``count`` across the whole axis (bilinear, half-pixel)."""
+def resampling_taps(cells, start, stop, extent, count):
+    """R (count, cells) by its two non-zeros a row: row i samples a grid of ``cells`` cells spanning
+    [start, stop) of an axis of length ``extent`` at the centre of output pixel i of ``count`` across the whole
+    axis (bilinear, half-pixel). Returns (low, high, w_low, w_high): the weights of R[i, low[i]] and
+    R[i, high[i]], which sum to 1 (both 0 outside what the network saw); O(count) memory, where R itself
+    would take count × cells."""
     centres = (numpy.arange(count) + 0.5) * extent / count                  # X, in image pixels
     u = (centres - start) * cells / (stop - start) - 0.5                     # the grid coordinate
     low = numpy.floor(u)
     t = u - low
     low = low.astype(numpy.int64)
-    rows = numpy.arange(count)
-    matrix = numpy.zeros((count, cells))
-    numpy.add.at(matrix, (rows, numpy.clip(low, 0, cells - 1)), 1.0 - t)
-    numpy.add.at(matrix, (rows, numpy.clip(low + 1, 0, cells - 1)), t)
-    matrix[(u < -0.5) | (u > cells - 0.5)] = 0.0                             # outside what the network saw
-    return matrix
+    inside = (u >= -0.5) & (u <= cells - 0.5)                                # outside what the network saw: 0
+    return (numpy.clip(low, 0, cells - 1), numpy.clip(low + 1, 0, cells - 1),
+            numpy.where(inside, 1.0 - t, 0.0), numpy.where(inside, t, 0.0))
+
+
+def resample(values, axis, taps, dtype):
+    """R applied along ``axis``: out[…, i, …] = w_low[i] · v[…, low[i], …] + w_high[i] · v[…, high[i], …]."""
+    low, high, w_low, w_high = taps
+    shape = [1] * values.ndim
+    shape[axis] = len(low)
+    w_low, w_high = w_low.astype(dtype).reshape(shape), w_high.astype(dtype).reshape(shape)
+    return numpy.take(values, low, axis=axis) * w_low + numpy.take(values, high, axis=axis) * w_high
 
 
 def to_image(values, framing, size=None, rows=None, dtype=numpy.float32):
@@ -129,11 +138,11 @@ def to_image(values, framing, size=None, rows=None, dtype=numpy.float32):
     values = numpy.asarray(values, dtype=dtype)
     height, width = size or framing.image_size
     left, top, right, bottom = framing.box
-    ry = resampling_matrix(values.shape[-2], top, bottom, framing.image_size[0], height).astype(dtype)
-    rx = resampling_matrix(values.shape[-1], left, right, framing.image_size[1], width).astype(dtype)
+    ry = resampling_taps(values.shape[-2], top, bottom, framing.image_size[0], height)
+    rx = resampling_taps(values.shape[-1], left, right, framing.image_size[1], width)
     if rows is not None:
-        ry = ry[rows]
-    return ry @ values @ rx.T
+        ry = tuple(part[rows] for part in ry)
+    return resample(resample(values, -2, ry, dtype), -1, rx, dtype)  # R_y V R_xᵀ, rows first
 
 
 def real_array(values):
