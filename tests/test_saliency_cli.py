@@ -55,6 +55,14 @@ def test_never_overwrites_the_input(tmp_path, random_weights, capsys):
     assert image.read_bytes() == before
 
 
+def test_a_file_that_is_not_a_png_is_not_replaced_by_the_figure(tmp_path, random_weights, capsys):
+    notes = tmp_path / "fig.png"
+    notes.write_text("notes kept under the figure's name")
+    assert cli.main(["chelsea", "--out", str(notes), "--weights", str(random_weights)]) == 2
+    one_error_line(capsys, "is not a PNG image")
+    assert notes.read_text() == "notes kept under the figure's name"
+
+
 @pytest.mark.parametrize("arguments, words", [
     (["missing.png"], ["missing.png"]),
     (["chelsea", "--class", "1000"], ["--class"]),

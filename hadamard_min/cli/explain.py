@@ -11,7 +11,7 @@ from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
 from hadamard_min.explain.methods import MethodError
 from hadamard_min.explain.saved import MAX_TOP_K
-from hadamard_min.io.atomic import check_outputs, json_text, together, write_text
+from hadamard_min.io.atomic import PNG_SIGNATURE, check_outputs, check_replaceable, json_text, together, write_text
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.porting.preset import add_preset_arguments
 
@@ -37,11 +37,12 @@ def parser():
                         help="model file (.npz from hadamard-train); default: the shipped easy-VQA model")
     parser.add_argument("--out", type=Path, default=None,
                         help="figure to write (PNG); default: explanation.png, or none with --json - (give --out "
-                             "to write the figure and the maps too)")
+                             "to write the figure and the maps too); a PNG already there is replaced, any other "
+                             "file is refused")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="also write answer, probabilities, tokens, z-scores and the saved maps' paths as JSON "
                              "(- : to stdout, which then holds the JSON alone); the maps are saved as PNGs next "
-                             "to --out")
+                             "to --out (NAME_heatmap.png, …); as for --out, only a JSON or PNG file is replaced")
     parser.add_argument("--device", choices=DEVICES, default=None, help=DEVICE_HELP)
     parser.add_argument("--no-fix-f", dest="fix_f", action="store_false",
                         help="let gradients flow through F too (the paper's ablation)")
@@ -114,8 +115,11 @@ def _explain(args):
     use_device(args.device)
     model = preset_model(args) if args.preset else load_model(args.weights)
     maps = map_paths(figure, model.mlb.config()["glimpses"]) if args.json and figure else {}
-    check_outputs({**outputs, **{f"the map {path.name} (next to --out)": path for path in maps.values()}},
-                  _inputs(args, image, SHIPPED_MODEL))
+    pictures = {**({"--out": figure} if figure else {}),
+                **{f"the map {path.name} (next to --out)": path for path in maps.values()}}
+    check_outputs({**outputs, **pictures}, _inputs(args, image, SHIPPED_MODEL))
+    check_replaceable(pictures, "a PNG image", PNG_SIGNATURE)
+    check_replaceable({key: path for key, path in outputs.items() if key == "--json"}, "a JSON object", b"{")
     result = explain_options.explain_pairs(args, model, [image], [question])[0]
     arrays = [result.probability, result.alpha] + ([result.pixel_map] if result.pixel_map is not None else [])
     if not all(numpy.isfinite(values).all() for values in arrays):

@@ -10,7 +10,7 @@ from hadamard_min.cli.checks import integer
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.imagenet import PHOTOS
-from hadamard_min.io.atomic import check_outputs
+from hadamard_min.io.atomic import PNG_SIGNATURE, check_outputs, check_replaceable
 
 TITLES = {"guided": "guided backprop", "gradient": "gradient", "deconvnet": "deconvnet", "gradcam": "Grad-CAM"}
 
@@ -28,7 +28,8 @@ def parser():
     parser.add_argument("--method", choices=tuple(TITLES), default="guided", help="the map to draw")
     parser.add_argument("--class", dest="target", type=integer(0, 999), default=None, metavar="K",
                         help="explain ImageNet class K (0-999) instead of the top class")
-    parser.add_argument("--out", type=Path, default=Path("saliency.png"), help="figure to write (PNG)")
+    parser.add_argument("--out", type=Path, default=Path("saliency.png"),
+                        help="figure to write (PNG; a PNG already there is replaced, any other file is refused)")
     parser.add_argument("--top-k", type=integer(1, 1000), default=5, help="how many classes to list")
     parser.add_argument("--weights", type=Path, default=None,
                         help="EfficientNet-Lite0 weights (.pth, .npz, …); default: the optional package's")
@@ -51,6 +52,7 @@ def _check(args, image):
     if args.out.suffix.lower() != ".png":
         raise UsageError(f"--out must be a .png file, not {args.out.name}")
     check_outputs({"--out": args.out}, {"IMAGE": image, "--weights": args.weights})
+    check_replaceable({"--out": args.out}, "a PNG image", PNG_SIGNATURE)
 
 
 def _saliency(args):

@@ -38,8 +38,8 @@ def _check_destination(path):
     if path.is_dir():
         raise OutputClashError(f"cannot write {path}: it is a folder; give a file name")
     if path.exists() and not path.is_file():  # a device, a pipe, a socket: a rename would put a file there
-        raise OutputClashError(f"cannot write {path}: it is {_kind(path)}, not a file, and would be replaced; "
-                               f"give a file name (nothing was written)")
+        raise OutputClashError(f"cannot write {path}: it is {_kind(path)}, not a regular file, and would be "
+                               f"replaced; give a file name (nothing was written)")
     if not path.parent.is_dir():
         raise OutputFolderError(f"cannot write {path}: folder {path.parent} does not exist (create it first)")
 
@@ -190,6 +190,26 @@ def _ours(error, temporary):
     ``write`` read): it has no file name, or the temporary's."""
     name = error.filename
     return name is None or (isinstance(name, str | os.PathLike) and os.fspath(name) == os.fspath(temporary))
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_replaceable(outputs, kind, start):
+    """Refuse, before anything is written, outputs that exist and are not of ``kind``: their content, after
+    any leading white space, does not begin with ``start`` (a PNG's signature, a JSON object's ``{``). A
+    figure or a JSON written before is replaced; notes, photographs or weights that share the name are not."""
+    for label, path in outputs.items():
+        try:
+            with open(path, "rb") as file:
+                head = file.read(4096).lstrip()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise _naming(error, path) from None
+        if not head.startswith(start):
+            raise OutputClashError(f"{label} {path} exists and is not {kind}: it would be overwritten; choose "
+                                   f"another name or remove it (nothing was written)")
 
 
 def write_bytes(path, data):

@@ -110,7 +110,7 @@ def test_a_disk_that_fills_while_explain_writes_leaves_every_file_as_it_was(tmp_
     run_child(command, tmp_path, env=faulty(tmp_path, "count", 0), prelude=FAULTY_DISK).success()
     total = int((tmp_path / ".written").read_text())
     (tmp_path / ".written").unlink()
-    (tmp_path / "j.json").write_text("the result of an earlier run")
+    (tmp_path / "j.json").write_text('{"answer": "the result of an earlier run"}')
     before = snapshot(tmp_path)
 
     # the same run again (the same figure and maps), on a disk that fills 10 bytes before the end: the JSON

@@ -48,7 +48,7 @@ def test_an_immutable_destination_is_named_not_the_hidden_temporary_file(tmp_pat
 
 
 def test_a_json_that_cannot_be_written_leaves_no_figure_and_no_maps(tmp_path, capsys, photo):
-    (tmp_path / "out.json").write_text("old")
+    (tmp_path / "out.json").write_text('{"answer": "old"}')
     before = snapshot(tmp_path)
     with immutable(tmp_path / "out.json"):
         outcome = run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png",
@@ -137,3 +137,17 @@ def test_the_bench_takes_its_device_too(capsys, monkeypatch):
     small = ["--no-torch", "--size", "32", "--depth", "50", "--runs", "1", "--warmup", "0"]
     run_main(bench_main, [*small, "--device", "cpu"], capsys).success()
     run_main(bench_main, small, capsys).one_line_error("HADAMARD_DEVICE")
+
+
+@pytest.mark.parametrize("name", ["out.png", "out_heatmap.png", "out_alpha1.png", "out.json"])
+def test_a_file_of_the_user_at_an_output_name_is_not_replaced(tmp_path, capsys, photo, name):
+    """Only a PNG (the figure, the maps next to it) or a JSON object, what an earlier run wrote, is replaced."""
+    (tmp_path / name).write_text("notes kept under a name the maps take")
+    before = snapshot(tmp_path)
+    arguments = ["--image", photo, *QUESTION, "--out", tmp_path / "out.png", "--json", tmp_path / "out.json"]
+    run_main(explain_main, arguments, capsys).one_line_error(name, "is not a")
+    assert snapshot(tmp_path) == before
+    (tmp_path / name).unlink()
+    run_main(explain_main, arguments, capsys).success()
+    run_main(explain_main, arguments, capsys).success()  # an earlier run's figure, maps and JSON are replaced
+    assert (tmp_path / "out_heatmap.png").read_bytes().startswith(atomic.PNG_SIGNATURE)
