@@ -14,6 +14,7 @@ from pathlib import Path
 from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, use_device
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version, add_workers
+from hadamard_min.escapes import printable
 from hadamard_min.evaluate.report import REPORT_FILES, main_tables, write_report
 from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
 from hadamard_min.io.atomic import check_outputs
@@ -115,7 +116,7 @@ def _evaluate(args):
     visual, text = main_tables(results)
     print(f"{command_line(args)}\n\nvisual explanations (mean [95 % CI])\n{visual}\n\n"
           f"textual explanations (mean [95 % CI])\n{text}")
-    print(f"wrote {args.out}/report.md and results.json in {time.perf_counter() - started:.0f} s",
+    print(f"wrote {printable(args.out)}/report.md and results.json in {time.perf_counter() - started:.0f} s",
           file=sys.stderr)
     return 0
 

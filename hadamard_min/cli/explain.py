@@ -149,15 +149,15 @@ def _explain(args):
         print(f"note: words the model never saw in training were read as <unk>: "
               f"{', '.join(map(printable, result.unknown_words))}", file=sys.stderr)
     if figure:
-        print(f"wrote {figure}", file=report)
+        print(f"wrote {printable(figure)}", file=report)
     if args.save_arrays:
-        print(f"wrote {args.save_arrays}", file=report)
+        print(f"wrote {printable(args.save_arrays)}", file=report)
     if args.json:
         if args.json == "-":
             sys.stdout.write(text)
         written = ([] if args.json == "-" else [args.json]) + ([f"{len(maps)} maps"] if maps else [])
         if written:
-            print(f"wrote {' and '.join(map(str, written))}", file=report)
+            print(f"wrote {' and '.join(map(printable, written))}", file=report)
     return 0
 
 

@@ -10,6 +10,7 @@ from hadamard_min.cli.checks import integer
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.imagenet import PHOTOS
+from hadamard_min.escapes import printable
 from hadamard_min.io.atomic import PNG_SIGNATURE, check_outputs, check_replaceable
 
 TITLES = {"guided": "guided backprop", "gradient": "gradient", "deconvnet": "deconvnet", "gradcam": "Grad-CAM"}
@@ -79,7 +80,7 @@ def _saliency(args):
         panels += [(TITLES[args.method], normalise_pixel_map(result), "rgb"),
                    (f"|{TITLES[args.method]}|", gradient_heatmap(result), "heatmap")]
     save_grid_figure(args.out, [(title, panels)])
-    print(f"{TITLES[args.method]} for {names[target]} (class {target}): wrote {args.out}")
+    print(f"{TITLES[args.method]} for {names[target]} (class {target}): wrote {printable(args.out)}")
     return 0
 
 

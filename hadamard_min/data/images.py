@@ -78,7 +78,9 @@ def load_image(source):
 _FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF, WebP or PPM"
 
 def _load_path(path):
-    if not path.is_file():
+    if path.is_dir():
+        raise ImageError(f"image {path} is a folder, not an image file; give the image's path")
+    if not path.exists():  # a pipe or a device is refused by open_regular, by name
         raise ImageError(f"image not found: {path}")
     try:  # the type of what is opened, checked before a byte is read (the path may have changed since)
         file = open_regular(path)

@@ -79,3 +79,18 @@ def test_a_truncated_jpeg_is_one_line(tmp_path, capsys):
     cut.write_bytes(whole.read_bytes()[:400])
     run_main(explain, ["--image", cut, "--question", "what shape is it?", "--out", tmp_path / "e.png"], capsys) \
         .one_line_error("cut.jpg", "truncated")
+
+
+@pytest.mark.parametrize("kind, words", [("folder", "is a folder"), ("pipe", "not a regular file"),
+                                         ("missing", "image not found")])
+def test_an_image_path_that_is_not_a_file_is_called_what_it_is(tmp_path, capsys, kind, words):
+    path = tmp_path / "photo.png"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "pipe":
+        import os
+        os.mkfifo(path)
+    with pytest.raises(ImageError, match=words):
+        load_image(path)
+    run_main(explain, ["--image", path, "--question", "what shape?", "--out", tmp_path / "o.png"],
+             capsys).one_line_error(words)

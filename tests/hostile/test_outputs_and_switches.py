@@ -151,3 +151,12 @@ def test_a_file_of_the_user_at_an_output_name_is_not_replaced(tmp_path, capsys, 
     run_main(explain_main, arguments, capsys).success()
     run_main(explain_main, arguments, capsys).success()  # an earlier run's figure, maps and JSON are replaced
     assert (tmp_path / "out_heatmap.png").read_bytes().startswith(atomic.PNG_SIGNATURE)
+
+
+def test_the_wrote_lines_show_a_name_with_control_characters_escaped(tmp_path, capsys, photo):
+    figure = tmp_path / "o\x1b[31mred\nX.png"
+    outcome = run_main(explain_main, ["--image", photo, *QUESTION, "--out", figure, "--json", tmp_path / "j.json"],
+                       capsys).success()
+    wrote = [line for line in outcome.out.splitlines() if line.startswith("wrote")]
+    assert wrote[0] == f"wrote {tmp_path}/o\\x1b[31mred\\nX.png" and figure.exists(), outcome.out
+    assert "\x1b" not in outcome.out
