@@ -211,6 +211,15 @@ def test_plot_explanation_wants_an_axes_for_ax(explanation):
         hm.plot_explanation(explanation, ax="ax")
 
 
+@pytest.mark.parametrize("name", ["alpha", "pixel_map", "heatmap", "token_z"])
+@pytest.mark.parametrize("value", [numpy.nan, numpy.inf, 1e308])
+def test_plot_explanation_refuses_a_map_it_cannot_draw(explanation, name, value):
+    changed = copy.copy(explanation)
+    setattr(changed, name, numpy.full_like(getattr(explanation, name), value, dtype=numpy.float64))
+    with pytest.raises(ExplainArgumentError, match=f"explanation's {name} holds NaN, infinity or values beyond"):
+        hm.plot_explanation(changed)
+
+
 def test_overlay_wants_a_framing_for_framing():
     with pytest.raises(ExplainArgumentError, match=r"framing must be None or an explanation.s e\.framing"):
         hm.overlay(IMAGE, numpy.ones((2, 2)), framing="x")

@@ -102,3 +102,13 @@ def check_explanation(explanation, z_limit=2.0, title=None):
         raise ExplainArgumentError(f"z_limit must be a positive finite number, not {shown(z_limit)}")
     if title is not None and not isinstance(title, str):
         raise ExplainArgumentError(f"title must be None or a string, not {shown(title)}")
+    for name in ("alpha", "pixel_map", "heatmap", "token_z"):  # what the figure scales and draws
+        values = getattr(explanation, name)
+        try:
+            values = None if values is None else numpy.asarray(values, dtype=numpy.float64)
+        except (TypeError, ValueError):
+            raise ExplainArgumentError(f"the explanation's {name} is not an array of numbers: it cannot be drawn "
+                                       f"(was it changed after hm.explain?)") from None
+        if values is not None and not (numpy.abs(values) <= numpy.finfo(numpy.float32).max).all():
+            raise ExplainArgumentError(f"the explanation's {name} holds NaN, infinity or values beyond float32: "
+                                       f"it cannot be drawn (was it changed after hm.explain?)")
