@@ -134,7 +134,7 @@ def test_missing_path(tmp_path):
     missing = tmp_path / "nowhere.png"
     with pytest.raises(ImageError, match=re.escape(f"image not found: {missing}")):
         load_image(missing)
-    with pytest.raises(ImageError, match="image not found"):
+    with pytest.raises(ImageError, match="is a folder, not an image file"):
         load_image(tmp_path)  # a directory
 
 

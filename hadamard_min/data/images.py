@@ -13,7 +13,7 @@ Pillow's own code: no other format is tried, so a PostScript, EPS or PDF file (w
 reaches Ghostscript or any program outside Python. Its size in pixels is read from the header and refused
 above ``MAX_PIXELS`` before anything is decoded, and any failure of the decoder (a truncated or crafted file,
 Pillow's decompression-bomb check) is an :class:`ImageError` that names the file (Pillow's warnings are
-not printed: the file decodes or is refused).
+not printed: the file decodes or is refused). A photograph is turned upright by its EXIF orientation.
 
 A resize holds only the part of the image its output shows (the crop's preimage, the filter's support
 around it) and no intermediate over ``MAX_RESIZE_PIXELS``: a 20000×1 image costs its own pixels, not the
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy
 from PIL import Image
 
+from hadamard_min.data.orientation import orientation, upright
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import open_regular
 
@@ -103,7 +104,7 @@ def _load_path(path):
             raise ImageError(f"cannot read image {path}: not an image file or truncated "
                              f"({type(exc).__name__}: {exc})") from None
         with img:
-            return _decoded_rgb(img, path)
+            return upright(_decoded_rgb(img, path), orientation(img))  # as a viewer shows it (EXIF)
 
 
 def _decoded_rgb(img, name):

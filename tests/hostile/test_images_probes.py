@@ -94,3 +94,19 @@ def test_an_image_path_that_is_not_a_file_is_called_what_it_is(tmp_path, capsys,
         load_image(path)
     run_main(explain, ["--image", path, "--question", "what shape?", "--out", tmp_path / "o.png"],
              capsys).one_line_error(words)
+
+
+@pytest.mark.parametrize("value", range(1, 9))
+def test_a_photograph_is_read_upright_by_its_exif_orientation_as_pillow_turns_it(tmp_path, value):
+    from PIL import ImageOps
+    image = Image.fromarray(PIXELS)
+    exif = image.getexif()
+    exif[0x0112] = value
+    path = tmp_path / "turned.jpg"
+    image.save(path, exif=exif, quality=100, subsampling=0)
+    with Image.open(path) as stored:
+        expected = numpy.asarray(ImageOps.exif_transpose(stored).convert("RGB"))
+    pixels = load_image(path)
+    assert pixels.shape == expected.shape and pixels.flags.c_contiguous
+    numpy.testing.assert_array_equal(pixels, expected)
+    assert (pixels.shape[0] == 6) == (value <= 4)  # 5–8 swap height and width
