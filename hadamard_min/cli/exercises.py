@@ -15,7 +15,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from hadamard_min.cli.checks import integer
+from hadamard_min.cli.checks import integer, number
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 
@@ -27,6 +27,7 @@ SOURCE = _PACKAGE / "exercises" if (_PACKAGE / "exercises").is_dir() else _PACKA
 SHARED = ("grading.py", "conftest.py", "README.md")   # what every exercise's grader needs besides its files
 COUNT = 11
 PYTEST_USAGE_ERROR = 4
+TIME_LIMIT_S = 60   # per exercise: the reference solutions take a few seconds each; an endless loop is stopped
 
 
 def exercise_files(folder):
@@ -50,11 +51,16 @@ def parser():
                                 formatter_class=HelpFormatter,
                                 description="Grade the exercises in DIR with pytest: a blank stub fails with "
                                             "what to write, a wrong answer with the element, the value expected "
-                                            "and the value got.")
+                                            "and the value got. Each exercise is graded in a process of its "
+                                            f"own, stopped after --time-limit seconds ({TIME_LIMIT_S} by "
+                                            "default): an endless loop, or code that ends the process, fails "
+                                            "its own exercise and the others are still graded.")
     grade.add_argument("numbers", metavar="N", nargs="*", type=integer(1, COUNT),
                        help=f"the exercises to grade, 1 to {COUNT} (default: all)")
     grade.add_argument("--dir", type=Path, default=Path("."), help="the folder made by 'start'")
     grade.add_argument("--hints", action="store_true", help="a failure also gives the hint on the formula")
+    grade.add_argument("--time-limit", type=number(0, 24 * 3600), default=TIME_LIMIT_S, metavar="S",
+                       help="the seconds one exercise's grading may take")
     return parser
 
 
@@ -82,7 +88,7 @@ def start(folder):
     return 0
 
 
-def grade(folder, numbers, hints):
+def grade(folder, numbers, hints, time_limit):
     """Run pytest on the graders in ``folder`` (exercises ``numbers`` only, if any); pytest's status."""
     missing = [name for name in ("pytest", "hypothesis") if importlib.util.find_spec(name) is None]
     if missing:
@@ -97,7 +103,7 @@ def grade(folder, numbers, hints):
             raise UsageError(f"{folder} has no grader {pattern}")
         tests += found
     command = [sys.executable, "-m", "pytest", *map(str, tests), "--rootdir", str(folder), "-p", "no:cacheprovider",
-               *(["--hints"] if hints else [])]
+               "--time-limit", str(time_limit), *(["--hints"] if hints else [])]
     status = subprocess.run(command, check=False).returncode
     return 2 if status == PYTEST_USAGE_ERROR else status   # its one line said why (e.g. a bad HADAMARD_HINTS)
 
@@ -106,7 +112,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     if args.command == "start":
         return run(lambda: start(args.dir), PROG)
-    return run(lambda: grade(args.dir, args.numbers, args.hints), PROG)
+    return run(lambda: grade(args.dir, args.numbers, args.hints, args.time_limit), PROG)
 
 
 if __name__ == "__main__":

@@ -5,17 +5,31 @@ with the element, the values and what the mistake looks like (an error your code
 your line). For those two the report is the message alone. ``--hints`` adds the hint on the formula
 (the same as ``HADAMARD_HINTS=1``). Code that tries to end the run (``sys.exit()``, ``raise KeyboardInterrupt``)
 fails its own exercise only; a Ctrl-C you press still stops the grading.
+
+Each exercise is graded in a child process (where the system can fork), so that code which never returns
+(an endless loop: stopped after ``--time-limit`` seconds) or ends the process itself (``os._exit()``) fails
+its own exercise and the others are still graded.
 """
 import functools
 import os
+import pickle
+import select
 import signal
+import sys
+import time
+import traceback
+import types
 
 import pytest
 from grading import SOLUTIONS, ExerciseFailure, hints_wanted, solutions_wanted
 
+from hadamard_min.cli.exercises import TIME_LIMIT_S
+
 
 def pytest_addoption(parser):
     parser.addoption("--hints", action="store_true", help="exercises: a failure also gives the hint on the formula")
+    parser.addoption("--time-limit", type=float, default=TIME_LIMIT_S, metavar="S",
+                     help=f"exercises: each one's grading is stopped after S seconds (default: {TIME_LIMIT_S})")
 
 
 _ctrl_c = []  # a Ctrl-C pressed while grading (SIGINT's handler), told from a KeyboardInterrupt an answer raises
@@ -56,6 +70,75 @@ def _answers_only(test):
     return run
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run the grader in a child process, within the time limit; in this one where the system cannot fork."""
+    if not hasattr(os, "fork"):
+        return None
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    _in_child(lambda: pyfuncitem.obj(**arguments), pyfuncitem.config.getoption("time_limit"))
+    return True
+
+
+def _in_child(test, limit):
+    """``test()`` in a forked child; its error, if any, raised here. A child that runs past ``limit`` seconds
+    is killed, one that ends without an answer is named: both are failures of this exercise."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()   # not to be written twice, by the child too
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(reading)
+        _answer_from_child(test, writing)
+    os.close(writing)
+    answer, ended = b"", False
+    try:
+        deadline = time.monotonic() + limit
+        while not ended and time.monotonic() < deadline:
+            if select.select([reading], [], [], deadline - time.monotonic())[0]:
+                chunk = os.read(reading, 1 << 16)
+                answer, ended = answer + chunk, not chunk
+    finally:
+        os.close(reading)
+        if not ended:
+            os.kill(child, signal.SIGKILL)
+        status = os.waitpid(child, 0)[1]
+    if not ended:
+        raise ExerciseFailure(f"your code took longer than {limit:g} s, the time limit (an endless loop?); "
+                              "a slow machine can give more: --time-limit S")
+    if not answer:
+        raise ExerciseFailure(f"your code ended the process ({_ending(status)}) before its grading finished: "
+                              "an answer returns its value (or raises an error)")
+    error = pickle.loads(answer)
+    if error is not None:
+        raise error
+
+
+def _answer_from_child(test, writing):
+    """Run ``test`` and send its error (None: it passed) to the parent; never return."""
+    try:
+        test()
+        error = None
+    except BaseException as raised:   # every outcome goes to the parent
+        error = raised
+        error.child_traceback = "".join(traceback.format_exception(type(raised), raised, raised.__traceback__))
+    try:
+        answer = pickle.dumps(error)
+    except Exception:   # an error that cannot be pickled goes as its traceback
+        answer = pickle.dumps(RuntimeError(error.child_traceback))
+    with os.fdopen(writing, "wb") as pipe:
+        pipe.write(answer)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)
+
+
+def _ending(status):
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}: os._exit()?"
+
+
 def pytest_report_header(config):
     """What is graded; HADAMARD_SOLUTIONS=1 is offered only where solutions/ is (a learner's copy has none)."""
     if solutions_wanted():
@@ -75,3 +158,20 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"NotImplementedError: {error}"
     elif report.when == "call" and report.failed and isinstance(error, ExerciseFailure):
         report.longrepr = str(error)
+    elif report.when == "call" and report.failed and hasattr(error, "child_traceback"):
+        report.longrepr = _ChildTraceback(error)
+
+
+class _ChildTraceback:
+    """The report of another error raised in the child: its traceback there (not where it was raised again
+    here), and its last line in the summary."""
+
+    def __init__(self, error):
+        self.text = error.child_traceback.rstrip()
+        self.reprcrash = types.SimpleNamespace(message=self.text.splitlines()[-1])
+
+    def toterminal(self, out):
+        out.line(self.text)
+
+    def __str__(self):
+        return self.text

@@ -1,0 +1,56 @@
+"""Answers that misbehave are graded like any wrong answer: one that never returns, ends the process, cannot be
+imported or forgets its return fails its own exercise with a line that says so, and the others are still
+graded; a copy missing a file says which; grading writes nothing where it runs."""
+import pytest
+
+from hadamard_min.cli import exercises
+
+pytest.importorskip("hypothesis", reason="grading needs Hypothesis")
+
+BLANK = '    raise NotImplementedError("exercise 2'
+
+
+@pytest.fixture
+def copy(tmp_path, monkeypatch, capfd):
+    """A fresh copy of the exercises, graded from an empty current folder."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.delenv("HADAMARD_SOLUTIONS", raising=False)
+    monkeypatch.delenv("HADAMARD_HINTS", raising=False)
+    assert exercises.main(["start", str(tmp_path / "mine")]) == 0
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    capfd.readouterr()
+    return tmp_path / "mine"
+
+
+def unbroadcast_body(copy, body):
+    """Exercise 2's blank replaced by ``body``, as a learner types it."""
+    path = copy / "ex02_unbroadcast.py"
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(BLANK), text.index("\n\n\nclass Add")
+    path.write_text(text[:start] + body + text[end:], encoding="utf-8")
+
+
+def grade(copy, capfd, *argv):
+    code = exercises.main(["grade", "--dir", str(copy), *argv])
+    return code, capfd.readouterr()
+
+
+def test_an_endless_loop_is_stopped_at_the_time_limit_and_the_others_are_graded(copy, capfd):
+    unbroadcast_body(copy, "    while True:\n        pass")
+    code, printed = grade(copy, capfd, "1", "2", "3", "--time-limit", "3")
+    assert code == 1 and "your code took longer than 3 s, the time limit" in printed.out, printed.out
+    assert "exercise 3: write Tanh.backward" in printed.out and "3 failed" in printed.out, printed.out
+
+
+def test_the_time_limit_is_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        exercises.main(["grade", "--help"])
+    assert f"(default: {exercises.TIME_LIMIT_S})" in capsys.readouterr().out
+
+
+def test_an_answer_that_ends_the_process_fails_its_own_exercise(copy, capfd):
+    unbroadcast_body(copy, "    import os\n    os._exit(0)")
+    code, printed = grade(copy, capfd, "1", "2", "3")
+    assert code == 1 and "your code ended the process (exit status 0: os._exit()?)" in printed.out, printed.out
+    assert "exercise 3: write Tanh.backward" in printed.out and "3 failed" in printed.out, printed.out
