@@ -54,3 +54,13 @@ def test_an_answer_that_ends_the_process_fails_its_own_exercise(copy, capfd):
     code, printed = grade(copy, capfd, "1", "2", "3")
     assert code == 1 and "your code ended the process (exit status 0: os._exit()?)" in printed.out, printed.out
     assert "exercise 3: write Tanh.backward" in printed.out and "3 failed" in printed.out, printed.out
+
+
+def test_grading_writes_nothing_where_it_runs(copy, capfd, monkeypatch):
+    """Hypothesis wrote its cache of the constants in the code it ran into .hypothesis/ of the current folder."""
+    solution = (exercises.SOURCE / "solutions" / "ex02_unbroadcast.py").read_text(encoding="utf-8")
+    with open(copy / "ex02_unbroadcast.py", "a", encoding="utf-8") as stub:   # cases are drawn only past the first
+        stub.write("\n\n" + solution)
+    monkeypatch.chdir(copy.parent)
+    assert grade(copy, capfd, "2")[0] == 0
+    assert sorted(path.name for path in copy.parent.iterdir()) == ["here", "mine"]

@@ -8,7 +8,8 @@ fails its own exercise only; a Ctrl-C you press still stops the grading.
 
 Each exercise is graded in a child process (where the system can fork), so that code which never returns
 (an endless loop: stopped after ``--time-limit`` seconds) or ends the process itself (``os._exit()``) fails
-its own exercise and the others are still graded.
+its own exercise and the others are still graded. Hypothesis keeps its files in a temporary folder removed
+at the end: grading writes nothing where it runs.
 """
 import functools
 import os
@@ -16,12 +17,14 @@ import pickle
 import select
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import types
 
 import pytest
 from grading import SOLUTIONS, ExerciseFailure, hints_wanted, solutions_wanted
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from hadamard_min.cli.exercises import TIME_LIMIT_S
 
@@ -48,6 +51,13 @@ def pytest_configure(config):
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     signal.signal(signal.SIGINT, _on_ctrl_c)
+    config.hypothesis_home = tempfile.TemporaryDirectory(prefix="hadamard-exercises-")
+    set_hypothesis_home_dir(config.hypothesis_home.name)
+
+
+def pytest_unconfigure(config):
+    if hasattr(config, "hypothesis_home"):
+        config.hypothesis_home.cleanup()
 
 
 def pytest_collection_modifyitems(items):
