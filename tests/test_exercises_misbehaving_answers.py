@@ -56,6 +56,17 @@ def test_an_answer_that_ends_the_process_fails_its_own_exercise(copy, capfd):
     assert "exercise 3: write Tanh.backward" in printed.out and "3 failed" in printed.out, printed.out
 
 
+@pytest.mark.parametrize("body, error, line", [("    return grad +", "SyntaxError", 21),
+                                                ("  return grad", "IndentationError", 21),
+                                                ("    return grad\nimport missingmod", "ModuleNotFoundError", 22)])
+def test_an_answer_that_cannot_be_imported_is_named_with_its_line(copy, capfd, body, error, line):
+    unbroadcast_body(copy, body)
+    code, printed = grade(copy, capfd, "2")
+    assert code == 1 and f"your code raised {error}" in printed.out, printed.out
+    assert f"at ex02_unbroadcast.py:{line}:" in printed.out, printed.out
+    assert "Traceback" not in printed.out and "grading.py" not in printed.out, printed.out
+
+
 def test_grading_writes_nothing_where_it_runs(copy, capfd, monkeypatch):
     """Hypothesis wrote its cache of the constants in the code it ran into .hypothesis/ of the current folder."""
     solution = (exercises.SOURCE / "solutions" / "ex02_unbroadcast.py").read_text(encoding="utf-8")

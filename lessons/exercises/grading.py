@@ -67,7 +67,8 @@ def hints_wanted():
 
 def load(name, solutions=None):
     """A fresh copy of exercise ``name`` (e.g. "ex03_tanh_softmax"); with ``solutions``, its blanks filled."""
-    module = _import(HERE / f"{name}.py", f"exercise_{name}")
+    with running(f"{name}.py, as it is imported"):   # a SyntaxError, a missing module: named with its line
+        module = _import(HERE / f"{name}.py", f"exercise_{name}")
     if solutions if solutions is not None else solutions_wanted():
         _check_solutions()
         fill(module, _import(SOLUTIONS / f"{name}.py", f"solution_{name}"))
@@ -125,6 +126,9 @@ def running(what, hint=""):
         raise
     except BackwardError as error:
         raise ExerciseFailure(_join(f"{what}: {error}", _hint(hint))) from None
+    except SyntaxError as error:   # an IndentationError too: the file cannot be read, no frame of it runs
+        line = f"\n  at {Path(error.filename or '?').name}:{error.lineno}: {(error.text or '').strip()}"
+        raise ExerciseFailure(f"{what}: your code raised {type(error).__name__}: {error.msg}{line}") from None
     except Exception as error:
         frames = traceback.extract_tb(error.__traceback__)
         mine = [f for f in frames if Path(f.filename).name.startswith("ex")] or frames[-1:]
@@ -150,6 +154,7 @@ def check_gradient(what, fn, *inputs, hint="", names=None, **options):
             raise ExerciseFailure(_join(message, check.kink, diagnosis(check.analytic, check.numeric),
                                         _hint(hint)))
     return report
+
 
 
 def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9, diagnose=None):
