@@ -67,6 +67,13 @@ def test_an_answer_that_cannot_be_imported_is_named_with_its_line(copy, capfd, b
     assert "Traceback" not in printed.out and "grading.py" not in printed.out, printed.out
 
 
+def test_a_missing_return_is_named_as_such(copy, capfd):
+    unbroadcast_body(copy, "    return None")
+    code, printed = grade(copy, capfd, "2")
+    assert code == 1 and "got None (a missing return?)" in printed.out, printed.out
+    assert "is 0 here" not in printed.out, printed.out
+
+
 def test_grading_writes_nothing_where_it_runs(copy, capfd, monkeypatch):
     """Hypothesis wrote its cache of the constants in the code it ran into .hypothesis/ of the current folder."""
     solution = (exercises.SOURCE / "solutions" / "ex02_unbroadcast.py").read_text(encoding="utf-8")

@@ -27,7 +27,7 @@ import numpy
 from hypothesis import HealthCheck, example, given, settings
 
 from hadamard_min.core.gradcheck import gradcheck
-from hadamard_min.core.tensor import BackwardError
+from hadamard_min.core.tensor import BackwardError, Tensor
 
 HERE = Path(__file__).resolve().parent
 SOLUTIONS = HERE / "solutions"
@@ -149,12 +149,22 @@ def check_gradient(what, fn, *inputs, hint="", names=None, **options):
             name = f" ({names[check.index]})" if names else ""
             at = f"input {check.index}{name}, {check.worst}"
             there = f"; the input there is {check.value:.6g}" if check.value is not None else ""
-            message = (f"{what}: wrong at {at}: expected {check.numeric:.6g} (central differences), "
-                       f"got {check.analytic:.6g}{there}")
+            expected = f"{what}: wrong at {at}: expected {check.numeric:.6g} (central differences)"
+            if _no_gradient(fn, inputs, check.index):
+                raise ExerciseFailure(f"{expected}, got None (a missing return?){there}")
+            message = f"{expected}, got {check.analytic:.6g}{there}"
             raise ExerciseFailure(_join(message, check.kink, diagnosis(check.analytic, check.numeric),
                                         _hint(hint)))
     return report
 
+
+def _no_gradient(fn, inputs, index):
+    """Whether ``fn``'s backward gave input ``index`` no gradient at all (None), which the engine reads as 0."""
+    tensors = [Tensor(x.data if isinstance(x, Tensor) else x, requires_grad=(i == index))
+               for i, x in enumerate(inputs)]
+    out = fn(*tensors)
+    out.backward(numpy.ones(out.shape))
+    return tensors[index].grad is None
 
 
 def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9, diagnose=None):
