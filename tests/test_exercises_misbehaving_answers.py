@@ -74,6 +74,14 @@ def test_a_missing_return_is_named_as_such(copy, capfd):
     assert "is 0 here" not in printed.out, printed.out
 
 
+@pytest.mark.parametrize("removed, argv", [("test_ex05_conv_col2im.py", []), ("ex05_conv_col2im.py", ["5"])])
+def test_a_missing_file_is_named_in_one_line(copy, capfd, removed, argv):
+    (copy / removed).unlink()
+    code, printed = grade(copy, capfd, *argv)
+    assert code == 2 and printed.err.count("\n") == 1 and f"lacks {removed} (exercise 5)" in printed.err, printed.err
+    assert "hadamard-exercises start" in printed.err and printed.out == "", printed.out
+
+
 def test_grading_writes_nothing_where_it_runs(copy, capfd, monkeypatch):
     """Hypothesis wrote its cache of the constants in the code it ran into .hypothesis/ of the current folder."""
     solution = (exercises.SOURCE / "solutions" / "ex02_unbroadcast.py").read_text(encoding="utf-8")

@@ -95,13 +95,15 @@ def grade(folder, numbers, hints, time_limit):
         raise UsageError(f"grading needs {' and '.join(missing)}: pip install pytest hypothesis")
     if not all((folder / name).is_file() for name in SHARED[:2]) or not exercise_files(folder):
         raise UsageError(f"{folder} holds no exercises (make a copy with: {PROG} start DIR)")
-    patterns = [f"test_ex{number:02d}_*.py" for number in sorted(set(numbers))] or ["test_ex[0-9][0-9]_*.py"]
     tests = []
-    for pattern in patterns:
-        found = sorted(folder.glob(pattern))
-        if not found:
-            raise UsageError(f"{folder} has no grader {pattern}")
-        tests += found
+    for exercise in sorted(set(numbers)) or range(1, COUNT + 1):
+        stub, grader = f"ex{exercise:02d}_*.py", f"test_ex{exercise:02d}_*.py"
+        for pattern in (stub, grader):
+            if not any(folder.glob(pattern)):
+                shipped = " or ".join(path.name for path in SOURCE.glob(pattern)) or pattern
+                raise UsageError(f"{folder} lacks {shipped} (exercise {exercise}): copy it from a new folder made "
+                                 f"by '{PROG} start NEWDIR'")
+        tests += sorted(folder.glob(grader))
     command = [sys.executable, "-m", "pytest", *map(str, tests), "--rootdir", str(folder), "-p", "no:cacheprovider",
                "--time-limit", str(time_limit), *(["--hints"] if hints else [])]
     status = subprocess.run(command, check=False).returncode
