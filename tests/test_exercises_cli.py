@@ -1,5 +1,6 @@
 """``hadamard-exercises``: the learner works on a copy of the stubs, which the package carries, and grades it;
 the repository's stubs stay blank whatever the learner writes."""
+import errno
 import importlib.util
 import os
 
@@ -158,3 +159,34 @@ def test_a_ctrl_c_still_stops_the_grading(tmp_path):
     out = child.communicate(timeout=60)[0]
     assert time.monotonic() - started < 30 and "KeyboardInterrupt" in out and child.returncode == 2, out
     assert "your code raised" not in out
+
+
+def test_start_fills_an_empty_folder_in_place(tmp_path, capsys, monkeypatch):
+    """The folder itself is filled (the shell inside it keeps it; a link stays a link; its mode is kept)."""
+    for name in ("cwd", "target", "locked"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    (tmp_path / "locked").chmod(0o555)
+    inodes = {name: (tmp_path / name).stat().st_ino for name in ("cwd", "target", "locked")}
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert main(["start", "."], capsys)[0] == 0
+    assert main(["start", str(tmp_path / "link")], capsys)[0] == 0 and (tmp_path / "link").is_symlink()
+    code, printed = main(["start", str(tmp_path / "locked")], capsys)   # refused, unless run by root
+    assert code == 0 or (code == 2 and printed.err.count("\n") == 1 and f"{tmp_path / 'locked'}:" in printed.err)
+    assert {name: (tmp_path / name).stat().st_ino for name in inodes} == inodes
+    assert (tmp_path / "locked").stat().st_mode & 0o777 == 0o555
+    for name in ("cwd", "target"):
+        assert len(list((tmp_path / name).iterdir())) == 2 * exercises.COUNT + len(exercises.SHARED)
+
+
+def test_start_that_cannot_write_names_the_folder_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    def read_only(source, destination):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(destination))
+
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(exercises.shutil, "copyfile", read_only)
+    for name in ("empty", "new"):
+        code, printed = main(["start", str(tmp_path / name)], capsys)
+        assert code == 2 and printed.err.count("\n") == 1 and ".tmp" not in printed.err, printed.err
+        assert f"into {tmp_path / name}: Read-only file system" in printed.err, printed.err
+    assert [path.name for path in tmp_path.iterdir()] == ["empty"] and not any((tmp_path / "empty").iterdir())

@@ -65,27 +65,48 @@ def parser():
 
 
 def start(folder):
-    """Copy the stubs and graders into ``folder`` in one step: a temporary sibling renamed to it."""
+    """Copy the stubs and graders into ``folder``, a new folder or an empty one, which is filled in place: the
+    files are copied into a temporary folder inside it, then moved out; on a failure nothing is left."""
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file, not a folder")
     if folder.is_dir() and any(folder.iterdir()):
         raise UsageError(f"{folder} is not empty: nothing copied (give a new or empty folder)")
-    if not folder.parent.is_dir():
+    if not folder.is_dir() and not folder.parent.is_dir():
         raise UsageError(f"folder {folder.parent} does not exist (create it first)")
     files = exercise_files(SOURCE)
     if len(files) != 2 * COUNT:
         raise UsageError(f"the package's exercises are incomplete in {SOURCE} (reinstall hadamard-min)")
-    temporary = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    created = not folder.is_dir()
     try:
-        temporary.mkdir()
-        for path in [*files, *(SOURCE / name for name in SHARED)]:
-            shutil.copyfile(path, temporary / path.name)
-        os.rename(temporary, folder)   # replaces an empty folder in one step
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        if created:
+            folder.mkdir()
+        _fill(folder, [*files, *(SOURCE / name for name in SHARED)], created)
+    except OSError as error:
+        raise UsageError(f"cannot copy the exercises into {folder}: {error.strerror or error}") from None
     print(f"copied {COUNT} exercises and their graders into {folder}\n"
           f"write in its exNN_*.py files, then:  {PROG} grade --dir {folder}   (or grade N for one; --hints)")
     return 0
+
+
+def _fill(folder, files, created):
+    """Copy ``files`` into the empty ``folder`` all or none (``created``: remove the folder on a failure)."""
+    temporary = folder / f".{PROG}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    moved = []
+    try:
+        temporary.mkdir()
+        for path in files:
+            shutil.copyfile(path, temporary / path.name)
+        for path in files:
+            os.rename(temporary / path.name, folder / path.name)
+            moved.append(folder / path.name)
+    except BaseException:
+        for path in moved:
+            path.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def grade(folder, numbers, hints, time_limit):
