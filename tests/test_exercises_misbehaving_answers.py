@@ -90,3 +90,17 @@ def test_grading_writes_nothing_where_it_runs(copy, capfd, monkeypatch):
     monkeypatch.chdir(copy.parent)
     assert grade(copy, capfd, "2")[0] == 0
     assert sorted(path.name for path in copy.parent.iterdir()) == ["here", "mine"]
+
+
+def test_an_error_that_cannot_be_rebuilt_here_is_reported_with_its_traceback(copy, capfd):
+    """An error raised outside the graders' checks goes from the child as it is, where pickle can rebuild it;
+    a class whose arguments differ from its message's (here one of a helper module of the learner's) as text."""
+    (copy / "helpers.py").write_text("class Oops(Exception):\n    def __init__(self, what, code):\n"
+                                     "        super().__init__(f'{what} ({code})')\n", encoding="utf-8")
+    unbroadcast_body(copy, "    import helpers\n    raise helpers.Oops('no answer yet', 7)")
+    grader = copy / "test_ex02_unbroadcast.py"
+    grader.write_text(grader.read_text(encoding="utf-8").replace(
+        "def grade(ex):\n", "def grade(ex):\n    ex.unbroadcast(numpy.ones(2), (2,))\n"), encoding="utf-8")
+    code, printed = grade(copy, capfd, "2", "3")
+    assert code == 1 and "helpers.Oops: no answer yet (7)" in printed.out, printed.out
+    assert 'in unbroadcast\n    raise helpers.Oops' in printed.out and "2 failed" in printed.out, printed.out

@@ -105,7 +105,7 @@ def _in_child(test, limit):
     try:
         deadline = time.monotonic() + limit
         while not ended and time.monotonic() < deadline:
-            if select.select([reading], [], [], deadline - time.monotonic())[0]:
+            if select.select([reading], [], [], max(0, deadline - time.monotonic()))[0]:
                 chunk = os.read(reading, 1 << 16)
                 answer, ended = answer + chunk, not chunk
     finally:
@@ -130,17 +130,25 @@ def _answer_from_child(test, writing):
         test()
         error = None
     except BaseException as raised:   # every outcome goes to the parent
-        error = raised
-        error.child_traceback = "".join(traceback.format_exception(type(raised), raised, raised.__traceback__))
-    try:
-        answer = pickle.dumps(error)
-    except Exception:   # an error that cannot be pickled goes as its traceback
-        answer = pickle.dumps(RuntimeError(error.child_traceback))
+        error = _sendable(raised)
     with os.fdopen(writing, "wb") as pipe:
-        pipe.write(answer)
+        pipe.write(pickle.dumps(error))
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(0)
+
+
+def _sendable(error):
+    """``error`` with its traceback as text, or, where it cannot go through pickle (a class of the learner's
+    file, arguments its class does not take), a RuntimeError of that text."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    try:
+        error.child_traceback = text
+        pickle.loads(pickle.dumps(error))
+    except Exception:   # whatever the error's class does
+        error = RuntimeError(text)
+        error.child_traceback = text
+    return error
 
 
 def _ending(status):
