@@ -190,3 +190,15 @@ def test_start_that_cannot_write_names_the_folder_and_leaves_nothing(tmp_path, c
         assert code == 2 and printed.err.count("\n") == 1 and ".tmp" not in printed.err, printed.err
         assert f"into {tmp_path / name}: Read-only file system" in printed.err, printed.err
     assert [path.name for path in tmp_path.iterdir()] == ["empty"] and not any((tmp_path / "empty").iterdir())
+
+
+def test_the_copy_does_not_hold_the_hints_on_the_formulas(tmp_path):
+    """The graders name their hints by a key; the texts stay in the package, read only when asked for."""
+    spec = importlib.util.spec_from_file_location("shipped_hints", exercises.SOURCE / "hints.py")
+    hints = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hints)
+    assert exercises.main(["start", str(tmp_path / "mine")]) == 0
+    copied = {path.name: path.read_text(encoding="utf-8") for path in (tmp_path / "mine").iterdir()}
+    for key, text in hints.HINTS.items():
+        pieces = [piece for piece in text.split(": ") if len(piece) > 12]   # the formula alone, too
+        assert not [name for name, content in copied.items() for piece in pieces if piece in content], key

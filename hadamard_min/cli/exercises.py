@@ -5,7 +5,8 @@
 
 The learner writes in the copy, so the package's stubs stay blank and the project's own tests do not
 depend on how far a learner got. The stubs travel with the package (pyproject.toml maps the checkout's
-lessons/exercises/ to ``hadamard_min.exercises``); the reference solutions are not copied.
+lessons/exercises/ to ``hadamard_min.exercises``); the reference solutions and the hints on the formulas
+(hints.py, read from the package when asked for) are not copied.
 """
 import importlib.util
 import os

@@ -10,6 +10,8 @@ and fail with a message that teaches: which element, the value expected and the 
 Hints come in two steps: a failure names the element, the values and what the pattern of the mistake
 suggests (a flipped sign, a constant factor, zeros); the hint on the formula comes only with
 ``HADAMARD_HINTS=1`` (or ``--hints`` on the pytest command line), so you can first look for it yourself.
+A check names its hint by a key (``hint="ex03 tanh"``); the texts are in the package's hints.py, read only
+then, and not in a learner's folder.
 
 A solution file holds only what a learner writes: a function replaces the stub's function of that name, a
 class lends its methods to the stub's class of that name. Each is re-bound to the stub's namespace, so it
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy
 from hypothesis import HealthCheck, example, given, settings
 
+from hadamard_min.cli.exercises import SOURCE
 from hadamard_min.core.gradcheck import gradcheck
 from hadamard_min.core.tensor import BackwardError, Tensor
 
@@ -217,11 +220,14 @@ def diagnosis(got, expected):
     return ""
 
 
-def _hint(hint):
-    """The hint on the formula at the second level only; at the first, how to ask for it."""
-    if not hint:
+def _hint(key):
+    """The hint on the formula named ``key`` at the second level only; at the first, how to ask for it."""
+    if not key:
         return ""
-    return f"hint (formula): {hint}" if hints_wanted() else "(a hint on the formula: --hints or HADAMARD_HINTS=1)"
+    if not hints_wanted():
+        return "(a hint on the formula: --hints or HADAMARD_HINTS=1)"
+    return f"hint (formula): {_import(SOURCE / 'hints.py', 'exercise_hints').HINTS[key]}"
+
 
 
 def _join(*parts):

@@ -79,9 +79,7 @@ def check_gradients(ex):
             for k, value in enumerate(values):
                 compare(f"∂{name[0]}/∂{variables[k]} of {name} at {', '.join(map(str, args))}", value.grad,
                         central(f, args, k), rtol=1e-6,
-                        hint="a value used twice adds (+=) both contributions, local · value.grad into each "
-                             "parent, and reaches its parents only once its own grad is complete: visit "
-                             "reversed(topological_order(root)) after root.grad = 1")
+                        hint="ex01 backward")
     check()
 
 

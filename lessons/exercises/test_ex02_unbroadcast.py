@@ -15,8 +15,7 @@ def grade(ex):
         a, b = rng.uniform(0.5, 1.5, a_shape), rng.uniform(-1.5, -0.5, b_shape)
         for op in (ex.Add, ex.Mul):
             check_gradient(f"{op.__name__} of a {a_shape} and b {b_shape}", op.apply, a, b, names=("a", "b"),
-                           hint="an input reused along an axis gets the sum of dy over that axis: sum over the "
-                                "leading axes it lacks, then, with keepdims=True, over the axes where it has 1")
+                           hint="ex02 unbroadcast")
     check()
 
 

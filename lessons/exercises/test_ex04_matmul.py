@@ -15,8 +15,7 @@ def grade(ex):
         rng = numpy.random.default_rng(4)
         check_gradient(f"MatMul.backward of a {a_shape} @ b {b_shape}", ex.MatMul.apply, rng.normal(size=a_shape),
                        rng.normal(size=b_shape), names=("a", "b"),
-                       hint="∂L/∂a = dy @ bᵀ and ∂L/∂b = aᵀ @ dy (ᵀ: swap the last two axes), each then summed "
-                            "back to its input's shape with unbroadcast (batch axes broadcast on either side)")
+                       hint="ex04 matmul")
     check()
 
 

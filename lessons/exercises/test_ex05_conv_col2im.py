@@ -6,10 +6,6 @@ from hypothesis import strategies as st
 
 from hadamard_min.ops import conv
 
-HINT = ("a pixel read by several windows collects all of their entries: start from zeros of the padded shape; "
-        "for each offset (i, j), add (+=) dcols[:, :, i, j] into dxpad[:, :, i:i + s·Ho:s, j:j + s·Wo:s]; then cut "
-        "the padding off")
-
 
 @st.composite
 def convolutions(draw):
@@ -28,10 +24,10 @@ def grade(ex):
                 f"{padding} (Ho × Wo = {out_h} × {out_w})")
         rng = numpy.random.default_rng(5)
         dcols = rng.normal(size=(n, c, kh, kw, out_h, out_w))
-        with running(what, HINT):
+        with running(what, "ex05 col2im"):
             got = ex.col2im(dcols, (n, c, h, w), kh, kw, stride, padding)
         compare(what + "; element = (n, c, row, column)", got, conv.col2im(dcols, (n, c, h, w), kh, kw, stride,
-                                                                             padding), hint=HINT)
+                                                                             padding), hint="ex05 col2im")
         check_gradient(f"Conv2d.backward (through your col2im) for x ({n}, {c}, {h}, {w}), weight (2, {c}, {kh}, "
                        f"{kw}), stride {stride}, padding {padding}",
                        lambda a, weight: ex.Conv2d.apply(a, weight, stride=stride, padding=padding),

@@ -21,9 +21,7 @@ def grade(ex):
         x = numpy.random.default_rng(6).permutation(n * c * h * w).reshape(n, c, h, w) / 10.0   # no ties
         check_gradient(f"MaxPool2d.backward for x ({n}, {c}, {h}, {w}), kernel {k}, stride {s}, padding {p}",
                        lambda t: ex.MaxPool2d.apply(t, kernel=k, stride=s, padding=p), x, names=("x",),
-                       hint="each dy goes to its window's winner only: for each window position (i, j) add (+=) "
-                            "dy · [argmax == i·k + j] into dxpad[:, :, i:i + s·Ho:s, j:j + s·Wo:s]; a pixel that "
-                            "wins several overlapping windows collects all of them; cut the padding off")
+                       hint="ex06 maxpool")
     check()
 
 

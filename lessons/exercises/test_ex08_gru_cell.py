@@ -20,10 +20,7 @@ def grade(ex):
         check_gradient(f"GRUCell.backward for x ({B}, {D}), h ({B}, {H})",
                        lambda x, h: ex.GRUCell.apply(x, h, weights=weights),
                        rng.normal(size=(B, D)), rng.normal(size=(B, H)) * 0.5, names=("the word x", "the state h"),
-                       hint="dn = dh' ∘ (1 − z), dz = dh' ∘ (h − n), dh = dh' ∘ z (the direct path); through tanh "
-                            "da_n = dn ∘ (1 − n²), dr = da_n ∘ g, dg = da_n ∘ r; through the sigmoids da_z = dz ∘ "
-                            "z(1 − z), da_r = dr ∘ r(1 − r); dx = [da_r | da_z | da_n] @ W_ih, dh += [da_r | da_z "
-                            "| dg] @ W_hh")
+                       hint="ex08 step")
         words = rng.normal(size=(B, T, D))
         w_q, b_q, F = rng.normal(size=(H, H)), rng.normal(size=H), rng.normal(size=(B, H))
         grads = []
@@ -39,8 +36,7 @@ def grade(ex):
             (0.5 * ((Q - F) ** 2).sum()).backward()              # eq. 3: (Q − F) ∂Q/∂q, F fixed
             grads.append(q.grad)
         compare(f"∇q = (Q − F) ∂Q/∂q over {B} question(s) of {T} words (element = (question, word, dim))",
-                grads[1], grads[0], hint="word t's gradient comes back through every later step: check dh, the "
-                                         "state's gradient passed to the step before")
+                grads[1], grads[0], hint="ex08 through time")
     check()
 
 

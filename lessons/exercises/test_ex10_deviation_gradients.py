@@ -82,13 +82,10 @@ def grade(ex):
                 grad_v, grad_q = run(ex.deviation_gradients, *setting)
             compare(f"∇q ({where}; element = (question, word, dim))", grad_q, expected[setting][1],
                     diagnose=mix_up(expected, slipped, setting, 1),
-                    hint="∇q comes from its own pass over ½‖Q − F‖², taken first with retain_graph=True; F is "
-                         "out.F.detach() when F is fixed, out.F itself when not")
+                    hint="ex10 ∇q")
             compare(f"∇v ({where}; element = (image, colour, row, column))", grad_v, expected[setting][0],
                     diagnose=mix_up(expected, slipped, setting, 0),
-                    hint="∇v comes from a second pass over ½‖V − F‖², started from +1 (the paper's sign), "
-                         "after I.grad = None (with F live the first pass reached the image too), under "
-                         "relu_rule('guided') when guided, relu_rule('gradient') when not")
+                    hint="ex10 ∇v")
     check()
 
 
