@@ -202,3 +202,19 @@ def test_the_copy_does_not_hold_the_hints_on_the_formulas(tmp_path):
     for key, text in hints.HINTS.items():
         pieces = [piece for piece in text.split(": ") if len(piece) > 12]   # the formula alone, too
         assert not [name for name, content in copied.items() for piece in pieces if piece in content], key
+
+
+def test_the_engines_suggestion_on_a_wrong_shape_comes_with_the_hints_only(tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.delenv("HADAMARD_HINTS", raising=False)
+    copy = tmp_path / "mine"
+    assert exercises.main(["start", str(copy)]) == 0
+    with open(copy / "ex02_unbroadcast.py", "a", encoding="utf-8") as stub:   # the broadcast shape, not summed
+        stub.write("\n\ndef unbroadcast(grad, shape):\n    return grad\n")
+    capfd.readouterr()
+    printed = []
+    for hints in ([], ["--hints"]):
+        assert exercises.main(["grade", "2", "--dir", str(copy), *hints]) == 1
+        printed.append(capfd.readouterr().out)
+    assert "has shape (3, 4), the input has shape (3, 1)" in printed[0], printed[0]
+    assert "broadcast axes" not in printed[0] and "(sum over broadcast axes?)" in printed[1], printed[1]

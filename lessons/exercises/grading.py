@@ -20,6 +20,7 @@ runs exactly as if it had been typed into the stub.
 import contextlib
 import importlib.util
 import os
+import re
 import traceback
 import types
 from fractions import Fraction
@@ -128,7 +129,7 @@ def running(what, hint=""):
     except (NotImplementedError, ExerciseFailure):
         raise
     except BackwardError as error:
-        raise ExerciseFailure(_join(f"{what}: {error}", _hint(hint))) from None
+        raise ExerciseFailure(_join(f"{what}: {_engine_message(error)}", _hint(hint))) from None
     except SyntaxError as error:   # an IndentationError too: the file cannot be read, no frame of it runs
         line = f"\n  at {Path(error.filename or '?').name}:{error.lineno}: {(error.text or '').strip()}"
         raise ExerciseFailure(f"{what}: your code raised {type(error).__name__}: {error.msg}{line}") from None
@@ -228,6 +229,11 @@ def _hint(key):
         return "(a hint on the formula: --hints or HADAMARD_HINTS=1)"
     return f"hint (formula): {_import(SOURCE / 'hints.py', 'exercise_hints').HINTS[key]}"
 
+
+def _engine_message(error):
+    """The engine's message on a gradient it refused, less its own suggestion ("  (sum over broadcast axes?)")
+    unless the hints are asked for: that suggestion is the formula's first step."""
+    return str(error) if hints_wanted() else re.sub(r"\s+\([^()]*\?\)$", "", str(error))
 
 
 def _join(*parts):
