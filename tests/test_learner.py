@@ -184,3 +184,19 @@ def test_a_lesson_on_a_learner_folder_it_cannot_use_says_so_in_one_line(tmp_path
                             text=True, timeout=300, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("HADAMARD_LEARNER: ")
+
+
+def test_a_blank_stub_the_run_does_not_reach_is_told_from_an_answer(blank, tmp_path):
+    """A stub still raising its NotImplementedError is the package's op even where the run never calls it; an
+    answer written in its place is the learner's (not reached)."""
+    with learner(blank) as run:
+        pass
+    assert [u.state for u in run.usage] == ["blank"] * len(OPS) and "not reached" not in run.report(), run.report()
+    assert all("still blank: exercise" in u.why for u in run.usage), run.report()
+    shutil.copytree(blank, tmp_path / "mine")
+    with open(tmp_path / "mine" / "ex07_relu_rules.py", "a", encoding="utf-8") as stub:
+        stub.write("\n\ndef relu_backward(dy, mask, rule):\n    return dy * mask\n")
+    with learner(tmp_path / "mine") as run:
+        pass
+    assert [u.op.name for u in run.usage if u.state == "yours"] == ["relu_backward"], run.report()
+    assert "not reached in this run" in run.report()
