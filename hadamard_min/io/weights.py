@@ -59,18 +59,19 @@ def _flatten(tree, path, prefix="", flat=None):
 
 
 def _state_dict_of(obj, path):
-    """The arrays of a checkpoint: top-level arrays if any; else the one wrapper (state_dict, model, ...)
-    holding a dict; else all nested dicts flattened with ``"."``."""
+    """The arrays of a checkpoint: those of its one wrapper (state_dict, model, ...) holding a dict, whatever
+    sits beside it (an epoch, a best accuracy saved as a tensor); else the whole tree flattened with ``"."``,
+    top-level arrays and nested dicts alike, so that no tensor is dropped and two that give one name are
+    refused. Two wrappers are refused: which of them is the model is not ours to guess."""
     if not isinstance(obj, dict):
         raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors; save a state_dict")
-    arrays = {}
-    for key, value in obj.items():
-        if isinstance(value, numpy.ndarray):
-            _add(arrays, str(key), value, path)
     wrappers = [key for key in WRAPPER_KEYS if isinstance(obj.get(key), dict)]
-    if not arrays and len(wrappers) == 1:
+    if len(wrappers) > 1:
+        raise WeightsError(f"{path}: holds {len(wrappers)} dicts that could each be the model's state_dict "
+                           f"({', '.join(wrappers)}); save the one you mean with torch.save(checkpoint[KEY], ...)")
+    if wrappers:
         return _state_dict_of(obj[wrappers[0]], path)
-    return arrays or _flatten(obj, path)
+    return _flatten(obj, path)
 
 
 def load_weights(path):

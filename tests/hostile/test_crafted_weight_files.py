@@ -176,6 +176,32 @@ def test_a_dotted_key_next_to_the_same_nested_one_is_refused(tmp_path):
         load_weights(tmp_path / "dots.pth")
 
 
+def test_a_nested_dict_next_to_the_dotted_key_it_flattens_to_is_refused(tmp_path):
+    a, b = tensor(storage("0", 1), (1,), (1,)), tensor(storage("1", 1), (1,), (1,))
+    ops = state_dict(("w", state_dict(("a", a))), ("w.a", b))  # a top-level tensor beside the nested one
+    (tmp_path / "mixed.pth").write_bytes(torch_zip(pickle_of(ops), [("0", bytes(4)), ("1", bytes(4))]))
+    with pytest.raises(WeightsError, match=r"'w\.a'"):
+        load_weights(tmp_path / "mixed.pth")
+
+
+def test_a_wrapped_state_dict_is_found_beside_a_tensor_of_the_checkpoint(tmp_path, capsys):
+    best, weight = tensor(storage("0", 1), (), ()), tensor(storage("1", 2), (2,), (1,))
+    ops = state_dict(("best_acc", best), ("epoch", integer(3)), ("state_dict", state_dict(("fc.weight", weight))))
+    data = [("0", numpy.float32(0.5).tobytes()), ("1", numpy.array([1, 2], "<f4").tobytes())]
+    (tmp_path / "wrap.pth").write_bytes(torch_zip(pickle_of(ops), data))
+
+    run_main(port_main, [tmp_path / "wrap.pth", tmp_path / "out.npz"], capsys).success()
+
+    assert {name: list(array) for name, array in load_weights(tmp_path / "out.npz").items()} == {"fc.weight": [1, 2]}
+
+
+def test_a_checkpoint_with_two_wrapped_state_dicts_is_refused(tmp_path, capsys):
+    ops = state_dict(("model", state_dict(("w", tensor(storage("0", 1), (1,), (1,))))),
+                     ("state_dict", state_dict(("w", tensor(storage("1", 1), (1,), (1,))))))
+    port(tmp_path, capsys, "two.pth", torch_zip(pickle_of(ops), [("0", bytes(4)), ("1", bytes(4))])).one_line_error(
+        "two.pth", "state_dict, model")
+
+
 def test_an_npz_with_two_entries_of_one_name_is_one_line(tmp_path, capsys):
     small, large = npy_header((1,)) + bytes(4), npy_header((2,)) + bytes(8)
     archive = raw_zip([("w.npy", small, len(small), False), ("w.npy", large, len(large), False)])
