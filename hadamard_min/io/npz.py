@@ -39,8 +39,7 @@ def save_weights(path, arrays, metadata=None):
         raise WeightsError(f"{path}: weights are saved as .npz; give a file name ending in .npz")
     entries = {}
     for name, array in arrays.items():
-        if name.startswith("__"):
-            raise WeightsError(f"{path}: weight name {name!r} starts with '__', which marks metadata; rename it")
+        _check_name(name, path)
         entries[name] = numpy.asarray(array)
     for key, value in (metadata or {}).items():
         entries[f"__{key}__"] = numpy.array(json.dumps(value))
@@ -52,6 +51,24 @@ def save_weights(path, arrays, metadata=None):
                     numpy.lib.format.write_array(member, array, allow_pickle=False)
 
     write_atomically(path, write)
+
+
+def _check_name(name, path):
+    """A weight's name must be one a zip entry can hold and give back: text of at most 65,535 UTF-8 bytes
+    (with ``.npy``), without a NUL (a zip reader ends the name there) and not starting with ``__`` (metadata)."""
+    if not isinstance(name, str):
+        raise WeightsError(f"cannot write {path}: weight name {name!r} is a {type(name).__name__}, not text; "
+                           f"rename that tensor")
+    shown = repr(name[:80]) + ("..." if len(name) > 80 else "")
+    problem = ("starts with '__', which marks metadata" if name.startswith("__") else
+               "holds a NUL character, where a zip entry's name would end" if "\0" in name else None)
+    try:
+        if problem is None and len((name + ".npy").encode("utf-8")) > 0xFFFF:
+            problem = "is longer than the 65,535 bytes a zip entry's name can hold"
+    except UnicodeEncodeError:
+        problem = "holds a lone surrogate, which UTF-8 cannot encode"
+    if problem:
+        raise WeightsError(f"cannot write {path}: weight name {shown} {problem}; rename that tensor")
 
 
 def _open(path):

@@ -202,6 +202,15 @@ def test_a_checkpoint_with_two_wrapped_state_dicts_is_refused(tmp_path, capsys):
         "two.pth", "state_dict, model")
 
 
+@pytest.mark.parametrize("names, shown", [(["w\0", "v"], r"'w\x00'"), (["a\0x", "a\0y"], r"'a\x00x'"),
+                                          (["w\ud800"], r"'w\ud800'"), (["a" * 70_000], "'" + "a" * 80 + "'...")],
+                         ids=["NUL", "two NULs", "lone surrogate", "70,000 characters"])
+def test_a_name_no_zip_entry_can_hold_is_refused_before_writing(tmp_path, capsys, names, shown):
+    header = {name: {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]} for i, name in enumerate(names)}
+    line = port(tmp_path, capsys, "names.safetensors", safetensors(header, bytes(4 * len(names)))).one_line_error(shown)
+    assert len(line) < 300
+
+
 def test_an_npz_with_two_entries_of_one_name_is_one_line(tmp_path, capsys):
     small, large = npy_header((1,)) + bytes(4), npy_header((2,)) + bytes(8)
     archive = raw_zip([("w.npy", small, len(small), False), ("w.npy", large, len(large), False)])
