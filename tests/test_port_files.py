@@ -1,15 +1,25 @@
 """The files around a port: the Torch7 reader, the skip-thoughts question encoder, vocabulary and answer
-files, ResNet files in other layouts."""
+files, ResNet files in other layouts, and files or sizes that describe a layer of no units."""
 import json
 import pickle
 
 import numpy
 import pytest
 from port_references import (
+    rnn_gru_module,
     skipthoughts_state,
 )
 from t7_writer import _Writer, write_t7
-from test_port_mlb import ANSWERS, WORDS, fbresnet_style, relative_error, resnet_arrays
+from test_port_mlb import (
+    ANSWERS,
+    SIZES,
+    SMALL_T7,
+    WORDS,
+    fbresnet_style,
+    relative_error,
+    resnet_arrays,
+    vqa_pytorch_arrays,
+)
 
 from hadamard_min import ops
 from hadamard_min.core.tensor import Tensor
@@ -18,13 +28,16 @@ from hadamard_min.io.porting import (
     PortError,
     T7Error,
     TorchObject,
+    port_torch7_mlb,
     port_uni_skip,
+    port_vqa_pytorch,
     read_names,
     read_t7,
 )
 from hadamard_min.io.porting.resnet_files import resnet_state
 from hadamard_min.io.porting.torch7 import TABLE, TORCH
-from hadamard_min.io.weights import UnsafePickleError
+from hadamard_min.io.porting.torch7_mlb import read_gru_t7
+from hadamard_min.io.weights import UnsafePickleError, save_weights
 
 
 # ----------------------------------------------------------------------------------- Torch7 files
@@ -155,3 +168,31 @@ def test_uni_skip_of_another_layout_is_refused(tmp_path, rng):
     with pytest.raises(PortError, match=r"encoder_U: expected \(6, 12\), found \(6, 13\)"):
         port_uni_skip(tmp_path / "uni_skip.npz", tmp_path / "utable.npy", tmp_path / "dictionary.txt",
                       ["what"])
+
+
+# ----------------------------------------------------------------------------------- sizes below one
+@pytest.mark.parametrize("size, name", [("A", "attention_dim"), ("G", "glimpses"), ("J", "joint_dim")])
+def test_a_vqa_pytorch_layer_of_no_units_is_refused(tmp_path, rng, size, name):
+    save_weights(tmp_path / "empty.npz", vqa_pytorch_arrays(rng, {**SIZES, size: 0}))
+    (tmp_path / "words.txt").write_text("\n".join(WORDS))
+    (tmp_path / "answers.txt").write_text("\n".join(ANSWERS))
+    with pytest.raises(PortError, match=f"empty.npz .*found {name} 0[,;]"):
+        port_vqa_pytorch(tmp_path / "empty.npz", tmp_path / "words.txt", tmp_path / "answers.txt")
+
+
+@pytest.mark.parametrize("change", [{"glimpses": 0}, {"word_dim": -1}, {"joint_dim": 2.5}, {"visual_dim": 0}])
+def test_torch7_mlb_sizes_below_one_are_refused_before_reading(tmp_path, change):
+    name, value = next(iter(change.items()))
+    with pytest.raises(PortError, match=f"found {name} {value!r};"):
+        port_torch7_mlb(tmp_path / "absent.t7", tmp_path / "absent.json", **{**SMALL_T7, **change})
+
+
+def test_a_gru_or_uni_skip_of_no_hidden_units_is_refused(tmp_path, rng):
+    D = 5
+    params = [numpy.zeros(shape, "float32") for shape in ((0, D), (0,), (0, 0), (0, D), (0,), (0, 0))]
+    write_t7(tmp_path / "gru.t7", rnn_gru_module(params, bayesian=False))
+    with pytest.raises(PortError, match="found question_dim 0;"):
+        read_gru_t7(tmp_path / "gru.t7")
+    uni_skip_files(tmp_path, rng, H=0)
+    with pytest.raises(PortError, match="found hidden_dim 0;"):
+        port_uni_skip(tmp_path / "uni_skip.npz", tmp_path / "utable.npy", tmp_path / "dictionary.txt", ["what"])

@@ -91,9 +91,9 @@ def test_vqa_pytorch_port_matches_its_reference_forward(torch, tmp_path, rng):
     assert relative_error(ported_logits(ported, features, QUESTIONS), expected) <= 1e-4
 
 
-def vqa_pytorch_arrays(rng, **changes):
+def vqa_pytorch_arrays(rng, sizes=SIZES, **changes):
     """The checkpoint's arrays (random, in the documented layout) without torch, as an .npz holds them."""
-    V, D, N, M, A, G, J, K = SIZES.values()
+    V, D, N, M, A, G, J, K = sizes.values()
     shapes = {"seq2vec.embedding.weight": (V + 1, D), "conv_v_att.weight": (A, M, 1, 1),
               "conv_v_att.bias": (A,),
               "linear_q_att.weight": (A, N), "linear_q_att.bias": (A,), "conv_att.weight": (G, A, 1, 1),

@@ -70,6 +70,15 @@ def check_shapes(expected, found, source, hint, allow_extra=False):
         raise PortError(f"{source} does not have the documented layout: {'; '.join(problems)}; {hint}")
 
 
+def check_sizes(sizes, source, hint):
+    """Refuse a size (name -> value) that is not a whole number of at least 1: a layer of no units reads as
+    a file of empty tensors, which every later step (a reshape, a 1/√H) meets with a traceback."""
+    bad = [f"{name} {size!r}" for name, size in sizes.items()
+           if isinstance(size, bool) or not isinstance(size, int | numpy.integer) or size < 1]
+    if bad:
+        raise PortError(f"{source}: every size must be a whole number of at least 1, found {', '.join(bad)}; {hint}")
+
+
 def vocabulary_rows(words):
     """Our :class:`Vocabulary` for a published word list, and the table row each of our words comes from.
 

@@ -23,9 +23,10 @@ from hadamard_min.data.text import PAD, UNK, Vocabulary
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import read_bounded, text_lines
 from hadamard_min.io.npz import open_npy_mapped, read_npz
-from hadamard_min.io.porting.common import PortError, check_shapes, float32, gru_state
+from hadamard_min.io.porting.common import PortError, check_shapes, check_sizes, float32, gru_state
 from hadamard_min.models.question import QuestionEncoder
 
+HINT = "expected skip-thoughts' uni_skip.npz"
 NPZ_NAMES = ("encoder_W", "encoder_b", "encoder_U", "encoder_Wx", "encoder_bx", "encoder_Ux")
 
 
@@ -38,7 +39,8 @@ def read_uni_skip(path):
     """The six ``encoder_*`` arrays of ``uni_skip.npz``, shapes checked (D and H from ``encoder_Wx``)."""
     arrays = read_npz(path, lambda name: name in NPZ_NAMES)
     D, H = arrays["encoder_Wx"].shape if arrays.get("encoder_Wx", numpy.empty(0)).ndim == 2 else (-1, -1)
-    check_shapes(uni_skip_shapes(D, H), arrays, path, "expected skip-thoughts' uni_skip.npz")
+    check_shapes(uni_skip_shapes(D, H), arrays, path, HINT)
+    check_sizes({"word_dim": D, "hidden_dim": H}, f"{path} (sizes read off encoder_Wx's shape)", HINT)
     return arrays
 
 

@@ -37,6 +37,7 @@ from hadamard_min.io.porting.common import (
     PortedMLB,
     PortError,
     check_shapes,
+    check_sizes,
     float32,
     gru_state,
     table_in_vocab_order,
@@ -101,6 +102,8 @@ def port_torch7_mlb(path, vocab_path, answers_path=None, visual_dim=2048, **size
     ``sizes`` (word_dim, question_dim, joint_dim, glimpses) default to the paper's (``DEFAULT_SIZES``).
     """
     sizes = {**DEFAULT_SIZES, **sizes}
+    check_sizes({**sizes, "visual_dim": visual_dim}, f"{path} (the sizes given for it)",
+                "give the sizes MLB.t7 was trained with (--mlb-sizes)")
     words = read_names(vocab_path, "words")
     answers = read_names(answers_path or vocab_path, "answers")
     layout = mlb_t7_layout(len(words), len(answers), visual_dim, **sizes)
@@ -142,6 +145,7 @@ def read_gru_t7(path):
         raise PortError(f"{path}: expected an rnn GRU module with 6 or 9 parameters, found {len(params)} "
                         f"of shapes {shapes}")
     N, D = shapes[-1][0], shapes[0][1]
+    check_sizes({"word_dim": D, "question_dim": N}, f"{path} (sizes read off its tensors' shapes)", GRU_HINT)
     if len(params) == 6:  # split [r; z] blocks as GRU:migrate does
         expected = [(2 * N, D), (2 * N,), (2 * N, N), (N, D), (N,), (N, N)]
         check_shapes(dict(zip(PLAIN_GRU_NAMES, expected)), dict(zip(PLAIN_GRU_NAMES, params)), path, GRU_HINT)

@@ -29,6 +29,7 @@ from hadamard_min.io.porting.common import (
     PortedMLB,
     PortError,
     check_shapes,
+    check_sizes,
     float32,
     gru_state,
     table_in_vocab_order,
@@ -94,6 +95,7 @@ def port_vqa_pytorch(path, words_path, answers_path):
     state = read_checkpoint(path)
     sizes = sizes_of(state)
     check_shapes(expected_shapes(sizes), state, path, HINT)
+    check_sizes(sizes, f"{path} (sizes read off its tensors' shapes)", HINT)
     words, answers = read_names(words_path, "words"), read_names(answers_path, "answers")
     if sizes["table_rows"] != len(words) + 1:
         raise PortError(f"{words_path} lists {len(words)} words but the word table of {path} has "
