@@ -7,7 +7,7 @@ import numpy
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.io.atomic import check_outputs
-from hadamard_min.io.weights import SUPPORTED, load_weights, save_weights
+from hadamard_min.io.weights import SUPPORTED, WeightsError, load_weights, save_weights
 
 
 def main(argv=None):
@@ -15,7 +15,8 @@ def main(argv=None):
     parser = Parser(
         prog="hadamard-port",
         description=f"Convert a weight file ({SUPPORTED}) to hadamard-min's .npz format. Floating-point "
-                    "tensors are stored as float32, integer tensors keep their type. torch is not needed: "
+                    "tensors are stored as float32 (a value beyond its range, or a complex tensor, is refused), "
+                    "integer tensors keep their type. torch is not needed: "
                     "checkpoints are read without running any code they contain. SRC is never modified.",
         epilog="example: hadamard-port resnet152-394f9c45.pth resnet152_imagenet.npz",
         formatter_class=HelpFormatter)
@@ -36,11 +37,28 @@ def check_arguments(args):
         raise FileExistsError(f"{args.destination} already exists; pass --force to overwrite it")
 
 
+def _as_float32(name, array, source):
+    """A floating-point tensor as float32, refused when a finite value of it lies beyond float32's range (it
+    would be stored as infinity) or when it is complex (float32 would drop the imaginary part): no model
+    can use such a weight."""
+    if array.dtype.kind == "c":
+        raise WeightsError(f"{source}: tensor {name[:80]!r} holds complex numbers ({array.dtype}), and weights "
+                           f"are stored as real float32; the file holds no model's weights")
+    if array.dtype.kind != "f":
+        return array
+    with numpy.errstate(over="ignore"):
+        cast = array.astype(numpy.float32)
+    beyond = numpy.isinf(cast) & numpy.isfinite(array)
+    if beyond.any():
+        raise WeightsError(f"{source}: tensor {name[:80]!r} holds {array[beyond][0]:.6g}, beyond the range of "
+                           f"float32 (±{numpy.finfo(numpy.float32).max:.4g}) in which weights are stored; the file "
+                           f"is corrupt, or its weights need rescaling before they can be used")
+    return cast
+
+
 def _port(args):
     check_arguments(args)
-    arrays = load_weights(args.source)
-    arrays = {name: array.astype(numpy.float32) if array.dtype.kind == "f" else array
-              for name, array in arrays.items()}
+    arrays = {name: _as_float32(name, array, args.source) for name, array in load_weights(args.source).items()}
     save_weights(args.destination, arrays, metadata={"source": os.path.basename(args.source)})
     parameters = sum(array.size for array in arrays.values())
     print(f"wrote {len(arrays)} tensors ({parameters:,} parameters) to {args.destination}")

@@ -96,13 +96,17 @@ def load_weights(path):
 
 
 def check_finite(state, source):
-    """``state`` ({name: array}) when every floating-point array in it is finite; else one line naming the first
-    that is not (a model with a NaN or an infinity answers nothing meaningful). Every model checks the arrays it
+    """``state`` ({name: array}) when every floating-point array in it is finite and no BatchNorm running
+    variance is below zero; else one line naming the first that is not (a model with a NaN or an infinity, or
+    the square root of a negative variance, answers nothing meaningful). Every model checks the arrays it
     loads, in its own type, here (``Module.load_state_dict``)."""
     for name, array in state.items():
         if array.dtype.kind in "fc" and not numpy.isfinite(array).all():
             raise WeightsError(f"{source}: weight {name} holds NaN or infinity (or a number too large for "
                                f"{array.dtype}), so every answer would be meaningless; restore the file or retrain")
+        if name.rpartition(".")[2] == "running_var" and (array < 0).any():
+            raise WeightsError(f"{source}: weight {name} holds {array[array < 0][0]:.6g}, a variance below zero, "
+                               f"so every answer would be meaningless; restore the file or retrain")
     return state
 
 
@@ -115,7 +119,8 @@ def match_state_dict(expected, found, source="file"):
     """Check ``found`` (name -> array) against ``expected`` (name -> shape); return ``{name: array}``.
 
     A leading ``module.`` on every key (saved from DataParallel) is stripped, and BatchNorm's
-    ``num_batches_tracked`` counters are dropped unless expected.
+    ``num_batches_tracked`` counters are dropped unless expected. A complex array is refused: casting it to
+    the model's real type would drop its imaginary part without a word.
     """
     if found and all(key.startswith("module.") for key in found):
         found = {key[len("module."):]: value for key, value in found.items()}
@@ -126,8 +131,10 @@ def match_state_dict(expected, found, source="file"):
     wrong = [f"{name}: expected {tuple(shape)}, found {tuple(found[name].shape)}"
              for name, shape in expected.items()
              if name in found and tuple(found[name].shape) != tuple(shape)]
+    complex_ = [name for name in expected if name in found and found[name].dtype.kind == "c"]
     problems = [_listing(kind, names) for kind, names in
-                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if names]
+                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong),
+                 ("complex-valued (the model's are real)", complex_)) if names]
     if problems:
         raise WeightsError(f"{source} does not fit the model: {'; '.join(problems)}; "
                            f"check that the weights were made for this model")

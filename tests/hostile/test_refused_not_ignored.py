@@ -1,7 +1,8 @@
-"""Inputs that used to be accepted in silence and give nonsense: weights holding NaN or infinity (for every
-model, checked where every model loads), a checkpoint whose epoch count is out of range or whose vocabulary
-is not the data's, a safetensors header naming one tensor twice or leaving bytes between tensors, a JSON
-object naming one key twice, and a vocabulary whose ids are spelt two ways. Each is refused in one line.
+"""Inputs that used to be accepted in silence and give nonsense: weights holding NaN or infinity, a negative
+variance or complex numbers (for every model, checked where every model loads; hadamard-port refuses what
+float32 cannot hold), a checkpoint whose epoch count is out of range or whose vocabulary is not the data's,
+a safetensors header naming one tensor twice or leaving bytes between tensors, a JSON object naming one key
+twice, and a vocabulary whose ids are spelt two ways. Each is refused in one line.
 """
 import json
 
@@ -50,15 +51,28 @@ def test_every_model_refuses_a_state_dict_that_is_not_finite():
         model.load_state_dict(state, source="resnet.npz")
 
 
-def test_hadamard_explain_refuses_a_model_with_an_infinite_batch_norm_variance(tmp_path, capsys, photo):
+@pytest.mark.parametrize(("suffix", "value", "words"), [("running_var", numpy.inf, "NaN or infinity"),
+                                                        ("running_var", -1.0, "below zero"),
+                                                        ("bias", 1 + 1j, "complex")])
+def test_hadamard_explain_refuses_a_model_with_a_weight_it_cannot_use(tmp_path, capsys, photo, suffix, value, words):
     arrays = load_weights(SHIPPED_MODEL)
-    name = next(key for key in arrays if key.endswith("running_var"))
-    arrays[name].flat[0] = numpy.inf
+    name = next(key for key in arrays if key.endswith(suffix))
+    arrays[name] = arrays[name].astype(numpy.result_type(arrays[name], value))
+    arrays[name].flat[0] = value
     save_weights(tmp_path / "m.npz", arrays, load_npz_metadata(SHIPPED_MODEL))
     outcome = run_main(explain_main, ["--weights", tmp_path / "m.npz", "--image", photo, "--out", tmp_path / "o.png"],
                        capsys)
-    outcome.one_line_error(name, "NaN or infinity")
+    outcome.one_line_error(name, words)  # no warning line (a square root of -1, a dropped imaginary part) before it
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize(("array", "words"), [(numpy.array([1.0, 1e300]), "1e+300"),
+                                              (numpy.array([1 + 2j], numpy.complex64), "complex")])
+def test_hadamard_port_refuses_a_tensor_float32_cannot_hold(tmp_path, capsys, array, words):
+    numpy.savez(tmp_path / "w.npz", ok=numpy.ones(2), w=array)
+    outcome = run_main(port_main, [tmp_path / "w.npz", tmp_path / "out.npz"], capsys)
+    outcome.one_line_error("'w'", words)
+    assert not (tmp_path / "out.npz").exists()
 
 
 def crafted_checkpoint(stopped_run, folder, **changes):
