@@ -54,7 +54,7 @@ class Adam:
     def load_state(self, state, source="the checkpoint"):
         """The step count and both moments of ``state()``, each checked against the parameters first: t a
         whole number from 0 to 2**53 (saved again as an int64), each moment of its parameter's shape, finite,
-        the second ones ≥ 0."""
+        the second ones ≥ 0 and the first ones within Adam's reach of them (:meth:`_check_moments_agree`)."""
         names = {"adam.t"} | {f"adam.{k}.{i}" for k in "mv" for i in range(len(self.parameters))}
         if set(state) != names:
             raise AdamStateError(f"{source}: Adam's state does not fit this model (missing "
@@ -70,10 +70,30 @@ class Adam:
                         or (k == "v" and (moment < 0).any()):
                     raise AdamStateError(f"{source}: Adam's adam.{k}.{i} is not a finite {'non-negative ' * (k == 'v')}"
                                          f"array of its parameter's shape {p.shape} ({moment.dtype}{moment.shape})")
+            self._check_moments_agree(state[f"adam.m.{i}"], state[f"adam.v.{i}"], f"{source}: Adam's adam.m.{i}")
         self.t = int(t)
         xp = array_module(self.parameters[0].data)
         self.m = [xp.array(state[f"adam.m.{i}"], dtype=p.dtype) for i, p in enumerate(self.parameters)]  # copies
         self.v = [xp.array(state[f"adam.v.{i}"], dtype=p.dtype) for i, p in enumerate(self.parameters)]
+
+    def _check_moments_agree(self, m, v, what):
+        """Refuse a first moment larger than Adam could have made it beside its second moment.
+
+        From zero moments, m = (1 − β₁) Σ β₁ʲ g₋ⱼ and v = (1 − β₂) Σ β₂ʲ g₋ⱼ², so by Cauchy–Schwarz
+        m² ≤ (1 − β₁)² / ((1 − β₂)(1 − β₁²/β₂)) · v (about 53 v for the default betas). Within that bound every
+        step moves a weight by at most lr · √(bound · (1 − β₂ᵗ)) / (1 − β₁ᵗ); beyond it a crafted moment makes
+        the weights infinite.
+        """
+        beta1, beta2 = self.betas
+        if beta1 ** 2 >= beta2:
+            return
+        bound = (1 - beta1) ** 2 / ((1 - beta2) * (1 - beta1 ** 2 / beta2))
+        reach = bound * numpy.asarray(v, numpy.float64) * 1.001 + 1e-30  # slack for float32's rounding and underflow
+        excess = numpy.square(numpy.asarray(m, numpy.float64)) > reach
+        if excess.any():
+            raise AdamStateError(f"{what} holds {numpy.asarray(m)[excess][0]:.6g}, more than Adam's first moment "
+                                 f"can reach beside its second (m² ≤ {bound:.3g} v); the checkpoint is corrupt: "
+                                 f"start again without --resume")
 
 
 class AdamStateError(WeightsError):

@@ -189,6 +189,16 @@ def save_checkpoint(path, model, optimizer, epoch, history):
                  metadata)
 
 
+def check_weights_finite(model, epoch, checkpoint):
+    """Refuse to write weights that training made NaN or infinite: a model file of them answers nothing, and
+    every command refuses to load it."""
+    for name, array in model.state_dict().items():
+        if not numpy.isfinite(array).all():
+            raise WeightsError(f"training diverged in epoch {epoch}: weight {name} became NaN or infinity, so "
+                               f"nothing of that epoch was written ({checkpoint} keeps the last good epoch, if any); "
+                               f"start again with a lower --lr")
+
+
 def resume(path, model, optimizer, epochs):
     """Load weights and Adam state from a checkpoint of a run of ``epochs`` epochs on the data ``model`` was
     built from (the same vocabulary and answers); returns (epochs done, history)."""
@@ -237,6 +247,7 @@ def train(out_path, config=None, settings=None, resume_from=None, command="", da
                         "seconds": time.perf_counter() - epoch_start})
         print(f"epoch {epoch + 1}: loss {loss:.4f}  train acc {acc:.4f}  val acc {val['overall']:.4f}",
               file=sys.stderr)
+        check_weights_finite(model, epoch + 1, checkpoint)
         save_checkpoint(checkpoint, model, optimizer, epoch + 1, history)
     seconds = time.perf_counter() - start
     test = accuracy_by_type(test_data, predict(model, test_data), model.answers)

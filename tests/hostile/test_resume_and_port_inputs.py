@@ -37,6 +37,7 @@ CHANGES = {
     "a moment of another shape": lambda a: a.update({"adam.m.0": numpy.zeros((2, 2), numpy.float32)}),
     "a NaN moment": lambda a: a["adam.m.1"].fill(numpy.nan),
     "a NaN weight": lambda a: a[next(k for k in a if not k.startswith("adam."))].fill(numpy.nan),
+    "a first moment Adam cannot reach": lambda a: a["adam.m.0"].fill(3e38),  # finite, but the weights overflow
 }
 
 
@@ -53,6 +54,20 @@ def test_a_crafted_checkpoint_is_one_line_and_left_as_it_was(stopped_run, tmp_pa
                        capsys)
     outcome.one_line_error("model.checkpoint.npz")
     assert sha256(checkpoint) == before
+
+
+def test_weights_that_training_makes_infinite_are_not_written(stopped_run, tmp_path, capsys):
+    for name in ("model.npz", "model.json"):
+        (tmp_path / name).write_bytes((stopped_run / name).read_bytes())
+    checkpoint = tmp_path / "model.checkpoint.npz"
+    arrays = load_weights(stopped_run / "model.checkpoint.npz")
+    arrays["backbone.conv1.weight"].fill(3e38)  # finite, as a checkpoint must be; the forward pass overflows
+    save_weights(checkpoint, arrays, load_npz_metadata(stopped_run / "model.checkpoint.npz"))
+    before = {name: sha256(tmp_path / name) for name in ("model.npz", "model.json", "model.checkpoint.npz")}
+    outcome = run_main(train_main, ["--out", tmp_path / "model.npz", *STOPPED_RUN[:2], *STOPPED_RUN[4:], "--resume"],
+                       capsys)
+    outcome.last_line_error("diverged in epoch 2", "became NaN or infinity")
+    assert {name: sha256(tmp_path / name) for name in before} == before
 
 
 @pytest.mark.parametrize("change", ["a bias of another length", "a mean of another length", "a complex mean"])
