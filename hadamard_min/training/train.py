@@ -209,6 +209,10 @@ def resume(path, model, optimizer, epochs):
             isinstance(h, dict) and isinstance(h.get("seconds"), int | float) for h in history)):
         raise WeightsError(f"{path} is not a checkpoint of hadamard-train (its epoch count or history is missing); "
                            f"start again without --resume")
+    seconds = next((h["seconds"] for h in history if not 0 <= h["seconds"] < math.inf), None)
+    if seconds is not None:
+        raise WeightsError(f"{path}: its history says an epoch took {seconds!r} s, not a time (a finite number of "
+                           f"seconds, at least 0); the checkpoint is corrupt: start again without --resume")
     if not epoch <= epochs or len(history) != epoch:
         raise WeightsError(f"{path} says {str(epoch)[:20]} epochs are done (its history lists {len(history)}), "
                            f"but the run has {epochs}; the checkpoint is corrupt or of another run: start again "

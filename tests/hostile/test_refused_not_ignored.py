@@ -91,6 +91,8 @@ def crafted_checkpoint(stopped_run, folder, **changes):
     ({"epoch": lambda epoch: 2}, ["history lists 1"]),
     ({"vocab": lambda vocab: vocab[::-1]}, ["vocabulary"]),
     ({"answers": lambda answers: answers[::-1]}, ["answer list"]),
+    *[({"history": lambda history, seconds=seconds: [{**history[0], "seconds": seconds}]}, [f"{seconds!r} s"])
+      for seconds in (-1e9, float("inf"), float("-inf"), float("nan"))],
 ])
 def test_a_checkpoint_that_does_not_fit_the_run_is_refused(stopped_run, tmp_path, capsys, changes, words):
     checkpoint = crafted_checkpoint(stopped_run, tmp_path, **changes)
