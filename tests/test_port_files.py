@@ -116,6 +116,19 @@ def test_vocabulary_files_with_gaps_code_or_zero_based_words_are_refused(tmp_pat
         read_names(tmp_path / "evil.pickle", "words")
 
 
+@pytest.mark.parametrize(("lines", "kind", "words"), [
+    (["what", "color", "what"], "words", "'what' twice (ids 1 and 3)"),
+    (["red", "blue", "red"], "answers", "'red' twice (ids 0 and 2)"),
+    (["what", "<pad>"], "words", "'<pad>' as word id 2"),
+    (["what", "UNK", "<unk>"], "words", "both 'UNK' and '<unk>'"),
+])
+def test_word_and_answer_files_naming_one_thing_twice_are_refused(tmp_path, lines, kind, words):
+    (tmp_path / "names.txt").write_text("\n".join(lines))
+    with pytest.raises(PortError, match=r"names\.txt: lists") as error:
+        read_names(tmp_path / "names.txt", kind)
+    assert words in str(error.value) and "published" in str(error.value)
+
+
 # ----------------------------------------------------------------------------------- ResNet files
 def test_fbresnet_conv_biases_fold_into_the_running_means(rng):
     state = resnet_arrays(rng)
@@ -196,3 +209,4 @@ def test_a_gru_or_uni_skip_of_no_hidden_units_is_refused(tmp_path, rng):
     uni_skip_files(tmp_path, rng, H=0)
     with pytest.raises(PortError, match="found hidden_dim 0;"):
         port_uni_skip(tmp_path / "uni_skip.npz", tmp_path / "utable.npy", tmp_path / "dictionary.txt", ["what"])
+

@@ -116,5 +116,8 @@ def test_vocabulary_round_trip(tmp_path):
 def test_from_list_rejects_malformed_lists():
     with pytest.raises(VocabularyError, match="must start with"):
         Vocabulary.from_list(["is", "the"])
-    with pytest.raises(VocabularyError, match="twice"):
+    with pytest.raises(VocabularyError, match=r"lists 'is' twice \(ids 2 and 3\)"):
         Vocabulary.from_list(["<pad>", "<unk>", "is", "is"])
+    with pytest.raises(VocabularyError, match=r"lists '<unk>' twice \(ids 1 and 3\)") as error:
+        Vocabulary(["is", "<unk>"])
+    assert "Vocabulary.build" not in str(error.value)

@@ -49,15 +49,30 @@ def tokenize(question: str) -> list[str]:
     return tokens
 
 
+def first_repeat(names):
+    """``(name, its first position, its second)`` for the first name ``names`` lists twice, else None: a
+    vocabulary or an answer list naming one thing twice makes a name stand for two ids."""
+    seen = {}
+    for position, name in enumerate(names):
+        if name in seen:
+            return name, seen[name], position
+        seen[name] = position
+    return None
+
+
 class Vocabulary:
     """Word ↔ index table with ``<pad>`` at 0 and ``<unk>`` at 1."""
 
     def __init__(self, words):
         """``words`` are the ordinary words, in index order starting at 2 (no specials)."""
         self.words = [PAD, UNK, *words]
+        repeat = first_repeat(self.words)
+        if repeat:
+            word, first, second = repeat
+            raise VocabularyError(f"the vocabulary lists {word[:80]!r} twice (ids {first} and {second}), so a "
+                                  f"question's ids would be ambiguous; list each word once ({PAD!r} and {UNK!r} "
+                                  f"are ids 0 and 1 already)")
         self._index = {word: i for i, word in enumerate(self.words)}
-        if len(self._index) != len(self.words):
-            raise VocabularyError("the vocabulary lists a word twice: rebuild it with Vocabulary.build")
 
     @classmethod
     def build(cls, questions, min_count=1):

@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 
+from hadamard_min.data.text import first_repeat
 from hadamard_min.io.atomic import write_json
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import open_regular, parse_json, read_bounded
@@ -99,6 +100,11 @@ def _checked_metadata(path, metadata):
     for key in ("vocab", "answers"):
         if not (isinstance(metadata[key], list) and all(isinstance(name, str) for name in metadata[key])):
             raise ModelFileError(f"{path}: its {key} is not a list of strings; the model file is corrupt")
+        repeat = first_repeat(metadata[key])
+        if repeat:
+            name, first, second = repeat
+            raise ModelFileError(f"{path}: its {key} lists {name[:80]!r} twice (ids {first} and {second}), so that "
+                                 f"name would stand for two; the model file is corrupt: restore it or retrain")
     return metadata
 
 

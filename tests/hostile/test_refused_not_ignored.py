@@ -66,6 +66,16 @@ def test_hadamard_explain_refuses_a_model_with_a_weight_it_cannot_use(tmp_path, 
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.parametrize("key", ["vocab", "answers"])
+def test_hadamard_explain_refuses_a_model_naming_a_word_or_an_answer_twice(tmp_path, capsys, photo, key):
+    metadata = load_npz_metadata(SHIPPED_MODEL)
+    metadata[key].append(metadata[key][-1])  # --answer NAME would pick one of two outputs
+    save_weights(tmp_path / "m.npz", load_weights(SHIPPED_MODEL), metadata)
+    outcome = run_main(explain_main, ["--weights", tmp_path / "m.npz", "--image", photo, "--out", tmp_path / "o.png"],
+                       capsys)
+    outcome.one_line_error("m.npz", f"its {key} lists {metadata[key][-1]!r} twice", "corrupt")
+
+
 @pytest.mark.parametrize(("array", "words"), [(numpy.array([1.0, 1e300]), "1e+300"),
                                               (numpy.array([1 + 2j], numpy.complex64), "complex")])
 def test_hadamard_port_refuses_a_tensor_float32_cannot_hold(tmp_path, capsys, array, words):

@@ -14,8 +14,9 @@ Word ids start at 1: row 0 of a word table is padding. Answer ids start at 0 or 
 import io
 from pathlib import Path
 
+from hadamard_min.data.text import PAD, first_repeat
 from hadamard_min.io.limits import parse_json, read_bounded, text_lines
-from hadamard_min.io.porting.common import PortError
+from hadamard_min.io.porting.common import UNKNOWN_WORDS, PortError
 from hadamard_min.io.safe_pickle import load_pickle
 
 KEYS = {"words": ("ix_to_word", "word_to_ix", "wid_to_word", "word_to_wid"),
@@ -90,4 +91,22 @@ def read_names(path, kind):
                         f"output)")
     if not names:
         raise PortError(f"{path}: the list of {kind} is empty")
+    _check_distinct(names, path, kind, first if first is not None else int(kind == "words"))
     return names
+
+
+def _check_distinct(names, path, kind, first_id):
+    """Refuse a list naming one word or answer twice (a name would stand for two ids), and a word list that
+    names the padding (id 0, no word) or names the unknown word both ways (which one is it?)."""
+    repeat = first_repeat(names)
+    if repeat:
+        name, first, second = repeat
+        raise PortError(f"{path}: lists the {kind[:-1]} {name[:80]!r} twice (ids {first + first_id} and "
+                        f"{second + first_id}); the file is corrupt or not as published: use the {kind} file "
+                        f"published with these weights")
+    if kind == "words" and PAD in names:
+        raise PortError(f"{path}: lists {PAD!r} as word id {names.index(PAD) + 1}, but padding is id 0, not a "
+                        f"word; use the words file published with these weights")
+    if kind == "words" and all(word in names for word in UNKNOWN_WORDS):
+        raise PortError(f"{path}: lists both {' and '.join(map(repr, UNKNOWN_WORDS))}, so which one is the unknown "
+                        f"word is not clear; use the words file published with these weights")
