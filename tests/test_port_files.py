@@ -29,6 +29,7 @@ from hadamard_min.io.porting import (
     T7Error,
     TorchObject,
     port_torch7_mlb,
+    port_torch7_question_encoder,
     port_uni_skip,
     port_vqa_pytorch,
     read_names,
@@ -37,7 +38,7 @@ from hadamard_min.io.porting import (
 from hadamard_min.io.porting.resnet_files import resnet_state
 from hadamard_min.io.porting.torch7 import TABLE, TORCH
 from hadamard_min.io.porting.torch7_mlb import read_gru_t7
-from hadamard_min.io.weights import UnsafePickleError, save_weights
+from hadamard_min.io.weights import UnsafePickleError, WeightsError, save_weights
 
 
 # ----------------------------------------------------------------------------------- Torch7 files
@@ -210,3 +211,23 @@ def test_a_gru_or_uni_skip_of_no_hidden_units_is_refused(tmp_path, rng):
     with pytest.raises(PortError, match="found hidden_dim 0;"):
         port_uni_skip(tmp_path / "uni_skip.npz", tmp_path / "utable.npy", tmp_path / "dictionary.txt", ["what"])
 
+
+def test_a_word_vector_that_is_not_finite_is_blamed_on_utable(tmp_path, rng):
+    uni_skip_files(tmp_path, rng)
+    utable = numpy.load(tmp_path / "utable.npy")
+    utable[3, 0] = numpy.nan  # "what"
+    numpy.save(tmp_path / "utable.npy", utable)
+    with pytest.raises(WeightsError, match=r"utable\.npy: weight embedding\.weight holds NaN"):
+        port_uni_skip(tmp_path / "uni_skip.npz", tmp_path / "utable.npy", tmp_path / "dictionary.txt", ["what"])
+
+
+def test_a_word_vector_that_is_not_finite_is_blamed_on_the_lookup_table(tmp_path):
+    D, N = 3, 2
+    table = numpy.ones((len(WORDS) + 1, D), "float32")
+    table[1, 0] = numpy.inf
+    write_t7(tmp_path / "lookup_2k.t7", TorchObject("nn.LookupTableMaskZero", {"weight": table}))
+    params = [numpy.zeros(shape, "float32") for shape in ((2 * N, D), (2 * N,), (2 * N, N), (N, D), (N,), (N, N))]
+    write_t7(tmp_path / "gru.t7", rnn_gru_module(params, bayesian=False))
+    (tmp_path / "words.txt").write_text("\n".join(WORDS))
+    with pytest.raises(WeightsError, match=r"lookup_2k\.t7: weight embedding\.weight holds NaN"):
+        port_torch7_question_encoder(tmp_path / "lookup_2k.t7", tmp_path / "gru.t7", tmp_path / "words.txt")

@@ -24,6 +24,7 @@ from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import read_bounded, text_lines
 from hadamard_min.io.npz import open_npy_mapped, read_npz
 from hadamard_min.io.porting.common import PortError, check_shapes, check_sizes, float32, gru_state
+from hadamard_min.io.weights import check_finite
 from hadamard_min.models.question import QuestionEncoder
 
 HINT = "expected skip-thoughts' uni_skip.npz"
@@ -87,6 +88,7 @@ def port_uni_skip(uni_skip_path, utable_path, dictionary_path, vocab):
     rows = [row_of.get(word, row_of["UNK"]) for word in vocab.words]
     words = float32(table[numpy.asarray(rows)])
     words[0] = 0                                                    # <pad>
+    check_finite({"embedding.weight": words}, str(utable_path))  # here, or a NaN is blamed on uni_skip.npz
     encoder = QuestionEncoder(len(vocab), table.shape[1], gru["weight_hh"].shape[1], candidate="reset_after")
     state = {"embedding.weight": words, **{f"gru.{name}": array for name, array in gru.items()}}
     return encoder.load_state_dict(state, source=str(uni_skip_path)), vocab

@@ -45,6 +45,7 @@ from hadamard_min.io.porting.common import (
 )
 from hadamard_min.io.porting.index_files import read_names
 from hadamard_min.io.porting.torch7 import TorchObject, module_parameters, read_t7
+from hadamard_min.io.weights import check_finite
 from hadamard_min.models.question import QuestionEncoder
 
 DEFAULT_SIZES = {"word_dim": 620, "question_dim": 2400, "joint_dim": 1200, "glimpses": 2}
@@ -167,6 +168,7 @@ def port_torch7_question_encoder(lookup_path, gru_path, vocab_path):
         raise PortError(f"{gru_path} reads {gru['weight_ih'].shape[1]}-d words but {lookup_path} holds "
                         f"{table.shape[1]}-d word vectors")
     vocab, rows = vocabulary_rows(words)
+    embedding = check_finite({"embedding.weight": table_in_vocab_order(table, rows)}, str(lookup_path))  # not gru's
     encoder = QuestionEncoder(len(vocab), table.shape[1], gru["weight_hh"].shape[1], candidate="reset_before")
-    state = {"embedding.weight": table_in_vocab_order(table, rows), **{f"gru.{k}": v for k, v in gru.items()}}
+    state = {**embedding, **{f"gru.{k}": v for k, v in gru.items()}}
     return encoder.load_state_dict(state, source=str(gru_path)), vocab
