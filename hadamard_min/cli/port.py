@@ -6,6 +6,7 @@ import numpy
 
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
+from hadamard_min.escapes import printable
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.weights import SUPPORTED, WeightsError, load_weights, save_weights
 
@@ -61,7 +62,7 @@ def _port(args):
     arrays = {name: _as_float32(name, array, args.source) for name, array in load_weights(args.source).items()}
     save_weights(args.destination, arrays, metadata={"source": os.path.basename(args.source)})
     parameters = sum(array.size for array in arrays.values())
-    print(f"wrote {len(arrays)} tensors ({parameters:,} parameters) to {args.destination}")
+    print(f"wrote {len(arrays)} tensors ({parameters:,} parameters) to {printable(args.destination)}")
     return 0
 
 

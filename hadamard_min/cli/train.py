@@ -7,6 +7,7 @@ from pathlib import Path
 from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, number, use_device
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
+from hadamard_min.escapes import printable
 from hadamard_min.io.atomic import check_outputs
 
 
@@ -94,7 +95,7 @@ def _train(args, argv):
         print(f"\nhadamard-train: interrupted; {where}", file=sys.stderr)
         return 130
     test = manifest["test_accuracy"]
-    print(f"wrote {out} (sha256 {manifest['sha256'][:12]}…) in {manifest['training_seconds']:.0f} s")
+    print(f"wrote {printable(out)} (sha256 {manifest['sha256'][:12]}…) in {manifest['training_seconds']:.0f} s")
     print("test accuracy: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "count"))
     return 0
 

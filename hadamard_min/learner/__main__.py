@@ -6,6 +6,7 @@ from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.explain_options import save_figure
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.example import EXAMPLE_IMAGE, EXAMPLE_QUESTION
+from hadamard_min.escapes import printable
 from hadamard_min.explain.maps import FigureInputError
 from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.model_files import SHIPPED_MODEL, manifest_path
@@ -38,7 +39,7 @@ def main(argv=None):
         print(result.run.report())
         print(result.table())
         save_figure(out, result.yours, EXAMPLE_IMAGE.name + " (your ops)")
-        print(f"wrote {args.out}")
+        print(f"wrote {printable(args.out)}")
         return 0 if result.same_answers else 1
 
     return run(work, PROG, extra_errors=(LearnerError, FigureInputError))  # a map of yours the figure cannot draw

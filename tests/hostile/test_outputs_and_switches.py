@@ -160,3 +160,9 @@ def test_the_wrote_lines_show_a_name_with_control_characters_escaped(tmp_path, c
     wrote = [line for line in outcome.out.splitlines() if line.startswith("wrote")]
     assert wrote[0] == f"wrote {tmp_path}/o\\x1b[31mred\\nX.png" and figure.exists(), outcome.out
     assert "\x1b" not in outcome.out
+
+
+def test_port_says_what_it_wrote_with_control_characters_escaped(tmp_path, capsys):
+    save_weights(tmp_path / "w.npz", {"w": [1.0, 2.0]})
+    outcome = run_main(port_main, [tmp_path / "w.npz", tmp_path / "p\x1b[2Jq.npz"], capsys).success()
+    assert "\x1b" not in outcome.out and "p\\x1b[2Jq.npz" in outcome.out, outcome.out
