@@ -162,6 +162,21 @@ def _outputs(returned, batch):
     return Q, V, F
 
 
+def _detached(returned):
+    """``forward``'s result with every tensor in it detached, in tuples, lists and mappings at any depth."""
+    if isinstance(returned, torch.Tensor):
+        return returned.detach()
+    if isinstance(returned, tuple):
+        items = [_detached(x) for x in returned]
+        return type(returned)(*items) if hasattr(returned, "_fields") else type(returned)(items)
+    if isinstance(returned, (list, dict)):
+        copy = returned.copy()
+        for key in (range(len(copy)) if isinstance(copy, list) else copy.keys()):
+            copy[key] = _detached(copy[key])
+        return copy
+    return returned
+
+
 def _gradient(output, F, wrt, what, retain_graph):
     """∂/∂wrt ½‖output − F₀‖² (eq. 2-3); refused where output has no gradient path back to wrt. The graph is kept
     only for a pass still to come (``retain_graph``): afterwards the model's saved activations are let go."""
@@ -218,4 +233,4 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
                             pixel_map=numpy.stack([normalise_pixel_map(x) for x in v]),  # eq. 9
                             heatmap=numpy.stack([gradient_heatmap(x) for x in v]),
                             token_scores=scores, token_z=[token_z_scores(s) for s in scores],  # eq. 11
-                            outputs=returned)
+                            outputs=_detached(returned))

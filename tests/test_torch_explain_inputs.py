@@ -214,8 +214,16 @@ def test_a_call_inside_forward_does_not_wait_for_itself(torch):
 
 
 def test_the_result_keeps_no_graph(torch):
-    """Only the ∇q pass keeps the graph, for the ∇v pass after it: the model's saved activations are let go."""
+    """Only the ∇q pass keeps the graph, for the ∇v pass after it; every tensor returned is detached, so neither
+    the image branch's nor the question branch's saved activations outlive the call."""
     net, images, words = small(torch)
-    result = explain(net, images, words, relus=net)
-    with pytest.raises(RuntimeError, match=r"second time|freed"):
-        result.outputs[1].sum().backward()
+    nested = explain(lambda I, q: (lambda Q, V, F, s: {"Q": Q, "V": V, "F": F, "more": [s, (Q,)]})(*net(I, q)),
+                     images, words, relus=net)
+    for result in (explain(net, images, words, relus=net), nested):
+        outputs = (list(result.outputs) if isinstance(result.outputs, tuple)
+                   else [result.outputs[k] for k in "QVF"] + [result.outputs["more"][0], result.outputs["more"][1][0]])
+        for tensor in outputs + [result.grad_v, result.grad_q]:
+            assert isinstance(tensor, torch.Tensor) and not tensor.requires_grad and tensor.grad_fn is None
+            with pytest.raises(RuntimeError, match="does not require grad"):
+                tensor.sum().backward()
+    assert all(p.grad is None for p in net.parameters())
