@@ -10,8 +10,9 @@ does on our engine:
 
 One forward pass, two backward passes: ∇q first with ordinary gradients, then ∇v with guided backprop
 at every ``nn.ReLU`` and ``nn.ReLU6`` module of ``relus`` (ReLUs called as functions, ``torch.relu`` or
-``F.relu``, are not seen: make them modules). Meanwhile each such module computes y = min(max(x, 0), u)
-(u = ∞ for ReLU, 6 for ReLU6; ``inplace`` is ignored) and passes back
+``F.relu``, are not seen: make them modules; with none found guided backprop is refused, not silently left
+out). Meanwhile each such module computes y = min(max(x, 0), u) (u = ∞ for ReLU, 6 for ReLU6; ``inplace``
+is ignored) and passes back
 
     ∇q's pass (gradient):   dx = dy · [0 < x < u]            (torch's own rule)
     ∇v's pass (guided):     dx = dy · [0 < x < u] · [dy > 0]
@@ -20,8 +21,9 @@ With ``guided=False`` no module is touched: both passes are the model's own grad
 ``nn.ReLU`` or ``nn.ReLU6`` with a ``forward`` of its own is refused there, as the rule above is not its
 gradient. Calls wait for one another, from any thread: a module patched for one call would serve another,
 and two at once would undo each other's patches. Then eq. 9-11 per example, by the functions of
-``explain/postprocess.py``. Put the model in eval mode first (dropout and batch statistics would make F
-depend on the batch); no parameter gradient is touched, and no graph is kept once the call returns.
+``explain/postprocess.py``. Put the model in eval mode first: a module of it in training mode is refused,
+as dropout would make the explanation random and batch statistics would change the model's running
+averages. No parameter gradient is touched, and no graph is kept once the call returns.
 
     net.eval()
     ids = torch.tensor([[4, 9, 2]])                              # a question's word ids
@@ -87,12 +89,33 @@ class _Rectifier(torch.autograd.Function):
         return dy * open_interval, None, None
 
 
-def _rectifiers(relus):
-    """The ``nn.ReLU`` and ``nn.ReLU6`` modules of ``relus`` (None: none), each with its upper bound u."""
-    if relus is None:
+def _model(forward, relus):
+    """The module whose ReLUs and state are checked: ``relus``, else the module ``forward`` is or is a method
+    of (``net``, ``net.qvf``); None where ``forward`` is another function (a lambda)."""
+    if relus is not None:
+        return relus
+    owner = getattr(forward, "__self__", forward)
+    return owner if isinstance(owner, torch.nn.Module) else None
+
+
+def _check_model(model):
+    """The model in eval mode."""
+    training = [(name, module) for name, module in model.named_modules() if module.training]
+    if training:
+        name, module = training[0]
+        where = f"the model's module {name}" if name else "the model"
+        raise ValueError(f"{where} ({type(module).__name__}) is in training mode ({len(training)} module(s) in "
+                         "all): dropout would make the explanation random and batch norm would update its running "
+                         "statistics; call net.eval() first")
+
+
+def _rectifiers(model, guided):
+    """The ``nn.ReLU`` and ``nn.ReLU6`` modules of ``model``, each with its upper bound u: none for plain
+    gradients, at least one for guided backprop."""
+    if not guided:
         return []
     found = []
-    for name, module in relus.named_modules():
+    for name, module in (model.named_modules() if model is not None else ()):
         for kind, upper in ((torch.nn.ReLU, None), (torch.nn.ReLU6, 6.0)):
             if not isinstance(module, kind):
                 continue
@@ -100,6 +123,9 @@ def _rectifiers(relus):
                 raise ValueError(f"relus' module {name or '(relus itself)'} ({type(module).__name__}) has a forward "
                                  f"of its own: guided backprop needs plain nn.{kind.__name__}s; pass guided=False")
             found.append((module, upper))
+    if not found:
+        raise ValueError("guided backprop found no nn.ReLU or nn.ReLU6 module in relus: pass the model that holds "
+                         "them (relus=net), make functional ReLUs modules, or pass guided=False for plain gradients")
     return found
 
 
@@ -194,11 +220,12 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
 
     ``forward(I, q)`` runs the model on images I (B, 3, H, W) and word vectors q (B, T, D) and returns a tuple
     (Q, V, F, ...) or a mapping with "Q", "V" and "F" (other entries are kept in ``outputs``), Q, V and F of
-    one shape (B, d) and F = Q ∘ V. ``images`` and ``words``: finite floating-point tensors, copied into fresh
-    leaf tensors. ``relus``: the ``nn.Module`` whose ``nn.ReLU`` and ``nn.ReLU6`` modules pass guided
-    backprop's rule in the ∇v pass (``guided=False``: plain gradients). ``lengths``: each question's number of
-    real tokens, B whole numbers in 1..T (default T): eq. 10-11 score those only. Inside ``torch.no_grad`` or
-    ``torch.inference_mode`` too.
+    one shape (B, d) and F = Q ∘ V. ``images`` and ``words``: finite floating-point tensors, copied into
+    fresh leaf tensors. ``relus``: the model, the ``nn.Module`` whose ``nn.ReLU`` and
+    ``nn.ReLU6`` modules pass guided backprop's rule in the ∇v pass (``guided=False``: plain gradients); None:
+    ``forward`` itself where it is a module or one's method (``net.qvf``). It must be in eval mode. ``lengths``:
+    each question's number of real tokens, B whole numbers in 1..T (default T): eq. 10-11 score those only.
+    Inside ``torch.no_grad`` or ``torch.inference_mode`` too. ``outputs`` holds ``forward``'s result detached.
     """
     _check_inputs(images, words)
     if not isinstance(guided, bool):
@@ -207,7 +234,10 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
         raise TypeError(f"relus must be an nn.Module (the model) or None, not {type(relus).__name__}")
     batch, tokens = words.shape[:2]
     lengths = _lengths(lengths, batch, tokens)
-    modules = _rectifiers(relus) if guided else []      # plain gradients: the modules' own backward gives them
+    model = _model(forward, relus)
+    if model is not None:
+        _check_model(model)
+    modules = _rectifiers(model, guided)        # plain gradients: the modules' own backward gives them
     with _PATCHING, torch.inference_mode(False), torch.enable_grad():
         I = images.detach().clone().requires_grad_(True)
         q = words.detach().clone().requires_grad_(True)

@@ -68,7 +68,7 @@ def test_relu_modules_pass_back_their_closed_form_rules(torch, rng, module, uppe
     ∇q = (Q − F)·2(1 − tanh² q) (ordinary), F = Q ∘ V held constant."""
     from hadamard_min.torch_explain import explain_torch
 
-    relu = getattr(torch.nn, module)(inplace=True)
+    relu = getattr(torch.nn, module)(inplace=True).eval()
     x = rng.uniform(0.1, 8, (2, 3, 4, 4)) * rng.choice([-1, 1], (2, 3, 4, 4))   # beyond 6, both signs
     words = rng.uniform(-2, 2, (2, 12, 4))
 
@@ -93,9 +93,9 @@ def test_a_forward_that_returns_no_q_v_f_is_refused(torch):
     from hadamard_min.torch_explain import explain_torch
 
     with pytest.raises(ValueError, match="forward must return"):
-        explain_torch(lambda I, q: {"logits": I}, torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 3))
+        explain_torch(lambda I, q: {"logits": I}, torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 3), guided=False)
     with pytest.raises(ValueError, match="one shape"):
-        explain_torch(lambda I, q: (q, I, I), torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 3))
+        explain_torch(lambda I, q: (q, I, I), torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 3), guided=False)
 
 
 def test_the_readmes_example_runs_on_a_small_model(torch):

@@ -144,7 +144,7 @@ def test_a_relu_with_a_forward_of_its_own_is_refused_for_guided_backprop(torch):
     class Named(torch.nn.ReLU6):  # nn.ReLU6's own forward: patched as usual
         pass
 
-    net.relu, net.relu6 = Shifted(), Named()
+    net.relu, net.relu6 = Shifted().eval(), Named().eval()
     with pytest.raises(ValueError, match=r"module relu \(Shifted\) has a forward of its own.*pass guided=False"):
         explain(net, images, words, relus=net)
     plain = explain(net, images, words, relus=net, guided=False)
@@ -152,7 +152,7 @@ def test_a_relu_with_a_forward_of_its_own_is_refused_for_guided_backprop(torch):
     _, V, F, _ = net(I, words)
     V.backward(V - F.detach())
     assert torch.equal(plain.grad_v, I.grad) and "forward" not in net.relu.__dict__
-    net.relu = torch.nn.ReLU()
+    net.relu = torch.nn.ReLU().eval()
     assert not torch.equal(explain(net, images, words, relus=net).grad_v, plain.grad_v)
 
 

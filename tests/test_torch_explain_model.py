@@ -1,0 +1,56 @@
+"""``explain_torch`` and the state of the user's model: one in training mode or one without a ReLU module for
+the guided backprop it is asked for is refused with one clear error before the model runs."""
+import pytest
+
+
+def explain(*args, **kwargs):
+    from hadamard_min.torch_explain import explain_torch
+    return explain_torch(*args, **kwargs)
+
+
+def with_dropout_and_batch_norm(torch):
+    """A model with BatchNorm and Dropout on the image side, in training mode as torch builds it."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                           torch.nn.Dropout(0.5))
+            self.image, self.words = torch.nn.Linear(4, 4), torch.nn.Linear(3, 4)
+
+        def qvf(self, I, q, cnn=None):
+            V = torch.tanh(self.image((cnn or self.cnn)(I).mean((2, 3))))
+            Q = torch.tanh(self.words(q).mean(1))
+            return Q, V, Q * V
+
+    torch.manual_seed(0)
+    return Net(), torch.rand(2, 3, 6, 6), torch.randn(2, 4, 3)
+
+
+def test_a_model_in_training_mode_is_refused_and_left_as_it_was(torch):
+    """In training mode the call updated BatchNorm's running statistics and dropout made two calls differ."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    for relus in (net, None):  # None: the module of forward=net.qvf
+        with pytest.raises(ValueError, match=r"the model \(Net\) is in training mode.*call net.eval\(\) first"):
+            explain(net.qvf, images, words, relus=relus)
+    net.eval().cnn[3].train()
+    with pytest.raises(ValueError, match=r"the model's module cnn.3 \(Dropout\) is in training mode"):
+        explain(net.qvf, images, words, relus=net, guided=False)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    net.eval()
+    first, second = (explain(net.qvf, images, words) for _ in range(2))
+    assert torch.equal(first.grad_v, second.grad_v) and torch.count_nonzero(first.grad_v) > 0
+
+
+def test_guided_backprop_needs_a_relu_module(torch):
+    """With relus=None or a module holding no ReLU, the default guided=True gave plain gradients unsaid; None now
+    means the module forward is or is a method of."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval()
+    for relus in (None, net.words):
+        with pytest.raises(ValueError, match=r"found no nn.ReLU or nn.ReLU6 module in relus.*guided=False"):
+            explain(lambda I, q: net.qvf(I, q), images, words, relus=relus)
+    plain = explain(net.qvf, images, words, guided=False).grad_v
+    guided = explain(net.qvf, images, words).grad_v
+    assert torch.equal(guided, explain(net.qvf, images, words, relus=net).grad_v)
+    assert not torch.equal(guided, plain)
