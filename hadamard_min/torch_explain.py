@@ -11,8 +11,8 @@ does on our engine:
 One forward pass, two backward passes: ∇q first with ordinary gradients, then ∇v with guided backprop
 at every ``nn.ReLU`` and ``nn.ReLU6`` module of ``relus`` (ReLUs called as functions, ``torch.relu`` or
 ``F.relu``, are not seen: make them modules; with none found guided backprop is refused, not silently left
-out). Meanwhile each such module computes y = min(max(x, 0), u) (u = ∞ for ReLU, 6 for ReLU6; ``inplace``
-is ignored) and passes back
+out). Meanwhile each such module computes y = min(max(x, 0), u) (u = ∞ for ReLU, 6 for ReLU6; in x itself
+where the module is ``inplace``, as its own forward does) and passes back
 
     ∇q's pass (gradient):   dx = dy · [0 < x < u]            (torch's own rule)
     ∇v's pass (guided):     dx = dy · [0 < x < u] · [dy > 0]
@@ -71,11 +71,16 @@ class _Pass:
 class _Rectifier(torch.autograd.Function):
     """y = min(max(x, 0), u);  dx = dy · [0 < x < u], and · [dy > 0] in the guided pass (module docstring).
 
-    Keeps y: [0 < y < u] = [0 < x < u]."""
+    Keeps y: [0 < y < u] = [0 < x < u]. In place, y is x itself: a model that reads x after an ``inplace``
+    ReLU reads what it reads without the patch."""
 
     @staticmethod
-    def forward(ctx, x, upper, current):
-        y = x.clamp(min=0, max=upper)
+    def forward(ctx, x, upper, inplace, current):
+        if inplace:
+            y = x.clamp_(min=0, max=upper)
+            ctx.mark_dirty(x)
+        else:
+            y = x.clamp(min=0, max=upper)
         ctx.save_for_backward(y)
         ctx.upper, ctx.current = upper, current
         return y
@@ -86,7 +91,7 @@ class _Rectifier(torch.autograd.Function):
         open_interval = y > 0 if ctx.upper is None else (y > 0) & (y < ctx.upper)
         if ctx.current.guided:
             dy = dy.clamp(min=0)
-        return dy * open_interval, None, None
+        return dy * open_interval, None, None, None
 
 
 def _model(forward, relus):
@@ -244,7 +249,8 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
         current = _Pass()
         own = [module.__dict__.get("forward") for module, _ in modules]  # a forward set on the instance, if any
         for module, upper in modules:
-            module.forward = lambda x, upper=upper: _Rectifier.apply(x, upper, current)
+            module.forward = lambda x, module=module, upper=upper: _Rectifier.apply(x, upper, module.inplace,
+                                                                                     current)
         try:
             returned = forward(I, q)
             Q, V, F = _outputs(returned, batch)                            # F held constant: F₀

@@ -1,5 +1,6 @@
 """``explain_torch`` and the state of the user's model: one in training mode or one without a ReLU module for
-the guided backprop it is asked for is refused with one clear error before the model runs."""
+the guided backprop it is asked for is refused with one clear error before the model runs; an in-place ReLU
+keeps changing its input."""
 import pytest
 
 
@@ -54,3 +55,21 @@ def test_guided_backprop_needs_a_relu_module(torch):
     guided = explain(net.qvf, images, words).grad_v
     assert torch.equal(guided, explain(net.qvf, images, words, relus=net).grad_v)
     assert not torch.equal(guided, plain)
+
+
+def test_an_inplace_relu_changes_its_input_during_the_explanation_too(torch):
+    """A model that reads x after relu_(x) computed another V while its ReLU was patched."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval().cnn[2].inplace = True
+
+    def reads_x_after_relu(x):
+        net.cnn[2](x)
+        return x
+
+    def forward(I, q):
+        return net.qvf(I, q, cnn=lambda I: reads_x_after_relu(net.cnn[1](net.cnn[0](I))))
+
+    result = explain(forward, images, words, relus=net)
+    with torch.no_grad():
+        assert torch.equal(result.outputs[1], forward(images, words)[1])
+    assert not torch.equal(result.grad_v, explain(forward, images, words, relus=net, guided=False).grad_v)
