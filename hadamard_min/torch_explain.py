@@ -103,8 +103,8 @@ def _model(forward, relus):
     return owner if isinstance(owner, torch.nn.Module) else None
 
 
-def _check_model(model):
-    """The model in eval mode."""
+def _check_model(model, images, words):
+    """The model in eval mode, and the inputs of its parameters' dtype where they have one."""
     training = [(name, module) for name, module in model.named_modules() if module.training]
     if training:
         name, module = training[0]
@@ -112,6 +112,11 @@ def _check_model(model):
         raise ValueError(f"{where} ({type(module).__name__}) is in training mode ({len(training)} module(s) in "
                          "all): dropout would make the explanation random and batch norm would update its running "
                          "statistics; call net.eval() first")
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    for name, x in (("images", images), ("words", words)):
+        if len(dtypes) == 1 and x.dtype not in dtypes:
+            dtype, = dtypes
+            raise TypeError(f"{name} are {x.dtype} but the model's parameters are {dtype}: pass {name}.to({dtype})")
 
 
 def _rectifiers(model, guided):
@@ -225,13 +230,16 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
 
     ``forward(I, q)`` runs the model on images I (B, 3, H, W) and word vectors q (B, T, D) and returns a tuple
     (Q, V, F, ...) or a mapping with "Q", "V" and "F" (other entries are kept in ``outputs``), Q, V and F of
-    one shape (B, d) and F = Q ∘ V. ``images`` and ``words``: finite floating-point tensors, copied into
-    fresh leaf tensors. ``relus``: the model, the ``nn.Module`` whose ``nn.ReLU`` and
+    one shape (B, d) and F = Q ∘ V. ``images`` and ``words``: finite floating-point tensors of the model's
+    dtype, copied into fresh leaf tensors. ``relus``: the model, the ``nn.Module`` whose ``nn.ReLU`` and
     ``nn.ReLU6`` modules pass guided backprop's rule in the ∇v pass (``guided=False``: plain gradients); None:
     ``forward`` itself where it is a module or one's method (``net.qvf``). It must be in eval mode. ``lengths``:
     each question's number of real tokens, B whole numbers in 1..T (default T): eq. 10-11 score those only.
     Inside ``torch.no_grad`` or ``torch.inference_mode`` too. ``outputs`` holds ``forward``'s result detached.
     """
+    if not callable(forward):
+        raise TypeError(f"forward must be a function of (I, q) returning (Q, V, F), such as net.qvf or "
+                        f"lambda I, q: net(I, q), not {type(forward).__name__}")
     _check_inputs(images, words)
     if not isinstance(guided, bool):
         raise TypeError(f"guided must be True or False, not {guided!r}")
@@ -241,7 +249,7 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
     lengths = _lengths(lengths, batch, tokens)
     model = _model(forward, relus)
     if model is not None:
-        _check_model(model)
+        _check_model(model, images, words)
     modules = _rectifiers(model, guided)        # plain gradients: the modules' own backward gives them
     with _PATCHING, torch.inference_mode(False), torch.enable_grad():
         I = images.detach().clone().requires_grad_(True)

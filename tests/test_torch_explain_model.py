@@ -1,6 +1,6 @@
-"""``explain_torch`` and the state of the user's model: one in training mode or one without a ReLU module for
-the guided backprop it is asked for is refused with one clear error before the model runs; an in-place ReLU
-keeps changing its input."""
+"""``explain_torch`` and the state of the user's model: one in training mode, one without a ReLU module for the
+guided backprop it is asked for, inputs of another dtype than its parameters or a forward that is no function
+are each refused with one clear error before the model runs; an in-place ReLU keeps changing its input."""
 import pytest
 
 
@@ -73,3 +73,18 @@ def test_an_inplace_relu_changes_its_input_during_the_explanation_too(torch):
     with torch.no_grad():
         assert torch.equal(result.outputs[1], forward(images, words)[1])
     assert not torch.equal(result.grad_v, explain(forward, images, words, relus=net, guided=False).grad_v)
+
+
+def test_forward_must_be_callable_and_the_inputs_of_the_models_dtype(torch):
+    """A float64 or float16 input of a float32 model failed inside its first layer; forward="x" inside the call."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval()
+    with pytest.raises(TypeError, match=r"forward must be a function of \(I, q\) returning \(Q, V, F\).*not str"):
+        explain("x", images, words, relus=net)
+    for I, q, name, dtype in ((images.double(), words, "images", "float64"),
+                              (images.half(), words, "images", "float16"),
+                              (images, words.double(), "words", "float64")):
+        with pytest.raises(TypeError, match=rf"{name} are torch.{dtype} but the model's parameters are torch.float32: "
+                                            rf"pass {name}.to\(torch.float32\)"):
+            explain(net.qvf, I, q)
+    assert explain(net.double().qvf, images.double(), words.double()).grad_v.dtype == torch.float64
