@@ -32,6 +32,8 @@ import numpy
 
 from hadamard_min import Tensor, no_grad, ops
 from hadamard_min.data.easyvqa import background_mask
+from hadamard_min.data.example import EXAMPLE_IMAGE as EXAMPLE
+from hadamard_min.data.example import example_question
 from hadamard_min.data.text import Vocabulary
 from hadamard_min.explain.figure import save_explanation_figure
 from hadamard_min.explain.hadamard import deviation_gradients
@@ -41,12 +43,11 @@ from hadamard_min.io.model_files import load_model
 from hadamard_min.models.vqa import build_vqa_model
 
 OUTPUT = Path(__file__).resolve().parent / "output"
-EXAMPLE = Path(__file__).resolve().parent.parent / "hadamard_min" / "assets" / "example.png"
 CONFIG = {"backbone": {"layers": [1, 1], "width": 4}, "image_size": 32, "word_dim": 6, "question_dim": 8,
           "joint_dim": 4, "glimpses": 2, "max_length": 8}
 WORDS = ["what", "color", "is", "the", "shape", "circle", "there", "a", "red"]
 QUESTION = "What color is the circle?"
-QUESTION_TRAINED = (EXAMPLE.parent / "example.txt").read_text().strip()   # hadamard-explain's example
+QUESTION_TRAINED = example_question()   # hadamard-explain's example, from the installed package
 
 
 def toy_model():

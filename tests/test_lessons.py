@@ -5,6 +5,7 @@ Lessons are found by name (``lessons/NN_*.py``), so a new one is picked up witho
 lessons run in their quick mode; together they take about a minute of CPU time on 2 cores.
 """
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,16 @@ def test_without_easy_vqa_a_lesson_that_needs_it_says_so_in_one_line(lesson, tmp
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.count("\n") == 1 and "pip install -e '.[data]'" in result.stderr, result.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_lesson_06_run_from_a_copy_reads_the_example_from_the_package(tmp_path):
+    """It built the example's path from its own file: a copy of lessons/ elsewhere looked for hadamard_min/assets
+    next to the copy."""
+    copy = tmp_path / "my_lessons"
+    shutil.copytree(ROOT / "lessons", copy, ignore=shutil.ignore_patterns("output", "__pycache__"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    result = subprocess.run([sys.executable, str(copy / "06_explanation_step_by_step.py"), "--out",
+                             str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "out" / "06_figure2.png").is_file()
