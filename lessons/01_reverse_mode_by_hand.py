@@ -10,6 +10,7 @@ own local derivative (the chain rule), and a value used twice (here ``a``) adds 
 Then *central differences*: (f(x + h) − f(x − h)) / 2h, the numerical check we will use on every
 op of the engine. Run:  python lessons/01_reverse_mode_by_hand.py
 """
+import argparse
 import math
 
 BAR = "\u0304"  # the combining macron of x̄, "the adjoint of x"
@@ -69,7 +70,8 @@ def step_size_table(args, exact):
         print(f"  {h:8.0e}  {forward_error:19.3e}  {central_error:19.3e}")
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)  # no options: refuse unknown ones
     args = (0.7, -1.3, 0.4)
     values = forward(*args)
     print("forward pass:")

@@ -271,7 +271,8 @@ def new_op(rng, rows):
         print(f"  a right backward checked at a kink (ReLU at x = 0) fails too, and the report says why:\n{error}")
 
 
-def main():
+def main(argv=None):
+    _lesson.parser(__doc__).parse_args(argv)  # no options: an unknown one is refused, not ignored
     _lesson.start(__doc__)
     rng = numpy.random.default_rng(0)
     rows = []

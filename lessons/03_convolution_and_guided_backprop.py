@@ -159,7 +159,8 @@ def guided(rng, rows):
     rows.append(("guided vs finite diff", guided_x.grad, numeric))
 
 
-def main():
+def main(argv=None):
+    _lesson.parser(__doc__).parse_args(argv)  # no options: an unknown one is refused, not ignored
     _lesson.start(__doc__)
     rng = numpy.random.default_rng(3)
     rows = []

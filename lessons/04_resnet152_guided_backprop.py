@@ -35,7 +35,6 @@ Run:  python lessons/04_resnet152_guided_backprop.py [--out DIR]
 (after ``pip install -e .``, or with ``PYTHONPATH=.``); the figures go to DIR (default: lessons/output/lesson04/,
 beside the lessons, never the folder you run it from).
 """
-import argparse
 import copy
 from pathlib import Path
 
@@ -191,10 +190,10 @@ def sanity_part(model, x, target, out, rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="ResNet-152: size, weight porting; guided backprop on a trained "
-                                                 "network and its sanity check.")
-    parser.add_argument("--out", type=Path, default=OUTPUT,
-                        help="folder for the figures, created if missing (default: lessons/output/lesson04)")
+    parser = _lesson.parser(__doc__)
+    parser.add_argument("--out", type=_lesson.output_folder, default=OUTPUT,
+                        help="folder for the figures, created if missing in an existing folder "
+                             "(default: lessons/output/lesson04)")
     args = parser.parse_args(argv)
     _lesson.start(__doc__)
     image = preprocess(PHOTOS[sorted(PHOTOS)[0]], size=PARITY_SIZE)  # a shipped photograph: no extra needed

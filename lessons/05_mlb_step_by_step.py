@@ -75,7 +75,8 @@ def low_rank_bilinear(rng):
     return hadamard, bilinear
 
 
-def main():
+def main(argv=None):
+    _lesson.parser(__doc__).parse_args(argv)  # no options: an unknown one is refused, not ignored
     _lesson.start(__doc__)
     rng = numpy.random.default_rng(0)
     mlb = MLB(N, M, J, G, K, attention_dim=A, rng=rng).eval()   # eval: no dropout

@@ -24,7 +24,6 @@ Steps 1-5 use a small random float64 model, where every step can be checked exac
 on the shipped trained model and draws the paper's Figure 2.
 Run:  python lessons/06_explanation_step_by_step.py [--out DIR]   (default DIR: lessons/output)
 """
-import argparse
 from pathlib import Path
 
 import _lesson
@@ -180,15 +179,17 @@ def step_trained(out_dir, rows):
     rows.append(("eq. 9: std of ∇̂v vs 1", e.pixel_map.std(), 1.0))
     rows.append(("eq. 11: explain vs by hand", e.token_z, token_z_scores(token_scores(e.grad_q))))
     rows.append(("eq. 9: explain vs by hand", e.pixel_map, normalise_pixel_map(e.grad_v)))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(exist_ok=True)
     path = save_explanation_figure(out_dir / "06_figure2.png", e.image, e.alpha, e.pixel_map, e.tokens, e.token_z,
                                    e.answer, e.probability, top_k=e.top_k, heatmap=e.heatmap)
     print(f"   Figure 2 for this model: {path}")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUTPUT, help="folder for the figure (default: lessons/output)")
+    parser = _lesson.parser(__doc__)
+    parser.add_argument("--out", type=_lesson.output_folder, default=OUTPUT,
+                        help="folder for the figure, created if missing in an existing folder "
+                             "(default: lessons/output)")
     args = parser.parse_args(argv)
     _lesson.start(__doc__)
     model, rows = toy_model(), []

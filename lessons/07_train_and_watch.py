@@ -14,7 +14,6 @@ a peaked one peaked. A few epochs are not enough for every question (the shipped
 
 The model, its checkpoint and the figure go into --out (default: lessons/output).
 """
-import argparse
 import json
 from pathlib import Path
 
@@ -48,15 +47,16 @@ def on_fixed_scale(alpha, top):
     return colormaps["jet"](numpy.clip(alpha / top, 0, 1))[..., :3]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = _lesson.parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="200 images, 3 epochs of batches of 8 images")
-    parser.add_argument("--out", type=Path, default=OUTPUT, help="folder for the model and the figure")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=_lesson.output_folder, default=OUTPUT,
+                        help="folder for the model and the figure, created if missing in an existing folder")
+    args = parser.parse_args(argv)
     _lesson.start(__doc__)
     _lesson.needs_easy_vqa()
     images, epochs, extra = (200, 3, ["--batch-images", "8", "--lr", "3e-3"]) if args.quick else (0, 4, [])
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(exist_ok=True)
     model_file = args.out / "lesson07.npz"
 
     test = load_easy_vqa("test")

@@ -20,7 +20,6 @@ Run:  python lessons/08_reading_the_report.py [--quick] [--weights FILE]
 (after ``pip install -e .``, or with ``PYTHONPATH=.``). Without the shipped model a throwaway one is
 trained for a few seconds: its numbers show how to read the report, not what the paper's model does.
 """
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -142,7 +141,7 @@ def claim_two(tables):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _lesson.parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="6 examples, 3 for the sanity check (a smoke run)")
     parser.add_argument("--weights", type=Path, default=None, help="model file (default: the shipped one)")
     args = parser.parse_args(argv)

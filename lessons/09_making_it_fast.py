@@ -15,7 +15,6 @@ explain pass (forward, then guided backward to the pixels) on both paths and che
     python lessons/09_making_it_fast.py            # ResNet-152 at 448×448 (about a minute on 2 cores)
     python lessons/09_making_it_fast.py --quick    # ResNet-50 at 112×112 (seconds)
 """
-import argparse
 import time
 
 import _lesson
@@ -198,7 +197,7 @@ def whole_network(layers, size, runs, rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _lesson.parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="ResNet-50 at 112×112 instead of ResNet-152 at 448")
     args = parser.parse_args(argv)
     _lesson.start(__doc__)

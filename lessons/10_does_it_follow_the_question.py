@@ -25,7 +25,6 @@ Run:  python lessons/10_does_it_follow_the_question.py [--quick] [--pairs N]
 (after ``pip install -e .``, or with ``PYTHONPATH=.``). It uses the shipped two-shape model
 (weights/twoshape_mlb.npz); --quick scores 16 pairs of each kind instead of 100.
 """
-import argparse
 
 import _lesson  # one BLAS thread and the reference ops, before NumPy is imported
 import numpy
@@ -128,11 +127,11 @@ def switch_rates(model, data, pairs):
             print(f"  {variant:<24} grounded − {rival:<14} {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = _lesson.parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="16 pairs of each kind instead of 100")
     parser.add_argument("--pairs", type=int, default=None, help="pairs of each kind (default 100, --quick 16)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     _lesson.start(__doc__)
     pairs = args.pairs or (16 if args.quick else 100)
     model, data = load_model(SHIPPED_TWO_SHAPE_MODEL), load_two_shape("test")

@@ -8,11 +8,14 @@
 - ``HADAMARD_LEARNER=DIR``: the ops you wrote in the exercises in place of the package's (``hm.learner``).
 - ``predict(question, answer)``: the lesson asks, you think, then it answers.
 - ``needs_easy_vqa()``: a lesson that reads the easy-VQA data set ends at once, in one line, without it.
+- ``parser(doc)`` and ``output_folder``: the lesson's command line, whose mistakes are one line and exit status 2.
 """
+import argparse
 import atexit
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
@@ -43,6 +46,26 @@ def start(doc):
         print("ops: the reference ops of hadamard_min/ops/, the code the lesson reads (HADAMARD_FAST=0; "
               f"BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']})")
     print()
+
+
+def parser(doc):
+    """The lesson's command line, described by its docstring's first line: an unknown option or a bad value is
+    one line and exit status 2 before the lesson starts, as with the package's commands."""
+    from hadamard_min.cli.errors import Parser
+
+    return Parser(description=doc.strip().splitlines()[0])
+
+
+def output_folder(text):
+    """``--out DIR``'s type: a folder, created by the lesson only inside an existing one (as the package's
+    commands do: a typo does not grow a tree of folders); an existing file is refused, never replaced."""
+    folder = Path(text)
+    if folder.exists() and not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file: choose a folder name")
+    if not folder.resolve().parent.is_dir():
+        raise argparse.ArgumentTypeError(f"output folder does not exist: {folder.resolve().parent} "
+                                         "(create it first)")
+    return folder
 
 
 def needs_easy_vqa():

@@ -106,14 +106,40 @@ def test_without_easy_vqa_a_lesson_that_needs_it_says_so_in_one_line(lesson, tmp
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def run_lesson(lesson, args, cwd):
+    """The lesson as a command, the package importable, run from ``cwd`` without a terminal."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    return subprocess.run([sys.executable, str(lesson), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+
+
 def test_lesson_06_run_from_a_copy_reads_the_example_from_the_package(tmp_path):
     """It built the example's path from its own file: a copy of lessons/ elsewhere looked for hadamard_min/assets
     next to the copy."""
     copy = tmp_path / "my_lessons"
     shutil.copytree(ROOT / "lessons", copy, ignore=shutil.ignore_patterns("output", "__pycache__"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    result = subprocess.run([sys.executable, str(copy / "06_explanation_step_by_step.py"), "--out",
-                             str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+    result = run_lesson(copy / "06_explanation_step_by_step.py", ["--out", str(tmp_path / "out")], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "out" / "06_figure2.png").is_file()
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
+def test_a_lesson_refuses_an_unknown_option_before_it_starts(lesson, tmp_path):
+    """Lessons without options ran whole and exited 0 on --bogus."""
+    result = run_lesson(lesson, ["--bogus"], tmp_path)
+    assert result.returncode == 2 and not result.stdout, result.stdout[-2000:]
+    assert "error: unrecognized arguments: --bogus" in result.stderr.splitlines()[-1], result.stderr
+
+
+@pytest.mark.parametrize("lesson", [p for p in LESSONS if LESSON_OPTIONS.get(p.name, {}).get("out")],
+                         ids=[p.name for p in LESSONS if LESSON_OPTIONS.get(p.name, {}).get("out")])
+def test_a_lesson_refuses_an_out_that_is_a_file_or_lies_in_a_missing_folder(lesson, tmp_path):
+    """A file gave a FileExistsError traceback; a missing folder was created with all its missing parents."""
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine", encoding="utf-8")
+    for out, message in ((mine, f"{mine} is a file: choose a folder name"),
+                         (tmp_path / "typo" / "deep" / "out", f"output folder does not exist: {tmp_path / 'typo'}")):
+        result = run_lesson(lesson, ["--out", str(out)], tmp_path)
+        assert result.returncode == 2 and not result.stdout, result.stderr[-2000:]
+        assert result.stderr.count("\n") == 1 and f"argument --out: {message}" in result.stderr, result.stderr
+    assert mine.read_text(encoding="utf-8") == "mine" and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
