@@ -229,13 +229,14 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
     """∇v and ∇q (eq. 2-3, F held constant) and eq. 9-11 for a PyTorch model: a :class:`TorchExplanation`.
 
     ``forward(I, q)`` runs the model on images I (B, 3, H, W) and word vectors q (B, T, D) and returns a tuple
-    (Q, V, F, ...) or a mapping with "Q", "V" and "F" (other entries are kept in ``outputs``), Q, V and F of
-    one shape (B, d) and F = Q ∘ V. ``images`` and ``words``: finite floating-point tensors of the model's
-    dtype, copied into fresh leaf tensors. ``relus``: the model, the ``nn.Module`` whose ``nn.ReLU`` and
-    ``nn.ReLU6`` modules pass guided backprop's rule in the ∇v pass (``guided=False``: plain gradients); None:
-    ``forward`` itself where it is a module or one's method (``net.qvf``). It must be in eval mode. ``lengths``:
-    each question's number of real tokens, B whole numbers in 1..T (default T): eq. 10-11 score those only.
-    Inside ``torch.no_grad`` or ``torch.inference_mode`` too. ``outputs`` holds ``forward``'s result detached.
+    (Q, V, F, ...) or a mapping with "Q", "V" and "F" (other entries are kept in ``outputs``), Q, V and F of one
+    shape (B, d) and F = Q ∘ V. ``images`` and ``words``: finite floating-point tensors of the model's dtype,
+    copied (``forward`` may change its copies in place). ``relus``: the model, the ``nn.Module`` whose
+    ``nn.ReLU`` and ``nn.ReLU6`` modules pass guided backprop's rule in the ∇v pass (``guided=False``: plain
+    gradients); None: ``forward`` itself where it is a module or one's method (``net.qvf``). It must be in eval
+    mode. ``lengths``: each question's number of real tokens, B whole numbers in 1..T (default T): eq. 10-11
+    score those only. Inside ``torch.no_grad`` or ``torch.inference_mode`` too. ``outputs`` holds ``forward``'s
+    result detached.
     """
     if not callable(forward):
         raise TypeError(f"forward must be a function of (I, q) returning (Q, V, F), such as net.qvf or "
@@ -260,7 +261,7 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
             module.forward = lambda x, module=module, upper=upper: _Rectifier.apply(x, upper, module.inplace,
                                                                                      current)
         try:
-            returned = forward(I, q)
+            returned = forward(I.clone(), q.clone())  # not leaves: the model may change its input in place
             Q, V, F = _outputs(returned, batch)                            # F held constant: F₀
             grad_q = _gradient(Q, F, q, "Q must be computed from the word vectors q it is given", True)  # eq. 3
             current.guided = True

@@ -75,6 +75,22 @@ def test_an_inplace_relu_changes_its_input_during_the_explanation_too(torch):
     assert not torch.equal(result.grad_v, explain(forward, images, words, relus=net, guided=False).grad_v)
 
 
+def test_an_inplace_relu_may_change_the_models_inputs(torch):
+    """forward is given copies that are not leaves: an in-place ReLU first on the images is what torch allows
+    outside the explanation, and the caller's images are left as they were."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval().cnn[2].inplace = True
+    given = images - 0.5
+
+    def forward(I, q):
+        return net.qvf(I, q, cnn=lambda I: net.cnn[:2](net.cnn[2](I)))
+
+    result = explain(forward, given, words, relus=net)
+    with torch.no_grad():
+        assert torch.equal(result.outputs[1], forward(given.clone(), words)[1])
+    assert (given < 0).any() and torch.count_nonzero(result.grad_v[given < 0]) == 0
+
+
 def test_forward_must_be_callable_and_the_inputs_of_the_models_dtype(torch):
     """A float64 or float16 input of a float32 model failed inside its first layer; forward="x" inside the call."""
     net, images, words = with_dropout_and_batch_norm(torch)
