@@ -29,6 +29,7 @@ import _lesson
 from hadamard_min.data.easyvqa import load_easy_vqa
 from hadamard_min.evaluate import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
 from hadamard_min.explain.baselines import visual_methods
+from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
 
 
@@ -147,7 +148,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     _lesson.start(__doc__)
     _lesson.needs_easy_vqa()
-    model = model_for_the_lesson(args.weights)
+    try:
+        model = model_for_the_lesson(args.weights)
+    except WeightsError as error:  # no such file, or not a model: one line, as hadamard-evaluate says it
+        parser.error(f"--weights: {error}")
     examples = 6 if args.quick else 32
     settings = EvaluationSettings(examples=examples, seed=0, sanity_examples=3 if args.quick else 8)
     print(f"evaluating {examples} easy-VQA test questions (hadamard-evaluate does this for the full report); "

@@ -130,7 +130,8 @@ def switch_rates(model, data, pairs):
 def main(argv=None):
     parser = _lesson.parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="16 pairs of each kind instead of 100")
-    parser.add_argument("--pairs", type=int, default=None, help="pairs of each kind (default 100, --quick 16)")
+    parser.add_argument("--pairs", type=_lesson.count, default=None,
+                        help="pairs of each kind (default 100, --quick 16)")
     args = parser.parse_args(argv)
     _lesson.start(__doc__)
     pairs = args.pairs or (16 if args.quick else 100)

@@ -8,7 +8,8 @@
 - ``HADAMARD_LEARNER=DIR``: the ops you wrote in the exercises in place of the package's (``hm.learner``).
 - ``predict(question, answer)``: the lesson asks, you think, then it answers.
 - ``needs_easy_vqa()``: a lesson that reads the easy-VQA data set ends at once, in one line, without it.
-- ``parser(doc)`` and ``output_folder``: the lesson's command line, whose mistakes are one line and exit status 2.
+- ``parser(doc)``, ``output_folder`` and ``count``: the lesson's command line, whose mistakes are one line and
+  exit status 2.
 """
 import argparse
 import atexit
@@ -66,6 +67,18 @@ def output_folder(text):
         raise argparse.ArgumentTypeError(f"output folder does not exist: {folder.resolve().parent} "
                                          "(create it first)")
     return folder
+
+
+def count(text):
+    """A whole number of at least 1 (``--pairs N``): 0 or a negative number is refused, not read as the default
+    or passed on to fail deep inside the lesson."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return number
 
 
 def needs_easy_vqa():

@@ -143,3 +143,15 @@ def test_a_lesson_refuses_an_out_that_is_a_file_or_lies_in_a_missing_folder(less
         assert result.returncode == 2 and not result.stdout, result.stderr[-2000:]
         assert result.stderr.count("\n") == 1 and f"argument --out: {message}" in result.stderr, result.stderr
     assert mine.read_text(encoding="utf-8") == "mine" and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("lesson, args, message", [
+    ("10_does_it_follow_the_question.py", ["--pairs", "0"], "argument --pairs: must be a whole number of at least 1"),
+    ("10_does_it_follow_the_question.py", ["--pairs", "-3"], "argument --pairs: must be a whole number of at least 1"),
+    ("08_reading_the_report.py", ["--quick", "--weights", "missing.npz"], "--weights: model file not found")])
+def test_a_lesson_refuses_a_bad_value_in_one_line(lesson, args, message, tmp_path):
+    """--pairs 0 ran as the default 100 and --pairs -3 failed deep inside; a missing --weights was a traceback."""
+    if lesson.startswith("08"):
+        pytest.importorskip("easy_vqa")  # without it the lesson ends before it reads --weights
+    result = run_lesson(ROOT / "lessons" / lesson, args, tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
