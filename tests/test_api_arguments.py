@@ -211,7 +211,7 @@ def test_plot_explanation_wants_an_axes_for_ax(explanation):
         hm.plot_explanation(explanation, ax="ax")
 
 
-@pytest.mark.parametrize("name", ["alpha", "pixel_map", "heatmap", "token_z"])
+@pytest.mark.parametrize("name", ["alpha", "pixel_map", "heatmap"])
 @pytest.mark.parametrize("value", [numpy.nan, numpy.inf, 1e308])
 def test_plot_explanation_refuses_a_map_it_cannot_draw(explanation, name, value):
     changed = copy.copy(explanation)

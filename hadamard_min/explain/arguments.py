@@ -102,7 +102,7 @@ def check_explanation(explanation, z_limit=2.0, title=None):
         raise ExplainArgumentError(f"z_limit must be a positive finite number, not {shown(z_limit)}")
     if title is not None and not isinstance(title, str):
         raise ExplainArgumentError(f"title must be None or a string, not {shown(title)}")
-    for name in ("alpha", "pixel_map", "heatmap", "token_z"):  # what the figure scales and draws
+    for name in ("alpha", "pixel_map", "heatmap"):  # the maps the figure scales and draws
         values = getattr(explanation, name)
         try:
             values = None if values is None else numpy.asarray(values, dtype=numpy.float64)
