@@ -7,7 +7,8 @@ file system has no ``O_TMPFILE`` the file is a hidden ``.NAME.PID.RANDOM.tmp``, 
 reader sees the old file or the new one, never a part; a hard link to the old file keeps the old content.
 Inside ``with together():`` the files a command writes are all written whole before the first is put in place:
 a failure on the last (a full disk, a folder that cannot be written) leaves none of them; until then they stay
-without a name, so a process killed meanwhile (even by SIGKILL) leaves nothing.
+without a name where the file system makes unnamed files, so a process killed meanwhile (even by SIGKILL)
+leaves nothing.
 
 :func:`check_outputs` is asked before a command writes anything: no output may be, or link to (same inode,
 ``os.path.samefile``), an input or another output, be a folder, or lie in a folder that does not exist.
@@ -19,6 +20,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import sys
 import uuid
 from pathlib import Path
@@ -45,16 +47,22 @@ def _check_destination(path):
 
 
 def _kind(path):
-    import stat
     mode = os.stat(path).st_mode
     return ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a pipe" if stat.S_ISFIFO(mode)
             else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
 
 
 def _temporary(path):
-    """The hidden name a new version of ``path`` takes before the rename: its name cut to 100 bytes, so that
-    any name the file system allows leaves room for the process id and a random part."""
-    return path.parent / f".{os.fsdecode(os.fsencode(path.name)[:100])}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    """The hidden name a new version of ``path`` takes before the rename: its name cut to whole characters of
+    at most 100 bytes, so that any name the file system allows leaves room for the process id and a random
+    part, and a UTF-8 name stays UTF-8 (a file system such as APFS refuses any other)."""
+    stem, size = "", 0
+    for character in path.name:
+        size += len(os.fsencode(character))
+        if size > 100:
+            break
+        stem += character
+    return path.parent / f".{stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
 
 
 def _open_unnamed(folder):
@@ -146,17 +154,20 @@ def together():
         if stuck is not None:  # known before any is put in place
             raise PermissionError(errno.EPERM, "the file is immutable or append-only (chattr), so it cannot be "
                                                "replaced; nothing was written", str(stuck))
-        for done, (handle, temporary, path) in enumerate(staged):
-            try:
-                if handle is not None:  # named only now, at once before its rename
+        for done, (handle, temporary, path) in enumerate(staged):  # named only now, every one before any rename
+            if handle is not None:
+                try:
                     _name(handle, temporary)
+                except OSError as error:
+                    raise _naming(error, path) from None
+                finally:
+                    staged[done] = (None, temporary, path)
+                    os.close(handle)
+        for temporary, path in [(temporary, path) for _, temporary, path in staged]:
+            try:
                 os.replace(temporary, path)
             except OSError as error:
                 raise _naming(error, path) from None
-            finally:
-                staged[done] = (None, temporary, path)
-                if handle is not None:
-                    os.close(handle)
     finally:
         _staged = None
         for handle, temporary, _ in staged:  # after an error nothing of the block is left (put in place: no-op)
@@ -207,7 +218,7 @@ def check_replaceable(outputs, kind, start):
             continue
         except OSError as error:
             raise _naming(error, path) from None
-        if not head.startswith(start):
+        if head and not head.startswith(start):  # an empty file (touch, mktemp) holds nothing to keep
             raise OutputClashError(f"{label} {path} exists and is not {kind}: it would be overwritten; choose "
                                    f"another name or remove it (nothing was written)")
 

@@ -166,3 +166,38 @@ def test_port_says_what_it_wrote_with_control_characters_escaped(tmp_path, capsy
     save_weights(tmp_path / "w.npz", {"w": [1.0, 2.0]})
     outcome = run_main(port_main, [tmp_path / "w.npz", tmp_path / "p\x1b[2Jq.npz"], capsys).success()
     assert "\x1b" not in outcome.out and "p\\x1b[2Jq.npz" in outcome.out, outcome.out
+
+
+def test_outputs_written_together_stay_as_they_were_when_one_cannot_be_named(tmp_path, monkeypatch):
+    """Every output is named before any is put in place: a full disk while naming the second leaves the first."""
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(f"old {name}")
+    naming = atomic._name
+    calls = []
+
+    def full_disk_on_the_second(handle, temporary):
+        calls.append(temporary)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(temporary))
+        return naming(handle, temporary)
+
+    monkeypatch.setattr(atomic, "_name", full_disk_on_the_second)
+    with pytest.raises(OSError, match="No space left"), atomic.together():
+        atomic.write_text(tmp_path / "a.txt", "new a")
+        atomic.write_text(tmp_path / "b.txt", "new b")
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == {"a.txt": "old a.txt", "b.txt": "old b.txt"}
+
+
+def test_a_long_name_of_many_byte_characters_keeps_whole_characters_in_its_temporary(tmp_path):
+    target = tmp_path / ("图" * 80 + ".txt")   # 244 bytes: the temporary's part is cut to 33 characters, 99 bytes
+    hidden = atomic._temporary(target).name
+    assert len(hidden.encode("utf-8")) < 255 and hidden.startswith("." + "图" * 33 + ".")
+    atomic.write_text(target, "x")
+    assert target.read_text() == "x"
+
+
+def test_an_empty_file_at_an_output_name_is_replaced(tmp_path, capsys, photo):
+    (tmp_path / "out.json").touch()
+    run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png", "--json",
+                            tmp_path / "out.json"], capsys).success()
+    assert (tmp_path / "out.json").read_text().startswith("{")
