@@ -54,6 +54,18 @@ def test_a_long_thin_image_costs_its_own_pixels_not_a_dense_resampling_matrix():
     numpy.testing.assert_allclose(strip[0], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_large_square_image_costs_its_output_and_little_more():
+    import tracemalloc
+    grid = numpy.random.default_rng(2).random((3, 14, 14))
+    tracemalloc.start()
+    try:
+        maps = to_image(grid, Framing.whole(3000, 3000, 14))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert maps.shape == (3, 3000, 3000) and peak < 1.1 * maps.nbytes, (peak, maps.nbytes)  # 103 MB
+
+
 @pytest.mark.parametrize("fit", FITS)
 def test_every_fit_maps_a_network_pixel_back_to_the_image_pixel_it_came_from(model, fit):
     """A ramp u(i, j) = j on the network's grid comes back as each image pixel's network column."""

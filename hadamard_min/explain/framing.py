@@ -125,7 +125,15 @@ def resample(values, axis, taps, dtype):
     shape = [1] * values.ndim
     shape[axis] = len(low)
     w_low, w_high = w_low.astype(dtype).reshape(shape), w_high.astype(dtype).reshape(shape)
-    return numpy.take(values, low, axis=axis) * w_low + numpy.take(values, high, axis=axis) * w_high
+    out = numpy.take(values, low, axis=axis)          # in place from here: one output-sized array besides out
+    out *= w_low
+    high_values = numpy.take(values, high, axis=axis)
+    high_values *= w_high
+    out += high_values
+    return out
+
+
+ROWS_AT_ONCE = 64  # output rows a band of to_image's second pass computes together
 
 
 def to_image(values, framing, size=None, rows=None, dtype=numpy.float32):
@@ -142,7 +150,12 @@ def to_image(values, framing, size=None, rows=None, dtype=numpy.float32):
     rx = resampling_taps(values.shape[-1], left, right, framing.image_size[1], width)
     if rows is not None:
         ry = tuple(part[rows] for part in ry)
-    return resample(resample(values, -2, ry, dtype), -1, rx, dtype)  # R_y V R_xᵀ, rows first
+    tall = resample(values, -2, ry, dtype)                          # R_y V: (…, H, w), small beside the image
+    out = numpy.empty(tall.shape[:-1] + rx[0].shape, dtype=dtype)
+    for top in range(0, tall.shape[-2], ROWS_AT_ONCE):               # then (R_y V) R_xᵀ, a band of rows at a time:
+        band = slice(top, top + ROWS_AT_ONCE)                        # no image-sized temporary besides the output
+        out[..., band, :] = resample(tall[..., band, :], -1, rx, dtype)
+    return out
 
 
 def real_array(values):
