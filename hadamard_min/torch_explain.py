@@ -21,9 +21,10 @@ With ``guided=False`` no module is touched: both passes are the model's own grad
 ``nn.ReLU`` or ``nn.ReLU6`` with a ``forward`` of its own is refused there, as the rule above is not its
 gradient. Calls wait for one another, from any thread: a module patched for one call would serve another,
 and two at once would undo each other's patches. Then eq. 9-11 per example, by the functions of
-``explain/postprocess.py``. Put the model in eval mode first: a module of it in training mode is refused,
-as dropout would make the explanation random and batch statistics would change the model's running
-averages. No parameter gradient is touched, and no graph is kept once the call returns.
+``explain/postprocess.py``. Put the model in eval mode first: the model in training mode, or a module of it
+whose output depends on the mode (dropout, running statistics), is refused, as dropout would make the
+explanation random and batch statistics would change the model's running averages. No parameter gradient
+is touched, and no graph is kept once the call returns.
 
     net.eval()
     ids = torch.tensor([[4, 9, 2]])                              # a question's word ids
@@ -105,7 +106,8 @@ def _model(forward, relus):
 
 def _check_model(model, images, words):
     """The model in eval mode, and the inputs of its parameters' dtype where they have one."""
-    training = [(name, module) for name, module in model.named_modules() if module.training]
+    training = [(name, module) for name, module in model.named_modules()
+                if module.training and (module is model or _depends_on_mode(module))]  # a ReLU swapped in: no matter
     if training:
         name, module = training[0]
         where = f"the model's module {name}" if name else "the model"
@@ -117,6 +119,16 @@ def _check_model(model, images, words):
         if len(dtypes) == 1 and x.dtype not in dtypes:
             dtype, = dtypes
             raise TypeError(f"{name} are {x.dtype} but the model's parameters are {dtype}: pass {name}.to({dtype})")
+
+
+def _depends_on_mode(module):
+    """Whether ``module`` computes otherwise in training mode: dropout that drops, statistics that run."""
+    from torch.nn.modules.batchnorm import _NormBase
+    from torch.nn.modules.dropout import _DropoutNd
+
+    if isinstance(module, _DropoutNd | torch.nn.RNNBase | torch.nn.MultiheadAttention):
+        return getattr(module, "p", getattr(module, "dropout", 0)) > 0
+    return isinstance(module, _NormBase) and module.track_running_stats
 
 
 def _rectifiers(model, guided):

@@ -43,6 +43,22 @@ def test_a_model_in_training_mode_is_refused_and_left_as_it_was(torch):
     assert torch.equal(first.grad_v, second.grad_v) and torch.count_nonzero(first.grad_v) > 0
 
 
+def test_a_module_in_training_mode_that_computes_alike_in_both_is_accepted(torch):
+    """A ReLU swapped in after net.eval() (a new module is in training mode) changes nothing: it is accepted,
+    as is dropout of p = 0; dropout that drops and running statistics are refused."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval()
+    expected = explain(net.qvf, images, words).grad_v
+    net.cnn[2] = torch.nn.ReLU()
+    assert net.cnn[2].training and torch.equal(explain(net.qvf, images, words).grad_v, expected)
+    net.cnn[3] = torch.nn.Dropout(0.0)
+    assert torch.equal(explain(net.qvf, images, words).grad_v, expected)
+    for module in (torch.nn.Dropout(0.5), torch.nn.BatchNorm2d(4)):
+        net.cnn[3] = module
+        with pytest.raises(ValueError, match=rf"cnn.3 \({type(module).__name__}\) is in training mode"):
+            explain(net.qvf, images, words)
+
+
 def test_guided_backprop_needs_a_relu_module(torch):
     """With relus=None or a module holding no ReLU, the default guided=True gave plain gradients unsaid; None now
     means the module forward is or is a method of."""
