@@ -53,12 +53,11 @@ def load_image(source):
     A file must be one of ``FORMATS`` (PNG, JPEG, GIF, BMP, TIFF, WebP, PPM), and so must a PIL image
     opened from a file (convert any other first: ``image.convert("RGB")``).
 
-    Conversions: grayscale and palette images become gray/palette RGB; 16-bit images (``I;16``, ``I``)
-    are scaled to 8 bits by ``round(v / 257)`` (65535 → 255, no clipping of the range); CMYK uses
-    Pillow's conversion; transparent images (alpha channel or a palette/tRNS transparency) are
-    composited **on white**, ``rgb · a + 255 · (1 − a)``, so transparent backgrounds look as viewers
-    show them. Floating-point images (mode ``F``) are refused: nothing says what their 0 and 255 are.
-    """
+    Conversions: grayscale and palette images become gray/palette RGB; 16-bit images (``I;16``, ``I``) are
+    scaled to 8 bits by ``round(v / 257)`` (65535 → 255, no clipping of the range); CMYK uses Pillow's
+    conversion; transparent images (alpha channel or a palette/tRNS transparency) are composited **on white**,
+    ``rgb · a + 255 · (1 − a)``, as viewers show them; a file's or PIL image's EXIF orientation turns the
+    pixels upright (as ``ImageOps.exif_transpose``). Floating-point images (mode ``F``) are refused."""
     if isinstance(source, (str, os.PathLike)):
         try:
             return _load_path(Path(os.fsdecode(os.fspath(source))))
@@ -69,7 +68,7 @@ def load_image(source):
         if source.format not in (None, *FORMATS, "MPO"):  # MPO: a camera's JPEG, opened by the JPEG decoder
             raise ImageError(f"image {name} is {source.format}, not a format read here ({_FORMAT_NAMES}): "
                              f"convert it first, image.convert('RGB')")
-        return _decoded_rgb(source, name)
+        return upright(_decoded_rgb(source, name), orientation(source))
     if isinstance(source, numpy.ndarray):  # a subclass (numpy.matrix, a masked array) as the plain array
         return _checked_array(numpy.asarray(source))
     raise ImageError(f"cannot use a {type(source).__name__} as an image: pass a file path, a PIL image "

@@ -109,4 +109,7 @@ def test_a_photograph_is_read_upright_by_its_exif_orientation_as_pillow_turns_it
     pixels = load_image(path)
     assert pixels.shape == expected.shape and pixels.flags.c_contiguous
     numpy.testing.assert_array_equal(pixels, expected)
+    with Image.open(path) as opened:  # the same pixels from the PIL image of the file
+        numpy.testing.assert_array_equal(load_image(opened), expected)
+        numpy.testing.assert_array_equal(load_image(ImageOps.exif_transpose(opened)), expected)  # turned once
     assert (pixels.shape[0] == 6) == (value <= 4)  # 5–8 swap height and width
