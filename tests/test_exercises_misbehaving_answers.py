@@ -1,6 +1,8 @@
 """Answers that misbehave are graded like any wrong answer: one that never returns, ends the process, cannot be
 imported or forgets its return fails its own exercise with a line that says so, and the others are still
 graded; a copy missing a file says which; grading writes nothing where it runs."""
+import os
+
 import pytest
 
 from hadamard_min.cli import exercises
@@ -36,6 +38,7 @@ def grade(copy, capfd, *argv):
     return code, capfd.readouterr()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a child per exercise needs fork")
 def test_an_endless_loop_is_stopped_at_the_time_limit_and_the_others_are_graded(copy, capfd):
     unbroadcast_body(copy, "    while True:\n        pass")
     code, printed = grade(copy, capfd, "1", "2", "3", "--time-limit", "3")
@@ -49,6 +52,7 @@ def test_the_time_limit_is_in_the_help(capsys):
     assert f"(default: {exercises.TIME_LIMIT_S})" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a child per exercise needs fork")
 def test_an_answer_that_ends_the_process_fails_its_own_exercise(copy, capfd):
     unbroadcast_body(copy, "    import os\n    os._exit(0)")
     code, printed = grade(copy, capfd, "1", "2", "3")
@@ -104,3 +108,29 @@ def test_an_error_that_cannot_be_rebuilt_here_is_reported_with_its_traceback(cop
     code, printed = grade(copy, capfd, "2", "3")
     assert code == 1 and "helpers.Oops: no answer yet (7)" in printed.out, printed.out
     assert 'in unbroadcast\n    raise helpers.Oops' in printed.out and "2 failed" in printed.out, printed.out
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a child per exercise needs fork")
+def test_an_error_whose_class_only_the_child_has_comes_back_as_its_traceback(monkeypatch):
+    """The grading process rebuilds the child's error from pickle; a class it cannot import (one the child made
+    after the fork) comes back as a RuntimeError holding the child's traceback, not as a crash in conftest."""
+    import importlib.util
+    import sys
+    import types
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "lessons" / "exercises"
+    monkeypatch.syspath_prepend(str(folder))
+    spec = importlib.util.spec_from_file_location("exercises_conftest", folder / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+
+    def raises_an_error_of_its_own():
+        module = types.ModuleType("made_after_the_fork")
+        exec("class Unlike(Exception):\n    pass", module.__dict__)
+        sys.modules["made_after_the_fork"] = module
+        raise module.Unlike("only the child knows this class")
+
+    with pytest.raises(RuntimeError, match="only the child knows this class") as error:
+        conftest._in_child(raises_an_error_of_its_own, 30)
+    assert "made_after_the_fork" not in sys.modules and "Traceback" in error.value.child_traceback

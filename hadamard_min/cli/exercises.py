@@ -53,9 +53,10 @@ def parser():
                                 description="Grade the exercises in DIR with pytest: a blank stub fails with "
                                             "what to write, a wrong answer with the element, the value expected "
                                             "and the value got. Each exercise is graded in a process of its "
-                                            f"own, stopped after --time-limit seconds ({TIME_LIMIT_S} by "
-                                            "default): an endless loop, or code that ends the process, fails "
-                                            "its own exercise and the others are still graded.")
+                                            f"own (where the system can fork), stopped after --time-limit "
+                                            f"seconds ({TIME_LIMIT_S} by default): an endless loop, or code "
+                                            "that ends the process, fails its own exercise and the others are "
+                                            "still graded.")
     grade.add_argument("numbers", metavar="N", nargs="*", type=integer(1, COUNT),
                        help=f"the exercises to grade, 1 to {COUNT} (default: all)")
     grade.add_argument("--dir", type=Path, default=Path("."), help="the folder made by 'start'")
@@ -128,7 +129,8 @@ def grade(folder, numbers, hints, time_limit):
         tests += sorted(folder.glob(grader))
     command = [sys.executable, "-m", "pytest", *map(str, tests), "--rootdir", str(folder), "-p", "no:cacheprovider",
                "--time-limit", str(time_limit), *(["--hints"] if hints else [])]
-    status = subprocess.run(command, check=False).returncode
+    one_thread = {name: os.environ.get(name, "1") for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    status = subprocess.run(command, check=False, env={**os.environ, **one_thread}).returncode  # fork-safe BLAS
     return 2 if status == PYTEST_USAGE_ERROR else status   # its one line said why (e.g. a bad HADAMARD_HINTS)
 
 

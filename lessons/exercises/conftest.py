@@ -82,7 +82,8 @@ def _answers_only(test):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
-    """Run the grader in a child process, within the time limit; in this one where the system cannot fork."""
+    """Run the grader in a child process, within the time limit; in this one where the system cannot fork
+    (there, with no time limit: an endless loop hangs the grading, and os._exit() ends it)."""
     if not hasattr(os, "fork"):
         return None
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
@@ -119,9 +120,15 @@ def _in_child(test, limit):
     if not answer:
         raise ExerciseFailure(f"your code ended the process ({_ending(status)}) before its grading finished: "
                               "an answer returns its value (or raises an error)")
-    error = pickle.loads(answer)
-    if error is not None:
-        raise error
+    text, pickled = pickle.loads(answer)   # plain str and bytes
+    if pickled is None:
+        return
+    try:
+        error = pickle.loads(pickled)
+    except Exception:   # a class this process cannot load: the child's traceback as text
+        error = RuntimeError(text)
+        error.child_traceback = text
+    raise error
 
 
 def _answer_from_child(test, writing):
@@ -132,7 +139,8 @@ def _answer_from_child(test, writing):
     except BaseException as raised:   # every outcome goes to the parent
         error = _sendable(raised)
     with os.fdopen(writing, "wb") as pipe:
-        pipe.write(pickle.dumps(error))
+        pickled = None if error is None else pickle.dumps(error)
+        pipe.write(pickle.dumps((getattr(error, "child_traceback", ""), pickled)))  # the text, if a class is not here
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(0)
