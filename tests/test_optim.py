@@ -69,3 +69,20 @@ def test_clip_does_not_scale_a_shared_gradient_array_twice():
     clip_grad_norm([a, b], 1.0)
     numpy.testing.assert_allclose(a.grad, b.grad)
     numpy.testing.assert_allclose(a.grad, shared / (numpy.sqrt(200.0) + 1e-6))
+
+
+def test_a_checkpoint_at_adams_own_worst_case_first_moment_is_resumed(rng):
+    """Gradients growing by β₂/β₁ each step drive m²/v to its bound (1 − β₁)²/((1 − β₂)(1 − β₁²/β₂)), 52.857 for
+    the default betas; the state they leave, in float32 and float64, is accepted on resume, as are random ones."""
+    beta1, beta2 = 0.9, 0.999
+    bound = (1 - beta1) ** 2 / ((1 - beta2) * (1 - beta1 ** 2 / beta2))
+    for dtype in (numpy.float32, numpy.float64):
+        worst, noise = Parameter(numpy.zeros(1, dtype)), Parameter(numpy.zeros(4, dtype))
+        adam = Adam([worst, noise])
+        for t in range(200):
+            worst.grad = numpy.array([1e-12 * (beta2 / beta1) ** t], dtype)
+            noise.grad = (rng.standard_normal(4) * 10.0 ** rng.uniform(-30, 15, 4)).astype(dtype)
+            adam.step()
+        m, v = adam.m[0].astype(numpy.float64), adam.v[0].astype(numpy.float64)
+        assert m[0] ** 2 / v[0] > 0.999 * bound  # at the bound, within rounding
+        Adam([Parameter(worst.data.copy()), Parameter(noise.data.copy())]).load_state(adam.state())
