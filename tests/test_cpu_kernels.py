@@ -258,3 +258,24 @@ def test_the_components_of_v_do_not_start_in_the_same_cache_sets(tile, channels,
     v = kernels.winograd_inputs(x, False) if tile == 2 else kernels.winograd4_inputs(x)
     assert v.strides[0] % 4096 != 0 and v.strides[0] > v[0].nbytes
     assert all(component.flags.c_contiguous for component in v)
+
+
+def test_the_kernels_compile_uncached_where_numba_has_nowhere_to_keep_them(tmp_path):
+    """A read-only install with a read-only HOME: Numba refuses cache=True when it decorates (it crashed the
+    import of the kernels); they are compiled in the process instead, and compute the same."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import numba.core.caching as caching\n"
+        "caching.CacheImpl._locator_classes = []\n"   # no place at all, as there
+        "import numpy\n"
+        "from hadamard_min.fast import compiled, cpu_compile, elementwise\n"
+        "x = numpy.linspace(-1, 1, 64, dtype=numpy.float32).reshape(1, 1, 8, 8)\n"
+        "(y, mask), (z, same) = compiled.cpu(x).relu_forward(x), elementwise.relu_forward(x)\n"
+        "print(cpu_compile.KERNEL_OPTIONS['cache'], (y == z).all() and (mask == same).all())\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["False", "True"], done.stderr[-2000:]
