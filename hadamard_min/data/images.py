@@ -15,9 +15,8 @@ above ``MAX_PIXELS`` before anything is decoded, and any failure of the decoder 
 Pillow's decompression-bomb check) is an :class:`ImageError` that names the file (Pillow's warnings are
 not printed: the file decodes or is refused). A photograph is turned upright by its EXIF orientation.
 
-A resize holds only the part of the image its output shows (the crop's preimage, the filter's support
-around it) and no intermediate over ``MAX_RESIZE_PIXELS``: a 20000×1 image costs its own pixels, not the
-5,120,000×256 that resizing its shorter side to 256 first would make.
+A resize holds only what its output shows (the crop's preimage and the filter's support) and no intermediate
+over ``MAX_RESIZE_PIXELS``: a 20000×1 image costs its own pixels, not the 5,120,000×256 of a shorter side at 256.
 """
 import math
 import os
@@ -162,6 +161,9 @@ def _checked_array(array):
     if array.dtype != numpy.uint8:
         raise ImageError(f"an image array must be uint8, not {array.dtype}: convert with "
                          f"(array * 255).round().astype('uint8') or load the file instead")
+    if array.ndim in (2, 3) and array.shape[0] * array.shape[1] > MAX_PIXELS:  # as a file's header is checked
+        raise ImageError(f"the image array has {array.shape[0]}×{array.shape[1]} = {array.shape[0] * array.shape[1]:,} "
+                         f"pixels, more than the {MAX_PIXELS:,} read at most; scale it down first")
     if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):  # gray
         array = numpy.repeat(array.reshape(array.shape[:2] + (1,)), 3, axis=2)
     if array.ndim != 3 or array.shape[2] not in (2, 3, 4):
@@ -280,9 +282,8 @@ def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
 def fit(image, size, crop=True):
     """The uint8 (size, size, 3) picture the network sees, from anything :func:`load_image` accepts.
 
-    ``crop=True``: shorter side to ``size`` (bicubic), then the centre ``size × size`` (the paper's
-    pipeline at 448; :func:`crop_resized`). ``crop=False``: the whole image resized to ``size × size``
-    (:func:`resize_exact`).
+    ``crop=True``: shorter side to ``size`` (bicubic), then the centre ``size × size`` (the paper's pipeline
+    at 448; :func:`crop_resized`). ``crop=False``: the whole image resized to ``size × size`` (:func:`resize_exact`).
     """
     return crop_resized(image, size, size) if crop else resize_exact(image, size)
 

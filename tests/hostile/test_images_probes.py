@@ -113,3 +113,10 @@ def test_a_photograph_is_read_upright_by_its_exif_orientation_as_pillow_turns_it
         numpy.testing.assert_array_equal(load_image(opened), expected)
         numpy.testing.assert_array_equal(load_image(ImageOps.exif_transpose(opened)), expected)  # turned once
     assert (pixels.shape[0] == 6) == (value <= 4)  # 5–8 swap height and width
+
+
+@pytest.mark.parametrize("shape", [(9000, 9000), (1, 100_000_000), (9000, 9000, 3)])
+def test_an_array_over_the_pixel_limit_is_refused_as_a_file_of_that_size_is(shape):
+    big = numpy.lib.stride_tricks.as_strided(numpy.zeros(1, numpy.uint8), shape, (0,) * len(shape))  # no memory
+    with pytest.raises(ImageError, match="more than the 67,108,864 read at most"):
+        load_image(big)
