@@ -247,3 +247,15 @@ def test_save_where_no_file_can_be_made_names_the_destination(explanation):
     with pytest.raises(OSError) as error:
         explanation.save(target)
     assert error.value.filename == target and ".tmp" not in str(error.value)
+
+
+def test_explanations_compare_by_value_and_a_saved_one_loads_equal(model, tmp_path):
+    hadamard, attention = hm.explain(model, IMAGE, QUESTION), hm.explain(model, IMAGE, QUESTION, method="attention")
+    for e in (hadamard, attention):  # attention's token z-scores are NaN: equal where both are NaN
+        e.save(tmp_path / "e.npz")
+        assert hm.Explanation.load(tmp_path / "e.npz") == e == copy.deepcopy(e)
+        (tmp_path / "e.npz").unlink()
+    assert hadamard != attention and hadamard in [attention, hadamard]
+    changed = copy.deepcopy(hadamard)
+    changed.heatmap[0, 0] += 1e-9
+    assert changed != hadamard and hadamard != changed.heatmap

@@ -14,9 +14,10 @@ from hadamard_min.explain import saved
 from hadamard_min.explain.framing import Framing, checked_map, to_image
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class Explanation:
-    """One (image, question) pair explained. Arrays are NumPy, float64 unless said otherwise."""
+    """One (image, question) pair explained. Arrays are NumPy, float64 unless said otherwise. Two are equal
+    (``==``) when every field is: arrays by value and dtype, NaN where NaN is (a saved one loads equal)."""
     question: str
     tokens: list            # the question's ρ tokens (unknown words included)
     answer: str             # â of eq. 8
@@ -48,6 +49,11 @@ class Explanation:
         image's own size (H, W), or at ``size``: float32, bilinear (:func:`framing.to_image`)."""
         values, size = checked_map(values, size)
         return to_image(values, self.framing, size)
+
+    def __eq__(self, other):
+        if not isinstance(other, Explanation):
+            return NotImplemented
+        return all(_same(getattr(self, name), getattr(other, name)) for name in self.__dataclass_fields__)
 
     def __repr__(self):
         height, width = self.image.shape[:2]
@@ -100,3 +106,11 @@ def _number(value):
     """A float for JSON: NaN (a method without token scores) becomes None."""
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _same(a, b):
+    """Field equality: arrays of one dtype and equal values (NaN equal to NaN), anything else by ``==``."""
+    if isinstance(a, numpy.ndarray) or isinstance(b, numpy.ndarray):
+        a, b = numpy.asarray(a), numpy.asarray(b)
+        return a.dtype == b.dtype and numpy.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    return bool(a == b)
