@@ -5,21 +5,26 @@ its ``backward`` gets dL/d(output) and returns dL/d(input) for each input (``Ten
 ``core/tensor.py`` calls it in reverse topological order).
 """
 import contextlib
+import threading
 
 from hadamard_min.core.tensor import Tensor, as_tensor
 
-_grad_enabled = True
+_thread = threading.local()  # each thread's own switch: a no_grad block in one thread leaves the others
+
+
+def grad_enabled():
+    """Whether ops run now (in this thread) record the graph: True outside any ``no_grad`` block."""
+    return getattr(_thread, "grad_enabled", True)
 
 
 @contextlib.contextmanager
 def no_grad():
-    """Inside this block ops record no graph: inference without the memory of backward."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
+    """Inside this block ops record no graph: inference without the memory of backward (in this thread)."""
+    previous, _thread.grad_enabled = grad_enabled(), False
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _thread.grad_enabled = previous
 
 
 class Function:
@@ -43,7 +48,7 @@ class Function:
         fn = cls(**params)
         tensors = [as_tensor(x) for x in inputs]
         fn.needs_grad = tuple(t.requires_grad for t in tensors)
-        fn.record = _grad_enabled and any(fn.needs_grad)
+        fn.record = grad_enabled() and any(fn.needs_grad)
         out = fn.forward(*(t.data for t in tensors))
         result = Tensor(out, requires_grad=fn.record)
         if fn.record:

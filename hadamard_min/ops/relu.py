@@ -17,24 +17,29 @@ A ``relu_rule(...)`` block chooses the rule: around forward (the ReLU records it
 (it wins over the recorded one), so one forward graph can be walked back with different rules.
 """
 import contextlib
+import threading
 
 from hadamard_min.core.function import Function
 
 RULES = ("gradient", "guided", "deconvnet")
-_rule = None  # the rule of the relu_rule block around the current call, or None outside any block
+_thread = threading.local()  # .rule: the relu_rule block around this thread's current call (None: none)
 
 
 @contextlib.contextmanager
 def relu_rule(rule):
-    """Choose the backward rule of every ReLU run (forward or backward) inside this block."""
-    global _rule
+    """Choose the backward rule of every ReLU run (forward or backward) inside this block, in this thread
+    (a block in one thread does not reach an explanation another thread computes meanwhile)."""
     if rule not in RULES:
         raise ValueError(f"ReLU rule must be 'gradient', 'guided' or 'deconvnet', not {rule!r}")
-    previous, _rule = _rule, rule
+    previous, _thread.rule = _block_rule(), rule
     try:
         yield
     finally:
-        _rule = previous
+        _thread.rule = previous
+
+
+def _block_rule():
+    return getattr(_thread, "rule", None)
 
 
 def guided_backprop():
@@ -49,12 +54,12 @@ def deconvnet():
 
 def current_relu_rule():
     """The rule a ReLU run now records: that of the enclosing block, ``"gradient"`` outside any."""
-    return _rule or "gradient"
+    return _block_rule() or "gradient"
 
 
 def rule_for_backward(recorded):
     """The rule a backward pass uses: that of a block around it, else the one recorded at forward."""
-    return _rule or recorded
+    return _block_rule() or recorded
 
 
 class ReLU(Function):
