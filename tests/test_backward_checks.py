@@ -9,7 +9,7 @@ import pytest
 
 from hadamard_min import ops
 from hadamard_min.core.function import Function
-from hadamard_min.core.gradcheck import GradcheckError, gradcheck
+from hadamard_min.core.gradcheck import GradcheckArgumentError, GradcheckError, gradcheck
 from hadamard_min.core.tensor import (
     BackwardError,
     GradientCountError,
@@ -154,3 +154,18 @@ def test_a_failed_check_at_a_kink_or_a_tie_says_so(case):
     assert "one-sided slopes differ" in str(error.value)
     away = numpy.array([0.3, 0.2, -0.5]) if case == "relu at 0" else numpy.array([[[[0.7, 0.6], [0.1, -0.2]]]])
     assert gradcheck(fn, away).passed
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: gradcheck(lambda x: x * x), "one or more arrays or Tensors"),
+    (lambda: gradcheck(lambda x: x * x, [1.0, 2.0]), r"numpy.array\(\[...\]\) makes one of a list"),
+    (lambda: gradcheck(lambda x: x * x, numpy.ones(2), eps=0), "eps must be a finite number > 0"),
+    (lambda: gradcheck(lambda x: x * x, numpy.ones(2), rtol=float("nan")), "rtol must be a finite number >= 0"),
+    (lambda: gradcheck(lambda x: x * x, numpy.ones(2), projections=0), "projections must be a whole number >= 1"),
+    (lambda: gradcheck(lambda x: x * x, numpy.ones(2, dtype=int)), "no input is floating point"),
+    (lambda: gradcheck("x * x", numpy.ones(2)), "fn must be a function of the inputs, not str"),
+    (lambda: gradcheck(lambda x: x.data * 2, numpy.ones(2)), "fn must return a Tensor .* not ndarray"),
+])
+def test_gradcheck_says_what_it_cannot_check(call, words):
+    with pytest.raises(GradcheckArgumentError, match=words):
+        call()

@@ -27,6 +27,10 @@ class GradcheckError(AssertionError):
     """The analytic gradient disagrees with the numerical one."""
 
 
+class GradcheckArgumentError(ValueError):
+    """gradcheck was called with something it cannot check: what is wrong, and what to pass."""
+
+
 @dataclass
 class InputCheck:
     index: int
@@ -74,6 +78,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, max_elements=256, pro
     ``projections`` random directions. Returns a ``GradcheckReport``; raises ``GradcheckError``
     with that report when a check fails (unless ``raise_on_failure=False``).
     """
+    _check_arguments(fn, inputs, eps, atol, rtol, max_elements, projections)
     rng = numpy.random.default_rng(seed)
     arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
     xp = array_module(arrays[0])
@@ -86,6 +91,9 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, max_elements=256, pro
 
     tensors = [Tensor(a, requires_grad=(i in checked)) for i, a in enumerate(arrays)]
     out = fn(*tensors)
+    if not isinstance(out, Tensor):
+        raise GradcheckArgumentError(f"fn must return a Tensor (made by the engine's ops from its inputs), not "
+                                     f"{type(out).__name__}: its backward is what gradcheck checks")
     cotangent = xp.asarray(rng.standard_normal(out.shape))
     out.backward(cotangent)
     report = GradcheckReport()
@@ -112,6 +120,24 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, max_elements=256, pro
     if raise_on_failure and not report.passed:
         raise GradcheckError("gradient check failed:\n" + str(report))
     return report
+
+
+def _check_arguments(fn, inputs, eps, atol, rtol, max_elements, projections):
+    if not callable(fn):
+        raise GradcheckArgumentError(f"fn must be a function of the inputs, not {type(fn).__name__}")
+    arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+    if not arrays or not all(hasattr(a, "dtype") and hasattr(a, "shape") for a in arrays):
+        raise GradcheckArgumentError("gradcheck(fn, *inputs) takes one or more arrays or Tensors after fn "
+                                     "(numpy.array([...]) makes one of a list)")
+    if not any(a.dtype.kind == "f" for a in arrays):
+        raise GradcheckArgumentError("no input is floating point: gradcheck checks the gradients of float inputs")
+    for name, value, low in (("eps", eps, 0), ("atol", atol, None), ("rtol", rtol, None)):
+        if not (isinstance(value, int | float) and numpy.isfinite(value) and (value > 0 if low == 0 else value >= 0)):
+            raise GradcheckArgumentError(f"{name} must be a finite number {'> 0' if low == 0 else '>= 0'}, "
+                                         f"not {value!r}")
+    for name, value, low in (("max_elements", max_elements, 0), ("projections", projections, 1)):
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
+            raise GradcheckArgumentError(f"{name} must be a whole number >= {low}, not {value!r}")
 
 
 def _per_element(loss, arrays, i, eps, analytic):
