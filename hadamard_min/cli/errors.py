@@ -72,6 +72,17 @@ def _sigterm_interrupts():
         signal.signal(signal.SIGTERM, previous)
 
 
+SYMLINK_LOOP = "Symlink loop from "  # what pathlib's resolve() raises before Python 3.13 (then an OSError)
+LONGEST_LINE = 1000  # characters of an error line: a 10 MB path in a message is shown by its two ends
+
+
+def _shortened(line):
+    if len(line) <= LONGEST_LINE:
+        return line
+    half = LONGEST_LINE // 2
+    return f"{line[:half]} … ({len(line) - 2 * half:,} characters) … {line[-half:]}"
+
+
 def _message(error):
     if isinstance(error, MemoryError):
         return "not enough memory for this input (the input is too large, or a memory limit is set)"
@@ -106,8 +117,10 @@ def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
                 environment_device()  # a bad HADAMARD_DEVICE stops it at once (a --device given wins)
             fast_path_enabled()  # and a bad HADAMARD_FAST
             return main()
-        except (*USER_ERRORS, *extra_errors, MemoryError) as error:
-            print(f"{prog}: error: {printable(' '.join(_message(error).split()))}", file=sys.stderr)
+        except (*USER_ERRORS, *extra_errors, MemoryError, RuntimeError) as error:
+            if isinstance(error, RuntimeError) and not str(error).startswith(SYMLINK_LOOP):
+                raise  # a fault of the program, not of its input: the traceback is the report
+            print(f"{prog}: error: {_shortened(printable(' '.join(_message(error).split())))}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print(f"\n{prog}: interrupted", file=sys.stderr)

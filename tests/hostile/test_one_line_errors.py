@@ -163,3 +163,25 @@ def test_a_bench_image_size_out_of_range_is_one_line(capsys, size):
     outcome = run_main(bench_main, ["--size", size, "--depth", "50", "--runs", "1", "--warmup", "0", "--no-torch"],
                        capsys)
     outcome.one_line_error("--size")
+
+
+@pytest.mark.parametrize("command", ["save-arrays", "out-dir", "data"])
+def test_a_path_through_a_symlink_loop_is_one_line(tmp_path, capsys, photo, command):
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    if command == "data":
+        outcome = run_main(evaluate_main, ["--quick", "--data", tmp_path / "loop", "--out", tmp_path / "r"], capsys)
+    elif command == "out-dir":
+        (tmp_path / "pairs.jsonl").write_text(json.dumps({"image": str(photo), "question": "what shape?"}) + "\n")
+        outcome = run_main(explain_main, ["--batch", tmp_path / "pairs.jsonl", "--out-dir", tmp_path / "loop" / "x"],
+                           capsys)
+    else:
+        outcome = run_main(explain_main, ["--image", photo, "--question", "what shape?", "--out", tmp_path / "o.png",
+                                          "--save-arrays", tmp_path / "loop" / "x.npz"], capsys)
+    outcome.one_line_error("loop")  # the path named: Python 3.11 says "Symlink loop", 3.13 "symbolic links"
+
+
+def test_an_error_about_a_very_long_path_shows_its_two_ends(tmp_path, capsys):
+    image = "a/" * 50_000 + "x.png"
+    line = run_main(explain_main, ["--image", image, "--question", "what shape?", "--out", tmp_path / "o.png"],
+                    capsys).one_line_error("characters) …", "x.png")
+    assert len(line) < 1200
