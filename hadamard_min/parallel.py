@@ -69,7 +69,7 @@ def map_chunks(function, shared, chunks, workers=1):
     try:  # from the folder's making on: a Ctrl-C at any point leaves no folder and no worker
         folder = _results_folder()
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start,
-                                   initargs=(function, shared, folder))
+                                   initargs=(function, shared, folder, os.getpid()))
         with _one_blas_thread():  # the workers are forked inside: each inherits one BLAS thread
             yield from pool.map(_run, chunks)
     except BrokenProcessPool as error:  # a worker was killed (by the kernel, out of memory, say)
@@ -107,12 +107,25 @@ def _results_folder():
         return None
 
 
-def _start(function, shared, folder):
-    """A worker's first code: Ctrl-C is the parent's to handle and SIGTERM ends it."""
+def _start(function, shared, folder, parent):
+    """A worker's first code: Ctrl-C is the parent's to handle and SIGTERM ends it, also when the parent dies."""
     global _job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _end_with(parent)
     _job = (function, shared, folder)
+
+
+def _end_with(parent):
+    """On Linux, SIGTERM to this worker when ``parent`` dies, even by SIGKILL, which leaves it no time to stop
+    its workers: they waited on its queue for ever (``prctl(PR_SET_PDEATHSIG)``); elsewhere nothing."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no prctl: not Linux
+        return
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
 
 
 def _run(chunk):
