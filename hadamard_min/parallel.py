@@ -55,11 +55,11 @@ def map_chunks(function, shared, chunks, workers=1):
     """Yield ``function(shared, chunk)`` for each of ``chunks``, in order, from ``workers`` processes.
 
     ``shared`` (the model, the data) is given to the workers once; ``function`` must be a module's function
-    and the chunks and results picklable. One worker, one chunk, or no ``fork`` (Windows, macOS' default):
-    every chunk runs here; so on the GPU too, which a forked process cannot share.
+    and the chunks and results picklable; at most one worker per core. One worker, one chunk, or no ``fork``
+    (Windows, macOS' default): every chunk runs here; so on the GPU too, which a forked process cannot share.
     """
     chunks = list(chunks)
-    workers = min(workers, len(chunks))
+    workers = min(workers, len(chunks), cores())  # more processes than cores only share them, at their memory
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods() or get_device() == "gpu":
         for chunk in chunks:
             yield function(shared, chunk)

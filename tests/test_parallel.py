@@ -299,3 +299,14 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert len(workers) == 2 and not left
+
+
+def _pid_after_a_while(shared, chunk):
+    time.sleep(0.3)  # long enough for every worker to take a chunk
+    return os.getpid()
+
+
+def test_no_more_workers_than_cores_are_started():
+    """--workers 1000 started one process per chunk, up to 1,024, on a 2-core machine (4.2 GB for 60)."""
+    pids = set(map_chunks(_pid_after_a_while, None, range(cores() + 3), workers=1000))
+    assert 1 <= len(pids) <= cores() and (cores() == 1 or os.getpid() not in pids)

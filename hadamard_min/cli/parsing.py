@@ -33,6 +33,6 @@ def add_version(parser):
 def add_workers(parser, work):
     """``--workers N``: the processes that share ``work`` (:mod:`hadamard_min.parallel`); returns the parser."""
     parser.add_argument("--workers", type=integer(1, 1024), default=None, metavar="N",
-                        help=f"processes that share {work}; the results do not depend on it (default: every "
-                             f"core from {MIN_PARALLEL} examples on, else 1)")
+                        help=f"processes that share {work}, at most one per core; the results do not depend on "
+                             f"it (default: every core from {MIN_PARALLEL} examples on, else 1)")
     return parser
