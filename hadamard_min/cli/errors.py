@@ -118,7 +118,8 @@ def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
             fast_path_enabled()  # and a bad HADAMARD_FAST
             return main()
         except (*USER_ERRORS, *extra_errors, MemoryError, RuntimeError) as error:
-            if isinstance(error, RuntimeError) and not str(error).startswith(SYMLINK_LOOP):
+            ours = isinstance(error, (*USER_ERRORS, *extra_errors, MemoryError))  # DeviceError is a RuntimeError
+            if not ours and not str(error).startswith(SYMLINK_LOOP):
                 raise  # a fault of the program, not of its input: the traceback is the report
             print(f"{prog}: error: {_shortened(printable(' '.join(_message(error).split())))}", file=sys.stderr)
             return 2
