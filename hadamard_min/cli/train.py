@@ -8,7 +8,7 @@ from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, number,
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.escapes import printable
-from hadamard_min.io.atomic import check_outputs
+from hadamard_min.io.atomic import check_outputs, check_replaceable
 
 
 def parser():
@@ -42,7 +42,8 @@ def parser():
                              "--epochs, and --resume continues it (0: run all epochs)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
     parser.add_argument("--force", action="store_true",
-                        help="overwrite an existing OUT, its manifest and its checkpoint (an earlier run's)")
+                        help="overwrite an existing OUT, its manifest and its checkpoint (an earlier run's: other "
+                             "files under those names are refused)")
     parser.add_argument("--device", choices=DEVICES, default=None, help=DEVICE_HELP)
     return add_version(parser)
 
@@ -72,6 +73,8 @@ def check_arguments(args):
             raise FileExistsError(f"{checkpoint} exists (an earlier run's checkpoint); pass --resume to continue "
                                   f"it, --force to start again over it, or choose another --out")
     check_outputs({"--out": out, "its manifest": manifest_path(out), "its checkpoint": checkpoint})
+    check_replaceable({"--out": out, "its checkpoint": checkpoint}, "an .npz file", b"PK")  # --force too:
+    check_replaceable({"its manifest": manifest_path(out)}, "a JSON object", b"{")  # only what a run wrote
     return checkpoint
 
 

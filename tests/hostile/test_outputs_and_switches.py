@@ -201,3 +201,14 @@ def test_an_empty_file_at_an_output_name_is_replaced(tmp_path, capsys, photo):
     run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png", "--json",
                             tmp_path / "out.json"], capsys).success()
     assert (tmp_path / "out.json").read_text().startswith("{")
+
+
+@pytest.mark.parametrize("name", ["n.npz", "n.json", "n.checkpoint.npz"])
+def test_train_force_replaces_an_earlier_run_not_a_users_file(tmp_path, capsys, name):
+    from hadamard_min.cli.train import main as train_main
+    (tmp_path / name).write_text("my notes")
+    before = snapshot(tmp_path)
+    outcome = run_main(train_main, ["--out", tmp_path / "n.npz", "--limit-images", "4", "--epochs", "1",
+                                    "--force"], capsys)
+    outcome.one_line_error(name, "is not a")
+    assert snapshot(tmp_path) == before
