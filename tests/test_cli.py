@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from hadamard_min.io.model_files import SHIPPED_MODEL
+from hadamard_min.io.weights import load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,3 +121,11 @@ def test_train_quick_run_checkpoints_and_resumes(tmp_path):
     manifest = json.loads((tmp_path / "quick.json").read_text())
     assert [h["epoch"] for h in manifest["history"]] == [1, 2]
     assert "epoch 2/2" in second.stderr and "epoch 1/2" not in second.stderr
+    # the paused and resumed run is the run without the pause, to the last bit (batch order and dropout included)
+    whole = run_cli(common[:2] + [str(tmp_path / "whole.npz")] + common[3:] + ["--epochs", "2"], cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    resumed, straight = load_weights(out), load_weights(tmp_path / "whole.npz")
+    assert resumed.keys() == straight.keys() and all(numpy.array_equal(resumed[k], straight[k]) for k in resumed)
+    for option in (["--seed", "5"], ["--lr", "0.01"], ["--batch-images", "8"], ["--clip", "1"]):
+        other = run_cli(common + ["--epochs", "2", "--resume", *option], cwd=tmp_path)
+        assert_one_line_error(other, f"{option[0]} ", "start again without --resume")

@@ -133,8 +133,8 @@ def load_model(path=None, verify=True):
     if verify:
         verify_sha256(path, required=path.resolve() in (SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL))
     metadata = _checked_metadata(path, load_npz_metadata(path))
-    # a training checkpoint also holds Adam's state, which a model does not load
-    state = {k: v for k, v in load_weights(path).items() if not k.startswith("adam.")}
+    # a training checkpoint also holds Adam's state and the run's random state, which a model does not load
+    state = {k: v for k, v in load_weights(path).items() if not k.startswith(("adam.", "rng."))}
     try:
         vocab = Vocabulary.from_list(metadata["vocab"])
         declared = check_config(metadata["config"], len(vocab), len(metadata["answers"]))

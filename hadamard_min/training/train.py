@@ -28,6 +28,7 @@ from hadamard_min.io.npz import load_npz_metadata, save_weights
 from hadamard_min.io.weights import load_weights
 from hadamard_min.nn.optim import Adam, clip_grad_norm
 from hadamard_min.progress import Progress
+from hadamard_min.training import random_state
 
 DEFAULT_CONFIG = {
     "backbone": {"layers": [1, 1], "width": 16},
@@ -179,12 +180,19 @@ def checkpoint_path(out_path):
     return out_path.with_name(out_path.stem + ".checkpoint.npz")
 
 
-def save_checkpoint(path, model, optimizer, epoch, history):
-    """Weights, Adam's state and the history so far, written atomically (``save_weights``)."""
+RESUMED_SETTINGS = ("seed", "lr", "batch_images", "clip")  # a --resume must give those the run was started with
+
+
+def save_checkpoint(path, model, optimizer, epoch, history, settings, rng):
+    """Weights, Adam's state, the history so far, the run's settings and random state (``random_state.py``),
+    written atomically (``save_weights``)."""
     arrays = dict(model.state_dict())
     arrays.update(optimizer.state())
+    random_arrays, random_metadata = random_state.saved(rng)
+    arrays.update(random_arrays)
     metadata = {"config": model.config(), "vocab": model.vocab.to_list(), "answers": list(model.answers),
-                "epoch": epoch, "history": history}
+                "epoch": epoch, "history": history, "random_state": random_metadata,
+                "settings": {name: getattr(settings, name) for name in RESUMED_SETTINGS}}
     save_weights(path, {k: to_numpy(v) if hasattr(v, "shape") else numpy.asarray(v) for k, v in arrays.items()},
                  metadata)
 
@@ -199,9 +207,11 @@ def check_weights_finite(model, epoch, checkpoint):
                                f"start again with a lower --lr")
 
 
-def resume(path, model, optimizer, epochs):
-    """Load weights and Adam state from a checkpoint of a run of ``epochs`` epochs on the data ``model`` was
-    built from (the same vocabulary and answers); returns (epochs done, history)."""
+def resume(path, model, optimizer, settings, rng):
+    """Load weights, Adam state and random state from a checkpoint of a run with these ``settings`` (epochs,
+    seed, learning rate, batch, clip) on the data ``model`` was built from (the same vocabulary and answers);
+    returns (epochs done, history)."""
+    epochs = settings.epochs
     arrays = load_weights(path)
     metadata = load_npz_metadata(path)
     epoch, history = metadata.get("epoch"), metadata.get("history", [])
@@ -221,8 +231,13 @@ def resume(path, model, optimizer, epochs):
         if metadata.get(key) != ours:
             raise WeightsError(f"{path} was trained with another {'vocabulary' if key == 'vocab' else 'answer list'} "
                                f"than the data's (other data or --limit-images); start again without --resume")
-    model.load_state_dict({k: v for k, v in arrays.items() if not k.startswith("adam.")}, source=str(path))
+    given = metadata.get("settings", {})  # none in a checkpoint written before they were kept
+    for name in (name for name in RESUMED_SETTINGS if name in given and given[name] != getattr(settings, name)):
+        raise WeightsError(f"{path} is of a run with --{name.replace('_', '-')} {given[name]}, not "
+                           f"{getattr(settings, name)}: give the run's own, or start again without --resume")
+    model.load_state_dict({k: v for k, v in arrays.items() if not k.startswith(("adam.", "rng."))}, source=str(path))
     optimizer.load_state({k: v for k, v in arrays.items() if k.startswith("adam.")}, source=str(path))
+    random_state.restore(rng, arrays, metadata.get("random_state"), path)
     return epoch, history
 
 
@@ -237,7 +252,7 @@ def train(out_path, config=None, settings=None, resume_from=None, command="", da
     model = build_model({**DEFAULT_CONFIG, **(config or {})}, train_data, settings.seed)
     optimizer = Adam(model.parameters(), lr=settings.lr)
     checkpoint = checkpoint_path(out_path)
-    first_epoch, history = (resume(resume_from, model, optimizer, settings.epochs) if resume_from else (0, []))
+    first_epoch, history = resume(resume_from, model, optimizer, settings, rng) if resume_from else (0, [])
     answer_ids = numpy.array([train_data.answer_list.index(a) for a in train_data.answers])
     print(f"training on {len(train_data)} questions / {len(train_data.images)} images, "
           f"{model.num_parameters():,} parameters, device {get_xp().__name__}", file=sys.stderr)
@@ -252,7 +267,7 @@ def train(out_path, config=None, settings=None, resume_from=None, command="", da
         print(f"epoch {epoch + 1}: loss {loss:.4f}  train acc {acc:.4f}  val acc {val['overall']:.4f}",
               file=sys.stderr)
         check_weights_finite(model, epoch + 1, checkpoint)
-        save_checkpoint(checkpoint, model, optimizer, epoch + 1, history)
+        save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, settings, rng)
     seconds = time.perf_counter() - start
     test = accuracy_by_type(test_data, predict(model, test_data), model.answers)
     save_model(out_path, model)

@@ -103,6 +103,10 @@ def crafted_checkpoint(stopped_run, folder, **changes):
     ({"answers": lambda answers: answers[::-1]}, ["answer list"]),
     *[({"history": lambda history, seconds=seconds: [{**history[0], "seconds": seconds}]}, [f"{seconds!r} s"])
       for seconds in (-1e9, float("inf"), float("-inf"), float("nan"))],
+    ({"random_state": lambda state: {**state, "batches": {"bit_generator": "PCG64", "state": "x"}}},
+     ["random state"]),
+    ({"random_state": lambda state: {**state, "dropout": ["MT19937", -5, 0, 0.0]}}, ["random state"]),
+    ({"settings": lambda settings: {**settings, "seed": 7}}, ["--seed 7"]),
 ])
 def test_a_checkpoint_that_does_not_fit_the_run_is_refused(stopped_run, tmp_path, capsys, changes, words):
     checkpoint = crafted_checkpoint(stopped_run, tmp_path, **changes)
