@@ -39,15 +39,19 @@ def test_stretch_is_torch_bilinear_at_half_pixel_centres():
     numpy.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
-def test_a_long_thin_image_costs_its_own_pixels_not_a_dense_resampling_matrix():
+def with_peak(compute):
+    """``compute()`` and the most memory NumPy held meanwhile (tracemalloc sees its arrays)."""
     import tracemalloc
-    grid = numpy.random.default_rng(1).random((64, 64))
     tracemalloc.start()
     try:
-        strip = to_image(grid, Framing.whole(1, 1_000_000, 64))
-        peak = tracemalloc.get_traced_memory()[1]
+        return compute(), tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def test_a_long_thin_image_costs_its_own_pixels_not_a_dense_resampling_matrix():
+    grid = numpy.random.default_rng(1).random((64, 64))
+    strip, peak = with_peak(lambda: to_image(grid, Framing.whole(1, 1_000_000, 64)))
     assert strip.shape == (1, 1_000_000) and peak < 120 * 2 ** 20, peak  # R would be 1e6 × 64 float64: 512 MB
     row = (grid[31] + grid[32]) / 2  # the one output row's centre, 31.5 on the grid
     expected = numpy.interp((numpy.arange(1_000_000) + 0.5) * 64 / 1_000_000 - 0.5, numpy.arange(64), row)
@@ -55,14 +59,8 @@ def test_a_long_thin_image_costs_its_own_pixels_not_a_dense_resampling_matrix():
 
 
 def test_a_large_square_image_costs_its_output_and_little_more():
-    import tracemalloc
     grid = numpy.random.default_rng(2).random((3, 14, 14))
-    tracemalloc.start()
-    try:
-        maps = to_image(grid, Framing.whole(3000, 3000, 14))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    maps, peak = with_peak(lambda: to_image(grid, Framing.whole(3000, 3000, 14)))
     assert maps.shape == (3, 3000, 3000) and peak < 1.1 * maps.nbytes, (peak, maps.nbytes)  # 103 MB
 
 
