@@ -232,6 +232,9 @@ def resume(path, model, optimizer, settings, rng):
             raise WeightsError(f"{path} was trained with another {'vocabulary' if key == 'vocab' else 'answer list'} "
                                f"than the data's (other data or --limit-images); start again without --resume")
     given = metadata.get("settings", {})  # none in a checkpoint written before they were kept
+    if not isinstance(given, dict):
+        raise WeightsError(f"{path}: its settings are not a JSON object; the checkpoint is corrupt: start again "
+                           f"without --resume")
     for name in (name for name in RESUMED_SETTINGS if name in given and given[name] != getattr(settings, name)):
         raise WeightsError(f"{path} is of a run with --{name.replace('_', '-')} {given[name]}, not "
                            f"{getattr(settings, name)}: give the run's own, or start again without --resume")

@@ -107,6 +107,7 @@ def crafted_checkpoint(stopped_run, folder, **changes):
      ["random state"]),
     ({"random_state": lambda state: {**state, "dropout": ["MT19937", -5, 0, 0.0]}}, ["random state"]),
     ({"settings": lambda settings: {**settings, "seed": 7}}, ["--seed 7"]),
+    ({"settings": lambda settings: [7]}, ["settings are not a JSON object"]),
 ])
 def test_a_checkpoint_that_does_not_fit_the_run_is_refused(stopped_run, tmp_path, capsys, changes, words):
     checkpoint = crafted_checkpoint(stopped_run, tmp_path, **changes)
