@@ -11,6 +11,7 @@ command whose product goes to stdout (``--json -``) is refused in one line when 
 """
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -23,6 +24,10 @@ from hadamard_min.escapes import printable
 from hadamard_min.fast import FastSwitchError
 from hadamard_min.fast.switch import enabled as fast_path_enabled
 from hadamard_min.io.errors import WeightsError
+
+# A command's stderr holds its own lines: matplotlib's warnings (where HOME cannot be written, two lines on its
+# cache folder before every figure) are not the user's to read, and would break the one-line rule.
+logging.getLogger("matplotlib").setLevel(logging.ERROR)
 
 
 class UsageError(ValueError):

@@ -8,7 +8,7 @@ import shutil
 import numpy
 import pytest
 from crafted import png_header
-from hostile_helpers import run_main, snapshot
+from hostile_helpers import run_child, run_main, snapshot
 
 from hadamard_min.cli.bench import main as bench_main
 from hadamard_min.cli.evaluate import main as evaluate_main
@@ -185,3 +185,10 @@ def test_an_error_about_a_very_long_path_shows_its_two_ends(tmp_path, capsys):
     line = run_main(explain_main, ["--image", image, "--question", "what shape?", "--out", tmp_path / "o.png"],
                     capsys).one_line_error("characters) …", "x.png")
     assert len(line) < 1200
+
+
+def test_a_home_that_cannot_be_written_adds_no_lines_of_matplotlib(tmp_path):
+    """Where HOME cannot be written, matplotlib warned in two lines about its cache folder before every figure."""
+    home = {"HOME": "/proc/self/none", "MPLCONFIGDIR": "", "XDG_CONFIG_HOME": "", "XDG_CACHE_HOME": ""}
+    outcome = run_child(["hadamard_min.cli.explain", "--out", tmp_path / "o.png"], tmp_path, env=home).success()
+    assert outcome.err == "" and (tmp_path / "o.png").exists(), outcome.err
