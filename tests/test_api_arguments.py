@@ -259,3 +259,17 @@ def test_explanations_compare_by_value_and_a_saved_one_loads_equal(model, tmp_pa
     changed = copy.deepcopy(hadamard)
     changed.heatmap[0, 0] += 1e-9
     assert changed != hadamard and hadamard != "an explanation"
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda e: {"token_z": e.token_z[:3]}, r"token_z has shape \(3,\)"),
+    (lambda e: {"top_k": []}, "top_k must be a non-empty list"),
+    (lambda e: {"probability": 2.0}, r"probability must be a number in \[0, 1\]"),
+])
+def test_save_refuses_an_explanation_that_would_not_load_back(explanation, tmp_path, change, words):
+    """save wrote a hand-changed explanation that load then refused, naming the field."""
+    import dataclasses
+    changed = dataclasses.replace(explanation, **change(explanation))
+    with pytest.raises(ExplainArgumentError, match=f"would not load back \\({words}"):
+        changed.save(tmp_path / "e.npz")
+    assert list(tmp_path.iterdir()) == []

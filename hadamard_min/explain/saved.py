@@ -11,6 +11,7 @@ and the JSON entry ``__explanation__``: question, tokens, answer, probability, t
 options, method, target and framing (a file without input_image and framing, written before they
 existed, reads as an image the network saw as it is). The file is written atomically (:func:`io.weights.save_weights`).
 """
+import json
 import math
 import os
 
@@ -18,7 +19,7 @@ import numpy
 
 from hadamard_min.explain.arguments import ExplainArgumentError, shown
 from hadamard_min.explain.framing import Framing, check_fit
-from hadamard_min.io.atomic import check_outputs
+from hadamard_min.io.atomic import check_outputs, json_text
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
 from hadamard_min.models.config import BOUNDS
@@ -63,6 +64,12 @@ def save_explanation(explanation, path):
     text["top_k"] = [[answer, float(p)] for answer, p in explanation.top_k]
     text["probability"] = float(explanation.probability)
     text["framing"] = explanation.framing.to_json()
+    try:  # what load will check, checked now: a file is written only where it reads back
+        _checked_fields(path, json.loads(json_text(text)), {k: numpy.asarray(v) for k, v in arrays.items()})
+    except ExplanationFileError as error:
+        reason = str(error).removeprefix(f"{path}: ").split("; the file is")[0]
+        raise ExplainArgumentError(f"this explanation would not load back ({reason}): was it changed after "
+                                   f"hm.explain? (nothing was written)") from None
     save_weights(path, arrays, metadata={"explanation": {"format": FORMAT, **text}})
     return path
 
@@ -81,6 +88,11 @@ def load_explanation_fields(path):
     missing += [name for name in TEXT if name not in text]
     if missing:
         raise ExplanationFileError(f"{path}: the explanation lacks {', '.join(missing)}")
+    return _checked_fields(path, text, arrays)
+
+
+def _checked_fields(path, text, arrays):
+    """The fields of an explanation from its JSON text and its arrays, each checked (ExplanationFileError)."""
     fields = {name: text[name] for name in TEXT}
     _check_text(path, fields)
     fields["top_k"] = [(answer, float(p)) for answer, p in text["top_k"]]
