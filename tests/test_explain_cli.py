@@ -94,7 +94,9 @@ def test_batch_reports_and_skips_bad_lines_and_explains_the_others(tmp_path, cap
     errors = [line for line in captured.err.splitlines() if "skipped" in line]
     assert [line.split(" line ")[1].split(":")[0] for line in errors] == ["2", "3", "6"]
     assert all(line.startswith("hadamard-explain: pairs.jsonl line") for line in errors)
-    assert "explain 2/2" in captured.err and "\r" not in captured.err              # one line per step
+    steps = [line for line in captured.err.splitlines() if line.startswith("explain ")]
+    assert [step.split()[1] for step in steps] == [f"{n}/5" for n in range(1, 6)]  # a line per chunk of lines
+    assert "\r" not in captured.err
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["line"] for r in records] == [1, 2, 3, 5, 6]
     good = {r["line"]: r for r in records if "error" not in r}
@@ -102,6 +104,43 @@ def test_batch_reports_and_skips_bad_lines_and_explains_the_others(tmp_path, cap
     assert good[1]["answer"] == "triangle" and good[5]["answer"] == "red"
     assert sorted(p.name for p in out.iterdir()) == ["0001.png", "0005.png", "results.jsonl"]
     assert "explained 2 of 5 pairs" in captured.out
+
+
+def test_batch_reads_its_images_a_chunk_at_a_time(tmp_path, monkeypatch):
+    from hadamard_min.cli import explain_batch
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"image": str(EXAMPLE_IMAGE), "question": "what shape is it?"}) + "\n"
+                             for _ in range(6)))
+    framed, seen = [], []
+    real_frame, real_explain = explain_batch.frame, explain_batch.explain_pairs
+    monkeypatch.setattr(explain_batch, "frame", lambda *a: framed.append(1) or real_frame(*a))
+    monkeypatch.setattr(explain_batch, "explain_pairs", lambda *a: seen.append(len(framed)) or real_explain(*a))
+    assert main(["--batch", str(pairs), "--out-dir", str(tmp_path / "out"), "--batch-size", "2",
+                 "--workers", "1"]) == 0
+    assert seen == [2, 4, 6]  # not all six images read before the first is explained
+
+
+def test_an_interrupted_batch_still_writes_its_results(tmp_path, monkeypatch, capsys):
+    from hadamard_min.cli import explain_batch
+    pairs = write_pairs(tmp_path)
+    real, calls = explain_batch.explain_chunk, []
+
+    def interrupted_in_the_fourth_chunk(job, chunk):  # line 5: its figure drawn, its record not returned
+        calls.append(chunk)
+        records = real(job, chunk)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return records
+
+    monkeypatch.setattr(explain_batch, "explain_chunk", interrupted_in_the_fourth_chunk)
+    out = tmp_path / "out"
+    assert main(["--batch", str(pairs), "--out-dir", str(out), "--batch-size", "1", "--workers", "1"]) == 130
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in records] == [1, 2, 3, 5, 6]
+    assert records[0]["answer"] == "triangle" and "JSON" in records[1]["error"]
+    assert "none.png" in records[2]["error"] and all(r["error"] == explain_batch.NOT_REACHED for r in records[3:])
+    assert sorted(p.name for p in out.iterdir()) == ["0001.png", "results.jsonl"]  # no figure it does not list
+    assert "3 of 5 lines done" in capsys.readouterr().err
 
 
 def test_batch_all_good_exits_0_and_never_writes_into_a_full_folder(tmp_path, capsys):

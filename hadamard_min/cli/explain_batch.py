@@ -8,9 +8,10 @@ pair, or ``{"line": N, "error": …}`` for a line that could not be explained (n
 an unreadable image, a question the model cannot read, an image too large for the memory left). Each
 such line is also reported on stderr, in one line (what it quotes with its control characters escaped),
 and skipped; the others are explained. Exit status 0: every pair explained; 1: some lines failed.
-``--workers N`` processes share the chunks of ``--batch-size`` pairs, figures included (:mod:`hadamard_min.parallel`).
-Each image is kept only as the network sees it (``--fit`` applied), so a long batch of large photographs holds
-no more than their squares: its figures and maps are drawn at that size.
+``--workers N`` processes share the chunks of ``--batch-size`` lines, reading the images and drawing the figures
+included (:mod:`hadamard_min.parallel`). Only a chunk's images are held, each as the network sees it (``--fit``
+applied): its figures and maps are drawn at that size. Ctrl-C or SIGTERM still writes ``results.jsonl``, the
+lines not reached marked ``"error": "not explained: …"``, and exits with status 130.
 """
 import json
 import sys
@@ -23,17 +24,65 @@ from hadamard_min.explain.framing import frame
 from hadamard_min.io.atomic import utf8_safe, write_text
 from hadamard_min.io.limits import byte_lines, parse_json
 from hadamard_min.parallel import map_chunks, worker_count
-from hadamard_min.progress import in_chunks
+from hadamard_min.progress import Progress, in_chunks
 
 RESULTS = "results.jsonl"
+NOT_REACHED = "not explained: the run was interrupted before this line"
 
 
 def run_batch(args, model, prog="hadamard-explain"):
-    """Explain every good line of ``args.batch`` into ``args.out_dir``; the exit status."""
+    """Explain every good line of ``args.batch`` into ``args.out_dir``; the exit status.
+
+    The lines go to the workers in chunks, read and explained there, so that only a chunk's images are held
+    at once and the progress line starts with the first chunk. Interrupted (Ctrl-C, SIGTERM), it still writes
+    ``results.jsonl``: the lines not reached say so."""
     lines = read_lines(args.batch)
     prepare_folder(args.out_dir)
+    records = {number: {"line": number, "error": NOT_REACHED} for number, _ in lines}
+    chunks = [lines[part] for part in in_chunks(len(lines), args.batch_size, "", False)]
+    progress, done, failed = Progress(len(lines), "explain"), 0, 0
+    explained = map_chunks(explain_chunk, (args, model), chunks, worker_count(args.workers, len(lines)))
+    try:
+        for chunk in explained:
+            for number, record in chunk:
+                records[number] = record
+                if "error" in record:
+                    failed += 1
+                    progress.close()  # the message on a line of its own, not after the bar
+                    print(printable(f"{prog}: {args.batch.name} line {number}: {record['error']}; skipped"),
+                          file=sys.stderr)
+            done += len(chunk)
+            progress.update(done)
+    except KeyboardInterrupt:
+        explained.close()  # every worker ended: none is still drawing
+        progress.close()
+        for number, record in records.items():  # a figure whose record did not come back before the end
+            if record.get("error") == NOT_REACHED:
+                (args.out_dir / f"{number:04d}.png").unlink(missing_ok=True)
+        write_results(args.out_dir, records, lines)
+        print(f"{prog}: {done} of {len(lines)} lines done; {RESULTS} lists the rest as not explained",
+              file=sys.stderr)
+        raise
+    progress.close()
+    write_results(args.out_dir, records, lines)
+    print(f"explained {done - failed} of {len(lines)} pairs into {args.out_dir}/ ({RESULTS} and one figure each)"
+          + (f"; {failed} failed, reported above" if failed else ""))
+    return 1 if failed else 0
+
+
+def write_results(folder, records, lines):
+    """``results.jsonl``: one JSON line per line of the batch file, in its order."""
+    write_text(folder / RESULTS, "".join(utf8_safe(json.dumps(records[number], ensure_ascii=False)) + "\n"
+                                         for number, _ in lines))
+
+
+def explain_chunk(job, chunk):
+    """Read, explain and save the figure of each line of one chunk ``[(line number, bytes)]``; what
+    ``results.jsonl`` says of each, ``[(line number, record)]`` in order (in a worker process of
+    :mod:`hadamard_min.parallel`, or here). A line that cannot be explained gets ``{"line": N, "error": …}``."""
+    args, model = job
     records, pairs = {}, []
-    for number, line in lines:
+    for number, line in chunk:
         try:
             image_path, question = parse_line(line, args.batch.parent)
             image = frame(model, image_path, args.fit)[1]       # --fit applied, kept at the network's size only
@@ -41,34 +90,15 @@ def run_batch(args, model, prog="hadamard-explain"):
         except (*USER_ERRORS, MemoryError) as error:
             message = str(error) if not isinstance(error, MemoryError) else "not enough memory for this image"
             records[number] = {"line": number, "error": message}
-            print(printable(f"{prog}: {args.batch.name} line {number}: {message}; skipped"), file=sys.stderr)
             continue
-        records[number] = {"line": number, "image": str(image_path)}
-        pairs.append((number, image, question, Path(image_path).name))
-    chunks = [pairs[part] for part in in_chunks(len(pairs), args.batch_size, "", False)]
-    explained = map_chunks(explain_chunk, (args, model), chunks, worker_count(args.workers, len(pairs)))
-    for _, done in zip(in_chunks(len(pairs), args.batch_size, "explain", show=bool(pairs)), explained):
-        for number, record in done:
-            records[number].update(record)
-    write_text(args.out_dir / RESULTS, "".join(utf8_safe(json.dumps(records[number], ensure_ascii=False)) + "\n"
-                                              for number, _ in lines))
-    failed = len(lines) - len(pairs)
-    print(f"explained {len(pairs)} of {len(lines)} pairs into {args.out_dir}/ ({RESULTS} and one figure each)"
-          + (f"; {failed} failed, reported above" if failed else ""))
-    return 1 if failed else 0
-
-
-def explain_chunk(job, chunk):
-    """Explain one chunk of ``(line number, image, question, image name)`` and save each figure; the records
-    ``[(line number, what results.jsonl says)]`` (in a worker process of :mod:`hadamard_min.parallel`, or here)."""
-    args, model = job
-    results = explain_pairs(args, model, [image for _, image, _, _ in chunk], [q for _, _, q, _ in chunk])
-    records = []
-    for (number, _, _, name), result in zip(chunk, results):
+        pairs.append((number, image, question, image_path))
+    results = explain_pairs(args, model, [image for _, image, _, _ in pairs], [q for _, _, q, _ in pairs]) \
+        if pairs else []
+    for (number, _, _, image_path), result in zip(pairs, results):
         figure = f"{number:04d}.png"
-        save_figure(args.out_dir / figure, result, name, args.outlier_perc)
-        records.append((number, {**result.to_json(), "figure": figure}))
-    return records
+        save_figure(args.out_dir / figure, result, Path(image_path).name, args.outlier_perc)
+        records[number] = {"line": number, "image": str(image_path), **result.to_json(), "figure": figure}
+    return [(number, records[number]) for number, _ in chunk]
 
 
 def read_lines(path):
