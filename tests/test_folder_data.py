@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+from PIL import Image
 
 from hadamard_min.cli.evaluate import main
 from hadamard_min.data.easyvqa import background_mask
@@ -137,3 +138,17 @@ def test_a_report_never_replaces_an_input_that_shares_its_name(model_file, tmp_p
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "same file as the input" in err[0] and f"{sub}/examples.png" in err[0], err
     assert before == {sub: (folder / sub / "examples.png").read_bytes() for sub in "ab"}
+
+
+def test_checking_many_images_shows_how_far_it_has_got(tmp_path, capsys):
+    rows = []
+    for k in range(130):
+        Image.fromarray(numpy.full((4, 4, 3), k, numpy.uint8)).save(tmp_path / f"{k}.png")
+        rows.append(json.dumps({"image": f"{k}.png", "question": "what color is it?"}))
+    (tmp_path / "questions.jsonl").write_text("\n".join(rows) + "\n")
+    assert len(load_folder(tmp_path)) == 130
+    steps = [line.split()[2] for line in capsys.readouterr().err.splitlines() if line.startswith("checking images")]
+    assert steps == ["64/130", "128/130", "130/130"]
+    (tmp_path / "questions.jsonl").write_text("\n".join(rows[:64]) + "\n")
+    load_folder(tmp_path)
+    assert capsys.readouterr().err == ""  # a short listing: no progress

@@ -15,7 +15,8 @@ colour of the image's border, as for the built-in data. Every line is checked wh
 a bad line stops the evaluation with its line number, so that the numbers are about the whole file (a
 question longer than the model reads is found once the model is known, ``check_question_lengths``).
 Every image and mask is decoded then, one at a time, and not kept: ``images[k]`` and ``masks[k]`` read
-their file again when asked for, so a listing of many large images holds one at a time. Spellings of one
+their file again when asked for, so a listing of many large images holds one at a time; with over ``CHECK_STEP``
+images, the check shows its progress on stderr (about 20 lines). Spellings of one
 file (``a.png``, ``./a.png``, ``sub/../a.png``) are one image.
 """
 import os
@@ -30,9 +31,11 @@ from hadamard_min.data.images import fit, load_image
 from hadamard_min.data.text import QuestionError, tokenize
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import byte_lines, parse_json
+from hadamard_min.progress import in_chunks
 
 QUESTIONS = "questions.jsonl"
 MASKS = "masks"
+CHECK_STEP = 64  # images: a listing of more shows how far the check of its images has got
 
 
 @dataclass
@@ -82,10 +85,11 @@ def load_folder(folder):
     if not questions:
         raise DataError(f"{listing} holds no questions")
     mask_files = [_mask_path(folder, path) for path in paths]
-    for path, mask_file in zip(paths, mask_files):  # each decoded once, now, and let go
-        shape = load_image(folder / path).shape[:2]
-        if mask_file.is_file():
-            _check_mask(_read_mask(mask_file), shape, mask_file, path)
+    for part in in_chunks(len(paths), max(CHECK_STEP, len(paths) // 20), "checking images"):  # a line a step
+        for path, mask_file in zip(paths[part], mask_files[part]):  # each decoded once, now, and let go
+            shape = load_image(folder / path).shape[:2]
+            if mask_file.is_file():
+                _check_mask(_read_mask(mask_file), shape, mask_file, path)
     masked = [mask_file for mask_file in mask_files if mask_file.is_file()]
     return FolderData(name=folder.resolve().name, image_paths=paths,
                       images=OnDemand(lambda k: load_image(folder / paths[k]), len(paths)),
