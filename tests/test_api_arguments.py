@@ -10,6 +10,8 @@ import pytest
 from references import tiny_float64_model
 
 import hadamard_min as hm
+from hadamard_min.data.images import ImageError
+from hadamard_min.data.text import QuestionError
 from hadamard_min.explain.arguments import ExplainArgumentError
 from hadamard_min.explain.methods import MethodError
 from hadamard_min.explain.saved import ExplanationFileError
@@ -273,3 +275,17 @@ def test_save_refuses_an_explanation_that_would_not_load_back(explanation, tmp_p
     with pytest.raises(ExplainArgumentError, match=f"would not load back \\({words}"):
         changed.save(tmp_path / "e.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_explain_batch_names_the_pair_an_unreadable_image_or_question_is_in(model, workers):
+    pairs = [IMAGE] * 5, [QUESTION] * 5
+    bad_image = [IMAGE, IMAGE, IMAGE, "no/such.png", IMAGE], pairs[1]
+    with pytest.raises(ImageError, match=r"^images\[3\]: image not found: no/such.png"):
+        hm.explain_batch(model, *bad_image, batch_size=2, workers=workers)
+    bad_question = pairs[0], [QUESTION, QUESTION, "   ", QUESTION, QUESTION]
+    for method in ("hadamard", "gradcam"):
+        with pytest.raises(QuestionError, match=r"^questions\[2\]: the question is empty"):
+            hm.explain_batch(model, *bad_question, batch_size=2, workers=workers, method=method)
+    with pytest.raises(QuestionError, match=r"^the question is empty"):  # one pair: nothing to place
+        hm.explain(model, IMAGE, "   ")

@@ -18,7 +18,8 @@ import numpy
 
 from hadamard_min.core.backend import to_numpy
 from hadamard_min.core.function import no_grad
-from hadamard_min.data.text import tokenize
+from hadamard_min.data.images import ImageError
+from hadamard_min.data.text import QuestionError, tokenize
 from hadamard_min.explain import baselines
 from hadamard_min.explain.arguments import (
     ExplainArgumentError,
@@ -55,15 +56,15 @@ def explain_batch(model, images, questions, method="hadamard", answer=None, top_
     given; :mod:`explain.framing`). ``answer``: for a gradient method, the answer to explain (a string of
     ``model.answers``), one for every pair or a list with one per pair; default the model's own.
     ``options``: ``fix_f``, ``sign`` and ``guided`` of the Hadamard explanation (hadamard only).
-    ``top_k``: the most probable answers listed (at most all of them). ``batch_size`` pairs go through the
-    network at a time; ``progress``: a bar on stderr when there is more
-    than one chunk (None), always (True) or never (False). A question without words or longer than the
-    model reads raises ``text.QuestionError``; unknown words are read as ``<unk>`` and listed in
-    ``Explanation.unknown_words``. Arguments it cannot use raise ``arguments.ExplainArgumentError``
-    (:class:`MethodError` is one). ``workers``: the processes that share the chunks (:mod:`hadamard_min.parallel`;
-    default 1, as a notebook's kernel has threads of its own that a fork does not copy; 2 took 0.50–0.51 s
-    against 0.73–0.74 s for 512 pairs of the shipped model on 2 cores; None: every core from
-    ``parallel.MIN_PARALLEL`` pairs on, the commands' rule); the results do not depend on it.
+    ``top_k``: the most probable answers listed (at most all of them). ``batch_size`` pairs go through the network
+    at a time; ``progress``: a bar on stderr when there is more than one chunk (None), always (True) or never
+    (False). A question without words or longer than the model reads raises ``text.QuestionError``, an image that
+    cannot be read ``images.ImageError``, each led by its place among several pairs (``questions[k]: …``,
+    ``images[k]: …``); unknown words are read as ``<unk>`` and listed in ``Explanation.unknown_words``. Arguments it
+    cannot use raise ``arguments.ExplainArgumentError`` (:class:`MethodError` is one). ``workers``: the processes
+    that share the chunks (:mod:`hadamard_min.parallel`; default 1, as a notebook's kernel has threads of its own
+    that a fork does not copy; 2 took 0.50–0.51 s against 0.73–0.74 s for 512 pairs of the shipped model on 2 cores;
+    None: every core from ``parallel.MIN_PARALLEL`` pairs on, the commands' rule); the results do not depend on it.
     """
     check_model(model)
     images, questions = check_pairs(images, questions)
@@ -74,8 +75,9 @@ def explain_batch(model, images, questions, method="hadamard", answer=None, top_
     top_k = min(int(top_k), len(model.answers))
     options = {name: bool(value) if isinstance(value, numpy.bool_) else value for name, value in options.items()}
     count = len(questions)
-    chunks = [(images[part], questions[part], answers[part]) for part in in_chunks(count, batch_size, "", False)]
-    explained = map_chunks(_explain_chunk, (model, method, top_k, fit, options), chunks,
+    chunks = [(part.start, images[part], questions[part], answers[part])
+              for part in in_chunks(count, batch_size, "", False)]
+    explained = map_chunks(_explain_chunk, (model, method, top_k, fit, options, count > 1), chunks,
                            worker_count(workers, count))
     results = []
     for _, chunk in zip(in_chunks(count, batch_size, "explain", progress), explained):
@@ -123,13 +125,34 @@ def check_method(model, method, answer, options, count=1):
 
 
 def _explain_chunk(job, chunk):
-    """The explanations of one chunk ``(images, questions, answers)``: one forward and backward pass."""
-    model, method, top_k, fit, options = job
-    images, questions, answers = chunk
-    if method == "hadamard":
-        return explain_hadamard(model, images, questions, top_k=top_k, batch_size=len(questions), progress=False,
-                                fit=fit, **options)
-    return _baseline(model, [frame(model, image, fit) for image in images], list(questions), method, answers, top_k)
+    """The explanations of one chunk ``(first pair, images, questions, answers)``: one forward and backward pass.
+    An image or question that cannot be read is named by its place in the batch (``many``: more than one pair)."""
+    model, method, top_k, fit, options, many = job
+    first, images, questions, answers = chunk
+    try:
+        if method == "hadamard":
+            return explain_hadamard(model, images, questions, top_k=top_k, batch_size=len(questions),
+                                    progress=False, fit=fit, **options)
+        return _baseline(model, [frame(model, image, fit) for image in images], list(questions), method, answers,
+                         top_k)
+    except (ImageError, QuestionError) as error:
+        if not many:
+            raise
+        raise _placed(error, model, fit, first, images, questions) from None
+
+
+def _placed(error, model, fit, first, images, questions):
+    """``error`` of a chunk, led by the place of the first pair that raises it alone: ``images[k]: …`` or
+    ``questions[k]: …`` (each pair read again: on this path only)."""
+    for k, (image, question) in enumerate(zip(images, questions), start=first):
+        try:
+            frame(model, image, fit)
+            model.encode_questions([question])
+        except ImageError as alone:
+            return ImageError(f"images[{k}]: {alone}")
+        except QuestionError as alone:
+            return QuestionError(f"questions[{k}]: {alone}")
+    return error
 
 
 def _baseline(model, framed, questions, method, answers, top_k):
