@@ -58,6 +58,17 @@ def test_stack_gives_arrays_with_padded_tokens(model):
         hm.stack([])
 
 
+@pytest.mark.parametrize("change", [{"glimpses": 1}, {"word_dim": 6}])
+def test_stack_refuses_explanations_of_two_models(model, change):
+    from references import CONFIG
+    other = tiny_float64_model({**CONFIG, **change})
+    ours, theirs = (hm.explain(m, IMAGES[0], QUESTIONS[0]) for m in (model, other))
+    assert ours.input_image.shape == theirs.input_image.shape  # one input size: only the model differs
+    with pytest.raises(hm.ExplainArgumentError, match="one model, not of models with attention maps"):
+        hm.stack([ours, theirs])
+    assert len(hm.stack([ours, ours]).answers) == 2
+
+
 def test_example_is_the_shipped_pair():
     image, question = hm.example()
     root = hm.__path__[0] + "/assets/"

@@ -51,8 +51,8 @@ class Stacked:
 def stack(explanations):
     """N explanations of one model and one method as arrays: a :class:`Stacked`.
 
-    Their network inputs must share a size (one model) and their maps a channel count (one method);
-    anything else raises ``arguments.ExplainArgumentError``.
+    Their network inputs, attention maps and word vectors must share their sizes (one model) and their
+    method; anything else raises ``arguments.ExplainArgumentError``.
     """
     if isinstance(explanations, (str, bytes)) or not hasattr(explanations, "__len__") or not len(explanations):
         raise ExplainArgumentError(f"explanations must be a non-empty list of Explanations, not {shown(explanations)}")
@@ -64,6 +64,10 @@ def stack(explanations):
     if len(methods) > 1 or len(sizes) > 1:
         raise ExplainArgumentError(f"stack explanations of one model and one method, not methods {methods} "
                                    f"and network inputs {sizes}")
+    shapes = sorted({_model_shape(e) for e in explanations}, key=str)
+    if len(shapes) > 1:
+        raise ExplainArgumentError(f"stack explanations of one model, not of models with attention maps and word "
+                                   f"vectors of the shapes {', '.join(map(str, shapes))}")
     maps = numpy.stack([e.heatmap[None] if e.grad_v is None or e.method in WEIGHTED else e.grad_v
                         for e in explanations])
     longest = max(len(e.tokens) for e in explanations)
@@ -77,3 +81,9 @@ def stack(explanations):
                    token_scores=scores, token_z=z, token_mask=mask,
                    tokens=[list(e.tokens) + [""] * (longest - len(e.tokens)) for e in explanations],
                    answers=[e.target or e.answer for e in explanations], method=methods[0])
+
+
+def _model_shape(e):
+    """What an explanation shows of its model's build: its attention maps' shape (G, S', S') and the width of
+    its word vectors (None where the method has none); two models of one build cannot be told apart."""
+    return tuple(numpy.shape(e.alpha)), None if e.grad_q is None else numpy.shape(e.grad_q)[-1]
