@@ -68,6 +68,8 @@ def load_data(name):
 def prepare_out(out, force, weights, data_files=()):
     """Create ``out``; an existing non-empty folder only with ``force``; no report file may be ``weights``,
     its manifest, or a file of the data (``--data DIR``'s listing, images and masks)."""
+    if out.is_symlink() and not out.exists():
+        raise FileExistsError(f"--out {out} is a link to nothing: choose a folder name")
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} is a file: choose a folder name")
     if out.is_dir() and any(out.iterdir()) and not force:

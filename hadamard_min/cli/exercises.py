@@ -69,6 +69,8 @@ def parser():
 def start(folder):
     """Copy the stubs and graders into ``folder``, a new folder or an empty one, which is filled in place: the
     files are copied into a temporary folder inside it, then moved out; on a failure nothing is left."""
+    if folder.is_symlink() and not folder.exists():
+        raise UsageError(f"{folder} is a link to nothing, not a folder")
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file, not a folder")
     if folder.is_dir() and any(folder.iterdir()):

@@ -123,6 +123,8 @@ def parse_line(line, folder):
 
 def prepare_folder(folder):
     """Create ``folder`` (its parent must exist); an existing one must be empty: nothing is overwritten."""
+    if folder.is_symlink() and not folder.exists():
+        raise FileExistsError(f"--out-dir {folder} is a link to nothing: choose a folder name")
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"--out-dir {folder} is a file: choose a folder name")
     if folder.is_dir() and any(folder.iterdir()):

@@ -208,18 +208,20 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def check_replaceable(outputs, kind, start):
     """Refuse, before anything is written, outputs that exist and are not of ``kind``: their content, after
-    any leading white space, does not begin with ``start`` (a PNG's signature, a JSON object's ``{``). A
-    figure or a JSON written before is replaced; notes, photographs or weights that share the name are not."""
+    any leading white space, does not begin with ``start`` (a PNG's signature, a JSON object's ``{``), or a link
+    to nothing. A figure or a JSON written before is replaced; notes, photographs or weights that share the name
+    are not."""
     for label, path in outputs.items():
+        what = f"not {kind}"
         try:
             with open(path, "rb") as file:
                 head = file.read(4096).lstrip()
-        except FileNotFoundError:
-            continue
+        except FileNotFoundError:  # a new name; or a link to nothing, the user's link: not ours to replace
+            head, what = (b"\0", "a link to nothing") if os.path.islink(path) else (b"", what)
         except OSError as error:
             raise _naming(error, path) from None
         if head and not head.startswith(start):  # an empty file (touch, mktemp) holds nothing to keep
-            raise OutputClashError(f"{label} {path} exists and is not {kind}: it would be overwritten; choose "
+            raise OutputClashError(f"{label} {path} exists and is {what}: it would be overwritten; choose "
                                    f"another name or remove it (nothing was written)")
 
 

@@ -10,6 +10,8 @@ import pytest
 from crafted import good_checkpoint
 from hostile_helpers import FAULTY_DISK, run_child, run_main, snapshot, write_photo
 
+from hadamard_min.cli.evaluate import main as evaluate_main
+from hadamard_min.cli.exercises import main as exercises_main
 from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.port import main as port_main
 from hadamard_min.cli.train import main as train_main
@@ -99,6 +101,24 @@ def test_a_link_to_nothing_where_an_output_goes_is_yours_too(tmp_path, capsys, c
     outcome = run_main(port_main if command == "port" else train_main, argv, capsys)
     outcome.one_line_error("out.npz", "--force")
     assert (tmp_path / "out.npz").is_symlink() and os.readlink(tmp_path / "out.npz").endswith("nothing.npz")
+
+
+@pytest.mark.parametrize("option", ["--out", "--json", "--out-dir", "evaluate --out", "exercises start"])
+def test_a_link_to_nothing_is_named_as_such_and_left_as_it_is(tmp_path, capsys, photo, option):
+    """The explain outputs replaced such a link with a figure or a JSON; the folders said "File exists"."""
+    link = tmp_path / {"--out": "link.png", "--json": "link.json"}.get(option, "link")
+    link.symlink_to(tmp_path / "elsewhere" / "nothing")
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"image": "photo.png", "question": "what shape is it?"}\n')
+    main, argv = {
+        "--out": (explain_main, ["--image", photo, *QUESTION, "--out", link]),
+        "--json": (explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "e.png", "--json", link]),
+        "--out-dir": (explain_main, ["--batch", pairs, "--out-dir", link]),
+        "evaluate --out": (evaluate_main, ["--examples", "1", "--out", link]),
+        "exercises start": (exercises_main, ["start", link])}[option]
+    outcome = run_main(main, argv, capsys)
+    outcome.one_line_error("link", "nothing")
+    assert link.is_symlink() and os.readlink(link).endswith("nothing") and not (tmp_path / "e.png").exists()
 
 
 def faulty(tmp_path, fault, after):
