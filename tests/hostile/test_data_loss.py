@@ -117,7 +117,7 @@ def test_a_link_to_nothing_is_named_as_such_and_left_as_it_is(tmp_path, capsys, 
         "evaluate --out": (evaluate_main, ["--examples", "1", "--out", link]),
         "exercises start": (exercises_main, ["start", link])}[option]
     outcome = run_main(main, argv, capsys)
-    outcome.one_line_error("link", "nothing")
+    outcome.one_line_error("is a link to nothing")
     assert link.is_symlink() and os.readlink(link).endswith("nothing") and not (tmp_path / "e.png").exists()
 
 
