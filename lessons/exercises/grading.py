@@ -5,6 +5,7 @@ and fail with a message that teaches: which element, the value expected and the 
     check_gradient(what, fn, *inputs)  your backward against central differences (hadamard_min.gradcheck)
     compare(what, got, expected)       your result against the package's, element by element
     running(what)                      an error your code raises, named with the case and your line
+    left_alone(what, {"x": x})         your function may read its inputs, not change them in place
     cases(strategy, *examples)         a check run on the examples, then on cases Hypothesis draws
 
 Hints come in two steps: a failure names the element, the values and what the pattern of the mistake
@@ -139,6 +140,21 @@ def running(what, hint=""):
         line = f"\n  at {Path(mine[-1].filename).name}:{mine[-1].lineno}: {mine[-1].line}" if mine else ""
         raise ExerciseFailure(_join(f"{what}: your code raised {type(error).__name__}: {error}{line}",
                                     _hint(hint))) from None
+
+
+@contextlib.contextmanager
+def left_alone(what, inputs):
+    """An ExerciseFailure after the block where your code changed one of ``inputs`` ({name: array}) in place:
+    its caller still holds that array (the package keeps ∇v in the explanation beside eq. 9's map of it)."""
+    before = {name: numpy.array(value, copy=True) for name, value in inputs.items()}
+    yield
+    for name, value in inputs.items():
+        changed = numpy.asarray(value) != before[name]
+        if changed.any():
+            index = tuple(int(i) for i in numpy.unravel_index(int(numpy.argmax(changed)), changed.shape))
+            raise ExerciseFailure(f"{what} changed its input {name} in place (element {index}: "
+                                  f"{before[name][index]:.6g} before, {numpy.asarray(value)[index]:.6g} after): "
+                                  "its caller still uses it; compute a new array (x = x - m, not x -= m)")
 
 
 def check_gradient(what, fn, *inputs, hint="", names=None, **options):

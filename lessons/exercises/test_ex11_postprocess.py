@@ -2,7 +2,7 @@
 Hypothesis draws (H ≠ W, questions of 1-6 tokens), and zeros where nothing stands out (equal values whose
 floating-point σ is not exactly 0)."""
 import numpy
-from grading import cases, compare, load, running
+from grading import cases, compare, left_alone, load, running
 from hypothesis import strategies as st
 
 from hadamard_min.explain import postprocess
@@ -26,18 +26,18 @@ def grade(ex):
         h, w, rho, d = sizes
         rng = numpy.random.default_rng(12)
         grad_v = rng.normal(size=(3, h, w)) * numpy.array([1.0, 3.0, 0.2])[:, None, None] + 0.5
-        with running(f"normalise_pixel_map of ∇v (3, {h}, {w})"):
+        with running(f"normalise_pixel_map of ∇v (3, {h}, {w})"), left_alone("normalise_pixel_map", {"∇v": grad_v}):
             got = ex.normalise_pixel_map(grad_v)
         compare(f"eq. 9 ∇̂v of ∇v (3, {h}, {w}) (element = (colour, row, column))", got,
                 postprocess.normalise_pixel_map(grad_v), context={"∇v": grad_v}, diagnose=per_channel,
                 hint="ex11 eq. 9")
         grad_q = rng.normal(size=(rho, d))
         scores = postprocess.token_scores(grad_q)
-        with running(f"token_scores of ∇q ({rho}, {d})"):
+        with running(f"token_scores of ∇q ({rho}, {d})"), left_alone("token_scores", {"∇q": grad_q}):
             got = ex.token_scores(grad_q)
         compare(f"eq. 10 token scores of ∇q ({rho}, {d}) (element = (token,))", got, scores,
                 hint="ex11 eq. 10")
-        with running(f"token_z_scores of {rho} scores"):
+        with running(f"token_z_scores of {rho} scores"), left_alone("token_z_scores", {"scores": scores}):
             got = ex.token_z_scores(scores)
         compare(f"eq. 11 z-scores of {rho} tokens (element = (token,))", got, postprocess.token_z_scores(scores),
                 context={"score": scores}, hint="ex11 eq. 11")

@@ -45,6 +45,8 @@ from exercise_mutants.model import (
     ex10_image_grad_not_cleared,
     ex10_one_pass,
     ex10_sign,
+    ex11_absolute_values_in_place,
+    ex11_normalised_in_place,
     ex11_per_channel,
     ex11_sample_std,
     ex11_sigma_exactly_zero,
@@ -93,4 +95,6 @@ MUTANTS = [
     ("ex11_postprocess", ex11_sigma_exactly_zero, ["eq. 11 for 3 equal scores 0.1"]),
     ("ex11_postprocess", ex11_sample_std, ["eq. 11 z-scores of 5 tokens", "a constant factor is off"]),
     ("ex11_postprocess", ex11_squares_for_absolute_values, ["eq. 10 token scores"]),
+    ("ex11_postprocess", ex11_normalised_in_place, ["normalise_pixel_map changed its input ∇v in place"]),
+    ("ex11_postprocess", ex11_absolute_values_in_place, ["token_scores changed its input ∇q in place"]),
 ]

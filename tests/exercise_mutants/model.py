@@ -130,3 +130,17 @@ def ex11_sample_std(ex):
 
 def ex11_squares_for_absolute_values(ex):
     ex.token_scores = lambda grad_q: (numpy.asarray(grad_q) ** 2).sum(axis=1)
+
+
+def ex11_normalised_in_place(ex):
+    """Right values, but ∇v itself overwritten: the explanation then kept eq. 9's map as its ∇v (the capstone
+    showed max |Δ∇v| / max |∇v| = 33 with nothing said), and the grader passed it."""
+    def normalise_pixel_map(grad_v):
+        grad_v -= grad_v.mean()
+        grad_v /= grad_v.std()
+        return grad_v
+    ex.normalise_pixel_map = normalise_pixel_map
+
+
+def ex11_absolute_values_in_place(ex):
+    ex.token_scores = lambda grad_q: numpy.abs(grad_q, out=grad_q).sum(axis=1)
