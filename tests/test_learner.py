@@ -200,3 +200,17 @@ def test_a_blank_stub_the_run_does_not_reach_is_told_from_an_answer(blank, tmp_p
         pass
     assert [u.op.name for u in run.usage if u.state == "yours"] == ["relu_backward"], run.report()
     assert "not reached in this run" in run.report()
+
+
+def test_the_capstone_says_a_wrong_gradient_is_different_and_exits_1(solved, tmp_path):
+    """A wrong backward leaves the answers as they were: the capstone once printed "same", ∇v off by 100 % and
+    exited 0, though ∇v must agree to float32 rounding."""
+    folder = tmp_path / "wrong"
+    shutil.copytree(solved, folder)
+    with open(folder / "ex06_maxpool.py", "a", encoding="utf-8") as stub:   # max-pool's backward, sign flipped
+        stub.write("\n\n_right = MaxPool2d.backward\nMaxPool2d.backward = lambda self, dy: (-_right(self, dy)[0],)\n")
+    result = subprocess.run([sys.executable, "-m", "hadamard_min.learner", str(folder), "--out",
+                             str(tmp_path / "mine.png")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    grad_v_line = next(line for line in result.stdout.splitlines() if line.startswith("∇v:"))
+    assert "DIFFERENT" in grad_v_line and "same (top" in result.stdout, result.stdout

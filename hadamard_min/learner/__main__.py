@@ -40,7 +40,7 @@ def main(argv=None):
         print(result.table())
         save_figure(out, result.yours, EXAMPLE_IMAGE.name + " (your ops)")
         print(f"wrote {printable(args.out)}")
-        return 0 if result.same_answers else 1
+        return 0 if result.agrees else 1
 
     return run(work, PROG, extra_errors=(LearnerError, FigureInputError))  # a map of yours the figure cannot draw
 

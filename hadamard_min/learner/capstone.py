@@ -22,6 +22,9 @@ from hadamard_min.io.model_files import load_model
 from hadamard_min.learner.ops import LearnerError, LearnerRun, learner
 
 COMPLEX_WARNING = getattr(numpy, "exceptions", numpy).ComplexWarning  # NumPy ≥ 1.25 moved it
+# max |Δ∇v| / max |∇v| and max |Δz| within which the learner's run agrees with the package's: float32 rounding of
+# sums in another order (the reference solutions: 0 and 1e-7), far below what one wrong op gives (0.5 to 30)
+AGREEMENT = 1e-4
 
 
 @dataclass
@@ -36,6 +39,11 @@ class Comparison:
         """The same answer and the same ranked top answers."""
         return ([a for a, _ in self.package.top_k] == [a for a, _ in self.yours.top_k]
                 and self.package.answer == self.yours.answer)
+
+    @property
+    def agrees(self):
+        """The same answers, and ∇v and the token z-scores equal to float32 rounding (``AGREEMENT``)."""
+        return self.same_answers and self.grad_v_difference <= AGREEMENT and self.z_difference <= AGREEMENT
 
     @property
     def grad_v_difference(self):
@@ -55,11 +63,16 @@ class Comparison:
                 f"answer:   package {self.package.answer!r} ({self.package.probability:.4f}), "
                 f"yours {self.yours.answer!r} ({self.yours.probability:.4f})  "
                 f"{'same' if self.same_answers else 'DIFFERENT'} (top {len(self.package.top_k)} too)",
-                f"∇v:       max |Δ∇v| / max |∇v| = {self.grad_v_difference:.2e}",
+                f"∇v:       max |Δ∇v| / max |∇v| = {self.grad_v_difference:.2e}  {_verdict(self.grad_v_difference)}",
                 "tokens:   " + "  ".join(f"{t} {zp:+.3f}/{zy:+.3f}" for t, zp, zy in
                                          zip(self.package.tokens, self.package.token_z, self.yours.token_z)),
-                f"          (z-score: package/yours; max |Δz| = {self.z_difference:.2e})"]
+                f"          (z-score: package/yours; max |Δz| = {self.z_difference:.2e})  "
+                f"{_verdict(self.z_difference)}"]
         return "\n".join(rows)
+
+
+def _verdict(difference):
+    return "same" if difference <= AGREEMENT else f"DIFFERENT (more than {AGREEMENT:g}: one of your ops is wrong)"
 
 
 def compare(folder, model=None, image=EXAMPLE_IMAGE, question=None):
