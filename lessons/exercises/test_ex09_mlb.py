@@ -42,6 +42,10 @@ def grade(ex):
             ours = None if ours is None else numpy.asarray(getattr(ours, "data", ours))
             compare(f"{name} ({case})", ours, theirs.data, hint=f"ex09 {name}",
                     diagnose=alpha_diagnosis if name == NAMES[0] else None)
+        arrays = [f"{name} is a {type(x).__name__}" for name, x in zip(NAMES, got) if not isinstance(x, Tensor)]
+        if arrays:   # right values taken out of the graph (.data, numpy): no gradient can come back through them
+            raise ExerciseFailure(f"mlb_forward ({case}): {', '.join(arrays)}, not a Tensor: return the Tensors the "
+                                  "engine's ops made, so that the gradients of eq. 2-3 can flow back through them")
 
         def outputs(q, f):
             return ops.concatenate([ops.reshape(t, (B, -1)) for t in ex.mlb_forward(mlb, q, f)], axis=1)

@@ -36,6 +36,7 @@ from exercise_mutants.engine import (
 from exercise_mutants.model import (
     ex08_dz_sign,
     ex08_no_direct_path,
+    ex09_arrays_returned,
     ex09_batch_of_one,
     ex09_grid_detached,
     ex09_reshape_for_transpose,
@@ -86,6 +87,7 @@ MUTANTS = [
     ("ex09_mlb", ex09_reshape_for_transpose, ["α (eq. 4)", "the right numbers in the wrong places"]),
     ("ex09_mlb", ex09_grid_detached, ["the gradient through mlb_forward", "input 1 (features)", "is 0"]),
     ("ex09_mlb", ex09_batch_of_one, ["mlb_forward (B = 2", "raised"]),
+    ("ex09_mlb", ex09_arrays_returned, ["α (eq. 4) is a ndarray", "not a Tensor"]),
     (EX10, ex10_sign, ["∇q (F fixed, guided", "the sign is flipped"]),
     (EX10, ex10_one_pass, ["∇q (F fixed, guided", "one backward pass over both deviation losses"]),
     (EX10, ex10_image_grad_not_cleared, ["∇v (F not fixed", "what the pass for ∇q left in I.grad"]),

@@ -144,3 +144,9 @@ def ex11_normalised_in_place(ex):
 
 def ex11_absolute_values_in_place(ex):
     ex.token_scores = lambda grad_q: numpy.abs(grad_q, out=grad_q).sum(axis=1)
+
+
+def ex09_arrays_returned(ex):
+    """Right values as NumPy arrays: the grader said only that backward() met a tensor made under no_grad()."""
+    right = ex.mlb_forward
+    ex.mlb_forward = lambda mlb, question, features: tuple(t.data for t in right(mlb, question, features))
