@@ -16,6 +16,7 @@ from exercise_mutants.convolution import (
     ex07_deconvnet_uses_the_mask,
     ex07_guided_is_the_gradient,
     ex07_guided_sign,
+    ex07_in_place,
 )
 from exercise_mutants.engine import (
     ex01_assign_instead_of_add,
@@ -81,6 +82,7 @@ MUTANTS = [
     ("ex07_relu_rules", ex07_guided_sign, ["relu_backward, rule 'guided'", "element"]),
     ("ex07_relu_rules", ex07_guided_is_the_gradient, ["relu_backward, rule 'guided'", "element"]),
     ("ex07_relu_rules", ex07_deconvnet_uses_the_mask, ["relu_backward, rule 'deconvnet'", "element"]),
+    ("ex07_relu_rules", ex07_in_place, ["relu_backward, rule 'guided', changed its input dy in place"]),
     ("ex08_gru_cell", ex08_no_direct_path, ["GRUCell.backward", "input 1 (the state h)"]),
     ("ex08_gru_cell", ex08_dz_sign, ["GRUCell.backward", "element"]),
     ("ex09_mlb", ex09_softmax_over_glimpses, ["α (eq. 4)", "the softmax runs over another axis"]),
