@@ -184,3 +184,13 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     assert [c.target for c in namespace["each"]] == ["no", "red", "yes"] and namespace["one"].target == "yes"
     assert namespace["s"].maps.shape == (3, 3, 64, 64)
     assert Explanation.load(tmp_path / "e.npz").answer == "yes"
+
+
+@pytest.mark.parametrize("flags", [["--workers", "2"], ["--out-dir", "results"], ["--batch-size", "4"]])
+def test_batch_options_without_batch_are_refused_not_ignored(flags, tmp_path, monkeypatch, capsys):
+    """--out-dir, --batch-size and --workers belong to --batch: with one image they were dropped without a
+    word (the figure went to explanation.png, not into the folder asked for)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["--question", "what color is the shape?", *flags]) == 2
+    one_line_error(capsys, flags[0], "--batch")
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -10,6 +10,9 @@ from hadamard_min.explain.methods import ANSWER_METHODS, METHODS, MethodError, e
 from hadamard_min.explain.notebook import plot_explanation
 from hadamard_min.explain.saved import check_destination
 
+OUT_DIR, BATCH_SIZE = Path("explanations"), 16  # --batch's defaults, filled in by check once the flags are read
+BATCH_ONLY = ("out_dir", "batch_size", "workers")  # options that mean nothing without --batch
+
 
 def add_arguments(parser):
     """--method, --answer, --save-arrays, and the batch mode's --batch, --out-dir and --batch-size."""
@@ -34,16 +37,22 @@ def add_arguments(parser):
     batch.add_argument("--batch", type=Path, metavar="PAIRS.jsonl",
                        help='explain every line {"image": PATH, "question": TEXT} of a JSON Lines file (image '
                             "paths relative to the file's folder); a bad line is reported and skipped")
-    batch.add_argument("--out-dir", type=Path, default=Path("explanations"), metavar="DIR",
-                       help="--batch: a new or empty folder for results.jsonl and one figure per line")
-    batch.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass")
+    batch.add_argument("--out-dir", type=Path, default=None, metavar="DIR",
+                       help=f"--batch: a new or empty folder for results.jsonl and one figure per line; default: "
+                            f"{OUT_DIR}")
+    batch.add_argument("--batch-size", type=int, default=None, help=f"pairs per forward pass; default: {BATCH_SIZE}")
     add_workers(batch, "the chunks of --batch-size pairs")
     return parser
 
 
 def check(args, image_path):
-    """Refuse options that do not fit together, before any work."""
-    if args.batch is not None:
+    """Refuse options that do not fit together, before any work; then fill in the batch mode's defaults."""
+    if args.batch is None:  # one image: a folder, a chunk size or workers given for a batch would go unused
+        given = [f"--{name.replace('_', '-')}" for name in BATCH_ONLY if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)}: for --batch PAIRS.jsonl only; add --batch, or leave them out "
+                             f"(one image writes --out, --json and --save-arrays)")
+    else:
         given = [flag for flag, value in (("--image", args.image), ("--question", args.question),
                                           ("--json", args.json), ("--save-arrays", args.save_arrays),
                                           ("--out", args.out)) if value]
@@ -51,8 +60,10 @@ def check(args, image_path):
             raise UsageError(f"--batch reads images and questions from {args.batch.name}; drop {', '.join(given)}")
     if not 0 <= args.outlier_perc < 100:
         raise UsageError(f"--outlier-perc must lie in [0, 100), not {args.outlier_perc:g}")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {args.batch_size}")
+    args.out_dir = OUT_DIR if args.out_dir is None else args.out_dir
+    args.batch_size = BATCH_SIZE if args.batch_size is None else args.batch_size
     if args.save_arrays is not None:
         if args.save_arrays.suffix != ".npz":  # as save_weights writes it: lower case
             raise UsageError(f"--save-arrays must be an .npz file, not {args.save_arrays.name}")
