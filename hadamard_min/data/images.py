@@ -27,6 +27,7 @@ import numpy
 from PIL import Image
 
 from hadamard_min.data.orientation import orientation, upright
+from hadamard_min.data.pixel_modes import to_rgb
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import open_regular
 
@@ -36,8 +37,6 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # the only forma
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
-_ALPHA_MODES = ("RGBA", "RGBa", "LA", "PA")  # and "La", L premultiplied by alpha (``_to_rgb``)
 _REDUCING_GAP = 64.0  # see _pass
 _BICUBIC_SUPPORT = 2.0  # Pillow's bicubic kernel is zero beyond ±2 input pixels (± 2·scale when shrinking)
 
@@ -120,41 +119,11 @@ def _decoded_rgb(img, name):
     try:
         img.load()
         failure = f"its mode {img.mode} does not convert to RGB"
-        return _to_rgb(img)
+        return to_rgb(img)
     except MemoryError:
         raise
     except Exception as exc:
         raise ImageError(f"cannot read image {name}: {failure} ({type(exc).__name__}: {exc})") from None
-
-
-def _to_rgb(img):
-    """RGB uint8 of a decoded image, in integers, a band of rows at a time: at most a few bytes per pixel
-    beyond the image itself, whatever its mode."""
-    if img.mode == "La":  # L premultiplied by alpha: L·a + 255·(1 − a) is the stored value + 255 − a
-        la = numpy.asarray(img).astype(numpy.int16)
-        return numpy.repeat(numpy.clip(la[:, :, :1] + 255 - la[:, :, 1:], 0, 255).astype(numpy.uint8), 3, axis=2)
-    if img.mode in _SIXTEEN_BIT_MODES:
-        values = numpy.asarray(img)  # uint16, or int32 for "I"
-        gray = numpy.empty(values.shape, numpy.uint8)
-        for rows in _bands(values.shape):  # round(v / 257) = (v + 128) // 257: 257 is odd, never a tie
-            gray[rows] = (numpy.clip(values[rows], 0, 65535).astype(numpy.int32) + 128) // 257
-        return numpy.repeat(gray[:, :, None], 3, axis=2)
-    if img.mode in _ALPHA_MODES or "transparency" in img.info:
-        rgba = numpy.asarray(img.convert("RGBA"))
-        rgb = numpy.empty(rgba.shape[:2] + (3,), numpy.uint8)
-        for rows in _bands(rgba.shape):
-            # round((rgb·a + 255·(255 − a)) / 255) in 16-bit integers: the sum is at most 255², never a tie
-            band = rgba[rows].astype(numpy.uint16)
-            alpha = band[:, :, 3:]
-            rgb[rows] = (band[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255
-        return rgb
-    return numpy.array(img if img.mode == "RGB" else img.convert("RGB"), dtype=numpy.uint8)
-
-
-def _bands(shape, pixels=1 << 20):
-    """Slices of the rows of an image of ``shape`` (H, W, …), about ``pixels`` pixels each (at least one row)."""
-    step = max(1, pixels // max(1, shape[1]))
-    return [slice(start, start + step) for start in range(0, shape[0], step)]
 
 
 def _checked_array(array):
@@ -172,7 +141,7 @@ def _checked_array(array):
     if min(array.shape[:2]) == 0:
         raise ImageError(f"the image array is empty (shape {array.shape})")
     if array.shape[2] != 3:  # gray or RGB with alpha: composited on white, as a PIL image's
-        return _to_rgb(Image.fromarray(numpy.ascontiguousarray(array)))
+        return to_rgb(Image.fromarray(numpy.ascontiguousarray(array)))
     return numpy.array(array, order="C")  # a copy: what is returned never shares the caller's memory
 
 

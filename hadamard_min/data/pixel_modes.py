@@ -1,0 +1,41 @@
+"""A decoded image of any PIL mode as RGB uint8, in integers, a band of rows at a time.
+
+Gray and palette images become gray/palette RGB; 16-bit gray (``I;16``, ``I``) is scaled to 8 bits by
+``round(v / 257)``; transparent images (an alpha channel, or the one colour a palette, gray or RGB image's
+``transparency`` names: PNG's tRNS) are composited on white, as viewers show them; CMYK and the other modes
+by Pillow's own conversion.
+"""
+import numpy
+
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "PA")  # and "La", L premultiplied by alpha (``to_rgb``)
+
+
+def to_rgb(img):
+    """RGB uint8 of a decoded image, in integers, a band of rows at a time: at most a few bytes per pixel
+    beyond the image itself, whatever its mode."""
+    if img.mode == "La":  # L premultiplied by alpha: L·a + 255·(1 − a) is the stored value + 255 − a
+        la = numpy.asarray(img).astype(numpy.int16)
+        return numpy.repeat(numpy.clip(la[:, :, :1] + 255 - la[:, :, 1:], 0, 255).astype(numpy.uint8), 3, axis=2)
+    if img.mode in SIXTEEN_BIT_MODES:
+        values = numpy.asarray(img)  # uint16, or int32 for "I"
+        gray = numpy.empty(values.shape, numpy.uint8)
+        for rows in bands(values.shape):  # round(v / 257) = (v + 128) // 257: 257 is odd, never a tie
+            gray[rows] = (numpy.clip(values[rows], 0, 65535).astype(numpy.int32) + 128) // 257
+        return numpy.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode in ALPHA_MODES or "transparency" in img.info:
+        rgba = numpy.asarray(img.convert("RGBA"))
+        rgb = numpy.empty(rgba.shape[:2] + (3,), numpy.uint8)
+        for rows in bands(rgba.shape):
+            # round((rgb·a + 255·(255 − a)) / 255) in 16-bit integers: the sum is at most 255², never a tie
+            band = rgba[rows].astype(numpy.uint16)
+            alpha = band[:, :, 3:]
+            rgb[rows] = (band[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255
+        return rgb
+    return numpy.array(img if img.mode == "RGB" else img.convert("RGB"), dtype=numpy.uint8)
+
+
+def bands(shape, pixels=1 << 20):
+    """Slices of the rows of an image of ``shape`` (H, W, …), about ``pixels`` pixels each (at least one row)."""
+    step = max(1, pixels // max(1, shape[1]))
+    return [slice(start, start + step) for start in range(0, shape[0], step)]
