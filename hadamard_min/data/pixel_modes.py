@@ -20,8 +20,11 @@ def to_rgb(img):
     if img.mode in SIXTEEN_BIT_MODES:
         values = numpy.asarray(img)  # uint16, or int32 for "I"
         gray = numpy.empty(values.shape, numpy.uint8)
+        key = img.info.get("transparency")  # tRNS: the one 16-bit value that is transparent (Pillow ignores it)
         for rows in bands(values.shape):  # round(v / 257) = (v + 128) // 257: 257 is odd, never a tie
             gray[rows] = (numpy.clip(values[rows], 0, 65535).astype(numpy.int32) + 128) // 257
+            if isinstance(key, int):
+                gray[rows][values[rows] == key] = 255  # on white
         return numpy.repeat(gray[:, :, None], 3, axis=2)
     if img.mode in ALPHA_MODES or "transparency" in img.info:
         rgba = numpy.asarray(img.convert("RGBA"))
