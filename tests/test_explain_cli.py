@@ -194,3 +194,15 @@ def test_batch_options_without_batch_are_refused_not_ignored(flags, tmp_path, mo
     assert main(["--question", "what color is the shape?", *flags]) == 2
     one_line_error(capsys, flags[0], "--batch")
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("flag", ["--image", "--weights", "--out", "--json", "--save-arrays", "--batch", "--out-dir"])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(flag, tmp_path, monkeypatch, capsys):
+    """pathlib reads "" as ".": --image "" was "a folder", --out-dir "" this folder, and --json "" no JSON at
+    all (the figure was written and the command ended with 0)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(["--question", "what color is the shape?", flag, ""])
+    assert stop.value.code == 2
+    one_line_error(capsys, flag, "empty")
+    assert list(tmp_path.iterdir()) == []

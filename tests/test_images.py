@@ -146,6 +146,8 @@ def test_missing_path(tmp_path):
         load_image(missing)
     with pytest.raises(ImageError, match="is a folder, not an image file"):
         load_image(tmp_path)  # a directory
+    with pytest.raises(ImageError, match="the image path is empty"):  # not ".", the current folder
+        load_image("")
 
 
 def test_text_file_named_png(tmp_path):

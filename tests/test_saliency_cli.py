@@ -69,6 +69,8 @@ def test_a_file_that_is_not_a_png_is_not_replaced_by_the_figure(tmp_path, random
     (["chelsea", "--top-k", "0"], ["--top-k"]),
     (["chelsea", "--out", "fig.jpg"], [".png"]),
     (["chelsea", "--out", "no/such/folder/fig.png"], ["folder"]),
+    ([""], ["IMAGE", "empty"]),                      # was "image . is a folder"
+    (["chelsea", "--out", ""], ["--out", "empty"]),  # was "--out must be a .png file, not "
 ])
 def test_user_errors_are_one_line(arguments, words, random_weights, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -7,6 +7,7 @@ outside the range (``nan`` and ``inf`` included); :func:`use_device` applies ``-
 import argparse
 import math
 import os
+from pathlib import Path
 
 from hadamard_min.core.backend import environment_device, set_device
 
@@ -50,6 +51,19 @@ def number(low, high, low_inclusive=False):
             raise argparse.ArgumentTypeError(f"expected a number in {bracket}{low:g}, {high:g}], not {text!r}")
         return value
     return parse
+
+
+def path(text):
+    """An argparse type: a file's or folder's path, refused when empty (pathlib reads "" as ".", so
+    ``--image ""`` was "a folder" and ``--out-dir ""`` the folder the command runs in)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, not an empty one")
+    return Path(text)
+
+
+def path_or_stdout(text):
+    """An argparse type: "-" (standard output) as it is, else :func:`path`."""
+    return text if text == "-" else path(text)
 
 
 SEED = integer(0, 2 ** 32 - 1)  # numpy.random.seed takes 32 bits

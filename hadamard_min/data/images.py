@@ -57,6 +57,8 @@ def load_image(source):
     ``rgb · a + 255 · (1 − a)``, as viewers show them; a file's or PIL image's EXIF orientation turns the
     pixels upright (as ``ImageOps.exif_transpose``). Floating-point images (mode ``F``) are refused."""
     if isinstance(source, (str, os.PathLike)):
+        if not os.fspath(source):  # pathlib would read "" as ".", the current folder
+            raise ImageError("the image path is empty: give an image file's path")
         try:
             return _load_path(Path(os.fsdecode(os.fspath(source))))
         except OSError as error:  # a name the system refuses (too long, a NUL byte): no such image
