@@ -150,6 +150,21 @@ def test_missing_path(tmp_path):
         load_image("")
 
 
+def test_a_closed_pil_image_is_named_closed_not_truncated(tmp_path):
+    """A PIL image used after its ``with Image.open(…)`` block (or image.close()) was "not an image file or
+    truncated (AssertionError: )", of a file that reads well."""
+    Image.new("RGB", (4, 3), RED).save(tmp_path / "fine.png")
+    with Image.open(tmp_path / "fine.png") as unread:
+        pass
+    read = Image.open(tmp_path / "fine.png")
+    read.load()
+    read.close()
+    for image in (unread, read):
+        with pytest.raises(ImageError, match=r"is closed .*pass it while it is open, or its path"):
+            load_image(image)
+    assert load_image(str(tmp_path / "fine.png")).shape == (3, 4, 3)
+
+
 def test_text_file_named_png(tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("this is not an image\n")

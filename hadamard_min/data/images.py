@@ -125,6 +125,9 @@ def _decoded_rgb(img, name):
     except MemoryError:
         raise
     except Exception as exc:
+        if (getattr(img, "fp", "") is None and getattr(img, "tile", None)) or "closed image" in str(exc):
+            raise ImageError(f"the PIL image {name} is closed (image.close(), or its `with Image.open(…)` block "
+                             f"ended) and its pixels are gone: pass it while it is open, or its path") from None
         raise ImageError(f"cannot read image {name}: {failure} ({type(exc).__name__}: {exc})") from None
 
 
