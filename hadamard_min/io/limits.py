@@ -144,10 +144,16 @@ def bounded_int(value, source, what):
     return value
 
 
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # little- and big-endian (UTF-32LE's starts as UTF-16LE's)
+
+
 def byte_lines(path):
     """``[(line number, bytes)]`` of the non-blank lines of the text file ``path`` (at most ``MAX_TEXT_BYTES``,
     ``MAX_ITEMS`` lines), undecoded: a JSON Lines file whose lines are parsed, and fail, one by one."""
     data = read_bounded(path)
+    if data.startswith(UTF16_BOMS):  # each line would fail alone as "not JSON": a NUL byte is valid UTF-8
+        raise WeightsError(f"{path}: UTF-16 text (it starts with a UTF-16 byte-order mark, as Windows PowerShell's "
+                           f"> writes); save the file as UTF-8")
     if data.count(b"\n") > MAX_ITEMS:
         raise TooLargeError(f"{path}: more than {MAX_ITEMS:,} lines")
     return [(number, line) for number, line in enumerate(data.split(b"\n"), 1) if line.strip()]
