@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, use_device
+from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, path, use_device
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version, add_workers
 from hadamard_min.escapes import printable
@@ -34,7 +34,7 @@ def parser():
                     "data) question dependence. Writes OUT/report.md, OUT/results.json and figures.",
         epilog="example: hadamard-evaluate --examples 50 --out evaluation",
         formatter_class=HelpFormatter)
-    p.add_argument("--weights", type=Path, default=None,
+    p.add_argument("--weights", type=path, default=None,
                    help="model file (.npz); default: the shipped model for --data")
     p.add_argument("--data", default="easy-vqa", metavar="easy-vqa|two-shape|DIR",
                    help="test data set, or your own: a folder DIR with images, questions.jsonl "
@@ -47,7 +47,7 @@ def parser():
                         f"{QUICK.sanity_examples}; wide intervals, for a number that matters run without it")
     p.add_argument("--seed", type=SEED, default=0,
                    help="seed of the sample, the random floor and the bootstrap")
-    p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder")
+    p.add_argument("--out", type=path, default=Path("evaluation"), help="report folder")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty OUT")
     p.add_argument("--device", choices=DEVICES, default=None, help=DEVICE_HELP)
     add_workers(p, "the batches of questions")

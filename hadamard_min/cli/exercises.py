@@ -16,7 +16,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from hadamard_min.cli.checks import integer, number
+from hadamard_min.cli.checks import integer, number, path
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 
@@ -47,7 +47,7 @@ def parser():
     start = commands.add_parser("start", help="copy the blank stubs and their graders into DIR",
                                 description="Copy the blank stubs and their graders into DIR, a new folder or an "
                                             "empty one (DIR's parent must exist). Write your answers there.")
-    start.add_argument("dir", metavar="DIR", type=Path, help="the folder to create")
+    start.add_argument("dir", metavar="DIR", type=path, help="the folder to create")
     grade = commands.add_parser("grade", help="grade the exercises in DIR (needs pytest and hypothesis)",
                                 formatter_class=HelpFormatter,
                                 description="Grade the exercises in DIR with pytest: a blank stub fails with "
@@ -59,7 +59,7 @@ def parser():
                                             "still graded.")
     grade.add_argument("numbers", metavar="N", nargs="*", type=integer(1, COUNT),
                        help=f"the exercises to grade, 1 to {COUNT} (default: all)")
-    grade.add_argument("--dir", type=Path, default=Path("."), help="the folder made by 'start'")
+    grade.add_argument("--dir", type=path, default=Path("."), help="the folder made by 'start'")
     grade.add_argument("--hints", action="store_true", help="a failure also gives the hint on the formula")
     grade.add_argument("--time-limit", type=number(0, 24 * 3600), default=TIME_LIMIT_S, metavar="S",
                        help="the seconds one exercise's grading may take")

@@ -4,7 +4,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, number, use_device
+from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, number, path, use_device
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.escapes import printable
@@ -21,7 +21,7 @@ def parser():
                     "seed, versions, time, test accuracy); a checkpoint OUT-stem.checkpoint.npz after every epoch.",
         epilog="example: hadamard-train --out mine.npz --epochs 2 --limit-images 200",
         formatter_class=HelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("easyvqa_mlb.npz"), help="model file to write (.npz)")
+    parser.add_argument("--out", type=path, default=Path("easyvqa_mlb.npz"), help="model file to write (.npz)")
     parser.add_argument("--data", choices=("easy-vqa", "two-shape"), default="easy-vqa", help="data set")
     parser.add_argument("--epochs", type=integer(1, 100_000), default=defaults.epochs,
                         help="passes over the training images")

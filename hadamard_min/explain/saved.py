@@ -39,6 +39,8 @@ def _check_path(path, method):
     if not isinstance(path, str | os.PathLike):
         raise ExplainArgumentError(f"path must be a file's path (str or pathlib.Path), not {shown(path)}; "
                                    f"Explanation.{method}(path)")
+    if not os.fspath(path):  # pathlib reads "" as "." (this folder)
+        raise ExplainArgumentError(f"the path is empty: give Explanation.{method} a file's path")
 
 
 def check_destination(path, label="path"):

@@ -192,3 +192,25 @@ def test_a_home_that_cannot_be_written_adds_no_lines_of_matplotlib(tmp_path):
     home = {"HOME": "/proc/self/none", "MPLCONFIGDIR": "", "XDG_CONFIG_HOME": "", "XDG_CACHE_HOME": ""}
     outcome = run_child(["hadamard_min.cli.explain", "--out", tmp_path / "o.png"], tmp_path, env=home).success()
     assert outcome.err == "" and (tmp_path / "o.png").exists(), outcome.err
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "--out", ""], ["evaluate", "--weights", ""], ["train", "--out", ""],
+                                  ["exercises", "start", ""], ["exercises", "grade", "--dir", ""]],
+                         ids=" ".join)
+def test_an_empty_path_is_one_line_in_every_command(tmp_path, capsys, monkeypatch, argv):
+    """pathlib reads "" as ".": `hadamard-evaluate --out "" --force` wrote its report into the folder it ran in."""
+    from hadamard_min.cli.exercises import main as exercises_main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    main = {"evaluate": evaluate_main, "train": train_main, "exercises": exercises_main}[argv[0]]
+    outcome = run_main(main, [*argv[1:], *(["--force"] if argv[0] == "evaluate" else [])], capsys)
+    outcome.one_line_error("expected a path, not an empty one")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_an_explanation_saved_to_an_empty_path_is_refused():
+    import hadamard_min as hm
+    e = hm.explain(hm.load_model(), *hm.example())
+    for method in (e.save, hm.Explanation.load):
+        with pytest.raises(hm.ExplainArgumentError, match="the path is empty"):
+            method("")
