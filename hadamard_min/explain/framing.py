@@ -18,6 +18,7 @@ left) − ½, and takes (1 − t)·m[⌊u⌋] + t·m[⌊u⌋ + 1] with t = u −
 axis that is one matrix with two non-zeros a row, so a map (C, S, S) becomes Ry · m · Rxᵀ (C, H, W) in
 float32. Pixels the network never saw (outside the box: crop) get 0.
 """
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -67,8 +68,21 @@ class Framing:
 
     @classmethod
     def from_json(cls, data):
-        return cls(str(data["fit"]), tuple(float(b) for b in data["box"]),
-                   tuple(int(s) for s in data["image_size"]), int(data["input_size"]))
+        """The Framing that :meth:`to_json` wrote; anything else (a box of five numbers, an infinite or
+        fractional size, a fit that is not text) raises ValueError naming the field, nothing is converted."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a framing is an object, not {type(data).__name__}")
+        fit, box, image_size, input_size = (data.get(key) for key in ("fit", "box", "image_size", "input_size"))
+
+        def listed(value, count, kind):
+            return isinstance(value, list) and len(value) == count and all(
+                isinstance(v, kind) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+
+        for name, ok in (("fit", isinstance(fit, str)), ("box", listed(box, 4, int | float)),
+                         ("image_size", listed(image_size, 2, int)), ("input_size", listed([input_size], 1, int))):
+            if not ok:
+                raise ValueError(f"its {name} is {data.get(name)!r:.60}")
+        return cls(fit, tuple(float(b) for b in box), tuple(image_size), input_size)
 
 
 def check_fit(fit):

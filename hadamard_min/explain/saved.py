@@ -21,6 +21,7 @@ from hadamard_min.explain.arguments import ExplainArgumentError, shown
 from hadamard_min.explain.framing import Framing, check_fit
 from hadamard_min.io.atomic import check_outputs, json_text
 from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.limits import MAX_NAME_CHARS
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
 from hadamard_min.models.config import BOUNDS
 
@@ -29,6 +30,8 @@ OPTIONAL = ("grad_v", "grad_q", "pixel_map", "input_image")
 TEXT = ("question", "tokens", "answer", "probability", "top_k", "unknown_words", "options", "method", "target")
 FORMAT = 1
 MAX_TOP_K = 10_000  # answers an explanation lists at most
+MAX_TOP_K_CHARS = 200_000  # their characters together (10,000 answers of 20)
+MAX_QUESTION_CHARS = 20_000  # characters of the question an explanation explains (its figure's title)
 
 
 class ExplanationFileError(WeightsError):
@@ -58,7 +61,7 @@ def save_explanation(explanation, path):
     """Write ``explanation`` to ``path`` (.npz, see :func:`check_destination`); returns the path."""
     _check_path(path, "save")
     check_destination(path)
-    too_many = _too_many(explanation.tokens, explanation.top_k, explanation.alpha, explanation.heatmap)
+    too_many = _too_many(vars(explanation))
     if too_many:
         raise ExplainArgumentError(f"this explanation {too_many}; it cannot be saved (nothing was written)")
     arrays = {name: getattr(explanation, name) for name in ARRAYS if getattr(explanation, name) is not None}
@@ -99,7 +102,7 @@ def _checked_fields(path, text, arrays):
     _check_text(path, fields)
     fields["top_k"] = [(answer, float(p)) for answer, p in text["top_k"]]
     fields.update({name: arrays.get(name) for name in ARRAYS})
-    too_many = _too_many(fields["tokens"], fields["top_k"], fields["alpha"], fields["heatmap"])
+    too_many = _too_many(fields)
     if too_many:
         raise ExplanationFileError(f"{path}: the explanation {too_many}; the file is corrupt or crafted")
     _check_arrays(path, fields)
@@ -108,20 +111,35 @@ def _checked_fields(path, text, arrays):
     return fields
 
 
-def _too_many(tokens, top_k, alpha, heatmap):
-    """What is beyond the bounds below (None when nothing is), in words.
+def _too_many(fields):
+    """What ``fields`` (an explanation's) hold beyond the bounds below (None when nothing is), in words.
 
     What a figure draws grows with these counts (a few milliseconds per token and per listed answer, tens per
-    α map, a gigabyte for maps 2048 pixels on a side), so they are bounded where a file could make them
-    anything: at most as many tokens, glimpses and pixels as a model may have (``max_length`` ≤ 1024,
-    ``glimpses`` ≤ 64, the maps and the α grids at most ``image_size`` ≤ 1024 on a side, :mod:`models.config`)
-    and ``MAX_TOP_K`` answers listed (``hadamard-explain --top-k``'s bound); an explanation beyond them is
-    neither saved nor loaded."""
-    side, alpha, heatmap = BOUNDS["image_size"][1], numpy.shape(alpha) or (0,), numpy.shape(heatmap)
+    α map, a gigabyte for maps 2048 pixels on a side, 0.2 ms per character of text), so they are bounded where
+    a file could make them anything: at most as many tokens, glimpses and pixels as a model may have
+    (``max_length`` ≤ 1024, ``glimpses`` ≤ 64, the maps and the α grids at most ``image_size`` ≤ 1024 on a side,
+    :mod:`models.config`), ``MAX_TOP_K`` answers listed (``hadamard-explain --top-k``'s bound), names (a token,
+    an answer) of at most ``MAX_NAME_CHARS`` characters as a model's are, ``MAX_QUESTION_CHARS`` in the
+    question and ``MAX_TOP_K_CHARS`` in the listed answers together; an explanation beyond them is neither
+    saved nor loaded."""
+    def chars(text):  # the types are checked after (a save checks what load checks), the counts first
+        return len(text) if isinstance(text, str) else 0
+
+    def each(values):
+        return values if isinstance(values, list | tuple) else ()
+
+    tokens, top_k = fields["tokens"], fields["top_k"]
+    side, alpha, heatmap = BOUNDS["image_size"][1], numpy.shape(fields["alpha"]) or (0,), numpy.shape(fields["heatmap"])
+    listed = [chars(pair[0]) for pair in each(top_k) if isinstance(pair, list | tuple) and pair]
+    names = [*map(chars, each(tokens)), *map(chars, each(fields["unknown_words"])), *listed,
+             chars(fields["answer"]), chars(fields["target"]), chars(fields["method"])]
     counts = (("tokens", len(tokens), BOUNDS["max_length"][1]), ("α maps", alpha[0], BOUNDS["glimpses"][1]),
               ("answers in top_k", len(top_k), MAX_TOP_K),
               ("pixels on a side of its maps", max(heatmap, default=0), side),
-              ("cells on a side of its α maps", max(alpha[1:], default=0), side))
+              ("cells on a side of its α maps", max(alpha[1:], default=0), side),
+              ("characters in its longest token or answer", max(names), MAX_NAME_CHARS),
+              ("characters in its question", chars(fields["question"]), MAX_QUESTION_CHARS),
+              ("characters in its listed answers", sum(listed), MAX_TOP_K_CHARS))
     beyond = [f"has {count:,} {what}, more than the {limit:,} an explanation may hold" for what, count, limit
               in counts if count > limit]
     return " and ".join(beyond) or None

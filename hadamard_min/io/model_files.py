@@ -12,10 +12,10 @@ import os
 import re
 from pathlib import Path
 
-from hadamard_min.data.text import first_repeat
+from hadamard_min.data.text import first_repeat, first_too_long
 from hadamard_min.io.atomic import write_json
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import open_regular, parse_json, read_bounded
+from hadamard_min.io.limits import MAX_NAME_CHARS, open_regular, parse_json, read_bounded
 from hadamard_min.io.npz import load_npz_metadata, save_weights
 from hadamard_min.io.weights import load_weights
 
@@ -100,6 +100,11 @@ def _checked_metadata(path, metadata):
     for key in ("vocab", "answers"):
         if not (isinstance(metadata[key], list) and all(isinstance(name, str) for name in metadata[key])):
             raise ModelFileError(f"{path}: its {key} is not a list of strings; the model file is corrupt")
+        long = first_too_long(metadata[key])
+        if long:
+            raise ModelFileError(f"{path}: its {key} holds a name of {len(long[1]):,} characters (id {long[0]}), "
+                                 f"more than the {MAX_NAME_CHARS:,} a name may have; the model file is corrupt or "
+                                 f"crafted")
         repeat = first_repeat(metadata[key])
         if repeat:
             name, first, second = repeat

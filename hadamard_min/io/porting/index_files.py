@@ -14,8 +14,8 @@ Word ids start at 1: row 0 of a word table is padding. Answer ids start at 0 or 
 import io
 from pathlib import Path
 
-from hadamard_min.data.text import PAD, first_repeat
-from hadamard_min.io.limits import parse_json, read_bounded, text_lines
+from hadamard_min.data.text import PAD, first_repeat, first_too_long
+from hadamard_min.io.limits import MAX_NAME_CHARS, parse_json, read_bounded, text_lines
 from hadamard_min.io.porting.common import UNKNOWN_WORDS, PortError
 from hadamard_min.io.safe_pickle import load_pickle
 
@@ -97,7 +97,12 @@ def read_names(path, kind):
 
 def _check_distinct(names, path, kind, first_id):
     """Refuse a list naming one word or answer twice (a name would stand for two ids), and a word list that
-    names the padding (id 0, no word) or names the unknown word both ways (which one is it?)."""
+    names the padding (id 0, no word) or names the unknown word both ways (which one is it?); and a name longer
+    than ``MAX_NAME_CHARS`` (a figure draws it on one line)."""
+    long = first_too_long(names)
+    if long:
+        raise PortError(f"{path}: its {kind[:-1]} of id {long[0] + first_id} has {len(long[1]):,} characters, more "
+                        f"than the {MAX_NAME_CHARS:,} a name may have; the file is corrupt or crafted")
     repeat = first_repeat(names)
     if repeat:
         name, first, second = repeat
