@@ -9,7 +9,7 @@ from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, integer, path, path_or
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
-from hadamard_min.explain.methods import MethodError
+from hadamard_min.explain.arguments import ExplainArgumentError
 from hadamard_min.explain.saved import MAX_TOP_K
 from hadamard_min.io.atomic import PNG_SIGNATURE, check_outputs, check_replaceable, json_text, together, write_text
 from hadamard_min.io.errors import WeightsError
@@ -55,7 +55,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    return run(lambda: _explain(args), "hadamard-explain", extra_errors=(MethodError,), device=args.device,
+    return run(lambda: _explain(args), "hadamard-explain", extra_errors=(ExplainArgumentError,), device=args.device,
                writes_stdout=args.json == "-")
 
 

@@ -16,7 +16,7 @@ from collections import Counter
 
 import numpy
 
-from hadamard_min.io.limits import MAX_NAME_CHARS
+from hadamard_min.io.limits import MAX_NAME_CHARS, MAX_QUESTION_CHARS
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_INDEX, UNK_INDEX = 0, 1
@@ -41,13 +41,22 @@ class VocabularyError(ValueError):
 
 
 def tokenize(question: str) -> list[str]:
-    """Lower-case word tokens of ``question``; punctuation is dropped, inner apostrophes are kept."""
+    """Lower-case word tokens of ``question``; punctuation is dropped, inner apostrophes are kept. A question of
+    more than ``MAX_QUESTION_CHARS`` characters, or a word of more than ``MAX_NAME_CHARS``, is refused: no
+    explanation of it could be drawn in reasonable time, nor saved (``explain.saved``)."""
     if not isinstance(question, str):
         raise QuestionError(f"a question is text (a str), not {type(question).__name__}: pass the question "
                             f"as a string")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question has {len(question):,} characters, more than the {MAX_QUESTION_CHARS:,} "
+                            f"a question may have: ask a shorter one")
     tokens = _WORD.findall(unicodedata.normalize("NFC", question).lower().translate(_CURLY_APOSTROPHES))
     if not tokens:
         raise QuestionError(f"the question is empty (no words in {question!r}): type a question with words")
+    long = first_too_long(tokens)
+    if long:
+        raise QuestionError(f"the question's word {long[0] + 1} has {len(long[1]):,} characters, more than the "
+                            f"{MAX_NAME_CHARS:,} a word may have: ask with shorter words")
     return tokens
 
 

@@ -21,7 +21,7 @@ from hadamard_min.explain.arguments import ExplainArgumentError, shown
 from hadamard_min.explain.framing import Framing, check_fit
 from hadamard_min.io.atomic import check_outputs, json_text
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_NAME_CHARS
+from hadamard_min.io.limits import MAX_NAME_CHARS, MAX_QUESTION_CHARS
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
 from hadamard_min.models.config import BOUNDS
 
@@ -31,7 +31,6 @@ TEXT = ("question", "tokens", "answer", "probability", "top_k", "unknown_words",
 FORMAT = 1
 MAX_TOP_K = 10_000  # answers an explanation lists at most
 MAX_TOP_K_CHARS = 200_000  # their characters together (10,000 answers of 20)
-MAX_QUESTION_CHARS = 20_000  # characters of the question an explanation explains (its figure's title)
 
 
 class ExplanationFileError(WeightsError):

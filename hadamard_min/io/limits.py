@@ -36,6 +36,7 @@ MAX_TENSORS = 20_000            # entries of one zip (.npz, torch), tensors of o
 MAX_COPIES = 4                  # a torch file's tensors may repeat its storages' bytes (tied weights) this often
 MAX_INT_BITS = 128              # an integer in JSON or a pickle (torch's legacy magic number has 77 bits)
 MAX_NAME_CHARS = 1_000          # a word, an answer or a token: a figure draws each on one line, ~0.2 ms a character
+MAX_QUESTION_CHARS = 20_000     # a question (an explanation's figure draws it as its title)
 
 
 def human(nbytes):

@@ -111,3 +111,18 @@ def test_a_saved_explanation_with_a_malformed_framing_is_refused_naming_it(saved
 def test_the_saved_explanation_itself_still_loads(saved):
     loaded = Explanation.load(saved)
     assert loaded.framing.input_size == 64 and numpy.isfinite(loaded.heatmap).all()
+
+
+def test_a_question_whose_explanation_could_not_be_drawn_or_saved_is_refused_first(tmp_path, capsys):
+    """A word of 1,500 characters made an explanation that --save-arrays then refused with a traceback."""
+    from hadamard_min.data.text import QuestionError, tokenize
+
+    with pytest.raises(QuestionError, match="word 2 has 1,001 characters"):
+        tokenize("what " + "w" * 1_001)
+    with pytest.raises(QuestionError, match="20,001 characters"):
+        tokenize("a" * 20_001)
+    assert tokenize("what " + "w" * 1_000) == ["what", "w" * 1_000]
+    outcome = run_main(explain, ["--question", "what " + "w" * 1_500, "--out", tmp_path / "e.png",
+                                 "--save-arrays", tmp_path / "e.npz"], capsys)
+    outcome.one_line_error("1,500 characters")
+    assert not list(tmp_path.iterdir())
