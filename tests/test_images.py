@@ -97,16 +97,6 @@ def test_sixteen_bit_is_scaled_not_clipped(tmp_path, dtype, suffix):
         assert_rgb(loaded, numpy.repeat(gray[:, :, None], 3, axis=2))
 
 
-def test_sixteen_bit_gray_with_a_transparent_value_goes_on_white(tmp_path):
-    """A 16-bit gray PNG's tRNS names one 16-bit value as transparent; Pillow keeps it in ``info`` only, and
-    the transparent pixels were read as their gray (black here), not on white as every other image's."""
-    img = Image.fromarray(numpy.array([[0, 65535], [1000, 2000]], dtype=numpy.uint16))
-    img.save(tmp_path / "g.png", transparency=0)
-    assert Image.open(tmp_path / "g.png").info["transparency"] == 0  # what Pillow reads back
-    gray = numpy.array([[255, 255], [4, 8]], dtype=numpy.uint8)
-    assert_rgb(load_image(tmp_path / "g.png"), numpy.repeat(gray[:, :, None], 3, axis=2))
-
-
 def test_arrays_with_one_two_or_four_channels_read_as_the_pil_image_of_their_mode(tmp_path):
     """(H, W, 1) is gray, (H, W, 2) gray with alpha, (H, W, 4) RGBA: each as its PIL image (LA, RGBA composited
     on white), as NumPy's view of an image file of those modes gives them (they were refused)."""
@@ -148,21 +138,6 @@ def test_missing_path(tmp_path):
         load_image(tmp_path)  # a directory
     with pytest.raises(ImageError, match="the image path is empty"):  # not ".", the current folder
         load_image("")
-
-
-def test_a_closed_pil_image_is_named_closed_not_truncated(tmp_path):
-    """A PIL image used after its ``with Image.open(…)`` block (or image.close()) was "not an image file or
-    truncated (AssertionError: )", of a file that reads well."""
-    Image.new("RGB", (4, 3), RED).save(tmp_path / "fine.png")
-    with Image.open(tmp_path / "fine.png") as unread:
-        pass
-    read = Image.open(tmp_path / "fine.png")
-    read.load()
-    read.close()
-    for image in (unread, read):
-        with pytest.raises(ImageError, match=r"is closed .*pass it while it is open, or its path"):
-            load_image(image)
-    assert load_image(str(tmp_path / "fine.png")).shape == (3, 4, 3)
 
 
 def test_text_file_named_png(tmp_path):
