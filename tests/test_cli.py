@@ -115,12 +115,15 @@ def test_train_quick_run_checkpoints_and_resumes(tmp_path):
     assert checkpoint.exists() and (tmp_path / "quick.json").exists()
     manifest = json.loads((tmp_path / "quick.json").read_text())
     assert len(manifest["history"]) == 1 and manifest["sha256"]  # stopped after 1 of 2 epochs
+    first_seconds = manifest["training_seconds"]
     assert "epoch 1/2" in first.stderr and "epoch 2/2" not in first.stderr
     second = run_cli(common + ["--epochs", "2", "--resume", "--force"], cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     manifest = json.loads((tmp_path / "quick.json").read_text())
     assert [h["epoch"] for h in manifest["history"]] == [1, 2]
     assert "epoch 2/2" in second.stderr and "epoch 1/2" not in second.stderr
+    assert f"after {first_seconds:.0f} s of training\n" in first.stdout
+    assert f"after {manifest['training_seconds']:.0f} s of training in all, the runs resumed" in second.stdout
     # the paused and resumed run is the run without the pause, to the last bit (batch order and dropout included)
     whole = run_cli(common[:2] + [str(tmp_path / "whole.npz")] + common[3:] + ["--epochs", "2"], cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr

@@ -98,7 +98,9 @@ def _train(args, argv):
         print(f"\nhadamard-train: interrupted; {where}", file=sys.stderr)
         return 130
     test = manifest["test_accuracy"]
-    print(f"wrote {printable(out)} (sha256 {manifest['sha256'][:12]}…) in {manifest['training_seconds']:.0f} s")
+    spent = f"{manifest['training_seconds']:.0f} s of training" + (" in all, the runs resumed included"
+                                                                  if args.resume else "")
+    print(f"wrote {printable(out)} (sha256 {manifest['sha256'][:12]}…) after {spent}")
     print("test accuracy: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "count"))
     return 0
 
