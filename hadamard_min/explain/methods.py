@@ -142,16 +142,17 @@ def _explain_chunk(job, chunk):
 
 
 def _placed(error, model, fit, first, images, questions):
-    """``error`` of a chunk, led by the place of the first pair that raises it alone: ``images[k]: …`` or
-    ``questions[k]: …`` (each pair read again: on this path only)."""
-    for k, (image, question) in enumerate(zip(images, questions), start=first):
+    """``error`` of a chunk, led by the place of the pair that raises it alone: ``images[k]: …`` or
+    ``questions[k]: …`` (each image or question read again: on this path only); unchanged where none does.
+    Only pairs of ``error``'s kind are read, and only the same error names one: a chunk reads its questions
+    before its images or after them, by method, so the first pair that fails alone may fail otherwise."""
+    kind, name = (ImageError, "images") if isinstance(error, ImageError) else (QuestionError, "questions")
+    for k, given in enumerate(images if kind is ImageError else questions, start=first):
         try:
-            frame(model, image, fit)
-            model.encode_questions([question])
-        except ImageError as alone:
-            return ImageError(f"images[{k}]: {alone}")
-        except QuestionError as alone:
-            return QuestionError(f"questions[{k}]: {alone}")
+            frame(model, given, fit) if kind is ImageError else model.encode_questions([given])
+        except kind as alone:
+            if str(alone) == str(error):
+                return kind(f"{name}[{k}]: {alone}")
     return error
 
 
