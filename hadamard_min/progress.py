@@ -67,15 +67,18 @@ def is_terminal(stream):
 def in_chunks(count, size, label, show=None):
     """Yield slices that cover ``range(count)`` in steps of ``size``, with a :class:`Progress` on stderr.
 
-    ``show``: None shows it when there is more than one chunk (a long run), True always, False never.
+    ``show``: None shows it when there is more than one chunk (a long run), True always, False never. The bar's
+    line is ended however the loop ends: an error raised in it is then printed on a line of its own.
     """
     if size < 1:
         raise ValueError(f"the batch size must be at least 1, not {size}")
     starts = range(0, count, size)
     progress = Progress(count, label) if (len(starts) > 1 if show is None else show) else None
-    for start in starts:
-        yield slice(start, min(start + size, count))
+    try:
+        for start in starts:
+            yield slice(start, min(start + size, count))
+            if progress:
+                progress.update(min(start + size, count))
+    finally:  # also when the loop's body raises (the generator is closed as it is let go)
         if progress:
-            progress.update(min(start + size, count))
-    if progress:
-        progress.close()
+            progress.close()

@@ -152,3 +152,23 @@ def test_checking_many_images_shows_how_far_it_has_got(tmp_path, capsys):
     (tmp_path / "questions.jsonl").write_text("\n".join(rows[:64]) + "\n")
     load_folder(tmp_path)
     assert capsys.readouterr().err == ""  # a short listing: no progress
+
+
+def test_an_unreadable_image_ends_the_bar_before_its_error_line(model_file, tmp_path, monkeypatch, capsys):
+    """On a terminal the check's bar stayed open and the error went on its line, after "ETA 0:00"."""
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    rows = []
+    for k in range(130):
+        Image.fromarray(numpy.full((4, 4, 3), k, numpy.uint8)).save(tmp_path / f"{k}.png")
+        rows.append(json.dumps({"image": f"{k}.png", "question": "what color is it?"}))
+    (tmp_path / "100.png").write_bytes(b"not a picture")
+    (tmp_path / "questions.jsonl").write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr("sys.stderr", screen := Terminal())
+    assert run(model_file, tmp_path, tmp_path / "report") == 2
+    last = screen.getvalue().split("\r")[-1].splitlines()
+    assert len(last) == 2 and last[1].startswith("hadamard-evaluate: error: cannot read image"), last
