@@ -220,3 +220,30 @@ def test_a_utf16_batch_file_is_refused_whole_not_line_by_line(encoding, tmp_path
     assert main(["--batch", str(tmp_path / "pairs.jsonl"), "--out-dir", str(tmp_path / "out")]) == 2
     one_line_error(capsys, "UTF-16", "save the file as UTF-8")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_error_that_ends_a_batch_is_printed_after_the_bar_not_on_it(tmp_path, monkeypatch):
+    """A disk found full at the third figure: the error went on the bar's line, after its ETA."""
+    import errno
+    import io
+
+    from hadamard_min.cli import explain_batch
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    real, calls = explain_batch.explain_chunk, []
+
+    def full_at_the_third_chunk(job, chunk):
+        calls.append(chunk)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", "0005.png")
+        return real(job, chunk)
+
+    monkeypatch.setattr(explain_batch, "explain_chunk", full_at_the_third_chunk)
+    monkeypatch.setattr("sys.stderr", screen := Terminal())
+    assert main(["--batch", str(write_pairs(tmp_path)), "--out-dir", str(tmp_path / "out"), "--batch-size", "1",
+                 "--workers", "1"]) == 2
+    last = screen.getvalue().split("\r")[-1].splitlines()
+    assert last[-1].startswith("hadamard-explain: error: No space left on device") and "ETA" not in last[-1], last
