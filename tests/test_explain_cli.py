@@ -196,7 +196,8 @@ def test_batch_options_without_batch_are_refused_not_ignored(flags, tmp_path, mo
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
-@pytest.mark.parametrize("flag", ["--image", "--weights", "--out", "--json", "--save-arrays", "--batch", "--out-dir"])
+@pytest.mark.parametrize("flag", ["--image", "--weights", "--out", "--json", "--save-arrays", "--batch", "--out-dir",
+                                  "--resnet", "--mlb", "--vocab", "--answers"])
 def test_an_empty_path_is_refused_not_read_as_the_current_folder(flag, tmp_path, monkeypatch, capsys):
     """pathlib reads "" as ".": --image "" was "a folder", --out-dir "" this folder, and --json "" no JSON at
     all (the figure was written and the command ended with 0)."""

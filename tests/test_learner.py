@@ -214,3 +214,16 @@ def test_the_capstone_says_a_wrong_gradient_is_different_and_exits_1(solved, tmp
     assert result.returncode == 1, result.stdout + result.stderr
     grad_v_line = next(line for line in result.stdout.splitlines() if line.startswith("∇v:"))
     assert "DIFFERENT" in grad_v_line and "same (top" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("argv", [[""], ["--out", "", "."]], ids=["DIR", "--out"])
+def test_the_capstone_refuses_an_empty_path(argv, tmp_path, monkeypatch, capsys):
+    """pathlib reads "" as ".": `python -m hadamard_min.learner ""` (an unset $DIR) graded the folder it ran in,
+    found no exercise there, printed "same" throughout, drew its figure and exited 0."""
+    from hadamard_min.learner.__main__ import main
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "expected a path, not an empty one" in err[0], err
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+from hadamard_min.cli.checks import path
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.explain_options import save_figure
 from hadamard_min.cli.parsing import HelpFormatter, add_version
@@ -21,8 +22,8 @@ def parser():
                                            "and compare with the package's: answers, ∇v, token z-scores; "
                                            "draw the paper's Figure 2 from your run.",
                     formatter_class=HelpFormatter)
-    parser.add_argument("folder", type=Path, help="your exercises' folder (ex02_unbroadcast.py, …)")
-    parser.add_argument("--out", type=Path, default=Path("figure2_yours.png"),
+    parser.add_argument("folder", type=path, help="your exercises' folder (ex02_unbroadcast.py, …)")
+    parser.add_argument("--out", type=path, default=Path("figure2_yours.png"),
                         help="the figure drawn from your run (PNG); default: figure2_yours.png")
     return add_version(parser)
 

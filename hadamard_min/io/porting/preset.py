@@ -21,6 +21,7 @@ published MLBs were trained on), or torchvision's or timm's ResNet-152.
 import argparse
 from pathlib import Path
 
+from hadamard_min.cli.checks import path as path_argument
 from hadamard_min.core.backend import to_numpy
 from hadamard_min.io.porting.common import PortError
 from hadamard_min.io.porting.resnet_files import resnet_state
@@ -126,12 +127,12 @@ def add_preset_arguments(parser):
     group.add_argument("--preset", choices=sorted(PRESETS),
                        help="run the paper's pipeline on published weights: ResNet-152 + MLB, 448×448 images "
                             "(without --resnet, --mlb or --vocab the error says where each file comes from)")
-    group.add_argument("--resnet", type=Path, help="ImageNet ResNet-152 weights (.pth, .safetensors or .npz)")
-    group.add_argument("--mlb", type=Path,
+    group.add_argument("--resnet", type=path_argument, help="ImageNet ResNet-152 weights (.pth, .safetensors or .npz)")
+    group.add_argument("--mlb", type=path_argument,
                        help="MLB weights: the original MLB.t7 or a vqa.pytorch checkpoint (.pth)")
-    group.add_argument("--vocab", type=Path,
+    group.add_argument("--vocab", type=path_argument,
                        help="words: data_prepro.json (MLB.t7) or wid_to_word.pickle (.pth)")
-    group.add_argument("--answers", type=Path, help="answers for a .pth checkpoint: aid_to_ans.pickle")
+    group.add_argument("--answers", type=path_argument, help="answers for a .pth checkpoint: aid_to_ans.pickle")
     group.add_argument("--mlb-sizes", type=_sizes, metavar="NAME=INT,…",
                        help=f"sizes of an MLB.t7 trained with other settings (default: "
                             f"{','.join(f'{k}={v}' for k, v in DEFAULT_SIZES.items())})")
