@@ -290,15 +290,3 @@ def test_explain_batch_names_the_pair_an_unreadable_image_or_question_is_in(mode
     with pytest.raises(QuestionError, match=r"^the question is empty"):  # one pair: nothing to place
         hm.explain(model, IMAGE, "   ")
 
-
-@pytest.mark.parametrize("method, images, questions, error, words", [
-    # hadamard reads every question before any image: the long word is the chunk's error, not the missing image
-    ("hadamard", ["no/such.png", IMAGE], [QUESTION, "a " + "w" * 1500], QuestionError, r"^questions\[1\]: .*word 2"),
-    # a baseline reads every image before any question
-    ("gradcam", [IMAGE, "no/such.png"], ["   ", QUESTION], ImageError, r"^images\[1\]: image not found"),
-    # two questions that fail differently: the one the chunk raised is named, not the first that fails alone
-    ("hadamard", [IMAGE, IMAGE], [" ".join(["red"] * 99), "a " + "w" * 1500], QuestionError, r"^questions\[1\]"),
-])
-def test_explain_batch_places_the_error_the_chunk_raised(model, method, images, questions, error, words):
-    with pytest.raises(error, match=words):
-        hm.explain_batch(model, images, questions, method=method)

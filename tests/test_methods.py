@@ -4,6 +4,8 @@ import pytest
 from references import ANSWERS, IMAGES, QUESTIONS, tiny_float64_model
 
 from hadamard_min import Tensor, no_grad
+from hadamard_min.data.images import ImageError
+from hadamard_min.data.text import QuestionError
 from hadamard_min.explain import baselines
 from hadamard_min.explain.methods import METHODS, MethodError, explain_batch
 from hadamard_min.explain.postprocess import gradient_heatmap, token_scores, token_z_scores
@@ -93,3 +95,20 @@ def test_answer_indices_are_checked(model):
     for bad in ([0], [0, 6], [-1, 0], [0.5, 1.0]):
         with pytest.raises(ValueError):
             baselines.answer_gradients(model, IMAGES, QUESTIONS, answers=bad)
+
+
+
+LONG_WORD = "a " + "w" * 1500  # its word 2 is refused when tokenized
+
+
+@pytest.mark.parametrize("method, images, questions, error, words", [
+    # hadamard reads every question before any image: the long word is the chunk's error, not the missing image
+    ("hadamard", ["no/such.png", IMAGES[0]], [QUESTIONS[0], LONG_WORD], QuestionError, r"^questions\[1\]: .*word 2"),
+    # a baseline reads every image before any question
+    ("gradcam", [IMAGES[0], "no/such.png"], ["   ", QUESTIONS[0]], ImageError, r"^images\[1\]: image not found"),
+    # two questions that fail differently: the one the chunk raised is named, not the first that fails alone
+    ("hadamard", IMAGES[:2], [" ".join(["red"] * 99), LONG_WORD], QuestionError, r"^questions\[1\]: .*word 2"),
+])
+def test_explain_batch_places_the_error_the_chunk_raised(model, method, images, questions, error, words):
+    with pytest.raises(error, match=words):
+        explain_batch(model, images, questions, method=method)
