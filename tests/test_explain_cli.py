@@ -209,14 +209,15 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(flag, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-be", "utf-16-le"])
 def test_a_utf16_batch_file_is_refused_whole_not_line_by_line(encoding, tmp_path, capsys):
     """A PAIRS.jsonl saved as UTF-16 (Windows PowerShell's >) failed line by line as "not JSON" (a NUL byte is
     valid UTF-8), ending with 1 and a folder of errors; it is one line that names the encoding, and no folder."""
     Image.open(EXAMPLE_IMAGE).save(tmp_path / "shape.png")
     line = json.dumps({"image": "shape.png", "question": "what color is the shape?"})
     text = (line + "\n") * 2
-    data = text.encode(encoding) if encoding != "utf-16-be" else b"\xfe\xff" + text.encode(encoding)
+    boms = {"utf-16-be": b"\xfe\xff", "utf-32-be": b"\0\0\xfe\xff"}  # utf-16-le: none, as some editors write it
+    data = boms.get(encoding, b"") + text.encode(encoding)
     (tmp_path / "pairs.jsonl").write_bytes(data)
     assert main(["--batch", str(tmp_path / "pairs.jsonl"), "--out-dir", str(tmp_path / "out")]) == 2
     one_line_error(capsys, "UTF-16", "save the file as UTF-8")

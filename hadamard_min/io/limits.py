@@ -151,11 +151,12 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # little- and big-endian (UTF-32LE's st
 
 def byte_lines(path):
     """``[(line number, bytes)]`` of the non-blank lines of the text file ``path`` (at most ``MAX_TEXT_BYTES``,
-    ``MAX_ITEMS`` lines), undecoded: a JSON Lines file whose lines are parsed, and fail, one by one."""
+    ``MAX_ITEMS`` lines), undecoded: a JSON Lines file whose lines are parsed, and fail, one by one. UTF-16 or
+    UTF-32 text (a byte-order mark, or a NUL byte among the first four: no UTF-8 text starts so) is refused whole."""
     data = read_bounded(path)
-    if data.startswith(UTF16_BOMS):  # each line would fail alone as "not JSON": a NUL byte is valid UTF-8
-        raise WeightsError(f"{path}: UTF-16 text (it starts with a UTF-16 byte-order mark, as Windows PowerShell's "
-                           f"> writes); save the file as UTF-8")
+    if data.startswith(UTF16_BOMS) or b"\0" in data[:4]:  # each line would fail alone as "not JSON"
+        raise WeightsError(f"{path}: UTF-16 or UTF-32 text, not UTF-8 (as Windows PowerShell's > writes); save the "
+                           f"file as UTF-8")
     if data.count(b"\n") > MAX_ITEMS:
         raise TooLargeError(f"{path}: more than {MAX_ITEMS:,} lines")
     return [(number, line) for number, line in enumerate(data.split(b"\n"), 1) if line.strip()]
