@@ -27,15 +27,15 @@ from hadamard_min.parallel import map_chunks, worker_count
 from hadamard_min.progress import Progress, in_chunks
 
 RESULTS = "results.jsonl"
-NOT_REACHED = "not explained: the run was interrupted before this line"
+NOT_REACHED = "not explained: the run ended before this line"
 
 
 def run_batch(args, model, prog="hadamard-explain"):
     """Explain every good line of ``args.batch`` into ``args.out_dir``; the exit status.
 
     The lines go to the workers in chunks, read and explained there, so that only a chunk's images are held
-    at once and the progress line starts with the first chunk. Interrupted (Ctrl-C, SIGTERM), it still writes
-    ``results.jsonl``: the lines not reached say so."""
+    at once and the progress line starts with the first chunk. Interrupted (Ctrl-C, SIGTERM) or ended by an
+    error (a worker killed), it still writes ``results.jsonl``: the lines not reached say so."""
     lines = read_lines(args.batch)
     prepare_folder(args.out_dir)
     records = {number: {"line": number, "error": NOT_REACHED} for number, _ in lines}
@@ -53,18 +53,20 @@ def run_batch(args, model, prog="hadamard-explain"):
                           file=sys.stderr)
             done += len(chunk)
             progress.update(done)
-    except KeyboardInterrupt:
+    except BaseException as error:  # Ctrl-C, SIGTERM, or an error that ends the batch (a worker killed, …)
         explained.close()  # every worker ended: none is still drawing
-        progress.close()
+        progress.close()  # the message after this on a line of its own
         for number, record in records.items():  # a figure whose record did not come back before the end
             if record.get("error") == NOT_REACHED:
                 (args.out_dir / f"{number:04d}.png").unlink(missing_ok=True)
-        write_results(args.out_dir, records, lines)
-        print(f"{prog}: {done} of {len(lines)} lines done; {RESULTS} lists the rest as not explained",
-              file=sys.stderr)
+        try:
+            write_results(args.out_dir, records, lines)
+        except OSError:  # a full disk that ended the batch: its own error is the one to report
+            pass
+        if isinstance(error, KeyboardInterrupt):
+            print(f"{prog}: {done} of {len(lines)} lines done; {RESULTS} lists the rest as not explained",
+                  file=sys.stderr)
         raise
-    finally:  # any error that ends the batch (a full disk, a worker killed) is then printed on a line of its own
-        progress.close()
     write_results(args.out_dir, records, lines)
     print(f"explained {done - failed} of {len(lines)} pairs into {args.out_dir}/ ({RESULTS} and one figure each)"
           + (f"; {failed} failed, reported above" if failed else ""))
