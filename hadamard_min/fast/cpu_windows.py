@@ -51,6 +51,7 @@ def _max_pool(x, tau, kernel, s, p, width, lowest, planes, y, index):
     n, c, out_h, out_w = y.shape
     length = out_h * width
     best, tied = numpy.empty(length, dtype=x.dtype), numpy.empty(length, dtype=x.dtype)
+    chosen = numpy.empty(length, dtype=numpy.int32)  # as wide as a float32 lane: a uint8 select vectorises badly
     for plane in range(n * c):
         i, ch = plane // c, plane % c
         planes[:] = lowest
@@ -62,14 +63,14 @@ def _max_pool(x, tau, kernel, s, p, width, lowest, planes, y, index):
                 best[t] = best[t] if (best[t] >= v[t]) | (best[t] != best[t]) else v[t]
         y[i, ch] = best.reshape(out_h, width)[:, :out_w]
         if index.shape[0]:
-            found = index[plane]
-            found[:] = 0
+            chosen[:] = 0
             for t in range(length):
                 tied[t] = best[t] - tau[i]
             for k in range(kernel * kernel - 1, -1, -1):        # last to first: the first tied one is left
                 v = _offset(planes, k, kernel, s, width, length)
                 for t in range(length):
-                    found[t] = k if v[t] >= tied[t] else found[t]
+                    chosen[t] = k if v[t] >= tied[t] else chosen[t]
+            index[plane] = chosen                               # k < 256: the same number in a byte
 
 
 def max_pool(x, tau, phases):
@@ -88,15 +89,20 @@ def max_pool(x, tau, phases):
 @njit(**KERNEL_OPTIONS)
 def _max_pool_backward(dy, index, kernel, s, p, width, one, zero, planes, dx):
     n, c, out_h, out_w = dy.shape
+    length = out_h * width
+    d = numpy.empty(length, dtype=dy.dtype)              # dy on the extended grid: its extra columns 0, as there
+    chosen = numpy.empty(length, dtype=numpy.int32)      # the index as wide as a float32 lane (vectorises)
     for plane in range(n * c):
         i, ch = plane // c, plane % c
         planes[:] = zero
+        for oy in range(out_h):
+            for ox in range(width):
+                d[oy * width + ox] = dy[i, ch, oy, ox] if ox < out_w else zero
+        chosen[:] = index[plane]
         for k in range(kernel * kernel):                        # offsets in k order, as the NumPy form adds
-            target = _offset(planes, k, kernel, s, width, out_h * width)
-            for oy in range(out_h):
-                for ox in range(width):                         # the extra columns add dy = 0, as there
-                    d = dy[i, ch, oy, ox] if ox < out_w else zero
-                    target[oy * width + ox] += d * (one if index[plane, oy * width + ox] == k else zero)
+            target = _offset(planes, k, kernel, s, width, length)
+            for t in range(length):
+                target[t] += d[t] * (one if chosen[t] == k else zero)
         dx[i, ch] = zero
         _copy(dx[i, ch], s, p, width, planes, False)
 
