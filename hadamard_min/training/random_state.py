@@ -32,7 +32,10 @@ def restore(rng, arrays, state, path):
             if not (name == "MT19937" and type(position) is int and 0 <= position <= 624 and has_gauss in (0, 1)
                     and isinstance(gauss, float) and math.isfinite(gauss)):  # NumPy takes a position of -5
                 raise ValueError(f"MT19937 at {position!r}")
-            numpy.random.set_state((name, arrays[KEY], position, has_gauss, gauss))
-    except (KeyError, TypeError, ValueError) as error:
+            key = arrays[KEY]
+            if key.shape != (624,) or key.dtype != numpy.uint32:  # NumPy casts a float key, indexes a short one
+                raise ValueError(f"a key of {key.dtype}{key.shape}, not uint32 (624,)")
+            numpy.random.set_state((name, key, position, has_gauss, gauss))
+    except (KeyError, TypeError, ValueError, OverflowError) as error:  # a negative PCG64 state: OverflowError
         raise WeightsError(f"{path}: its random state is not one NumPy takes ({str(error)[:80]}); the checkpoint "
                            f"is corrupt: start again without --resume") from None

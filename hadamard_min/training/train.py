@@ -219,10 +219,12 @@ def resume(path, model, optimizer, settings, rng):
             isinstance(h, dict) and isinstance(h.get("seconds"), int | float) for h in history)):
         raise WeightsError(f"{path} is not a checkpoint of hadamard-train (its epoch count or history is missing); "
                            f"start again without --resume")
-    seconds = next((h["seconds"] for h in history if not 0 <= h["seconds"] < math.inf), None)
-    if seconds is not None:
-        raise WeightsError(f"{path}: its history says an epoch took {seconds!r} s, not a time (a finite number of "
-                           f"seconds, at least 0); the checkpoint is corrupt: start again without --resume")
+    spent = [h["seconds"] for h in history]
+    wrong = next((seconds for seconds in spent if not 0 <= seconds < math.inf), None)
+    if wrong is not None or sum(spent) == math.inf:  # two epochs of 1e308 s each make the time spent inf
+        took = f"an epoch took {wrong!r} s" if wrong is not None else "its epochs took more seconds than a float holds"
+        raise WeightsError(f"{path}: its history says {took}, not a time (a finite number of seconds, at least 0); "
+                           f"the checkpoint is corrupt: start again without --resume")
     if not epoch <= epochs or len(history) != epoch:
         raise WeightsError(f"{path} says {str(epoch)[:20]} epochs are done (its history lists {len(history)}), "
                            f"but the run has {epochs}; the checkpoint is corrupt or of another run: start again "
@@ -232,9 +234,10 @@ def resume(path, model, optimizer, settings, rng):
             raise WeightsError(f"{path} was trained with another {'vocabulary' if key == 'vocab' else 'answer list'} "
                                f"than the data's (other data or --limit-images); start again without --resume")
     given = metadata.get("settings", {})  # none in a checkpoint written before they were kept
-    if not isinstance(given, dict):
-        raise WeightsError(f"{path}: its settings are not a JSON object; the checkpoint is corrupt: start again "
-                           f"without --resume")
+    if not isinstance(given, dict) or any(type(given[name]) not in (int, float) for name in RESUMED_SETTINGS
+                                          if name in given):  # a seed of "0" would be 'of a run with --seed 0, not 0'
+        raise WeightsError(f"{path}: its settings are not a JSON object of numbers; the checkpoint is corrupt: start "
+                           f"again without --resume")
     for name in (name for name in RESUMED_SETTINGS if name in given and given[name] != getattr(settings, name)):
         raise WeightsError(f"{path} is of a run with --{name.replace('_', '-')} {given[name]}, not "
                            f"{getattr(settings, name)}: give the run's own, or start again without --resume")
