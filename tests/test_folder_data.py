@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from hadamard_min.cli.evaluate import main
-from hadamard_min.data.easyvqa import background_mask
+from hadamard_min.data.easyvqa import DataError, background_mask
 from hadamard_min.data.folder import load_folder
 from hadamard_min.data.images import fit
 from hadamard_min.data.text import Vocabulary
@@ -172,3 +172,34 @@ def test_an_unreadable_image_ends_the_bar_before_its_error_line(model_file, tmp_
     assert run(model_file, tmp_path, tmp_path / "report") == 2
     last = screen.getvalue().split("\r")[-1].splitlines()
     assert len(last) == 2 and last[1].startswith("hadamard-evaluate: error: cannot read image"), last
+
+
+@pytest.mark.parametrize("saved_as", ["16-bit 0 and 1", "white on transparent", "16-bit with a transparent value",
+                                      "gray on a transparent palette"])
+def test_a_mask_is_read_by_its_values_not_as_a_viewer_shows_it(tmp_path, saved_as):
+    """Composited on white, a transparent background was all object; rounded to 8 bits, a 16-bit mask of 0 and
+    1 was all black: the report's pointing and mass were of the whole image, or of nothing, without a word."""
+    folder = tmp_path / "data"
+    shutil.copytree(EXAMPLE, folder)
+    drawn = load_folder(EXAMPLE).masks[0]
+    if saved_as == "16-bit 0 and 1":
+        Image.fromarray(drawn.astype(numpy.uint16)).save(folder / "masks" / "red_circle.png")
+    elif saved_as == "16-bit with a transparent value":
+        Image.fromarray(numpy.where(drawn, 300, 9).astype(numpy.uint16)).save(folder / "masks" / "red_circle.png",
+                                                                               transparency=9)
+    elif saved_as == "white on transparent":
+        rgba = numpy.zeros(drawn.shape + (4,), numpy.uint8)
+        rgba[drawn] = 255
+        Image.fromarray(rgba).save(folder / "masks" / "red_circle.png")
+    else:
+        Image.fromarray(numpy.where(drawn, 200, 7).astype(numpy.uint8), "L").convert("P").save(
+            folder / "masks" / "red_circle.png", transparency=7)
+    numpy.testing.assert_array_equal(load_folder(folder).masks[0], drawn)
+
+
+def test_a_mask_that_marks_no_object_is_refused(tmp_path):
+    folder = tmp_path / "data"
+    shutil.copytree(EXAMPLE, folder)
+    Image.new("RGBA", (64, 64), (255, 255, 255, 0)).save(folder / "masks" / "red_circle.png")
+    with pytest.raises(DataError, match=r"red_circle\.png marks no object"):
+        load_folder(folder)

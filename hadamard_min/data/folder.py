@@ -6,8 +6,9 @@
                             "answer" is optional (without answers, accuracy is not measured)
       kitchen.jpg, …        the images: PNG, JPEG, GIF, BMP, TIFF, WebP or PPM; paths relative to DIR
       masks/kitchen.png     optional: the object each question about that image is about, one mask per
-                            image, named as the image with the extension .png, the image's size, non-black
-                            pixels = object
+                            image, named as the image with the extension .png, the image's size, pixels
+                            neither black nor transparent = object (a 16-bit mask's by its values, not
+                            rounded to 8 bits; a mask with no object pixel is refused)
 
 The metrics that need the object (pointing game, mass in mask) run on the images that have a mask and
 are skipped, with a note in the report, when none has one. Deletion paints pixels with the most common
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy
 
 from hadamard_min.data.easyvqa import DataError
-from hadamard_min.data.images import fit, load_image
+from hadamard_min.data.images import fit, load_image, load_mask
 from hadamard_min.data.text import QuestionError, tokenize
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import byte_lines, parse_json
@@ -151,14 +152,17 @@ def _mask_path(folder, path):
 
 
 def _read_mask(mask_path):
-    """A mask file as bool (H, W): its non-black pixels."""
-    return load_image(mask_path).max(axis=2) > 0
+    """A mask file as bool (H, W): its pixels neither black nor transparent (a 16-bit one's by their values)."""
+    return load_mask(mask_path)
 
 
 def _check_mask(mask, shape, mask_path, path):
     if mask.shape != shape:
         raise DataError(f"{mask_path} is {mask.shape[0]}×{mask.shape[1]} but its image {path} is "
                         f"{shape[0]}×{shape[1]}: a mask must have its image's size")
+    if not mask.any():  # every method would score 0, the mask's share too: a mask saved wrong, not a finding
+        raise DataError(f"{mask_path} marks no object: every pixel is black or transparent (a mask's object is "
+                        f"its other pixels); leave the mask out where its image has no object")
 
 
 def check_question_lengths(data, max_length):

@@ -27,7 +27,7 @@ import numpy
 from PIL import Image
 
 from hadamard_min.data.orientation import orientation, upright
-from hadamard_min.data.pixel_modes import to_rgb
+from hadamard_min.data.pixel_modes import to_mask, to_rgb
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import open_regular
 
@@ -77,7 +77,17 @@ def load_image(source):
 
 _FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF, WebP or PPM"
 
-def _load_path(path):
+
+def load_mask(path):
+    """An object mask's file as bool (H, W), upright: its pixels neither black nor transparent, read from the
+    stored values (``pixel_modes.to_mask``) with every check of :func:`load_image`."""
+    try:
+        return _load_path(Path(os.fsdecode(os.fspath(path))), to_mask)[:, :, 0]
+    except OSError as error:
+        raise ImageError(f"cannot read mask {path}: {error.strerror or error}") from None
+
+
+def _load_path(path, convert=to_rgb):
     if path.is_dir():
         raise ImageError(f"image {path} is a folder, not an image file; give the image's path")
     if not path.exists():  # a pipe or a device is refused by open_regular, by name
@@ -103,10 +113,10 @@ def _load_path(path):
             raise ImageError(f"cannot read image {path}: not an image file or truncated "
                              f"({type(exc).__name__}: {exc})") from None
         with img:
-            return upright(_decoded_rgb(img, path), orientation(img))  # as a viewer shows it (EXIF)
+            return upright(_decoded_rgb(img, path, convert), orientation(img))  # as a viewer shows it (EXIF)
 
 
-def _decoded_rgb(img, name):
+def _decoded_rgb(img, name, convert=to_rgb):
     """Check the size, decode fully (so truncation is detected now, not later) and convert to RGB uint8."""
     if img.mode == "F":
         raise ImageError(f"image {name} holds floating-point pixels (PIL mode F), with no scale to read them "
@@ -121,7 +131,7 @@ def _decoded_rgb(img, name):
     try:
         img.load()
         failure = f"its mode {img.mode} does not convert to RGB"
-        return to_rgb(img)
+        return convert(img)
     except MemoryError:
         raise
     except Exception as exc:

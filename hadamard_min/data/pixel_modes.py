@@ -3,7 +3,7 @@
 Gray and palette images become gray/palette RGB; 16-bit gray (``I;16``, ``I``) is scaled to 8 bits by
 ``round(v / 257)``; transparent images (an alpha channel, or the one colour a palette, gray or RGB image's
 ``transparency`` names: PNG's tRNS) are composited on white, as viewers show them; CMYK and the other modes
-by Pillow's own conversion.
+by Pillow's own conversion. A mask (:func:`to_mask`) is read by its stored values instead.
 """
 import numpy
 
@@ -42,3 +42,18 @@ def bands(shape, pixels=1 << 20):
     """Slices of the rows of an image of ``shape`` (H, W, …), about ``pixels`` pixels each (at least one row)."""
     step = max(1, pixels // max(1, shape[1]))
     return [slice(start, start + step) for start in range(0, shape[0], step)]
+
+
+def to_mask(img):
+    """(H, W, 1) bool of a decoded mask: its pixels that are neither black nor transparent, by the stored values.
+
+    Not :func:`to_rgb`'s view: there a 16-bit mask of 0 and 1 rounds to black (no object at all), and a
+    transparent background composited on white becomes object (the whole image)."""
+    if img.mode in SIXTEEN_BIT_MODES:
+        values = numpy.asarray(img)
+        key = img.info.get("transparency")
+        return ((values != 0) & (values != key if isinstance(key, int) else True))[:, :, None]
+    if img.mode in (*ALPHA_MODES, "La") or "transparency" in img.info:
+        rgba = numpy.asarray(img.convert("RGBA"))
+        return ((rgba[:, :, :3].max(axis=2) > 0) & (rgba[:, :, 3] > 0))[:, :, None]
+    return to_rgb(img).max(axis=2, keepdims=True) > 0
