@@ -203,3 +203,19 @@ def test_a_mask_that_marks_no_object_is_refused(tmp_path):
     Image.new("RGBA", (64, 64), (255, 255, 255, 0)).save(folder / "masks" / "red_circle.png")
     with pytest.raises(DataError, match=r"red_circle\.png marks no object"):
         load_folder(folder)
+
+
+@pytest.mark.parametrize(("name", "content"), [("report.md", b"# my notes on the run\n"),
+                                               ("results.json", b"[1, 2]\n"),
+                                               ("examples.png", b"GIF89a")])
+def test_force_replaces_an_earlier_report_not_your_file_of_its_name(model_file, tmp_path, capsys, name, content):
+    """--force wrote over a report.md of notes, a results.json of other data, a GIF called examples.png."""
+    out = tmp_path / "report"
+    assert run(model_file, EXAMPLE, out) == 0
+    assert run(model_file, EXAMPLE, out, "--force") == 0  # an earlier report's files are replaced
+    (out / name).write_bytes(content)
+    capsys.readouterr()
+    assert run(model_file, EXAMPLE, out, "--force") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--out's {name}" in err[0] and "nothing was written" in err[0], err
+    assert (out / name).read_bytes() == content

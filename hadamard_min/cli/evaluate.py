@@ -15,9 +15,9 @@ from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, path, u
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version, add_workers
 from hadamard_min.escapes import printable
-from hadamard_min.evaluate.report import REPORT_FILES, main_tables, write_report
+from hadamard_min.evaluate.report import REPORT_FILES, REPORT_TITLE, main_tables, write_report
 from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
-from hadamard_min.io.atomic import check_outputs
+from hadamard_min.io.atomic import PNG_SIGNATURE, check_outputs, check_replaceable
 from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, manifest_path, sha256_of
 
 QUICK = EvaluationSettings(examples=32, sanity_examples=8)  # --quick: a first look
@@ -66,8 +66,9 @@ def load_data(name):
 
 
 def prepare_out(out, force, weights, data_files=()):
-    """Create ``out``; an existing non-empty folder only with ``force``; no report file may be ``weights``,
-    its manifest, or a file of the data (``--data DIR``'s listing, images and masks)."""
+    """Create ``out``; an existing non-empty folder only with ``force``, whose files under a report's names are
+    an earlier report's (your notes in a report.md stay); no report file may be ``weights``, its manifest, or a
+    file of the data (``--data DIR``'s listing, images and masks)."""
     if out.is_symlink() and not out.exists():
         raise FileExistsError(f"--out {out} is a link to nothing: choose a folder name")
     if out.exists() and not out.is_dir():
@@ -79,6 +80,10 @@ def prepare_out(out, force, weights, data_files=()):
     inputs = {"--weights": weights, "the model's manifest": manifest_path(weights)}
     inputs |= {f"--data's {path}": path for path in data_files}  # whole paths: two files may share a name
     check_outputs({f"--out's {name}": out / name for name in REPORT_FILES}, inputs)
+    replaceable = {"results.json": ("a JSON object", b"{"), "report.md": ("a report", REPORT_TITLE.encode())}
+    for name in REPORT_FILES:  # --force replaces an earlier report's files, not your notes under their names
+        kind, start = replaceable.get(name, ("a PNG image", PNG_SIGNATURE))
+        check_replaceable({f"--out's {name}": out / name}, kind, start)
 
 
 def command_line(args):

@@ -144,7 +144,7 @@ def markdown_report(results, command):
     settings, accuracy = results["settings"], results["accuracy"]
     visual, text = main_tables(results)
     parts = [
-        "# Does the explanation explain?", "",
+        REPORT_TITLE, "",
         f"Command: `{command}`", "",
         f"Model file: `{results['model']['file']}` (sha256 {results['model']['sha256'][:12]}…). Data: "
         + (f"the {settings['data_name']} {settings['data']} split" if settings["data"] else
@@ -238,6 +238,7 @@ def save_sanity_plot(path, results):
 
 
 REPORT_FILES = ("results.json", "report.md", "examples.png", "deletion_curves.png", "sanity_check.png")
+REPORT_TITLE = "# Does the explanation explain?"  # report.md's first line: what --force may replace
 
 
 def write_report(out_dir, results, figure, command):
