@@ -219,3 +219,17 @@ def test_force_replaces_an_earlier_report_not_your_file_of_its_name(model_file, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"--out's {name}" in err[0] and "nothing was written" in err[0], err
     assert (out / name).read_bytes() == content
+
+
+def test_an_answer_the_model_never_gives_is_noted_not_silently_wrong(model_file, tmp_path, capsys):
+    folder = tmp_path / "data"
+    shutil.copytree(EXAMPLE, folder)
+    listing = folder / "questions.jsonl"
+    listing.write_text(listing.read_text().replace('"answer": "red"', '"answer": "Red\\u001b[31m"'))
+    assert run(model_file, folder, tmp_path / "report") == 0
+    said = [note for note in json.loads((tmp_path / "report" / "results.json").read_text())["notes"]
+            if "none the model can give" in note]
+    assert said == ["1 answer(s) of the data are none the model can give ('Red\\x1b[31m'): the questions with them "
+                    "count as answered wrong"]
+    err = capsys.readouterr().err
+    assert "note: 1 answer(s)" in err and "\x1b" not in err

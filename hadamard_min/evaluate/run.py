@@ -143,7 +143,7 @@ def evaluate(model, data, settings=None, progress=None, workers=None):
         "examples": [{"index": int(q), "question": data.questions[q], "answer": data.answers[q]}
                      for q in indices],
         "accuracy": bootstrap_ci(numpy.asarray(correct, dtype=float), seed=seed),
-        "notes": notes(values, correct),
+        "notes": notes(values, correct, {data.answers[q] for q in indices} - {None, *model.answers}),
         "tables": values.summary(seed),
         "deletion_curves": {name: numpy.mean(c, axis=0).tolist() for name, c in curves.items()},
         "full_curves": {curve: {name: numpy.mean(c, axis=0).tolist() for name, c in rows.items()}
@@ -185,9 +185,14 @@ def evaluate_batch(job, first):
             "full_curves": {curve: dict(rows) for curve, rows in full_curves.items()}}
 
 
-def notes(values, correct):
-    """What the data did not allow, in words for the report."""
+def notes(values, correct, unknown=()):
+    """What the data did not allow, in words for the report; ``unknown``: answers of the data the model never
+    gives (a typo, "Red" for "red"), which count as wrong."""
     said = []
+    if unknown:
+        named = ", ".join(repr(answer[:40]) for answer in sorted(unknown)[:3]) + (", …" if len(unknown) > 3 else "")
+        said.append(f"{len(unknown)} answer(s) of the data are none the model can give ({named}): the questions "
+                    f"with them count as answered wrong")
     if "pointing" not in values.values:
         said.append("no object masks: the pointing game and mass in mask are skipped")
     if not correct:
