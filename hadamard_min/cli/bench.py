@@ -141,16 +141,16 @@ def parse_args(argv):
         description="Time the explain pass (ResNet forward + guided backward to the pixels, parameters "
                     "frozen) of hadamard-min against PyTorch on the same weights, and compare peak memory.",
         epilog="example: hadamard-bench --size 224 --batch 1 8 --depth 50 --runs 3")
-    parser.add_argument("--size", type=integer(32, 1024), default=448, help="image side in pixels, 32 to 1024 "
+    parser.add_argument("--size", type=integer(32, 1024), help="image side in pixels, 32 to 1024 "
                         "(default 448)")
-    parser.add_argument("--batch", type=integer(1, 4096), nargs="+", default=[1],
+    parser.add_argument("--batch", type=integer(1, 4096), nargs="+",
                         help="images per pass; several sizes are compared one after another (default 1)")
     parser.add_argument("--runs", type=integer(1, 10_000), default=5, help="counted runs (default 5)")
     parser.add_argument("--warmup", type=integer(0, 10_000), default=1,
                         help="runs not counted, first (default 1): the first run also builds the frozen "
                              "network's inference forms and loads (or compiles) the Numba kernels, which "
                              "--warmup 0 counts")
-    parser.add_argument("--depth", type=int, default=152, choices=sorted(DEPTHS), help="ResNet depth")
+    parser.add_argument("--depth", type=int, choices=sorted(DEPTHS), help="ResNet depth (default 152)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default=None,
                         help="cpu (NumPy) or gpu (CuPy; torch then uses CUDA when it can); default: "
                              "$HADAMARD_DEVICE or cpu")
@@ -159,15 +159,15 @@ def parse_args(argv):
     parser.add_argument("--no-torch", action="store_true", help="time our side only")
     parser.add_argument("--reference", action="store_true",
                         help="run our side on the reference ops only (as HADAMARD_FAST=0): no folding, no Winograd")
-    parser.add_argument("--seed", type=SEED, default=0, help="seed of the weights and the input (0 to 2³² − 1)")
+    parser.add_argument("--seed", type=SEED, help="seed of the weights and the input (0 to 2³² − 1)")
     parser.add_argument("--explain-rate", action="store_true",
                         help="compare instead the explanations/s (eq. 2-3) of the shipped easy-VQA model with "
-                             "the same model in torch")
-    parser.add_argument("--questions", type=integer(1, 100_000), default=512,
+                             "the same model in torch (--size, --batch, --depth and --seed are the ResNet pass's)")
+    parser.add_argument("--questions", type=integer(1, 100_000),
                         help="--explain-rate: test questions (512)")
-    parser.add_argument("--explain-batch", type=integer(1, 4096), default=64,
+    parser.add_argument("--explain-batch", type=integer(1, 4096),
                         help="--explain-rate: questions per batch (64)")
-    parser.add_argument("--workers", type=integer(1, 1024), default=1,
+    parser.add_argument("--workers", type=integer(1, 1024),
                         help="--explain-rate: processes that share our side's batches, each with one BLAS "
                              "thread (1: one process with --threads)")
     parser.add_argument("--profile", action="store_true",
@@ -184,11 +184,31 @@ def parse_args(argv):
             args.device = environment_device()
         except DeviceError as error:
             parser.error(str(error))
+    _check_mode(parser, args)
     if args.profile and args.workers > 1:
         parser.error("--profile times the ops of one process: leave out --workers")
     if args.profile and args.device != "cpu":
         parser.error("--profile times the ops on the CPU: leave out --device gpu")
     return args
+
+
+RESNET_PASS = {"size": 448, "batch": [1], "depth": 152, "seed": 0}  # options of the ResNet pass, their defaults
+EXPLAIN_RATE = {"questions": 512, "explain_batch": 64, "workers": 1}  # and of --explain-rate
+
+
+def _check_mode(parser, args):
+    """Refuse an option of the other mode (``--explain-rate --size 224`` timed the 64×64 model without a word),
+    then give each option left out its default. A worker is given every option by the driver."""
+    unused = RESNET_PASS if args.explain_rate else EXPLAIN_RATE
+    given = [name for name in unused if getattr(args, name) is not None]
+    if given and not args.worker:
+        option = "--" + given[0].replace("_", "-")
+        parser.error(f"{option} is an option of the ResNet pass; --explain-rate times the shipped easy-VQA model "
+                     f"(64×64, its own weights and test questions): leave out {option}" if args.explain_rate else
+                     f"{option} is an option of --explain-rate only: add --explain-rate, or leave out {option}")
+    for name, default in {**RESNET_PASS, **EXPLAIN_RATE}.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
 
 def main(argv=None):

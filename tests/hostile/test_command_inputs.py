@@ -73,6 +73,17 @@ def test_bench_arguments_are_one_line(capsys, argument):
     run_main(bench, ["--no-torch", "--size", "32", *argument], capsys).one_line_error(argument[0])
 
 
+@pytest.mark.parametrize("arguments", [["--explain-rate", "--size", "224"], ["--explain-rate", "--batch", "1", "8"],
+                                       ["--explain-rate", "--depth", "50"], ["--explain-rate", "--seed", "3"],
+                                       ["--questions", "10"], ["--explain-batch", "8"], ["--workers", "2"]])
+def test_a_bench_option_of_the_other_mode_is_refused_not_ignored(capsys, arguments):
+    """--explain-rate --size 224 timed the 64×64 easy-VQA model and printed its table as if --size were used."""
+    option = next(argument for argument in arguments[1:] if argument.startswith("--")) if arguments[0] == \
+        "--explain-rate" else arguments[0]
+    run_main(bench, ["--no-torch", "--runs", "1", "--warmup", "0", *arguments], capsys).one_line_error(
+        f"leave out {option}")
+
+
 def test_a_bench_worker_that_fails_is_one_line_with_its_reason(tmp_path):
     """The worker's own one-line error (here: out of memory under a 1.5 GiB cap) becomes the command's."""
     outcome = run_child(["hadamard_min.cli.bench", "--no-torch", "--size", "1024", "--batch", "16", "--runs", "1",
