@@ -158,6 +158,28 @@ def test_a_learners_mistake_is_one_line_of_the_capstone(model, tmp_path, capsys,
     assert not (tmp_path / "mine.png").exists()
 
 
+GRU_MISTAKES = {  # ex08_gru_cell.py's backward, which learner mode tries on a 1×1 step before the run
+    "raises": ("raise ValueError('my bug')", "(ex08_gru_cell.py, line 5) failed on a 1×1 step: ValueError: my bug"),
+    "calls sys.exit": ("raise SystemExit(0)", "failed on a 1×1 step: SystemExit: 0"),
+    "another NotImplementedError": ("raise NotImplementedError('not yet')", "NotImplementedError: not yet"),
+}
+
+
+@pytest.mark.parametrize("mistake", GRU_MISTAKES)
+def test_a_gru_step_that_fails_its_first_try_is_one_line_of_the_capstone(tmp_path, capsys, mistake):
+    """The GRU cell is tried once before the run, to tell a blank stub: anything else it raised there escaped
+    the capstone as a traceback (exit 1), where every other mistake of the learner's is one line (status 2)."""
+    from hadamard_min.learner.__main__ import main
+    code, words = GRU_MISTAKES[mistake]
+    (tmp_path / "ex08_gru_cell.py").write_text("class GRUCell:\n    def __init__(self, weights):\n        pass\n\n"
+                                               f"    def backward(self, dh_new): {code}\n"
+                                               "    def forward(self, x, h):\n        return h\n", encoding="utf-8")
+    assert main([str(tmp_path), "--out", str(tmp_path / "mine.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    assert not (tmp_path / "mine.png").exists()
+
+
 def test_an_exercise_that_changes_the_working_folder_moves_neither_out_nor_the_folder(blank, tmp_path,
                                                                                       monkeypatch):
     """Relative paths are where they were when the command started: an exercise that calls os.chdir at import

@@ -18,6 +18,7 @@ import inspect
 import os
 import sys
 import textwrap
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,9 +240,12 @@ def _plan(folder):
         if blank is None and op.probe is not None:
             try:
                 op.probe(mine)
-            except NotImplementedError as error:
-                if not _is_blank(error):
-                    raise
+            except (Exception, SystemExit) as error:  # the learner's code on a 1×1 step: said in one line
+                if not (isinstance(error, NotImplementedError) and _is_blank(error)):
+                    line = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+                            if Path(frame.filename).resolve() == path.resolve()]
+                    raise LearnerError(f"your {op.name} ({path.name}{f', line {line[-1]}' if line else ''}) failed "
+                                       f"on a 1×1 step: {type(error).__name__}: {error}") from None
                 blank = str(error)
         if blank is not None:
             plan.append((Usage(op, "blank", why=f"still blank: {blank}"), {}))
