@@ -162,7 +162,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=SEED, help="seed of the weights and the input (0 to 2³² − 1)")
     parser.add_argument("--explain-rate", action="store_true",
                         help="compare instead the explanations/s (eq. 2-3) of the shipped easy-VQA model with "
-                             "the same model in torch (--size, --batch, --depth and --seed are the ResNet pass's)")
+                             "the same model in torch (--size, --batch, --depth and --seed are the ResNet pass's: "
+                             "refused with it)")
     parser.add_argument("--questions", type=integer(1, 100_000),
                         help="--explain-rate: test questions (512)")
     parser.add_argument("--explain-batch", type=integer(1, 4096),

@@ -48,7 +48,9 @@ def parser():
     p.add_argument("--seed", type=SEED, default=0,
                    help="seed of the sample, the random floor and the bootstrap")
     p.add_argument("--out", type=path, default=Path("evaluation"), help="report folder")
-    p.add_argument("--force", action="store_true", help="write into an existing non-empty OUT")
+    p.add_argument("--force", action="store_true",
+                   help="write into an existing non-empty OUT, replacing an earlier report's files there (another "
+                        "file under a report's name is refused)")
     p.add_argument("--device", choices=DEVICES, default=None, help=DEVICE_HELP)
     add_workers(p, "the batches of questions")
     return add_version(p)
