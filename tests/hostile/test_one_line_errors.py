@@ -195,14 +195,17 @@ def test_a_home_that_cannot_be_written_adds_no_lines_of_matplotlib(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["evaluate", "--out", ""], ["evaluate", "--weights", ""], ["train", "--out", ""],
-                                  ["exercises", "start", ""], ["exercises", "grade", "--dir", ""]],
+                                  ["exercises", "start", ""], ["exercises", "grade", "--dir", ""],
+                                  ["port", "", "o.npz"], ["port", "w.npz", ""]],
                          ids=" ".join)
 def test_an_empty_path_is_one_line_in_every_command(tmp_path, capsys, monkeypatch, argv):
-    """pathlib reads "" as ".": `hadamard-evaluate --out "" --force` wrote its report into the folder it ran in."""
+    """pathlib reads "" as ".": `hadamard-evaluate --out "" --force` wrote its report into the folder it ran in
+    (hadamard-port said "weights file not found: ;" and ": the destination must end in .npz")."""
     from hadamard_min.cli.exercises import main as exercises_main
+    from hadamard_min.cli.port import main as port_main
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("mine")
-    main = {"evaluate": evaluate_main, "train": train_main, "exercises": exercises_main}[argv[0]]
+    main = {"evaluate": evaluate_main, "train": train_main, "exercises": exercises_main, "port": port_main}[argv[0]]
     outcome = run_main(main, [*argv[1:], *(["--force"] if argv[0] == "evaluate" else [])], capsys)
     outcome.one_line_error("expected a path, not an empty one")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
