@@ -253,3 +253,20 @@ def test_an_error_that_ends_a_batch_is_printed_after_the_bar_not_on_it(tmp_path,
                  "--workers", "1"]) == 2
     last = screen.getvalue().split("\r")[-1].splitlines()
     assert last[-1].startswith("hadamard-explain: error: No space left on device") and "ETA" not in last[-1], last
+
+
+def test_a_finished_batch_ends_its_bar_before_its_last_line(tmp_path, monkeypatch):
+    """On a terminal the bar's line stayed open, and "explained … pairs" went on it, after "ETA 0:00"."""
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    monkeypatch.setattr("sys.stdout", screen)  # one terminal for both, as in a shell
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"image": str(EXAMPLE_IMAGE), "question": "what shape is it?"}) + "\n")
+    assert main(["--batch", str(pairs), "--out-dir", str(tmp_path / "out")]) == 0
+    assert screen.getvalue().split("\r")[-1].splitlines()[-1].startswith("explained 1 of 1 pairs")

@@ -67,6 +67,7 @@ def run_batch(args, model, prog="hadamard-explain"):
             print(f"{prog}: {done} of {len(lines)} lines done; {RESULTS} lists the rest as not explained",
                   file=sys.stderr)
         raise
+    progress.close()
     write_results(args.out_dir, records, lines)
     print(f"explained {done - failed} of {len(lines)} pairs into {args.out_dir}/ ({RESULTS} and one figure each)"
           + (f"; {failed} failed, reported above" if failed else ""))
