@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 from references import tiny_float64_model
@@ -91,6 +92,22 @@ def test_grid_rows_are_titled_above_not_rotated(tmp_path):
     assert [subfigure.get_suptitle() for subfigure in figure.subfigs] == ["class: tabby cat"]
     assert not any(ax.get_ylabel() for ax in figure.axes)
     assert Image.open(save_grid_figure(tmp_path / "g.png", rows)).size[0] > 300
+
+
+def test_a_long_file_name_in_a_panel_title_is_elided_to_the_panel_not_run_over_its_neighbours():
+    """hadamard-saliency titles its first panel "NAME, as seen": a camera's IMG_20240517_143022.jpg ran over
+    the next panel's title and lost its start off the figure's edge."""
+    name = "IMG_20240517_143022.jpg, as seen"
+    rows = [("missile (657)", [(name, PHOTO, "image"), ("guided backprop", PHOTO, "image"), ("|map|", PHOTO, "image")])]
+    figure = grid_figure(rows)
+    FigureCanvasAgg(figure).draw()
+    renderer = figure.canvas.get_renderer()
+    for ax in figure.axes:
+        title, box = ax.title.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert box.x0 - 1 <= title.x0 and title.x1 <= box.x1 + 1, ax.get_title()
+    title = figure.axes[0].get_title()
+    assert "…" in title and title.startswith("IMG_2") and title.endswith(".jpg, as seen")
+    assert figure.axes[1].get_title() == "guided backprop"  # a title that fits is kept whole
 
 
 def test_the_grounded_maps_panels_say_what_they_show(model):

@@ -21,17 +21,13 @@ file name or argument that is not UTF-8, becomes U+FFFD); a glyph missing from t
 without a warning. Files are written atomically (:mod:`hadamard_min.io.atomic`); a missing parent folder is
 an error, not created silently: a typo in an output path should not scatter folders.
 """
-import contextlib
 import io
-import warnings
 
 import numpy
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.textpath import text_to_path
 
 from hadamard_min.explain import panels
 from hadamard_min.explain.framing import Framing
@@ -63,7 +59,7 @@ def figure_png(figure, dpi=DPI):
     """The PNG bytes of a Figure, in memory."""
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)
-    with _missing_glyphs_blank():
+    with panels.missing_glyphs_blank():
         figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
@@ -103,25 +99,11 @@ def _wrap(widths, line_width, gap):
     return [*lines, current] if current else lines
 
 
-@contextlib.contextmanager
-def _missing_glyphs_blank():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Glyph .* missing from")
-        yield
-
-
-def _text_width_pt(text, size, weight="normal"):
-    with _missing_glyphs_blank():
-        width, _, _ = text_to_path.get_text_width_height_descent(
-            utf8_safe(text), FontProperties(size=size, weight=weight), ismath=False)
-    return width
-
-
 def save_figure(fig, path):
     FigureCanvasAgg(fig)
 
     def write(stream):
-        with _missing_glyphs_blank():
+        with panels.missing_glyphs_blank():
             fig.savefig(stream, format="png", dpi=DPI)
 
     return write_atomically(path, write)
@@ -160,11 +142,11 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
     fig_w = max(2 * MARGIN_IN + n_panels * PANEL_IN + (n_panels - 1) * GAP_IN, 7.0)
     panel_h = min(max(PANEL_IN * height / width, 0.4), 2.5 * PANEL_IN)
     # a token's slot: its box, or its z label below if that is wider
-    token_widths = [max(_text_width_pt(t, TOKEN_PT) + 2 * TOKEN_PAD * TOKEN_PT,
-                        _text_width_pt(format_z(z), Z_LABEL_PT) + 4.0) for t, z in zip(tokens, token_z)]
+    token_widths = [max(panels.text_width_pt(t, TOKEN_PT) + 2 * TOKEN_PAD * TOKEN_PT,
+                        panels.text_width_pt(format_z(z), Z_LABEL_PT) + 4.0) for t, z in zip(tokens, token_z)]
     token_lines = _wrap(token_widths, (fig_w - 2 * MARGIN_IN) * 72.0 - 30.0, TOKEN_GAP_PT) or [[]]
     top_k_text = [f"{name} {p:.3f}" for name, p in (top_k or [])]
-    top_k_lines = _wrap([_text_width_pt(t + "  · ", 10) for t in top_k_text], (fig_w - 2 * MARGIN_IN) * 72.0
+    top_k_lines = _wrap([panels.text_width_pt(t + "  · ", 10) for t in top_k_text], (fig_w - 2 * MARGIN_IN) * 72.0
                         - 40.0, 0.0)
 
     heights = [MARGIN_IN, 0.4 if title else 0.0, 0.3, panel_h, 0.35 + BAR_IN,
@@ -262,7 +244,8 @@ def grid_figure(rows):
     rows: [(row_title, [(panel_title, array, kind), ...]), ...] with kind "image" (an (H, W, 3) picture,
     uint8 or floats in [0, 1], or an (H, W) grayscale), "heatmap" (an (H, W) magnitude, ``magma`` clipped
     at :data:`maps.OUTLIER_PERC`) or "rgb" (a standardised (3, H, W) gradient drawn by
-    :func:`pixel_map_to_rgb`). Rows may hold different numbers of panels.
+    :func:`pixel_map_to_rgb`). Rows may hold different numbers of panels; a panel title wider than its
+    panel (a long file name) is elided in the middle (:func:`panels.fitted`).
     """
     if not rows or not any(row for _, row in rows):
         raise FigureInputError("a grid needs at least one row with one panel")
@@ -282,5 +265,5 @@ def grid_figure(rows):
                 continue
             panel_title, array, kind = row[c]
             _draw_grid_panel(ax, array, kind)
-            panels.finish(ax, panel_title)
+            panels.finish(ax, panels.fitted(panel_title, ax.bbox.width * 72.0 / ax.figure.dpi, 10))
     return fig

@@ -7,9 +7,14 @@ photograph is not resampled at full size to fill a 300-pixel panel), and drawn o
 :func:`maps.blend`. Scales are clipped as :func:`maps.outlier_threshold` says; each map's colour bar
 shows the values its colours stand for, and the note under the panel says how it was scaled.
 """
+import contextlib
+import warnings
+
 import numpy
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import text_to_path
 from PIL import Image
 
 from hadamard_min.explain.framing import to_image
@@ -31,6 +36,41 @@ def display_image(image, size):
     if image.shape[:2] == size:
         return image
     return numpy.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.Resampling.LANCZOS))
+
+
+@contextlib.contextmanager
+def missing_glyphs_blank():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        yield
+
+
+def text_width_pt(text, size, weight="normal"):
+    with missing_glyphs_blank():
+        width, _, _ = text_to_path.get_text_width_height_descent(
+            utf8_safe(text), FontProperties(size=size, weight=weight), ismath=False)
+    return width
+
+
+def fitted(text, width_pt, size):
+    """``text`` whole if it fits in ``width_pt`` points at ``size``, else so much of it replaced by "…", a
+    third of what is kept before it and two after (a long file name keeps its start, its extension and what
+    follows), that it does: no title runs over its neighbours'."""
+    if text_width_pt(text, size) <= width_pt:
+        return text
+    low, high = 0, len(text)  # the most characters kept that fit, found by bisection
+    while low < high:
+        kept = (low + high + 1) // 2
+        if text_width_pt(_elided(text, kept), size) <= width_pt:
+            low = kept
+        else:
+            high = kept - 1
+    return _elided(text, low)
+
+
+def _elided(text, kept):
+    head = kept // 3
+    return f"{text[:head]}…{text[len(text) - (kept - head):]}"
 
 
 def finish(ax, title, note=None):
