@@ -83,6 +83,22 @@ def test_user_errors_are_one_line(arguments, words, random_weights, tmp_path, ca
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("out", [".", "/", "..", "/dev/null"])
+@pytest.mark.parametrize("command", ["hadamard-saliency", "hadamard-explain"])
+def test_an_out_that_names_no_png_file_is_named_in_the_error(command, out, random_weights, tmp_path, capsys,
+                                                             monkeypatch):
+    """'--out .' and '--out /' said "--out must be a .png file, not " (the path's empty name) and '--out
+    /dev/null' "not null": the error quotes what was given."""
+    from hadamard_min.cli import explain
+    monkeypatch.chdir(tmp_path)
+    main = cli.main if command == "hadamard-saliency" else explain.main
+    extra = ["--weights", str(random_weights)] if command == "hadamard-saliency" else []
+    assert main(["chelsea" if command == "hadamard-saliency" else "--image=x.png", "--out", out, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{command}: error: --out must be a file name ending in .png, not {out!r}"), err
+    assert err.count("\n") == 1 and os.listdir(tmp_path) == []
+
+
 def test_a_missing_package_is_one_line_that_says_how_to_install_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(efficientnet.importlib.util, "find_spec", lambda name: None)
     assert cli.main(["chelsea", "--out", str(tmp_path / "fig.png")]) == 2

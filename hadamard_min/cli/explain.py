@@ -80,7 +80,7 @@ def check_arguments(args):
         if args.batch is None and (args.image is None or args.question is None):
             raise UsageError(f"--preset {args.preset} explains your own photograph: give --image and --question")
     if args.out is not None and args.out.suffix.lower() != ".png":
-        raise UsageError(f"--out must be a .png file, not {args.out.name}")
+        raise UsageError(f"--out must be a file name ending in .png, not {str(args.out)!r}")
 
 
 def _inputs(args, image, shipped):

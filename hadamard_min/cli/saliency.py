@@ -51,7 +51,7 @@ def _image_path(image):
 
 def _check(args, image):
     if args.out.suffix.lower() != ".png":
-        raise UsageError(f"--out must be a .png file, not {args.out.name}")
+        raise UsageError(f"--out must be a file name ending in .png, not {str(args.out)!r}")
     check_outputs({"--out": args.out}, {"IMAGE": image, "--weights": args.weights})
     check_replaceable({"--out": args.out}, "a PNG image", PNG_SIGNATURE)
 
