@@ -83,3 +83,22 @@ def test_photo_parity_says_in_one_line_what_it_lacks(tmp_path, missing):
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("photo_parity: error: "), result.stderr
     assert {"torch": "pip install 'hadamard-min[parity]'", "the weights": "imagenet",
             "an image": str(not_an_image)}[missing] in result.stderr
+
+
+def test_photo_parity_lists_each_photograph_it_is_given_under_its_own_name(tmp_path, monkeypatch):
+    """Rows were keyed by the file's stem: 'photo_parity a/x.png b/x.png' (or x.png x.jpg) compared one of
+    them and said nothing of the other, and '' was "image . is a folder"."""
+    from hadamard_min.cli.errors import UsageError
+    from hadamard_min.data.imagenet import PHOTOS
+    from hadamard_min.oracle.photo_parity import photographs
+
+    monkeypatch.chdir(tmp_path)
+    given = ["a/x.png", "b/x.png", "x.jpg", "chelsea"]
+    rows = photographs(given)
+    assert list(rows) == given
+    assert rows["a/x.png"] == Path("a/x.png") and rows["chelsea"] == PHOTOS["chelsea"]
+    (tmp_path / "chelsea").write_bytes(b"")  # a file of that name is the user's, not the shipped photograph
+    assert photographs(["chelsea"]) == {"chelsea": Path("chelsea")}
+    assert photographs([]) == PHOTOS
+    with pytest.raises(UsageError, match="empty"):
+        photographs(["x.png", ""])
