@@ -99,6 +99,20 @@ def test_an_out_that_names_no_png_file_is_named_in_the_error(command, out, rando
     assert err.count("\n") == 1 and os.listdir(tmp_path) == []
 
 
+def test_a_map_that_is_zero_everywhere_says_so(random_weights, tmp_path, capsys, monkeypatch):
+    """Grad-CAM is ReLU(Σ_c w_c A_c): for a class nothing in the image speaks for (real weights: coffee, class
+    459) it is 0 at every pixel, and the figure showed a black panel under "Grad-CAM", as if drawing failed."""
+    from hadamard_min.explain import classifier, figure
+    drawn = []
+    monkeypatch.setattr(classifier, "saliency", lambda model, x, target, method: numpy.zeros(x.shape[1:]))
+    monkeypatch.setattr(figure, "save_grid_figure", lambda path, rows: drawn.append(rows))
+    out = tmp_path / "fig.png"
+    assert cli.main(["coffee", "--method", "gradcam", "--class", "459", "--out", str(out),
+                     "--weights", str(random_weights)]) == 0
+    assert "(class 459): 0 everywhere" in capsys.readouterr().out.splitlines()[-1]
+    assert [title for title, _, _ in drawn[0][0][1]] == ["coffee.png, as seen", "Grad-CAM (0 everywhere)"]
+
+
 def test_a_missing_package_is_one_line_that_says_how_to_install_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(efficientnet.importlib.util, "find_spec", lambda name: None)
     assert cli.main(["chelsea", "--out", str(tmp_path / "fig.png")]) == 2

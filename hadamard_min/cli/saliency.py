@@ -74,13 +74,15 @@ def _saliency(args):
     result = saliency(model, prediction.x, target, args.method)
     title = f"{names[target]} ({target}), p = {prediction.probabilities[target]:.3f}"
     panels = [(f"{image.name}, as seen", prediction.pixels, "image")]
+    zero = "" if result.any() else " (0 everywhere)"  # Grad-CAM's ReLU where nothing speaks for the class
     if args.method == "gradcam":
-        panels.append((TITLES["gradcam"], result, "heatmap"))
+        panels.append((TITLES["gradcam"] + zero, result, "heatmap"))
     else:
-        panels += [(TITLES[args.method], normalise_pixel_map(result), "rgb"),
-                   (f"|{TITLES[args.method]}|", gradient_heatmap(result), "heatmap")]
+        panels += [(TITLES[args.method] + zero, normalise_pixel_map(result), "rgb"),
+                   (f"|{TITLES[args.method]}|{zero}", gradient_heatmap(result), "heatmap")]
     save_grid_figure(args.out, [(title, panels)])
-    print(f"{TITLES[args.method]} for {names[target]} (class {target}): wrote {printable(args.out)}")
+    note = "0 everywhere (no region of the image speaks for this class); " if zero else ""
+    print(f"{TITLES[args.method]} for {names[target]} (class {target}): {note}wrote {printable(args.out)}")
     return 0
 
 
