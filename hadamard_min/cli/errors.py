@@ -7,7 +7,8 @@ line, with each character that would drive the terminal or break the line (an ES
 name) escaped; Ctrl-C or SIGTERM status 130 after every temporary file is gone; and whatever the command prints
 to stdout cannot fail on a name that is not UTF-8 (it is escaped). A standard stream that was closed when the
 command started is read as /dev/null (what it would have shown is lost, the exit status is not), except that a
-command whose product goes to stdout (``--json -``) is refused in one line when stdout is closed.
+command whose product goes to stdout (``--json -``) is refused in one line when stdout is closed. A reader
+that stops reading (``| head -1``) ends nothing: what is printed after is dropped, and the work goes on.
 """
 import argparse
 import contextlib
@@ -106,6 +107,36 @@ def _closed_streams():
     return closed
 
 
+class _ReaderMayLeave:
+    """stdout for a reader that may stop reading (``| head -1``): once the pipe is gone, what is printed after
+    is dropped, and the command goes on (its figure is still written) instead of ending on BrokenPipeError."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self):
+        with contextlib.suppress(OSError, ValueError):  # the rest, and the flush at exit, go to /dev/null
+            nowhere = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(nowhere, self.stream.fileno())
+            os.close(nowhere)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
     """Run ``main``; turn a user error into one line and exit status 2, Ctrl-C and SIGTERM into status 130.
 
@@ -113,6 +144,7 @@ def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
     ``writes_stdout``: the command's product goes to stdout, which must be open."""
     closed = _closed_streams()
     escape_unencodable()
+    stdout, sys.stdout = sys.stdout, _ReaderMayLeave(sys.stdout)
     with _sigterm_interrupts():
         try:
             if writes_stdout and "stdout" in closed:
@@ -131,3 +163,6 @@ def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
         except KeyboardInterrupt:
             print(f"\n{prog}: interrupted", file=sys.stderr)
             return 130
+        finally:
+            sys.stdout.flush()  # a reader gone by now costs nothing either
+            sys.stdout = stdout

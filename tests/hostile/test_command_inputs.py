@@ -111,3 +111,24 @@ def test_a_bad_line_of_a_data_folder_is_one_line(tmp_path, capsys, photo, line):
     run_main(evaluate, ["--data", data, "--out", tmp_path / "report", "--examples", "1"], capsys) \
         .one_line_error("questions.jsonl line 2")
     assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("argv", [["--top-k", "13"], ["--json", "-", "--out", "figure.png"]], ids=" ".join)
+def test_a_reader_that_stops_reading_ends_nothing(tmp_path, argv):
+    """``hadamard-explain | head -1``: the pipe gone, the rest of stdout was 'error: Broken pipe' and status 2
+    (hadamard-saliency --top-k 1000 | head -1 wrote no figure); now the rest is dropped and the work goes on."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody will read: every write to the pipe fails with EPIPE
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "hadamard_min", "explain", *argv,
+                           *([] if "--out" in argv else ["--out", "figure.png"])],
+                          cwd=tmp_path, stdout=writer, stderr=subprocess.PIPE, env=env, timeout=120)
+    os.close(writer)
+    assert done.returncode == 0 and b"error" not in done.stderr and b"Broken" not in done.stderr, done.stderr
+    assert ("--json" in argv) == bool(done.stderr)  # with --json -, its messages are stderr's (the rest: stdout)
+    assert (tmp_path / "figure.png").stat().st_size > 10_000
