@@ -20,8 +20,9 @@ from hadamard_min.data.text import QuestionError
 from hadamard_min.models.vqa import VQAModel
 
 SIGNS = ("paper", "code")
-FIGURE_FIELDS = ("question", "tokens", "token_z", "answer", "probability", "top_k", "image", "alpha", "pixel_map",
-                 "heatmap", "method", "target", "input_image", "framing")
+FIGURE_FIELDS = ("question", "tokens", "token_z", "token_scores", "answer", "probability", "top_k", "image", "alpha",
+                 "pixel_map", "heatmap", "grad_v", "grad_q", "method", "target", "input_image", "framing",
+                 "unknown_words", "options")
 
 
 class ExplainArgumentError(ValueError):
@@ -92,8 +93,9 @@ def check_options(top_k=5, batch_size=64, progress=None, fix_f=True, sign="paper
         raise ExplainArgumentError(f"sign must be one of {', '.join(SIGNS)}, not {shown(sign)}")
 
 
-def check_explanation(explanation, z_limit=2.0, title=None):
-    """The arguments of plot_explanation: an Explanation (anything with the fields the figure draws)."""
+def check_explanation(explanation, z_limit=2.0, title=None, use="drawn"):
+    """The arguments of plot_explanation: an Explanation (anything with its fields) whose fields fit together
+    as :meth:`Explanation.load` would read them back (``saved.unfit``); ``use`` says what it is for."""
     if not all(hasattr(explanation, name) for name in FIGURE_FIELDS):
         hint = "; read a saved one with hm.Explanation.load(path)" if isinstance(explanation, str) else ""
         raise ExplainArgumentError(f"explanation must be an Explanation (from hm.explain), "
@@ -112,3 +114,9 @@ def check_explanation(explanation, z_limit=2.0, title=None):
         if values is not None and not (numpy.abs(values) <= numpy.finfo(numpy.float32).max).all():
             raise ExplainArgumentError(f"the explanation's {name} holds NaN, infinity or values beyond float32: "
                                        f"it cannot be drawn (was it changed after hm.explain?)")
+    from hadamard_min.explain.saved import unfit  # saved.py reads this module: imported when first needed
+
+    reason = unfit(explanation)  # a field set by hand (answer None, tokens [], a str probability), in words
+    if reason:
+        raise ExplainArgumentError(f"the explanation's fields do not fit together ({reason}): it cannot be {use} "
+                                   f"(was it changed after hm.explain?)")

@@ -6,11 +6,13 @@ were computed, on the network's grid (∇v, pixel_map, heatmap: S × S; α: S' �
 brings any of them back to the image's size (bilinear, float32), as the figures and ``hm.overlay`` do.
 """
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy
 
 from hadamard_min.explain import saved
+from hadamard_min.explain.arguments import ExplainArgumentError, shown
 from hadamard_min.explain.framing import Framing, checked_map, to_image
 
 
@@ -47,6 +49,9 @@ class Explanation:
     def at_image(self, values, size=None):
         """A map on the network's grid ((h, w) or (C, h, w): ``heatmap``, ``pixel_map``, ``alpha[g]``) at the
         image's own size (H, W), or at ``size``: float32, bilinear (:func:`framing.to_image`)."""
+        if not isinstance(self.framing, Framing):
+            raise ExplainArgumentError(f"the explanation's framing must be a Framing, not {shown(self.framing)}: "
+                                       f"it places the maps on the image (was it changed after hm.explain?)")
         values, size = checked_map(values, size)
         return to_image(values, self.framing, size)
 
@@ -56,14 +61,24 @@ class Explanation:
         return all(_same(getattr(self, name), getattr(other, name)) for name in self.__dataclass_fields__)
 
     def __repr__(self):
-        height, width = self.image.shape[:2]
-        side = self.framing.input_size
+        """One line that never fails, whatever was set by hand: a notebook shows it where the figure cannot be
+        drawn (a field it cannot read shows as given: ``p = 'x'``, ``image ?``)."""
+        p = self.probability
+        p = f"{p:.3f}" if isinstance(p, numbers.Real) else shown(p)
+        shape = numpy.shape(self.image) if isinstance(self.image, numpy.ndarray) else ()
+        image = f"{shape[1]}×{shape[0]}" if len(shape) >= 2 else "?"
+        side = self.framing.input_size if isinstance(self.framing, Framing) else "?"
         target = "" if self.target is None else f", explaining {self.target!r}"
-        return (f"Explanation({self.method}{target}: {self.question!r} → {self.answer!r} (p = {self.probability:.3f}); "
-                f"image {width}×{height}, the model saw {side}×{side})")
+        return (f"Explanation({self.method}{target}: {self.question!r} → {self.answer!r} (p = {p}); "
+                f"image {image}, the model saw {side}×{side})")
 
     def to_json(self):
-        """The non-image parts as plain JSON types (the arrays ∇v, ∇q, maps and image are left out)."""
+        """The non-image parts as plain JSON types (the arrays ∇v, ∇q, maps and image are left out); an
+        explanation whose fields do not fit together (changed by hand) raises ExplainArgumentError."""
+        reason = saved.unfit(self)
+        if reason:
+            raise ExplainArgumentError(f"the explanation's fields do not fit together ({reason}): it cannot be "
+                                       f"written as JSON (was it changed after hm.explain?)")
         return {"question": self.question, "tokens": list(self.tokens), "answer": self.answer,
                 "probability": float(self.probability),
                 "top_k": [{"answer": a, "probability": float(p)} for a, p in self.top_k],

@@ -13,6 +13,7 @@ existed, reads as an image the network saw as it is). The file is written atomic
 """
 import json
 import math
+import numbers
 import os
 
 import numpy
@@ -63,19 +64,38 @@ def save_explanation(explanation, path):
     too_many = _too_many(vars(explanation))
     if too_many:
         raise ExplainArgumentError(f"this explanation {too_many}; it cannot be saved (nothing was written)")
+    reason = unfit(explanation)  # what load will check, checked now: a file is written only where it reads back
+    if reason:
+        raise ExplainArgumentError(f"this explanation would not load back ({reason}): was it changed after "
+                                   f"hm.explain? (nothing was written)")
     arrays = {name: getattr(explanation, name) for name in ARRAYS if getattr(explanation, name) is not None}
     text = {name: getattr(explanation, name) for name in TEXT}
     text["top_k"] = [[answer, float(p)] for answer, p in explanation.top_k]
     text["probability"] = float(explanation.probability)
     text["framing"] = explanation.framing.to_json()
-    try:  # what load will check, checked now: a file is written only where it reads back
-        _checked_fields(path, json.loads(json_text(text)), {k: numpy.asarray(v) for k, v in arrays.items()})
-    except ExplanationFileError as error:
-        reason = str(error).removeprefix(f"{path}: ").split("; the file is")[0]
-        raise ExplainArgumentError(f"this explanation would not load back ({reason}): was it changed after "
-                                   f"hm.explain? (nothing was written)") from None
     save_weights(path, arrays, metadata={"explanation": {"format": FORMAT, **text}})
     return path
+
+
+def unfit(explanation):
+    """Why ``explanation`` (in memory, perhaps changed by hand after hm.explain) is not one that
+    :func:`load_explanation_fields` would read back, in words; None where it is. The checks of a file, on
+    the fields as they are: each value first as it is (a NaN probability is named NaN, not JSON's null), then
+    as the file would hold it. What draws, saves, stacks or becomes JSON is such an explanation."""
+    framing = getattr(explanation, "framing", None)
+    if not isinstance(framing, Framing):
+        return f"framing must be an explanation's Framing (e.framing), not {shown(framing)}"
+    text = {name: getattr(explanation, name) for name in TEXT}
+    try:
+        _check_text("", text)
+        arrays = {name: numpy.asarray(getattr(explanation, name)) for name in ARRAYS
+                  if getattr(explanation, name) is not None}
+        _checked_fields("", json.loads(json_text({**text, "framing": framing.to_json()})), arrays)
+    except ExplanationFileError as error:
+        return str(error).removeprefix(": ").split("; the file is")[0]
+    except (TypeError, ValueError) as error:  # a value JSON cannot hold (in options), a ragged list as an array
+        return f"a field holds what an explanation cannot ({error})"
+    return None
 
 
 def load_explanation_fields(path):
@@ -127,9 +147,12 @@ def _too_many(fields):
     def each(values):
         return values if isinstance(values, list | tuple) else ()
 
-    tokens, top_k = fields["tokens"], fields["top_k"]
-    side, alpha, heatmap = BOUNDS["image_size"][1], numpy.shape(fields["alpha"]) or (0,), numpy.shape(fields["heatmap"])
-    listed = [chars(pair[0]) for pair in each(top_k) if isinstance(pair, list | tuple) and pair]
+    def shape(values):  # a ragged list (set by hand) has none
+        return numpy.shape(values) if isinstance(values, numpy.ndarray) else ()
+
+    tokens, top_k = each(fields["tokens"]), each(fields["top_k"])
+    side, alpha, heatmap = BOUNDS["image_size"][1], shape(fields["alpha"]) or (0,), shape(fields["heatmap"])
+    listed = [chars(pair[0]) for pair in top_k if isinstance(pair, list | tuple) and pair]
     names = [*map(chars, each(tokens)), *map(chars, each(fields["unknown_words"])), *listed,
              chars(fields["answer"]), chars(fields["target"]), chars(fields["method"])]
     counts = (("tokens", len(tokens), BOUNDS["max_length"][1]), ("α maps", alpha[0], BOUNDS["glimpses"][1]),
@@ -156,8 +179,8 @@ def _check_text(path, fields):
     def refuse(name, expected):
         raise ExplanationFileError(f"{path}: {name} must be {expected}, not {fields[name]!r:.80}")
 
-    def probability(value):
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+    def probability(value):  # a NumPy float too, held in memory (JSON's numbers are int and float)
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
             and 0.0 <= value <= 1.0
 
     for name in ("question", "answer", "method"):
@@ -174,7 +197,7 @@ def _check_text(path, fields):
         refuse("probability", "a number in [0, 1]")
     top_k = fields["top_k"]
     if not isinstance(top_k, list) or not top_k or not all(
-            isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and probability(pair[1])
+            isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str) and probability(pair[1])
             for pair in top_k):
         refuse("top_k", "a non-empty list of [answer, probability] pairs")
     if not isinstance(fields["options"], dict):

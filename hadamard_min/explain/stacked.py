@@ -58,9 +58,10 @@ def stack(explanations):
         raise ExplainArgumentError(f"explanations must be a non-empty list of Explanations, not {shown(explanations)}")
     explanations = list(explanations)
     for e in explanations:
-        check_explanation(e)
+        check_explanation(e, use="stacked")
     methods = sorted({e.method for e in explanations})
-    sizes = sorted({e.input_image.shape for e in explanations})
+    inputs = [e.image if e.input_image is None else e.input_image for e in explanations]  # None: the image as seen
+    sizes = sorted({seen.shape for seen in inputs})
     if len(methods) > 1 or len(sizes) > 1:
         raise ExplainArgumentError(f"stack explanations of one model and one method, not methods {methods} "
                                    f"and network inputs {sizes}")
@@ -68,8 +69,13 @@ def stack(explanations):
     if len(shapes) > 1:
         raise ExplainArgumentError(f"stack explanations of one model, not of models with attention maps and word "
                                    f"vectors of the shapes {', '.join(map(str, shapes))}")
-    maps = numpy.stack([e.heatmap[None] if e.grad_v is None or e.method in WEIGHTED else e.grad_v
-                        for e in explanations])
+    maps = [numpy.asarray(e.heatmap[None] if e.grad_v is None or e.method in WEIGHTED else e.grad_v)
+            for e in explanations]
+    shapes = sorted({m.shape for m in maps})
+    if len(shapes) > 1:  # of one method, one with ∇v and one without: set by hand
+        raise ExplainArgumentError(f"stack explanations whose maps have one shape, not {shapes} "
+                                   f"(was grad_v changed after hm.explain?)")
+    maps = numpy.stack(maps)
     longest = max(len(e.tokens) for e in explanations)
     mask = numpy.zeros((len(explanations), longest), bool)
     scores, z = numpy.zeros(mask.shape, numpy.float32), numpy.zeros(mask.shape, numpy.float32)
@@ -77,7 +83,7 @@ def stack(explanations):
         mask[n, :len(e.tokens)] = True
         scores[n, :len(e.tokens)] = e.token_scores
         z[n, :len(e.tokens)] = e.token_z
-    return Stacked(maps=maps.astype(numpy.float32), inputs=numpy.stack([e.input_image for e in explanations]),
+    return Stacked(maps=maps.astype(numpy.float32), inputs=numpy.stack(inputs),
                    token_scores=scores, token_z=z, token_mask=mask,
                    tokens=[list(e.tokens) + [""] * (longest - len(e.tokens)) for e in explanations],
                    answers=[e.target or e.answer for e in explanations], method=methods[0])

@@ -1,0 +1,90 @@
+"""An Explanation whose fields a notebook user changed by hand: its repr still shows (a notebook falls back to
+it), and what draws, displays, saves, stacks or writes it as JSON refuses it with ExplainArgumentError naming
+the field, not an AttributeError or a format error from deep inside the figure, html or json."""
+import copy
+
+import numpy
+import pytest
+from matplotlib.figure import Figure
+from references import tiny_float64_model
+
+import hadamard_min as hm
+from hadamard_min.explain.arguments import ExplainArgumentError
+
+IMAGE = numpy.random.default_rng(5).integers(0, 256, (16, 16, 3), dtype=numpy.uint8)
+QUESTION = "what color is the shape?"
+
+
+@pytest.fixture(scope="module")
+def explanation():
+    return hm.explain(tiny_float64_model(), IMAGE, QUESTION)
+
+
+def changed(explanation, **fields):
+    e = copy.copy(explanation)
+    for name, value in fields.items():
+        setattr(e, name, value)
+    return e
+
+
+@pytest.mark.parametrize("fields, shown", [
+    ({"probability": "x"}, "p = str 'x'"), ({"probability": None}, "p = NoneType None"),
+    ({"probability": numpy.array([0.5, 0.2])}, "p = ndarray"), ({"image": None}, "image ?"),
+    ({"framing": None}, "the model saw ?×?"), ({"framing": "stretch"}, "the model saw ?×?"),
+])
+def test_the_repr_of_a_changed_explanation_never_fails(explanation, fields, shown):
+    """It raised ValueError ('Unknown format code f') or AttributeError: the notebook showed nothing."""
+    assert shown in repr(changed(explanation, **fields)) and str(changed(explanation, **fields))
+
+
+CHANGES = [
+    ({"answer": None}, "answer must be a string"),
+    ({"probability": "x"}, r"probability must be a number in \[0, 1\], not 'x'"),
+    ({"probability": float("nan")}, r"probability must be a number in \[0, 1\], not nan"),
+    ({"tokens": []}, "tokens must be a list of at least one token"),
+    ({"tokens": None}, "tokens must be a list of strings"),
+    ({"top_k": [("yes",)]}, "top_k must be a non-empty list of"),
+    ({"top_k": None}, "top_k must be a non-empty list of"),
+    ({"heatmap": None}, "the explanation lacks heatmap"),
+    ({"image": None}, "the explanation lacks image"),
+    ({"image": IMAGE.astype(float)}, r"image must be uint8 \(H, W, 3\)"),
+    ({"image": IMAGE[..., 0]}, r"image must be uint8 \(H, W, 3\)"),
+    ({"image": IMAGE[:10]}, "framing .* does not fit the image"),
+    ({"token_z": None}, "the explanation lacks token_z"),
+    ({"framing": None}, "framing must be an explanation's Framing"),
+    ({"framing": "stretch"}, "framing must be an explanation's Framing"),
+    ({"options": {"x": object()}}, "a field holds what an explanation cannot"),
+]
+
+
+@pytest.mark.parametrize("fields, words", CHANGES)
+def test_a_changed_explanation_is_refused_naming_the_field(explanation, fields, words, tmp_path):
+    e = changed(explanation, **fields)
+    ax = Figure().add_subplot()
+    for use, call in (("drawn", lambda: hm.plot_explanation(e)), ("drawn", lambda: hm.plot_explanation(e, ax=ax)),
+                      ("drawn", e._repr_mimebundle_), ("drawn", e._repr_html_), ("stacked", lambda: hm.stack([e])),
+                      ("written as JSON", e.to_json)):
+        with pytest.raises(ExplainArgumentError, match=f"fit together \\({words}.*cannot be {use}"):
+            call()
+    with pytest.raises(ExplainArgumentError, match=f"would not load back \\({words}"):
+        e.save(tmp_path / "e.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_at_image_needs_the_framing(explanation):
+    with pytest.raises(ExplainArgumentError, match="framing must be a Framing, not NoneType"):
+        changed(explanation, framing=None).at_image(explanation.heatmap)
+
+
+def test_stack_names_maps_of_two_shapes_and_takes_the_image_where_input_image_is_none(explanation):
+    with pytest.raises(ExplainArgumentError, match=r"maps have one shape, not \[\(1, 16, 16\), \(3, 16, 16\)\]"):
+        hm.stack([explanation, changed(explanation, grad_v=None)])
+    s = hm.stack([changed(explanation, input_image=None)])
+    numpy.testing.assert_array_equal(s.inputs[0], explanation.image)
+
+
+def test_an_unchanged_explanation_still_draws_saves_and_stacks(explanation, tmp_path):
+    e = changed(explanation, top_k=[tuple(pair) for pair in explanation.top_k],
+                probability=numpy.float32(explanation.probability))  # tuples and NumPy floats are fine
+    assert isinstance(hm.plot_explanation(e), Figure) and e.to_json()["probability"] == pytest.approx(e.probability)
+    assert hm.Explanation.load(e.save(tmp_path / "e.npz")).answer == e.answer
