@@ -14,6 +14,8 @@ none. The maps are those of
 :mod:`explain.baselines` (where the evaluation compares them); the heat-map is |map| summed over colour
 channels and scaled to [0, 1], the RGB panel the standardised gradient (eq. 9) where there is one.
 """
+import difflib
+
 import numpy
 
 from hadamard_min.core.backend import to_numpy
@@ -41,6 +43,7 @@ from hadamard_min.progress import in_chunks
 METHODS = ("hadamard", "guided", "saliency", "gradcam", "grounded", "attention")
 ANSWER_METHODS = ("guided", "saliency", "gradcam")  # the methods that explain one answer's logit
 HADAMARD_OPTIONS = ("fix_f", "sign", "guided")       # explain_batch's options, for the hadamard method only
+KEYWORDS = ("method", "answer", "top_k", "batch_size", "progress", "fit", "workers")  # explain_batch's own
 
 
 class MethodError(ExplainArgumentError):
@@ -110,15 +113,19 @@ def check_method(model, method, answer, options, count=1):
         if not isinstance(given, str) and (given is not None or isinstance(answer, (list, tuple))):
             raise MethodError(f"answer must be None, a string of model.answers or a list of them, not {shown(answer)}")
     if answer is not None and method not in ANSWER_METHODS:
-        raise MethodError(f"--answer names the answer a gradient method explains ({', '.join(ANSWER_METHODS)}); "
+        raise MethodError(f"answer (--answer) names the answer a gradient method explains "
+                          f"({', '.join(ANSWER_METHODS)}); "
                           f"{method} explains no particular answer")
     for given in answers:
         if given is not None and given not in model.answers:
             listed = ", ".join(model.answers[:20]) + (", …" if len(model.answers) > 20 else "")
             raise MethodError(f"the model has no answer {given!r}; its answers: {listed}")
     unknown = sorted(set(options) - set(HADAMARD_OPTIONS))
-    if unknown:
-        raise MethodError(f"unknown option {', '.join(unknown)}: the options are {', '.join(HADAMARD_OPTIONS)}")
+    if unknown:  # a keyword misspelt (methd=, topk=) lands here: named with the keyword it is closest to
+        close = difflib.get_close_matches(unknown[0], KEYWORDS + HADAMARD_OPTIONS, 1)
+        raise MethodError(f"unknown option {', '.join(unknown)}{f' (did you mean {close[0]}?)' if close else ''}: "
+                          f"the keywords are {', '.join(KEYWORDS)} and, for the hadamard method, "
+                          f"{', '.join(HADAMARD_OPTIONS)}")
     if options and method != "hadamard":
         raise MethodError(f"{', '.join(sorted(options))}: only for the hadamard method, not for {method}")
     return answers

@@ -111,7 +111,7 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP, outlier_pe
     if image.dtype != numpy.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise FigureInputError(f"image must be uint8 (H, W, 3) or (H, W), got {image.dtype} {image.shape}")
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
-        raise FigureInputError(f"alpha must lie in [0, 1], not {alpha}")
+        raise FigureInputError(f"alpha must be a number in [0, 1], not {alpha!r:.40}")  # repr: array(0.5), not 0.5
     from matplotlib import colormaps
 
     if not isinstance(cmap, str) or cmap not in colormaps:

@@ -1,0 +1,42 @@
+"""What a notebook user types by mistake is answered in the user's terms: a misspelt keyword is named with the
+one it is closest to, a Python call's error names its argument (not only the command's flag), and an
+argument of the right value but the wrong kind is not described as out of range."""
+import numpy
+import pytest
+from references import tiny_float64_model
+
+import hadamard_min as hm
+from hadamard_min.explain.maps import FigureInputError
+from hadamard_min.explain.methods import MethodError
+
+IMAGE = numpy.random.default_rng(6).integers(0, 256, (16, 16, 3), dtype=numpy.uint8)
+QUESTION = "what color is the shape?"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_float64_model()
+
+
+@pytest.mark.parametrize("keywords, words", [
+    ({"methd": "gradcam"}, r"unknown option methd \(did you mean method\?\): the keywords are method, answer, "),
+    ({"topk": 3}, r"unknown option topk \(did you mean top_k\?\)"),
+    ({"batchsize": 2}, r"unknown option batchsize \(did you mean batch_size\?\)"),
+    ({"zzz": 1}, r"unknown option zzz: the keywords are .* for the hadamard method, fix_f, sign, guided"),
+])
+def test_a_misspelt_keyword_is_named_with_the_one_it_is_closest_to(model, keywords, words):
+    """'unknown option methd: the options are fix_f, sign, guided' left out method itself."""
+    with pytest.raises(MethodError, match=words):
+        hm.explain(model, IMAGE, QUESTION, **keywords)
+
+
+def test_an_answer_for_the_hadamard_method_names_the_argument_of_the_call(model):
+    with pytest.raises(MethodError, match=r"^answer \(--answer\) names the answer"):
+        hm.explain(model, IMAGE, QUESTION, answer="yes")
+
+
+@pytest.mark.parametrize("alpha", [numpy.array(0.5), "0.5"])
+def test_overlay_names_an_alpha_in_range_but_not_a_number_as_such(alpha):
+    """numpy.array(0.5) was refused as 'alpha must lie in [0, 1], not 0.5'."""
+    with pytest.raises(FigureInputError, match=r"alpha must be a number in \[0, 1\], not (array\(0\.5\)|'0\.5')"):
+        hm.overlay(IMAGE, numpy.ones((2, 2)), alpha=alpha)
