@@ -40,3 +40,14 @@ def test_overlay_names_an_alpha_in_range_but_not_a_number_as_such(alpha):
     """numpy.array(0.5) was refused as 'alpha must lie in [0, 1], not 0.5'."""
     with pytest.raises(FigureInputError, match=r"alpha must be a number in \[0, 1\], not (array\(0\.5\)|'0\.5')"):
         hm.overlay(IMAGE, numpy.ones((2, 2)), alpha=alpha)
+
+
+def test_load_model_of_a_manifest_names_the_model_file_beside_it():
+    """It was verified against itself and read 'is corrupt or was changed …; restore the file (git checkout)'."""
+    from hadamard_min.io.model_files import SHIPPED_MODEL, ModelFileError, manifest_path
+
+    with pytest.raises(ModelFileError, match=r"is a model's manifest \(its sha256\), not a model file: give the "
+                                             r"\.npz file \(.*easyvqa_mlb\.npz\)"):
+        hm.load_model(manifest_path(SHIPPED_MODEL))
+    with pytest.raises(ModelFileError, match=r"model file not found: .* \(check the path given to load_model"):
+        hm.load_model("no/such/model.npz")

@@ -133,8 +133,12 @@ def load_model(path=None, verify=True):
     if not exists:
         hint = ("the shipped model is missing: restore it (`git checkout weights/` in a checkout, reinstall "
                 "hadamard-min otherwise) or retrain with hadamard-train" if path.parent == WEIGHTS_FOLDER
-                else "check the path given with --weights")
+                else "check the path given to load_model or --weights")
         raise ModelFileError(f"model file not found: {path} ({hint})")
+    if manifest_path(path) == path:  # verified against itself, it read as a model 'corrupt or changed'
+        beside = path.with_suffix(".npz")
+        raise ModelFileError(f"{path} is a model's manifest (its sha256), not a model file: give the .npz file"
+                             f"{f' ({beside})' if beside.is_file() else ''}")
     if verify:
         verify_sha256(path, required=path.resolve() in (SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL))
     metadata = _checked_metadata(path, load_npz_metadata(path))
