@@ -51,3 +51,12 @@ def test_load_model_of_a_manifest_names_the_model_file_beside_it():
         hm.load_model(manifest_path(SHIPPED_MODEL))
     with pytest.raises(ModelFileError, match=r"model file not found: .* \(check the path given to load_model"):
         hm.load_model("no/such/model.npz")
+
+
+def test_learner_refuses_an_empty_path():
+    """pathlib reads '' as '.': the block ran on the folder the notebook was in, every op 'missing', unsaid."""
+    from hadamard_min.learner.ops import LearnerError
+
+    with pytest.raises(LearnerError, match="the folder's path is empty"):
+        with hm.learner(""):
+            pass

@@ -270,6 +270,8 @@ def learner(folder):
     if not isinstance(folder, str | os.PathLike):
         raise LearnerError(f"learner takes the path of a folder of exercises (str or pathlib.Path), not "
                            f"{type(folder).__name__}")
+    if not os.fspath(folder):  # pathlib reads "" as "." (this folder): no exercise would be found, silently
+        raise LearnerError("the folder's path is empty: give learner the folder of your exercises")
     folder = Path(folder)
     if not folder.is_dir():
         raise LearnerError(f"{folder} is not a folder of exercises (ex02_unbroadcast.py, …)")
