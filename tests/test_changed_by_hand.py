@@ -10,6 +10,7 @@ from references import tiny_float64_model
 
 import hadamard_min as hm
 from hadamard_min.explain.arguments import ExplainArgumentError
+from hadamard_min.explain.maps import FigureInputError
 
 IMAGE = numpy.random.default_rng(5).integers(0, 256, (16, 16, 3), dtype=numpy.uint8)
 QUESTION = "what color is the shape?"
@@ -57,13 +58,19 @@ CHANGES = [
 ]
 
 
+DRAWN = {"the explanation lacks image": r"image must be uint8 \(H, W, 3\), got object",  # the figure's words
+         r"image must be uint8 \(H, W, 3\)": r"image must be uint8 \(H, W, 3\), got (float64|uint8 \(16, 16\))"}
+
+
 @pytest.mark.parametrize("fields, words", CHANGES)
 def test_a_changed_explanation_is_refused_naming_the_field(explanation, fields, words, tmp_path):
     e = changed(explanation, **fields)
     ax = Figure().add_subplot()
-    for use, call in (("drawn", lambda: hm.plot_explanation(e)), ("drawn", lambda: hm.plot_explanation(e, ax=ax)),
-                      ("drawn", e._repr_mimebundle_), ("drawn", e._repr_html_), ("stacked", lambda: hm.stack([e])),
-                      ("written as JSON", e.to_json)):
+    for call in (lambda: hm.plot_explanation(e), lambda: hm.plot_explanation(e, ax=ax), e._repr_mimebundle_,
+                 e._repr_html_):  # a map the figure cannot draw is said in the figure's words (FigureInputError)
+        with pytest.raises((ExplainArgumentError, FigureInputError), match=DRAWN.get(words, words)):
+            call()
+    for use, call in (("stacked", lambda: hm.stack([e])), ("written as JSON", e.to_json)):
         with pytest.raises(ExplainArgumentError, match=f"fit together \\({words}.*cannot be {use}"):
             call()
     with pytest.raises(ExplainArgumentError, match=f"would not load back \\({words}"):

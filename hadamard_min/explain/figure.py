@@ -64,7 +64,8 @@ def figure_png(figure, dpi=DPI):
     return buffer.getvalue()
 
 
-def _check_explanation(image, alpha, pixel_map, heatmap):
+def check_maps(image, alpha, pixel_map, heatmap):
+    """The image and maps as the figure draws them, each of a shape it can draw (FigureInputError)."""
     image = numpy.asarray(image)
     if image.dtype != numpy.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise FigureInputError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
@@ -133,7 +134,7 @@ def explanation_figure(image, alpha, pixel_map, tokens, token_z, answer, probabi
     ``pixel_map=None`` (a method with no gradient at the pixels, given a ``heatmap``) leaves out the RGB
     and signed panels. Any number of tokens fits: they wrap onto as many lines as needed.
     """
-    image, alpha, pixel_map, heat = _check_explanation(image, alpha, pixel_map, heatmap)
+    image, alpha, pixel_map, heat = check_maps(image, alpha, pixel_map, heatmap)
     check_tokens(tokens, token_z)
     height, width = image.shape[:2]
     framing = framing or Framing.whole(height, width, heat.shape[0])

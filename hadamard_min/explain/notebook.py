@@ -20,7 +20,7 @@ import numpy
 
 from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
 from hadamard_min.data.images import load_image
-from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
+from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, check_fields, shown
 from hadamard_min.explain.framing import Framing, real_array, to_image
 from hadamard_min.explain.maps import (
     MAGNITUDE_CMAP,
@@ -59,6 +59,8 @@ def plot_explanation(explanation, title=None, z_limit=2.0, ax=None, outlier_perc
     check_explanation(explanation, z_limit, title)
     check_outlier_perc(outlier_perc)
     e = explanation
+    figure.check_maps(e.image, e.alpha, e.pixel_map, e.heatmap)  # in the figure's words first (FigureInputError)
+    check_fields(e, "drawn")
     label = MAP_LABELS.get(e.method, e.method)
     if ax is not None:
         from matplotlib.axes import Axes

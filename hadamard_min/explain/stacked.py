@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
+from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, check_fields, shown
 
 WEIGHTED = ("grounded",)  # methods whose map is a weighted heat-map, not their gradient: stacked as the heat-map
 
@@ -58,7 +58,8 @@ def stack(explanations):
         raise ExplainArgumentError(f"explanations must be a non-empty list of Explanations, not {shown(explanations)}")
     explanations = list(explanations)
     for e in explanations:
-        check_explanation(e, use="stacked")
+        check_explanation(e)
+        check_fields(e, "stacked")
     methods = sorted({e.method for e in explanations})
     inputs = [e.image if e.input_image is None else e.input_image for e in explanations]  # None: the image as seen
     sizes = sorted({seen.shape for seen in inputs})
