@@ -95,3 +95,14 @@ def test_an_unchanged_explanation_still_draws_saves_and_stacks(explanation, tmp_
                 probability=numpy.float32(explanation.probability))  # tuples and NumPy floats are fine
     assert isinstance(hm.plot_explanation(e), Figure) and e.to_json()["probability"] == pytest.approx(e.probability)
     assert hm.Explanation.load(e.save(tmp_path / "e.npz")).answer == e.answer
+
+
+def test_a_file_s_bounds_do_not_refuse_what_a_model_gives(tmp_path):
+    """The bounds on a saved file's counts (10,000 answers listed) are not a hand change: a model of 10,001
+    answers explained with top_k beyond them still stacks and writes as JSON (only save refuses it, saying so)."""
+    model = tiny_float64_model(answers=[f"a{i}" for i in range(10_001)])
+    e = hm.explain(model, IMAGE, QUESTION, top_k=10 ** 9)
+    assert len(e.to_json()["top_k"]) == 10_001 and hm.stack([e]).answers == [e.answer]
+    with pytest.raises(ExplainArgumentError, match=r"10,001 answers in top_k, more than .* it cannot be saved"):
+        e.save(tmp_path / "e.npz")
+    assert list(tmp_path.iterdir()) == []

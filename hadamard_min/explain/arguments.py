@@ -122,7 +122,7 @@ def check_fields(explanation, use):
     field, before it is ``use`` ("drawn", "stacked", …)."""
     from hadamard_min.explain.saved import unfit  # saved.py reads this module: imported when first needed
 
-    reason = unfit(explanation)
+    reason = unfit(explanation, bounded=False)  # a file's bounds are the file's: a model's own counts may draw
     if reason:
         raise ExplainArgumentError(f"the explanation's fields do not fit together ({reason}): it cannot be {use} "
                                    f"(was it changed after hm.explain?)")

@@ -77,11 +77,13 @@ def save_explanation(explanation, path):
     return path
 
 
-def unfit(explanation):
+def unfit(explanation, bounded=True):
     """Why ``explanation`` (in memory, perhaps changed by hand after hm.explain) is not one that
     :func:`load_explanation_fields` would read back, in words; None where it is. The checks of a file, on
     the fields as they are: each value first as it is (a NaN probability is named NaN, not JSON's null), then
-    as the file would hold it. What draws, saves, stacks or becomes JSON is such an explanation."""
+    as the file would hold it. What draws, saves, stacks or becomes JSON is such an explanation; ``bounded``
+    False leaves out the counts a file may hold (:func:`_too_many`), which a model of 20,000 answers explained
+    with top_k=20_000 passes, for what draws it or writes it as JSON."""
     framing = getattr(explanation, "framing", None)
     if not isinstance(framing, Framing):
         return f"framing must be an explanation's Framing (e.framing), not {shown(framing)}"
@@ -90,7 +92,7 @@ def unfit(explanation):
         _check_text("", text)
         arrays = {name: numpy.asarray(getattr(explanation, name)) for name in ARRAYS
                   if getattr(explanation, name) is not None}
-        _checked_fields("", json.loads(json_text({**text, "framing": framing.to_json()})), arrays)
+        _checked_fields("", json.loads(json_text({**text, "framing": framing.to_json()})), arrays, bounded)
     except ExplanationFileError as error:
         return str(error).removeprefix(": ").split("; the file is")[0]
     except (TypeError, ValueError) as error:  # a value JSON cannot hold (in options), a ragged list as an array
@@ -115,13 +117,13 @@ def load_explanation_fields(path):
     return _checked_fields(path, text, arrays)
 
 
-def _checked_fields(path, text, arrays):
+def _checked_fields(path, text, arrays, bounded=True):
     """The fields of an explanation from its JSON text and its arrays, each checked (ExplanationFileError)."""
     fields = {name: text[name] for name in TEXT}
     _check_text(path, fields)
     fields["top_k"] = [(answer, float(p)) for answer, p in text["top_k"]]
     fields.update({name: arrays.get(name) for name in ARRAYS})
-    too_many = _too_many(fields)
+    too_many = bounded and _too_many(fields)
     if too_many:
         raise ExplanationFileError(f"{path}: the explanation {too_many}; the file is corrupt or crafted")
     _check_arrays(path, fields)
