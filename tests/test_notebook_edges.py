@@ -60,3 +60,22 @@ def test_learner_refuses_an_empty_path():
     with pytest.raises(LearnerError, match="the folder's path is empty"):
         with hm.learner(""):
             pass
+
+
+@pytest.mark.parametrize("device, words", [("tpu", r"device must be None, 'cpu' or 'gpu', not 'tpu'"),
+                                           ("cuda", r"not 'cuda'")])
+def test_to_device_refuses_a_device_it_does_not_know(device, words):
+    """'tpu' or 'cuda' was read as the CPU without a word."""
+    from hadamard_min.core import backend
+
+    with pytest.raises(backend.UnknownDeviceError, match=words):
+        hm.to_device(numpy.ones(2), device)
+
+
+def test_to_device_gpu_without_cupy_says_what_to_install(monkeypatch):
+    """It raised AttributeError: 'NoneType' object has no attribute 'asarray'."""
+    from hadamard_min.core import backend
+
+    monkeypatch.setattr(backend, "cupy", None)
+    with pytest.raises(hm.DeviceError, match="CuPy is not installed"):
+        hm.to_device(numpy.ones(2), "gpu")

@@ -76,8 +76,12 @@ def array_module(array):
 
 def to_device(array, device=None):
     """Move ``array`` to ``device`` (default: the current one). The one helper that copies across."""
+    if device is not None and device not in ("cpu", "gpu"):  # "cuda" or "tpu" was read as the CPU, unsaid
+        raise UnknownDeviceError(f"device must be None, 'cpu' or 'gpu', not {device!r}")
     device = device or get_device()
     if device == "gpu":
+        if cupy is None:  # was an AttributeError of None
+            _check_gpu()
         return cupy.asarray(array)
     if cupy is not None and isinstance(array, cupy.ndarray):
         return cupy.asnumpy(array)
