@@ -79,3 +79,12 @@ def test_to_device_gpu_without_cupy_says_what_to_install(monkeypatch):
     monkeypatch.setattr(backend, "cupy", None)
     with pytest.raises(hm.DeviceError, match="CuPy is not installed"):
         hm.to_device(numpy.ones(2), "gpu")
+
+
+def test_plot_explanation_into_an_axes_takes_the_title(model):
+    """title= was checked, then dropped where ax= was given: the panel kept its own title, unsaid."""
+    from matplotlib.figure import Figure
+
+    e = hm.explain(model, IMAGE, QUESTION)
+    assert hm.plot_explanation(e, ax=Figure().add_subplot(), title="mine $x$").get_title() == "mine $x$"
+    assert hm.plot_explanation(e, ax=Figure().add_subplot()).get_title().startswith(f"∇v · {e.answer} (p = ")

@@ -51,7 +51,8 @@ def plot_explanation(explanation, title=None, z_limit=2.0, ax=None, outlier_perc
     (Captum's ``outlier_perc``, default 2; 0 scales by the maximum) and with a colour bar; below, the question
     coloured by token z-score, the answer and the top answers. ``title`` defaults to the question (and, for
     a gradient baseline, the method and the answer it explains). With ``ax`` (a matplotlib Axes), the
-    magnitude over the image is drawn into it, with a colour bar beside it, and ``ax`` is returned.
+    magnitude over the image is drawn into it, with a colour bar beside it, titled ``title`` (default: the map,
+    the answer and its probability), and ``ax`` is returned.
     Anything but an Explanation raises ``arguments.ExplainArgumentError``.
     """
     from hadamard_min.explain import figure, panels
@@ -68,7 +69,7 @@ def plot_explanation(explanation, title=None, z_limit=2.0, ax=None, outlier_perc
         if not isinstance(ax, Axes):
             raise ExplainArgumentError(f"ax must be None or a matplotlib Axes (fig, ax = plt.subplots()), "
                                        f"not {shown(ax)}")
-        return panels.plot_into(ax, e, e.framing, HEAT_LABELS.get(e.method, label), outlier_perc)
+        return panels.plot_into(ax, e, e.framing, HEAT_LABELS.get(e.method, label), outlier_perc, title)
     if title is None:
         title = e.question if e.target is None else f"{e.method} of “{e.target}”: {e.question}"
     return figure.explanation_figure(e.image, e.alpha, e.pixel_map, e.tokens, e.token_z, e.answer, e.probability,

@@ -137,9 +137,10 @@ def _scale_label(outlier_perc):
     return f"top {outlier_perc:g} % of mass clipped" if outlier_perc else "scaled to the maximum"
 
 
-def plot_into(ax, explanation, framing, map_label, outlier_perc):
-    """The heat-map over the image in a user's ``ax``, titled by the map and the answer, colour bar beside."""
+def plot_into(ax, explanation, framing, map_label, outlier_perc, title=None):
+    """The heat-map over the image in a user's ``ax``, titled ``title`` (default: the map and the answer),
+    colour bar beside."""
     e = explanation
-    magnitude_panel(ax, None, e.image, e.heatmap, framing, f"{map_label} · {e.answer} (p = {e.probability:.2f})",
-                    None, outlier_perc)
+    title = f"{map_label} · {e.answer} (p = {e.probability:.2f})" if title is None else title
+    magnitude_panel(ax, None, e.image, e.heatmap, framing, title, None, outlier_perc)
     return ax
