@@ -42,7 +42,10 @@ class PortedMLB:
 
 
 def float32(array):
-    return numpy.ascontiguousarray(array, dtype=numpy.float32)
+    """``array`` as float32; a float64 beyond float32's range becomes inf without a warning on stderr (each port's
+    arrays are loaded through ``check_finite``, which refuses it in one line)."""
+    with numpy.errstate(over="ignore"):
+        return numpy.ascontiguousarray(array, dtype=numpy.float32)
 
 
 def gru_state(prefix, input_blocks, input_biases, hidden_blocks):

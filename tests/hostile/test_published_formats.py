@@ -1,0 +1,43 @@
+"""Hostile variants of the published formats' files (MLB.t7, gru.t7, lookup_2k.t7, vqa.pytorch checkpoints,
+their index files): each is refused in one line on stderr, or read as it means."""
+import json
+import warnings
+
+import numpy
+import pytest
+from t7_writer import write_t7
+
+from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.porting import mlb_t7_layout, port_torch7_mlb
+from hadamard_min.io.weights import check_finite
+
+WORDS, ANSWERS = ["what", "UNK", "color"], ["red", "blue"]
+SIZES = {"word_dim": 2, "question_dim": 3, "joint_dim": 2, "glimpses": 1}
+VISUAL = 4
+
+
+def mlb_t7(folder, vector):
+    """MLB.t7 holding ``vector`` and its data_prepro.json (words WORDS, answers ANSWERS)."""
+    write_t7(folder / "MLB.t7", vector)
+    prepro = {"ix_to_word": {str(i + 1): w for i, w in enumerate(WORDS)},
+              "ix_to_ans": {str(i + 1): a for i, a in enumerate(ANSWERS)}}
+    (folder / "data_prepro.json").write_text(json.dumps(prepro))
+    return folder / "MLB.t7", folder / "data_prepro.json"
+
+
+def mlb_t7_size():
+    return sum(int(numpy.prod(shape)) for _, shape in mlb_t7_layout(len(WORDS), len(ANSWERS), VISUAL, **SIZES))
+
+
+def test_a_double_mlb_t7_beyond_float32_warns_nothing_on_stderr(tmp_path):
+    """A float64 MLB.t7 holding 1e300 printed numpy's two-line RuntimeWarning ('overflow encountered in cast')
+    on stderr before the one-line refusal: the cast to float32 now keeps quiet and check_finite refuses it."""
+    vector = numpy.ones(mlb_t7_size())
+    vector[-1] = 1e300
+    t7, prepro = mlb_t7(tmp_path, vector)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ported = port_torch7_mlb(t7, prepro, visual_dim=VISUAL, **SIZES)
+    assert numpy.isinf(ported.state["mlb.linear_classif.bias"][-1])
+    with pytest.raises(WeightsError, match="NaN or infinity"):  # what every model's load_state_dict calls
+        check_finite(ported.state, str(t7))
