@@ -8,7 +8,7 @@ import pytest
 from t7_writer import write_t7
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.porting import mlb_t7_layout, port_torch7_mlb
+from hadamard_min.io.porting import PortError, mlb_t7_layout, port_torch7_mlb
 from hadamard_min.io.weights import check_finite
 
 WORDS, ANSWERS = ["what", "UNK", "color"], ["red", "blue"]
@@ -41,3 +41,12 @@ def test_a_double_mlb_t7_beyond_float32_warns_nothing_on_stderr(tmp_path):
     assert numpy.isinf(ported.state["mlb.linear_classif.bias"][-1])
     with pytest.raises(WeightsError, match="NaN or infinity"):  # what every model's load_state_dict calls
         check_finite(ported.state, str(t7))
+
+
+@pytest.mark.parametrize("sizes", [{"glimpses": 10 ** 9}, {"joint_dim": 10 ** 30}, {"visual_dim": 10 ** 12}])
+def test_mlb_sizes_larger_than_the_file_are_refused_before_the_layout_is_built(tmp_path, sizes):
+    """--mlb-sizes glimpses=1000000000 built a layout of a billion entries: 3 GB and still going after 20 s."""
+    t7, prepro = mlb_t7(tmp_path, numpy.ones(mlb_t7_size(), numpy.float32))
+    given = {**SIZES, "visual_dim": VISUAL, **sizes}
+    with pytest.raises(PortError, match=f"fewer than {next(iter(sizes))} "):
+        port_torch7_mlb(t7, prepro, **given)

@@ -74,12 +74,23 @@ def mlb_t7_layout(num_words, num_answers, visual_dim=2048, word_dim=620, questio
     return layout
 
 
-def split_flat_vector(vector, layout, source):
-    """Cut the flat vector into the arrays of ``layout``; refuse a vector of any other length."""
-    expected = sum(prod(shape) for _, shape in layout)
+def flat_vector(vector, sizes, source):
+    """``vector`` when it is 1-D and no size in ``sizes`` alone exceeds its length (each is a factor of some
+    parameter's shape): checked before the layout, which lists one entry per glimpse, is built."""
     if not isinstance(vector, numpy.ndarray) or vector.ndim != 1:
         found = type(vector).__name__ if not isinstance(vector, numpy.ndarray) else f"shape {vector.shape}"
         raise PortError(f"{source}: expected one flat parameter vector (a 1-D tensor), found {found}")
+    too_large = [f"{name} {size:,}" for name, size in sizes.items() if size > vector.size]
+    if too_large:
+        raise PortError(f"{source} holds {vector.size:,} parameters, fewer than {', '.join(too_large)} alone "
+                        f"needs: give the sizes MLB.t7 was trained with (--mlb-sizes)")
+    return vector
+
+
+def split_flat_vector(vector, layout, source):
+    """Cut the flat vector (1-D, see :func:`flat_vector`) into the arrays of ``layout``; refuse a vector of any
+    other length."""
+    expected = sum(prod(shape) for _, shape in layout)
     if vector.size != expected:
         raise PortError(f"{source} holds {vector.size:,} parameters but the configured sizes need "
                         f"{expected:,}: check the vocabulary and answer files and the sizes (word_dim, "
@@ -107,8 +118,8 @@ def port_torch7_mlb(path, vocab_path, answers_path=None, visual_dim=2048, **size
                 "give the sizes MLB.t7 was trained with (--mlb-sizes)")
     words = read_names(vocab_path, "words")
     answers = read_names(answers_path or vocab_path, "answers")
-    layout = mlb_t7_layout(len(words), len(answers), visual_dim, **sizes)
-    parts = split_flat_vector(read_t7(path), layout, path)
+    vector = flat_vector(read_t7(path), {**sizes, "visual_dim": visual_dim}, path)
+    parts = split_flat_vector(vector, mlb_t7_layout(len(words), len(answers), visual_dim, **sizes), path)
     vocab, rows = vocabulary_rows(words)
     state = {"encoder.embedding.weight": table_in_vocab_order(parts["lookup.weight"], rows)}
     state.update({f"encoder.gru.{name}": array for name, array in _gru_from_parts(parts).items()})
