@@ -6,10 +6,13 @@ import warnings
 import numpy
 import pytest
 from t7_writer import write_t7
+from test_port_mlb import ANSWERS as ALL_ANSWERS
+from test_port_mlb import WORDS as ALL_WORDS
+from test_port_mlb import vqa_pytorch_arrays
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.porting import PortError, mlb_t7_layout, port_torch7_mlb
-from hadamard_min.io.weights import check_finite
+from hadamard_min.io.porting import PortError, mlb_t7_layout, port_torch7_mlb, port_vqa_pytorch
+from hadamard_min.io.weights import check_finite, save_weights
 
 WORDS, ANSWERS = ["what", "UNK", "color"], ["red", "blue"]
 SIZES = {"word_dim": 2, "question_dim": 3, "joint_dim": 2, "glimpses": 1}
@@ -50,3 +53,16 @@ def test_mlb_sizes_larger_than_the_file_are_refused_before_the_layout_is_built(t
     given = {**SIZES, "visual_dim": VISUAL, **sizes}
     with pytest.raises(PortError, match=f"fewer than {next(iter(sizes))} "):
         port_torch7_mlb(t7, prepro, **given)
+
+
+def test_a_checkpoint_with_billions_of_empty_glimpses_is_refused_before_listing_them(tmp_path, rng):
+    """conv_att.weight of shape (2**33, 0, 1, 1) holds nothing, and its first axis made the port list 2**34
+    names it expected (3 GB and still going after 20 s)."""
+    arrays = vqa_pytorch_arrays(rng)
+    arrays["conv_v_att.weight"] = numpy.zeros((0, 12, 1, 1), numpy.float32)
+    arrays["conv_att.weight"] = numpy.zeros((2 ** 33, 0, 1, 1), numpy.float32)
+    save_weights(tmp_path / "mlb.npz", arrays)
+    (tmp_path / "words.txt").write_text("\n".join(ALL_WORDS))
+    (tmp_path / "answers.txt").write_text("\n".join(ALL_ANSWERS))
+    with pytest.raises(PortError, match="8,589,934,592 glimpses"):
+        port_vqa_pytorch(tmp_path / "mlb.npz", tmp_path / "words.txt", tmp_path / "answers.txt")

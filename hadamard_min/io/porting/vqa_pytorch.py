@@ -94,6 +94,9 @@ def port_vqa_pytorch(path, words_path, answers_path):
     """Read a vqa.pytorch MLB-attention checkpoint with its word and answer files: a :class:`PortedMLB`."""
     state = read_checkpoint(path)
     sizes = sizes_of(state)
+    if sizes["glimpses"] > len(state):  # before expected_shapes lists a fusion map per glimpse
+        raise PortError(f"{path}: conv_att.weight has {sizes['glimpses']:,} glimpses (its first axis), but the file "
+                        f"holds only {len(state):,} arrays, not one list_linear_v_fusion.g per glimpse; {HINT}")
     check_shapes(expected_shapes(sizes), state, path, HINT)
     check_sizes(sizes, f"{path} (sizes read off its tensors' shapes)", HINT)
     words, answers = read_names(words_path, "words"), read_names(answers_path, "answers")
