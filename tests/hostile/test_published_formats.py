@@ -1,6 +1,7 @@
 """Hostile variants of the published formats' files (MLB.t7, gru.t7, lookup_2k.t7, vqa.pytorch checkpoints,
 their index files): each is refused in one line on stderr, or read as it means."""
 import json
+import tracemalloc
 import warnings
 
 import numpy
@@ -8,10 +9,10 @@ import pytest
 from t7_writer import write_t7
 from test_port_mlb import ANSWERS as ALL_ANSWERS
 from test_port_mlb import WORDS as ALL_WORDS
-from test_port_mlb import vqa_pytorch_arrays
+from test_port_mlb import resnet_arrays, vqa_pytorch_arrays
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.porting import PortError, mlb_t7_layout, port_torch7_mlb, port_vqa_pytorch
+from hadamard_min.io.porting import PortError, build_preset, mlb_t7_layout, port_torch7_mlb, port_vqa_pytorch
 from hadamard_min.io.weights import check_finite, save_weights
 
 WORDS, ANSWERS = ["what", "UNK", "color"], ["red", "blue"]
@@ -66,3 +67,21 @@ def test_a_checkpoint_with_billions_of_empty_glimpses_is_refused_before_listing_
     (tmp_path / "answers.txt").write_text("\n".join(ALL_ANSWERS))
     with pytest.raises(PortError, match="8,589,934,592 glimpses"):
         port_vqa_pytorch(tmp_path / "mlb.npz", tmp_path / "words.txt", tmp_path / "answers.txt")
+
+
+def test_a_preset_resnet_whose_classifier_is_empty_is_refused_before_the_model_is_built(tmp_path, rng):
+    """fc.weight of shape (1000000, 0) in a 67 KB ResNet file made the preset build a classifier of a million
+    classes (820 MB) before load_state_dict refused the shape."""
+    arrays = resnet_arrays(rng)                                   # 64 output channels
+    arrays["fc.weight"] = numpy.zeros((1_000_000, 0), numpy.float32)
+    del arrays["fc.bias"]
+    save_weights(tmp_path / "resnet.npz", arrays)
+    t7, prepro = mlb_t7(tmp_path, numpy.ones(sum(int(numpy.prod(shape)) for _, shape in mlb_t7_layout(
+        len(WORDS), len(ANSWERS), 64, **SIZES)), numpy.float32))
+    tracemalloc.start()
+    try:
+        with pytest.raises(PortError, match=r"describe a model of .* parameters but hold"):
+            build_preset("mlb-vqa", resnet=tmp_path / "resnet.npz", mlb=t7, vocab=prepro, mlb_sizes=SIZES)
+        assert tracemalloc.get_traced_memory()[1] < 50 * 2 ** 20
+    finally:
+        tracemalloc.stop()

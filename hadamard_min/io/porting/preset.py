@@ -28,6 +28,7 @@ from hadamard_min.io.porting.resnet_files import resnet_state
 from hadamard_min.io.porting.torch7_mlb import DEFAULT_SIZES, port_torch7_mlb
 from hadamard_min.io.porting.vqa_pytorch import port_vqa_pytorch
 from hadamard_min.io.weights import WeightsError, load_weights
+from hadamard_min.models.config import check_config
 from hadamard_min.models.vqa import build_vqa_model
 
 PRESETS = {"mlb-vqa": {"image_size": 448, "crop": True, "max_length": 26}}
@@ -92,6 +93,12 @@ def build_preset(name, resnet, mlb, vocab, answers=None, mlb_sizes=None):
                         f"{resnet} gives {channels}; use the ResNet the MLB was trained on "
                         f"(ResNet-152: 2048)")
     config = {"backbone": backbone, **PRESETS[name], **ported.config}
+    declared = check_config(config, len(ported.vocab), len(ported.answers))
+    held = sum(array.size for array in (*arrays.values(), *ported.state.values())) + (channels + 1) * (
+        "fc.weight" not in arrays)  # a features-only file: the classifier built below is one class
+    if held < declared:  # checked before the model is built: empty tensors cannot make it allocate gigabytes
+        raise PortError(f"{resnet} and {mlb} describe a model of {declared:,} parameters but hold {held:,} "
+                        f"numbers; a file is corrupt or crafted (its tensors' shapes say more than they hold)")
     model = build_vqa_model(config, ported.vocab, ported.answers)
     if "fc.weight" not in arrays:  # a features-only file: keep the (unused) classifier as built
         arrays.update({"fc.weight": to_numpy(model.backbone.fc.weight.data),
