@@ -18,9 +18,17 @@ import os
 import sys
 from pathlib import Path
 
+
+def _default(variable, value):
+    """``variable`` is ``value`` unless set; blank is unset, as the package reads it (setdefault kept a blank
+    ``HADAMARD_FAST``, which the package reads as 1: the lesson ran the fast path, not its default)."""
+    if not os.environ.get(variable, "").strip():
+        os.environ[variable] = value
+
+
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
-os.environ.setdefault("HADAMARD_FAST", "0")
+    _default(_variable, "1")
+_default("HADAMARD_FAST", "0")
 
 _learner_block = contextlib.ExitStack()
 
@@ -28,9 +36,14 @@ _learner_block = contextlib.ExitStack()
 def start(doc):
     """Print the lesson's title (its docstring's first line) and which ops it runs; under ``HADAMARD_LEARNER``
     enter learner mode (its report is printed at the end)."""
-    from hadamard_min.fast.switch import enabled
+    from hadamard_min.fast.switch import FastSwitchError, enabled
     from hadamard_min.learner.ops import LearnerError, environment_folder, learner
 
+    try:
+        enabled()  # a bad HADAMARD_FAST is one line, as in the package's commands (it was a traceback)
+    except FastSwitchError as error:
+        print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(doc.strip().splitlines()[0])
     folder = environment_folder()
     if folder is not None:

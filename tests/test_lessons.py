@@ -155,3 +155,27 @@ def test_a_lesson_refuses_a_bad_value_in_one_line(lesson, args, message, tmp_pat
         pytest.importorskip("easy_vqa")  # without it the lesson ends before it reads --weights
     result = run_lesson(ROOT / "lessons" / lesson, args, tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_a_blank_hadamard_fast_is_the_lessons_default_the_reference_ops(value, tmp_path):
+    """A blank HADAMARD_FAST (or BLAS thread count) means the default, as the README promises: the lesson kept it
+    (os.environ.setdefault), the package read it as 1, and the lesson ran the fast path and said HADAMARD_FAST=1."""
+    env = {**os.environ, "HADAMARD_FAST": value, "OPENBLAS_NUM_THREADS": value,
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    result = subprocess.run([sys.executable, str(ROOT / "lessons" / "02_engine_and_gradcheck.py")], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "the reference ops of hadamard_min/ops/" in result.stdout.splitlines()[1], result.stdout[:2000]
+    assert "BLAS threads: 1)" in result.stdout.splitlines()[1], result.stdout[:2000]
+
+
+def test_a_bad_hadamard_fast_is_one_line_in_a_lesson(tmp_path):
+    """HADAMARD_FAST=2 was a FastSwitchError traceback; the package's commands refuse it in one line."""
+    env = {**os.environ, "HADAMARD_FAST": "2",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    result = subprocess.run([sys.executable, str(ROOT / "lessons" / "02_engine_and_gradcheck.py")], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and not result.stdout, result.stdout[-2000:]
+    assert result.stderr == ("02_engine_and_gradcheck.py: error: HADAMARD_FAST must be 0 (reference ops only) "
+                             "or 1 (fast path), not '2'\n"), result.stderr
