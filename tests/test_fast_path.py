@@ -268,3 +268,15 @@ def test_the_switch_takes_true_or_false_only(flag):
             pass
     with switch.fast(numpy.bool_(False)):
         assert not switch.enabled()
+
+
+def test_a_bad_hadamard_numba_is_refused_before_any_work(tmp_path):
+    """HADAMARD_NUMBA was read only where a Numba kernel might run: with HADAMARD_FAST=0 a bad value was taken
+    without a word, and hadamard-train refused it only after printing that training had begun."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HADAMARD_NUMBA": "2", "HADAMARD_FAST": "0"}
+    done = subprocess.run([sys.executable, "-m", "hadamard_min", "explain", "--json", "e.json"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and not done.stdout, done.stdout
+    assert done.stderr == ("hadamard-explain: error: HADAMARD_NUMBA must be 0 (NumPy fast forms) "
+                           "or 1 (Numba kernels), not '2'\n"), done.stderr
+    assert not list(tmp_path.iterdir())

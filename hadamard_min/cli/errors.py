@@ -1,14 +1,14 @@
 """The one error handler of every command: a user's mistake is one line on stderr and exit status 2.
 
-:class:`Parser` is argparse with its errors in that form too (no usage block), and :func:`run` wraps a
-command's work: a user error (a bad file, path, argument or device, a full disk, too little memory for the
-input, a bad ``HADAMARD_DEVICE`` (unless ``--device`` is given) or ``HADAMARD_FAST``, checked first) is one
-line, with each character that would drive the terminal or break the line (an ESC or a newline in a file's
-name) escaped; Ctrl-C or SIGTERM status 130 after every temporary file is gone; and whatever the command prints
-to stdout cannot fail on a name that is not UTF-8 (it is escaped). A standard stream that was closed when the
-command started is read as /dev/null (what it would have shown is lost, the exit status is not), except that a
-command whose product goes to stdout (``--json -``) is refused in one line when stdout is closed. A reader
-that stops reading (``| head -1``) ends nothing: what is printed after is dropped, and the work goes on.
+:class:`Parser` is argparse with its errors in that form too (no usage block), and :func:`run` wraps a command's
+work: a user error (a bad file, path, argument or device, a full disk, too little memory for the input, a bad
+``HADAMARD_DEVICE`` (unless ``--device`` is given), ``HADAMARD_FAST`` or ``HADAMARD_NUMBA``, checked first) is one
+line, with each character that would drive the terminal or break the line (an ESC or a newline in a file's name)
+escaped; Ctrl-C or SIGTERM status 130 after every temporary file is gone; and whatever the command prints to stdout
+cannot fail on a name that is not UTF-8 (it is escaped). A standard stream that was closed when the command started
+is read as /dev/null (what it would have shown is lost, the exit status is not), except that a command whose
+product goes to stdout (``--json -``) is refused in one line when stdout is closed. A reader that stops reading
+(``| head -1``) ends nothing: what is printed after is dropped, and the work goes on.
 """
 import argparse
 import contextlib
@@ -24,6 +24,7 @@ from hadamard_min.data.text import QuestionError, VocabularyError
 from hadamard_min.escapes import printable
 from hadamard_min.fast import FastSwitchError
 from hadamard_min.fast.switch import enabled as fast_path_enabled
+from hadamard_min.fast.switch import numba_enabled
 from hadamard_min.io.errors import WeightsError
 
 # A command's stderr holds its own lines: matplotlib's warnings (where HOME cannot be written, two lines on its
@@ -152,7 +153,7 @@ def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
                                  "give a file name instead (nothing was written)")
             if device is None:
                 environment_device()  # a bad HADAMARD_DEVICE stops it at once (a --device given wins)
-            fast_path_enabled()  # and a bad HADAMARD_FAST
+            fast_path_enabled(), numba_enabled()  # and a bad HADAMARD_FAST or HADAMARD_NUMBA (read late, or never)
             return main()
         except (*USER_ERRORS, *extra_errors, MemoryError, RuntimeError) as error:
             ours = isinstance(error, (*USER_ERRORS, *extra_errors, MemoryError))  # DeviceError is a RuntimeError
