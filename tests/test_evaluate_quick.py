@@ -24,3 +24,17 @@ def test_a_quick_report_says_so_and_records_its_settings(model_file, tmp_path, c
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["sanity_examples"] == QUICK.sanity_examples
     assert "--quick" in capsys.readouterr().out and "--quick" in (out / "report.md").read_text()
+
+
+def test_an_empty_data_is_refused_as_a_path_not_read_as_this_folder(tmp_path, monkeypatch, capsys):
+    """``--data ""`` was the folder the command runs in (pathlib reads "" as "."): '. has no questions.jsonl', or,
+    where the folder held one, an evaluation of data the user never named."""
+    monkeypatch.chdir(tmp_path)
+    try:
+        parser().parse_args(["--data", ""])
+    except SystemExit as stop:
+        assert stop.code == 2
+    else:
+        raise AssertionError("--data '' was taken")
+    assert capsys.readouterr().err == ("hadamard-evaluate: error: argument --data: expected a path, not an empty one "
+                                       "(see hadamard-evaluate --help)\n")

@@ -61,6 +61,13 @@ def path(text):
     return Path(text)
 
 
+def path_text(text):
+    """An argparse type: a path as given, a string, refused when empty (:func:`path`): port's "" was 'weights file
+    not found: ;', and ``hadamard-evaluate --data ""`` read the folder the command runs in."""
+    path(text)
+    return text
+
+
 def path_or_stdout(text):
     """An argparse type: "-" (standard output) as it is, else :func:`path`."""
     return text if text == "-" else path(text)

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, path, use_device
+from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, path, path_text, use_device
 from hadamard_min.cli.errors import Parser, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version, add_workers
 from hadamard_min.escapes import printable
@@ -36,7 +36,7 @@ def parser():
         formatter_class=HelpFormatter)
     p.add_argument("--weights", type=path, default=None,
                    help="model file (.npz); default: the shipped model for --data")
-    p.add_argument("--data", default="easy-vqa", metavar="easy-vqa|two-shape|DIR",
+    p.add_argument("--data", type=path_text, default="easy-vqa", metavar="easy-vqa|two-shape|DIR",
                    help="test data set, or your own: a folder DIR with images, questions.jsonl "
                         '({"image", "question", "answer"} lines) and optional masks/ (see hadamard_min.data.folder)')
     p.add_argument("--examples", type=integer(1, 1_000_000), default=None,

@@ -4,7 +4,7 @@ import sys
 
 import numpy
 
-from hadamard_min.cli.checks import path
+from hadamard_min.cli.checks import path_text
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.escapes import printable
@@ -22,18 +22,12 @@ def main(argv=None):
                     "checkpoints are read without running any code they contain. SRC is never modified.",
         epilog="example: hadamard-port resnet152-394f9c45.pth resnet152_imagenet.npz",
         formatter_class=HelpFormatter)
-    parser.add_argument("source", metavar="SRC", type=_path_text, help=f"weights to convert ({SUPPORTED})")
-    parser.add_argument("destination", metavar="DST", type=_path_text, help="the .npz file to write")
+    parser.add_argument("source", metavar="SRC", type=path_text, help=f"weights to convert ({SUPPORTED})")
+    parser.add_argument("destination", metavar="DST", type=path_text, help="the .npz file to write")
     parser.add_argument("--force", action="store_true", help="overwrite DST if it exists")
     add_version(parser)
     args = parser.parse_args(argv)
     return run(lambda: _port(args), "hadamard-port")
-
-
-def _path_text(text):
-    """A path as given, refused when empty (:func:`checks.path`): "" was 'weights file not found: ;'."""
-    path(text)
-    return text
 
 
 def check_arguments(args):
