@@ -81,6 +81,23 @@ def test_to_device_gpu_without_cupy_says_what_to_install(monkeypatch):
         hm.to_device(numpy.ones(2), "gpu")
 
 
+def test_to_device_gpu_with_cupy_but_no_cuda_device_says_so(monkeypatch):
+    """CuPy installed on a machine with no CUDA device (a laptop): to_device(x, 'gpu') skipped the check that
+    set_device('gpu') makes, and raised CuPy's own CUDA error from cupy.asarray."""
+    from types import SimpleNamespace
+
+    from hadamard_min.core import backend
+
+    def no_device(array):
+        raise AssertionError("cupy.asarray reached: CUDARuntimeError: cudaErrorNoDevice")
+
+    fake = SimpleNamespace(asarray=no_device, ndarray=type(None),
+                           cuda=SimpleNamespace(runtime=SimpleNamespace(getDeviceCount=lambda: 0)))
+    monkeypatch.setattr(backend, "cupy", fake)
+    with pytest.raises(hm.DeviceError, match="no CUDA device was found"):
+        hm.to_device(numpy.ones(2), "gpu")
+
+
 def test_plot_explanation_into_an_axes_takes_the_title(model):
     """title= was checked, then dropped where ax= was given: the panel kept its own title, unsaid."""
     from matplotlib.figure import Figure

@@ -80,7 +80,7 @@ def to_device(array, device=None):
         raise UnknownDeviceError(f"device must be None, 'cpu' or 'gpu', not {device!r}")
     device = device or get_device()
     if device == "gpu":
-        if cupy is None:  # was an AttributeError of None
+        if _device != "gpu":  # unchecked yet: no CuPy was an AttributeError of None, no device CuPy's own error
             _check_gpu()
         return cupy.asarray(array)
     if cupy is not None and isinstance(array, cupy.ndarray):
