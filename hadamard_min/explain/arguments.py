@@ -95,7 +95,7 @@ def check_options(top_k=5, batch_size=64, progress=None, fix_f=True, sign="paper
 
 def check_explanation(explanation, z_limit=2.0, title=None):
     """The arguments of plot_explanation: an Explanation (anything with its fields; what they hold:
-    :func:`check_fields`)."""
+    :func:`saved.check_fields`)."""
     if not all(hasattr(explanation, name) for name in FIGURE_FIELDS):
         hint = "; read a saved one with hm.Explanation.load(path)" if isinstance(explanation, str) else ""
         raise ExplainArgumentError(f"explanation must be an Explanation (from hm.explain), "
@@ -114,15 +114,3 @@ def check_explanation(explanation, z_limit=2.0, title=None):
         if values is not None and not (numpy.abs(values) <= numpy.finfo(numpy.float32).max).all():
             raise ExplainArgumentError(f"the explanation's {name} holds NaN, infinity or values beyond float32: "
                                        f"it cannot be drawn (was it changed after hm.explain?)")
-
-
-def check_fields(explanation, use):
-    """An explanation whose fields fit together as :meth:`Explanation.load` would read them back
-    (``saved.unfit``): one changed by hand (answer None, tokens [], a str probability) is refused, naming the
-    field, before it is ``use`` ("drawn", "stacked", …)."""
-    from hadamard_min.explain.saved import unfit  # saved.py reads this module: imported when first needed
-
-    reason = unfit(explanation, bounded=False)  # a file's bounds are the file's: a model's own counts may draw
-    if reason:
-        raise ExplainArgumentError(f"the explanation's fields do not fit together ({reason}): it cannot be {use} "
-                                   f"(was it changed after hm.explain?)")

@@ -20,7 +20,7 @@ import numpy
 
 from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
 from hadamard_min.data.images import load_image
-from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, check_fields, shown
+from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
 from hadamard_min.explain.framing import Framing, real_array, to_image
 from hadamard_min.explain.maps import (
     MAGNITUDE_CMAP,
@@ -31,6 +31,7 @@ from hadamard_min.explain.maps import (
     check_outlier_perc,
     clipped,
 )
+from hadamard_min.explain.saved import check_fields
 
 MAP_LABELS = {"hadamard": "∇v", "saliency": "∂y/∂I", "guided": "guided ∂y/∂I", "gradcam": "Grad-CAM",
               "grounded": "∇v^α", "attention": "mean α"}  # each method's map as the panels name it

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from hadamard_min.explain import saved
-from hadamard_min.explain.arguments import ExplainArgumentError, check_fields, shown
+from hadamard_min.explain.arguments import ExplainArgumentError, shown
 from hadamard_min.explain.framing import Framing, checked_map, to_image
 
 
@@ -75,7 +75,7 @@ class Explanation:
     def to_json(self):
         """The non-image parts as plain JSON types (the arrays ∇v, ∇q, maps and image are left out); an
         explanation whose fields do not fit together (changed by hand) raises ExplainArgumentError."""
-        check_fields(self, "written as JSON")
+        saved.check_fields(self, "written as JSON")
         return {"question": self.question, "tokens": list(self.tokens), "answer": self.answer,
                 "probability": float(self.probability),
                 "top_k": [{"answer": a, "probability": float(p)} for a, p in self.top_k],

@@ -100,6 +100,16 @@ def unfit(explanation, bounded=True):
     return None
 
 
+def check_fields(explanation, use):
+    """An explanation whose fields fit together as :meth:`Explanation.load` would read them back
+    (:func:`unfit`): one changed by hand (answer None, tokens [], a str probability) is refused, naming the
+    field, before it is ``use`` ("drawn", "stacked", …)."""
+    reason = unfit(explanation, bounded=False)  # a file's bounds are the file's: a model's own counts may draw
+    if reason:
+        raise ExplainArgumentError(f"the explanation's fields do not fit together ({reason}): it cannot be {use} "
+                                   f"(was it changed after hm.explain?)")
+
+
 def load_explanation_fields(path):
     """The keyword arguments of :class:`Explanation` read from ``path``, after checking that they fit."""
     _check_path(path, "load")

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy
 
-from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, check_fields, shown
+from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
+from hadamard_min.explain.saved import check_fields
 
 WEIGHTED = ("grounded",)  # methods whose map is a weighted heat-map, not their gradient: stacked as the heat-map
 
