@@ -18,14 +18,12 @@ ImageNet mean/std, so ResNet-152 gives a 14×14 grid. The ResNet's layout (block
 read off its weight file (``resnet_files``): fbresnet152 (fb.resnet.torch's ResNet-152, the one both
 published MLBs were trained on), or torchvision's or timm's ResNet-152.
 """
-import argparse
 from pathlib import Path
 
-from hadamard_min.cli.checks import path as path_argument
 from hadamard_min.core.backend import to_numpy
 from hadamard_min.io.porting.common import PortError
 from hadamard_min.io.porting.resnet_files import resnet_state
-from hadamard_min.io.porting.torch7_mlb import DEFAULT_SIZES, port_torch7_mlb
+from hadamard_min.io.porting.torch7_mlb import port_torch7_mlb
 from hadamard_min.io.porting.vqa_pytorch import port_vqa_pytorch
 from hadamard_min.io.weights import WeightsError, load_weights
 from hadamard_min.models.config import check_config
@@ -113,41 +111,9 @@ def _under(state, prefix):
     return {name[len(prefix):]: array for name, array in state.items() if name.startswith(prefix)}
 
 
-# ----------------------------------------------------------------------------- command line
-def _sizes(text):
-    """``word_dim=620,question_dim=2400,…`` → dict of ints (argparse type for --mlb-sizes)."""
-    try:
-        sizes = {key.strip(): int(value) for key, value in (item.split("=") for item in text.split(","))}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=INT,… (names: {', '.join(DEFAULT_SIZES)}), "
-                                         f"not {text!r}") from None
-    unknown = sorted(set(sizes) - set(DEFAULT_SIZES))
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown size {', '.join(unknown)}; "
-                                         f"names: {', '.join(DEFAULT_SIZES)}")
-    return sizes
-
-
-def add_preset_arguments(parser):
-    """Add --preset, --resnet, --mlb, --vocab, --answers and --mlb-sizes to ``parser`` (hadamard-explain)."""
-    group = parser.add_argument_group("published models (a preset instead of --weights)")
-    group.add_argument("--preset", choices=sorted(PRESETS),
-                       help="run the paper's pipeline on published weights: ResNet-152 + MLB, 448×448 images "
-                            "(without --resnet, --mlb or --vocab the error says where each file comes from)")
-    group.add_argument("--resnet", type=path_argument, help="ImageNet ResNet-152 weights (.pth, .safetensors or .npz)")
-    group.add_argument("--mlb", type=path_argument,
-                       help="MLB weights: the original MLB.t7 or a vqa.pytorch checkpoint (.pth)")
-    group.add_argument("--vocab", type=path_argument,
-                       help="words: data_prepro.json (MLB.t7) or wid_to_word.pickle (.pth)")
-    group.add_argument("--answers", type=path_argument, help="answers for a .pth checkpoint: aid_to_ans.pickle")
-    group.add_argument("--mlb-sizes", type=_sizes, metavar="NAME=INT,…",
-                       help=f"sizes of an MLB.t7 trained with other settings (default: "
-                            f"{','.join(f'{k}={v}' for k, v in DEFAULT_SIZES.items())})")
-    return parser
-
-
 def preset_model(args):
-    """The model of ``args.preset`` from the files :func:`add_preset_arguments` names (not with --weights)."""
+    """The model of ``args.preset`` from the files ``cli.preset_options.add_preset_arguments`` names (not with
+    --weights)."""
     if getattr(args, "weights", None) is not None:
         raise PresetFilesError("--weights and --preset exclude each other: a preset builds its model from "
                                "--resnet, --mlb and --vocab")
