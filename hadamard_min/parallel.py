@@ -2,7 +2,12 @@
 
 The examples of a batch do not interact, so a batch is cut into the same chunks whatever the number of
 workers, and each chunk is computed the same way, in this process or in a worker: the results do not
-depend on ``workers`` (BLAS splits a product's rows and columns among its threads, not the sums).
+depend on ``workers``. The same way includes BLAS's threads: a product on two threads is not summed in the
+order of the same product on one (OpenBLAS 0.3.31 on an AMD EPYC, 64 × 100 by 100 × 200 in float32, differs in
+the last bits), and each worker has one. So a batch of several chunks is computed with one BLAS thread per
+chunk here too, where one process takes every chunk (threadpoolctl, the ``fast`` extra; without it nothing
+limits BLAS, and the workers keep this process's threads). A batch of one chunk, one explanation say, keeps
+every BLAS thread: it is never shared out. To use every core on a batch of large products, give it workers.
 
 Processes, not threads: the engine's per-example work is mostly Python (building the graph holds the GIL),
 and gradient recording, the ReLU rule and ``model.frozen()`` are process-wide states that two threads would
@@ -51,18 +56,21 @@ def worker_count(workers, examples):
     return workers
 
 
-def map_chunks(function, shared, chunks, workers=1):
+def map_chunks(function, shared, chunks, workers=1, same_bits=True):
     """Yield ``function(shared, chunk)`` for each of ``chunks``, in order, from ``workers`` processes.
 
     ``shared`` (the model, the data) is given to the workers once; ``function`` must be a module's function
     and the chunks and results picklable; at most one worker per core. One worker, one chunk, or no ``fork``
     (Windows, macOS' default): every chunk runs here; so on the GPU too, which a forked process cannot share.
+    ``same_bits``: several chunks run here with one BLAS thread, as in a worker, so that the results do not
+    depend on ``workers``; False leaves BLAS its threads here (the bench's one process with ``--threads``).
     """
     chunks = list(chunks)
     workers = min(workers, len(chunks), cores())  # more processes than cores only share them, at their memory
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods() or get_device() == "gpu":
-        for chunk in chunks:
-            yield function(shared, chunk)
+        with _one_blas_thread() if same_bits and len(chunks) > 1 else contextlib.nullcontext():
+            for chunk in chunks:
+                yield function(shared, chunk)
         return
     compiled.prepare()  # loaded once here, not in every worker
     folder = pool = None
@@ -84,7 +92,7 @@ def map_chunks(function, shared, chunks, workers=1):
 
 
 def _one_blas_thread():
-    """BLAS on one thread in this process while the workers run (threadpoolctl, when installed; else nothing
+    """BLAS on one thread in this process while the chunks run (threadpoolctl, when installed; else nothing
     changes): the workers share the cores, and the small products of a chunk gain nothing from a second
     thread. Set here, before the fork, not in each worker: a forked worker that sets it itself starts a new
     OpenBLAS thread, which spins on a core for its first 0.1 s (a worker's first chunk took 0.15 s instead

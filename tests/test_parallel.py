@@ -201,6 +201,20 @@ def test_each_worker_runs_one_blas_thread_and_this_process_gets_its_own_back():
         assert blas_threads(None, None) == before
 
 
+def test_one_process_runs_the_chunks_of_a_batch_on_one_blas_thread_as_a_worker_does():
+    """On two BLAS threads a product is summed in another order than on one, so the chunks of a batch that one
+    process takes get the workers' single thread; one chunk (one explanation) keeps them all, and so does the
+    bench's ``same_bits=False``; afterwards this process has its own back."""
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="the BLAS limit needs threadpoolctl")
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads(None, None)
+        assert max(before) == 2
+        assert list(map_chunks(blas_threads, None, range(3), workers=1)) == [[1] * len(before)] * 3
+        assert list(map_chunks(blas_threads, None, range(1), workers=2)) == [before]
+        assert list(map_chunks(blas_threads, None, range(3), workers=1, same_bits=False)) == [before] * 3
+        assert blas_threads(None, None) == before
+
+
 def arrays_of(shared, chunk):
     """A result of every kind that crosses back: large arrays (a file), a small one and non-arrays (the pipe),
     a strided view, an empty array and mixed dtypes, drawn from ``chunk``."""

@@ -94,7 +94,7 @@ def our_explain_rate(args):
     job = (model, batches, not args.reference)
 
     def explain():  # ∇v of every batch, the last one kept
-        return list(map_chunks(explain_rate_batch, job, range(len(batches)), args.workers))[-1]
+        return list(map_chunks(explain_rate_batch, job, range(len(batches)), args.workers, same_bits=False))[-1]
 
     facts = _our_facts(args) | {"questions": sum(len(batch[3]) for batch in batches)}
     return _our_device(args, Side({"explain": explain}, to_numpy, facts))
