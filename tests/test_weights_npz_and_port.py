@@ -44,6 +44,12 @@ def test_npz_metadata_as_uint8_bytes(tmp_path):
 def test_save_weights_refuses_bad_names_and_paths(tmp_path):
     with pytest.raises(WeightsError, match="'__x' starts with '__'"):
         save_weights(tmp_path / "a.npz", {"__x": numpy.ones(1)})
+    for climbing in ("../x", "a/../../x", "/etc/x", "..\\x", "C:x"):  # an unzip would write them elsewhere
+        with pytest.raises(WeightsError, match="outside its folder"):
+            save_weights(tmp_path / "a.npz", {climbing: numpy.ones(1)})
+    save_weights(tmp_path / "kept.npz", {"layer1/conv.weight": numpy.ones(1), "a..b": numpy.ones(1)})
+    assert sorted(load_weights(tmp_path / "kept.npz")) == ["a..b", "layer1/conv.weight"]
+    os.unlink(tmp_path / "kept.npz")
     with pytest.raises(WeightsError, match=r"ending in \.npz"):
         save_weights(tmp_path / "a.pth", {"x": numpy.ones(1)})
     assert os.listdir(tmp_path) == []

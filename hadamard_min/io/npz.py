@@ -55,13 +55,15 @@ def save_weights(path, arrays, metadata=None):
 
 def _check_name(name, path):
     """A weight's name must be one a zip entry can hold and give back: text of at most 65,535 UTF-8 bytes
-    (with ``.npy``), without a NUL (a zip reader ends the name there) and not starting with ``__`` (metadata)."""
+    (with ``.npy``), without a NUL (a zip reader ends the name there), not starting with ``__`` (metadata), and
+    not a path that an unzip would write outside its folder (``/x``, ``C:x``, a ``..`` part, by / or \\)."""
     if not isinstance(name, str):
         raise WeightsError(f"cannot write {path}: weight name {name!r} is a {type(name).__name__}, not text; "
                            f"rename that tensor")
     shown = repr(name[:80]) + ("..." if len(name) > 80 else "")
     problem = ("starts with '__', which marks metadata" if name.startswith("__") else
-               "holds a NUL character, where a zip entry's name would end" if "\0" in name else None)
+               "holds a NUL character, where a zip entry's name would end" if "\0" in name else
+               "is a path that an unzip would write outside its folder" if _escapes(name) else None)
     try:
         if problem is None and len((name + ".npy").encode("utf-8")) > 0xFFFF:
             problem = "is longer than the 65,535 bytes a zip entry's name can hold"
@@ -69,6 +71,12 @@ def _check_name(name, path):
         problem = "holds a lone surrogate, which UTF-8 cannot encode"
     if problem:
         raise WeightsError(f"cannot write {path}: weight name {shown} {problem}; rename that tensor")
+
+
+def _escapes(name):
+    """Whether the zip entry ``name`` climbs out of the folder it is unzipped in: absolute, a drive, or ``..``."""
+    parts = name.replace("\\", "/").split("/")
+    return name[:1] in "/\\" or (len(name) > 1 and name[1] == ":") or ".." in parts
 
 
 def _open(path):
