@@ -2,6 +2,7 @@
 it), and what draws, displays, saves, stacks or writes it as JSON refuses it with ExplainArgumentError naming
 the field, not an AttributeError or a format error from deep inside the figure, html or json."""
 import copy
+import re
 
 import numpy
 import pytest
@@ -66,10 +67,13 @@ DRAWN = {"the explanation lacks image": r"image must be uint8 \(H, W, 3\), got o
 def test_a_changed_explanation_is_refused_naming_the_field(explanation, fields, words, tmp_path):
     e = changed(explanation, **fields)
     ax = Figure().add_subplot()
-    for call in (lambda: hm.plot_explanation(e), lambda: hm.plot_explanation(e, ax=ax), e._repr_mimebundle_,
-                 e._repr_html_):  # a map the figure cannot draw is said in the figure's words (FigureInputError)
+    for call in (lambda: hm.plot_explanation(e), lambda: hm.plot_explanation(e, ax=ax)):
         with pytest.raises((ExplainArgumentError, FigureInputError), match=DRAWN.get(words, words)):
-            call()
+            call()  # a map the figure cannot draw is said in the figure's words (FigureInputError)
+    bundle = e._repr_mimebundle_()  # a notebook shows the line and why once, not an error for each view
+    assert list(bundle) == ["text/plain"] and bundle["text/plain"].startswith(repr(e) + "\nnot drawn: ")
+    assert re.search(DRAWN.get(words, words), bundle["text/plain"])
+    assert e._repr_png_() is None and e._repr_html_() is None
     for use, call in (("stacked", lambda: hm.stack([e])), ("written as JSON", e.to_json)):
         with pytest.raises(ExplainArgumentError, match=f"fit together \\({words}.*cannot be {use}"):
             call()

@@ -97,21 +97,33 @@ class Explanation:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """A notebook's view, drawn once: the figure (PNG), the coloured question above it (HTML), the
-        one-line repr as text."""
-        from hadamard_min.explain import notebook
-
-        png = self._repr_png_()
-        return {"image/png": png, "text/html": notebook.html_view(self, png), "text/plain": repr(self)}
+        one-line repr as text. One that cannot be drawn (changed by hand) is its line and why, as text: raised
+        here, IPython would show the error once for this view and again for each it then tries, which give
+        None (:meth:`_repr_png_`, :meth:`_repr_html_`); :func:`plot_explanation` raises it."""
+        views = self._views()
+        if isinstance(views, str):
+            return {"text/plain": f"{self!r}\nnot drawn: {views}"}
+        png, html = views
+        return {"image/png": png, "text/html": html, "text/plain": repr(self)}
 
     def _repr_png_(self):
-        from hadamard_min.explain import figure, notebook
-
-        return figure.figure_png(notebook.plot_explanation(self), figure.NOTEBOOK_DPI)
+        views = self._views()
+        return None if isinstance(views, str) else views[0]
 
     def _repr_html_(self):
-        from hadamard_min.explain import notebook
+        views = self._views()
+        return None if isinstance(views, str) else views[1]
 
-        return notebook.html_view(self, self._repr_png_())
+    def _views(self):
+        """(PNG bytes, HTML) of the notebook's view, or why it cannot be drawn, in words."""
+        from hadamard_min.explain import figure, notebook
+        from hadamard_min.explain.maps import FigureInputError
+
+        try:
+            png = figure.figure_png(notebook.plot_explanation(self), figure.NOTEBOOK_DPI)
+            return png, notebook.html_view(self, png)
+        except (ExplainArgumentError, FigureInputError) as error:
+            return str(error)
 
 
 def _number(value):
