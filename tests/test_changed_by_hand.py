@@ -1,6 +1,7 @@
-"""An Explanation whose fields a notebook user changed by hand: its repr still shows (a notebook falls back to
-it), and what draws, displays, saves, stacks or writes it as JSON refuses it with ExplainArgumentError naming
-the field, not an AttributeError or a format error from deep inside the figure, html or json."""
+"""An Explanation whose fields a notebook user changed by hand: its repr still shows, a notebook shows that line
+and why it cannot draw it (once), and what draws, saves, stacks or writes it as JSON refuses it with
+ExplainArgumentError naming the field, not an AttributeError or a format error from deep inside the figure, html
+or json."""
 import copy
 import re
 
