@@ -71,6 +71,40 @@ def test_a_bare_array_is_refused_not_zipped(rng):
         BareArray.apply(x).sum().backward()
 
 
+class TensorGradient(Function):
+    """y = 2x with a backward written with the engine's ops: it returns a Tensor, not an array."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, dy):
+        return (ops.mul(Tensor(dy), 2.0),)
+
+
+def test_a_tensor_gradient_is_named_not_met_inside_the_walk(rng):
+    """It has the right shape: the walk took it and failed in its own line ('Tensor' has no attribute 'copy')."""
+    with pytest.raises(GradientShapeError, match=r"^TensorGradient.backward: gradient for input 0 is a Tensor, "
+                                                 r"not an array .*return its \.data"):
+        TensorGradient.apply(leaf((3,), rng)).sum().backward()
+
+
+class DyInPlace(Function):
+    """y = 2x with a backward that doubles dy in place: the caller's array, or another input's gradient."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, dy):
+        dy *= 2
+        return (dy,)
+
+
+def test_gradcheck_refuses_a_backward_that_changes_dy_in_place(rng):
+    """gradcheck's cotangent is read-only for backward: the change once passed where it cancelled in L."""
+    with pytest.raises(ValueError, match="read-only"):
+        gradcheck(DyInPlace.apply, rng.normal(size=3))
+
+
 def test_a_missing_gradient_names_the_op_and_the_counts(rng):
     a, b = leaf((3,), rng), leaf((3,), rng)
     with pytest.raises(GradientCountError, match=r"^Mul\.backward returned 1 gradient for 2 inputs$"):

@@ -8,7 +8,8 @@ dL/dx = the vector-Jacobian product the engine computes. Numerically,
 
 and the two must agree to within ``atol + rtol·|numerical|``. The cotangent is random, not ones: with
 u = 1 mistakes that cancel in the sum go unseen (Σ softmax(x) = 1 for every x, so softmax's true
-gradient at u = 1 is zero and a backward that returns zeros would pass).
+gradient at u = 1 is zero and a backward that returns zeros would pass). Backward gets u read-only (NumPy):
+dy may be the caller's array or shared by two inputs (Add), so a backward that changes it in place fails.
 
 A failed check reports, at the worst element, the analytic and the numeric value and the input there,
 and whether the one-sided slopes (L(x + h e) − L(x))/h and (L(x) − L(x − h e))/h differ: then the input
@@ -95,7 +96,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, max_elements=256, pro
         raise GradcheckArgumentError(f"fn must return a Tensor (made by the engine's ops from its inputs), not "
                                      f"{type(out).__name__}: its backward is what gradcheck checks")
     cotangent = xp.asarray(rng.standard_normal(out.shape))
-    out.backward(cotangent)
+    out.backward(_read_only(cotangent.copy()))   # a backward that changes its dy in place fails, not L
     report = GradcheckReport()
     for i in checked:
         analytic = tensors[i].grad if tensors[i].grad is not None else xp.zeros_like(arrays[i])
@@ -120,6 +121,14 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, max_elements=256, pro
     if raise_on_failure and not report.passed:
         raise GradcheckError("gradient check failed:\n" + str(report))
     return report
+
+
+def _read_only(array):
+    """``array``, not writeable where NumPy can say so: dy may be shared (Add passes one array to both of its
+    inputs) or be the caller's own, so a backward must not change it in place."""
+    if isinstance(array, numpy.ndarray):
+        array.flags.writeable = False
+    return array
 
 
 def _check_arguments(fn, inputs, eps, atol, rtol, max_elements, projections):

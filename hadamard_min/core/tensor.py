@@ -5,9 +5,9 @@ dL/d(input) for each input. ``Tensor.backward``
 orders the graph topologically *without recursion* (ResNet-152 is hundreds of ops deep), walks it
 from the output back, and accumulates every gradient with ``+=`` (a tensor used twice, as in a
 residual connection, receives the sum of both contributions). What a backward returns is checked on
-the way: one gradient (or None) per input, each of its input's shape; a mistake is named by op and input
-(``GradientCountError``, ``GradientShapeError``) instead of surfacing later as a wrong number or a NumPy
-broadcast error. Only lengths and shapes are compared, so the check costs nothing measurable.
+the way: one gradient (or None) per input, an array (not a Tensor) of its input's shape; a mistake is
+named by op and input (``GradientCountError``, ``GradientShapeError``) instead of surfacing later as a
+wrong number or a NumPy broadcast error. Only lengths and shapes are compared, so the check costs nothing measurable.
 
 The graph is made of ``Node``s, not of Tensors: a node knows the Function that made its tensor and
 whether it wants a gradient, but holds no array. So an activation's array lives only as long as
@@ -240,7 +240,7 @@ def checked_gradients(fn, dxs):
                                  f"{_count(len(inputs), 'input')}")
     for i, (node, dx) in enumerate(zip(inputs, dxs)):
         shape = getattr(dx, "shape", None)
-        if dx is not None and shape != node.shape:
+        if dx is not None and (shape != node.shape or isinstance(dx, Tensor)):
             raise GradientShapeError(f"{name}.backward: gradient for input {i} "
                                      f"{_shape_mismatch(dx, shape, node.shape)}")
     return dxs
@@ -254,6 +254,8 @@ def _shape_mismatch(dx, shape, expected):
     """'has shape (3, 4), the input has shape (4,)  (sum over broadcast axes?)' and the like."""
     if shape is None:
         return f"is a {type(dx).__name__}, not an array of the input's shape {expected}"
+    if isinstance(dx, Tensor):   # an op's backward works on arrays, not on the graph
+        return "is a Tensor, not an array (made by ops inside backward? compute on arrays, or return its .data)"
     hint = ""
     if len(shape) >= len(expected) and all(e in (1, s) for e, s in zip(expected[::-1], shape[::-1])):
         hint = "  (sum over broadcast axes?)"

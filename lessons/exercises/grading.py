@@ -138,7 +138,9 @@ def running(what, hint=""):
         frames = traceback.extract_tb(error.__traceback__)
         mine = [f for f in frames if Path(f.filename).name.startswith("ex")] or frames[-1:]
         line = f"\n  at {Path(mine[-1].filename).name}:{mine[-1].lineno}: {mine[-1].line}" if mine else ""
-        raise ExerciseFailure(_join(f"{what}: your code raised {type(error).__name__}: {error}{line}",
+        note = ("an array your code was given (dy: the engine's, perhaps shared) is not yours to change: compute a "
+                "new one (x = x - m, not x -= m)") if "read-only" in str(error) else ""
+        raise ExerciseFailure(_join(f"{what}: your code raised {type(error).__name__}: {error}{line}", note,
                                     _hint(hint))) from None
 
 
@@ -195,7 +197,14 @@ def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9, di
     """
     if got is None:
         raise ExerciseFailure(f"{what}: got None (a missing return?)")
-    got, expected = numpy.asarray(got, dtype=numpy.float64), numpy.asarray(expected, dtype=numpy.float64)
+    if isinstance(got, Tensor):
+        raise ExerciseFailure(f"{what}: got a Tensor of shape {got.shape}, not an array (a Tensor's values are its "
+                              ".data, the gradient at a leaf its .grad)")
+    try:
+        got = numpy.asarray(got, dtype=numpy.float64)
+    except (TypeError, ValueError):
+        raise ExerciseFailure(f"{what}: got a {type(got).__name__}, not an array of numbers") from None
+    expected = numpy.asarray(expected, dtype=numpy.float64)
     if got.shape != expected.shape:
         raise ExerciseFailure(_join(f"{what}: shape {got.shape}, expected {expected.shape}", _hint(hint)))
     excess = numpy.abs(got - expected) - (atol + rtol * numpy.abs(expected))

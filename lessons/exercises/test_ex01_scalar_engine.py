@@ -50,6 +50,9 @@ def check_order(ex):
 
 
 def check_is_an_order(order, root):
+    if not isinstance(order, list):
+        raise ExerciseFailure("topological_order returned " + ("None (a missing return?)" if order is None else
+                                                               f"a {type(order).__name__}, not a list"))
     if len({id(v) for v in order}) != len(order):
         raise ExerciseFailure("topological_order: a value appears twice (each Value goes into the order once)")
     position = {id(v): i for i, v in enumerate(order)}

@@ -1,7 +1,7 @@
 """Grades exercise 7: the gradient rule by central differences, guided and deconvnet against the package,
 on shapes Hypothesis draws, with x and dy of both signs (away from the kink at 0)."""
 import numpy
-from grading import cases, check_gradient, compare, left_alone, load
+from grading import cases, check_gradient, compare, left_alone, load, running
 from hypothesis.extra.numpy import array_shapes
 
 from hadamard_min import Tensor, ops, relu_rule
@@ -20,7 +20,8 @@ def grade(ex):
                        x, names=("x",), hint="ex07 gradient")
         for rule in ("guided", "deconvnet"):
             ours = Tensor(x, requires_grad=True)
-            with left_alone(f"relu_backward, rule {rule!r},", {"dy": dy}):  # another branch may hold dy too
+            with running(f"relu_backward, rule {rule!r}, on x {shape}", f"ex07 {rule}"), \
+                    left_alone(f"relu_backward, rule {rule!r},", {"dy": dy}):  # another branch may hold dy too
                 ex.ReLU.apply(ours, rule=rule).backward(dy)
             package = Tensor(x, requires_grad=True)
             with relu_rule(rule):

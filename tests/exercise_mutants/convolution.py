@@ -95,6 +95,12 @@ def ex07_deconvnet_uses_the_mask(ex):
     ex.relu_backward = lambda dy, mask, rule: dy * mask if rule == "gradient" else dy * (mask & (dy > 0))
 
 
+def ex07_guided_raises(ex):
+    """`and` on arrays raises in the guided rule only: a traceback of the grader's own code."""
+    ex.relu_backward = lambda dy, mask, rule: dy * mask if rule == "gradient" else (
+        dy * (mask and dy > 0) if rule == "guided" else dy * (dy > 0))
+
+
 def ex07_in_place(ex):
     def relu_backward(dy, mask, rule):  # dx written over dy: the caller's array
         keep = mask if rule == "gradient" else (mask & (dy > 0) if rule == "guided" else dy > 0)

@@ -23,6 +23,15 @@ def ex01_recursive_order(ex):
     ex.topological_order = topological_order
 
 
+def ex01_order_not_returned(ex):
+    """The right walk, its list never returned: the grader's own check raised a TypeError on the None."""
+    right = ex.topological_order
+
+    def topological_order(root):
+        right(root)
+    ex.topological_order = topological_order
+
+
 def ex01_visited_keyed_on_data(ex):
     def topological_order(root):
         order, visited, stack = [], set(), [(root, False)]
@@ -109,6 +118,15 @@ def ex03_softmax_sum_along_the_last_axis(ex):
     ex.Softmax.backward = backward
 
 
+def ex03_softmax_dy_in_place(ex):
+    """dy changed in place (the engine's, maybe shared): passed, since Σ y = 1 hid the changed cotangent."""
+    def backward(self, dy):
+        (y,) = self.saved
+        dy -= (dy * y).sum(axis=self.axis, keepdims=True)
+        return (y * dy,)
+    ex.Softmax.backward = backward
+
+
 # --------------------------------------------------------------------------- exercise 4: matmul
 def ex04_sign_of_da(ex):
     def backward(self, dy):
@@ -122,4 +140,14 @@ def ex04_no_unbroadcast_on_a(ex):
     def backward(self, dy):
         a, b = self.saved
         return dy @ b.swapaxes(-1, -2), ex.unbroadcast(a.swapaxes(-1, -2) @ dy, b.shape)   # only b broadcast?
+    ex.MatMul.backward = backward
+
+
+def ex04_tensors_from_ops(ex):
+    """The right products made by the engine's ops: the engine failed on a Tensor, in its own line."""
+    from hadamard_min import Tensor, ops
+
+    def backward(self, dy):
+        a, b = (Tensor(x) for x in self.saved)
+        return (ops.matmul(Tensor(dy), ops.transpose(b, (1, 0))), ops.matmul(ops.transpose(a, (1, 0)), Tensor(dy)))
     ex.MatMul.backward = backward

@@ -107,6 +107,16 @@ def ex10_always_the_gradient_rule(ex):
     ex.deviation_gradients = _deviation(ex, rule_from_guided=False)
 
 
+def ex10_tensors_returned(ex):
+    """The leaves I and q instead of their gradients: the grader's compare raised a ValueError of its own."""
+    right = _deviation(ex)
+
+    def deviation_gradients(out, I, q, fix_f=True, guided=True):
+        right(out, I, q, fix_f, guided)
+        return I, q
+    ex.deviation_gradients = deviation_gradients
+
+
 # --------------------------------------------------------------------------- exercise 11: eq. 9-11
 def ex11_per_channel(ex):
     def normalise_pixel_map(grad_v):
