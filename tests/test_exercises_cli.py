@@ -149,11 +149,17 @@ def test_a_ctrl_c_still_stops_the_grading(tmp_path):
     copy = tmp_path / "mine"
     assert exercises.main(["start", str(copy)]) == 0
     with open(copy / "ex02_unbroadcast.py", "a", encoding="utf-8") as stub:
-        stub.write("\n\nimport time\ndef unbroadcast(grad, shape):\n    time.sleep(60)\n")
+        stub.write("\n\nimport pathlib, time\ndef unbroadcast(grad, shape):\n"
+                   "    pathlib.Path('inside').touch()\n    time.sleep(60)\n")
     child = subprocess.Popen([sys.executable, "-m", "pytest", str(copy / "test_ex02_unbroadcast.py"), "-p",
                               "no:cacheprovider"], cwd=copy, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
-    time.sleep(3)   # collected, and inside the sleeping answer
+    waited = time.monotonic()
+    while not (copy / "inside").exists() and time.monotonic() - waited < 120:  # collected, inside the answer
+        time.sleep(0.05)    # (a fixed wait ended before pytest's imports on a loaded machine)
+    if not (copy / "inside").exists():
+        child.kill()
+        pytest.fail(f"the answer never ran: {child.communicate()[0]}")
     started = time.monotonic()
     child.send_signal(signal.SIGINT)
     out = child.communicate(timeout=60)[0]
