@@ -23,7 +23,8 @@ gradient. Calls wait for one another, from any thread: a module patched for one 
 and two at once would undo each other's patches. Then eq. 9-11 per example, by the functions of
 ``explain/postprocess.py``. Put the model in eval mode first: the model in training mode, or a module of it
 whose output depends on the mode (dropout, running statistics), is refused, as dropout would make the
-explanation random and batch statistics would change the model's running averages. No parameter gradient
+explanation random and batch statistics would change the model's running averages (before it runs, or, for a
+module ``forward`` calls that is not in ``relus``, as it is called: ``torch_model.py``). No parameter gradient
 is touched, and no graph is kept once the call returns.
 
     net.eval()
@@ -42,6 +43,7 @@ import numpy
 import torch
 
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
+from hadamard_min.torch_model import check_model, model_of, refusing_training
 
 _PATCHING = threading.RLock()  # held for a whole call (its patches); reentrant, so a nested call cannot hang
 
@@ -93,42 +95,6 @@ class _Rectifier(torch.autograd.Function):
         if ctx.current.guided:
             dy = dy.clamp(min=0)
         return dy * open_interval, None, None, None
-
-
-def _model(forward, relus):
-    """The module whose ReLUs and state are checked: ``relus``, else the module ``forward`` is or is a method
-    of (``net``, ``net.qvf``); None where ``forward`` is another function (a lambda)."""
-    if relus is not None:
-        return relus
-    owner = getattr(forward, "__self__", forward)
-    return owner if isinstance(owner, torch.nn.Module) else None
-
-
-def _check_model(model, images, words):
-    """The model in eval mode, and the inputs of its parameters' dtype where they have one."""
-    training = [(name, module) for name, module in model.named_modules()
-                if module.training and (module is model or _depends_on_mode(module))]  # a ReLU swapped in: no matter
-    if training:
-        name, module = training[0]
-        where = f"the model's module {name}" if name else "the model"
-        raise ValueError(f"{where} ({type(module).__name__}) is in training mode ({len(training)} module(s) in "
-                         "all): dropout would make the explanation random and batch norm would update its running "
-                         "statistics; call net.eval() first")
-    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
-    for name, x in (("images", images), ("words", words)):
-        if len(dtypes) == 1 and x.dtype not in dtypes:
-            dtype, = dtypes
-            raise TypeError(f"{name} are {x.dtype} but the model's parameters are {dtype}: pass {name}.to({dtype})")
-
-
-def _depends_on_mode(module):
-    """Whether ``module`` computes otherwise in training mode: dropout that drops, statistics that run."""
-    from torch.nn.modules.batchnorm import _NormBase
-    from torch.nn.modules.dropout import _DropoutNd
-
-    if isinstance(module, _DropoutNd | torch.nn.RNNBase | torch.nn.MultiheadAttention):
-        return getattr(module, "p", getattr(module, "dropout", 0)) > 0
-    return isinstance(module, _NormBase) and module.track_running_stats
 
 
 def _rectifiers(model, guided):
@@ -260,9 +226,9 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
         raise TypeError(f"relus must be an nn.Module (the model) or None, not {type(relus).__name__}")
     batch, tokens = words.shape[:2]
     lengths = _lengths(lengths, batch, tokens)
-    model = _model(forward, relus)
+    model = model_of(forward, relus)
     if model is not None:
-        _check_model(model, images, words)
+        check_model(model, images, words)
     modules = _rectifiers(model, guided)        # plain gradients: the modules' own backward gives them
     with _PATCHING, torch.inference_mode(False), torch.enable_grad():
         I = images.detach().clone().requires_grad_(True)
@@ -273,7 +239,8 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
             module.forward = lambda x, module=module, upper=upper: _Rectifier.apply(x, upper, module.inplace,
                                                                                      current)
         try:
-            returned = forward(I.clone(), q.clone())  # not leaves: the model may change its input in place
+            with refusing_training():  # a module forward calls in training mode, where no model was checked
+                returned = forward(I.clone(), q.clone())  # not leaves: the model may change its input in place
             Q, V, F = _outputs(returned, batch)                            # F held constant: F₀
             grad_q = _gradient(Q, F, q, "Q must be computed from the word vectors q it is given", True)  # eq. 3
             current.guided = True

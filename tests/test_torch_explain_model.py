@@ -43,6 +43,27 @@ def test_a_model_in_training_mode_is_refused_and_left_as_it_was(torch):
     assert torch.equal(first.grad_v, second.grad_v) and torch.count_nonzero(first.grad_v) > 0
 
 
+def test_a_module_in_training_mode_that_forward_calls_is_refused_before_it_runs(torch):
+    """Where the call is not given the model (a lambda, or relus only a part of it), each module is checked as
+    forward calls it: before, BatchNorm's running statistics changed and dropout made the explanation random."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.image.eval()  # a part in eval mode, the rest in training
+    for relus in (None, net.image):
+        with pytest.raises(ValueError, match=r"forward called a BatchNorm2d module in training mode.*net\.eval"):
+            explain(lambda I, q: net.qvf(I, q), images, words, relus=relus, guided=False)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    net.eval().cnn[3].train()
+    with pytest.raises(ValueError, match="forward called a Dropout module in training mode"):
+        explain(lambda I, q: net.qvf(I, q), images, words, guided=False)
+    net.eval()
+    result = explain(lambda I, q: net.qvf(I, q), images, words, guided=False)
+    assert torch.count_nonzero(result.grad_v) > 0
+    net.train()
+    net.cnn(images)  # after the call, outside it, a module in training mode runs as torch has it
+    assert not all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
 def test_a_module_in_training_mode_that_computes_alike_in_both_is_accepted(torch):
     """A ReLU swapped in after net.eval() (a new module is in training mode) changes nothing: it is accepted,
     as is dropout of p = 0; dropout that drops and running statistics are refused."""

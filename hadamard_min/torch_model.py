@@ -1,0 +1,69 @@
+"""The state of the user's PyTorch model that ``explain_torch`` checks: its mode and its parameters' dtype.
+
+A model in training mode would not give the explanation of the model: dropout would make it random, and batch
+norm would update its running statistics. The model ``explain_torch`` knows (``relus``, or the module whose
+method ``forward`` is) is checked before it runs; any other module ``forward`` calls (``forward`` a lambda, or
+``relus`` only a part of the model) is checked as it is called, before its own forward runs, by a forward
+pre-hook of every module that holds while ``forward`` runs, on its thread only.
+"""
+import contextlib
+import threading
+
+import torch
+
+
+def model_of(forward, relus):
+    """The module whose ReLUs and state are checked: ``relus``, else the module ``forward`` is or is a method
+    of (``net``, ``net.qvf``); None where ``forward`` is another function (a lambda)."""
+    if relus is not None:
+        return relus
+    owner = getattr(forward, "__self__", forward)
+    return owner if isinstance(owner, torch.nn.Module) else None
+
+
+def check_model(model, images, words):
+    """The model in eval mode, and the inputs of its parameters' dtype where they have one."""
+    training = [(name, module) for name, module in model.named_modules()
+                if module.training and (module is model or depends_on_mode(module))]  # a ReLU swapped in: no matter
+    if training:
+        name, module = training[0]
+        where = f"the model's module {name}" if name else "the model"
+        raise ValueError(f"{where} ({type(module).__name__}) is in training mode ({len(training)} module(s) in "
+                         f"all): {_WHY}; call net.eval() first")
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    for name, x in (("images", images), ("words", words)):
+        if len(dtypes) == 1 and x.dtype not in dtypes:
+            dtype, = dtypes
+            raise TypeError(f"{name} are {x.dtype} but the model's parameters are {dtype}: pass {name}.to({dtype})")
+
+
+_WHY = "dropout would make the explanation random and batch norm would update its running statistics"
+
+
+def depends_on_mode(module):
+    """Whether ``module`` computes otherwise in training mode: dropout that drops, statistics that run."""
+    from torch.nn.modules.batchnorm import _NormBase
+    from torch.nn.modules.dropout import _DropoutNd
+
+    if isinstance(module, _DropoutNd | torch.nn.RNNBase | torch.nn.MultiheadAttention):
+        return getattr(module, "p", getattr(module, "dropout", 0)) > 0
+    return isinstance(module, _NormBase) and module.track_running_stats
+
+
+@contextlib.contextmanager
+def refusing_training():
+    """Inside: a module called in training mode whose output depends on the mode raises ValueError before it
+    runs (its running statistics untouched), when called from this thread."""
+    thread = threading.get_ident()
+
+    def check(module, inputs):
+        if module.training and threading.get_ident() == thread and depends_on_mode(module):
+            raise ValueError(f"forward called a {type(module).__name__} module in training mode: {_WHY}; "
+                             f"call net.eval() first (or pass relus=net, the whole model, to have it checked "
+                             f"before it runs)")
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(check)
+    try:
+        yield
+    finally:
+        handle.remove()
