@@ -17,6 +17,7 @@ import html
 import numbers
 
 import numpy
+from PIL import Image
 
 from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
 from hadamard_min.data.images import load_image
@@ -105,12 +106,15 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP, outlier_pe
 
         m = clip(h / t, 0, 1),  w = alpha · m,  out = round((1 − w) · image + w · 255 · cmap(m))
 
-    image: uint8 (H, W, 3) or (H, W), any size. heatmap: (h, w), or (C, h, w) of which Σ_c |·| is taken
-    (a gradient), on any grid: it is brought to H × W bilinearly (:func:`framing.to_image`; ``framing``,
-    e.g. ``e.framing``, places a padded or cropped network input, default the whole image). t is the map's
-    outlier threshold (:func:`maps.outlier_threshold`, ``outlier_perc`` % of its mass clipped). Where the
-    map is weak the image keeps its own colours.
+    image: uint8 (H, W, 3) or (H, W), any size, or a PIL image, read as :func:`hm.explain` reads it (upright by
+    its EXIF orientation, a palette's colours, alpha on white: the picture ``e.image`` holds). heatmap: (h, w),
+    or (C, h, w) of which Σ_c |·| is taken (a gradient), on any grid: it is brought to H × W bilinearly
+    (:func:`framing.to_image`; ``framing``, e.g. ``e.framing``, places a padded or cropped network input,
+    default the whole image). t is the map's outlier threshold (:func:`maps.outlier_threshold`,
+    ``outlier_perc`` % of its mass clipped). Where the map is weak the image keeps its own colours.
     """
+    if isinstance(image, Image.Image):  # numpy.asarray would give a palette's indices, a photo's pixels unturned
+        image = load_image(image)
     image = numpy.asarray(image)
     if image.dtype != numpy.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise FigureInputError(f"image must be uint8 (H, W, 3) or (H, W), got {image.dtype} {image.shape}")
