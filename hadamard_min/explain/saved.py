@@ -61,6 +61,9 @@ def save_explanation(explanation, path):
     """Write ``explanation`` to ``path`` (.npz, see :func:`check_destination`); returns the path."""
     _check_path(path, "save")
     check_destination(path)
+    if not os.fspath(path).endswith(".npz"):  # said here: the weights' writer would say "weights are saved as .npz"
+        raise ExplainArgumentError(f"path must name an .npz file (an explanation is saved as one), not "
+                                   f"{shown(os.fspath(path))}; Explanation.save(path)")
     too_many = _too_many(vars(explanation))
     if too_many:
         raise ExplainArgumentError(f"this explanation {too_many}; it cannot be saved (nothing was written)")
@@ -116,7 +119,12 @@ def load_explanation_fields(path):
     if not os.path.exists(path):  # said here: the weights' reader would suggest downloading weights
         raise FileNotFoundError(f"explanation file not found: {path}; check the path (Explanation.save "
                                 f"writes one, hadamard-explain --save-arrays too)")
-    text = load_npz_metadata(path).get("explanation")
+    try:  # the weights' reader's refusal, without its advice for weights (hadamard-train, hadamard-port)
+        text = load_npz_metadata(path).get("explanation")
+    except WeightsError as error:
+        reason = str(error).removeprefix(f"{path}: ").rsplit("; ", 1)[0]
+        raise ExplanationFileError(f"{path}: not an explanation file: {reason}; give one that Explanation.save "
+                                   f"or hadamard-explain --save-arrays wrote") from None
     if not isinstance(text, dict) or text.get("format") != FORMAT:
         raise ExplanationFileError(f"{path}: not an explanation file (write one with Explanation.save)")
     arrays = load_weights(path)

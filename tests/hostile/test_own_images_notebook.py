@@ -1,12 +1,15 @@
 """A notebook user's own files in the notebook's functions: a phone photograph opened with PIL and drawn over
 with ``hm.overlay`` is the picture ``hm.explain`` read (upright by its EXIF orientation, a palette in its
-colours)."""
+colours), and a file that is not an explanation (the figure beside it, a name without .npz) is refused in
+words about explanations, not about model weights."""
 import numpy
 import pytest
 from PIL import Image
 
 import hadamard_min as hm
 from hadamard_min.data.images import load_image
+from hadamard_min.explain.arguments import ExplainArgumentError
+from hadamard_min.explain.saved import ExplanationFileError
 
 PIXELS = numpy.random.default_rng(11).integers(0, 256, (6, 10, 3), dtype=numpy.uint8)
 HEAT = numpy.random.default_rng(12).random((4, 4))
@@ -30,3 +33,20 @@ def test_overlay_draws_a_palette_image_in_its_colours():
     palette = Image.fromarray(PIXELS).convert("P")
     numpy.testing.assert_array_equal(hm.overlay(palette, HEAT), hm.overlay(numpy.asarray(palette.convert("RGB")), HEAT))
 
+
+def test_loading_the_figure_instead_of_the_arrays_speaks_of_explanations(tmp_path):
+    """It raised the weights reader's 'give a file written by hadamard-train, hadamard-port or numpy.savez'."""
+    figure = tmp_path / "explanation.png"
+    Image.fromarray(PIXELS).save(figure)
+    with pytest.raises(ExplanationFileError, match=r"explanation\.png: not an explanation file: .*not a zip archive"
+                                                   r".*Explanation\.save or hadamard-explain --save-arrays") as caught:
+        hm.Explanation.load(figure)
+    assert "hadamard-train" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_saving_under_a_name_without_npz_speaks_of_explanations(tmp_path):
+    """It raised WeightsError 'weights are saved as .npz'."""
+    e = hm.explain(hm.load_model(), PIXELS, "what color is the shape?")
+    with pytest.raises(ExplainArgumentError, match=r"path must name an \.npz file \(an explanation is saved as one\)"):
+        e.save(tmp_path / "explanation")
+    assert not list(tmp_path.iterdir())
