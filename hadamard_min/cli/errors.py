@@ -58,6 +58,9 @@ class Parser(argparse.ArgumentParser):
         return super().parse_args(args, namespace)
 
     def error(self, message):
+        option = message.removeprefix("argument ").removesuffix(": expected one argument").split("/")[-1]
+        if message.endswith(": expected one argument") and option.startswith("--"):  # or its value began with '-'
+            message += f" (a value that starts with '-' is written with '=': {option}=-value)"
         self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 

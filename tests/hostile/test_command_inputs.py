@@ -132,3 +132,12 @@ def test_a_reader_that_stops_reading_ends_nothing(tmp_path, argv):
     assert done.returncode == 0 and b"error" not in done.stderr and b"Broken" not in done.stderr, done.stderr
     assert ("--json" in argv) == bool(done.stderr)  # with --json -, its messages are stderr's (the rest: stdout)
     assert (tmp_path / "figure.png").stat().st_size > 10_000
+
+
+def test_an_image_whose_name_starts_with_a_dash_is_told_how_to_give_it(tmp_path, capsys, photo):
+    """argparse reads --image -a.png as two options: 'expected one argument' alone, for a value that was given."""
+    shutil.copy(photo, tmp_path / "-a.png")
+    outcome = run_main(explain, ["--image", "-a.png", "--question", "what shape?"], capsys)
+    outcome.one_line_error("argument --image: expected one argument", "with '=': --image=-value")
+    outcome = run_main(explain, [f"--image={tmp_path / '-a.png'}", "--question", "what shape?", "--json", "-"], capsys)
+    assert outcome.code == 0 and json.loads(outcome.out)["question"] == "what shape?", outcome
