@@ -1,0 +1,62 @@
+"""An .npz's metadata entries (``__config__``, ``__vocab__``, ``__answers__``, ``__explanation__``) are JSON
+text in a NumPy string array. Crafted as millions of one-character strings, or holding a code point NumPy
+stores but Python cannot make a string of, they are refused in one line, in memory of the order of the
+entry's own bytes, never with a traceback or half a gigabyte of Python strings.
+"""
+import io
+import tracemalloc
+import zipfile
+
+import numpy
+import pytest
+from hostile_helpers import run_main
+
+from hadamard_min.cli.explain import main as explain
+from hadamard_min.io.model_files import SHIPPED_MODEL
+from hadamard_min.io.npz import load_npz_metadata
+from hadamard_min.io.weights import WeightsError
+
+MiB = 1 << 20
+
+
+def model_with_answers(path, array):
+    """The shipped model with its ``__answers__`` entry replaced by ``array`` (deflated: a few hundred KB)."""
+    with zipfile.ZipFile(SHIPPED_MODEL) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "__answers__.npy":
+                stream = io.BytesIO()
+                numpy.lib.format.write_array(stream, array, allow_pickle=False)
+                data = stream.getvalue()
+            out.writestr(name, data)
+    return path
+
+
+def test_six_million_one_character_strings_take_no_python_string_each(tmp_path):
+    path = model_with_answers(tmp_path / "cjk.npz", numpy.full(6_000_000, "\u4e2d", dtype="<U1"))  # 24 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightsError, match="'__answers__' is not JSON"):
+            load_npz_metadata(path)
+        peak = tracemalloc.get_traced_memory()[1] / MiB
+    finally:
+        tracemalloc.stop()
+    assert peak < 150, f"{peak:.0f} MiB for a 24 MiB entry"  # a str per character: ~550 MiB
+
+
+def test_joined_strings_read_as_tolist_joins_them(tmp_path):
+    answers = numpy.array(['["a', "b\u00e9\u4e2d", '", "\U0001f600"]'])  # <U5: two strings padded with NULs
+    assert load_npz_metadata(model_with_answers(tmp_path / "m.npz", answers))["answers"] == ["ab\u00e9\u4e2d",
+                                                                                          "\U0001f600"]
+
+
+@pytest.mark.parametrize("shape", [(3,), ()])
+def test_a_code_point_beyond_unicode_is_one_line(tmp_path, capsys, shape):
+    codes = numpy.array([0x5B, 0x110000, 0x5D], numpy.uint32)
+    array = codes.view("<U1") if shape else codes.view("<U3").reshape(())
+    path = model_with_answers(tmp_path / "beyond.npz", array)
+
+    outcome = run_main(explain, ["--weights", path, "--json", tmp_path / "out.json"], capsys)
+
+    outcome.one_line_error("'__answers__'", "U+10FFFF")
+    assert not (tmp_path / "out.json").exists()
