@@ -37,7 +37,7 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # the only forma
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_REDUCING_GAP = 64.0  # see _pass
+REDUCING_GAP = 64.0  # see _pass
 _BICUBIC_SUPPORT = 2.0  # Pillow's bicubic kernel is zero beyond ±2 input pixels (± 2·scale when shrinking)
 
 
@@ -195,9 +195,9 @@ def _bicubic(image, width, height, box=None):
 
 def _pass(image, size, box):
     """One pass of :func:`_bicubic` (``box`` spans all of ``image`` on the other axis). Pillow's table of
-    kernel weights grows with the ratio (4·ratio + 1 weights per output pixel): a ratio over 2 × _REDUCING_GAP
-    first averages blocks of ``⌊ratio / _REDUCING_GAP⌋`` pixels (``Image.reduce``)."""
-    return image.resize(size, Image.Resampling.BICUBIC, box=box, reducing_gap=_REDUCING_GAP)
+    kernel weights grows with the ratio (4·ratio + 1 weights per output pixel): a ratio over 2 × REDUCING_GAP
+    first averages blocks of ``⌊ratio / REDUCING_GAP⌋`` pixels (``Image.reduce``)."""
+    return image.resize(size, Image.Resampling.BICUBIC, box=box, reducing_gap=REDUCING_GAP)
 
 
 def shorter_side_shape(height, width, size):

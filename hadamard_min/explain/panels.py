@@ -17,6 +17,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import text_to_path
 from PIL import Image
 
+from hadamard_min.data.images import REDUCING_GAP
 from hadamard_min.explain.framing import to_image
 from hadamard_min.explain.maps import MAGNITUDE_CMAP, SIGNED_CMAP, blend, outlier_threshold
 from hadamard_min.io.atomic import utf8_safe
@@ -32,10 +33,13 @@ def display_size(framing):
 
 
 def display_image(image, size):
-    """The image resampled to ``size`` (h, w) for blending (Lanczos: antialiased when it shrinks)."""
+    """The image resampled to ``size`` (h, w) for blending (Lanczos: antialiased when it shrinks). Pillow's table
+    of kernel weights grows with the ratio of the sides (6·ratio + 1 weights per pixel: 1 GB for a 1 × 20,000,000
+    image shown 600 wide), so a ratio over 2 × ``REDUCING_GAP`` first averages blocks (as the network's input is)."""
     if image.shape[:2] == size:
         return image
-    return numpy.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.Resampling.LANCZOS))
+    return numpy.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.Resampling.LANCZOS,
+                                                       reducing_gap=REDUCING_GAP))
 
 
 @contextlib.contextmanager

@@ -1,16 +1,22 @@
-"""An .npz's metadata entries (``__config__``, ``__vocab__``, ``__answers__``, ``__explanation__``) are JSON
-text in a NumPy string array. Crafted as millions of one-character strings, or holding a code point NumPy
-stores but Python cannot make a string of, they are refused in one line, in memory of the order of the
-entry's own bytes, never with a traceback or half a gigabyte of Python strings.
+"""What an .npz holds, crafted. Its metadata entries (``__config__``, ``__vocab__``, ``__answers__``,
+``__explanation__``) are JSON text in a NumPy string array: as millions of one-character strings, or holding a
+code point NumPy stores but Python cannot make a string of, they are refused in one line, in memory of the
+order of the entry's own bytes, never with a traceback or half a gigabyte of Python strings. A saved
+explanation's image may be 1 × 8,000,000 pixels (a few KB deflated): its figure is drawn in memory of the
+order of the image, not of Pillow's Lanczos weights for a 13,000-fold shrink (6 per source pixel, 8 bytes each).
 """
 import io
+import json
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 
 import numpy
 import pytest
-from hostile_helpers import run_main
+from hostile_helpers import ROOT, run_main, write_photo
 
+import hadamard_min as hm
 from hadamard_min.cli.explain import main as explain
 from hadamard_min.io.model_files import SHIPPED_MODEL
 from hadamard_min.io.npz import load_npz_metadata
@@ -60,3 +66,33 @@ def test_a_code_point_beyond_unicode_is_one_line(tmp_path, capsys, shape):
 
     outcome.one_line_error("'__answers__'", "U+10FFFF")
     assert not (tmp_path / "out.json").exists()
+
+
+DRAW = """
+import resource, sys
+import hadamard_min as hm
+e = hm.Explanation.load(sys.argv[1])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+png = e._repr_png_()
+print(len(png) > 0, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize("shape", [(1, 8_000_000), (8_000_000, 1)], ids=["wide", "tall"])
+def test_the_figure_of_a_saved_explanation_with_a_long_thin_image_takes_memory_of_the_image(tmp_path, shape):
+    saved = tmp_path / "e.npz"
+    hm.explain(hm.load_model(), write_photo(tmp_path / "p.png"), "what shape is it?").save(saved)
+    with numpy.load(saved, allow_pickle=False) as npz:
+        entries = {name: npz[name] for name in npz.files}
+    fields = json.loads(str(entries["__explanation__"]))
+    fields["framing"].update(image_size=list(shape), box=[0.0, 0.0, float(shape[1]), float(shape[0])])
+    entries["__explanation__"] = numpy.array(json.dumps(fields))
+    entries["image"] = numpy.zeros((*shape, 3), numpy.uint8)  # 24 MB, deflated to 23 KB
+    numpy.savez_compressed(tmp_path / "thin.npz", **entries)
+
+    environment = {"PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", DRAW, str(tmp_path / "thin.npz")], capture_output=True, text=True,
+                          timeout=300, env=environment)
+    assert done.returncode == 0, done.stderr
+    drew, grown = done.stdout.split()
+    assert drew == "True" and int(grown) < 200, done.stdout + done.stderr  # Lanczos' weights alone: 384 MB
