@@ -56,7 +56,7 @@ CHANGES = [
     ({"token_z": None}, "the explanation lacks token_z"),
     ({"framing": None}, "framing must be an explanation's Framing"),
     ({"framing": "stretch"}, "framing must be an explanation's Framing"),
-    ({"options": {"x": object()}}, "a field holds what an explanation cannot"),
+    ({"options": {"x": object()}}, "options must be an object of numbers, text, true/false or null"),
 ]
 
 

@@ -32,6 +32,7 @@ TEXT = ("question", "tokens", "answer", "probability", "top_k", "unknown_words",
 FORMAT = 1
 MAX_TOP_K = 10_000  # answers an explanation lists at most
 MAX_TOP_K_CHARS = 200_000  # their characters together (10,000 answers of 20)
+MAX_OPTIONS = 64  # entries of its options (explain writes at most 4: top_k, fix_f, sign, guided)
 
 
 class ExplanationFileError(WeightsError):
@@ -157,7 +158,9 @@ def _too_many(fields):
     α map, a gigabyte for maps 2048 pixels on a side, 0.2 ms per character of text), so they are bounded where
     a file could make them anything: at most as many tokens, glimpses and pixels as a model may have
     (``max_length`` ≤ 1024, ``glimpses`` ≤ 64, the maps and the α grids at most ``image_size`` ≤ 1024 on a side,
-    :mod:`models.config`), ``MAX_TOP_K`` answers listed (``hadamard-explain --top-k``'s bound), names (a token,
+    :mod:`models.config`; its unknown words are some of its tokens), ``MAX_TOP_K`` answers listed
+    (``hadamard-explain --top-k``'s bound), ``MAX_OPTIONS`` options, each a number, text or null (every draw
+    checks the fields as their JSON: 10 s for a million words or options), names (a token,
     an answer) of at most ``MAX_NAME_CHARS`` characters as a model's are, ``MAX_QUESTION_CHARS`` in the
     question and ``MAX_TOP_K_CHARS`` in the listed answers together; an explanation beyond them is neither
     saved nor loaded."""
@@ -175,7 +178,10 @@ def _too_many(fields):
     listed = [chars(pair[0]) for pair in top_k if isinstance(pair, list | tuple) and pair]
     names = [*map(chars, each(tokens)), *map(chars, each(fields["unknown_words"])), *listed,
              chars(fields["answer"]), chars(fields["target"]), chars(fields["method"])]
+    options = fields["options"] if isinstance(fields["options"], dict) else {}
     counts = (("tokens", len(tokens), BOUNDS["max_length"][1]), ("α maps", alpha[0], BOUNDS["glimpses"][1]),
+              ("unknown words", len(each(fields["unknown_words"])), BOUNDS["max_length"][1]),
+              ("options", len(options), MAX_OPTIONS),
               ("answers in top_k", len(top_k), MAX_TOP_K),
               ("pixels on a side of its maps", max(heatmap, default=0), side),
               ("cells on a side of its α maps", max(alpha[1:], default=0), side),
@@ -220,8 +226,9 @@ def _check_text(path, fields):
             isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str) and probability(pair[1])
             for pair in top_k):
         refuse("top_k", "a non-empty list of [answer, probability] pairs")
-    if not isinstance(fields["options"], dict):
-        refuse("options", "an object")
+    if not isinstance(fields["options"], dict) or not all(
+            isinstance(value, str | numbers.Real | None) for value in fields["options"].values()):
+        refuse("options", "an object of numbers, text, true/false or null")
 
 
 def _check_arrays(path, fields):

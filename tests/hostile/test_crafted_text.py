@@ -1,7 +1,8 @@
 """Text a file brings that a figure draws: a figure draws an answer, a token or the question on one line, at
 about 0.2 ms a character, so a 750 KB model file whose answer "yes" was renamed to 200,000 characters kept
 hadamard-explain drawing for 100 s (a 32 MiB one for hours); a saved explanation with a million-character
-token likewise. Names are bounded as counts are; and a saved explanation's framing is checked field by field
+token likewise. Names are bounded as counts are (a million unknown words or options, 5 MB of JSON in a 100 KB file,
+cost 10 s to every check of the explanation); and a saved explanation's framing is checked field by field
 (an infinite size escaped as OverflowError, a box of five numbers as a bare ValueError)."""
 import json
 import time
@@ -72,7 +73,10 @@ def _rewritten(saved, path, **changes):
     ({"answer": "a" * 1_001}, "1,001 characters in its longest token or answer"),
     ({"top_k": [["a" * 1_001, 0.5]]}, "1,001 characters in its longest token or answer"),
     ({"top_k": [["a" * 1_000, 0.001]] * 201}, "201,000 characters in its listed answers"),
-], ids=["question", "answer", "top_k name", "top_k together"])
+    ({"unknown_words": ["a"] * 1_025}, "1,025 unknown words"),  # a million took 10 s to each draw, save, to_json
+    ({"options": {f"o{i}": i for i in range(65)}}, "65 options"),
+    ({"options": {"x": [[0] * 1_000] * 1_000}}, "options must be an object of numbers"),  # a million entries
+], ids=["question", "answer", "top_k name", "top_k together", "unknown words", "options", "nested options"])
 def test_a_saved_explanation_with_overlong_text_is_refused_at_once(saved, tmp_path, changes, words):
     path = _rewritten(saved, tmp_path / "crafted.npz", **changes)
     started = time.perf_counter()
