@@ -68,7 +68,7 @@ def load_folder(folder):
     """Read and check ``folder`` (see the module's description); a :class:`FolderData`."""
     folder = Path(folder)
     listing = folder / QUESTIONS
-    if not listing.is_file():
+    if not os.path.lexists(listing):  # a folder, a pipe or a device under its name is refused when read
         raise DataError(f"{folder} has no {QUESTIONS}: give a folder with images and a {QUESTIONS} "
                         f'of {{"image": …, "question": …, "answer": …}} lines')
     rows, paths = {}, []
@@ -89,12 +89,12 @@ def load_folder(folder):
     for part in in_chunks(len(paths), max(CHECK_STEP, len(paths) // 20), "checking images"):  # a line a step
         for path, mask_file in zip(paths[part], mask_files[part]):  # each decoded once, now, and let go
             shape = load_image(folder / path).shape[:2]
-            if mask_file.is_file():
+            if _has_mask(mask_file):
                 _check_mask(_read_mask(mask_file), shape, mask_file, path)
-    masked = [mask_file for mask_file in mask_files if mask_file.is_file()]
+    masked = [mask_file for mask_file in mask_files if _has_mask(mask_file)]
     return FolderData(name=folder.resolve().name, image_paths=paths,
                       images=OnDemand(lambda k: load_image(folder / paths[k]), len(paths)),
-                      masks=OnDemand(lambda k: _read_mask(mask_files[k]) if mask_files[k].is_file() else None,
+                      masks=OnDemand(lambda k: _read_mask(mask_files[k]) if _has_mask(mask_files[k]) else None,
                                      len(paths)),
                       questions=questions, answers=answers, image_index=numpy.asarray(image_index, dtype=numpy.int64),
                       files=(listing, *(folder / path for path in paths), *masked), lines=tuple(lines))
@@ -149,6 +149,12 @@ def _same_file(path):
 
 def _mask_path(folder, path):
     return folder / MASKS / Path(path).with_suffix(".png")
+
+
+def _has_mask(mask_path):
+    """Whether anything is under the mask's name: a pipe, a device, a folder or a link to nothing there is then
+    refused when read, in one line, not taken for no mask (which skips the metrics that need the object)."""
+    return os.path.lexists(mask_path)
 
 
 def _read_mask(mask_path):

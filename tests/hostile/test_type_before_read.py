@@ -1,6 +1,7 @@
 """A file's type is checked before its first byte is read: a FIFO would block every reader for ever, and a link
 to ``/dev/zero`` would never end. Every reader (a model and its manifest, weights of each format, a checkpoint,
-a vocabulary, a saved explanation) opens through ``io.limits.open_regular`` and refuses both in one line.
+a vocabulary, a saved explanation, a data folder's listing and masks) opens through ``io.limits.open_regular`` and
+refuses both in one line; a mask is not taken for no mask.
 
 Each call runs under an alarm, so that a regression fails the test instead of hanging the suite.
 """
@@ -16,6 +17,8 @@ from hadamard_min.cli.evaluate import main as evaluate_main
 from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.port import main as port_main
 from hadamard_min.cli.train import main as train_main
+from hadamard_min.data.folder import load_folder
+from hadamard_min.data.images import ImageError
 from hadamard_min.explain.result import Explanation
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.model_files import SHIPPED_MODEL, load_model
@@ -132,5 +135,27 @@ def test_a_data_folder_whose_questions_are_not_a_regular_file_is_refused(tmp_pat
     with within():
         outcome = run_main(evaluate_main, ["--data", tmp_path / "data", "--examples", "1", "--out",
                                            tmp_path / "report"], capsys)
-    outcome.one_line_error("questions.jsonl")  # refused (data/folder.py looks for a regular file), not waited on
+    outcome.one_line_error("questions.jsonl", "not a regular file")  # not "has no questions.jsonl", nor waited on
+    assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "folder", "link to nothing"])
+def test_a_mask_that_is_not_a_regular_file_is_refused_not_taken_for_no_mask(tmp_path, capsys, photo, kind):
+    """It was skipped as if the image had no mask: the evaluation ran for minutes, then left out the pointing
+    game and mass in mask with a note."""
+    data = tmp_path / "data"
+    (data / "masks").mkdir(parents=True)
+    shutil.copy(photo, data / "a.png")
+    (data / "questions.jsonl").write_text('{"image": "a.png", "question": "what shape is it?"}\n')
+    if kind == "folder":
+        (data / "masks" / "a.png").mkdir()
+    elif kind == "link to nothing":
+        (data / "masks" / "a.png").symlink_to(tmp_path / "nothing.png")
+    else:
+        hostile(data / "masks", kind, "a.png")
+    with within(), pytest.raises((WeightsError, ImageError), match=r"masks/a\.png"):
+        load_folder(data)
+    with within():
+        outcome = run_main(evaluate_main, ["--data", data, "--examples", "1", "--out", tmp_path / "report"], capsys)
+    outcome.one_line_error("masks/a.png")
     assert not (tmp_path / "report").exists()
