@@ -93,10 +93,15 @@ def _open(path):
 
 def _header(stream, source, name):
     version = numpy.lib.format.read_magic(stream)
-    if version == (1, 0):
-        return numpy.lib.format.read_array_header_1_0(stream)
-    if version == (2, 0):
-        return numpy.lib.format.read_array_header_2_0(stream)
+    read = {(1, 0): numpy.lib.format.read_array_header_1_0, (2, 0): numpy.lib.format.read_array_header_2_0}
+    if version in read:
+        try:
+            return read[version](stream)
+        except ValueError as error:  # numpy's own advice for a long header is to trust the file: never here
+            if "max_header_size" not in str(error):
+                raise
+            raise WeightsError(f"{source}: entry {name!r} has an .npy header longer than numpy's 10,000 bytes; "
+                               f"no array of ours has one: re-create the file") from None
     raise WeightsError(f"{source}: entry {name!r} is .npy version {version}, which is not supported; re-save it")
 
 

@@ -20,7 +20,7 @@ import hadamard_min as hm
 from hadamard_min.cli.explain import main as explain
 from hadamard_min.io.model_files import SHIPPED_MODEL
 from hadamard_min.io.npz import load_npz_metadata
-from hadamard_min.io.weights import WeightsError
+from hadamard_min.io.weights import WeightsError, load_weights
 
 MiB = 1 << 20
 
@@ -96,3 +96,15 @@ def test_the_figure_of_a_saved_explanation_with_a_long_thin_image_takes_memory_o
     assert done.returncode == 0, done.stderr
     drew, grown = done.stdout.split()
     assert drew == "True" and int(grown) < 200, done.stdout + done.stderr  # Lanczos' weights alone: 384 MB
+
+
+def test_a_header_past_numpys_limit_is_refused_without_numpys_advice_to_trust_the_file(tmp_path):
+    """numpy refuses an .npy header over 10,000 bytes and advises ``allow_pickle=True``: never said here."""
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }" + b" " * 20_000 + b"\n"
+    entry = b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header + numpy.ones(2, "<f4").tobytes()
+    path = tmp_path / "long.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("w.npy", entry)
+    with pytest.raises(WeightsError, match=r"'w' has an \.npy header longer than numpy's 10,000 bytes") as error:
+        load_weights(path)
+    assert "allow_pickle" not in str(error.value)
