@@ -221,7 +221,7 @@ def test_gpu_without_cupy_or_cuda_is_a_one_line_device_error(monkeypatch, cupy, 
 
 def test_environment_variable_chooses_the_device(monkeypatch):
     monkeypatch.setattr(backend, "_device", None)
-    monkeypatch.setenv("HADAMARD_DEVICE", " CPU ")
+    monkeypatch.setenv("HADAMARD_DEVICE", " cpu ")
     assert backend.get_device() == "cpu" and backend.get_xp() is numpy
     monkeypatch.setattr(backend, "cupy", None)
     monkeypatch.setattr(backend, "_device", None)

@@ -54,9 +54,10 @@ def get_device():
 
 
 def environment_device():
-    """``HADAMARD_DEVICE`` ("cpu" when unset or blank); any other value than cpu or gpu is refused."""
+    """``HADAMARD_DEVICE`` ("cpu" when unset or blank); any other value than cpu or gpu is refused, "GPU" too,
+    as ``--device GPU`` and ``set_device("GPU")`` are (spaces around it are dropped, as ``HADAMARD_FAST``'s)."""
     value = os.environ.get("HADAMARD_DEVICE", "")
-    name = value.strip().lower() or "cpu"
+    name = value.strip() or "cpu"
     if name not in ("cpu", "gpu"):
         raise UnknownDeviceError(f"HADAMARD_DEVICE is {value!r}; set it to cpu or gpu, or unset it")
     return name

@@ -1,8 +1,9 @@
 """A command's outputs are all written or none (a --json or --save-arrays that cannot be written leaves no
 figure and no maps behind), an error on a file that refuses to be replaced names that file and not the hidden
 temporary one, and the environment's switches read alike: blank means the default for HADAMARD_FAST as for
-HADAMARD_DEVICE, and a --device given wins over HADAMARD_DEVICE. An output is never put where a device or
-a pipe is, and a long name the file system allows is not refused for its hidden temporary's sake.
+HADAMARD_DEVICE, HADAMARD_DEVICE takes --device's names in their case, and a --device given wins over
+HADAMARD_DEVICE. An output is never put where a device or a pipe is, and a long name the file system allows is
+not refused for its hidden temporary's sake.
 """
 import contextlib
 import os
@@ -120,6 +121,20 @@ def test_a_blank_hadamard_fast_is_the_default_as_a_blank_hadamard_device_is(tmp_
     monkeypatch.setenv("HADAMARD_DEVICE", value)
     run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png"], capsys).success()
     assert switch.enabled() is True
+
+
+@pytest.mark.parametrize("value", ["GPU", "CPU", " Cpu "])
+def test_hadamard_device_takes_the_names_device_takes_in_their_case(tmp_path, capsys, photo, monkeypatch, value):
+    # --device GPU was refused while HADAMARD_DEVICE=GPU was read as gpu: one spelling for both, as argparse's
+    # choices and set_device("GPU") have it
+    from hadamard_min.core import backend
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.setenv("HADAMARD_DEVICE", value)
+    outcome = run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png"], capsys)
+    outcome.one_line_error("HADAMARD_DEVICE", repr(value), "cpu or gpu")
+    assert not (tmp_path / "out.png").exists()
+    run_main(explain_main, ["--image", photo, *QUESTION, "--out", tmp_path / "out.png", "--device",
+                            value.strip()], capsys).one_line_error("--device", "invalid choice")
 
 
 def test_a_device_given_wins_over_a_bad_hadamard_device(tmp_path, capsys, photo, monkeypatch):
