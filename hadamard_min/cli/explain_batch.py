@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hadamard_min.cli.errors import USER_ERRORS, UsageError
 from hadamard_min.cli.explain_options import explain_pairs, save_figure
-from hadamard_min.escapes import printable
+from hadamard_min.escapes import file_name, printable
 from hadamard_min.explain.framing import frame
 from hadamard_min.io.atomic import utf8_safe, write_text
 from hadamard_min.io.limits import byte_lines, parse_json
@@ -122,7 +122,7 @@ def parse_line(line, folder):
     for key in ("image", "question"):
         if not isinstance(pair.get(key), str) or not pair[key].strip():
             raise UsageError(f'"{key}" is missing or not a non-empty string')
-    return folder / pair["image"], pair["question"]
+    return folder / file_name(pair["image"]), pair["question"]
 
 
 def prepare_folder(folder):

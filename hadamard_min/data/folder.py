@@ -30,6 +30,7 @@ import numpy
 from hadamard_min.data.easyvqa import DataError
 from hadamard_min.data.images import fit, load_image, load_mask
 from hadamard_min.data.text import QuestionError, tokenize
+from hadamard_min.escapes import file_name
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import byte_lines, parse_json
 from hadamard_min.progress import in_chunks
@@ -136,7 +137,7 @@ def _parse(data, where):
     answer = line.get("answer")
     if answer is not None and not isinstance(answer, str):
         raise DataError(f'{where}: "answer" must be a string')
-    return line["image"], line["question"], answer
+    return file_name(line["image"]), line["question"], answer
 
 
 def _same_file(path):

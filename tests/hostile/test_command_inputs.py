@@ -35,6 +35,25 @@ def test_bad_lines_of_a_batch_are_reported_and_skipped_and_the_rest_explained(tm
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0001.png", "0006.png", "results.jsonl"]
 
 
+ASCII_LOCALE = {"LC_ALL": "C", "PYTHONUTF8": "0"}  # no UTF-8 mode: file names are ASCII + surrogate escapes
+
+
+def test_a_listing_names_a_non_ascii_image_under_an_ascii_locale(tmp_path, photo):
+    # the name "café.png" read from a UTF-8 line could name no file where names are ASCII: "image not found"
+    # for a file that is there, in --batch as in --data DIR
+    shutil.copy(photo, tmp_path / "café.png")
+    line = {"image": "café.png", "question": "what shape is in the image?", "answer": "circle"}
+    (tmp_path / "questions.jsonl").write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    outcome = run_child(["hadamard_min.cli.explain", "--batch", "questions.jsonl", "--out-dir", "out"], tmp_path,
+                        env=ASCII_LOCALE)
+    assert outcome.code == 0 and "Traceback" not in outcome.err, outcome
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0001.png", "results.jsonl"]
+    read = run_child(["hadamard_min.cli.evaluate", "--data", ".", "--help"], tmp_path, env=ASCII_LOCALE,
+                     prelude="from hadamard_min.data.folder import load_folder\n"
+                             "print(load_folder('.').images[0].shape); raise SystemExit(0)")
+    assert read.code == 0 and read.out.strip() == "(64, 64, 3)", read
+
+
 @pytest.mark.parametrize("variable, value, words", [("HADAMARD_FAST", "2", "HADAMARD_FAST"),
                                                     ("HADAMARD_DEVICE", "tpu", "HADAMARD_DEVICE"),
                                                     ("HADAMARD_DEVICE", "\udcff", "HADAMARD_DEVICE")])
