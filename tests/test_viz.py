@@ -10,7 +10,7 @@ from PIL import Image
 from hadamard_min.explain.figure import FigureInputError, save_explanation_figure, save_grid_figure
 from hadamard_min.explain.maps import pixel_map_to_rgb, save_map_png, upsample_nearest
 from hadamard_min.explain.terminal import terminal_tokens, token_color
-from hadamard_min.io.atomic import OutputFolderError
+from hadamard_min.io.outputs import OutputFolderError
 
 H, S = 56, 7
 WORDS = "what color is the shape in the middle of the picture".split()

@@ -17,8 +17,8 @@ from hadamard_min.cli.parsing import HelpFormatter, add_version, add_workers
 from hadamard_min.escapes import printable
 from hadamard_min.evaluate.report import REPORT_FILES, REPORT_TITLE, main_tables, write_report
 from hadamard_min.evaluate.run import DEFAULT_EXAMPLES, EvaluationSettings, evaluate
-from hadamard_min.io.atomic import PNG_SIGNATURE, check_outputs, check_replaceable
 from hadamard_min.io.model_files import SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL, load_model, manifest_path, sha256_of
+from hadamard_min.io.outputs import PNG_SIGNATURE, check_outputs, check_replaceable
 
 QUICK = EvaluationSettings(examples=32, sanity_examples=8)  # --quick: a first look
 DATA_SETS = {"easy-vqa": ("easy-VQA", SHIPPED_MODEL),

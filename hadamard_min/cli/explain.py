@@ -12,8 +12,9 @@ from hadamard_min.cli.preset_options import add_preset_arguments
 from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
 from hadamard_min.explain.arguments import ExplainArgumentError
 from hadamard_min.explain.saved import MAX_TOP_K
-from hadamard_min.io.atomic import PNG_SIGNATURE, check_outputs, check_replaceable, json_text, together, write_text
+from hadamard_min.io.atomic import json_text, together, write_text
 from hadamard_min.io.errors import WeightsError
+from hadamard_min.io.outputs import PNG_SIGNATURE, check_outputs, check_replaceable
 
 DEFAULT_FIGURE = Path("explanation.png")
 PRESET_FILES = ("resnet", "mlb", "vocab", "answers", "mlb_sizes")

@@ -8,7 +8,7 @@ from hadamard_min.cli.checks import path_text
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.escapes import printable
-from hadamard_min.io.atomic import check_outputs
+from hadamard_min.io.outputs import check_outputs
 from hadamard_min.io.weights import SUPPORTED, WeightsError, load_weights, save_weights
 
 

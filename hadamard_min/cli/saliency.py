@@ -11,7 +11,7 @@ from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.imagenet import PHOTOS
 from hadamard_min.escapes import printable
-from hadamard_min.io.atomic import PNG_SIGNATURE, check_outputs, check_replaceable
+from hadamard_min.io.outputs import PNG_SIGNATURE, check_outputs, check_replaceable
 
 TITLES = {"guided": "guided backprop", "gradient": "gradient", "deconvnet": "deconvnet", "gradcam": "Grad-CAM"}
 

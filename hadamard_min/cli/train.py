@@ -8,7 +8,7 @@ from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, number,
 from hadamard_min.cli.errors import Parser, UsageError, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.escapes import printable
-from hadamard_min.io.atomic import check_outputs, check_replaceable
+from hadamard_min.io.outputs import check_outputs, check_replaceable
 
 
 def parser():

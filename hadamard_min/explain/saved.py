@@ -20,9 +20,10 @@ import numpy
 
 from hadamard_min.explain.arguments import ExplainArgumentError, shown
 from hadamard_min.explain.framing import Framing, check_fit
-from hadamard_min.io.atomic import check_outputs, json_text
+from hadamard_min.io.atomic import json_text
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import MAX_NAME_CHARS, MAX_QUESTION_CHARS
+from hadamard_min.io.outputs import check_outputs
 from hadamard_min.io.weights import load_npz_metadata, load_weights, save_weights
 from hadamard_min.models.config import BOUNDS
 

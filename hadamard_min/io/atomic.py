@@ -10,8 +10,7 @@ a failure on the last (a full disk, a folder that cannot be written) leaves none
 without a name where the file system makes unnamed files, so a process killed meanwhile (even by SIGKILL)
 leaves nothing.
 
-:func:`check_outputs` is asked before a command writes anything: no output may be, or link to (same inode,
-``os.path.samefile``), an input or another output, be a folder, or lie in a folder that does not exist.
+What a command may write, and where, is asked before it writes anything: :mod:`hadamard_min.io.outputs`.
 """
 import contextlib
 import errno
@@ -20,36 +19,13 @@ import math
 import os
 import re
 import shutil
-import stat
 import sys
 import uuid
 from pathlib import Path
 
 import numpy
 
-
-class OutputFolderError(FileNotFoundError):
-    """The folder a file should be written to does not exist."""
-
-
-class OutputClashError(FileExistsError):
-    """An output would replace an input, another output, or a folder."""
-
-
-def _check_destination(path):
-    if path.is_dir():
-        raise OutputClashError(f"cannot write {path}: it is a folder; give a file name")
-    if path.exists() and not path.is_file():  # a device, a pipe, a socket: a rename would put a file there
-        raise OutputClashError(f"cannot write {path}: it is {_kind(path)}, not a regular file, and would be "
-                               f"replaced; give a file name (nothing was written)")
-    if not path.parent.is_dir():
-        raise OutputFolderError(f"cannot write {path}: folder {path.parent} does not exist (create it first)")
-
-
-def _kind(path):
-    mode = os.stat(path).st_mode
-    return ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a pipe" if stat.S_ISFIFO(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+from hadamard_min.io.outputs import check_destination, naming
 
 
 def _temporary(path):
@@ -92,18 +68,13 @@ def _name(handle, temporary):
         os.close(folder)
 
 
-def _naming(error, path):
-    """``error`` (an OSError) as one that names ``path``, the file the user asked for."""
-    return OSError(error.errno, error.strerror or str(error), str(path))
-
-
 def write_atomically(path, write):
     """Call ``write(binary_stream)`` for a new version of ``path`` and put it in place in one step.
 
     The destination's folder must exist; ``path`` must not be a folder. Returns ``path``.
     """
     path = Path(path)
-    _check_destination(path)
+    check_destination(path)
     temporary = _temporary(path)
     try:
         handle = _open_unnamed(path.parent)
@@ -111,7 +82,7 @@ def write_atomically(path, write):
         if named:
             handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as error:  # e.g. a folder where no file can be made (/proc): name the destination
-        raise _naming(error, path) from None
+        raise naming(error, path) from None
     try:
         with os.fdopen(handle, "wb" if named else "w+b") as stream:
             write(stream)
@@ -131,7 +102,7 @@ def write_atomically(path, write):
         if named:
             temporary.unlink(missing_ok=True)
         if isinstance(error, OSError) and _ours(error, temporary):  # name the destination, never the hidden file
-            raise _naming(error, path) from None
+            raise naming(error, path) from None
         raise
     return path
 
@@ -159,7 +130,7 @@ def together():
                 try:
                     _name(handle, temporary)
                 except OSError as error:
-                    raise _naming(error, path) from None
+                    raise naming(error, path) from None
                 finally:
                     staged[done] = (None, temporary, path)
                     os.close(handle)
@@ -167,7 +138,7 @@ def together():
             try:
                 os.replace(temporary, path)
             except OSError as error:
-                raise _naming(error, path) from None
+                raise naming(error, path) from None
     finally:
         _staged = None
         for handle, temporary, _ in staged:  # after an error nothing of the block is left (put in place: no-op)
@@ -201,28 +172,6 @@ def _ours(error, temporary):
     ``write`` read): it has no file name, or the temporary's."""
     name = error.filename
     return name is None or (isinstance(name, str | os.PathLike) and os.fspath(name) == os.fspath(temporary))
-
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def check_replaceable(outputs, kind, start):
-    """Refuse, before anything is written, outputs that exist and are not of ``kind``: their content, after
-    any leading white space, does not begin with ``start`` (a PNG's signature, a JSON object's ``{``), or a link
-    to nothing. A figure or a JSON written before is replaced; notes, photographs or weights that share the name
-    are not."""
-    for label, path in outputs.items():
-        what = f"not {kind}"
-        try:
-            with open(path, "rb") as file:
-                head = file.read(4096).lstrip()
-        except FileNotFoundError:  # a new name; or a link to nothing, the user's link: not ours to replace
-            head, what = (b"\0", "a link to nothing") if os.path.islink(path) else (b"", what)
-        except OSError as error:
-            raise _naming(error, path) from None
-        if head and not head.startswith(start):  # an empty file (touch, mktemp) holds nothing to keep
-            raise OutputClashError(f"{label} {path} exists and is {what}: it would be overwritten; choose "
-                                   f"another name or remove it (nothing was written)")
 
 
 def write_bytes(path, data):
@@ -271,30 +220,3 @@ def json_text(data, indent=2, ascii_only=False):
 
 def write_json(path, data, indent=2):
     return write_text(path, json_text(data, indent))
-
-
-def _same_file(a, b):
-    if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
-
-
-def check_outputs(outputs, inputs=None):
-    """Refuse, before anything is written, outputs that would destroy something or cannot be written.
-
-    ``outputs`` and ``inputs`` map a label for messages (``"--out"``) to a path. An output may not be, or
-    link to, an input or another output, may not be a folder, and its folder must exist.
-    """
-    inputs = {label: path for label, path in (inputs or {}).items() if path is not None}
-    checked = []
-    for label, path in outputs.items():
-        _check_destination(Path(path))
-        for other_label, other in [*inputs.items(), *checked]:
-            if _same_file(path, other):
-                role = "input" if other_label in inputs else "output"
-                raise OutputClashError(f"{label} {path} is the same file as the {role} {other_label} {other}: "
-                                       f"it would be overwritten; choose another name (nothing was written)")
-        checked.append((label, path))

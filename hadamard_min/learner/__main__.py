@@ -9,8 +9,8 @@ from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.data.example import EXAMPLE_IMAGE, EXAMPLE_QUESTION
 from hadamard_min.escapes import printable
 from hadamard_min.explain.maps import FigureInputError
-from hadamard_min.io.atomic import check_outputs
 from hadamard_min.io.model_files import SHIPPED_MODEL, manifest_path
+from hadamard_min.io.outputs import check_outputs
 from hadamard_min.learner.capstone import compare
 from hadamard_min.learner.ops import OPS, LearnerError
 

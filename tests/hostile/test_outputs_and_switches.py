@@ -17,7 +17,7 @@ from hadamard_min.cli.bench import main as bench_main
 from hadamard_min.cli.explain import main as explain_main
 from hadamard_min.cli.port import main as port_main
 from hadamard_min.fast import switch
-from hadamard_min.io import atomic
+from hadamard_min.io import atomic, outputs
 from hadamard_min.io.npz import save_weights
 
 QUESTION = ["--question", "what shape is in the image?"]
@@ -109,7 +109,7 @@ def test_a_device_or_a_pipe_is_not_replaced_by_a_file(tmp_path, capsys, photo, k
                                       "--json", target], capsys)
     outcome.one_line_error(str(target), f"a {kind}")
     assert not stat.S_ISREG(os.lstat(target).st_mode) and sorted(p.name for p in tmp_path.iterdir()) == before
-    with pytest.raises(atomic.OutputClashError, match=f"a {kind}"):
+    with pytest.raises(outputs.OutputClashError, match=f"a {kind}"):
         atomic.write_text(target, "x")
 
 
@@ -165,7 +165,7 @@ def test_a_file_of_the_user_at_an_output_name_is_not_replaced(tmp_path, capsys, 
     (tmp_path / name).unlink()
     run_main(explain_main, arguments, capsys).success()
     run_main(explain_main, arguments, capsys).success()  # an earlier run's figure, maps and JSON are replaced
-    assert (tmp_path / "out_heatmap.png").read_bytes().startswith(atomic.PNG_SIGNATURE)
+    assert (tmp_path / "out_heatmap.png").read_bytes().startswith(outputs.PNG_SIGNATURE)
 
 
 def test_the_wrote_lines_show_a_name_with_control_characters_escaped(tmp_path, capsys, photo):
