@@ -6,6 +6,7 @@ writes OUT/report.md, OUT/results.json, OUT/examples.png, OUT/deletion_curves.pn
 shows progress on stderr and prints the main tables on stdout. The same seed gives the same numbers.
 ``--quick`` takes a first look: 32 questions and the sanity check on 8 (wide intervals).
 """
+import contextlib
 import shlex
 import sys
 import time
@@ -113,15 +114,22 @@ def _evaluate(args):
     if args.data not in DATA_SETS:
         from hadamard_min.data.folder import check_question_lengths
         check_question_lengths(data, model.max_length)
-    prepare_out(args.out, args.force, weights, getattr(data, "files", ()))
-    started = time.perf_counter()
-    print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
-    results, figure = evaluate(model, data, chosen, workers=args.workers)
-    for note in results["notes"]:
-        print(f"note: {note}", file=sys.stderr)
-    results["settings"]["data_name"] = data_name
-    results["model"] = {"file": weights.name, "sha256": sha256_of(weights)}
-    write_report(args.out, results, figure, command_line(args))
+    made = [folder for folder in (args.out, *args.out.parents) if not folder.exists()]  # deepest first
+    try:  # stopped (Ctrl-C, an error) before its report: the folders it made, still empty, go again
+        prepare_out(args.out, args.force, weights, getattr(data, "files", ()))
+        started = time.perf_counter()
+        print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
+        results, figure = evaluate(model, data, chosen, workers=args.workers)
+        for note in results["notes"]:
+            print(f"note: {note}", file=sys.stderr)
+        results["settings"]["data_name"] = data_name
+        results["model"] = {"file": weights.name, "sha256": sha256_of(weights)}
+        write_report(args.out, results, figure, command_line(args))
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):  # one that holds anything stays
+                folder.rmdir()
+        raise
     visual, text = main_tables(results)
     print(f"{command_line(args)}\n\nvisual explanations (mean [95 % CI])\n{visual}\n\n"
           f"textual explanations (mean [95 % CI])\n{text}")

@@ -1,6 +1,7 @@
 """A folder that cannot be written in is found before the work, not at its end: hadamard-train trained an epoch
 and hadamard-evaluate ran its whole evaluation before failing on their first file. Each command now refuses it
-in one line, naming the folder, before it loads its data, and leaves nothing there."""
+in one line, naming the folder, before it loads its data, and leaves nothing there; an evaluation stopped
+before its report leaves no empty folder."""
 import os
 import subprocess
 
@@ -60,3 +61,17 @@ def test_each_command_refuses_it_before_its_work(locked, capsys, command, argv):
     assert len(lines) == 1 and f"{locked} cannot be written in" in lines[0], outcome.err
     assert "epoch" not in outcome.err + outcome.out and "example" not in outcome.err, outcome
     assert os.listdir(locked) == []
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, MemoryError])
+def test_an_evaluation_stopped_before_its_report_leaves_no_empty_folder(tmp_path, capsys, monkeypatch, stop):
+    """The folders --out made (evaluation/ and any parent) go again, empty; a folder that was there stays."""
+    def stopped(*args, **kwargs):
+        raise stop()
+
+    monkeypatch.setattr("hadamard_min.cli.evaluate.evaluate", stopped)
+    outcome = run_main(evaluate_main, ["--examples", "1", "--out", tmp_path / "new" / "evaluation"], capsys)
+    assert outcome.code in (2, 130) and not outcome.escaped and os.listdir(tmp_path) == [], outcome
+    (tmp_path / "kept").mkdir()
+    outcome = run_main(evaluate_main, ["--examples", "1", "--force", "--out", tmp_path / "kept"], capsys)
+    assert outcome.code in (2, 130) and sorted(os.listdir(tmp_path)) == ["kept"], outcome
