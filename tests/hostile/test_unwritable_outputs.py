@@ -1,6 +1,6 @@
 """A folder that cannot be written in is found before the work, not at its end: hadamard-train trained an epoch
 and hadamard-evaluate ran its whole evaluation before failing on their first file. Each command now refuses it
-in one line, naming the folder, before it loads its data, and leaves nothing there; an evaluation stopped
+in one line, naming the folder, before its training or evaluation, and leaves nothing there; an evaluation stopped
 before its report leaves no empty folder."""
 import os
 import subprocess
