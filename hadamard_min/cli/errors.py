@@ -111,6 +111,10 @@ def _closed_streams():
     return closed
 
 
+def _of_stdout(error):
+    return OSError(error.errno, error.strerror or str(error), "standard output")
+
+
 class _ReaderMayLeave:
     """stdout for a reader that may stop reading (``| head -1``): once the pipe is gone, what is printed after
     is dropped, and the command goes on (its figure is still written) instead of ending on BrokenPipeError."""
@@ -124,12 +128,16 @@ class _ReaderMayLeave:
         except BrokenPipeError:
             self._gone()
             return len(text)
+        except OSError as error:  # > /dev/full, a full disk: said as stdout's, not as the figure's
+            raise _of_stdout(error) from None
 
     def flush(self):
         try:
             self.stream.flush()
         except BrokenPipeError:
             self._gone()
+        except OSError as error:
+            raise _of_stdout(error) from None
 
     def _gone(self):
         with contextlib.suppress(OSError, ValueError):  # the rest, and the flush at exit, go to /dev/null

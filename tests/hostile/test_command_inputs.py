@@ -153,6 +153,24 @@ def test_a_reader_that_stops_reading_ends_nothing(tmp_path, argv):
     assert (tmp_path / "figure.png").stat().st_size > 10_000
 
 
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_standard_output_is_named_as_such(tmp_path):
+    """``hadamard-explain > /dev/full``: the figure is written and the error was 'No space left on device'
+    alone, as if the figure had failed; it names standard output."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OPENBLAS_NUM_THREADS": "1"}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "hadamard_min", "explain", "--out", "figure.png"], cwd=tmp_path,
+                              stdout=full, stderr=subprocess.PIPE, env=env, timeout=120, text=True)
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "hadamard-explain: error: No space left on device: standard output"], done.stderr
+    assert (tmp_path / "figure.png").stat().st_size > 10_000
+
+
 def test_an_image_whose_name_starts_with_a_dash_is_told_how_to_give_it(tmp_path, capsys, photo):
     """argparse reads --image -a.png as two options: 'expected one argument' alone, for a value that was given."""
     shutil.copy(photo, tmp_path / "-a.png")
