@@ -55,12 +55,17 @@ class Parser(argparse.ArgumentParser):
 
     def parse_args(self, args=None, namespace=None):
         escape_unencodable()
+        self.given = sys.argv[1:] if args is None else [str(arg) for arg in args]  # for error()'s hints
         return super().parse_args(args, namespace)
 
     def error(self, message):
         option = message.removeprefix("argument ").removesuffix(": expected one argument").split("/")[-1]
         if message.endswith(": expected one argument") and option.startswith("--"):  # or its value began with '-'
             message += f" (a value that starts with '-' is written with '=': {option}=-value)"
+        files = [word for word in getattr(self, "given", [])
+                 if word.startswith("-") and word not in self._option_string_actions and os.path.isfile(word)]
+        if files and message.startswith(("unrecognized arguments", "the following arguments are required")):
+            message += f" ({files[0]} is a file: give it as ./{files[0]}, or after --)"  # read as an option
         self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 

@@ -2,6 +2,7 @@
 before any work, hadamard-saliency and hadamard-bench held to the same one-line rule, and a --data folder's
 files protected from the report written next to them."""
 import json
+import os
 import shutil
 
 import pytest
@@ -10,7 +11,9 @@ from hostile_helpers import run_child, run_main, snapshot
 from hadamard_min.cli.bench import main as bench
 from hadamard_min.cli.evaluate import main as evaluate
 from hadamard_min.cli.explain import main as explain
+from hadamard_min.cli.port import main as port
 from hadamard_min.cli.saliency import main as saliency
+from hadamard_min.io.model_files import SHIPPED_MODEL
 
 BAD_LINES = {
     "not UTF-8": b'{"image": "photo.png", "question": "what \xff shape"}',
@@ -169,6 +172,21 @@ def test_a_full_standard_output_is_named_as_such(tmp_path):
     assert done.returncode == 2 and done.stderr.splitlines() == [
         "hadamard-explain: error: No space left on device: standard output"], done.stderr
     assert (tmp_path / "figure.png").stat().st_size > 10_000
+
+
+def test_a_positional_file_whose_name_starts_with_a_dash_is_told_how_to_give_it(tmp_path, capsys, monkeypatch):
+    """hadamard-port -a.npz out.npz: argparse reads -a.npz as an option, and said only 'the following arguments
+    are required: DST' (or 'unrecognized arguments'), of a file that is there."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(SHIPPED_MODEL, "-a.npz")
+    run_main(port, ["-a.npz", "out.npz"], capsys).one_line_error(
+        "arguments are required: DST", "(-a.npz is a file: give it as ./-a.npz, or after --)")
+    run_main(port, ["in.npz", "out.npz", "-a.npz"], capsys).one_line_error(
+        "unrecognized arguments: -a.npz", "give it as ./-a.npz")
+    assert run_main(port, ["--", "-a.npz", "out.npz"], capsys).code == 0 and os.path.getsize("out.npz") > 0
+    missing = run_main(port, ["-b.npz", "out.npz"], capsys)  # no such file: no hint
+    missing.one_line_error("arguments are required")
+    assert "is a file" not in missing.err
 
 
 def test_an_image_whose_name_starts_with_a_dash_is_told_how_to_give_it(tmp_path, capsys, photo):
