@@ -23,5 +23,5 @@ def file_name(text):
     as ``os.listdir`` gives that file's name ("café" could name no file there, and was "image not found")."""
     try:
         return os.fsdecode(text.encode("utf-8", "surrogateescape"))
-    except UnicodeEncodeError:  # a lone surrogate that stands for no byte: left for the open to refuse
-        return text
+    except UnicodeError:  # a lone surrogate that stands for no byte, or (Windows: UTF-8, surrogatepass) for a
+        return text       # byte that is not UTF-8 there: left for the open to refuse

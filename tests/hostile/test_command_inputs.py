@@ -13,6 +13,7 @@ from hadamard_min.cli.evaluate import main as evaluate
 from hadamard_min.cli.explain import main as explain
 from hadamard_min.cli.port import main as port
 from hadamard_min.cli.saliency import main as saliency
+from hadamard_min.escapes import file_name
 from hadamard_min.io.model_files import SHIPPED_MODEL
 
 BAD_LINES = {
@@ -55,6 +56,14 @@ def test_a_listing_names_a_non_ascii_image_under_an_ascii_locale(tmp_path, photo
                      prelude="from hadamard_min.data.folder import load_folder\n"
                              "print(load_folder('.').images[0].shape); raise SystemExit(0)")
     assert read.code == 0 and read.out.strip() == "(64, 64, 3)", read
+
+
+@pytest.mark.parametrize("name", ["\udce9.png", "\ud800.png", "caf\u00e9.png"])
+def test_a_listed_name_is_spelled_for_a_file_system_that_decodes_utf_8_strictly(monkeypatch, name):
+    # Windows decodes names as UTF-8 with surrogatepass: the byte 0xE9 that "\udce9" escapes is no UTF-8 there,
+    # and os.fsdecode raised UnicodeDecodeError out of file_name (a traceback for one line of a listing)
+    monkeypatch.setattr(os, "fsdecode", lambda raw: raw.decode("utf-8", "surrogatepass"))
+    assert file_name(name) == name
 
 
 @pytest.mark.parametrize("variable, value, words", [("HADAMARD_FAST", "2", "HADAMARD_FAST"),
