@@ -68,9 +68,10 @@ def map_chunks(function, shared, chunks, workers=1, same_bits=True):
     chunks = list(chunks)
     workers = min(workers, len(chunks), cores())  # more processes than cores only share them, at their memory
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods() or get_device() == "gpu":
-        with _one_blas_thread() if same_bits and len(chunks) > 1 else contextlib.nullcontext():
-            for chunk in chunks:
-                yield function(shared, chunk)
+        for chunk in chunks:  # the limit around each chunk's work only: the caller's own work keeps its threads
+            with _one_blas_thread() if same_bits and len(chunks) > 1 else contextlib.nullcontext():
+                result = function(shared, chunk)
+            yield result
         return
     compiled.prepare()  # loaded once here, not in every worker
     folder = pool = None
@@ -78,8 +79,9 @@ def map_chunks(function, shared, chunks, workers=1, same_bits=True):
         folder = _results_folder()
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start,
                                    initargs=(function, shared, folder, os.getpid()))
-        with _one_blas_thread():  # the workers are forked inside: each inherits one BLAS thread
-            yield from pool.map(_run, chunks)
+        with _one_blas_thread():  # map submits every chunk, so every worker is forked here: each inherits it
+            results = pool.map(_run, chunks)
+        yield from results
     except BrokenProcessPool as error:  # a worker was killed (by the kernel, out of memory, say)
         raise MemoryError("a worker process ended abruptly (out of memory?); try --workers 1") from error
     finally:  # done, an error, Ctrl-C or the caller stopped reading: no worker outlives this

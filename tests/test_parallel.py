@@ -213,6 +213,10 @@ def test_one_process_runs_the_chunks_of_a_batch_on_one_blas_thread_as_a_worker_d
         assert list(map_chunks(blas_threads, None, range(1), workers=2)) == [before]
         assert list(map_chunks(blas_threads, None, range(3), workers=1, same_bits=False)) == [before] * 3
         assert blas_threads(None, None) == before
+        for workers in (1, 2):  # the caller's work between two chunks (a generator left paused) keeps its own
+            chunks = map_chunks(blas_threads, None, range(3), workers=workers)
+            assert next(chunks) == [1] * len(before) and blas_threads(None, None) == before
+            chunks.close()
 
 
 def arrays_of(shared, chunk):
