@@ -12,6 +12,7 @@ product goes to stdout (``--json -``) is refused in one line when stdout is clos
 """
 import argparse
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -60,9 +61,13 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         option = message.removeprefix("argument ").removesuffix(": expected one argument").split("/")[-1]
-        if message.endswith(": expected one argument") and option.startswith("--"):  # or its value began with '-'
+        given = getattr(self, "given", [])
+        if message.endswith(": expected one argument") and any(  # a value began with '-' (not: no value, an option)
+                len(word) > 2 and option.startswith(word) and following.startswith("-")
+                and following.split("=")[0] not in self._option_string_actions
+                for word, following in itertools.pairwise(given)):
             message += f" (a value that starts with '-' is written with '=': {option}=-value)"
-        files = [word for word in getattr(self, "given", [])
+        files = [word for word in given
                  if word.startswith("-") and word not in self._option_string_actions and os.path.isfile(word)]
         if files and message.startswith(("unrecognized arguments", "the following arguments are required")):
             message += f" ({files[0]} is a file: give it as ./{files[0]}, or after --)"  # read as an option

@@ -203,5 +203,9 @@ def test_an_image_whose_name_starts_with_a_dash_is_told_how_to_give_it(tmp_path,
     shutil.copy(photo, tmp_path / "-a.png")
     outcome = run_main(explain, ["--image", "-a.png", "--question", "what shape?"], capsys)
     outcome.one_line_error("argument --image: expected one argument", "with '=': --image=-value")
+    for left_out in (["--question", "q", "--image"], ["--image", "--question", "q"]):  # no value: no such hint
+        outcome = run_main(explain, left_out, capsys)
+        outcome.one_line_error("argument --image: expected one argument")
+        assert "with '='" not in outcome.err, outcome.err
     outcome = run_main(explain, [f"--image={tmp_path / '-a.png'}", "--question", "what shape?", "--json", "-"], capsys)
     assert outcome.code == 0 and json.loads(outcome.out)["question"] == "what shape?", outcome
