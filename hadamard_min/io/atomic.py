@@ -184,12 +184,15 @@ def write_text(path, text):
 
 
 def utf8_safe(text):
-    """``text`` with every lone surrogate (what a byte that is not UTF-8 becomes in a file name or an
-    argument) replaced by U+FFFD, so that it can be written as UTF-8 and drawn."""
-    return _SURROGATE.sub("\ufffd", str(text))
+    """``text`` as UTF-8 can hold it and a figure draw it: the bytes of a file name or an argument that Python
+    kept as surrogate escapes read as the UTF-8 they spell ("café" under an ASCII locale), and every lone
+    surrogate left (a byte that is not UTF-8, or one that stands for no byte) replaced by U+FFFD."""
+    text = _ESCAPES.sub(lambda run: run[0].encode("utf-8", "surrogateescape").decode("utf-8", "replace"), str(text))
+    return _SURROGATE.sub("\ufffd", text)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPES = re.compile("[\udc80-\udcff]+")  # a run of bytes kept as surrogate escapes (Python's surrogateescape)
 
 
 def json_ready(value):

@@ -14,6 +14,7 @@ from hadamard_min.cli.explain import main as explain
 from hadamard_min.cli.port import main as port
 from hadamard_min.cli.saliency import main as saliency
 from hadamard_min.escapes import file_name
+from hadamard_min.io.atomic import utf8_safe
 from hadamard_min.io.model_files import SHIPPED_MODEL
 
 BAD_LINES = {
@@ -52,10 +53,19 @@ def test_a_listing_names_a_non_ascii_image_under_an_ascii_locale(tmp_path, photo
                         env=ASCII_LOCALE)
     assert outcome.code == 0 and "Traceback" not in outcome.err, outcome
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0001.png", "results.jsonl"]
+    record = json.loads((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8"))
+    assert record["image"] == "café.png", record  # as listed: it was "caf\ufffd\ufffd.png"
     read = run_child(["hadamard_min.cli.evaluate", "--data", ".", "--help"], tmp_path, env=ASCII_LOCALE,
                      prelude="from hadamard_min.data.folder import load_folder\n"
                              "print(load_folder('.').images[0].shape); raise SystemExit(0)")
     assert read.code == 0 and read.out.strip() == "(64, 64, 3)", read
+
+
+@pytest.mark.parametrize("escaped, shown", [("caf\udcc3\udca9.png", "café.png"), ("\udce9.png", "\ufffd.png"),
+                                             ("\ud800.png", "\ufffd.png"), ("caf\udcc3\udca9\ud800", "café\ufffd"),
+                                             ("plain é", "plain é")])
+def test_an_escaped_name_is_written_as_the_utf_8_it_spells(escaped, shown):
+    assert utf8_safe(escaped) == shown and utf8_safe(escaped).encode("utf-8")
 
 
 @pytest.mark.parametrize("name", ["\udce9.png", "\ud800.png", "caf\u00e9.png"])
