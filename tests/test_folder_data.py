@@ -52,6 +52,9 @@ def test_a_mask_follows_the_images_geometry_into_the_network():
         assert small.shape == (32, 32) and (small & shape).sum() / (small | shape).sum() >= 0.98
 
 
+FOLLOWS = "whether a map follows the question is not measured: that needs --data two-shape"
+
+
 def run(model_file, data, out, *extra):
     return main(["--weights", str(model_file), "--data", str(data), "--examples", "6", "--out", str(out), *extra])
 
@@ -59,7 +62,7 @@ def run(model_file, data, out, *extra):
 def test_evaluate_on_the_example_folder(model_file, tmp_path, capsys):
     assert run(model_file, EXAMPLE, tmp_path / "report") == 0
     results = json.loads((tmp_path / "report" / "results.json").read_text())
-    assert results["notes"] == [] and results["accuracy"]["n"] == 5          # one question has no answer
+    assert results["notes"] == [FOLLOWS] and results["accuracy"]["n"] == 5   # one question has no answer
     pointing = results["tables"]["pointing"]
     assert pointing["hadamard"]["score"]["n"] == 4                            # the 4 questions with a mask
     assert all(0.0 <= v <= 1.0 for v in results["tables"]["mass"]["hadamard"]["score"]["values"])
@@ -233,3 +236,20 @@ def test_an_answer_the_model_never_gives_is_noted_not_silently_wrong(model_file,
                     "count as answered wrong"]
     err = capsys.readouterr().err
     assert "note: 1 answer(s)" in err and "\x1b" not in err
+
+
+def test_one_question_with_words_the_model_never_saw_is_reported_as_such(model_file, tmp_path, capsys):
+    """One question, two of its words unseen: the report says so, gives no [v, v] interval for one value, and the
+    command says it evaluates 1 question, not --examples' 6."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(EXAMPLE / "red_circle.png", folder)
+    (folder / "questions.jsonl").write_text('{"image": "red_circle.png", "question": "wat colour is the blob?"}\n')
+    assert run(model_file, folder, tmp_path / "report") == 0
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert "1 of 1 question(s) have words the model never saw, read as <unk> ('blob', 'colour', 'wat')" in \
+        " ".join(results["notes"]) and FOLLOWS in results["notes"]
+    captured = capsys.readouterr()
+    assert "on 1 data test questions" in captured.err and "note: 1 of 1 question(s)" in captured.err
+    rows = [line for line in captured.out.splitlines() if line.startswith("| hadamard |")]
+    assert rows and "(one value)" in rows[0] and "[" not in rows[0], rows

@@ -118,7 +118,8 @@ def _evaluate(args):
     try:  # stopped (Ctrl-C, an error) before its report: the folders it made, still empty, go again
         prepare_out(args.out, args.force, weights, getattr(data, "files", ()))
         started = time.perf_counter()
-        print(f"evaluating {weights.name} on {args.examples} {data_name} test questions", file=sys.stderr)
+        print(f"evaluating {weights.name} on {min(args.examples, len(data))} {data_name} test questions",
+              file=sys.stderr)
         results, figure = evaluate(model, data, chosen, workers=args.workers)
         for note in results["notes"]:
             print(f"note: {note}", file=sys.stderr)

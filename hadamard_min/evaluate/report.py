@@ -95,9 +95,12 @@ MAIN_TEXT = [("tokens", "named word on top", "named word on top"),
 
 
 def cell(summary):
-    """``mean [low, high]`` with three decimals; an undefined mean is a dash."""
+    """``mean [low, high]`` with three decimals; an undefined mean is a dash; a mean of one value has no
+    interval (resampling one value gives it back every time: [v, v] would read as certainty)."""
     if summary is None or summary["mean"] is None or math.isnan(summary["mean"]):
         return "—"
+    if summary.get("n") == 1:
+        return f"{summary['mean']:.3f} (one value)"
     return f"{summary['mean']:.3f} [{summary['low']:.3f}, {summary['high']:.3f}]"
 
 

@@ -143,7 +143,8 @@ def evaluate(model, data, settings=None, progress=None, workers=None):
         "examples": [{"index": int(q), "question": data.questions[q], "answer": data.answers[q]}
                      for q in indices],
         "accuracy": bootstrap_ci(numpy.asarray(correct, dtype=float), seed=seed),
-        "notes": notes(values, correct, {data.answers[q] for q in indices} - {None, *model.answers}),
+        "notes": notes(values, correct, {data.answers[q] for q in indices} - {None, *model.answers},
+                       [model.vocab.unknown_words(tokenize(data.questions[q])) for q in indices], two_shape),
         "tables": values.summary(seed),
         "deletion_curves": {name: numpy.mean(c, axis=0).tolist() for name, c in curves.items()},
         "full_curves": {curve: {name: numpy.mean(c, axis=0).tolist() for name, c in rows.items()}
@@ -185,19 +186,26 @@ def evaluate_batch(job, first):
             "full_curves": {curve: dict(rows) for curve, rows in full_curves.items()}}
 
 
-def notes(values, correct, unknown=()):
-    """What the data did not allow, in words for the report; ``unknown``: answers of the data the model never
-    gives (a typo, "Red" for "red"), which count as wrong."""
+def notes(values, correct, unknown=(), unseen=(), two_shape=True):
+    """What the data did not allow, for the report: ``unknown`` answers (counted wrong), ``unseen`` words (<unk>)."""
     said = []
     if unknown:
-        named = ", ".join(repr(answer[:40]) for answer in sorted(unknown)[:3]) + (", …" if len(unknown) > 3 else "")
-        said.append(f"{len(unknown)} answer(s) of the data are none the model can give ({named}): the questions "
-                    f"with them count as answered wrong")
+        said.append(f"{len(unknown)} answer(s) of the data are none the model can give ({_named(unknown)}): the "
+                    f"questions with them count as answered wrong")
+    if any(unseen):
+        said.append(f"{sum(map(bool, unseen))} of {len(unseen)} question(s) have words the model never saw, read "
+                    f"as <unk> ({_named({w for words in unseen for w in words})}): each map explains it so read")
     if "pointing" not in values.values:
         said.append("no object masks: the pointing game and mass in mask are skipped")
     if not correct:
         said.append("no answers given: accuracy is not measured")
+    if not two_shape:  # referent share, movement and switch: two shapes, a mask each, a question about either
+        said.append("whether a map follows the question is not measured: that needs --data two-shape")
     return said
+
+
+def _named(words):  # the first three, in order
+    return ", ".join(repr(word[:40]) for word in sorted(words)[:3]) + (", …" if len(words) > 3 else "")
 
 
 def network_pixels(model, data, questions):
