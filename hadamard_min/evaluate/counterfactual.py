@@ -5,8 +5,8 @@ For a pair (image, q_a about shape a, q_b about the other shape b), with the ref
 
     referent switch   [share(map of q_a, a) > ½] · [share(map of q_b, b) > ½]
                       1 when the map's mass sits on the named shape under both questions, i.e. it moves
-                      when only the question changes; a map that ignores the question scores at most ½ of
-                      the pairs by luck, a random map about ¼.
+                      when only the question changes; a map that ignores the question scores 0 (its two
+                      shares are s and 1 − s, never both above ½), a random map about ¼.
 
 The evaluation takes as many pairs of each variant as it has examples. Two variants (the column names,
 :data:`VARIANTS`):
