@@ -133,3 +133,20 @@ def test_the_command_writes_maps_at_the_photos_size_and_says_the_model_saw_a_squ
     assert main(["--image", str(photo), "--question", "what color is the shape?", "--out", str(tmp_path / "p.png"),
                  "--fit", "pad"]) == 0
     assert "padded to a square" in capsys.readouterr().err
+
+
+def test_a_map_mostly_on_pads_margin_is_said_to_be_there_not_drawn_flat(tmp_path, capsys):
+    """A 400×20 strip padded to a square is 3 rows of the model's 64: the heat-map's mass off the image (99 % on
+    the shipped model) is in no panel, whose colour scale it still sets; the note says how much."""
+    framing = Framing("pad", (0.0, -200.0, 400.0, 220.0), (20, 400), 64)
+    heat = numpy.zeros((64, 64))
+    heat[:30] = 1.0                                           # rows above the strip: the margin
+    heat[31] = 3.0                                            # a row through the strip
+    assert framing.margin_share(heat) == pytest.approx(30 * 64 / (30 * 64 + 3 * 64))
+    assert Framing.whole(20, 400, 64).margin_share(heat) == 0.0 and framing.margin_share(heat * 0) == 0.0
+    strip = tmp_path / "strip.png"
+    Image.open(hm.__path__[0] + "/assets/photos/chelsea.png").convert("RGB").resize((400, 20)).save(strip)
+    for fit, said in (("pad", True), ("crop", False), ("stretch", False)):
+        assert main(["--image", str(strip), "--question", "what shape is in the image?", "--fit", fit,
+                     "--out", str(tmp_path / f"{fit}.png")]) == 0
+        assert ("% of the heat-map lies on the margin, which no panel shows" in capsys.readouterr().err) == said

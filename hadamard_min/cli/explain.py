@@ -144,8 +144,11 @@ def _explain(args):
         print(f"method:   {result.method}" + (f", explaining “{printable(result.target)}”" if result.target else ""),
               file=report)
     if result.image.shape[:2] != (result.framing.input_size,) * 2:  # a note: stderr, like the one below
+        margin = result.framing.margin_share(result.heatmap)  # pad: mass the figure cannot show
         print(f"note: {result.framing.note()}; the maps are brought back to {result.image.shape[1]}×"
-              f"{result.image.shape[0]} bilinearly", file=sys.stderr)
+              f"{result.image.shape[0]} bilinearly" + (f"; {100 * margin:.0f} % of the heat-map lies on the margin, "
+                                                       "which no panel shows" if margin >= 0.005 else ""),
+              file=sys.stderr)
     if result.unknown_words:  # a warning: stderr, whatever stdout carries
         print(f"note: words the model never saw in training were read as <unk>: "
               f"{', '.join(map(printable, result.unknown_words))}", file=sys.stderr)

@@ -62,6 +62,18 @@ class Framing:
                "crop": "resized and centre-cropped to a square (the ends of the longer side unseen)"}[self.fit]
         return f"{seen}: the {width}×{height} image {how}"
 
+    def margin_share(self, values):
+        """The share of a non-negative map (S × S, on the network's grid) on cells whose centres lie off the image
+        (pad's margin): mass that no map brought back to the image shows. 0 for a map without mass."""
+        values = numpy.asarray(values, dtype=numpy.float64)
+        height, width = self.image_size
+        left, top, right, bottom = self.box
+        ys = top + (numpy.arange(values.shape[0]) + 0.5) * (bottom - top) / values.shape[0]
+        xs = left + (numpy.arange(values.shape[1]) + 0.5) * (right - left) / values.shape[1]
+        seen = ((ys >= 0) & (ys < height))[:, None] & ((xs >= 0) & (xs < width))[None]
+        total = values.sum()
+        return float(values[~seen].sum() / total) if total > 0 else 0.0
+
     def to_json(self):
         return {"fit": self.fit, "box": [float(b) for b in self.box], "image_size": list(self.image_size),
                 "input_size": self.input_size}
