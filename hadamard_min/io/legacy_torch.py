@@ -23,7 +23,7 @@ its base at that offset.
 """
 import io
 
-from hadamard_min.io.errors import WeightsError, reported_as_corrupt
+from hadamard_min.io.errors import WeightsError, brief, reported_as_corrupt
 from hadamard_min.io.limits import Budget, file_size, is_int, open_regular
 from hadamard_min.io.safe_pickle import load_pickle
 from hadamard_min.io.torch_files import Storage, elements, load_torch_pickle, resolve, storage_of
@@ -72,7 +72,7 @@ class _Storages:
     def declare(self, pid):
         """A persistent id ("storage", type, key, location, numel, view) -> its :class:`Storage`."""
         if not (isinstance(pid, tuple) and len(pid) == 6):
-            raise ValueError(f"unsupported persistent id {str(pid)[:80]}")
+            raise ValueError(f"unsupported persistent id {brief(pid)}")
         storage, view = storage_of(pid[:5]), pid[5]
         if storage.key in self.views or self.declared.setdefault(storage.key, storage) != storage:
             raise ValueError(f"storage {storage.key[:40]} is declared twice with different types or sizes")
@@ -80,7 +80,7 @@ class _Storages:
             return storage
         if not (isinstance(view, tuple) and len(view) == 3 and isinstance(view[0], str) and is_int(view[1])
                 and is_int(view[2]) and 0 <= view[1] <= view[1] + view[2] <= storage.numel):
-            raise ValueError(f"a view {str(view)[:80]} of storage {storage.key[:40]} reaches past its "
+            raise ValueError(f"a view {brief(view)} of storage {storage.key[:40]} reaches past its "
                              f"{storage.numel} elements")
         key, offset, numel = view
         if key in self.declared or self.views.setdefault(key, (storage.key, offset, numel)) != (storage.key,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from hadamard_min.io.errors import TooLargeError, WeightsError, reported_as_corrupt
+from hadamard_min.io.errors import TooLargeError, WeightsError, brief, reported_as_corrupt
 from hadamard_min.io.limits import (
     MAX_COPIES,
     MAX_DIMS,
@@ -97,11 +97,11 @@ def storage_of(pid, sizes=None):
     ``sizes`` (key -> bytes the file holds for it), when given, must agree with the declared count.
     """
     if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-        raise ValueError(f"unsupported persistent id {str(pid)[:80]}")
+        raise ValueError(f"unsupported persistent id {brief(pid)}")
     _, kind, key, _, numel = pid
     if not (isinstance(kind, Name) and kind.text in ELEMENT_CODES and isinstance(key, str) and is_int(numel)
             and numel >= 0):
-        raise ValueError(f"malformed storage id {str(pid)[:120]}")
+        raise ValueError(f"malformed storage id {brief(pid)}")
     storage = Storage(key, ELEMENT_CODES[kind.text], numel)
     if sizes is not None and sizes.get(key) != numel * storage.itemsize:
         raise ValueError(f"storage {key} declares {numel * storage.itemsize} bytes, the file holds "
@@ -114,7 +114,7 @@ def _rebuild_tensor(storage, offset, size, stride, *_unused):
     size, stride = tuple(size), tuple(stride)
     numbers = (offset, *size, *stride)
     if not isinstance(storage, Storage) or not all(is_int(n) and n >= 0 for n in numbers):
-        raise ValueError(f"tensor of size {str(size)[:80]}, stride {str(stride)[:80]} is malformed")
+        raise ValueError(f"tensor of size {brief(size)}, stride {brief(stride)} is malformed")
     if len(size) != len(stride) or len(size) > MAX_DIMS:
         raise ValueError(f"tensor has {len(size)} sizes and {len(stride)} strides (at most {MAX_DIMS})")
     if math.prod(size):
@@ -127,7 +127,7 @@ def _rebuild_tensor(storage, offset, size, stride, *_unused):
 def _rebuild_tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype, *_unused):
     """torch >= 2.3 form for dtypes without a typed storage (uint16/32/64): ``storage`` counts bytes."""
     if not (isinstance(dtype, Name) and dtype.text in DTYPE_CODES and isinstance(storage, Storage)):
-        raise ValueError(f"unsupported tensor type {dtype}")
+        raise ValueError(f"unsupported tensor type {brief(dtype)}")
     code = DTYPE_CODES[dtype.text]
     nbytes = storage.numel * storage.itemsize
     retyped = Storage(storage.key, code, nbytes // numpy.dtype(code).itemsize)
@@ -144,7 +144,7 @@ def _rebuild_from_type_v2(function, new_type, args, state):
     """A tensor subclass: rebuilt as a plain tensor by one of the rebuild calls."""
     if not (isinstance(function, Name) and function.text in _REBUILD and isinstance(new_type, Name)
             and new_type.text in TENSOR_TYPES and isinstance(args, tuple)):
-        raise ValueError(f"unsupported tensor rebuild {str(function)[:80]}")
+        raise ValueError(f"unsupported tensor rebuild {brief(function)}")
     return _REBUILD[function.text](*args)
 
 

@@ -12,6 +12,7 @@ import numpy
 # --------------------------------------------------------------------------- pickle opcodes (protocol 2)
 PROTO, STOP, MARK, TUPLE, EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE = b"\x80\x02", b".", b"(", b"t", b"}", b"]", b")"
 SETITEM, SETITEMS, APPEND, BUILD, REDUCE, BINPERSID, NONE, NEWFALSE = b"s", b"u", b"a", b"b", b"R", b"Q", b"N", b"\x89"
+APPENDS = b"e"
 POP = b"0"
 
 

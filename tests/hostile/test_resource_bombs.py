@@ -4,7 +4,8 @@ Every file here is small (bytes to a few MB) and declares far more: a 5 GiB .npz
 storage, a zero-stride 30000² tensor, a model of width 10⁷, a model config within the parameter bound over
 a file of one number, 2⁴⁰ shared references, an element count that overflows int64, a structure that
 contains itself or nests 10,000 deep (ten times Python's recursion limit: deeper is the same probe, only
-slower to build), a header of 20,001 tensors. All are read in one child process under a 2 GiB address-space
+slower to build), a header of 20,001 tensors, a 17 KB pickle whose malformed value, written into its
+one-line error, would be 10^12 characters. All are read in one child process under a 2 GiB address-space
 limit (RLIMIT_AS), each under a 20 s alarm: every reader must refuse its file with its own one-line error,
 quickly, never by running out of memory.
 """
@@ -17,13 +18,21 @@ import numpy
 import pytest
 from crafted import (
     APPEND,
+    APPENDS,
+    BINPERSID,
     EMPTY_DICT,
     EMPTY_LIST,
+    EMPTY_TUPLE,
     MARK,
+    NONE,
     POP,
+    REDUCE,
     SETITEM,
     SETITEMS,
+    TUPLE,
     get,
+    glob,
+    integer,
     npy_header,
     pickle_of,
     put,
@@ -36,9 +45,11 @@ from crafted import (
     tensor,
     text,
     torch_zip,
+    tuple_of,
     zeros_deflated,
 )
 from hostile_helpers import HERE, ROOT
+from legacy_torch_writer import legacy_file
 
 from hadamard_min.io.model_files import SHIPPED_MODEL
 from hadamard_min.io.weights import load_npz_metadata, save_weights
@@ -62,6 +73,15 @@ def shared_references(levels):
         ops += EMPTY_DICT + MARK + text("a") + get(level - 1) + text("b") + get(level - 1) + SETITEMS + put(level)
         ops += POP if level < levels else b""
     return pickle_of(ops)
+
+
+def repeated_lists(levels=4, width=1000):
+    """Opcodes leaving nothing on the stack, with memo ``levels - 1`` the list ``L_k = [L_(k-1)] * width`` over
+    ``L_0 = [0] * width``: ~17 KB of pickle whose text, ``str(L_3)``, has 10^12 characters."""
+    ops = EMPTY_LIST + MARK + b"K\x00" * width + APPENDS + put(0) + POP
+    for level in range(1, levels):
+        ops += EMPTY_LIST + MARK + get(level - 1) * width + APPENDS + put(level) + POP
+    return ops
 
 
 def t7_shared_tables(levels):
@@ -117,6 +137,16 @@ def build_probes(folder):
     add("dicts 10000 deep.pth", "weights", torch_zip(pickle_of(
         (EMPTY_DICT + text("a")) * 10_000 + EMPTY_DICT + SETITEM * 10_000)))
     add("tables 10000 deep.t7", "t7", t7_nested_tables(10_000))
+    # a value in a one-line message: written out in full first, str(value)[:80] never ended
+    shown = repeated_lists() + get(3)
+    add("10^12-character size in a message.pth", "weights", torch_zip(pickle_of(repeated_lists() + state_dict(
+        ("w", glob("torch._utils", "_rebuild_tensor_v2") + MARK + NONE + integer(0) + get(3) + EMPTY_TUPLE + TUPLE
+         + REDUCE)))))
+    add("10^12-character persistent id in a message.pth", "weights", torch_zip(pickle_of(
+        repeated_lists() + state_dict(("w", shown + BINPERSID)))))
+    add("10^12-character storage view in a message.pth", "weights", legacy_file([], {}, main=pickle_of(
+        repeated_lists() + state_dict(("w", tuple_of(text("storage"), glob("torch", "FloatStorage"), text("0"),
+                                                     text("cpu"), integer(1), shown) + BINPERSID)))))
     add("list holding itself.pickle", "words", pickle_of(EMPTY_LIST + put(0) + get(0) + APPEND))
     add("lists 10000 deep.pickle", "words", pickle_of(EMPTY_LIST * 10_001 + APPEND * 10_000))
     add("lists 10000 deep.json", "words", b"[" * 10_000 + b"]" * 10_000)
@@ -152,7 +182,9 @@ PROBES = ["5 GiB npz entry in 5 MB.npz", "npz header declaring 3.6 GB over 100 b
           "3 GiB storage in 3 MB.pth", "zero-stride 30000x30000 tensor.pth", "zero-stride 30000x30000 tensor.t7",
           "2^40 shared references.pth", "2^40 shared tables.t7", "shape overflowing int64.safetensors",
           "2000 tensors on the same 1 MiB.safetensors", "dict holding itself.pth", "dicts 10000 deep.pth",
-          "tables 10000 deep.t7", "list holding itself.pickle", "lists 10000 deep.pickle",
+          "tables 10000 deep.t7", "10^12-character size in a message.pth",
+          "10^12-character persistent id in a message.pth", "10^12-character storage view in a message.pth",
+          "list holding itself.pickle", "lists 10000 deep.pickle",
           "lists 10000 deep.json", "3 million lines.txt", "20001 empty tensors.safetensors",
           "model of width 10^7", "model of joint size 10^6", "model of 432 million parameters in 4 KB"]
 
