@@ -4,10 +4,10 @@ Every file here is small (bytes to a few MB) and declares far more: a 5 GiB .npz
 storage, a zero-stride 30000² tensor, a model of width 10⁷, a model config within the parameter bound over
 a file of one number, 2⁴⁰ shared references, an element count that overflows int64, a structure that
 contains itself or nests 10,000 deep (ten times Python's recursion limit: deeper is the same probe, only
-slower to build), a header of 20,001 tensors, a 17 KB pickle whose malformed value, written into its
-one-line error, would be 10^12 characters. All are read in one child process under a 2 GiB address-space
-limit (RLIMIT_AS), each under a 20 s alarm: every reader must refuse its file with its own one-line error,
-quickly, never by running out of memory.
+slower to build), a header of 20,001 tensors, 2^12 dotted names of 12 MB each, a 17 KB pickle whose
+malformed value, written into its one-line error, would be 10^12 characters. All are read in one child
+process under a 2 GiB address-space limit (RLIMIT_AS), each under a 20 s alarm: every reader must refuse its
+file with its own one-line error, quickly, never by running out of memory.
 """
 import json
 import struct
@@ -84,6 +84,16 @@ def repeated_lists(levels=4, width=1000):
     return ops
 
 
+def shared_under_long_keys(levels=12, length=1 << 20):
+    """``d_k = {"a" * length: d_(k-1), "b" * length: d_(k-1)}`` over ``d_0 = {}``: 2^levels dotted names of up
+    to ``levels`` × ``length`` characters in a file of 2 × ``length`` bytes."""
+    ops = text("a" * length) + put(1000) + POP + text("b" * length) + put(1001) + POP + EMPTY_DICT + put(0) + POP
+    for level in range(1, levels + 1):
+        ops += EMPTY_DICT + MARK + get(1000) + get(level - 1) + get(1001) + get(level - 1) + SETITEMS + put(level)
+        ops += POP if level < levels else b""
+    return pickle_of(ops)
+
+
 def t7_shared_tables(levels):
     """Torch7 tables ``T_k = {T_(k-1), T_(k-1)}`` (the second a reference): 2^levels paths in ~1 KB."""
     def table(k):
@@ -133,6 +143,7 @@ def build_probes(folder):
     add("2000 tensors on the same 1 MiB.safetensors", "weights", safetensors(
         {f"w{i}": {"dtype": "F32", "shape": [1 << 18], "data_offsets": [0, 1 << 20]} for i in range(2000)},
         bytes(1 << 20)))
+    add("2^12 names of 12 MB each in 2 MB.pth", "weights", torch_zip(shared_under_long_keys()))
     add("dict holding itself.pth", "weights", torch_zip(pickle_of(EMPTY_DICT + put(0) + text("me") + get(0) + SETITEM)))
     add("dicts 10000 deep.pth", "weights", torch_zip(pickle_of(
         (EMPTY_DICT + text("a")) * 10_000 + EMPTY_DICT + SETITEM * 10_000)))
@@ -180,7 +191,8 @@ def outcomes(tmp_path_factory):
 
 PROBES = ["5 GiB npz entry in 5 MB.npz", "npz header declaring 3.6 GB over 100 bytes.npz", "5 GiB metadata entry.npz",
           "3 GiB storage in 3 MB.pth", "zero-stride 30000x30000 tensor.pth", "zero-stride 30000x30000 tensor.t7",
-          "2^40 shared references.pth", "2^40 shared tables.t7", "shape overflowing int64.safetensors",
+          "2^40 shared references.pth", "2^40 shared tables.t7", "2^12 names of 12 MB each in 2 MB.pth",
+          "shape overflowing int64.safetensors",
           "2000 tensors on the same 1 MiB.safetensors", "dict holding itself.pth", "dicts 10000 deep.pth",
           "tables 10000 deep.t7", "10^12-character size in a message.pth",
           "10^12-character persistent id in a message.pth", "10^12-character storage view in a message.pth",
