@@ -124,6 +124,17 @@ def test_vqa_pytorch_file_of_another_layout_is_refused(tmp_path, rng, changes, m
     assert message in str(error.value)
 
 
+def test_vqa_pytorch_file_of_complex_weights_is_refused(tmp_path, rng):
+    """Cast to float32, a complex array would lose its imaginary part with a ComplexWarning as the only sign."""
+    arrays = vqa_pytorch_arrays(rng)
+    arrays["linear_classif.weight"] = arrays["linear_classif.weight"] * (1 + 1j)
+    save_weights(tmp_path / "complex.npz", arrays)
+    (tmp_path / "words.txt").write_text("\n".join(WORDS))
+    (tmp_path / "answers.txt").write_text("\n".join(ANSWERS))
+    with pytest.raises(PortError, match=r"complex-valued linear_classif\.weight"):
+        port_vqa_pytorch(tmp_path / "complex.npz", tmp_path / "words.txt", tmp_path / "answers.txt")
+
+
 def test_vqa_pytorch_vocabulary_of_another_size_is_refused(tmp_path, rng):
     save_weights(tmp_path / "mlb.npz", vqa_pytorch_arrays(rng))
     (tmp_path / "words.txt").write_text("\n".join(WORDS[:-1]))

@@ -59,13 +59,16 @@ def gru_state(prefix, input_blocks, input_biases, hidden_blocks):
 
 def check_shapes(expected, found, source, hint, allow_extra=False):
     """Refuse ``found`` (name -> array) unless every name in ``expected`` (name -> shape) is there, shaped so
-    (and, unless ``allow_extra``, nothing else is)."""
+    and real (``float32`` would drop a complex array's imaginary part with only a warning), and, unless
+    ``allow_extra``, nothing else is."""
     missing = [name for name in expected if name not in found]
     extra = [] if allow_extra else [name for name in found if name not in expected]
     wrong = [f"{name}: expected {tuple(shape)}, found {tuple(found[name].shape)}"
              for name, shape in expected.items()
              if name in found and tuple(found[name].shape) != tuple(shape)]
+    complex_ = [name for name in expected if name in found and found[name].dtype.kind == "c"]
     problems = ([f"missing {', '.join(missing)}"] if missing else []) + wrong
+    problems += [f"complex-valued {', '.join(complex_[:10])} (weights are real)"] if complex_ else []
     if extra:
         more = f" and {len(extra) - 10} more" if len(extra) > 10 else ""
         problems.append(f"unexpected {', '.join(extra[:10])}{more}")
