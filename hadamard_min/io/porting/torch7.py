@@ -21,17 +21,28 @@ Any other class (``nn.Linear``, ``nn.Sequential``, …) writes its fields as one
 :class:`TorchObject`. GPU types (``torch.CudaTensor``, ``torch.CudaStorage``) hold float32 data and are
 read as their CPU counterparts. Lua functions (tags 6-8) and ASCII-mode files are refused.
 
-Every declared size is checked before it is used (``io.limits``): a tensor's every axis
-(``limits.element_count``) and its bytes against the file's budget before it is copied out, objects nested
-at most ``MAX_DEPTH`` deep, and the whole result walked once for shared references (counted every time they
-are reached) and objects that contain themselves.
+Every declared size is checked before it is used (``io.limits``): a table's entry count against the bytes
+left and, for all tables together, ``MAX_ITEMS``; a tensor's every axis (``limits.element_count``) and its
+bytes against the file's budget before it is copied out; objects nested at most ``MAX_DEPTH`` deep; and the
+whole result walked once for shared references (counted every time they are reached) and objects that
+contain themselves.
 """
+import struct
 from dataclasses import dataclass, field
 
 import numpy
 
 from hadamard_min.io.errors import WeightsError
-from hadamard_min.io.limits import MAX_DEPTH, Budget, check_tree, element_count, file_size, open_regular, plain_children
+from hadamard_min.io.limits import (
+    MAX_DEPTH,
+    MAX_ITEMS,
+    Budget,
+    check_tree,
+    element_count,
+    file_size,
+    open_regular,
+    plain_children,
+)
 
 NIL, NUMBER, STRING, TABLE, TORCH, BOOLEAN = range(6)
 _ELEMENT_TYPES = {"Double": "<f8", "Float": "<f4", "Half": "<f2", "Long": "<i8", "Int": "<i4",
@@ -70,6 +81,7 @@ class _Reader:
     def __init__(self, data, source):
         self.data, self.source, self.position, self.objects = memoryview(data), source, 0, {}
         self.storages = {}  # id → each array read as a Storage (held here, so no other object takes its id)
+        self.entries = 0  # table entries declared so far, bounded before each table is read
         self.budget = Budget(source, len(data))
 
     def fail(self, what):
@@ -86,11 +98,18 @@ class _Reader:
         self.position = end
         return values
 
+    def scalar(self, code, size):
+        """One little-endian number (``struct`` code), read without making an array: tables hold millions."""
+        if self.position + size > len(self.data):
+            self.fail(f"a {size}-byte number runs past the end of the file")
+        self.position += size
+        return struct.unpack_from(code, self.data, self.position - size)[0]
+
     def int32(self):
-        return int(self.take(1, "<i4")[0])
+        return self.scalar("<i", 4)
 
     def int64(self):
-        return int(self.take(1, "<i8")[0])
+        return self.scalar("<q", 8)
 
     def string(self):
         return bytes(self.take(self.int32(), "u1")).decode("utf-8", errors="replace")
@@ -103,7 +122,7 @@ class _Reader:
         if tag == NIL:
             return None
         if tag == NUMBER:
-            return float(self.take(1, "<f8")[0])
+            return self.scalar("<d", 8)
         if tag == STRING:
             return self.string()
         if tag == BOOLEAN:
@@ -120,7 +139,12 @@ class _Reader:
     def read_table(self, index, depth):
         """A Lua table: a list when its keys are exactly 1..n, else a dict (integral numbers as ints)."""
         table = self.objects[index] = {}
-        for _ in range(self.int32()):
+        count = self.int32()
+        self.entries += 2 * max(count, 0)  # a key and a value, as check_tree counts them
+        if count * 8 > len(self.data) - self.position or self.entries > MAX_ITEMS:  # an entry: 2 tags at least
+            self.fail(f"a table of {count:,} entries (keys and values: {self.entries:,} in all, at most "
+                      f"{MAX_ITEMS:,}; each entry 8 bytes at least, {len(self.data) - self.position:,} left)")
+        for _ in range(count):
             key = self.read(depth + 1)
             if isinstance(key, float) and key.is_integer():
                 key = int(key)
