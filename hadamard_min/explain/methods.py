@@ -66,7 +66,7 @@ def explain_batch(model, images, questions, method="hadamard", answer=None, top_
     ``images[k]: …``); unknown words are read as ``<unk>`` and listed in ``Explanation.unknown_words``. Arguments it
     cannot use raise ``arguments.ExplainArgumentError`` (:class:`MethodError` is one). ``workers``: the processes
     that share the chunks (:mod:`hadamard_min.parallel`; default 1, as a notebook's kernel has threads of its own
-    that a fork does not copy; 2 took 0.50–0.51 s against 0.73–0.74 s for 512 pairs of the shipped model on 2 cores;
+    that a fork does not copy; 2 took 0.71–0.83 s against 0.89–1.16 s for 512 pairs of the shipped model on 2 cores;
     None: every core from ``parallel.MIN_PARALLEL`` pairs on, the commands' rule); the results do not depend on it.
     """
     check_model(model)
