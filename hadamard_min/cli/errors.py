@@ -59,6 +59,24 @@ class Parser(argparse.ArgumentParser):
         self.given = sys.argv[1:] if args is None else [str(arg) for arg in args]  # for error()'s hints
         return super().parse_args(args, namespace)
 
+    def _print_message(self, message, file=None):
+        """argparse's, but what --help or --version cannot write (> /dev/full) is an error, not lost silently
+        with status 0 (argparse drops it; it was still in stdout's buffer when the process exited)."""
+        file = file or sys.stderr
+        try:
+            if message:
+                file.write(message)
+                file.flush()
+        except OSError as error:
+            with contextlib.suppress(OSError, ValueError):  # nothing more to it, at exit either
+                os.dup2(os.open(os.devnull, os.O_WRONLY), file.fileno())
+            if isinstance(error, BrokenPipeError):  # | head -1: the reader left, as it may
+                return
+            name = "standard output" if file is sys.stdout else "standard error"
+            with contextlib.suppress(OSError):
+                sys.stderr.write(f"{self.prog}: error: {error.strerror or error}: {name}\n")
+            raise SystemExit(2) from None
+
     def error(self, message):
         option = message.removeprefix("argument ").removesuffix(": expected one argument").split("/")[-1]
         given = getattr(self, "given", [])

@@ -193,6 +193,28 @@ def test_a_full_standard_output_is_named_as_such(tmp_path):
     assert (tmp_path / "figure.png").stat().st_size > 10_000
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("option", ["--help", "--version"])
+def test_help_that_cannot_be_written_is_an_error_and_a_reader_that_left_is_not(tmp_path, option):
+    """``hadamard-explain --help > /dev/full`` exited 0 with the text lost (argparse drops a write error, and
+    the text was still buffered); now one line and status 2. ``| head -1`` stays status 0, silent."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    command = [sys.executable, "-m", "hadamard_min", "explain", option]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, env=env, timeout=60, text=True)
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "hadamard-explain: error: No space left on device: standard output"], done
+    reader, writer = os.pipe()
+    os.close(reader)
+    done = subprocess.run(command, stdout=writer, stderr=subprocess.PIPE, env=env, timeout=60, text=True)
+    os.close(writer)
+    assert done.returncode == 0 and done.stderr == "", done
+
+
 def test_a_positional_file_whose_name_starts_with_a_dash_is_told_how_to_give_it(tmp_path, capsys, monkeypatch):
     """hadamard-port -a.npz out.npz: argparse reads -a.npz as an option, and said only 'the following arguments
     are required: DST' (or 'unrecognized arguments'), of a file that is there."""
