@@ -68,8 +68,7 @@ class Parser(argparse.ArgumentParser):
                 file.write(message)
                 file.flush()
         except OSError as error:
-            with contextlib.suppress(OSError, ValueError):  # nothing more to it, at exit either
-                os.dup2(os.open(os.devnull, os.O_WRONLY), file.fileno())
+            _to_devnull(file)  # nothing more to it, at exit either
             if isinstance(error, BrokenPipeError):  # | head -1: the reader left, as it may
                 return
             name = "standard output" if file is sys.stdout else "standard error"
@@ -139,6 +138,14 @@ def _closed_streams():
     return closed
 
 
+def _to_devnull(stream):
+    """What is written to ``stream`` from now on, its buffer's flush at exit included, goes to /dev/null."""
+    with contextlib.suppress(OSError, ValueError):
+        nowhere = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(nowhere, stream.fileno())
+        os.close(nowhere)
+
+
 def _of_stdout(error):
     return OSError(error.errno, error.strerror or str(error), "standard output")
 
@@ -168,10 +175,7 @@ class _ReaderMayLeave:
             raise _of_stdout(error) from None
 
     def _gone(self):
-        with contextlib.suppress(OSError, ValueError):  # the rest, and the flush at exit, go to /dev/null
-            nowhere = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(nowhere, self.stream.fileno())
-            os.close(nowhere)
+        _to_devnull(self.stream)  # the rest, and the flush at exit
 
     def __getattr__(self, name):
         return getattr(self.stream, name)
