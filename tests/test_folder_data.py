@@ -253,3 +253,5 @@ def test_one_question_with_words_the_model_never_saw_is_reported_as_such(model_f
     assert "on 1 data test questions" in captured.err and "note: 1 of 1 question(s)" in captured.err
     rows = [line for line in captured.out.splitlines() if line.startswith("| hadamard |")]
     assert rows and "(one value)" in rows[0] and "[" not in rows[0], rows
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "the folder data, 1 question drawn with seed 0; the model answers" in report and " of it " in report

@@ -142,6 +142,11 @@ def sanity_table(results):
     return markdown_table(rows, [(step, f"+ {step}") for step in sanity["steps"]])
 
 
+def _count(number, noun):
+    """"1 question", "2 questions"."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def markdown_report(results, command):
     """The whole ``report.md`` as a string."""
     settings, accuracy = results["settings"], results["accuracy"]
@@ -152,9 +157,9 @@ def markdown_report(results, command):
         f"Model file: `{results['model']['file']}` (sha256 {results['model']['sha256'][:12]}…). Data: "
         + (f"the {settings['data_name']} {settings['data']} split" if settings["data"] else
            f"the folder {settings['data_name']}")
-        + f", {len(results['examples'])} questions drawn with seed {settings['seed']}; the model answers "
-        f"{cell(accuracy)} of them correctly. Every map explains the model's own answer. Cells are mean [95 % "
-        f"bootstrap interval].", "",
+        + f", {_count(len(results['examples']), 'question')} drawn with seed {settings['seed']}; the model "
+        f"answers {cell(accuracy)} of {'it' if len(results['examples']) == 1 else 'them'} correctly. Every map "
+        f"explains the model's own answer. Cells are mean [95 % bootstrap interval].", "",
         *(line for note in results.get("notes", []) for line in (f"Note: {note}.", "")),
         "## Main table: visual explanations", "", visual, "",
         "## Main table: textual explanations", "", text, ""]
