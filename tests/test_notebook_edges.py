@@ -105,3 +105,9 @@ def test_plot_explanation_into_an_axes_takes_the_title(model):
     e = hm.explain(model, IMAGE, QUESTION)
     assert hm.plot_explanation(e, ax=Figure().add_subplot(), title="mine $x$").get_title() == "mine $x$"
     assert hm.plot_explanation(e, ax=Figure().add_subplot()).get_title().startswith(f"∇v · {e.answer} (p = ")
+
+
+@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 5, 3), (3, 0)])
+def test_overlay_refuses_an_empty_image_as_explain_does(shape):
+    with pytest.raises(FigureInputError, match="empty"):
+        hm.overlay(numpy.zeros(shape, numpy.uint8), numpy.ones((2, 2)))

@@ -118,6 +118,8 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP, outlier_pe
     image = numpy.asarray(image)
     if image.dtype != numpy.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise FigureInputError(f"image must be uint8 (H, W, 3) or (H, W), got {image.dtype} {image.shape}")
+    if 0 in image.shape[:2]:  # as hm.explain refuses it: no picture to draw over
+        raise FigureInputError(f"the image is empty (shape {image.shape}): give one with pixels")
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
         raise FigureInputError(f"alpha must be a number in [0, 1], not {alpha!r:.40}")  # repr: array(0.5), not 0.5
     from matplotlib import colormaps
