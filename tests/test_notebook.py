@@ -122,7 +122,7 @@ def test_overlay_by_hand():
 
 
 @pytest.mark.parametrize("image, heat, alpha", [(numpy.zeros((4, 4, 3)), numpy.ones((2, 2)), 0.5),
-                                               (numpy.zeros((4, 4, 4), numpy.uint8), numpy.ones((2, 2)), 0.5),
+                                               (numpy.zeros((4, 4, 5), numpy.uint8), numpy.ones((2, 2)), 0.5),
                                                (numpy.zeros((4, 4, 3), numpy.uint8), numpy.ones(4), 0.5),
                                                (numpy.zeros((4, 4, 3), numpy.uint8), numpy.full((2, 2), numpy.nan),
                                                 0.5),

@@ -6,6 +6,7 @@ import pytest
 from references import tiny_float64_model
 
 import hadamard_min as hm
+from hadamard_min.data.images import load_image
 from hadamard_min.explain.maps import FigureInputError
 from hadamard_min.explain.methods import MethodError
 
@@ -111,3 +112,14 @@ def test_plot_explanation_into_an_axes_takes_the_title(model):
 def test_overlay_refuses_an_empty_image_as_explain_does(shape):
     with pytest.raises(FigureInputError, match="empty"):
         hm.overlay(numpy.zeros(shape, numpy.uint8), numpy.ones((2, 2)))
+
+
+def test_overlay_reads_an_array_as_explain_does():
+    """(H, W, 1) and (H, W, 4) arrays, which hm.explain reads (gray; alpha on white), were refused."""
+    rgba = numpy.zeros((4, 6, 4), numpy.uint8)
+    rgba[..., 0], rgba[:2, :, 3] = 200, 255  # red on the top rows, transparent below: white
+    heat = numpy.zeros((2, 2))
+    numpy.testing.assert_array_equal(hm.overlay(rgba, heat), hm.overlay(load_image(rgba), heat))
+    assert (hm.overlay(rgba, heat)[2:] == 255).all() and (hm.overlay(rgba, heat)[:2, :, 0] == 200).all()
+    gray = numpy.arange(24, dtype=numpy.uint8).reshape(4, 6, 1)
+    numpy.testing.assert_array_equal(hm.overlay(gray, heat), hm.overlay(gray[..., 0], heat))

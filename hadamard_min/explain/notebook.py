@@ -20,7 +20,7 @@ import numpy
 from PIL import Image
 
 from hadamard_min.data.example import EXAMPLE_IMAGE, example_question
-from hadamard_min.data.images import load_image
+from hadamard_min.data.images import ImageError, load_image
 from hadamard_min.explain.arguments import ExplainArgumentError, check_explanation, shown
 from hadamard_min.explain.framing import Framing, real_array, to_image
 from hadamard_min.explain.maps import (
@@ -106,20 +106,17 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP, outlier_pe
 
         m = clip(h / t, 0, 1),  w = alpha · m,  out = round((1 − w) · image + w · 255 · cmap(m))
 
-    image: uint8 (H, W, 3) or (H, W), any size, or a PIL image, read as :func:`hm.explain` reads it (upright by
+    image: uint8 (H, W), (H, W, 1–4), any size, or a PIL image, read as :func:`hm.explain` reads it (upright by
     its EXIF orientation, a palette's colours, alpha on white: the picture ``e.image`` holds). heatmap: (h, w),
     or (C, h, w) of which Σ_c |·| is taken (a gradient), on any grid: it is brought to H × W bilinearly
     (:func:`framing.to_image`; ``framing``, e.g. ``e.framing``, places a padded or cropped network input,
     default the whole image). t is the map's outlier threshold (:func:`maps.outlier_threshold`,
     ``outlier_perc`` % of its mass clipped). Where the map is weak the image keeps its own colours.
     """
-    if isinstance(image, Image.Image):  # numpy.asarray would give a palette's indices, a photo's pixels unturned
-        image = load_image(image)
-    image = numpy.asarray(image)
-    if image.dtype != numpy.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise FigureInputError(f"image must be uint8 (H, W, 3) or (H, W), got {image.dtype} {image.shape}")
-    if 0 in image.shape[:2]:  # as hm.explain refuses it: no picture to draw over
-        raise FigureInputError(f"the image is empty (shape {image.shape}): give one with pixels")
+    try:  # a PIL image not by numpy.asarray, which would give a palette's indices, a photo's pixels unturned
+        image = load_image(image if isinstance(image, Image.Image) else numpy.asarray(image))
+    except ImageError as error:  # as hm.explain refuses it
+        raise FigureInputError(str(error)) from None
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
         raise FigureInputError(f"alpha must be a number in [0, 1], not {alpha!r:.40}")  # repr: array(0.5), not 0.5
     from matplotlib import colormaps
@@ -141,7 +138,7 @@ def overlay(image, heatmap, alpha=OVERLAY_ALPHA, cmap=MAGNITUDE_CMAP, outlier_pe
         heat = heat / peak
     if heat.ndim == 3:
         heat = numpy.abs(heat).sum(axis=0)
-    rgb = numpy.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+    rgb = image  # (H, W, 3): a gray image's value in each channel
     framing = framing or Framing.whole(*rgb.shape[:2], heat.shape[0])
     if framing.image_size != rgb.shape[:2]:
         raise FigureInputError(f"framing is for a {framing.image_size} image, not {rgb.shape[:2]}")
