@@ -1,0 +1,16 @@
+"""What a ``hadamard-train --resume`` must give as the run it continues did: the model's sizes."""
+from hadamard_min.io.errors import WeightsError
+
+RESUMED_SIZES = (("width", ("backbone", "width")), ("joint-dim", ("joint_dim",)))  # hadamard-train's size options
+
+
+def check_resumed_sizes(path, saved, ours):
+    """Refuse a checkpoint whose --width or --joint-dim (from its ``saved`` config) is not this run's: loading its
+    weights would fail with a list of every mismatched shape instead of naming the option."""
+    for option, keys in RESUMED_SIZES:
+        given, wanted = saved, ours
+        for key in keys:
+            given, wanted = given.get(key) if isinstance(given, dict) else None, wanted[key]
+        if given is not None and given != wanted:
+            raise WeightsError(f"{path} is of a run with --{option} {str(given)[:20]}, not {wanted}: give the run's "
+                               f"own, or start again without --resume")
