@@ -127,6 +127,8 @@ def _check_inputs(images, words):
                             f"(torch.from_numpy(array) for an array), not {what}")
         if x.dim() != len(shape.split(",")) or x.numel() == 0:
             raise ValueError(f"{name} must be a tensor {shape} with no empty axis, not of shape {tuple(x.shape)}")
+        if x.is_meta:  # no values to check or explain; torch.isfinite(x).all() failed in .item()
+            raise ValueError(f"{name} are on the meta device and hold no values: pass tensors on a real device")
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} hold NaN or infinite values: pass finite inputs")
     if images.shape[0] != words.shape[0]:

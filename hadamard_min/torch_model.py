@@ -22,7 +22,8 @@ def model_of(forward, relus):
 
 
 def check_model(model, images, words):
-    """The model in eval mode, and the inputs of its parameters' dtype where they have one."""
+    """The model in eval mode with its values (not on the meta device), and the inputs of its parameters' dtype
+    where they have one."""
     training = [(name, module) for name, module in model.named_modules()
                 if module.training and (module is model or depends_on_mode(module))]  # a ReLU swapped in: no matter
     if training:
@@ -30,6 +31,9 @@ def check_model(model, images, words):
         where = f"the model's module {name}" if name else "the model"
         raise ValueError(f"{where} ({type(module).__name__}) is in training mode ({len(training)} module(s) in "
                          f"all): {_WHY}; call net.eval() first")
+    if any(x.is_meta for x in (*model.parameters(), *model.buffers())):  # else torch failed in forward on devices
+        raise ValueError("the model's parameters or buffers are on the meta device and hold no values: "
+                         "load its weights first (net.to_empty(device=...), then net.load_state_dict(...))")
     dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
     for name, x in (("images", images), ("words", words)):
         if len(dtypes) == 1 and x.dtype not in dtypes:

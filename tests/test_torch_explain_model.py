@@ -141,3 +141,15 @@ def test_forward_must_be_callable_and_the_inputs_of_the_models_dtype(torch):
                                             rf"pass {name}.to\(torch.float32\)"):
             explain(net.qvf, I, q)
     assert explain(net.double().qvf, images.double(), words.double()).grad_v.dtype == torch.float64
+
+
+def test_a_model_or_inputs_on_the_meta_device_are_refused_in_one_line(torch):
+    """Inputs on 'meta' failed in torch's .item() (isfinite); a model on 'meta' failed inside its forward."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval()
+    with pytest.raises(ValueError, match="images are on the meta device and hold no values"):
+        explain(net.qvf, images.to("meta"), words)
+    with pytest.raises(ValueError, match="words are on the meta device and hold no values"):
+        explain(net.qvf, images, words.to("meta"))
+    with pytest.raises(ValueError, match=r"the model's parameters or buffers are on the meta device.*to_empty"):
+        explain(net.to("meta").qvf, images, words)
