@@ -205,6 +205,14 @@ def _gradient(output, F, wrt, what, retain_graph):
     return grad
 
 
+def _check_finite(grad_v, grad_q):
+    """∇v and ∇q finite: else eq. 9-11 would be NaN throughout, as if explained."""
+    for name, grad in (("∇v", grad_v), ("∇q", grad_q)):
+        if not torch.isfinite(grad).all():
+            raise ValueError(f"{name} holds NaN or infinite values: the model's gradient is not finite at these "
+                             f"inputs (a float16 gradient beyond 65504, a sqrt or log at 0); try float32")
+
+
 def explain_torch(forward, images, words, relus=None, lengths=None, guided=True):
     """∇v and ∇q (eq. 2-3, F held constant) and eq. 9-11 for a PyTorch model: a :class:`TorchExplanation`.
 
@@ -253,6 +261,7 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
                     del module.forward                                     # the class's forward again
                 else:
                     module.forward = forward_before
+    _check_finite(grad_v, grad_q)
     v, gq = (g.detach().cpu().to(torch.float64).numpy() for g in (grad_v, grad_q))  # eq. 9-11 in float64
     scores = [token_scores(gq[b, :n]) for b, n in enumerate(lengths)]                 # eq. 10
     return TorchExplanation(grad_v=grad_v, grad_q=grad_q,

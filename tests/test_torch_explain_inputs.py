@@ -227,3 +227,17 @@ def test_the_result_keeps_no_graph(torch):
             with pytest.raises(RuntimeError, match="does not require grad"):
                 tensor.sum().backward()
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_a_gradient_that_is_not_finite_is_refused(torch):
+    """A float16 gradient beyond 65504 (the forward finite) or sqrt at 0 gave NaN pixel maps as if explained."""
+    relu = torch.nn.ReLU().eval()
+    images, words = torch.rand(2, 3, 4, 4) * 3 + 0.1, torch.rand(2, 4, 1) * 0.1
+    cases = [(lambda I: 200 * relu(I), images.half(), words.half(), "∇v holds NaN or infinite values"),
+             (lambda I: torch.sqrt(relu(I - 0.1 - images[0, 0, 0, 0])), images, words, "∇v holds NaN")]
+    for image_side, I, q, message in cases:
+        def forward(I, q, image_side=image_side):
+            V, Q = image_side(I).flatten(1)[:, :4], torch.tanh(q).flatten(1)
+            return Q, V, Q * V
+        with pytest.raises(ValueError, match=message):
+            explain(forward, I, q, relus=relu)
