@@ -9,9 +9,10 @@ does on our engine:
     eq. 3   ∇q := (Q − F) ∂Q/∂q  = ∂/∂q ½‖Q − F₀‖²     q: the word vectors (B, T, D), the embedding's rows
 
 One forward pass, two backward passes: ∇q first with ordinary gradients, then ∇v with guided backprop
-at every ``nn.ReLU`` and ``nn.ReLU6`` module of ``relus`` (ReLUs called as functions, ``torch.relu`` or
-``F.relu``, are not seen: make them modules; with none found guided backprop is refused, not silently left
-out). Meanwhile each such module computes y = min(max(x, 0), u) (u = ∞ for ReLU, 6 for ReLU6; in x itself
+at every ``nn.ReLU`` and ``nn.ReLU6`` module of ``relus`` (a ReLU called as a function, ``torch.relu`` or
+``F.relu``, or a module outside ``relus``, is refused where V's gradient goes through it: make it a module of
+``relus``; with none found guided backprop is refused, not silently left out). Meanwhile each such module
+computes y = min(max(x, 0), u) (u = ∞ for ReLU, 6 for ReLU6; in x itself
 where the module is ``inplace``, as its own forward does) and passes back
 
     ∇q's pass (gradient):   dx = dy · [0 < x < u]            (torch's own rule)
@@ -34,6 +35,7 @@ is touched, and no graph is kept once the call returns.
     result.grad_v, result.grad_q                                 # ∇v (B, 3, H, W), ∇q (B, T, D): tensors
     result.pixel_map[0], result.token_z[0]                       # eq. 9 and eq. 11 of the first example
 """
+import contextlib
 import operator
 import threading
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ import numpy
 import torch
 
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
-from hadamard_min.torch_model import check_model, model_of, refusing_training
+from hadamard_min.torch_model import RelusAsFunctions, check_model, model_of, refusing_training
 
 _PATCHING = threading.RLock()  # held for a whole call (its patches); reentrant, so a nested call cannot hang
 
@@ -78,23 +80,27 @@ class _Rectifier(torch.autograd.Function):
     ReLU reads what it reads without the patch."""
 
     @staticmethod
-    def forward(ctx, x, upper, inplace, current):
+    def forward(ctx, x, upper, inplace, current, seen=True):
         if inplace:
             y = x.clamp_(min=0, max=upper)
             ctx.mark_dirty(x)
         else:
             y = x.clamp(min=0, max=upper)
         ctx.save_for_backward(y)
-        ctx.upper, ctx.current = upper, current
+        ctx.upper, ctx.current, ctx.seen = upper, current, seen
         return y
 
     @staticmethod
     def backward(ctx, dy):
         y, = ctx.saved_tensors
         open_interval = y > 0 if ctx.upper is None else (y > 0) & (y < ctx.upper)
+        if ctx.current.guided and not ctx.seen:
+            raise ValueError("V's gradient goes through a ReLU that is not an nn.ReLU module of relus (torch.relu "
+                             "or F.relu called as a function, or a module outside relus): guided backprop would pass "
+                             "its plain gradient there; make it an nn.ReLU module of relus, or pass guided=False")
         if ctx.current.guided:
             dy = dy.clamp(min=0)
-        return dy * open_interval, None, None, None
+        return dy * open_interval, None, None, None, None
 
 
 def _rectifiers(model, guided):
@@ -249,7 +255,8 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
             module.forward = lambda x, module=module, upper=upper: _Rectifier.apply(x, upper, module.inplace,
                                                                                      current)
         try:
-            with refusing_training():  # a module forward calls in training mode, where no model was checked
+            unseen = RelusAsFunctions(lambda x, upper, inplace: _Rectifier.apply(x, upper, inplace, current, False))
+            with refusing_training(), unseen if guided else contextlib.nullcontext():  # training; F.relu refused
                 returned = forward(I.clone(), q.clone())  # not leaves: the model may change its input in place
             Q, V, F = _outputs(returned, batch)                            # F held constant: F₀
             grad_q = _gradient(Q, F, q, "Q must be computed from the word vectors q it is given", True)  # eq. 3

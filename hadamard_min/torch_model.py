@@ -71,3 +71,22 @@ def refusing_training():
         yield
     finally:
         handle.remove()
+
+
+class RelusAsFunctions(torch.overrides.TorchFunctionMode):
+    """Inside: each ReLU or ReLU6 called as a function (``torch.relu``, ``F.relu``, ``x.relu_()``, and so the
+    forward of a module outside ``relus``) is computed by ``rectify(x, upper, inplace)`` instead."""
+    UPPER = {torch.relu: None, torch.relu_: None, torch.nn.functional.relu: None, torch.nn.functional.relu_: None,
+             torch.Tensor.relu: None, torch.Tensor.relu_: None, torch.nn.functional.relu6: 6.0}
+    IN_PLACE = {torch.relu_, torch.nn.functional.relu_, torch.Tensor.relu_}
+
+    def __init__(self, rectify):
+        super().__init__()
+        self.rectify = rectify
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func not in self.UPPER:
+            return func(*args, **kwargs)
+        inplace = func in self.IN_PLACE or bool(kwargs.get("inplace", args[1] if len(args) > 1 else False))
+        return self.rectify(args[0] if args else kwargs["input"], self.UPPER[func], inplace)
