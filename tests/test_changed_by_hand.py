@@ -56,7 +56,8 @@ CHANGES = [
     ({"token_z": None}, "the explanation lacks token_z"),
     ({"framing": None}, "framing must be an explanation's Framing"),
     ({"framing": "stretch"}, "framing must be an explanation's Framing"),
-    ({"options": {"x": object()}}, "options must be an object of numbers, text, true/false or null"),
+    ({"options": {"x": object()}}, "options must be an object of finite numbers, text, true/false or null"),
+    ({"options": {"top_k": float("inf")}}, "options must be an object of finite numbers"),  # no JSON number
 ]
 
 

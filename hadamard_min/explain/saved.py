@@ -227,9 +227,10 @@ def _check_text(path, fields):
             isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str) and probability(pair[1])
             for pair in top_k):
         refuse("top_k", "a non-empty list of [answer, probability] pairs")
-    if not isinstance(fields["options"], dict) or not all(
-            isinstance(value, str | numbers.Real | None) for value in fields["options"].values()):
-        refuse("options", "an object of numbers, text, true/false or null")
+    if not isinstance(fields["options"], dict) or not all(  # inf, NaN: strict JSON (to_json) has none
+            isinstance(value, str | None) or (isinstance(value, numbers.Real) and math.isfinite(value))
+            for value in fields["options"].values()):
+        refuse("options", "an object of finite numbers, text, true/false or null")
 
 
 def _check_arrays(path, fields):

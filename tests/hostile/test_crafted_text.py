@@ -75,7 +75,7 @@ def _rewritten(saved, path, **changes):
     ({"top_k": [["a" * 1_000, 0.001]] * 201}, "201,000 characters in its listed answers"),
     ({"unknown_words": ["a"] * 1_025}, "1,025 unknown words"),  # a million took 10 s to each draw, save, to_json
     ({"options": {f"o{i}": i for i in range(65)}}, "65 options"),
-    ({"options": {"x": [[0] * 1_000] * 1_000}}, "options must be an object of numbers"),  # a million entries
+    ({"options": {"x": [[0] * 1_000] * 1_000}}, "options must be an object of finite numbers"),  # a million entries
 ], ids=["question", "answer", "top_k name", "top_k together", "unknown words", "options", "nested options"])
 def test_a_saved_explanation_with_overlong_text_is_refused_at_once(saved, tmp_path, changes, words):
     path = _rewritten(saved, tmp_path / "crafted.npz", **changes)
@@ -130,3 +130,13 @@ def test_a_question_whose_explanation_could_not_be_drawn_or_saved_is_refused_fir
                                  "--save-arrays", tmp_path / "e.npz"], capsys)
     outcome.one_line_error("1,500 characters")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_saved_explanation_with_an_infinite_option_is_refused(saved, tmp_path):
+    """JSON text "Infinity" (Python's json reads it) loaded as an option: e.to_json() was then no strict JSON."""
+    fields = load_npz_metadata(saved)["explanation"]
+    path = tmp_path / "crafted.npz"
+    numpy.savez(path, **load_weights(saved), __explanation__=numpy.array(json.dumps(
+        {**fields, "options": {"top_k": float("inf")}})))
+    with pytest.raises(ExplanationFileError, match="options must be an object of finite numbers"):
+        Explanation.load(path)
