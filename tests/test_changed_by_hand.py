@@ -58,6 +58,7 @@ CHANGES = [
     ({"framing": "stretch"}, "framing must be an explanation's Framing"),
     ({"options": {"x": object()}}, "options must be an object of finite numbers, text, true/false or null"),
     ({"options": {"top_k": float("inf")}}, "options must be an object of finite numbers"),  # no JSON number
+    ({"method": "bogus"}, "method must be one of hadamard, guided"),  # drawn under a label of no method
 ]
 
 

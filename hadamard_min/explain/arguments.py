@@ -20,6 +20,7 @@ from hadamard_min.data.text import QuestionError
 from hadamard_min.models.vqa import VQAModel
 
 SIGNS = ("paper", "code")
+METHODS = ("hadamard", "guided", "saliency", "gradcam", "grounded", "attention")  # explain(method=…)
 FIGURE_FIELDS = ("question", "tokens", "token_z", "token_scores", "answer", "probability", "top_k", "image", "alpha",
                  "pixel_map", "heatmap", "grad_v", "grad_q", "method", "target", "input_image", "framing",
                  "unknown_words", "options")

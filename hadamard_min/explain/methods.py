@@ -24,6 +24,7 @@ from hadamard_min.data.images import ImageError
 from hadamard_min.data.text import QuestionError, tokenize
 from hadamard_min.explain import baselines
 from hadamard_min.explain.arguments import (
+    METHODS,
     ExplainArgumentError,
     check_image,
     check_model,
@@ -40,7 +41,6 @@ from hadamard_min.explain.result import Explanation
 from hadamard_min.parallel import map_chunks, worker_count
 from hadamard_min.progress import in_chunks
 
-METHODS = ("hadamard", "guided", "saliency", "gradcam", "grounded", "attention")
 ANSWER_METHODS = ("guided", "saliency", "gradcam")  # the methods that explain one answer's logit
 HADAMARD_OPTIONS = ("fix_f", "sign", "guided")       # explain_batch's options, for the hadamard method only
 KEYWORDS = ("method", "answer", "top_k", "batch_size", "progress", "fit", "workers")  # explain_batch's own

@@ -18,7 +18,7 @@ import os
 
 import numpy
 
-from hadamard_min.explain.arguments import ExplainArgumentError, shown
+from hadamard_min.explain.arguments import METHODS, ExplainArgumentError, shown
 from hadamard_min.explain.framing import Framing, check_fit
 from hadamard_min.io.atomic import json_text
 from hadamard_min.io.errors import WeightsError
@@ -213,6 +213,8 @@ def _check_text(path, fields):
     for name in ("question", "answer", "method"):
         if not isinstance(fields[name], str):
             refuse(name, "a string")
+    if fields["method"] not in METHODS:  # drawn under its name: "bogus" was a label of no method
+        refuse("method", f"one of {', '.join(METHODS)}")
     if fields["target"] is not None and not isinstance(fields["target"], str):
         refuse("target", "a string or null")
     for name in ("tokens", "unknown_words"):

@@ -140,3 +140,12 @@ def test_a_saved_explanation_with_an_infinite_option_is_refused(saved, tmp_path)
         {**fields, "options": {"top_k": float("inf")}})))
     with pytest.raises(ExplanationFileError, match="options must be an object of finite numbers"):
         Explanation.load(path)
+
+
+def test_a_saved_explanation_of_no_known_method_is_refused(saved, tmp_path):
+    """"method": "bogus" loaded, and its maps were drawn under that label."""
+    fields = load_npz_metadata(saved)["explanation"]
+    path = tmp_path / "crafted.npz"
+    numpy.savez(path, **load_weights(saved), __explanation__=numpy.array(json.dumps({**fields, "method": "bogus"})))
+    with pytest.raises(ExplanationFileError, match="method must be one of hadamard, guided, saliency"):
+        Explanation.load(path)
