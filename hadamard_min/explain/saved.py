@@ -127,7 +127,7 @@ def load_explanation_fields(path):
         reason = str(error).removeprefix(f"{path}: ").rsplit("; ", 1)[0]
         raise ExplanationFileError(f"{path}: not an explanation file: {reason}; give one that Explanation.save "
                                    f"or hadamard-explain --save-arrays wrote") from None
-    if not isinstance(text, dict) or text.get("format") != FORMAT:
+    if not isinstance(text, dict) or type(text.get("format")) is not int or text["format"] != FORMAT:  # not true
         raise ExplanationFileError(f"{path}: not an explanation file (write one with Explanation.save)")
     arrays = load_weights(path)
     missing = [name for name in ARRAYS if name not in arrays and name not in OPTIONAL]

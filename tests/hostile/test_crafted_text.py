@@ -149,3 +149,13 @@ def test_a_saved_explanation_of_no_known_method_is_refused(saved, tmp_path):
     numpy.savez(path, **load_weights(saved), __explanation__=numpy.array(json.dumps({**fields, "method": "bogus"})))
     with pytest.raises(ExplanationFileError, match="method must be one of hadamard, guided, saliency"):
         Explanation.load(path)
+
+
+@pytest.mark.parametrize("mark", [True, 1.0, "1", None])
+def test_a_file_of_another_format_mark_is_not_an_explanation_file(saved, tmp_path, mark):
+    """"format": true or 1.0 was read as format 1 (True == 1)."""
+    fields = load_npz_metadata(saved)["explanation"]
+    path = tmp_path / "crafted.npz"
+    numpy.savez(path, **load_weights(saved), __explanation__=numpy.array(json.dumps({**fields, "format": mark})))
+    with pytest.raises(ExplanationFileError, match="not an explanation file"):
+        Explanation.load(path)
