@@ -127,6 +127,22 @@ def test_a_gradient_of_the_right_size_but_wrong_shape_hints_at_reshape(rng):
         Flatten.apply(leaf((2, 3), rng)).sum().backward()
 
 
+class IntGradient(Function):
+    """y = 2x with a backward that casts its gradient to int: every |dx| < 1 rounds to 0."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, dy):
+        return ((2 * dy).astype(int),)
+
+
+def test_an_integer_gradient_of_a_float_input_is_named_not_read_as_zeros(rng):
+    with pytest.raises(GradientShapeError, match=r"^IntGradient.backward: gradient for input 0 has dtype int64, "
+                                                 r"the input is floating point .*astype\(int\)"):
+        IntGradient.apply(leaf((3,), rng)).backward(numpy.full(3, 0.25))
+
+
 def test_shape_errors_are_backward_errors_and_the_seed_is_checked_too(rng):
     assert issubclass(GradientShapeError, BackwardError) and issubclass(GradientCountError, BackwardError)
     with pytest.raises(GradientShapeError, match=r"grad has shape \(2,\), the tensor has shape \(3,\)"):
@@ -141,10 +157,10 @@ def test_trailing_nones_are_allowed_for_optional_inputs(rng):
 
 
 class ShapeOnly:
-    """An 'array' with a shape and nothing else: the check must not read any data."""
+    """An 'array' with a shape and a dtype and nothing else: the check must not read any data."""
 
     def __init__(self, shape):
-        self.shape = shape
+        self.shape, self.dtype = shape, numpy.dtype(numpy.float64)
 
 
 def test_the_check_compares_shapes_only(rng):

@@ -30,7 +30,8 @@ class GradientCountError(BackwardError):
 
 
 class GradientShapeError(BackwardError):
-    """An op's ``backward`` returned a gradient whose shape is not the shape of its input."""
+    """An op's ``backward`` returned a gradient whose shape is not the shape of its input, or whose dtype is
+    integer or bool where the input's is floating point (a cast that rounds the gradient)."""
 
 
 DEFAULT_DTYPE = numpy.float32
@@ -40,11 +41,12 @@ class Node:
     """A tensor's place in the graph: the Function that made it, whether it wants a gradient, and a weak
     link back to the Tensor (to store ``.grad`` on it if it is still held). It holds no array."""
 
-    __slots__ = ("__weakref__", "creator", "freed", "requires_grad", "shape", "tensor")
+    __slots__ = ("__weakref__", "creator", "floating", "freed", "requires_grad", "shape", "tensor")
 
     def __init__(self, tensor, requires_grad):
         self.tensor = weakref.ref(tensor)
         self.shape = tensor.data.shape  # what a gradient for this tensor must look like
+        self.floating = tensor.data.dtype.kind == "f"  # then so must its gradient be
         self.requires_grad = requires_grad
         self.creator = None
         self.freed = False  # set when backward has released the Function that made the tensor
@@ -243,6 +245,9 @@ def checked_gradients(fn, dxs):
         if dx is not None and (shape != node.shape or isinstance(dx, Tensor)):
             raise GradientShapeError(f"{name}.backward: gradient for input {i} "
                                      f"{_shape_mismatch(dx, shape, node.shape)}")
+        if dx is not None and node.floating and dx.dtype.kind in "biu":
+            raise GradientShapeError(f"{name}.backward: gradient for input {i} has dtype {dx.dtype}, the input is "
+                                     "floating point (a cast such as astype(int) rounds the gradient: keep dy's dtype)")
     return dxs
 
 
