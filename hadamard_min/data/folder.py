@@ -4,7 +4,7 @@
       questions.jsonl       one JSON object per line:
                               {"image": "kitchen.jpg", "question": "what is on the table?", "answer": "cup"}
                             "answer" is optional (without answers, accuracy is not measured)
-      kitchen.jpg, …        the images: PNG, JPEG, GIF, BMP, TIFF, WebP or PPM; paths relative to DIR
+      kitchen.jpg, …        the images: PNG, JPEG, GIF, BMP, TIFF, WebP or PPM; paths relative to DIR,
       masks/kitchen.png     optional: the object each question about that image is about, one mask per
                             image, named as the image with the extension .png, the image's size, pixels
                             neither black nor transparent = object (a 16-bit mask's by its values, not
@@ -23,7 +23,7 @@ file (``a.png``, ``./a.png``, ``sub/../a.png``) are one image.
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy
 
@@ -128,6 +128,9 @@ def _parse(data, where):
     for key in ("image", "question"):
         if not isinstance(line.get(key), str) or not line[key].strip():
             raise DataError(f'{where}: "{key}" is missing or not a non-empty string')
+    if _outside(line["image"]):  # its mask's name, masks/ + the path, would leave masks/ (an absolute one: the image)
+        raise DataError(f'{where}: "image" is {line["image"]!r:.80}, outside the folder: give its path from the '
+                        f'folder (no leading / nor a ../ above it)')
     if Path(line["image"]).name in ("", ".", ".."):  # "/", ".", "a/..": no file name, so no mask name either
         raise DataError(f'{where}: "image" is {line["image"]!r:.80}, a folder, not an image file')
     try:
@@ -138,6 +141,16 @@ def _parse(data, where):
     if answer is not None and not isinstance(answer, str):
         raise DataError(f'{where}: "answer" must be a string')
     return file_name(line["image"]), line["question"], answer
+
+
+def _outside(path):
+    """Whether the listing's ``path`` is absolute or climbs above the folder with ``..`` (read as written)."""
+    depth = 0
+    for part in PurePath(path).parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            return True
+    return PurePath(path).is_absolute()
 
 
 def _same_file(path):
