@@ -104,6 +104,7 @@ def test_built_in_data_still_uses_the_background_masks():
     ("empty", "holds no questions"),
     ("punctuation", "line 2: the question is empty"),
     ("too-long", "line 2: the question has 13 words but the model reads at most 12"),
+    ("answer-key-case", "line 1: the key 'Answer' is not read"),   # was no answer, without a word
     ("absolute", "line 1: \"image\" is '/"),            # its mask's name was the image itself: all object
     ("above", "line 1: \"image\" is '../data/red_circle.png', outside the folder"),
 ])
@@ -117,6 +118,7 @@ def test_bad_folders_are_one_line_errors_and_leave_nothing(model_file, tmp_path,
             "missing-image": '{"image": "gone.png", "question": "what is it?"}\n', "mask-size": first,
             "empty": "\n", "punctuation": first + '{"image": "red_circle.png", "question": "?!?"}\n',
             "too-long": first + json.dumps({"image": "red_circle.png", "question": "what " * 13}) + "\n",
+            "answer-key-case": '{"image": "red_circle.png", "question": "what is it?", "Answer": "red"}\n',
             "absolute": json.dumps({"image": str(folder / "red_circle.png"), "question": "what is it?"}) + "\n",
             "above": '{"image": "../data/red_circle.png", "question": "what is it?"}\n'}[case]
     listing.unlink()

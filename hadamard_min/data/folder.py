@@ -36,6 +36,7 @@ from hadamard_min.io.limits import byte_lines, parse_json
 from hadamard_min.progress import in_chunks
 
 QUESTIONS = "questions.jsonl"
+KEYS = ("image", "question", "answer")  # a line's keys, spelled so
 MASKS = "masks"
 CHECK_STEP = 64  # images: a listing of more shows how far the check of its images has got
 
@@ -125,6 +126,10 @@ def _parse(data, where):
         raise DataError(str(error)) from None
     if not isinstance(line, dict):
         raise DataError(f'{where}: expected an object {{"image": …, "question": …}}')
+    for key in line:  # "Answer" would be read as no answer at all, without a word
+        if key not in KEYS and key.strip().lower() in KEYS:
+            raise DataError(f'{where}: the key {key!r:.80} is not read: the keys are "image", "question" and "answer", '
+                            f'in lower case')
     for key in ("image", "question"):
         if not isinstance(line.get(key), str) or not line[key].strip():
             raise DataError(f'{where}: "{key}" is missing or not a non-empty string')
