@@ -1,5 +1,7 @@
-"""Lesson 4: ResNet-152, the paper's image network; then guided backprop on a *trained* network and real
-photographs, and the sanity check that tells what guided backprop shows.
+"""Lesson 4: ResNet-152, the paper's image network; guided backprop on a trained one, and its sanity check.
+
+After ResNet-152, guided backprop on a *trained* network and real photographs, and the sanity check that tells
+what guided backprop shows.
 
 Part 1. Size. A convolution with O filters of C×k×k weights, producing an Ho×Wo map, costs
 O·C·k·k·Ho·Wo multiply-adds; summing that over the 155 convolutions (and the final 2048→1000

@@ -39,6 +39,13 @@ def test_lessons_are_found():
     assert set(LESSON_OPTIONS) <= {p.name for p in LESSONS}, "LESSON_OPTIONS names a lesson that does not exist"
 
 
+def test_a_lessons_title_is_a_whole_line():
+    """The docstring's first line is the title the lesson prints and its --help shows: a phrase cut off there
+    ("… on a trained network and real") reads as a mistake."""
+    titles = {p.name: p.read_text(encoding="utf-8").split('"""')[1].strip().splitlines()[0] for p in LESSONS}
+    assert all(title.endswith((".", "?")) for title in titles.values()), titles
+
+
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
 def test_lesson_runs(lesson, tmp_path):
     options = LESSON_OPTIONS.get(lesson.name, {})
