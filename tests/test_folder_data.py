@@ -105,6 +105,7 @@ def test_built_in_data_still_uses_the_background_masks():
     ("punctuation", "line 2: the question is empty"),
     ("too-long", "line 2: the question has 13 words but the model reads at most 12"),
     ("answer-key-case", "line 1: the key 'Answer' is not read"),   # was no answer, without a word
+    ("one-mask-two-images", "masks/red_circle.png would be the mask of two images"),
     ("absolute", "line 1: \"image\" is '/"),            # its mask's name was the image itself: all object
     ("above", "line 1: \"image\" is '../data/red_circle.png', outside the folder"),
 ])
@@ -119,11 +120,14 @@ def test_bad_folders_are_one_line_errors_and_leave_nothing(model_file, tmp_path,
             "empty": "\n", "punctuation": first + '{"image": "red_circle.png", "question": "?!?"}\n',
             "too-long": first + json.dumps({"image": "red_circle.png", "question": "what " * 13}) + "\n",
             "answer-key-case": '{"image": "red_circle.png", "question": "what is it?", "Answer": "red"}\n',
+            "one-mask-two-images": first + '{"image": "red_circle.jpg", "question": "what is it?"}\n',
             "absolute": json.dumps({"image": str(folder / "red_circle.png"), "question": "what is it?"}) + "\n",
             "above": '{"image": "../data/red_circle.png", "question": "what is it?"}\n'}[case]
     listing.unlink()
     if text is not None:
         listing.write_text(text)
+    if case == "one-mask-two-images":   # its mask was red_circle.png's, without a word
+        Image.open(folder / "red_circle.png").convert("RGB").save(folder / "red_circle.jpg")
     if case == "mask-size":
         shutil.copy(folder / "green_triangle.png", folder / "masks" / "red_circle.png")   # 80×64, not 64×64
     assert run(model_file, folder, tmp_path / "report") == 2

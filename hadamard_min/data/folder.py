@@ -88,6 +88,7 @@ def load_folder(folder):
     if not questions:
         raise DataError(f"{listing} holds no questions")
     mask_files = [_mask_path(folder, path) for path in paths]
+    _check_one_image_per_mask(paths, mask_files)
     for part in in_chunks(len(paths), max(CHECK_STEP, len(paths) // 20), "checking images"):  # a line a step
         for path, mask_file in zip(paths[part], mask_files[part]):  # each decoded once, now, and let go
             shape = load_image(folder / path).shape[:2]
@@ -168,6 +169,16 @@ def _same_file(path):
 
 def _mask_path(folder, path):
     return folder / MASKS / Path(path).with_suffix(".png")
+
+
+def _check_one_image_per_mask(paths, mask_files):
+    """Refuse a mask that two images would share (``a.png`` and ``a.jpg`` both read ``masks/a.png``)."""
+    owner = {}
+    for path, mask_file in zip(paths, mask_files):
+        if mask_file in owner and _has_mask(mask_file):
+            raise DataError(f"{mask_file} would be the mask of two images, {owner[mask_file]} and {path} (a mask is "
+                            f"named as its image, with .png): rename one of them")
+        owner.setdefault(mask_file, path)
 
 
 def _has_mask(mask_path):
