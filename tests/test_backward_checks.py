@@ -137,10 +137,22 @@ class IntGradient(Function):
         return ((2 * dy).astype(int),)
 
 
+class MaskGradient(Function):
+    """y = relu(x) with a backward that returns the mask [x > 0], not dy times it."""
+
+    def forward(self, x):
+        return x * (x > 0)
+
+    def backward(self, dy):
+        return (dy > -numpy.inf,)
+
+
 def test_an_integer_gradient_of_a_float_input_is_named_not_read_as_zeros(rng):
     with pytest.raises(GradientShapeError, match=r"^IntGradient.backward: gradient for input 0 has dtype int64, "
                                                  r"the input is floating point .*astype\(int\)"):
         IntGradient.apply(leaf((3,), rng)).backward(numpy.full(3, 0.25))
+    with pytest.raises(GradientShapeError, match=r"has dtype bool, .*a mask itself\? multiply dy by it"):
+        MaskGradient.apply(leaf((3,), rng)).backward(numpy.full(3, 0.25))
 
 
 def test_shape_errors_are_backward_errors_and_the_seed_is_checked_too(rng):

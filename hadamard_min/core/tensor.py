@@ -246,8 +246,10 @@ def checked_gradients(fn, dxs):
             raise GradientShapeError(f"{name}.backward: gradient for input {i} "
                                      f"{_shape_mismatch(dx, shape, node.shape)}")
         if dx is not None and node.floating and dx.dtype.kind in "biu":
+            why = ("a mask itself? multiply dy by it" if dx.dtype.kind == "b" else
+                   "a cast such as astype(int) rounds the gradient: keep dy's dtype")
             raise GradientShapeError(f"{name}.backward: gradient for input {i} has dtype {dx.dtype}, the input is "
-                                     "floating point (a cast such as astype(int) rounds the gradient: keep dy's dtype)")
+                                     f"floating point ({why})")
     return dxs
 
 
