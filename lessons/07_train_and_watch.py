@@ -1,4 +1,4 @@
-"""Lesson 07: train a small VQA model and watch its attention and explanation form, epoch by epoch.
+"""Lesson 7: train a small VQA model and watch its attention and explanation form, epoch by epoch.
 
 The lesson calls the training command itself (``hadamard-train``), one epoch at a time with
 ``--stop-after`` and ``--resume`` (the learning-rate schedule spans all the epochs), and after every

@@ -44,6 +44,8 @@ def test_a_lessons_title_is_a_whole_line():
     ("… on a trained network and real") reads as a mistake."""
     titles = {p.name: p.read_text(encoding="utf-8").split('"""')[1].strip().splitlines()[0] for p in LESSONS}
     assert all(title.endswith((".", "?")) for title in titles.values()), titles
+    numbers = {name: title.split(":")[0] for name, title in titles.items() if name[:2].isdigit()}
+    assert all(number == f"Lesson {int(name[:2])}" for name, number in numbers.items()), numbers  # not "Lesson 07"
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
