@@ -265,3 +265,16 @@ def test_one_question_with_words_the_model_never_saw_is_reported_as_such(model_f
     assert rows and "(one value)" in rows[0] and "[" not in rows[0], rows
     report = (tmp_path / "report" / "report.md").read_text()
     assert "the folder data, 1 question drawn with seed 0; the model answers" in report and " of it " in report
+
+
+@pytest.mark.parametrize("image", ["\\red_circle.png", "C:red_circle.png"])
+def test_a_windows_path_anchored_without_being_absolute_is_outside_the_folder(tmp_path, monkeypatch, image):
+    """Windows' is_absolute is false for a path from the drive's root (\\a.png) or on a drive (C:a.png): joined to
+    the folder either leaves it, the image and its mask's name alike. Read here as Windows reads it."""
+    import pathlib
+
+    import hadamard_min.data.folder as folder_module
+    monkeypatch.setattr(folder_module, "PurePath", pathlib.PureWindowsPath)
+    (tmp_path / "questions.jsonl").write_text(json.dumps({"image": image, "question": "what is it?"}) + "\n")
+    with pytest.raises(DataError, match="outside the folder"):
+        load_folder(tmp_path)

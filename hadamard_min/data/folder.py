@@ -150,13 +150,14 @@ def _parse(data, where):
 
 
 def _outside(path):
-    """Whether the listing's ``path`` is absolute or climbs above the folder with ``..`` (read as written)."""
+    """Whether the listing's ``path`` is anchored (absolute; on Windows also ``\\a.png`` or ``C:a.png``, which
+    ``is_absolute`` calls relative) or climbs above the folder with ``..`` (read as written)."""
     depth = 0
     for part in PurePath(path).parts:
         depth += -1 if part == ".." else 0 if part == "." else 1
         if depth < 0:
             return True
-    return PurePath(path).is_absolute()
+    return bool(PurePath(path).anchor)
 
 
 def _same_file(path):
