@@ -5,6 +5,7 @@
                               {"image": "kitchen.jpg", "question": "what is on the table?", "answer": "cup"}
                             "answer" is optional (without answers, accuracy is not measured)
       kitchen.jpg, …        the images: PNG, JPEG, GIF, BMP, TIFF, WebP or PPM; paths relative to DIR,
+                            inside it (no leading / nor a ../ above DIR)
       masks/kitchen.png     optional: the object each question about that image is about, one mask per
                             image, named as the image with the extension .png, the image's size, pixels
                             neither black nor transparent = object (a 16-bit mask's by its values, not
