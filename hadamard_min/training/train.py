@@ -29,7 +29,7 @@ from hadamard_min.io.weights import load_weights
 from hadamard_min.nn.optim import Adam, clip_grad_norm
 from hadamard_min.progress import Progress
 from hadamard_min.training import random_state
-from hadamard_min.training.resumed_sizes import check_resumed_sizes
+from hadamard_min.training.resumed_sizes import check_resumed_sizes, refuse_other_run
 
 DEFAULT_CONFIG = {
     "backbone": {"layers": [1, 1], "width": 16},
@@ -240,8 +240,7 @@ def resume(path, model, optimizer, settings, rng):
         raise WeightsError(f"{path}: its settings are not a JSON object of numbers; the checkpoint is corrupt: start "
                            f"again without --resume")
     for name in (name for name in RESUMED_SETTINGS if name in given and given[name] != getattr(settings, name)):
-        raise WeightsError(f"{path} is of a run with --{name.replace('_', '-')} {given[name]}, not "
-                           f"{getattr(settings, name)}: give the run's own, or start again without --resume")
+        refuse_other_run(path, name.replace("_", "-"), given[name], getattr(settings, name))
     check_resumed_sizes(path, metadata.get("config"), model.config())
     model.load_state_dict({k: v for k, v in arrays.items() if not k.startswith(("adam.", "rng."))}, source=str(path))
     optimizer.load_state({k: v for k, v in arrays.items() if k.startswith("adam.")}, source=str(path))
