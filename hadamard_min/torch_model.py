@@ -75,8 +75,8 @@ def refusing_training():
 
 class RelusAsFunctions(torch.overrides.TorchFunctionMode):
     """Inside: each ReLU or ReLU6 called as a function (``torch.relu``, ``F.relu``, ``x.relu_()``, and so the
-    forward of a module outside ``relus``; ``nn.ReLU6``'s is ``F.hardtanh(x, 0, 6)``) is computed by
-    ``rectify(x, upper, inplace)`` instead."""
+    forward of a module outside ``relus``) is computed by ``rectify(x, upper, inplace)`` instead where autograd
+    records it; elsewhere (an integer tensor, ``torch.no_grad``) torch computes it, dtype and errors its own."""
     UPPER = {torch.relu: None, torch.relu_: None, torch.nn.functional.relu: None, torch.nn.functional.relu_: None,
              torch.Tensor.relu: None, torch.Tensor.relu_: None, torch.nn.functional.relu6: 6.0}
     IN_PLACE = {torch.relu_, torch.nn.functional.relu_, torch.Tensor.relu_}
@@ -87,9 +87,10 @@ class RelusAsFunctions(torch.overrides.TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func is torch.nn.functional.hardtanh and (kwargs.get("min_val"), kwargs.get("max_val")) == (0, 6):
-            return self.rectify(args[0], 6.0, bool(kwargs.get("inplace")))  # nn.ReLU6: y = min(max(x, 0), 6)
         if func not in self.UPPER:
             return func(*args, **kwargs)
+        x = args[0] if args else kwargs["input"]
+        if not (torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad):
+            return func(*args, **kwargs)  # no gradient to pass back (the rectifier made an int64 relu6 float)
         inplace = func in self.IN_PLACE or bool(kwargs.get("inplace", args[1] if len(args) > 1 else False))
-        return self.rectify(args[0] if args else kwargs["input"], self.UPPER[func], inplace)
+        return self.rectify(x, self.UPPER[func], inplace)

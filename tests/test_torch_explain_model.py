@@ -187,3 +187,22 @@ def test_a_relu6_module_outside_relus_is_refused_as_a_relu_is(torch):
     with pytest.raises(ValueError, match=r"V's gradient goes through a ReLU that is not an nn\.ReLU module"):
         explain(forward, images, words, relus=net)
     assert explain(forward, images, words, relus=net, guided=False).grad_v.abs().max() > 0
+
+
+def test_a_relu_that_records_no_gradient_is_torchs_own(torch):
+    """A ReLU autograd does not record was computed by the rectifier all the same: F.relu6 of an int64 tensor
+    came back float32, and torch.relu of a bool tensor, which torch refuses, came back int64."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval()
+    seen = []
+
+    def forward(I, q):
+        counts = torch.arange(-3, 9)
+        seen.append((torch.nn.functional.relu6(counts), torch.relu(counts)))
+        with pytest.raises(RuntimeError, match="Boolean inputs not supported"):
+            torch.relu(counts > 0)
+        return net.qvf(I, q)
+
+    explain(forward, images, words, relus=net)
+    expected = (torch.nn.functional.relu6(torch.arange(-3, 9)), torch.relu(torch.arange(-3, 9)))
+    assert all(y.dtype == torch.int64 and torch.equal(y, e) for y, e in zip(seen[0], expected))
