@@ -74,12 +74,15 @@ def refusing_training():
 
 
 class RelusAsFunctions(torch.overrides.TorchFunctionMode):
-    """Inside: each ReLU or ReLU6 called as a function (``torch.relu``, ``F.relu``, ``x.relu_()``, and so the
-    forward of a module outside ``relus``) is computed by ``rectify(x, upper, inplace)`` instead where autograd
-    records it; elsewhere (an integer tensor, ``torch.no_grad``) torch computes it, dtype and errors its own."""
-    UPPER = {torch.relu: None, torch.relu_: None, torch.nn.functional.relu: None, torch.nn.functional.relu_: None,
-             torch.Tensor.relu: None, torch.Tensor.relu_: None, torch.nn.functional.relu6: 6.0}
-    IN_PLACE = {torch.relu_, torch.nn.functional.relu_, torch.Tensor.relu_}
+    """Inside: each ReLU or ReLU6 called as a function (``torch.relu``, ``F.relu``, ``x.relu_()``, ``F.hardtanh``
+    from 0, and so the forward of an ``nn.ReLU`` or ``nn.ReLU6`` outside ``relus``) is computed by
+    ``rectify(x, upper, inplace)`` instead where autograd records it; elsewhere (an integer tensor,
+    ``torch.no_grad``) torch computes it, dtype and errors its own."""
+    F = torch.nn.functional
+    PARAMETERS = {torch.relu: ("input",), torch.relu_: ("input",), torch.Tensor.relu: ("input",),  # F.relu_ too
+                  torch.Tensor.relu_: ("input",), F.relu: ("input", "inplace"), F.relu6: ("input", "inplace"),
+                  F.hardtanh: ("input", "min_val", "max_val", "inplace"), F.hardtanh_: ("input", "min_val", "max_val")}
+    IN_PLACE = {torch.relu_, torch.Tensor.relu_, F.hardtanh_}
 
     def __init__(self, rectify):
         super().__init__()
@@ -87,10 +90,14 @@ class RelusAsFunctions(torch.overrides.TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func not in self.UPPER:
+        if func not in self.PARAMETERS:
             return func(*args, **kwargs)
-        x = args[0] if args else kwargs["input"]
-        if not (torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad):
-            return func(*args, **kwargs)  # no gradient to pass back (the rectifier made an int64 relu6 float)
-        inplace = func in self.IN_PLACE or bool(kwargs.get("inplace", args[1] if len(args) > 1 else False))
-        return self.rectify(x, self.UPPER[func], inplace)
+        given = {"min_val": 0, "max_val": {self.F.relu6: 6.0}.get(func), "inplace": func in self.IN_PLACE}
+        if func in (self.F.hardtanh, self.F.hardtanh_):  # a ReLU6 where it runs from 0 up (nn.ReLU6's forward)
+            given.update(min_val=-1.0, max_val=1.0)
+        given.update(zip(self.PARAMETERS[func], args), **kwargs)
+        x, upper = given["input"], given["max_val"]
+        if given["min_val"] != 0 or (upper is not None and not upper > 0) \
+                or not (torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad):
+            return func(*args, **kwargs)  # no ReLU, or no gradient to pass back (int64 relu6 stays int64)
+        return self.rectify(x, upper, bool(given["inplace"]))

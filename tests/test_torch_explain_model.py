@@ -206,3 +206,19 @@ def test_a_relu_that_records_no_gradient_is_torchs_own(torch):
     explain(forward, images, words, relus=net)
     expected = (torch.nn.functional.relu6(torch.arange(-3, 9)), torch.relu(torch.arange(-3, 9)))
     assert all(y.dtype == torch.int64 and torch.equal(y, e) for y, e in zip(seen[0], expected))
+
+
+def test_an_nn_relu6_outside_relus_on_vs_path_is_refused(torch):
+    """nn.ReLU6 computes F.hardtanh(x, 0, 6), which was not seen: outside relus it passed its plain gradient in
+    the guided pass, silently. F.hardtanh from 0 is refused as F.relu6 is; from -1 it is no ReLU, and passes."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval()
+    F = torch.nn.functional
+    for relu6 in (torch.nn.ReLU6(), torch.nn.ReLU6(inplace=True), lambda x: F.hardtanh(x, 0.0, 6.0),
+                  lambda x: F.hardtanh_(x, max_val=6.0, min_val=0.0)):
+        with pytest.raises(ValueError, match=r"V's gradient goes through a ReLU that is not an nn\.ReLU module"):
+            explain(lambda I, q, relu6=relu6: net.qvf(I, q, lambda x: relu6(net.cnn(x) - 0.1)), images, words,
+                    relus=net)
+    result = explain(lambda I, q: net.qvf(I, q, lambda x: F.hardtanh(torch.nn.Hardtanh()(net.cnn(x)), 0.0, 0.0)),
+                     images, words, relus=net)  # no ReLUs: torch's own
+    assert torch.equal(result.grad_v, torch.zeros_like(images))
