@@ -110,6 +110,10 @@ def _rectifiers(model, guided):
         return []
     found = []
     for name, module in (model.named_modules() if model is not None else ()):
+        if isinstance(module, torch.jit.ScriptModule) and _scripted_relus(module):  # no patch reaches them
+            raise ValueError(f"relus' module {name or '(relus itself)'} is TorchScript (torch.jit.script or trace) "
+                             f"and computes ReLUs that guided backprop cannot reach: pass the module itself, not "
+                             f"its script, or pass guided=False")
         for kind, upper in ((torch.nn.ReLU, None), (torch.nn.ReLU6, 6.0)):
             if not isinstance(module, kind):
                 continue
@@ -121,6 +125,20 @@ def _rectifiers(model, guided):
         raise ValueError("guided backprop found no nn.ReLU or nn.ReLU6 module in relus: pass the model that holds "
                          "them (relus=net), make functional ReLUs modules, or pass guided=False for plain gradients")
     return found
+
+
+def _scripted_relus(module):
+    """Whether a TorchScript module's code computes a ReLU, a ReLU6 or a hardtanh (nn.ReLU6's)."""
+    try:
+        nodes = list(module.inlined_graph.nodes())
+    except (AttributeError, RuntimeError):  # a script module without a forward of its own
+        return False
+    while nodes:  # with the nodes of each branch (F.relu's "if inplace") and loop
+        node = nodes.pop()
+        if node.kind().rstrip("_") in ("aten::relu", "aten::relu6", "aten::hardtanh"):
+            return True
+        nodes += [inner for block in node.blocks() for inner in block.nodes()]
+    return False
 
 
 def _check_inputs(images, words):

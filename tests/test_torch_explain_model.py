@@ -207,3 +207,23 @@ def test_an_nn_relu6_outside_relus_on_vs_path_is_refused(torch):
     result = explain(lambda I, q: net.qvf(I, q, lambda x: F.hardtanh(torch.nn.Hardtanh()(net.cnn(x)), 0.0, 0.0)),
                      images, words, relus=net)  # no ReLUs: torch's own
     assert torch.equal(result.grad_v, torch.zeros_like(images))
+
+
+def test_a_torchscript_module_with_relus_is_refused_for_guided_backprop(torch):
+    """A scripted module's ReLUs are out of reach of the patch and of the functional check: on V's path they passed
+    their plain gradient in the guided pass, silently, beside nn.ReLU modules that were patched."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval()
+
+    class Rectified(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.relu(x - 0.1)
+
+    for script in (torch.jit.script(Rectified()), torch.jit.trace(Rectified(), torch.randn(2, 3))):
+        holder = torch.nn.ModuleDict({"net": net, "script": script}).eval()
+        forward = lambda I, q, script=script: net.qvf(I, q, lambda x: script(net.cnn(x)))  # noqa: E731
+        with pytest.raises(ValueError, match="relus' module script is TorchScript"):
+            explain(forward, images, words, relus=holder)
+        assert explain(forward, images, words, relus=holder, guided=False).grad_v.abs().max() > 0
+    plain = torch.nn.ModuleDict({"net": net, "script": torch.jit.script(torch.nn.Identity())}).eval()
+    explain(lambda I, q: net.qvf(I, q), images, words, relus=plain)  # a script with no ReLU: nothing to refuse
