@@ -75,6 +75,22 @@ def array_module(array):
     return numpy
 
 
+def device_of(array):
+    """``"gpu"`` for a CuPy array, else ``"cpu"``."""
+    return "gpu" if array_module(array) is not numpy else "cpu"
+
+
+def check_on_current_device(arrays, what):
+    """Raise :class:`DeviceError` where one of ``arrays`` is not on the current device: an op would mix the two
+    (CuPy refuses NumPy arrays deep in the op, NumPy CuPy's), as after ``set_device`` with a model already loaded."""
+    device = get_device()
+    for array in arrays:  # buffers that are not arrays (None) live nowhere
+        if hasattr(array, "shape") and device_of(array) != device:
+            raise DeviceError(f"{what} is on the {device_of(array).upper()} but the device is {device!r} "
+                              f"(set_device or HADAMARD_DEVICE): call {what}.to_current_device() after "
+                              f"set_device, or load it after choosing the device")
+
+
 def to_device(array, device=None):
     """Move ``array`` to ``device`` (default: the current one). The one helper that copies across."""
     if device is not None and device not in ("cpu", "gpu"):  # "cuda" or "tpu" was read as the CPU, unsaid

@@ -40,6 +40,7 @@ def check_model(model):
     if not isinstance(model, VQAModel):
         hint = "; read a file with hm.load_model(path) first" if isinstance(model, str) else ""
         raise ExplainArgumentError(f"model must be a VQA model (hm.load_model()), not {shown(model)}{hint}")
+    model.check_device()
 
 
 def check_image(image, name="image"):

@@ -12,7 +12,7 @@ import contextlib
 
 import numpy
 
-from hadamard_min.core.backend import to_device, to_numpy
+from hadamard_min.core.backend import check_on_current_device, to_device, to_numpy
 from hadamard_min.core.tensor import Tensor
 
 
@@ -159,6 +159,11 @@ class Module:
             for name in module.__dict__.get("_buffer_names", []):
                 object.__setattr__(module, name, to_device(getattr(module, name)))
         return self
+
+    def check_device(self, what="model"):
+        """Raise ``DeviceError`` where a parameter or buffer is not on the current device (``set_device``)."""
+        arrays = [p.data for p in self.parameters()] + [b for _, b in self.named_buffers()]
+        check_on_current_device(arrays, what)
 
     def astype(self, dtype):
         """Every parameter and buffer in ``dtype`` (float64 for a gradient check or a reference), in place."""

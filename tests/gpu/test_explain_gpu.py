@@ -12,6 +12,7 @@ import pytest
 from gpu_helpers import norm_error, on, relative_error
 from PIL import Image
 
+from hadamard_min.core.backend import DeviceError
 from hadamard_min.data.easyvqa import DataError, load_easy_vqa
 from hadamard_min.data.text import Vocabulary
 from hadamard_min.explain.methods import explain_batch
@@ -84,6 +85,19 @@ def test_a_model_loaded_after_choosing_the_gpu_lives_there(cupy, tmp_path):
     with on("gpu"):
         moved.to_current_device()
     assert all(isinstance(p.data, cupy.ndarray) for p in moved.parameters())
+
+
+@pytest.mark.parametrize("loaded_on, used_on", [("cpu", "gpu"), ("gpu", "cpu")])
+def test_a_model_left_on_the_other_device_is_refused_in_words(cupy, loaded_on, used_on):
+    """set_device after the model was loaded: a DeviceError naming the fix, not CuPy's TypeError deep in an op."""
+    model = random_model()
+    with on(loaded_on):
+        model.to_current_device()
+    with on(used_on), pytest.raises(DeviceError, match=r"to_current_device\(\)"):
+        explain_batch(model, images(1), QUESTIONS[:1])
+    with on(used_on):
+        model.to_current_device()
+        assert explain_batch(model, images(1), QUESTIONS[:1])[0].answer in ANSWERS
 
 
 def test_shipped_easy_vqa_model_on_test_questions_on_gpu_equals_cpu(cupy):
