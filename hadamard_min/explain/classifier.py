@@ -44,6 +44,7 @@ def softmax(logits):
 
 def classify(model, image):
     """The model's prediction on ``image`` (a path, PIL image or uint8 array), one forward without graph."""
+    model.check_device()  # left on the other device after set_device: said in words, not deep in an op
     pixels, x = model.prepare_image(image)
     with model.frozen(), no_grad():
         logits = to_numpy(model(Tensor(to_device(x[None]))).data)[0]
@@ -57,6 +58,7 @@ def saliency_maps(model, x, target, methods=METHODS):
     unknown = [method for method in methods if method not in METHODS]
     if unknown:
         raise ValueError(f"methods must be among {', '.join(METHODS)}, not {', '.join(map(repr, unknown))}")
+    model.check_device()
     rules = list(dict.fromkeys("gradient" if method == "gradcam" else method for method in methods))
     image = Tensor(to_device(x[None]), requires_grad=True)  # a frozen model records its graph for x
     maps = {}

@@ -100,6 +100,26 @@ def test_a_model_left_on_the_other_device_is_refused_in_words(cupy, loaded_on, u
         assert explain_batch(model, images(1), QUESTIONS[:1])[0].answer in ANSWERS
 
 
+@pytest.mark.parametrize("loaded_on, used_on", [("cpu", "gpu"), ("gpu", "cpu")])
+def test_an_image_classifier_left_on_the_other_device_is_refused_in_words(cupy, loaded_on, used_on):
+    """The same for hadamard-saliency's path (classify, saliency_maps): it was CuPy's TypeError deep in a conv."""
+    from hadamard_min.explain.classifier import classify, saliency
+    from hadamard_min.models.efficientnet import EfficientNetLite
+
+    with on(loaded_on):
+        net = EfficientNetLite(((1, 3, 1, 1, 8, 8),), num_classes=5, stem=8, head=16,
+                               rng=numpy.random.default_rng(0)).freeze()
+        net.to_current_device()
+    image = numpy.full((40, 40, 3), 128, dtype=numpy.uint8)
+    with on(used_on):
+        with pytest.raises(DeviceError, match=r"to_current_device\(\)"):
+            classify(net, image)
+        with pytest.raises(DeviceError, match=r"to_current_device\(\)"):
+            saliency(net, numpy.zeros((3, 32, 32), dtype=numpy.float32), 1)
+        net.to_current_device()
+        assert classify(net, image).probabilities.shape == (5,)
+
+
 def test_shipped_easy_vqa_model_on_test_questions_on_gpu_equals_cpu(cupy):
     if not SHIPPED_MODEL.exists():
         pytest.skip(f"the shipped model {SHIPPED_MODEL.name} is not in this checkout")
