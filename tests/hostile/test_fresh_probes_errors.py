@@ -51,14 +51,15 @@ def test_a_name_that_is_not_utf8_is_escaped_in_the_error(tmp_path, capsys, monke
     assert "\\udcff\\udcfe\\x1b[31m.png" in line
 
 
-@pytest.mark.parametrize("image", [".", "/"])
-def test_a_data_listing_that_names_a_folder_as_an_image_is_one_line(tmp_path, capsys, photo, image):
-    """The mask's name comes from the image's: '.' and '/' have none, and pathlib raised ValueError."""
+@pytest.mark.parametrize("image, words", [(".", "not an image file"), ("/", "outside the folder")])
+def test_a_data_listing_that_names_a_folder_as_an_image_is_one_line(tmp_path, capsys, photo, image, words):
+    """The mask's name comes from the image's: '.' and '/' have none, and pathlib raised ValueError. ('/' is also
+    outside the folder, which is said first.)"""
     data = tmp_path / "data"
     data.mkdir()
     (data / "questions.jsonl").write_text(json.dumps({"image": image, "question": "what shape is it?"}) + "\n")
     outcome = run_main(evaluate, ["--data", data, "--out", tmp_path / "out", "--examples", "1"], capsys)
-    outcome.one_line_error("questions.jsonl line 1", "not an image file")
+    outcome.one_line_error("questions.jsonl line 1", words)
     assert not (tmp_path / "out").exists()
 
 
