@@ -209,6 +209,7 @@ def test_an_nn_relu6_outside_relus_on_vs_path_is_refused(torch):
     assert torch.equal(result.grad_v, torch.zeros_like(images))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")  # deprecated, yet users' models still hold scripts
 def test_a_torchscript_module_with_relus_is_refused_for_guided_backprop(torch):
     """A scripted module's ReLUs are out of reach of the patch and of the functional check: on V's path they passed
     their plain gradient in the guided pass, silently, beside nn.ReLU modules that were patched."""
