@@ -1,6 +1,6 @@
 """Grades exercise 1: the order (each value once, after its parents, values with equal numbers kept
-apart), the gradients against central differences on numbers Hypothesis draws (repeats included), and a
-chain of 10,000 ops."""
+apart), the gradients against central differences on numbers Hypothesis draws (repeats included), a
+chain of 10,000 ops, and a value used twice 40 times over (each Value expanded once, not once per path)."""
 import math
 import sys
 
@@ -35,6 +35,7 @@ def grade(ex):
     check_order(ex)
     check_gradients(ex)
     check_depth(ex)
+    check_shared(ex)
 
 
 def check_order(ex):
@@ -105,3 +106,58 @@ def check_depth(ex):
 
 def test_exercise_01():
     grade(load("ex01_scalar_engine"))
+
+
+class TooManyReads(BaseException):
+    """Raised inside a walk that reads the parents of the Values far more often than there are Values (a
+    BaseException: neither the walk's own ``except Exception`` nor ``running`` takes it for the walk's error)."""
+
+
+class Parents(tuple):
+    """A Value's parents, counting each read (iterated or indexed) against a budget shared by the graph."""
+
+    def __new__(cls, parents, budget):
+        self = super().__new__(cls, parents)
+        self.budget = budget
+        return self
+
+    def _read(self):
+        self.budget[0] -= 1
+        if self.budget[0] < 0:
+            raise TooManyReads
+
+    def __iter__(self):
+        self._read()
+        return super().__iter__()
+
+    def __getitem__(self, k):
+        self._read()
+        return super().__getitem__(k)
+
+
+def check_shared(ex, doublings=40, reads=8):
+    """y = x + x, doubled 40 times: every Value is used twice, so a walk that expands a Value once per path to
+    it (no visited set, its duplicates dropped afterwards) takes 2⁴⁰ steps. The walk may read each Value's
+    parents ``reads`` times; past that it is stopped and named."""
+    x = ex.Value(0.5)
+    values = [x]
+    for _ in range(doublings):
+        values.append(values[-1] + values[-1])
+    y, parents = values[-1], [v.parents for v in values]
+    case = f"y = x + x, doubled {doublings} times ({len(values)} Values, each used twice)"
+    for what, walk in (("topological_order", lambda: ex.topological_order(y)), ("Value.backward", y.backward)):
+        budget = [reads * len(values)]
+        for value, own in zip(values, parents):
+            value.parents = Parents(own, budget)
+        try:
+            with running(f"{what} of {case}"):
+                walk()
+        except TooManyReads:
+            raise ExerciseFailure(
+                f"{what} of {case}: your walk read the Values' parents more than {reads} times per Value: it "
+                f"expands a Value each time it reaches it, once per path, which here is 2^{doublings} times "
+                "(every residual block shares values like this): expand each Value once") from None
+        finally:
+            for value, own in zip(values, parents):
+                value.parents = own
+    compare(f"∂y/∂x of {case}", x.grad, 2.0 ** doublings, rtol=1e-9)

@@ -22,6 +22,7 @@ from exercise_mutants.convolution import (
 )
 from exercise_mutants.engine import (
     ex01_assign_instead_of_add,
+    ex01_duplicates_dropped_afterwards,
     ex01_no_visited_set,
     ex01_not_reversed,
     ex01_order_not_returned,
@@ -67,6 +68,8 @@ MUTANTS = [
     ("ex01_scalar_engine", ex01_recursive_order, ["overflowed the stack"]),
     ("ex01_scalar_engine", ex01_visited_keyed_on_data, ["is missing", "holds the same number"]),
     ("ex01_scalar_engine", ex01_no_visited_set, ["appears twice"]),
+    ("ex01_scalar_engine", ex01_duplicates_dropped_afterwards, ["doubled 40 times", "once per path",
+                                                                "expand each Value once"]),
     ("ex01_scalar_engine", ex01_not_reversed, ["∂f/∂", "expected"]),
     ("ex01_scalar_engine", ex01_order_not_returned, ["topological_order returned None (a missing return?)"]),
     ("ex02_unbroadcast", ex02_mean_instead_of_sum, ["Add of a (3, 1) and b (1, 4)", "a constant factor is off"]),

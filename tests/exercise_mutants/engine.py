@@ -61,6 +61,23 @@ def ex01_no_visited_set(ex):
     ex.topological_order = topological_order
 
 
+
+def ex01_duplicates_dropped_afterwards(ex):
+    """No visited set, its duplicates dropped from the order: a right order, found in time exponential in the
+    number of shared values (the grader once accepted it: no graph it tried shared enough)."""
+    def topological_order(root):
+        order, stack = [], [(root, False)]
+        while stack:
+            value, parents_done = stack.pop()
+            if parents_done:
+                if value not in order:   # a value reached again is expanded again, its parents too
+                    order.append(value)
+            else:
+                stack.append((value, True))
+                stack.extend((parent, False) for parent in value.parents)
+        return order
+    ex.topological_order = topological_order
+
 def ex01_not_reversed(ex):
     def backward(self):
         self.grad = 1.0
