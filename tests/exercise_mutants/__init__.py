@@ -5,6 +5,7 @@ Each mutant takes the module of an exercise whose blanks hold the reference solu
 in it. ``MUTANTS`` lists (exercise, mutant, words the first-level message must contain).
 """
 from exercise_mutants.convolution import (
+    ex05_dcols_cleared_in_place,
     ex05_kh_kw_and_ho_wo_swapped,
     ex05_overwrite,
     ex05_padding_kept,
@@ -86,6 +87,7 @@ MUTANTS = [
     ("ex05_conv_col2im", ex05_overwrite, ["col2im for x (2, 2, 5, 5), kernel kh × kw = 3 × 3, stride 1"]),
     ("ex05_conv_col2im", ex05_kh_kw_and_ho_wo_swapped, ["col2im for x (1, 2, 4, 6), kernel kh × kw = 2 × 3"]),
     ("ex05_conv_col2im", ex05_stride_ignored, ["col2im", "stride 2"]),
+    ("ex05_conv_col2im", ex05_dcols_cleared_in_place, ["col2im for x (2, 2, 5, 5)", "changed its input dcols"]),
     ("ex05_conv_col2im", ex05_padding_kept, ["col2im", "padding 1", "shape (2, 2, 7, 7), expected (2, 2, 5, 5)"]),
     ("ex06_maxpool", ex06_sign, ["MaxPool2d.backward", "the sign is flipped"]),
     ("ex06_maxpool", ex06_h_w_swapped, ["MaxPool2d.backward for x (1, 2, 5, 7)"]),

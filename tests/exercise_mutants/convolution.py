@@ -43,6 +43,18 @@ def ex05_padding_kept(ex):
     ex.col2im = col2im
 
 
+def ex05_dcols_cleared_in_place(ex):
+    """dcols zeroed once added in: the grader once compared with what the package makes of the changed dcols,
+    and said "expected 0"."""
+    solved = ex.col2im
+
+    def col2im(dcols, shape, kh, kw, stride, padding):
+        dx = solved(dcols, shape, kh, kw, stride, padding)
+        dcols *= 0   # "used up"
+        return dx
+    ex.col2im = col2im
+
+
 # --------------------------------------------------------------------------- exercise 6: max-pool
 def _maxpool_backward(h_w_swapped=False, add=True, decode_swapped=False):
     def backward(self, dy):
