@@ -270,3 +270,17 @@ def test_a_finished_batch_ends_its_bar_before_its_last_line(tmp_path, monkeypatc
     pairs.write_text(json.dumps({"image": str(EXAMPLE_IMAGE), "question": "what shape is it?"}) + "\n")
     assert main(["--batch", str(pairs), "--out-dir", str(tmp_path / "out")]) == 0
     assert screen.getvalue().split("\r")[-1].splitlines()[-1].startswith("explained 1 of 1 pairs")
+
+
+def test_a_second_batch_into_a_folder_another_run_has_just_made_is_refused(tmp_path, capsys):
+    """Two runs given one new --out-dir both found it empty and both wrote 0001.png and results.jsonl: the last
+    replaced the other's files and both said they had explained their pairs. The first run claims it at once."""
+    from hadamard_min.cli.explain_batch import prepare_folder
+
+    out = tmp_path / "out"
+    prepare_folder(out)  # another run has made the folder and not yet written a figure
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"image": str(EXAMPLE_IMAGE), "question": "is there a red shape?"}) + "\n")
+    assert main(["--batch", str(pairs), "--out-dir", str(out)]) == 2
+    one_line_error(capsys, "not empty")
+    assert [p.name for p in out.iterdir()] == ["results.jsonl"]

@@ -126,7 +126,8 @@ def parse_line(line, folder):
 
 
 def prepare_folder(folder):
-    """Create ``folder`` (its parent must exist); an existing one must be empty: nothing is overwritten."""
+    """Create ``folder`` (its parent must exist); an existing one must be empty: nothing is overwritten. An empty
+    ``results.jsonl`` claims it at once, so that two runs given one folder cannot replace each other's files."""
     if folder.is_symlink() and not folder.exists():
         raise FileExistsError(f"--out-dir {folder} is a link to nothing: choose a folder name")
     if folder.exists() and not folder.is_dir():
@@ -136,3 +137,7 @@ def prepare_folder(folder):
     if not folder.resolve().parent.is_dir():
         raise FileNotFoundError(f"output folder does not exist: {folder.resolve().parent} (create it first)")
     folder.mkdir(exist_ok=True)
+    try:  # claimed in one step: a second run into the same folder, checked before this, is refused, not merged
+        (folder / RESULTS).open("x").close()
+    except FileExistsError:
+        raise FileExistsError(f"--out-dir {folder} is being written by another run; choose a new folder") from None
