@@ -92,7 +92,7 @@ def test_traffic_counts_only_new_outputs():
 def test_profile_passes_reports_a_median_per_row():
     result = profile_passes(lambda: _conv_pass(numpy.random.default_rng(3)), 3, warm_passes=2)
     assert len(result["passes"]) == 3 and len(result["warm_passes"]) == 2
-    assert all(len(row) == 7 and row[6] > 0 for row in result["rows"])   # each row's warm time
+    assert all(len(row) == 8 and row[6] > 0 for row in result["rows"])   # each row's warm time
     labels = {(row[0], row[1]) for row in result["rows"]}
     assert ("Conv2d 3×3/2", "backward") in labels and ("Sum", "forward") in labels
 
@@ -104,6 +104,7 @@ def test_bench_profile_prints_the_table(capfd):
     out = capfd.readouterr().out
     assert "per-op profile" in out and "FusedConv2d 1×1/1" in out and "outside the ops" in out
     assert "warm ms" in out and "every op as fast as it runs warm" in out
+    assert "products ms" in out and "their products alone at their shapes" in out
 
 
 def test_profile_is_for_the_cpu(capfd):

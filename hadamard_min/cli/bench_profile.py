@@ -20,7 +20,9 @@ A floor from FLOPs and bytes may be out of reach (an SGEMM's rate depends on its
 each input more than once). "warm ms" is what the same calls take when each is made a second time at once,
 on the same arrays, in passes of their own (``repeat``): what the op achieves at best, its arrays in the
 cache, with nothing else in between. An op whose time is near its warm time can only go lower by doing
-less work or by a faster kernel (the SGEMM's), not by better use of the memory.
+less work or by a faster kernel (the SGEMM's), not by better use of the memory. "products ms" is the time of
+the op's matrix products alone, at the shapes it gives them, on the same BLAS (``bench_products``): what is
+above it is the op's work around its products.
 """
 import concurrent.futures
 import math
@@ -28,6 +30,7 @@ import time
 
 import numpy
 
+from hadamard_min.cli.bench_products import products, time_products
 from hadamard_min.core.function import Function
 
 COPY_BYTES = 64 << 20  # the array copied to measure the bandwidth: far larger than any cache
@@ -100,6 +103,7 @@ class OpProfile:
 
     def __init__(self, repeat=False):
         self.rows = {}      # (label, direction) → [calls, seconds, GEMM FLOPs, bytes]
+        self.products = {}  # (label, direction) → the matrix products of its calls (``bench_products``)
         self.repeat = repeat  # each call made twice, the second timed instead (its "warm" time)
         self.repeated = 0.0   # seconds spent in the first calls of repeated ones, not part of a pass's time
         self._depth = 0
@@ -135,11 +139,13 @@ class OpProfile:
             nbytes = traffic(fn, args, result, direction)
             if direction == "forward":
                 fn.profile_label, fn.profile_flops = label(fn, args), gemm_flops(fn, args, result)
-                profile._add((fn.profile_label, "forward"), seconds, fn.profile_flops, nbytes)
+                key = (fn.profile_label, "forward")
+                profile._add(key, seconds, fn.profile_flops, nbytes)
             else:
-                products = len(_arrays(result))  # one product per gradient computed (dx, dW)
+                gradients = len(_arrays(result))  # one product per gradient computed (dx, dW)
                 key = (getattr(fn, "profile_label", type(fn).__name__), "backward")
-                profile._add(key, seconds, getattr(fn, "profile_flops", 0) * products, nbytes)
+                profile._add(key, seconds, getattr(fn, "profile_flops", 0) * gradients, nbytes)
+            profile.products.setdefault(key, []).extend(products(fn, args, result, direction))
             return result
         return timed
 
@@ -163,9 +169,10 @@ def _median(per_pass, key):
 
 def profile_passes(step, passes, warm_passes=2):
     """Run ``step`` ``passes`` times under :class:`OpProfile`, then ``warm_passes`` times with every call
-    repeated: {"rows": [[label, direction, calls, median seconds, GEMM FLOPs, bytes, median warm seconds]],
-    "passes": [seconds of each whole pass], "warm_passes": [the same of the repeated passes, second calls]}."""
-    times, per_pass, warm_times, warm_per_pass = [], [], [], []
+    repeated, then each distinct matrix product alone: {"rows": [[label, direction, calls, median seconds, GEMM
+    FLOPs, bytes, median warm seconds, seconds of its products alone]], "passes": [seconds of each whole pass],
+    "warm_passes": [the same of the repeated passes, second calls]}."""
+    times, per_pass, warm_times, warm_per_pass, found = [], [], [], [], {}
     for repeat in [False] * passes + [True] * warm_passes:
         with OpProfile(repeat) as profile:
             start = time.perf_counter()
@@ -173,11 +180,14 @@ def profile_passes(step, passes, warm_passes=2):
             seconds = time.perf_counter() - start - profile.repeated
         (warm_times if repeat else times).append(seconds)
         (warm_per_pass if repeat else per_pass).append(profile.rows)
+        found = found or profile.products  # one pass's products: every pass gives the same
+    alone = time_products([product for listed in found.values() for product in listed])
     rows = []
     for key in per_pass[-1]:
         calls, _, flops, nbytes = per_pass[-1][key]
         warm = _median(warm_per_pass, key) if warm_per_pass else float("nan")
-        rows.append([*key, calls, _median(per_pass, key), flops, nbytes, warm])
+        products_alone = sum(alone[product] for product in found.get(key, ()))
+        rows.append([*key, calls, _median(per_pass, key), flops, nbytes, warm, products_alone])
     return {"rows": rows, "passes": times, "warm_passes": warm_times}
 
 
@@ -202,26 +212,29 @@ def profile_report(result):
     total = float(numpy.median(profile["passes"]))
     lines = [f"per-op profile, median of {len(profile['passes'])} profiled passes of {total:.3f} s; "
              f"floors at SGEMM {gemm / 1e9:.0f} GFLOP/s and a copy's {all_cores / 1e9:.1f} GB/s "
-             f"({one_core / 1e9:.1f} GB/s on one core, as a NumPy ufunc runs)",
+             f"({one_core / 1e9:.1f} GB/s on one core, as a NumPy ufunc runs); \"products\": the op's matrix "
+             f"products alone, at its shapes",
              f"{'op':34}{'dir':>9}{'calls':>7}{'ms':>9}{'share':>7}{'GFLOP':>8}{'MB':>8}"
-             f"{'floor ms':>10}{'floor/time':>11}{'1-core floor':>13}{'warm ms':>9}"]
+             f"{'floor ms':>10}{'floor/time':>11}{'1-core floor':>13}{'warm ms':>9}{'products ms':>12}"]
     rows = sorted(profile["rows"], key=lambda row: -row[3])
     inside = sum(row[3] for row in rows)
     floors = warm = 0.0
-    for name, direction, calls, seconds, flops, nbytes, warm_seconds in rows:
+    for name, direction, calls, seconds, flops, nbytes, warm_seconds, alone in rows:
         floor = max(flops / gemm, nbytes / all_cores)
         floors += floor
         warm += warm_seconds
         core_floor = max(flops / gemm, nbytes / one_core)
         lines.append(f"{name[:34]:34}{direction:>9}{calls:>7}{seconds * 1e3:>9.1f}{seconds / total:>7.1%}"
                      f"{flops / 1e9:>8.1f}{nbytes / 1e6:>8.0f}{floor * 1e3:>10.1f}"
-                     f"{floor / max(seconds, 1e-12):>11.2f}{core_floor * 1e3:>13.1f}{warm_seconds * 1e3:>9.1f}")
+                     f"{floor / max(seconds, 1e-12):>11.2f}{core_floor * 1e3:>13.1f}{warm_seconds * 1e3:>9.1f}"
+                     f"{f'{alone * 1e3:.1f}' if alone else '':>12}")
     outside = max(total - inside, 0.0)
     lines.append(f"{'outside the ops (graph walk, sums)':34}{'':>16}{outside * 1e3:>9.1f}{outside / total:>7.1%}")
     matrix = sum(row[3] for row in rows if row[4])
-    lines.append(f"ops with matrix products: {matrix * 1e3:.0f} ms; the rest: {(inside - matrix) * 1e3:.0f} ms; "
-                 f"outside: {outside * 1e3:.0f} ms. The pass's floor (sum of the rows' floors): {floors:.3f} s = "
-                 f"{floors / total:.2f} of its time; every op as fast as it runs warm, the outside as it is: "
-                 f"{warm + outside:.3f} s = {(warm + outside) / total:.2f}")
+    alone = sum(row[7] for row in rows)
+    lines.append(f"ops with matrix products: {matrix * 1e3:.0f} ms, of which their products alone at their shapes "
+                 f"{alone * 1e3:.0f} ms; the rest: {(inside - matrix) * 1e3:.0f} ms; outside: {outside * 1e3:.0f} "
+                 f"ms. The pass's floor (sum of the rows' floors): {floors:.3f} s = {floors / total:.2f} of its "
+                 f"time; every op as fast as it runs warm, the outside as it is: {warm + outside:.3f} s = "
+                 f"{(warm + outside) / total:.2f}")
     return "\n".join(lines)
-
