@@ -95,8 +95,8 @@ class _Rectifier(torch.autograd.Function):
         y, = ctx.saved_tensors
         open_interval = y > 0 if ctx.upper is None else (y > 0) & (y < ctx.upper)
         if ctx.current.guided and not ctx.seen:
-            raise ValueError("V's gradient goes through a ReLU that is not an nn.ReLU module of relus (torch.relu "
-                             "or F.relu called as a function, or a module outside relus): guided backprop would pass "
+            raise ValueError("V's gradient goes through a ReLU that is not an nn.ReLU module of relus (F.relu or "
+                             "clamp(x, min=0) as a function, or a module outside relus): guided backprop would pass "
                              "its plain gradient there; make it an nn.ReLU module of relus, or pass guided=False")
         if ctx.current.guided:
             dy = dy.clamp(min=0)

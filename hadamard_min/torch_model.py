@@ -74,15 +74,25 @@ def refusing_training():
 
 
 class RelusAsFunctions(torch.overrides.TorchFunctionMode):
-    """Inside: each ReLU or ReLU6 called as a function (``torch.relu``, ``F.relu``, ``x.relu_()``, ``F.hardtanh``
-    from 0, and so the forward of an ``nn.ReLU`` or ``nn.ReLU6`` outside ``relus``) is computed by
-    ``rectify(x, upper, inplace)`` instead where autograd records it; elsewhere (an integer tensor,
-    ``torch.no_grad``) torch computes it, dtype and errors its own."""
+    """Inside: each ReLU or ReLU6 called as a function is computed by ``rectify(x, upper, inplace)`` instead
+    where autograd records it; elsewhere (an integer tensor, ``torch.no_grad``) torch computes it, dtype and
+    errors its own. A ReLU is max(x, 0) however it is written: ``torch.relu``, ``F.relu``, ``x.relu_()``,
+    ``F.hardtanh`` from 0 (so the forward of an ``nn.ReLU`` or ``nn.ReLU6`` outside ``relus``), ``clamp``,
+    ``clip`` or ``clamp_min`` from 0 (min(max(x, 0), u) for a max u > 0), and ``F.threshold(x, 0, 0)`` (x where
+    x > 0, else 0). Another bound or threshold, or a bound that is a tensor other than a 0-dim one (autograd
+    would pass it a gradient, or it bounds each element apart), is no ReLU: torch computes it."""
     F = torch.nn.functional
+    CLAMPS = {torch.clamp, torch.Tensor.clamp, torch.clamp_, torch.Tensor.clamp_, torch.clip, torch.Tensor.clip,
+              torch.clip_, torch.Tensor.clip_, torch.clamp_min, torch.Tensor.clamp_min, torch.clamp_min_,
+              torch.Tensor.clamp_min_}
+    IN_PLACE = {torch.relu_, torch.Tensor.relu_, F.hardtanh_, F.threshold_, torch.clamp_, torch.Tensor.clamp_,
+                torch.clip_, torch.Tensor.clip_, torch.clamp_min_, torch.Tensor.clamp_min_}
     PARAMETERS = {torch.relu: ("input",), torch.relu_: ("input",), torch.Tensor.relu: ("input",),  # F.relu_ too
                   torch.Tensor.relu_: ("input",), F.relu: ("input", "inplace"), F.relu6: ("input", "inplace"),
-                  F.hardtanh: ("input", "min_val", "max_val", "inplace"), F.hardtanh_: ("input", "min_val", "max_val")}
-    IN_PLACE = {torch.relu_, torch.Tensor.relu_, F.hardtanh_}
+                  F.hardtanh: ("input", "min_val", "max_val", "inplace"), F.hardtanh_: ("input", "min_val", "max_val"),
+                  F.threshold: ("input", "min_val", "value", "inplace"), F.threshold_: ("input", "min_val", "value"),
+                  **dict.fromkeys(CLAMPS, ("input", "min_val", "max_val"))}
+    KEYWORDS = {"min": "min_val", "max": "max_val", "threshold": "min_val"}  # clamp's and threshold's names
 
     def __init__(self, rectify):
         super().__init__()
@@ -92,12 +102,22 @@ class RelusAsFunctions(torch.overrides.TorchFunctionMode):
         kwargs = kwargs or {}
         if func not in self.PARAMETERS:
             return func(*args, **kwargs)
-        given = {"min_val": 0, "max_val": {self.F.relu6: 6.0}.get(func), "inplace": func in self.IN_PLACE}
+        given = {"min_val": 0, "max_val": {self.F.relu6: 6.0}.get(func), "value": 0, "inplace": func in self.IN_PLACE}
         if func in (self.F.hardtanh, self.F.hardtanh_):  # a ReLU6 where it runs from 0 up (nn.ReLU6's forward)
             given.update(min_val=-1.0, max_val=1.0)
-        given.update(zip(self.PARAMETERS[func], args), **kwargs)
-        x, upper = given["input"], given["max_val"]
-        if given["min_val"] != 0 or (upper is not None and not upper > 0) \
+        if func in self.CLAMPS:
+            given.update(min_val=None)  # clamp(x, max=u) has no lower bound
+        given.update(zip(self.PARAMETERS[func], args), **{self.KEYWORDS.get(k, k): v for k, v in kwargs.items()})
+        x, lower, upper = given["input"], _number(given["min_val"]), _number(given["max_val"])
+        if lower != 0 or given["value"] != 0 or upper is NotImplemented or (upper is not None and not upper > 0) \
                 or not (torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad):
             return func(*args, **kwargs)  # no ReLU, or no gradient to pass back (int64 relu6 stays int64)
         return self.rectify(x, upper, bool(given["inplace"]))
+
+
+def _number(bound):
+    """A bound as a number (None: none): a 0-dim tensor's value where autograd passes it no gradient; any other
+    tensor NotImplemented (a bound per element, or one with a gradient of its own)."""
+    if not isinstance(bound, torch.Tensor):
+        return bound
+    return bound.item() if bound.dim() == 0 and not bound.requires_grad else NotImplemented

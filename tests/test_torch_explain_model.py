@@ -228,3 +228,29 @@ def test_a_torchscript_module_with_relus_is_refused_for_guided_backprop(torch):
         assert explain(forward, images, words, relus=holder, guided=False).grad_v.abs().max() > 0
     plain = torch.nn.ModuleDict({"net": net, "script": torch.jit.script(torch.nn.Identity())}).eval()
     explain(lambda I, q: net.qvf(I, q), images, words, relus=plain)  # a script with no ReLU: nothing to refuse
+
+
+def test_a_relu_written_as_a_clamp_or_a_threshold_on_vs_path_is_refused(torch):
+    """clamp(x, min=0), clip, clamp_min and F.threshold(x, 0, 0) are ReLUs too: on V's path they passed their plain
+    gradient in the guided pass, silently. Other bounds, thresholds or values, or a bound per element, are no ReLU
+    and pass as torch computes them, unrefused (the rectifier would refuse them on V's path), values alike."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval()
+    F, zero = torch.nn.functional, torch.tensor(0.0)
+    relus = (lambda x: torch.clamp(x, min=0), lambda x: x.clamp(min=0), lambda x: x.clamp_(min=0),
+             lambda x: torch.clamp_min(x, 0), lambda x: x.clamp_min(0.0), lambda x: x.clamp_min_(0),
+             lambda x: torch.clip(x, 0), lambda x: x.clip(min=0), lambda x: torch.clamp(x, 0, 6),
+             lambda x: x.clamp(zero, torch.tensor(6.0)), lambda x: F.threshold(x, 0.0, 0.0),
+             lambda x: F.threshold_(x, threshold=0.0, value=0.0), lambda x: torch.nn.Threshold(0.0, 0.0)(x))
+    for relu in relus:
+        with pytest.raises(ValueError, match=r"V's gradient goes through a ReLU that is not an nn\.ReLU module"):
+            explain(lambda I, q, relu=relu: net.qvf(I, q, lambda x: relu(net.cnn[0](x) - 0.1)), images, words,
+                    relus=net)
+    others = (lambda x: torch.clamp(x, min=-1), lambda x: x.clamp(max=0.5), lambda x: x.clamp_(-0.2, 0.3),
+              lambda x: torch.clamp(x, 0, 0), lambda x: F.threshold(x, 0.0, 0.5), lambda x: F.threshold(x, 0.1, 0.0),
+              lambda x: x.clamp(min=torch.zeros(1, 4, 1, 1)), lambda x: x.clamp(min=zero.requires_grad_()))
+    for other in others:
+        forward = lambda I, q, other=other: net.qvf(I, q, lambda x: net.cnn[2](other(net.cnn[0](x) - 0.1)))  # noqa: E731
+        Q, V, _ = explain(forward, images, words, relus=net).outputs
+        with torch.no_grad():
+            assert all(torch.equal(*pair) for pair in zip(forward(images, words), (Q, V)))
