@@ -45,6 +45,7 @@ import numpy
 import torch
 
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
+from hadamard_min.torch_graph import ScriptedRelus, scripted_relus
 from hadamard_min.torch_model import RelusAsFunctions, check_model, model_of, refusing_training
 
 _PATCHING = threading.RLock()  # held for a whole call (its patches); reentrant, so a nested call cannot hang
@@ -110,7 +111,7 @@ def _rectifiers(model, guided):
         return []
     found = []
     for name, module in (model.named_modules() if model is not None else ()):
-        if isinstance(module, torch.jit.ScriptModule) and _scripted_relus(module):  # no patch reaches them
+        if isinstance(module, torch.jit.ScriptModule) and scripted_relus(module):  # no patch reaches them
             raise ValueError(f"relus' module {name or '(relus itself)'} is TorchScript (torch.jit.script or trace) "
                              f"and computes ReLUs that guided backprop cannot reach: pass the module itself, not "
                              f"its script, or pass guided=False")
@@ -125,20 +126,6 @@ def _rectifiers(model, guided):
         raise ValueError("guided backprop found no nn.ReLU or nn.ReLU6 module in relus: pass the model that holds "
                          "them (relus=net), make functional ReLUs modules, or pass guided=False for plain gradients")
     return found
-
-
-def _scripted_relus(module):
-    """Whether a TorchScript module's code computes a ReLU, a ReLU6 or a hardtanh (nn.ReLU6's)."""
-    try:
-        nodes = list(module.inlined_graph.nodes())
-    except (AttributeError, RuntimeError):  # a script module without a forward of its own
-        return False
-    while nodes:  # with the nodes of each branch (F.relu's "if inplace") and loop
-        node = nodes.pop()
-        if node.kind().rstrip("_") in ("aten::relu", "aten::relu6", "aten::hardtanh"):
-            return True
-        nodes += [inner for block in node.blocks() for inner in block.nodes()]
-    return False
 
 
 def _check_inputs(images, words):
@@ -274,11 +261,13 @@ def explain_torch(forward, images, words, relus=None, lengths=None, guided=True)
                                                                                      current)
         try:
             unseen = RelusAsFunctions(lambda x, upper, inplace: _Rectifier.apply(x, upper, inplace, current, False))
-            with refusing_training(), unseen if guided else contextlib.nullcontext():  # training; F.relu refused
+            with refusing_training(), unseen if guided else contextlib.nullcontext(), ScriptedRelus() as scripts:
                 returned = forward(I.clone(), q.clone())  # not leaves: the model may change its input in place
             Q, V, F = _outputs(returned, batch)                            # F held constant: F₀
             grad_q = _gradient(Q, F, q, "Q must be computed from the word vectors q it is given", True)  # eq. 3
             current.guided = True
+            if guided:  # training and F.relu refused above; TorchScript's ReLUs here
+                scripts.refuse(V, I)
             grad_v = _gradient(V, F, I, "V must be computed from the images I it is given", False)  # eq. 2
         finally:
             for (module, _), forward_before in zip(modules, own):

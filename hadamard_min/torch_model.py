@@ -108,14 +108,14 @@ class RelusAsFunctions(torch.overrides.TorchFunctionMode):
         if func in self.CLAMPS:
             given.update(min_val=None)  # clamp(x, max=u) has no lower bound
         given.update(zip(self.PARAMETERS[func], args), **{self.KEYWORDS.get(k, k): v for k, v in kwargs.items()})
-        x, lower, upper = given["input"], _number(given["min_val"]), _number(given["max_val"])
+        x, lower, upper = given["input"], scalar_bound(given["min_val"]), scalar_bound(given["max_val"])
         if lower != 0 or given["value"] != 0 or upper is NotImplemented or (upper is not None and not upper > 0) \
                 or not (torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad):
             return func(*args, **kwargs)  # no ReLU, or no gradient to pass back (int64 relu6 stays int64)
         return self.rectify(x, upper, bool(given["inplace"]))
 
 
-def _number(bound):
+def scalar_bound(bound):
     """A bound as a number (None: none): a 0-dim tensor's value where autograd passes it no gradient; any other
     tensor NotImplemented (a bound per element, or one with a gradient of its own)."""
     if not isinstance(bound, torch.Tensor):

@@ -254,3 +254,28 @@ def test_a_relu_written_as_a_clamp_or_a_threshold_on_vs_path_is_refused(torch):
         Q, V, _ = explain(forward, images, words, relus=net).outputs
         with torch.no_grad():
             assert all(torch.equal(*pair) for pair in zip(forward(images, words), (Q, V)))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
+def test_a_torchscript_relu_reached_outside_relus_on_vs_path_is_refused(torch):
+    """A script module or traced function that ``forward`` calls (not in relus) ran its ReLUs past the patch
+    and the functional check: their plain gradient in the guided pass, silently, on every call (a script's optimised
+    runs as one opaque node). On Q's path, or with no ReLU in it, it passes."""
+    net, images, words = with_dropout_and_batch_norm(torch)
+    net.eval()
+
+    class Rectified(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.relu(x - 0.1)
+
+    scripts = (torch.jit.script(Rectified()), torch.jit.trace(Rectified(), torch.randn(2, 3)),
+               torch.jit.trace(lambda x: x.clamp(min=0) * 2, torch.randn(2, 3)))
+    for script in scripts:
+        for _ in range(3):  # a script profiles its first runs, then runs its optimised graph
+            with pytest.raises(ValueError, match="V's gradient goes through a ReLU that guided backprop cannot reach"):
+                explain(lambda I, q, script=script: net.qvf(I, q, lambda x: script(net.cnn(x))), images, words,
+                        relus=net)
+        explain(lambda I, q, script=script: net.qvf(I, script(q)), images, words, relus=net)  # on Q's path
+    identity = torch.jit.script(torch.nn.Identity())
+    for _ in range(3):
+        explain(lambda I, q: net.qvf(I, q, lambda x: identity(net.cnn(x))), images, words, relus=net)
