@@ -84,7 +84,13 @@ class Budget:
 def file_size(path, limit=MAX_FILE_BYTES):
     """The size of the regular file ``path``, refused above ``limit``."""
     with open_regular(path) as file:
-        size = os.fstat(file.fileno()).st_size
+        return opened_size(file, path, limit)
+
+
+def opened_size(file, path, limit=MAX_FILE_BYTES):
+    """The size of the open ``file`` (named ``path``), refused above ``limit``: a reader that parses from one
+    descriptor sizes that descriptor's file, not whatever ``path`` names by then."""
+    size = os.fstat(file.fileno()).st_size
     if size > limit:
         raise TooLargeError(f"{path}: the file has {human(size)}, more than the {human(limit)} read at most")
     return size

@@ -16,8 +16,7 @@ from hadamard_min.data.text import first_repeat, first_too_long
 from hadamard_min.io.atomic import write_json
 from hadamard_min.io.errors import WeightsError
 from hadamard_min.io.limits import MAX_NAME_CHARS, open_regular, parse_json, read_bounded
-from hadamard_min.io.npz import load_npz_metadata, save_weights
-from hadamard_min.io.weights import load_weights
+from hadamard_min.io.npz import load_npz, load_npz_metadata, save_weights
 
 # The shipped models are the folder weights/ beside the package in a source checkout or an editable install;
 # a wheel carries the same files as the package hadamard_min.shipped (pyproject.toml maps one to the other).
@@ -32,10 +31,17 @@ class ModelFileError(WeightsError):
 
 
 def sha256_of(path):
+    with open_regular(path) as file:
+        return _sha256_of_open(file)
+
+
+def _sha256_of_open(file):
+    """The sha256 of the whole open ``file``, hashed from its descriptor in 1 MiB blocks (a ResNet-152 model
+    is ~230 MB: reading it whole to hash and parse the same bytes would double the peak memory of a load)."""
+    file.seek(0)
     digest = hashlib.sha256()
-    with open_regular(path) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: file.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -76,16 +82,17 @@ def expected_sha256(manifest):
     return sha256.lower()
 
 
-def verify_sha256(path, required=False):
-    """Compare the file's sha256 with its manifest; raise ModelFileError if they differ or the manifest is
-    broken. Without a manifest: None, or an error when ``required``."""
+def verify_sha256(path, file, required=False):
+    """Compare the sha256 of ``file`` (``path`` open, the descriptor the caller then parses) with the
+    manifest; raise ModelFileError if they differ or the manifest is broken. Without a manifest: None, or an
+    error when ``required``."""
     manifest = manifest_path(path)
     if not manifest.exists():
         if required:
             raise ModelFileError(f"{path} has no manifest {manifest.name}, so its sha256 cannot be checked; "
                                  f"restore it (git checkout weights/)")
         return None
-    expected, found = expected_sha256(manifest), sha256_of(path)
+    expected, found = expected_sha256(manifest), _sha256_of_open(file)
     if expected != found:
         raise ModelFileError(f"{path} is corrupt or was changed: its sha256 is {found[:12]}…, the manifest "
                              f"{manifest.name} says {expected[:12]}…; restore the file (git checkout) or retrain")
@@ -111,6 +118,28 @@ def _checked_metadata(path, metadata):
             raise ModelFileError(f"{path}: its {key} lists {name[:80]!r} twice (ids {first} and {second}), so that "
                                  f"name would stand for two; the model file is corrupt: restore it or retrain")
     return metadata
+
+
+def _read_once(path, verify):
+    """(metadata, weights) of the model file ``path``, hashed and parsed through one descriptor: a file
+    replaced by a rename after the check (an atomic write, ``git checkout``) leaves that descriptor on the
+    bytes that were verified. A file rewritten in place (``cp``) changes under the descriptor too, so a change
+    of its size or modification time between the first stat and the end of the parse refuses the load."""
+    try:
+        with open_regular(path) as file:
+            before = os.fstat(file.fileno())
+            if verify:
+                verify_sha256(path, file, required=path.resolve() in (SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL))
+            metadata = _checked_metadata(path, load_npz_metadata(path, file))
+            # a training checkpoint also holds Adam's state and the run's random state, which a model does not load
+            state = {k: v for k, v in load_npz(path, file).items() if not k.startswith(("adam.", "rng."))}
+            after = os.fstat(file.fileno())
+    except OSError as error:
+        raise ModelFileError(f"cannot read model file {path}: {error.strerror or error}") from None
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        raise ModelFileError(f"{path} was rewritten while it was loaded, so what was read may not be what was "
+                             f"verified; load it again once nothing writes to it")
+    return metadata, state
 
 
 def load_model(path=None, verify=True):
@@ -139,11 +168,7 @@ def load_model(path=None, verify=True):
         beside = path.with_suffix(".npz")
         raise ModelFileError(f"{path} is a model's manifest (its sha256), not a model file: give the .npz file"
                              f"{f' ({beside})' if beside.is_file() else ''}")
-    if verify:
-        verify_sha256(path, required=path.resolve() in (SHIPPED_MODEL, SHIPPED_TWO_SHAPE_MODEL))
-    metadata = _checked_metadata(path, load_npz_metadata(path))
-    # a training checkpoint also holds Adam's state and the run's random state, which a model does not load
-    state = {k: v for k, v in load_weights(path).items() if not k.startswith(("adam.", "rng."))}
+    metadata, state = _read_once(path, verify)
     try:
         vocab = Vocabulary.from_list(metadata["vocab"])
         declared = check_config(metadata["config"], len(vocab), len(metadata["answers"]))

@@ -21,8 +21,8 @@ from hadamard_min.io.limits import (
     MAX_TEXT_BYTES,
     Budget,
     element_count,
-    file_size,
     open_regular,
+    opened_size,
     parse_json,
 )
 from hadamard_min.io.zips import open_zip
@@ -79,16 +79,16 @@ def _escapes(name):
     return name[:1] in "/\\" or (len(name) > 1 and name[1] == ":") or ".." in parts
 
 
-def _open(path):
-    """The zip of an .npz, after checks of what the file starts with."""
-    with open_regular(path) as file:
-        magic = file.read(6)
+def _open(file, path):
+    """The zip of the .npz open as ``file``, after checks of what the file starts with."""
+    file.seek(0)
+    magic = file.read(6)
     if magic == b"\x93NUMPY":
         raise WeightsError(f"{path}: holds a single .npy array, not an .npz archive; re-create it")
     if magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise WeightsError(f"{path}: not a readable .npz file (it is not a zip archive: it starts with "
                            f"{magic[:4]!r}); give a file written by hadamard-train, hadamard-port or numpy.savez")
-    return open_zip(path, "not a readable .npz file", "re-create it")
+    return open_zip(file, path, "not a readable .npz file", "re-create it")
 
 
 def _header(stream, source, name):
@@ -129,10 +129,16 @@ def _read_entry(archive, info, source, budget, allowed):
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
-def read_npz(path, wanted, kind="weights", limit=MAX_OUTPUT_BYTES):
-    """``{name: array}`` of the entries of ``path`` for which ``wanted(name)`` holds (name without .npy)."""
-    budget = Budget(path, file_size(path), cap=limit)
-    with _open(path) as archive:
+def read_npz(path, wanted, kind="weights", limit=MAX_OUTPUT_BYTES, file=None):
+    """``{name: array}`` of the entries of ``path`` for which ``wanted(name)`` holds (name without .npy).
+
+    Given ``file`` (``path`` already open), it reads from that descriptor alone: a model file whose sha256
+    was checked on it is parsed from the bytes that were checked, even if ``path`` is replaced meanwhile."""
+    if file is None:
+        with open_regular(path) as opened:
+            return read_npz(path, wanted, kind, limit, opened)
+    budget = Budget(path, opened_size(file, path), cap=limit)
+    with _open(file, path) as archive:
         arrays = {}
         for info in archive.infolist():
             name = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else None
@@ -143,21 +149,23 @@ def read_npz(path, wanted, kind="weights", limit=MAX_OUTPUT_BYTES):
     return arrays
 
 
-def load_npz(path):
-    """The weights of an .npz: every entry but the ``__metadata__`` ones."""
-    return read_npz(path, lambda name: not name.startswith("__"))
+def load_npz(path, file=None):
+    """The weights of an .npz (read from ``file`` when given, see :func:`read_npz`): every entry but the
+    ``__metadata__`` ones."""
+    return read_npz(path, lambda name: not name.startswith("__"), file=file)
 
 
 def _is_metadata(name):
     return name.startswith("__") and name.endswith("__") and len(name) > 4
 
 
-def load_npz_metadata(path):
-    """The metadata of an .npz written by :func:`save_weights`: ``{key: json.loads(text of "__key__")}``."""
+def load_npz_metadata(path, file=None):
+    """The metadata of an .npz written by :func:`save_weights`: ``{key: json.loads(text of "__key__")}``,
+    read from ``file`` when given (see :func:`read_npz`)."""
     path = os.fspath(path)
-    if not os.path.exists(path):
+    if file is None and not os.path.exists(path):
         raise WeightsError(f"weights file not found: {path}; check the path (or download/port the weights)")
-    entries = read_npz(path, _is_metadata, kind="metadata", limit=MAX_TEXT_BYTES)
+    entries = read_npz(path, _is_metadata, kind="metadata", limit=MAX_TEXT_BYTES, file=file)
     metadata = {}
     for key, array in entries.items():
         text = array.tobytes() if array.dtype == numpy.uint8 else _joined_text(array, path, key)

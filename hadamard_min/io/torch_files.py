@@ -30,10 +30,10 @@ from hadamard_min.io.limits import (
     Budget,
     check_tree,
     element_count,
-    file_size,
     human,
     is_int,
     open_regular,
+    opened_size,
 )
 from hadamard_min.io.safe_pickle import Name, load_pickle
 from hadamard_min.io.zips import open_zip
@@ -236,13 +236,12 @@ def resolve(tree, source, budget, read_storage):
 def load_torch_zip(path):
     """The object a torch zip checkpoint holds, its tensors as NumPy arrays."""
     with open_regular(path) as file:
-        magic = file.read(4)
-    if magic != b"PK\x03\x04":
-        raise WeightsError(f"{path}: not a torch zip checkpoint; expected a file written by torch.save")
-    budget = Budget(path, file_size(path))
-    with reported_as_corrupt(path, "torch checkpoint"), \
-            open_zip(path, "truncated or corrupt torch checkpoint", "download it again") as archive:
-        return _read_zip(path, archive, budget)
+        if file.read(4) != b"PK\x03\x04":
+            raise WeightsError(f"{path}: not a torch zip checkpoint; expected a file written by torch.save")
+        budget = Budget(path, opened_size(file, path))
+        with reported_as_corrupt(path, "torch checkpoint"), \
+                open_zip(file, path, "truncated or corrupt torch checkpoint", "download it again") as archive:
+            return _read_zip(path, archive, budget)
 
 
 def _read_zip(path, archive, budget):

@@ -18,7 +18,7 @@ import struct
 import zipfile
 
 from hadamard_min.io.errors import TooLargeError, WeightsError
-from hadamard_min.io.limits import MAX_TENSORS, MAX_TEXT_BYTES, open_regular
+from hadamard_min.io.limits import MAX_TENSORS, MAX_TEXT_BYTES
 
 _END, _END64, _LOCATOR, _ENTRY = b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07", b"PK\x01\x02"
 _END_SIZE, _END64_SIZE, _LOCATOR_SIZE, _ENTRY_SIZE = 22, 56, 20, 46
@@ -68,17 +68,18 @@ def _count_entries(file, size, source, corrupt):
     return count
 
 
-def open_zip(path, corrupt, hint):
-    """``zipfile.ZipFile(path)``, once its entries are counted (at most ``MAX_TENSORS``) and found to have
-    distinct names; a broken zip is refused as ``corrupt`` (what the file is not), ``hint`` ends the refusals."""
-    with open_regular(path) as file:
-        file.seek(0, 2)
-        try:
-            count = _count_entries(file, file.tell(), path, corrupt)
-        except WeightsError as error:
-            raise type(error)(f"{error}; {hint}") from None
+def open_zip(file, path, corrupt, hint):
+    """``zipfile.ZipFile`` over the open binary ``file`` (named ``path`` in messages), once its entries are
+    counted (at most ``MAX_TENSORS``) and found to have distinct names; a broken zip is refused as ``corrupt``
+    (what the file is not), ``hint`` ends the refusals. The archive reads from ``file`` itself, never from the
+    path again, so a caller that checked those bytes (a sha256) parses the same ones; the caller closes it."""
+    file.seek(0, 2)
     try:
-        archive = zipfile.ZipFile(path)
+        count = _count_entries(file, file.tell(), path, corrupt)
+    except WeightsError as error:
+        raise type(error)(f"{error}; {hint}") from None
+    try:
+        archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
         raise WeightsError(f"{path}: {corrupt} ({error}); {hint}") from None
     names = [info.filename for info in archive.infolist()]
