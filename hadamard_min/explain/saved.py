@@ -19,6 +19,7 @@ import os
 import numpy
 
 from hadamard_min.explain.arguments import METHODS, ExplainArgumentError, shown
+from hadamard_min.explain.consistency import check_consistency
 from hadamard_min.explain.framing import Framing, check_fit
 from hadamard_min.io.atomic import json_text
 from hadamard_min.io.errors import WeightsError
@@ -148,6 +149,7 @@ def _checked_fields(path, text, arrays, bounded=True):
         raise ExplanationFileError(f"{path}: the explanation {too_many}; the file is corrupt or crafted")
     _check_arrays(path, fields)
     _check_shapes(path, fields)
+    check_consistency(path, fields, ExplanationFileError)
     fields["framing"] = _framing(path, text.get("framing"), fields)
     return fields
 

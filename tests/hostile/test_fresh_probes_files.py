@@ -68,8 +68,8 @@ def test_the_largest_counts_a_model_gives_still_load(saved, tmp_path):
     """Pinned: 64 glimpses, 1024 tokens, 10,000 answers and a 1024-pixel side are within the bounds."""
     arrays, text = _tokens(1024, load_weights(saved)["grad_q"].shape[1])
     arrays |= {**_image(1024, 3), "alpha": numpy.zeros((64, 2, 2), numpy.float32)}
-    loaded = Explanation.load(_crafted(saved, tmp_path / "largest.npz", arrays,
-                                       {**text, "top_k": [["circle", 0.1]] * 10_000}))
+    top_k = [list(Explanation.load(saved).top_k[0])] + [[f"a{i}", 0.0] for i in range(9_999)]  # one ranking
+    loaded = Explanation.load(_crafted(saved, tmp_path / "largest.npz", arrays, {**text, "top_k": top_k}))
     assert (len(loaded.tokens), len(loaded.alpha), len(loaded.top_k)) == (1024, 64, 10_000)
 
 
