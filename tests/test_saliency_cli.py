@@ -131,3 +131,14 @@ def test_on_the_real_weights_chelsea_is_a_cat(tmp_path, capsys):
     top = capsys.readouterr().out.splitlines()[0]
     assert "cat" in top or "tabby" in top, top
     assert out.is_file()
+
+
+def test_the_heat_map_panel_has_a_colour_bar(random_weights, tmp_path, monkeypatch):
+    """Without a colour bar a reader cannot tell the heat map's scale; the figure's own axes say it has one."""
+    from hadamard_min.explain import figure
+
+    drawn = []
+    monkeypatch.setattr(figure, "save_grid_figure", lambda path, rows: drawn.append(figure.grid_figure(rows)))
+    assert cli.main(["coffee", "--out", str(tmp_path / "fig.png"), "--weights", str(random_weights)]) == 0
+    bars = [ax for ax in drawn[0].axes if hasattr(ax, "_colorbar")]
+    assert len(bars) == 1 and "clipped" in bars[0].get_ylabel()

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 
 from hadamard_min.explain import panels
 from hadamard_min.explain.framing import Framing
-from hadamard_min.explain.maps import MAGNITUDE_CMAP, OUTLIER_PERC, FigureInputError, clipped, pixel_map_to_rgb
+from hadamard_min.explain.maps import OUTLIER_PERC, FigureInputError, pixel_map_to_rgb
 from hadamard_min.explain.terminal import TOKEN_CMAP, check_tokens, format_z, text_on, token_color
 from hadamard_min.io.atomic import utf8_safe, write_atomically
 
@@ -229,7 +229,7 @@ def _draw_grid_panel(ax, array, kind):
     if kind == "image":
         ax.imshow(array, cmap="gray" if array.ndim == 2 else None)
     elif kind == "heatmap":
-        ax.imshow(clipped(array), cmap=MAGNITUDE_CMAP, vmin=0.0, vmax=1.0)
+        panels.grid_magnitude_panel(ax, array, OUTLIER_PERC)
     else:
         ax.imshow(pixel_map_to_rgb(array))
 
@@ -244,7 +244,7 @@ def grid_figure(rows):
 
     rows: [(row_title, [(panel_title, array, kind), ...]), ...] with kind "image" (an (H, W, 3) picture,
     uint8 or floats in [0, 1], or an (H, W) grayscale), "heatmap" (an (H, W) magnitude, ``magma`` clipped
-    at :data:`maps.OUTLIER_PERC`) or "rgb" (a standardised (3, H, W) gradient drawn by
+    at :data:`maps.OUTLIER_PERC`, its colour bar beside) or "rgb" (a standardised (3, H, W) gradient drawn by
     :func:`pixel_map_to_rgb`). Rows may hold different numbers of panels; a panel title wider than its
     panel (a long file name) is elided in the middle (:func:`panels.fitted`).
     """

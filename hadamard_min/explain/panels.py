@@ -118,6 +118,14 @@ def magnitude_panel(ax, cax, image, values, framing, title, note, outlier_perc):
     colour_bar(ax.figure, cax, 0.0, threshold or 1.0, MAGNITUDE_CMAP, _scale_label(outlier_perc), ax=ax)
 
 
+def grid_magnitude_panel(ax, values, outlier_perc):
+    """A non-negative map alone (a report's grid, hadamard-saliency): magma over 0 … t, t its outlier
+    threshold, with the same colour bar as :func:`magnitude_panel`, so that a reader can tell its scale."""
+    threshold = outlier_threshold(values, outlier_perc) or 1.0  # a zero map: all dark under a bar of 0 … 1
+    ax.imshow(numpy.asarray(values, dtype=numpy.float32), cmap=MAGNITUDE_CMAP, vmin=0.0, vmax=threshold)
+    colour_bar(ax.figure, None, 0.0, threshold, MAGNITUDE_CMAP, _scale_label(outlier_perc), ax=ax)
+
+
 def signed_panel(ax, cax, values, framing, title, outlier_perc):
     """A signed map alone: RdBu_r centred at 0, ±t with t its outlier threshold of |values|."""
     threshold = outlier_threshold(values, outlier_perc) or 1.0
