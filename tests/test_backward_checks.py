@@ -127,14 +127,15 @@ def test_a_gradient_of_the_right_size_but_wrong_shape_hints_at_reshape(rng):
         Flatten.apply(leaf((2, 3), rng)).sum().backward()
 
 
-class IntGradient(Function):
-    """y = 2x with a backward that casts its gradient to int: every |dx| < 1 rounds to 0."""
+class CastGradient(Function):
+    """y = 2x with a backward that casts its gradient to ``self.dtype``: to int every |dx| < 1 rounds to 0, to
+    float32 (for a float64 input) half the digits go, yet within a loose tolerance the values still agree."""
 
     def forward(self, x):
         return 2 * x
 
     def backward(self, dy):
-        return ((2 * dy).astype(int),)
+        return ((2 * dy).astype(self.dtype),)
 
 
 class MaskGradient(Function):
@@ -148,11 +149,22 @@ class MaskGradient(Function):
 
 
 def test_an_integer_gradient_of_a_float_input_is_named_not_read_as_zeros(rng):
-    with pytest.raises(GradientShapeError, match=r"^IntGradient.backward: gradient for input 0 has dtype int64, "
+    with pytest.raises(GradientShapeError, match=r"^CastGradient.backward: gradient for input 0 has dtype int64, "
                                                  r"the input is floating point .*astype\(int\)"):
-        IntGradient.apply(leaf((3,), rng)).backward(numpy.full(3, 0.25))
+        CastGradient.apply(leaf((3,), rng), dtype=int).backward(numpy.full(3, 0.25))
     with pytest.raises(GradientShapeError, match=r"has dtype bool, .*a mask itself\? multiply dy by it"):
         MaskGradient.apply(leaf((3,), rng)).backward(numpy.full(3, 0.25))
+
+
+def test_a_narrower_float_gradient_is_refused_a_wider_one_is_not(rng):
+    """float32 for a float64 input rounds the gradient (an exercise answer once passed so: rtol 1e-7 let it);
+    float64 for a float32 input (a float32 weight times a float64 input) loses nothing."""
+    with pytest.raises(GradientShapeError, match=r"^CastGradient.backward: gradient for input 0 has dtype float32, "
+                                                 r"the input is float64 .*astype\(numpy.float32\)"):
+        CastGradient.apply(leaf((3,), rng), dtype=numpy.float32).backward()
+    x = Tensor(rng.uniform(size=3).astype(numpy.float32), requires_grad=True)
+    CastGradient.apply(x, dtype=numpy.float64).backward()
+    assert x.grad.dtype == numpy.float64 and numpy.allclose(x.grad, 2)
 
 
 def test_shape_errors_are_backward_errors_and_the_seed_is_checked_too(rng):

@@ -31,7 +31,7 @@ class GradientCountError(BackwardError):
 
 class GradientShapeError(BackwardError):
     """An op's ``backward`` returned a gradient whose shape is not the shape of its input, or whose dtype is
-    integer or bool where the input's is floating point (a cast that rounds the gradient)."""
+    integer, bool or a narrower float where the input's is floating point (a cast that rounds the gradient)."""
 
 
 DEFAULT_DTYPE = numpy.float32
@@ -41,12 +41,12 @@ class Node:
     """A tensor's place in the graph: the Function that made it, whether it wants a gradient, and a weak
     link back to the Tensor (to store ``.grad`` on it if it is still held). It holds no array."""
 
-    __slots__ = ("__weakref__", "creator", "floating", "freed", "requires_grad", "shape", "tensor")
+    __slots__ = ("__weakref__", "creator", "float_dtype", "freed", "requires_grad", "shape", "tensor")
 
     def __init__(self, tensor, requires_grad):
         self.tensor = weakref.ref(tensor)
         self.shape = tensor.data.shape  # what a gradient for this tensor must look like
-        self.floating = tensor.data.dtype.kind == "f"  # then so must its gradient be
+        self.float_dtype = tensor.data.dtype if tensor.data.dtype.kind == "f" else None  # its gradient's, or wider
         self.requires_grad = requires_grad
         self.creator = None
         self.freed = False  # set when backward has released the Function that made the tensor
@@ -245,12 +245,19 @@ def checked_gradients(fn, dxs):
         if dx is not None and (shape != node.shape or isinstance(dx, Tensor)):
             raise GradientShapeError(f"{name}.backward: gradient for input {i} "
                                      f"{_shape_mismatch(dx, shape, node.shape)}")
-        if dx is not None and node.floating and dx.dtype.kind in "biu":
-            why = ("a mask itself? multiply dy by it" if dx.dtype.kind == "b" else
-                   "a cast such as astype(int) rounds the gradient: keep dy's dtype")
+        wide = node.float_dtype
+        if dx is not None and wide is not None and (dx.dtype.kind in "biu" or dx.dtype.itemsize < wide.itemsize):
             raise GradientShapeError(f"{name}.backward: gradient for input {i} has dtype {dx.dtype}, the input is "
-                                     f"floating point ({why})")
+                                     f"{_narrowed(dx.dtype, wide)}")
     return dxs
+
+
+def _narrowed(dtype, wide):
+    """Why a gradient of ``dtype`` rounds (float32 for float64 loses half the digits, as int loses the fraction)."""
+    if dtype.kind == "b":
+        return "floating point (a mask itself? multiply dy by it)"
+    what, cast = ("floating point", "int") if dtype.kind in "iu" else (wide, f"numpy.{dtype}")
+    return f"{what} (a cast such as astype({cast}) rounds the gradient: keep dy's dtype)"
 
 
 def _count(n, noun):
