@@ -193,13 +193,18 @@ def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9, di
     """``got`` ≈ ``expected`` element by element, else an ExerciseFailure naming the worst element.
 
     ``context``: {name: array of the same shape} printed at that element (the input x, the signal dy, …).
-    ``diagnose(got, expected)``: what this exercise's mistake looks like ("" when it does not know).
+    ``diagnose(got, expected)``: what this exercise's mistake looks like ("" when it does not know); it stands in
+    for the general hint (a flipped sign, zeros), which may mislead where the exercise knows better.
     """
     if got is None:
         raise ExerciseFailure(f"{what}: got None (a missing return?)")
     if isinstance(got, Tensor):
         raise ExerciseFailure(f"{what}: got a Tensor of shape {got.shape}, not an array (a Tensor's values are its "
                               ".data, the gradient at a leaf its .grad)")
+    narrow, wide = (getattr(getattr(a, "dtype", None), "kind", "") == "f" and a.dtype for a in (got, expected))
+    if narrow and wide and narrow.itemsize < wide.itemsize:   # float32 rounding fits in rtol 1e-7: values pass
+        raise ExerciseFailure(f"{what}: dtype {narrow}, expected {wide} (a cast to {narrow} rounds every value: "
+                              f"keep {wide})")
     try:
         got = numpy.asarray(got, dtype=numpy.float64)
     except (TypeError, ValueError):
@@ -219,7 +224,7 @@ def compare(what, got, expected, hint="", context=None, rtol=1e-7, atol=1e-9, di
     if context:
         message += "; there " + ", ".join(f"{name} = {numpy.asarray(v).reshape(-1)[k]:.6g}"
                                           for name, v in context.items())
-    raise ExerciseFailure(_join(message, diagnosis(got, expected), diagnose(got, expected) if diagnose else "",
+    raise ExerciseFailure(_join(message, (diagnose(got, expected) if diagnose else "") or diagnosis(got, expected),
                                 _hint(hint)))
 
 

@@ -20,9 +20,12 @@ def grade(ex):
                        x, names=("x",), hint="ex07 gradient")
         for rule in ("guided", "deconvnet"):
             ours = Tensor(x, requires_grad=True)
+            with running(f"relu_backward, rule {rule!r}, on x {shape}", f"ex07 {rule}"):
+                y = ex.ReLU.apply(ours, rule=rule)
+            # another branch may hold dy too; a second pass (retain_graph=True, ex. 10) reads the mask again
             with running(f"relu_backward, rule {rule!r}, on x {shape}", f"ex07 {rule}"), \
-                    left_alone(f"relu_backward, rule {rule!r},", {"dy": dy}):  # another branch may hold dy too
-                ex.ReLU.apply(ours, rule=rule).backward(dy)
+                    left_alone(f"relu_backward, rule {rule!r},", {"dy": dy, "mask": y.creator.saved[0]}):
+                y.backward(dy)
             package = Tensor(x, requires_grad=True)
             with relu_rule(rule):
                 ops.relu(package).backward(dy)

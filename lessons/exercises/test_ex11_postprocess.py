@@ -1,6 +1,7 @@
 """Grades exercise 11: eq. 9-11 against the package's post-processing (explain/postprocess.py), on sizes
 Hypothesis draws (H ≠ W, questions of 1-6 tokens), and zeros where nothing stands out (equal values whose
-floating-point σ is not exactly 0)."""
+floating-point σ is not exactly 0), in any unit: a real spread of 10⁻¹¹ stands out, the rounding noise of
+equal values near 10⁶ (σ 10⁻¹⁰) does not."""
 import numpy
 from grading import cases, compare, left_alone, load, running
 from hypothesis import strategies as st
@@ -8,7 +9,10 @@ from hypothesis import strategies as st
 from hadamard_min.explain import postprocess
 
 SIZES = st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(2, 6), st.integers(1, 5))   # H, W, ρ, D
-EQUAL = st.sampled_from([0.1, 0.25, 1e-7, 3.0])
+EQUAL = st.sampled_from([0.1, 0.25, 1e-7, 3.0, -0.1, 987654.321])
+TINY = 1e-11   # a unit in which ∇v and the scores spread by about 10⁻¹¹: less than 10⁶'s rounding noise
+UNITLESS = ("right in one unit, wrong in another: z-scores have no unit; is σ compared with a fixed number, not "
+            "with the values' size?")
 
 
 def per_channel(got, grad_v):
@@ -18,6 +22,16 @@ def per_channel(got, grad_v):
     if got.shape[1] * got.shape[2] > 1 and numpy.allclose(means, 0, atol=1e-9) and numpy.allclose(sigmas, 1):
         return "each colour channel of yours has mean 0 and σ 1 on its own: μ and σ were taken per channel"
     return ""
+
+
+def check_unit(ex, grad_v, scores):
+    """eq. 9 and 11 on the same values in a unit 10¹¹ times larger: z-scores have no unit, so nothing changes."""
+    for eq, function, values in (("eq. 9", "normalise_pixel_map", grad_v * TINY),
+                                 ("eq. 11", "token_z_scores", scores * TINY)):
+        with running(f"{function} of values × {TINY:g}"):
+            got = getattr(ex, function)(values)
+        compare(f"{eq} of values {values.shape} × {TINY:g}, σ {values.std():.2g}", got,
+                getattr(postprocess, function)(values), hint=f"ex11 {eq}", diagnose=lambda got, expected: UNITLESS)
 
 
 def grade(ex):
@@ -41,8 +55,9 @@ def grade(ex):
             got = ex.token_z_scores(scores)
         compare(f"eq. 11 z-scores of {rho} tokens (element = (token,))", got, postprocess.token_z_scores(scores),
                 context={"score": scores}, hint="ex11 eq. 11")
+        check_unit(ex, grad_v, scores)
 
-    @cases(st.tuples(EQUAL, st.integers(1, 5)), (0.1, 3), (0.7, 1))
+    @cases(st.tuples(EQUAL, st.integers(1, 5)), (0.1, 3), (0.7, 1), (-0.1, 3), (987654.321, 5))
     def check_nothing_stands_out(case):
         value, count = case
         with running(f"token_z_scores of {count} equal scores {value}"):

@@ -113,10 +113,31 @@ def ex07_guided_raises(ex):
         dy * (mask and dy > 0) if rule == "guided" else dy * (dy > 0))
 
 
+def _gradient_rule_cast_to(dtype):
+    def relu_backward(dy, mask, rule):
+        return (dy * mask).astype(dtype) if rule == "gradient" else (
+            dy * (mask & (dy > 0)) if rule == "guided" else dy * (dy > 0))
+    return relu_backward
+
+
 def ex07_cast_to_int(ex):
     """A cast of the gradient to int: every |dy| < 1 rounds to 0, which once read as "a term is missing"."""
-    ex.relu_backward = lambda dy, mask, rule: (dy * mask).astype(int) if rule == "gradient" else (
-        dy * (mask & (dy > 0)) if rule == "guided" else dy * (dy > 0))
+    ex.relu_backward = _gradient_rule_cast_to(int)
+
+
+def ex07_cast_to_float32(ex):
+    """A cast of the gradient to float32: it passed, float32's rounding being below the grader's tolerance."""
+    ex.relu_backward = _gradient_rule_cast_to(numpy.float32)
+
+
+def ex07_guided_mask_changed_in_place(ex):
+    """The forward's mask narrowed in place to [x > 0]·[dy > 0]: right once, wrong in a second pass through the
+    same graph (retain_graph=True, as ex. 10 takes ∇q and ∇v); the grader passed it."""
+    def relu_backward(dy, mask, rule):
+        if rule == "guided":
+            mask &= dy > 0
+        return dy * mask if rule != "deconvnet" else dy * (dy > 0)
+    ex.relu_backward = relu_backward
 
 
 def ex07_in_place(ex):

@@ -1,4 +1,5 @@
 """Wrong answers to exercises 1-4: the scalar engine, unbroadcast, tanh and softmax, the matrix product."""
+import numpy
 
 
 # --------------------------------------------------------------------------- exercise 1: the scalar engine
@@ -110,6 +111,12 @@ def ex02_no_keepdims(ex):
         axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
         return grad.sum(axis=axes) if axes else grad
     ex.unbroadcast = unbroadcast
+
+
+def ex02_float32_sums(ex):
+    """The right sums kept in float32: the grader passed it, float32's rounding being below its tolerance."""
+    solved = ex.unbroadcast
+    ex.unbroadcast = lambda grad, shape: solved(grad, shape).astype(numpy.float32)
 
 
 # --------------------------------------------------------------------------- exercise 3: tanh, softmax

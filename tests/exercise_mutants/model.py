@@ -124,11 +124,42 @@ def ex11_per_channel(ex):
     ex.normalise_pixel_map = normalise_pixel_map
 
 
+def _standardised_unless(too_small):
+    """(x − μ) / σ, or zeros where ``too_small(σ, x)``: the learner's test for "nothing stands out"."""
+    def standardise(values):
+        sigma = values.std()
+        return numpy.zeros_like(values) if too_small(sigma, values) else (values - values.mean()) / sigma
+    return standardise
+
+
 def ex11_sigma_exactly_zero(ex):
-    def token_z_scores(scores):
-        sigma = scores.std()
-        return numpy.zeros_like(scores) if sigma == 0 else (scores - scores.mean()) / sigma
-    ex.token_z_scores = token_z_scores
+    ex.token_z_scores = _standardised_unless(lambda sigma, values: sigma == 0)
+
+
+def ex11_sigma_below_a_fixed_number(ex):
+    """σ < 10⁻¹²: right for equal values near 1, not for those near 10⁶ (rounding noise of 10⁻¹⁰): it passed."""
+    ex.token_z_scores = _standardised_unless(lambda sigma, values: sigma < 1e-12)
+
+
+def ex11_sigma_below_a_larger_number(ex):
+    """σ < 10⁻⁹: a real spread in small units (gradients of 10⁻¹¹) is taken for none; it passed."""
+    ex.normalise_pixel_map = _standardised_unless(lambda sigma, values: sigma < 1e-9)
+
+
+def ex11_largest_value_not_absolute(ex):
+    """σ ≤ 10⁻¹² max x, not max |x|: for a negative constant ∇v the bound is negative, σ's noise is divided by;
+    no constant the grader tried was negative."""
+    ex.normalise_pixel_map = _standardised_unless(lambda sigma, values: sigma <= 1e-12 * values.max())
+
+
+def ex11_epsilon_in_the_denominator(ex):
+    """(x − μ) / (σ + 10⁻⁸), as against a division by zero in training code: wrong wherever σ is small."""
+    ex.token_z_scores = lambda scores: (scores - scores.mean()) / (scores.std() + 1e-8)
+
+
+def ex11_float32_scores(ex):
+    """The right scores in float32: it passed, float32's rounding being below the grader's tolerance."""
+    ex.token_scores = lambda grad_q: numpy.abs(grad_q).sum(axis=1).astype(numpy.float32)
 
 
 def ex11_sample_std(ex):
