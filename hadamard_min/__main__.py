@@ -2,9 +2,9 @@
 
 COMMAND is ``explain``, ``train``, ``port``, ``bench``, ``evaluate``, ``saliency`` or ``exercises`` (or the
 script's full name, ``hadamard-explain``); ``python -m hadamard_min explain --help`` is ``hadamard-explain --help``.
-The command runs as the console script does (``hadamard_min_launch``: Ctrl-C and SIGTERM end it with one line
-and status 130), from the moment this module runs: Python imports the package itself first, about 0.3 s in
-which the signals' default actions still hold.
+The command runs as the console script does (``hadamard_min_launch``: Ctrl-C and SIGTERM end it with one line and
+status 128 + the signal, 130 and 143), from the moment this module runs: Python imports the package itself first,
+about 0.3 s in which the signals' default actions still hold.
 """
 import sys
 

@@ -1,5 +1,7 @@
 """hadamard-explain's methods, arrays out and batch mode, run in-process on the shipped model."""
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy
@@ -120,7 +122,7 @@ def test_batch_reads_its_images_a_chunk_at_a_time(tmp_path, monkeypatch):
     assert seen == [2, 4, 6]  # not all six images read before the first is explained
 
 
-@pytest.mark.parametrize("end", ["Ctrl-C", "a worker killed"])
+@pytest.mark.parametrize("end", ["Ctrl-C", "SIGTERM", "a worker killed"])
 def test_a_batch_that_ends_early_still_writes_its_results(tmp_path, monkeypatch, capsys, end):
     from hadamard_min.cli import explain_batch
     pairs = write_pairs(tmp_path)
@@ -129,6 +131,8 @@ def test_a_batch_that_ends_early_still_writes_its_results(tmp_path, monkeypatch,
     def interrupted_in_the_fourth_chunk(job, chunk):  # line 5: its figure drawn, its record not returned
         calls.append(chunk)
         records = real(job, chunk)
+        if len(calls) == 4 and end == "SIGTERM":
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler the command installed raises here
         if len(calls) == 4:
             raise KeyboardInterrupt if end == "Ctrl-C" else MemoryError("a worker process ended abruptly")
         return records
@@ -136,15 +140,15 @@ def test_a_batch_that_ends_early_still_writes_its_results(tmp_path, monkeypatch,
     monkeypatch.setattr(explain_batch, "explain_chunk", interrupted_in_the_fourth_chunk)
     out = tmp_path / "out"
     status = main(["--batch", str(pairs), "--out-dir", str(out), "--batch-size", "1", "--workers", "1"])
-    assert status == (130 if end == "Ctrl-C" else 2)
+    assert status == {"Ctrl-C": 130, "SIGTERM": 143}.get(end, 2)  # 128 + the signal, as a shell reports it
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["line"] for r in records] == [1, 2, 3, 5, 6]
     assert records[0]["answer"] == "triangle" and "JSON" in records[1]["error"]
     assert "none.png" in records[2]["error"] and all(r["error"] == explain_batch.NOT_REACHED for r in records[3:])
     assert sorted(p.name for p in out.iterdir()) == ["0001.png", "results.jsonl"]  # no figure it does not list
     err = capsys.readouterr().err
-    assert ("3 of 5 lines done" in err) == (end == "Ctrl-C")
-    assert end == "Ctrl-C" or err.splitlines()[-1].startswith("hadamard-explain: error: not enough memory")
+    assert ("3 of 5 lines done" in err) == (end != "a worker killed")
+    assert end != "a worker killed" or err.splitlines()[-1].startswith("hadamard-explain: error: not enough memory")
 
 
 def test_batch_all_good_exits_0_and_never_writes_into_a_full_folder(tmp_path, capsys):

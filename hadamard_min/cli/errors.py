@@ -4,11 +4,12 @@
 work: a user error (a bad file, path, argument or device, a full disk, too little memory for the input, a bad
 ``HADAMARD_DEVICE`` (unless ``--device`` is given), ``HADAMARD_FAST`` or ``HADAMARD_NUMBA``, checked first) is one
 line, with each character that would drive the terminal or break the line (an ESC or a newline in a file's name)
-escaped; Ctrl-C or SIGTERM status 130 after every temporary file is gone; and whatever the command prints to stdout
-cannot fail on a name that is not UTF-8 (it is escaped). A standard stream that was closed when the command started
-is read as /dev/null (what it would have shown is lost, the exit status is not), except that a command whose
-product goes to stdout (``--json -``) is refused in one line when stdout is closed. A reader that stops reading
-(``| head -1``) ends nothing: what is printed after is dropped, and the work goes on.
+escaped; Ctrl-C status 130 and SIGTERM 143 (128 + the signal, the shell's convention) after every temporary file is
+gone; and whatever the command prints to stdout cannot fail on a name that is not UTF-8 (it is escaped). A standard
+stream that was closed when the command started is read as /dev/null (what it would have shown is lost, the exit
+status is not), except that a command whose product goes to stdout (``--json -``) is refused in one line when stdout
+is closed. A reader that stops reading (``| head -1``) ends nothing: what is printed after is dropped, and the work
+goes on.
 """
 import argparse
 import contextlib
@@ -27,6 +28,7 @@ from hadamard_min.fast import FastSwitchError
 from hadamard_min.fast.switch import enabled as fast_path_enabled
 from hadamard_min.fast.switch import numba_enabled
 from hadamard_min.io.errors import WeightsError
+from hadamard_min_launch import interrupt, interrupted_status  # one home for the signals' statuses
 
 # A command's stderr holds its own lines: matplotlib's warnings (where HOME cannot be written, two lines on its
 # cache folder before every figure) are not the user's to read, and would break the one-line rule.
@@ -91,15 +93,11 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 @contextlib.contextmanager
 def _sigterm_interrupts():
     """SIGTERM raises KeyboardInterrupt meanwhile, so that writes clean up as on Ctrl-C."""
     try:
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous = signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
@@ -182,7 +180,8 @@ class _ReaderMayLeave:
 
 
 def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
-    """Run ``main``; turn a user error into one line and exit status 2, Ctrl-C and SIGTERM into status 130.
+    """Run ``main``; turn a user error into one line and exit status 2, Ctrl-C into status 130 and
+    SIGTERM into 143 (128 + the signal, as a shell reports a process it ended).
 
     ``device``: the command's ``--device`` (given, it wins over ``HADAMARD_DEVICE``, which is then not read);
     ``writes_stdout``: the command's product goes to stdout, which must be open."""
@@ -204,9 +203,9 @@ def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
                 raise  # a fault of the program, not of its input: the traceback is the report
             print(f"{prog}: error: {_shortened(printable(' '.join(_message(error).split())))}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as error:
             print(f"\n{prog}: interrupted", file=sys.stderr)
-            return 130
+            return interrupted_status(error)
         finally:
             sys.stdout.flush()  # a reader gone by now costs nothing either
             sys.stdout = stdout

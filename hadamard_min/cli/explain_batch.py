@@ -10,8 +10,8 @@ such line is also reported on stderr, in one line (what it quotes with its contr
 and skipped; the others are explained. Exit status 0: every pair explained; 1: some lines failed.
 ``--workers N`` processes share the chunks of ``--batch-size`` lines, reading the images and drawing the figures
 included (:mod:`hadamard_min.parallel`). Only a chunk's images are held, each as the network sees it (``--fit``
-applied): its figures and maps are drawn at that size. Ctrl-C or SIGTERM (status 130), or an error that ends the
-batch (status 2), still writes ``results.jsonl``, the lines not reached marked ``"error": "not explained: …"``.
+applied): its figures and maps are drawn at that size. Ctrl-C (status 130) or SIGTERM (143), or an error that ends
+the batch (status 2), still writes ``results.jsonl``, the lines not reached marked ``"error": "not explained: …"``.
 """
 import json
 import sys

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from hadamard_min.cli.checks import DEVICE_HELP, DEVICES, SEED, integer, number, path, use_device
-from hadamard_min.cli.errors import Parser, UsageError, run
+from hadamard_min.cli.errors import Parser, UsageError, interrupted_status, run
 from hadamard_min.cli.parsing import HelpFormatter, add_version
 from hadamard_min.escapes import printable
 from hadamard_min.io.outputs import check_outputs, check_replaceable
@@ -92,11 +92,11 @@ def _train(args, argv):
     try:
         manifest = train(out, config, settings, resume_from=checkpoint if args.resume else None, command=command,
                          dataset=_dataset(args.data))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
         where = f"last good checkpoint: {checkpoint} (continue with --resume)" if checkpoint.exists() else \
             "no epoch finished, nothing saved"
         print(f"\nhadamard-train: interrupted; {where}", file=sys.stderr)
-        return 130
+        return interrupted_status(error)
     test = manifest["test_accuracy"]
     spent = f"{manifest['training_seconds']:.0f} s of training" + (" in all, the runs resumed included"
                                                                   if args.resume else "")
