@@ -150,7 +150,7 @@ def parse_args(argv):
                         help="runs not counted, first (default 1): the first run also builds the frozen "
                              "network's inference forms and loads (or compiles) the Numba kernels, which "
                              "--warmup 0 counts")
-    parser.add_argument("--depth", type=int, choices=sorted(DEPTHS), help="ResNet depth (default 152)")
+    parser.add_argument("--depth", type=integer(0), choices=sorted(DEPTHS), help="ResNet depth (default 152)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default=None,
                         help="cpu (NumPy) or gpu (CuPy; torch then uses CUDA when it can); default: "
                              "$HADAMARD_DEVICE or cpu")

@@ -1,12 +1,14 @@
 """What every command's arguments are checked with before any work starts: numbers, the device, paths.
 
 ``integer(low, high)`` and ``number(low, high)`` are argparse types that refuse, in one line, anything
-outside the range (``nan`` and ``inf`` included); :func:`use_device` applies ``--device`` or the
-``HADAMARD_DEVICE`` environment variable, refusing a value that is neither ``cpu`` nor ``gpu``.
+outside the range (``nan`` and ``inf`` included) and any number not written in ASCII digits; :func:`use_device`
+applies ``--device`` or the ``HADAMARD_DEVICE`` environment variable, refusing a value that is neither ``cpu``
+nor ``gpu``.
 """
 import argparse
 import math
 import os
+import re
 from pathlib import Path
 
 from hadamard_min.core.backend import environment_device, set_device
@@ -24,31 +26,42 @@ def question_text(text):
     return os.fsencode(text).decode("utf-8", "replace")
 
 
+# What an option's number may look like. int() and float() also read other scripts' digits ("１０", "٣") and
+# underscores ("1_000"): a value pasted from elsewhere, or a typo, would be taken silently as another number
+# than the one the user saw. Options take what their help shows: ASCII digits, a sign, and for a real number a
+# decimal point and an exponent ("1e-4").
+INTEGER = re.compile(r"[+-]?[0-9]+")
+DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _how_written(text):
+    """What to add to a refusal whose value Python alone would have read: why it is refused."""
+    if any(c == "_" or not c.isascii() for c in text):
+        return " written in ASCII digits 0-9 (no '_', no other script's digits)"
+    return ""
+
+
 def integer(low, high=None):
-    """An argparse type: an integer in [low, high] (high None: no upper bound)."""
+    """An argparse type: an integer in [low, high] (high None: no upper bound), in ASCII digits."""
     def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
+        value = int(text) if INTEGER.fullmatch(text) else None
         if value is None or value < low or (high is not None and value > high):
             span = f"from {low:,} to {high:,}" if high is not None else f"of at least {low:,}"
-            raise argparse.ArgumentTypeError(f"expected an integer {span}, not {text!r}")
+            raise argparse.ArgumentTypeError(f"expected an integer {span}{_how_written(text)}, not {text!r}")
         return value
     return parse
 
 
-def number(low, high, low_inclusive=False):
-    """An argparse type: a finite number in (low, high] (or [low, high] when ``low_inclusive``)."""
+def number(low, high, low_inclusive=False, high_inclusive=True):
+    """An argparse type: a finite number in (low, high] (``low_inclusive``: [low, …; not ``high_inclusive``:
+    …, high)), in ASCII digits, with a decimal point or an exponent if need be."""
     def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
+        value = float(text) if DECIMAL.fullmatch(text) else math.nan
         above = value >= low if low_inclusive else value > low
-        if not (math.isfinite(value) and above and value <= high):
-            bracket = "[" if low_inclusive else "("
-            raise argparse.ArgumentTypeError(f"expected a number in {bracket}{low:g}, {high:g}], not {text!r}")
+        below = value <= high if high_inclusive else value < high
+        if not (math.isfinite(value) and above and below):
+            span = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
+            raise argparse.ArgumentTypeError(f"expected a number in {span}{_how_written(text)}, not {text!r}")
         return value
     return parse
 

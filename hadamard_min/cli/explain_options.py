@@ -1,7 +1,7 @@
 """hadamard-explain's choice of method, the answer to explain, arrays out, and the batch mode's options."""
 from pathlib import Path
 
-from hadamard_min.cli.checks import path
+from hadamard_min.cli.checks import integer, number, path
 from hadamard_min.cli.errors import UsageError
 from hadamard_min.cli.parsing import add_workers
 from hadamard_min.explain.figure import save_figure as save_figure_png
@@ -31,7 +31,8 @@ def add_arguments(parser):
                              "ratio changed), pad (kept, a margin of the mean colour added) or crop (kept, the "
                              "centre square); default: the model's own (the easy-VQA model stretches). The maps "
                              "are brought back to the image's own size bilinearly")
-    parser.add_argument("--outlier-perc", type=float, default=OUTLIER_PERC, metavar="P",
+    parser.add_argument("--outlier-perc", type=number(0, 100, low_inclusive=True, high_inclusive=False),
+                        default=OUTLIER_PERC, metavar="P",
                         help=f"clip each map's scale where its largest values make up P %% of its mass, as "
                              f"Captum's outlier_perc (0: scale by the maximum); default: {OUTLIER_PERC:g}")
     batch = parser.add_argument_group("batch mode (many pairs from a file)")
@@ -41,7 +42,8 @@ def add_arguments(parser):
     batch.add_argument("--out-dir", type=path, default=None, metavar="DIR",
                        help=f"--batch: a new or empty folder for results.jsonl and one figure per line; default: "
                             f"{OUT_DIR}")
-    batch.add_argument("--batch-size", type=int, default=None, help=f"pairs per forward pass; default: {BATCH_SIZE}")
+    batch.add_argument("--batch-size", type=integer(1), default=None,
+                       help=f"pairs per forward pass; default: {BATCH_SIZE}")
     add_workers(batch, "the chunks of --batch-size pairs")
     return parser
 
@@ -59,10 +61,6 @@ def check(args, image_path):
                                           ("--out", args.out)) if value]
         if given:
             raise UsageError(f"--batch reads images and questions from {args.batch.name}; drop {', '.join(given)}")
-    if not 0 <= args.outlier_perc < 100:
-        raise UsageError(f"--outlier-perc must lie in [0, 100), not {args.outlier_perc:g}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, not {args.batch_size}")
     args.out_dir = OUT_DIR if args.out_dir is None else args.out_dir
     args.batch_size = BATCH_SIZE if args.batch_size is None else args.batch_size
     if args.save_arrays is not None:

@@ -1,0 +1,46 @@
+"""What the commands' shared option parsing refuses, each in one line naming the option and the value: a number
+that Python's int()/float() read but the user did not write in ASCII digits ("１０", "1_000", "٣")."""
+import pytest
+
+from hadamard_min.cli import bench, explain, train
+from hadamard_min.cli.checks import integer, number
+
+PARSE = {"explain": lambda argv: explain.parser().parse_args(argv),
+         "train": lambda argv: train.parser().parse_args(argv), "bench": bench.parse_args}
+
+
+def parse(command, argv):
+    return PARSE[command](argv)
+
+
+def refused(command, argv, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        parse(command, argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("command, option", [
+    ("explain", "--top-k"), ("explain", "--batch-size"), ("explain", "--workers"), ("explain", "--outlier-perc"),
+    ("train", "--epochs"), ("train", "--lr"), ("train", "--seed"), ("bench", "--depth"), ("bench", "--runs"),
+])
+@pytest.mark.parametrize("value", ["１０", "1_0", "٣", "1\u0660"])
+def test_a_number_not_in_ascii_digits_is_refused_naming_the_option_and_the_value(command, option, value, capsys):
+    err = refused(command, [option, value], capsys)
+    assert f"argument {option}:" in err and repr(value) in err and "ASCII digits" in err, err
+
+
+def test_a_number_in_ascii_digits_is_read_as_documented():
+    assert integer(1, 10)("10") == 10 and integer(0)("+3") == 3 and integer(-5)("-5") == -5
+    assert number(0, 10)("1e-4") == 1e-4 and number(0, 10)("1E+1") == 10 and number(0, 10)(".5") == 0.5
+    assert number(0, 10)("5.") == 5.0 and number(0, 100, True, False)("0") == 0
+    args = parse("train", ["--lr", "3e-4", "--epochs", "7"])
+    assert args.lr == 3e-4 and args.epochs == 7
+
+
+def test_a_number_out_of_range_still_says_its_range_alone(capsys):
+    err = refused("explain", ["--outlier-perc", "100"], capsys)
+    assert "expected a number in [0, 100), not '100'" in err and "ASCII" not in err, err
+    err = refused("explain", ["--batch-size", "0"], capsys)
+    assert "--batch-size: expected an integer of at least 1, not '0'" in err, err
