@@ -1,12 +1,14 @@
 """What the commands' shared option parsing refuses, each in one line naming the option and the value: a number
-that Python's int()/float() read but the user did not write in ASCII digits ("１０", "1_000", "٣")."""
+that Python's int()/float() read but the user did not write in ASCII digits ("１０", "1_000", "٣"), and an option
+that takes a value given twice (argparse silently keeps the last)."""
 import pytest
 
-from hadamard_min.cli import bench, explain, train
+from hadamard_min.cli import bench, exercises, explain, train
 from hadamard_min.cli.checks import integer, number
 
 PARSE = {"explain": lambda argv: explain.parser().parse_args(argv),
-         "train": lambda argv: train.parser().parse_args(argv), "bench": bench.parse_args}
+         "train": lambda argv: train.parser().parse_args(argv), "bench": bench.parse_args,
+         "exercises": lambda argv: exercises.parser().parse_args(argv)}
 
 
 def parse(command, argv):
@@ -44,3 +46,24 @@ def test_a_number_out_of_range_still_says_its_range_alone(capsys):
     assert "expected a number in [0, 100), not '100'" in err and "ASCII" not in err, err
     err = refused("explain", ["--batch-size", "0"], capsys)
     assert "--batch-size: expected an integer of at least 1, not '0'" in err, err
+
+
+@pytest.mark.parametrize("command, argv, option", [
+    ("explain", ["--out", "a.png", "--out=b.png"], "--out"),
+    ("explain", ["--top-k", "3", "--top-k", "3"], "--top-k"),           # the same value twice: still a slip
+    ("explain", ["--batch", "p.jsonl", "--workers", "1", "--workers", "2"], "--workers"),  # an argument group's
+    ("train", ["--lr", "1e-3", "--epochs", "2", "--lr", "1e-4"], "--lr"),
+    ("bench", ["--batch", "1", "2", "--batch", "3"], "--batch"),         # nargs="+": one list, not two
+    ("exercises", ["grade", "--time-limit", "3", "--time-limit", "4"], "--time-limit"),  # a subcommand's
+])
+def test_an_option_given_twice_is_refused_naming_it(command, argv, option, capsys):
+    err = refused(command, argv, capsys)
+    assert f"error: {option} given twice" in err and "give it once" in err, err
+
+
+def test_options_given_once_and_flags_given_twice_are_taken():
+    args = parse("explain", ["--out", "a.png", "--top-k", "3", "--plain", "--plain"])
+    assert str(args.out) == "a.png" and args.top_k == 3 and args.plain
+    parser = explain.parser()
+    parser.parse_args(["--out", "a.png"])
+    assert str(parser.parse_args(["--out", "b.png"]).out) == "b.png"  # each parse starts afresh

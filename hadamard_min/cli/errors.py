@@ -52,14 +52,44 @@ def escape_unencodable():
             stream.reconfigure(errors="backslashreplace")
 
 
+class _StoreOnce(argparse._StoreAction):
+    """argparse's "store" for an option that takes a value, given at most once. argparse keeps the last of
+    ``--out a.png --out b.png`` without a word: one of the two the user wrote is silently dropped (often the one
+    a script put first on purpose). An option meant to be repeated says so (``action="append"``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(parser, "given_once", None)
+        if self.option_strings and given is not None:
+            if self in given:
+                first, first_values = given[self]
+                parser.error(f"{option_string} given twice ({first} {_shown(first_values)}, then {option_string} "
+                             f"{_shown(values)}); give it once")
+            given[self] = (option_string, values)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _shown(values):
+    return " ".join(map(str, values)) if isinstance(values, list) else str(values)
+
+
 class Parser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` whose errors are one line, ``prog: error: message``, and exit status 2, and
-    whose ``--help`` prints under any locale (:func:`escape_unencodable` first)."""
+    """``argparse.ArgumentParser`` whose errors are one line, ``prog: error: message``, and exit status 2, whose
+    ``--help`` prints under any locale (:func:`escape_unencodable` first), and that refuses an option that takes
+    a value given twice (:class:`_StoreOnce`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in (None, "store"):  # argument groups and subcommands' parsers share or copy this registry
+            self.register("action", name, _StoreOnce)
 
     def parse_args(self, args=None, namespace=None):
         escape_unencodable()
         self.given = sys.argv[1:] if args is None else [str(arg) for arg in args]  # for error()'s hints
         return super().parse_args(args, namespace)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self.given_once = {}  # each parse its own: a subcommand's parser is parsed by its parent's
+        return super().parse_known_args(args, namespace)
 
     def _print_message(self, message, file=None):
         """argparse's, but what --help or --version cannot write (> /dev/full) is an error, not lost silently
