@@ -67,3 +67,21 @@ def test_options_given_once_and_flags_given_twice_are_taken():
     parser = explain.parser()
     parser.parse_args(["--out", "a.png"])
     assert str(parser.parse_args(["--out", "b.png"]).out) == "b.png"  # each parse starts afresh
+
+
+def test_batch_dash_is_refused_in_one_line_not_read_as_a_file_named_dash(capsys):
+    assert explain.main(["--batch", "-", "--out-dir", "never"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--batch -: the pairs are not read from standard input" in err, err
+
+
+def test_a_comment_line_in_a_batch_is_reported_as_one(tmp_path):
+    from hadamard_min.cli.errors import UsageError
+    from hadamard_min.cli.explain_batch import parse_line, read_lines
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_bytes(b'# my questions\n\n  \n{"image": "a.png", "question": "q?"}\n')
+    lines = read_lines(pairs)
+    assert [number for number, _ in lines] == [1, 4]  # blank lines skipped, the comment kept to be reported
+    with pytest.raises(UsageError, match="JSON Lines has no comments"):
+        parse_line(lines[0][1], tmp_path)
+    assert parse_line(lines[1][1], tmp_path) == (tmp_path / "a.png", "q?")

@@ -1,7 +1,8 @@
 """``hadamard-explain --batch PAIRS.jsonl --out-dir DIR``: many (image, question) pairs from one file.
 
 PAIRS.jsonl holds one JSON object per line, ``{"image": "photos/cat.png", "question": "what is it?"}``;
-a relative image path is read from the folder of PAIRS.jsonl; blank lines are skipped. DIR (new, or
+a relative image path is read from the folder of PAIRS.jsonl; blank lines are skipped; a line that starts with
+``#`` is a bad line (JSON Lines has no comments: one written as such is said to be one, not "not JSON"). DIR (new, or
 empty; its parent must exist) receives one figure per pair, ``NNNN.png`` after the pair's line number,
 and ``results.jsonl``: one JSON line per pair, in the file's order, with what ``--json`` writes for one
 pair, or ``{"line": N, "error": …}`` for a line that could not be explained (not JSON, a missing key,
@@ -116,6 +117,8 @@ def read_lines(path):
 
 def parse_line(line, folder):
     """``(image path, question)`` of one JSON line (bytes); a relative image path is taken from ``folder``."""
+    if line.lstrip().startswith(b"#"):
+        raise UsageError("a '#' comment: JSON Lines has no comments; delete the line")
     pair = parse_json(line, "this line", "text")  # UTF-8, and bounded: depth, size, huge integers
     if not isinstance(pair, dict):
         raise UsageError(f'not a JSON object {{"image": …, "question": …}} but {type(pair).__name__}')

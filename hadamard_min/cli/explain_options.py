@@ -38,7 +38,8 @@ def add_arguments(parser):
     batch = parser.add_argument_group("batch mode (many pairs from a file)")
     batch.add_argument("--batch", type=path, metavar="PAIRS.jsonl",
                        help='explain every line {"image": PATH, "question": TEXT} of a JSON Lines file (image '
-                            "paths relative to the file's folder); a bad line is reported and skipped")
+                            "paths relative to the file's folder); blank lines are skipped; a bad line, a '#' "
+                            "comment included (JSON Lines has none), is reported and skipped; a file, not -")
     batch.add_argument("--out-dir", type=path, default=None, metavar="DIR",
                        help=f"--batch: a new or empty folder for results.jsonl and one figure per line; default: "
                             f"{OUT_DIR}")
@@ -56,6 +57,9 @@ def check(args, image_path):
             raise UsageError(f"{', '.join(given)}: for --batch PAIRS.jsonl only; add --batch, or leave them out "
                              f"(one image writes --out, --json and --save-arrays)")
     else:
+        if str(args.batch) == "-":  # read as a file named "-": "not found: -" told nothing
+            raise UsageError("--batch -: the pairs are not read from standard input; save them to a file and give "
+                             "its name (a file named -: its full path)")
         given = [flag for flag, value in (("--image", args.image), ("--question", args.question),
                                           ("--json", args.json), ("--save-arrays", args.save_arrays),
                                           ("--out", args.out)) if value]
