@@ -102,8 +102,9 @@ def _load_path(path, convert=to_rgb):
         Image.init()  # every plugin registered, then only FORMATS this Pillow reads (one without WebP has none)
         try:
             img = Image.open(file, formats=[name for name in FORMATS if name in Image.OPEN])  # no other is tried
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageError(f"image {path} is too large to read ({exc}); scale it down first") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own, larger limit
+            raise ImageError(f"image {path} is too large: it declares more than the {MAX_PIXELS:,} pixels read at "
+                             f"most; scale it down first") from None
         except MemoryError:
             raise
         except Image.UnidentifiedImageError:
