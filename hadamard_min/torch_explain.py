@@ -42,7 +42,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy
-import torch
+
+try:
+    import torch
+except ModuleNotFoundError as missing:  # the optional extra: say which, as the CLIs do
+    raise ModuleNotFoundError(f"explain_torch needs PyTorch ({missing}): pip install 'hadamard-min[torch]'") from None
 
 from hadamard_min.explain.postprocess import gradient_heatmap, normalise_pixel_map, token_scores, token_z_scores
 from hadamard_min.torch_graph import ScriptedRelus, scripted_relus
