@@ -231,7 +231,7 @@ def _bench(args):
         if args.profile:
             print(profile_report(ours), flush=True)
     if not with_torch and not args.no_torch and not args.profile:
-        print("torch is not installed: our side only (pip install '.[parity]' to compare)")
+        print("torch is not installed: our side only (pip install 'hadamard-min[parity]' to compare)")
     return 0
 
 
