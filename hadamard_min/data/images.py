@@ -91,6 +91,8 @@ def _load_path(path, convert=to_rgb):
     if path.is_dir():
         raise ImageError(f"image {path} is a folder, not an image file; give the image's path")
     if not path.exists():  # a pipe or a device is refused by open_regular, by name
+        if path.is_symlink():  # `ls` lists it: "not found" would puzzle
+            raise ImageError(f"image {path} is a symbolic link that leads to no file (a loop, or a missing target)")
         raise ImageError(f"image not found: {path}")
     try:  # the type of what is opened, checked before a byte is read (the path may have changed since)
         file = open_regular(path)

@@ -52,3 +52,14 @@ def test_bench_without_torch_says_how_to_install_it_from_a_wheel(monkeypatch, ca
     assert bench.main(["--size", "32", "--depth", "50", "--runs", "1", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
     assert "pip install 'hadamard-min[parity]'" in out and "'.[parity]'" not in out, out
+
+
+@pytest.mark.parametrize("target", ["loop.png", "missing.png"])
+def test_an_image_that_is_a_link_to_nothing_is_named_as_such_not_as_missing(tmp_path, capsys, monkeypatch, target):
+    """``ls`` lists a link in a loop, or to a missing file; "image not found" sent the user looking for a file that
+    is there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop.png").symlink_to(target)
+    run_main(explain, ["--image", "loop.png", "--question", "what shape?", "--out", "e.png"], capsys) \
+        .one_line_error("loop.png", "symbolic link")
+    assert not (tmp_path / "e.png").exists()
