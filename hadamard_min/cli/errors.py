@@ -9,7 +9,9 @@ gone; and whatever the command prints to stdout cannot fail on a name that is no
 stream that was closed when the command started is read as /dev/null (what it would have shown is lost, the exit
 status is not), except that a command whose product goes to stdout (``--json -``) is refused in one line when stdout
 is closed. A reader that stops reading (``| head -1``) ends nothing: what is printed after is dropped, and the work
-goes on.
+goes on. A note the library issues as a warning (:class:`frames.FramesWarning`: an animation explained from one
+frame) is one ``note:`` line on stderr, each note once, and changes no exit status; Python's format
+(``file:line: Category:`` and a line of source) is for a programmer, not for the user of a command.
 """
 import argparse
 import contextlib
@@ -18,9 +20,11 @@ import logging
 import os
 import signal
 import sys
+import warnings
 
 from hadamard_min.core.backend import DeviceError, environment_device
 from hadamard_min.data.easyvqa import DataError
+from hadamard_min.data.frames import FramesWarning
 from hadamard_min.data.images import ImageError
 from hadamard_min.data.text import QuestionError, VocabularyError
 from hadamard_min.escapes import printable
@@ -123,6 +127,32 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 
+NOTES = (FramesWarning,)  # the warnings that are a note to the user of a command
+
+
+@contextlib.contextmanager
+def _notes_in_one_line():
+    """Meanwhile each of ``NOTES`` is printed once, as ``note: message`` on one line (escaped, shortened); other
+    warnings as Python prints them. Always shown: ``-W ignore`` or ``-W error`` are for Python's warnings, and
+    a note must neither vanish nor end the command."""
+    said, shown = set(), warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, NOTES):
+            return shown(message, category, filename, lineno, file, line)
+        text = f"note: {_shortened(printable(' '.join(str(message).split())))}"
+        if text not in said:
+            said.add(text)
+            print(text, file=sys.stderr, flush=True)
+        return None
+
+    with warnings.catch_warnings():
+        for category in NOTES:
+            warnings.simplefilter("always", category)
+        warnings.showwarning = show
+        yield
+
+
 @contextlib.contextmanager
 def _sigterm_interrupts():
     """SIGTERM raises KeyboardInterrupt meanwhile, so that writes clean up as on Ctrl-C."""
@@ -218,7 +248,7 @@ def run(main, prog, extra_errors=(), device=None, writes_stdout=False):
     closed = _closed_streams()
     escape_unencodable()
     stdout, sys.stdout = sys.stdout, _ReaderMayLeave(sys.stdout)
-    with _sigterm_interrupts():
+    with _sigterm_interrupts(), _notes_in_one_line():
         try:
             if writes_stdout and "stdout" in closed:
                 raise UsageError("standard output is closed, so the JSON asked for with --json - cannot be written; "

@@ -8,7 +8,9 @@ and ``results.jsonl``: one JSON line per pair, in the file's order, with what ``
 pair, or ``{"line": N, "error": …}`` for a line that could not be explained (not JSON, a missing key,
 an unreadable image, a question the model cannot read, an image too large for the memory left). Each
 such line is also reported on stderr, in one line (what it quotes with its control characters escaped),
-and skipped; the others are explained. Exit status 0: every pair explained; 1: some lines failed.
+and skipped; the others are explained. Exit status 0: every pair explained; 1: some lines failed. An image of
+several frames (an animated GIF) is explained from its first, and its record's ``"note"`` says so, as a ``note:``
+line on stderr does (from the workers a warning would break the progress bar's line, so it travels in the record).
 ``--workers N`` processes share the chunks of ``--batch-size`` lines, reading the images and drawing the figures
 included (:mod:`hadamard_min.parallel`). Only a chunk's images are held, each as the network sees it (``--fit``
 applied): its figures and maps are drawn at that size. Ctrl-C (status 130) or SIGTERM (143), or an error that ends
@@ -16,10 +18,12 @@ the batch (status 2), still writes ``results.jsonl``, the lines not reached mark
 """
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from hadamard_min.cli.errors import USER_ERRORS, UsageError
 from hadamard_min.cli.explain_options import explain_pairs, save_figure
+from hadamard_min.data.frames import FramesWarning
 from hadamard_min.escapes import file_name, printable
 from hadamard_min.explain.framing import frame
 from hadamard_min.io.atomic import utf8_safe, write_text
@@ -52,6 +56,9 @@ def run_batch(args, model, prog="hadamard-explain"):
                     progress.close()  # the message on a line of its own, not after the bar
                     print(printable(f"{prog}: {args.batch.name} line {number}: {record['error']}; skipped"),
                           file=sys.stderr)
+                elif "note" in record:
+                    progress.close()
+                    print(printable(f"note: {args.batch.name} line {number}: {record['note']}"), file=sys.stderr)
             done += len(chunk)
             progress.update(done)
     except BaseException as error:  # Ctrl-C, SIGTERM, or an error that ends the batch (a worker killed, …)
@@ -90,20 +97,33 @@ def explain_chunk(job, chunk):
     for number, line in chunk:
         try:
             image_path, question = parse_line(line, args.batch.parent)
-            image = frame(model, image_path, args.fit)[1]       # --fit applied, kept at the network's size only
+            image, note = _framed(model, image_path, args.fit)  # --fit applied, kept at the network's size only
             model.encode_questions([question])                  # a question the model cannot read fails here
         except (*USER_ERRORS, MemoryError) as error:
             message = str(error) if not isinstance(error, MemoryError) else "not enough memory for this image"
             records[number] = {"line": number, "error": message}
             continue
-        pairs.append((number, image, question, image_path))
-    results = explain_pairs(args, model, [image for _, image, _, _ in pairs], [q for _, _, q, _ in pairs]) \
-        if pairs else []
-    for (number, _, _, image_path), result in zip(pairs, results):
+        pairs.append((number, image, question, image_path, note))
+    results = explain_pairs(args, model, [pair[1] for pair in pairs], [pair[2] for pair in pairs]) if pairs else []
+    for (number, _, _, image_path, note), result in zip(pairs, results):
         figure = f"{number:04d}.png"
         save_figure(args.out_dir / figure, result, Path(image_path).name, args.outlier_perc)
-        records[number] = {"line": number, "image": str(image_path), **result.to_json(), "figure": figure}
+        records[number] = {"line": number, "image": str(image_path), **result.to_json(), "figure": figure,
+                           **({"note": note} if note else {})}
     return [(number, records[number]) for number, _ in chunk]
+
+
+def _framed(model, image_path, fit):
+    """The network's picture of ``image_path`` and the note of its frames (None for one frame), for the record:
+    a warning from a worker would print across the progress bar. Other warnings go on as they came."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", FramesWarning)
+        image = frame(model, image_path, fit)[1]
+    notes = [str(w.message) for w in said if issubclass(w.category, FramesWarning)]
+    for w in said:
+        if not issubclass(w.category, FramesWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return image, (notes[0] if notes else None)
 
 
 def read_lines(path):

@@ -19,7 +19,9 @@ question longer than the model reads is found once the model is known, ``check_q
 Every image and mask is decoded then, one at a time, and not kept: ``images[k]`` and ``masks[k]`` read
 their file again when asked for, so a listing of many large images holds one at a time; with over ``CHECK_STEP``
 images, the check shows its progress on stderr (about 20 lines). Spellings of one
-file (``a.png``, ``./a.png``, ``sub/../a.png``) are one image.
+file (``a.png``, ``./a.png``, ``sub/../a.png``) are one image. Of an image or mask of several frames (an animated
+GIF, a multi-page TIFF) the first is read, and one :class:`frames.FramesWarning` after the check names how many
+such files there are and the first few: a note per file would flood the report's stderr, once per read.
 """
 import os
 from collections.abc import Sequence
@@ -28,8 +30,9 @@ from pathlib import Path, PurePath
 
 import numpy
 
+from hadamard_min.data import frames
 from hadamard_min.data.easyvqa import DataError
-from hadamard_min.data.images import fit, load_image, load_mask
+from hadamard_min.data.images import fit, read_noted
 from hadamard_min.data.text import QuestionError, tokenize
 from hadamard_min.escapes import file_name
 from hadamard_min.io.errors import WeightsError
@@ -40,6 +43,7 @@ QUESTIONS = "questions.jsonl"
 KEYS = ("image", "question", "answer")  # a line's keys, spelled so
 MASKS = "masks"
 CHECK_STEP = 64  # images: a listing of more shows how far the check of its images has got
+NAMED = 3  # files of several frames named in the note (then "…")
 
 
 @dataclass
@@ -90,18 +94,31 @@ def load_folder(folder):
         raise DataError(f"{listing} holds no questions")
     mask_files = [_mask_path(folder, path) for path in paths]
     _check_one_image_per_mask(paths, mask_files)
+    animated = []  # the files of several frames
     for part in in_chunks(len(paths), max(CHECK_STEP, len(paths) // 20), "checking images"):  # a line a step
         for path, mask_file in zip(paths[part], mask_files[part]):  # each decoded once, now, and let go
-            shape = load_image(folder / path).shape[:2]
+            image, note = read_noted(folder / path)
+            animated += [path] if note else []
             if _has_mask(mask_file):
-                _check_mask(_read_mask(mask_file), shape, mask_file, path)
+                mask, note = read_noted(mask_file, mask=True)
+                animated += [mask_file.relative_to(folder)] if note else []
+                _check_mask(mask, image.shape[:2], mask_file, path)
     masked = [mask_file for mask_file in mask_files if _has_mask(mask_file)]
+    _note_frames(folder, animated, len(paths) + len(masked))
     return FolderData(name=folder.resolve().name, image_paths=paths,
-                      images=OnDemand(lambda k: load_image(folder / paths[k]), len(paths)),
+                      images=OnDemand(lambda k: read_noted(folder / paths[k])[0], len(paths)),
                       masks=OnDemand(lambda k: _read_mask(mask_files[k]) if _has_mask(mask_files[k]) else None,
                                      len(paths)),
                       questions=questions, answers=answers, image_index=numpy.asarray(image_index, dtype=numpy.int64),
                       files=(listing, *(folder / path for path in paths), *masked), lines=tuple(lines))
+
+
+def _note_frames(folder, animated, total):
+    """One note for the folder's files of several frames: how many, the first ``NAMED``, and which frame is read."""
+    if animated:
+        names = ", ".join(str(path) for path in animated[:NAMED]) + (", …" if len(animated) > NAMED else "")
+        frames.warn(f"{len(animated)} of the {total} images and masks in {folder} have several frames (an animation "
+                    f"or a multi-page file): the first frame of each is read ({names})")
 
 
 class OnDemand(Sequence):
@@ -190,8 +207,9 @@ def _has_mask(mask_path):
 
 
 def _read_mask(mask_path):
-    """A mask file as bool (H, W): its pixels neither black nor transparent (a 16-bit one's by their values)."""
-    return load_mask(mask_path)
+    """A mask file as bool (H, W): its pixels neither black nor transparent (a 16-bit one's by their values); a first
+    frame's, said once by :func:`load_folder`."""
+    return read_noted(mask_path, mask=True)[0]
 
 
 def _check_mask(mask, shape, mask_path, path):

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy
 from PIL import Image
 
+from hadamard_min.data import frames
 from hadamard_min.data.orientation import orientation, upright
 from hadamard_min.data.pixel_modes import to_mask, to_rgb
 from hadamard_min.io.errors import WeightsError
@@ -55,22 +56,34 @@ def load_image(source):
     scaled to 8 bits by ``round(v / 257)`` (65535 → 255, no clipping of the range); CMYK uses Pillow's
     conversion; transparent images (alpha channel or a palette/tRNS transparency) are composited **on white**,
     ``rgb · a + 255 · (1 − a)``, as viewers show them; a file's or PIL image's EXIF orientation turns the
-    pixels upright (as ``ImageOps.exif_transpose``). Floating-point images (mode ``F``) are refused."""
+    pixels upright (as ``ImageOps.exif_transpose``). Floating-point images (mode ``F``) are refused. Of several
+    frames (an animation, a multi-page TIFF) one is read, and a :class:`frames.FramesWarning` says which, lest it
+    be taken for the file's: a file's first; a PIL image's current one (``image.seek``: chosen)."""
+    pixels, message = read_noted(source)
+    frames.warn(message)
+    return pixels
+
+
+def read_noted(source, mask=False):
+    """:func:`load_image` (``mask``: :func:`load_mask`, a path only) without its warning: ``(pixels, note)``, the
+    note the warning would say or None. For a caller that tells the user otherwise (a folder's one summary)."""
     if isinstance(source, (str, os.PathLike)):
         if not os.fspath(source):  # pathlib would read "" as ".", the current folder
-            raise ImageError("the image path is empty: give an image file's path")
+            raise ImageError(f"the {'mask' if mask else 'image'} path is empty: give an image file's path")
         try:
-            return _load_path(Path(os.fsdecode(os.fspath(source))))
+            pixels, message = _load_path(Path(os.fsdecode(os.fspath(source))), to_mask if mask else to_rgb)
+            return (pixels[:, :, 0] if mask else pixels), message
         except OSError as error:  # a name the system refuses (too long, a NUL byte): no such image
-            raise ImageError(f"cannot read image {source}: {error.strerror or error}") from None
+            raise ImageError(f"cannot read {'mask' if mask else 'image'} {source}: {error.strerror or error}") from None
     if isinstance(source, Image.Image):
         name = getattr(source, "filename", "") or "<PIL image>"
         if source.format not in (None, *FORMATS, "MPO"):  # MPO: a camera's JPEG, opened by the JPEG decoder
             raise ImageError(f"image {name} is {source.format}, not a format read here ({_FORMAT_NAMES}): "
                              f"convert it first, image.convert('RGB')")
-        return upright(_decoded_rgb(source, name), orientation(source))
+        message = frames.note(name, frames.frame_count(source), source.tell())
+        return upright(_decoded_rgb(source, name), orientation(source)), message
     if isinstance(source, numpy.ndarray):  # a subclass (numpy.matrix, a masked array) as the plain array
-        return _checked_array(numpy.asarray(source))
+        return _checked_array(numpy.asarray(source)), None
     raise ImageError(f"cannot use a {type(source).__name__} as an image: pass a file path, a PIL image "
                      f"or a uint8 array")
 
@@ -80,11 +93,10 @@ _FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF, WebP or PPM"
 
 def load_mask(path):
     """An object mask's file as bool (H, W), upright: its pixels neither black nor transparent, read from the
-    stored values (``pixel_modes.to_mask``) with every check of :func:`load_image`."""
-    try:
-        return _load_path(Path(os.fsdecode(os.fspath(path))), to_mask)[:, :, 0]
-    except OSError as error:
-        raise ImageError(f"cannot read mask {path}: {error.strerror or error}") from None
+    stored values (``pixel_modes.to_mask``) with every check of :func:`load_image` (a first frame's, said)."""
+    mask, message = read_noted(Path(os.fsdecode(os.fspath(path))), mask=True)
+    frames.warn(message)
+    return mask
 
 
 def _load_path(path, convert=to_rgb):
@@ -116,7 +128,8 @@ def _load_path(path, convert=to_rgb):
             raise ImageError(f"cannot read image {path}: not an image file or truncated "
                              f"({type(exc).__name__}: {exc})") from None
         with img:
-            return upright(_decoded_rgb(img, path, convert), orientation(img))  # as a viewer shows it (EXIF)
+            message = frames.first_frame(img, path, mask=convert is to_mask)  # on it, and a note if others
+            return upright(_decoded_rgb(img, path, convert), orientation(img)), message  # upright: EXIF
 
 
 def _decoded_rgb(img, name, convert=to_rgb):
