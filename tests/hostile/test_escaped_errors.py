@@ -49,9 +49,9 @@ def test_save_arrays_onto_a_file_that_is_not_an_explanation_is_one_line_and_writ
 
 def test_an_existing_explanation_is_still_replaced_by_save_arrays(tmp_path, capsys, photo):
     target = tmp_path / "arrays.npz"
-    argv = ["--image", photo, *QUESTION, "--out", tmp_path / "out.png", "--save-arrays", target]
-    run_main(explain_main, argv, capsys).success()
-    run_main(explain_main, [*argv[:-4], "--question", "what color is the shape?", *argv[-4:]], capsys).success()
+    argv = ["--image", photo, "--out", tmp_path / "out.png", "--save-arrays", target]
+    run_main(explain_main, [*argv, *QUESTION], capsys).success()
+    run_main(explain_main, [*argv, "--question", "what color is the shape?"], capsys).success()
     assert Explanation.load(target).question == "what color is the shape?"
 
 
