@@ -174,7 +174,8 @@ def parse_args(argv):
     parser.add_argument("--profile", action="store_true",
                         help="time our side only, then profile --runs more passes (or --explain-rate runs) op "
                              "by op: each op's time beside its own floor (its matrix products at the SGEMM rate, "
-                             "its bytes at the memory bandwidth); CPU only")
+                             "its bytes at the memory bandwidth) and the time of its products alone, at its "
+                             "own shapes; CPU only")
     parser.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--gradient-out", help=argparse.SUPPRESS)
