@@ -85,3 +85,17 @@ def test_a_comment_line_in_a_batch_is_reported_as_one(tmp_path):
     with pytest.raises(UsageError, match="JSON Lines has no comments"):
         parse_line(lines[0][1], tmp_path)
     assert parse_line(lines[1][1], tmp_path) == (tmp_path / "a.png", "q?")
+
+
+@pytest.mark.parametrize("sizes, said", [
+    ("word_dim=６２０", "word_dim: expected an integer of at least 1 written in ASCII digits"),
+    ("glimpses=1_0", "glimpses: expected an integer of at least 1 written in ASCII digits"),
+    ("glimpses=2,glimpses=4", "glimpses given twice in 'glimpses=2,glimpses=4'"),
+    ("glimpses", "expected NAME=INT"),
+])
+def test_mlb_sizes_are_numbers_in_ascii_digits_each_given_once(sizes, said, capsys):
+    """--mlb-sizes holds numbers of its own: int() read "６２０" as 620 and kept the last of a name given twice."""
+    err = refused("explain", ["--mlb-sizes", sizes], capsys)
+    assert "argument --mlb-sizes: " + said in err, err
+    assert parse("explain", ["--mlb-sizes", " word_dim = 620 ,glimpses=2"]).mlb_sizes == {"word_dim": 620,
+                                                                                         "glimpses": 2}

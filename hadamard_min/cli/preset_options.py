@@ -1,18 +1,27 @@
 """hadamard-explain's options for the paper's pipeline on published weights (:mod:`io.porting.preset`)."""
 import argparse
 
+from hadamard_min.cli.checks import integer
 from hadamard_min.cli.checks import path as path_argument
 from hadamard_min.io.porting.preset import PRESETS
 from hadamard_min.io.porting.torch7_mlb import DEFAULT_SIZES
 
 
 def _sizes(text):
-    """``word_dim=620,question_dim=2400,…`` → dict of ints (argparse type for --mlb-sizes)."""
-    try:
-        sizes = {key.strip(): int(value) for key, value in (item.split("=") for item in text.split(","))}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=INT,… (names: {', '.join(DEFAULT_SIZES)}), "
-                                         f"not {text!r}") from None
+    """``word_dim=620,question_dim=2400,…`` → dict of ints (argparse type for --mlb-sizes): each size in ASCII
+    digits and at least 1 as every number option (``checks.integer``), each name once (a second would silently
+    win, as an option given twice would)."""
+    sizes, size = {}, integer(1)
+    for item in text.split(","):
+        key, equals, value = (part.strip() for part in item.partition("="))
+        if not equals:
+            raise argparse.ArgumentTypeError(f"expected NAME=INT,… (names: {', '.join(DEFAULT_SIZES)}), not {text!r}")
+        if key in sizes:
+            raise argparse.ArgumentTypeError(f"{key} given twice in {text!r}; give each size once")
+        try:
+            sizes[key] = size(value)
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentTypeError(f"{key}: {error}") from None
     unknown = sorted(set(sizes) - set(DEFAULT_SIZES))
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown size {', '.join(unknown)}; "
