@@ -83,3 +83,14 @@ def test_profile_rows_carry_their_products_time():
     result = profile_passes(lambda: _pass(Conv2d, x, weight, stride=1, padding=1), 2, warm_passes=1)
     by_label = {(row[0], row[1]): row for row in result["rows"]}
     assert by_label[("Conv2d 3×3/1", "forward")][7] > 0 and by_label[("Sum", "forward")][7] == 0
+
+
+@pytest.mark.parametrize("op", [Conv2d, PhaseConv2d])
+def test_a_backward_without_an_input_gradient_notes_no_product(op):
+    """x wants no gradient (the weight does): backward multiplies no Wᵀ @ dy, so none is timed for the row."""
+    rng = numpy.random.default_rng(4)
+    x, weight = rng.standard_normal((2, C, 11, 10)), Tensor(rng.standard_normal((O, C, 3, 3)), requires_grad=True)
+    with OpProfile() as profile:
+        op.apply(Tensor(x), weight, stride=2, padding=1).sum().backward()
+    assert profile.products[(f"{op.__name__} 3×3/2", "forward")]
+    assert profile.products[(f"{op.__name__} 3×3/2", "backward")] == []

@@ -35,13 +35,13 @@ def products(fn, arrays, result, direction):
 
 def _products(fn, arrays, result, direction):
     name = type(fn).__name__
+    if direction == "backward" and (not isinstance(result, tuple) or result[0] is None):
+        return []  # no input gradient, so no product of it (a weight's gradient alone: never in the explain pass)
     if name == "WinogradConv2d":
         return _winograd(fn, arrays[0].shape, direction)
     if name == "PhaseConv2d" and hasattr(fn, "chunk"):  # its own path: columns over phase planes
         return _phase_conv(fn, direction)
     if name.endswith("Conv2d"):
-        if direction == "backward" and (not isinstance(result, tuple) or result[0] is None):
-            return []
         out_shape = result.shape if direction == "forward" else arrays[0].shape
         return _conv(fn.x_shape, fn.w_shape, getattr(fn, "groups", 1), out_shape, direction)
     return []
