@@ -1,15 +1,25 @@
 """``hadamard-bench --profile``'s "products ms": the products noted are the ones each op multiplies."""
+import math
+
 import numpy
 import pytest
 
 from hadamard_min import Tensor
-from hadamard_min.cli.bench_products import product_flops, time_products
+from hadamard_min.cli.bench_products import time_products
 from hadamard_min.cli.bench_profile import OpProfile, profile_passes
 from hadamard_min.fast import winograd
 from hadamard_min.fast.phases import PhaseConv2d
 from hadamard_min.ops.conv import Conv2d
 
 O, C = 6, 4  # unequal, so that a product noted with (O, C) swapped shows
+
+
+def product_flops(product):
+    """2·M·K·N for every matrix product of the broadcast batch."""
+    a_shape, _, b_shape, _ = product
+    m, k = a_shape[-2:]
+    batch = math.prod(numpy.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
+    return 2 * batch * m * k * b_shape[-1]
 
 
 def _pass(op, x, *weights, **params):

@@ -81,14 +81,6 @@ def _phase_conv(fn, direction):
     return found
 
 
-def product_flops(product):
-    """2·M·K·N for every matrix product of the broadcast batch."""
-    a_shape, _, b_shape, _ = product
-    m, k = a_shape[-2:]
-    batch = math.prod(numpy.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
-    return 2 * batch * m * k * b_shape[-1]
-
-
 def time_products(found, repeats=5):
     """{product: median seconds of ``matmul(A, B, out=C)`` alone} for each distinct product in ``found``."""
     rng = numpy.random.default_rng(0)
