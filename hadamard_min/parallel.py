@@ -86,11 +86,28 @@ def map_chunks(function, shared, chunks, workers=1, same_bits=True):
         raise MemoryError("a worker process ended abruptly (out of memory?); try --workers 1") from error
     finally:  # done, an error, Ctrl-C or the caller stopped reading: no worker outlives this
         if pool is not None:
-            for process in list((pool._processes or {}).values()):  # the executor cannot stop them itself
-                process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)  # its manager sees them end, and reaps them
+            _stop(pool)
         if folder:
             shutil.rmtree(folder, ignore_errors=True)  # the files of results nobody read
+
+
+def _stop(pool):
+    """End the pool's workers, which the executor cannot stop itself, and the pool.
+
+    A worker ended while it wrote its result leaves part of a message in the results' pipe, and the executor's
+    manager thread then waits for the rest of it for ever (it held the exit of the process, and this call's
+    return, when an error in one chunk or a caller that stopped reading ended the others mid-write): once the
+    workers are gone, this process's own end of that pipe, which nothing here writes to, is closed, so the
+    manager reads the end of the file instead, takes the pool as broken and ends."""
+    processes = list((pool._processes or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
+    writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+    if writer is not None:
+        writer.close()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _one_blas_thread():
