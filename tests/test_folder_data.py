@@ -218,14 +218,23 @@ def test_a_mask_that_marks_no_object_is_refused(tmp_path):
         load_folder(folder)
 
 
+@pytest.fixture(scope="module")
+def earlier_report(model_file, tmp_path_factory):
+    """A report, written again over itself with --force: an earlier report's files are replaced."""
+    out = tmp_path_factory.mktemp("earlier") / "report"
+    assert run(model_file, EXAMPLE, out) == 0
+    assert run(model_file, EXAMPLE, out, "--force") == 0
+    return out
+
+
 @pytest.mark.parametrize(("name", "content"), [("report.md", b"# my notes on the run\n"),
                                                ("results.json", b"[1, 2]\n"),
                                                ("examples.png", b"GIF89a")])
-def test_force_replaces_an_earlier_report_not_your_file_of_its_name(model_file, tmp_path, capsys, name, content):
+def test_force_replaces_an_earlier_report_not_your_file_of_its_name(model_file, earlier_report, tmp_path, capsys,
+                                                                    name, content):
     """--force wrote over a report.md of notes, a results.json of other data, a GIF called examples.png."""
     out = tmp_path / "report"
-    assert run(model_file, EXAMPLE, out) == 0
-    assert run(model_file, EXAMPLE, out, "--force") == 0  # an earlier report's files are replaced
+    shutil.copytree(earlier_report, out)
     (out / name).write_bytes(content)
     capsys.readouterr()
     assert run(model_file, EXAMPLE, out, "--force") == 2
