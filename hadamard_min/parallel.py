@@ -39,6 +39,7 @@ from hadamard_min.fast import compiled
 MIN_PARALLEL = 64       # examples: from this batch size on, workers=None uses every core
 FILE_BYTES = 64 << 10   # a result's arrays from this size on come back through a file (a pipe holds 64 KiB)
 ALIGN = 64              # bytes: where each array starts in that file, as a fresh array's memory would
+STUCK_SECONDS = 2.0     # a pool's manager thread not ended this long after its workers: stuck in a read
 RESULTS_PREFIX = "hadamard-results-"  # then the pid of the process whose workers write in the folder
 _job = None             # (function, shared, folder) of this worker process, set once by _start
 
@@ -92,22 +93,30 @@ def map_chunks(function, shared, chunks, workers=1, same_bits=True):
 
 
 def _stop(pool):
-    """End the pool's workers, which the executor cannot stop itself, and the pool.
+    """End the pool's workers, which the executor cannot stop itself, and the pool, its threads without an error.
 
-    A worker ended while it wrote its result leaves part of a message in the results' pipe, and the executor's
-    manager thread then waits for the rest of it for ever (it held the exit of the process, and this call's
-    return, when an error in one chunk or a caller that stopped reading ended the others mid-write): once the
-    workers are gone, this process's own end of that pipe, which nothing here writes to, is closed, so the
-    manager reads the end of the file instead, takes the pool as broken and ends."""
+    Shut down first: the executor's manager thread drops the chunks not started, whose futures the caller may
+    have cancelled already (it would set an error on them once the workers are gone, and a cancelled future
+    takes none: an InvalidStateError in that thread). A worker ended while it wrote its result leaves part of a
+    message in the results' pipe, and the manager then waits for the rest of it for ever (it held the exit of
+    the process when an error in one chunk or a caller that stopped reading ended the others mid-write): if it
+    has not ended once the workers are gone, it is in that read, and this process's own end of the pipe, which
+    nothing here writes to, is closed, so that it reads the end of the file instead and ends."""
     processes = list((pool._processes or {}).values())
+    manager, results, pending = pool._executor_manager_thread, pool._result_queue, pool._pending_work_items
+    pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
     for process in processes:
         process.join()
-    writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
-    if writer is not None:
-        writer.close()
-    pool.shutdown(wait=True, cancel_futures=True)
+    if manager is not None:
+        manager.join(STUCK_SECONDS)
+        if manager.is_alive():  # blocked in its read: it does nothing else meanwhile
+            for key in [key for key, item in list(pending.items()) if item.future.cancelled()]:
+                del pending[key]
+            results._writer.close()
+            manager.join()
+    results.close()
 
 
 def _one_blas_thread():

@@ -130,11 +130,15 @@ def test_ctrl_c_while_waiting_stops_every_worker():
     timer = threading.Timer(0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
     timer.start()
     started = time.monotonic()
+    raised, hook = [], threading.excepthook  # the executor's own threads end without an error (none printed)
+    threading.excepthook = raised.append
     try:
         with pytest.raises(KeyboardInterrupt):
             list(map_chunks(sleep_then_return, 5.0, range(4), workers=2))
     finally:
         signal.signal(signal.SIGINT, previous)
+        threading.excepthook = hook
+    assert not raised, [(args.exc_type, args.exc_value) for args in raised]
     assert time.monotonic() - started < 4  # not waiting for the workers' chunks to end
     deadline = time.monotonic() + 3
     while multiprocessing.active_children() and time.monotonic() < deadline:
@@ -143,7 +147,7 @@ def test_ctrl_c_while_waiting_stops_every_worker():
 
 
 CUT_MID_WRITE = """
-import struct, time
+import struct, threading, time
 from concurrent.futures import process
 from hadamard_min.parallel import map_chunks
 
@@ -155,11 +159,13 @@ def cut_short(result_queue, work_id, result=None, exception=None, *rest, **named
     time.sleep(60)
 
 sent, process._sendback_result = process._sendback_result, cut_short  # in the workers, forked after this
+raised = []
+threading.excepthook = raised.append  # the executor's threads end without an error
 results = map_chunks(lambda shared, chunk: chunk, None, range(4), workers=2)
 assert next(results) == 0
 time.sleep(1.5)  # the other worker is now in the middle of its message
 results.close()  # the caller stops reading: the workers are ended
-print("stopped")
+print("stopped" if not raised else raised)
 """
 
 
